@@ -1,0 +1,99 @@
+//! Schema mappings: which MySQL schema replicates into which PostgreSQL schema
+//! (`{"shop": "shop_pg"}`), their validation, and overlap checks between sources.
+
+use crate::core::error::{CoreError, CoreResult};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaMappings(pub BTreeMap<String, String>);
+
+fn bad(msg: String) -> CoreError {
+    CoreError::InvalidParameter(format!("schema_mappings: {msg}"))
+}
+
+impl SchemaMappings {
+    pub fn from_json(v: &Value) -> CoreResult<SchemaMappings> {
+        let obj = v.as_object().ok_or_else(|| {
+            bad("must be a JSON object {\"mysql_schema\": \"postgres_schema\", ...}".into())
+        })?;
+        if obj.is_empty() {
+            return Err(bad("is empty: map at least one MySQL schema".into()));
+        }
+        let mut map = BTreeMap::new();
+        let mut targets: BTreeMap<&str, &str> = BTreeMap::new();
+        for (my, pg) in obj {
+            let pg = pg
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| bad(format!("the target of \"{my}\" must be a non-empty string")))?;
+            if my.is_empty() {
+                return Err(bad("empty MySQL schema name".into()));
+            }
+            if pg.len() > 63 {
+                return Err(bad(format!("PostgreSQL schema \"{pg}\" is longer than 63 bytes")));
+            }
+            if matches!(pg, "sch_chameleon" | "chameleon" | "pg_catalog" | "information_schema")
+                || pg.starts_with("pg_")
+            {
+                return Err(bad(format!("\"{pg}\" is a reserved schema and cannot be a target")));
+            }
+            if let Some(other) = targets.insert(pg, my) {
+                return Err(bad(format!(
+                    "MySQL schemas \"{other}\" and \"{my}\" both map to \"{pg}\""
+                )));
+            }
+            map.insert(my.clone(), pg.to_string());
+        }
+        Ok(SchemaMappings(map))
+    }
+
+    pub fn target(&self, mysql_schema: &str) -> Option<&str> {
+        self.0.get(mysql_schema).map(String::as_str)
+    }
+
+    /// The first PostgreSQL schema that both mappings write into, if any.
+    pub fn overlap<'a>(&'a self, other: &SchemaMappings) -> Option<&'a str> {
+        self.0
+            .values()
+            .find(|pg| other.0.values().any(|o| o == *pg))
+            .map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn valid_mapping() {
+        let m = SchemaMappings::from_json(&json!({"shop": "shop", "crm": "crm_pg"})).unwrap();
+        assert_eq!(m.target("crm"), Some("crm_pg"));
+        assert_eq!(m.target("nope"), None);
+    }
+
+    #[test]
+    fn rejects_bad_mappings() {
+        for v in [
+            json!({}),
+            json!([]),
+            json!({"a": ""}),
+            json!({"a": 1}),
+            json!({"a": "x", "b": "x"}),
+            json!({"a": "sch_chameleon"}),
+            json!({"a": "pg_temp"}),
+        ] {
+            assert!(SchemaMappings::from_json(&v).is_err(), "{v}");
+        }
+    }
+
+    #[test]
+    fn overlap_between_sources() {
+        let a = SchemaMappings::from_json(&json!({"shop": "shop"})).unwrap();
+        let b = SchemaMappings::from_json(&json!({"other": "shop"})).unwrap();
+        let c = SchemaMappings::from_json(&json!({"shop": "shop2"})).unwrap();
+        assert_eq!(a.overlap(&b), Some("shop"));
+        assert_eq!(a.overlap(&c), None);
+    }
+}

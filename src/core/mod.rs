@@ -1,0 +1,19 @@
+//! The pure-Rust core: everything that can be decided without PostgreSQL.
+//!
+//! Nothing below this module imports pgrx; it is unit-tested with plain `cargo test --lib`.
+//! The pgrx glue (`api`, `workers`, `catalog`) calls into it and turns its errors into
+//! `ereport`s at the PostgreSQL boundary.
+
+pub mod change;
+pub mod copytext;
+pub mod error;
+pub mod mapping;
+pub mod mysql_source;
+pub mod options;
+pub mod position;
+pub mod reader;
+pub mod rowcodec;
+pub mod source_url;
+pub mod sql;
+pub mod types;
+pub mod value;

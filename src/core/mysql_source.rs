@@ -1,0 +1,272 @@
+//! Everything the extension asks a MySQL/MariaDB server outside the binlog stream:
+//! connecting with timeouts, checking the replication settings, reading table definitions
+//! from `information_schema`, taking the consistent snapshot of the initial copy (global read
+//! lock held only while coordinates are read and snapshots opened) and streaming a table's rows.
+//! Pure Rust: runs on reader/copy threads, never touches PostgreSQL.
+
+use crate::core::error::{from_mysql, CoreError, CoreResult};
+use crate::core::position::BinlogPosition;
+use crate::core::source_url::SourceUrl;
+use crate::core::sql::quote_mysql_ident;
+use crate::core::types::MySqlColumn;
+use mysql::prelude::Queryable;
+use mysql::{Conn, Row, Value};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    MariaDb,
+    MySql,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub flavor: Flavor,
+    pub version: String,
+}
+
+pub fn connect(url: &SourceUrl, connect_timeout: Duration, read_timeout: Option<Duration>) -> CoreResult<Conn> {
+    let what = format!("cannot connect to {}", url.redacted());
+    Conn::new(url.opts(connect_timeout, read_timeout)).map_err(|e| from_mysql(e, &what))
+}
+
+fn q<T: mysql::prelude::FromRow>(conn: &mut Conn, sql: &str) -> CoreResult<Vec<T>> {
+    conn.query(sql).map_err(|e| from_mysql(e, &format!("query \"{sql}\" failed")))
+}
+
+fn exec(conn: &mut Conn, sql: &str) -> CoreResult<()> {
+    conn.query_drop(sql).map_err(|e| from_mysql(e, &format!("statement \"{sql}\" failed")))
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        Value::NULL => None,
+        other => Some(format!("{other:?}")),
+    }
+}
+
+fn row_text(row: &Row, i: usize) -> Option<String> {
+    row.as_ref(i).and_then(text)
+}
+
+fn variable(conn: &mut Conn, name: &str) -> CoreResult<Option<String>> {
+    let rows: Vec<Row> = q(conn, &format!("SHOW GLOBAL VARIABLES LIKE '{name}'"))?;
+    Ok(rows.first().and_then(|r| row_text(r, 1)))
+}
+
+/// Checks the settings row-based replication needs, naming the one to change.
+pub fn check_server(conn: &mut Conn) -> CoreResult<ServerInfo> {
+    let version: Vec<String> = q(conn, "SELECT VERSION()")?;
+    let version = version.into_iter().next().unwrap_or_default();
+    let flavor = if version.to_ascii_lowercase().contains("mariadb") { Flavor::MariaDb } else { Flavor::MySql };
+    let log_bin = variable(conn, "log_bin")?.unwrap_or_default();
+    if !log_bin.eq_ignore_ascii_case("ON") && log_bin != "1" {
+        return Err(CoreError::SourceConfig(
+            "the source has no binary log: start it with log_bin (for example log_bin=mysql-bin) and server_id set".into(),
+        ));
+    }
+    let format = variable(conn, "binlog_format")?.unwrap_or_default();
+    if !format.eq_ignore_ascii_case("ROW") {
+        return Err(CoreError::SourceConfig(format!(
+            "binlog_format is {format}; set binlog_format=ROW on the source"
+        )));
+    }
+    if let Some(image) = variable(conn, "binlog_row_image")? {
+        if !image.eq_ignore_ascii_case("FULL") {
+            return Err(CoreError::SourceConfig(format!(
+                "binlog_row_image is {image}; set binlog_row_image=FULL on the source"
+            )));
+        }
+    }
+    Ok(ServerInfo { flavor, version })
+}
+
+/// The current binlog coordinates and GTID state (`SHOW MASTER STATUS`, or
+/// `SHOW BINARY LOG STATUS` on MySQL 8.4 where the former is gone).
+pub fn binlog_status(conn: &mut Conn, flavor: Flavor) -> CoreResult<(BinlogPosition, Option<String>)> {
+    let rows: Vec<Row> = match conn.query("SHOW MASTER STATUS") {
+        Ok(r) => r,
+        Err(_) => q(conn, "SHOW BINARY LOG STATUS")?,
+    };
+    let row = rows.first().ok_or_else(|| {
+        CoreError::SourceConfig("SHOW MASTER STATUS returned nothing: the binary log is disabled".into())
+    })?;
+    let file = row_text(row, 0).unwrap_or_default();
+    let pos = row_text(row, 1).and_then(|p| p.parse::<u64>().ok()).ok_or_else(|| {
+        CoreError::SourceQuery("SHOW MASTER STATUS returned no position".into())
+    })?;
+    let gtid = match flavor {
+        Flavor::MariaDb => q::<Option<String>>(conn, "SELECT @@GLOBAL.gtid_binlog_pos")?.into_iter().next().flatten(),
+        Flavor::MySql => row_text(row, 4),
+    }
+    .filter(|g| !g.is_empty());
+    Ok((BinlogPosition::new(file, pos), gtid))
+}
+
+/// Base tables of a schema, by name.
+pub fn list_tables(conn: &mut Conn, schema: &str) -> CoreResult<Vec<String>> {
+    let rows: Vec<String> = conn
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+            (schema,),
+        )
+        .map_err(|e| from_mysql(e, &format!("cannot list the tables of schema \"{schema}\"")))?;
+    Ok(rows)
+}
+
+pub fn schema_exists(conn: &mut Conn, schema: &str) -> CoreResult<bool> {
+    let rows: Vec<String> = conn
+        .exec("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (schema,))
+        .map_err(|e| from_mysql(e, "cannot read information_schema.SCHEMATA"))?;
+    Ok(!rows.is_empty())
+}
+
+fn opt_u64(row: &Row, i: usize) -> Option<u64> {
+    row_text(row, i).and_then(|s| s.parse().ok())
+}
+
+/// Columns in ordinal order: the order of values in binlog row images.
+pub fn table_columns(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<Vec<MySqlColumn>> {
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, \
+             NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (schema, table),
+        )
+        .map_err(|e| from_mysql(e, &format!("cannot read the columns of {schema}.{table}")))?;
+    Ok(rows
+        .iter()
+        .map(|r| MySqlColumn {
+            name: row_text(r, 0).unwrap_or_default(),
+            data_type: row_text(r, 1).unwrap_or_default(),
+            column_type: row_text(r, 2).unwrap_or_default(),
+            nullable: row_text(r, 3).as_deref() == Some("YES"),
+            char_max_len: opt_u64(r, 4),
+            numeric_precision: opt_u64(r, 5),
+            numeric_scale: opt_u64(r, 6),
+            datetime_precision: opt_u64(r, 7),
+        })
+        .collect())
+}
+
+/// The replica key: the primary key, else the first unique key whose columns are all NOT NULL.
+/// Empty when the table has neither.
+pub fn replica_key(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<Vec<String>> {
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \
+             JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
+             WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 \
+             ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX",
+            (schema, table),
+        )
+        .map_err(|e| from_mysql(e, &format!("cannot read the keys of {schema}.{table}")))?;
+    let mut keys: Vec<(String, Vec<String>, bool)> = Vec::new();
+    for r in &rows {
+        let index = row_text(r, 0).unwrap_or_default();
+        let col = row_text(r, 1).unwrap_or_default();
+        let nullable = row_text(r, 2).as_deref() == Some("YES");
+        match keys.last_mut() {
+            Some((name, cols, any_null)) if *name == index => {
+                cols.push(col);
+                *any_null |= nullable;
+            }
+            _ => keys.push((index, vec![col], nullable)),
+        }
+    }
+    Ok(keys.into_iter().find(|(_, _, any_null)| !any_null).map(|(_, c, _)| c).unwrap_or_default())
+}
+
+pub fn row_estimate(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<i64> {
+    let rows: Vec<Option<u64>> = conn
+        .exec(
+            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (schema, table),
+        )
+        .map_err(|e| from_mysql(e, &format!("cannot read the size of {schema}.{table}")))?;
+    Ok(rows.into_iter().next().flatten().unwrap_or(0) as i64)
+}
+
+/// Session settings for copy connections: UTF-8 text, TIMESTAMP read in UTC, long timeouts.
+pub fn prepare_copy_session(conn: &mut Conn) -> CoreResult<()> {
+    exec(conn, "SET NAMES utf8mb4")?;
+    exec(conn, "SET SESSION time_zone = '+00:00'")?;
+    exec(conn, "SET SESSION net_write_timeout = 3600, net_read_timeout = 3600")?;
+    exec(conn, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+}
+
+/// A consistent snapshot: copy connections whose transactions all see the source exactly as
+/// of `position`. The global read lock is held only while the snapshots are opened and the
+/// coordinates read.
+pub struct Snapshot {
+    pub conns: Vec<Conn>,
+    pub position: BinlogPosition,
+    pub gtid: Option<String>,
+    pub lock_held: Duration,
+}
+
+pub fn take_snapshot(
+    url: &SourceUrl,
+    flavor: Flavor,
+    copy_conns: usize,
+    connect_timeout: Duration,
+    lock_timeout_secs: u32,
+) -> CoreResult<Snapshot> {
+    let mut lock = connect(url, connect_timeout, None)?;
+    let mut conns = Vec::with_capacity(copy_conns);
+    for _ in 0..copy_conns.max(1) {
+        let mut c = connect(url, connect_timeout, None)?;
+        prepare_copy_session(&mut c)?;
+        conns.push(c);
+    }
+    exec(&mut lock, &format!("SET SESSION lock_wait_timeout = {lock_timeout_secs}"))?;
+    exec(&mut lock, "FLUSH TABLES WITH READ LOCK").map_err(|e| {
+        e.context("cannot take the global read lock for the consistent snapshot (the user needs the RELOAD privilege)")
+    })?;
+    let started = std::time::Instant::now();
+    let result = (|| {
+        for c in conns.iter_mut() {
+            exec(c, "START TRANSACTION WITH CONSISTENT SNAPSHOT")?;
+        }
+        binlog_status(&mut lock, flavor)
+    })();
+    let unlock = exec(&mut lock, "UNLOCK TABLES");
+    let lock_held = started.elapsed();
+    let (position, gtid) = result?;
+    unlock?;
+    Ok(Snapshot { conns, position, gtid, lock_held })
+}
+
+/// Streams every row of a table (unbuffered: rows are read from the socket as they are
+/// consumed) to `on_row`, as raw text-protocol values in column order.
+pub fn stream_rows<F>(conn: &mut Conn, schema: &str, table: &str, columns: &[MySqlColumn], mut on_row: F) -> CoreResult<u64>
+where
+    F: FnMut(Vec<Option<Vec<u8>>>) -> CoreResult<()>,
+{
+    let cols: Vec<String> = columns.iter().map(|c| quote_mysql_ident(&c.name)).collect();
+    let sql = format!("SELECT {} FROM {}.{}", cols.join(", "), quote_mysql_ident(schema), quote_mysql_ident(table));
+    let what = format!("reading {schema}.{table}");
+    let mut result = conn.query_iter(&sql).map_err(|e| from_mysql(e, &what))?;
+    let mut n = 0u64;
+    while let Some(set) = result.iter() {
+        for row in set {
+            let row = row.map_err(|e| from_mysql(e, &what))?;
+            let values = row
+                .unwrap_raw()
+                .into_iter()
+                .map(|v| match v {
+                    None | Some(Value::NULL) => None,
+                    Some(Value::Bytes(b)) => Some(b),
+                    Some(other) => Some(format!("{other:?}").into_bytes()),
+                })
+                .collect();
+            on_row(values)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

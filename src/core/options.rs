@@ -1,0 +1,268 @@
+//! Source options (the `options` jsonb of `add_source` / `alter_source`): the keys we accept,
+//! their types and defaults, and their validation. Unknown keys and bad values are rejected
+//! with a message that names the key. Names follow pg_chameleon where the option exists there.
+
+use crate::core::error::{CoreError, CoreResult};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// What replay does when a statement fails (design.md, contract 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnErrorReplay {
+    /// Record the error, disable the failing table, go on with the others.
+    Continue,
+    /// Record the error, put the source in `error` and stop where it was.
+    Exit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceOptions {
+    /// server_id the reader presents to the source; must be unique among its replicas.
+    pub my_server_id: u32,
+    /// Rows per stored batch (a batch still ends only on a source commit).
+    pub replica_batch_size: usize,
+    /// Seconds between flushes of a partial batch, and the idle poll interval.
+    pub sleep_loop: f64,
+    pub on_error_replay: OnErrorReplay,
+    /// `schema.table` names; when non-empty only these are replicated.
+    pub limit_tables: Vec<String>,
+    /// `schema.table` names never replicated.
+    pub skip_tables: Vec<String>,
+    /// Roles granted USAGE and SELECT on the replicated schemas.
+    pub grant_select_to: Vec<String>,
+    /// Seconds the snapshot may wait for the global read lock on the source.
+    pub lock_timeout: u32,
+    /// Seconds without any byte from the source before the reader reconnects
+    /// (heartbeats arrive every few seconds when the source is idle).
+    pub net_read_timeout: u32,
+    /// Seconds to wait for a TCP connection to the source.
+    pub connect_timeout: u32,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            my_server_id: 100,
+            replica_batch_size: 10_000,
+            sleep_loop: 1.0,
+            on_error_replay: OnErrorReplay::Exit,
+            limit_tables: vec![],
+            skip_tables: vec![],
+            grant_select_to: vec![],
+            lock_timeout: 120,
+            net_read_timeout: 30,
+            connect_timeout: 10,
+        }
+    }
+}
+
+/// Every key accepted, for error messages.
+pub const KNOWN_KEYS: &[&str] = &[
+    "my_server_id",
+    "replica_batch_size",
+    "sleep_loop",
+    "on_error_replay",
+    "limit_tables",
+    "skip_tables",
+    "grant_select_to",
+    "lock_timeout",
+    "net_read_timeout",
+    "connect_timeout",
+];
+
+/// pg_chameleon / design.md options that a later release implements; named so that the
+/// error says "not supported yet" rather than "unknown".
+const PLANNED_KEYS: &[&str] = &[
+    "replay_max_rows",
+    "batch_retention",
+    "copy_max_memory",
+    "on_error_read",
+    "auto_maintenance",
+    "gtid_enable",
+    "type_override",
+    "keep_existing_schema",
+    "skip_events",
+    "copy_workers",
+    "zero_dates",
+];
+
+fn err(key: &str, msg: &str) -> CoreError {
+    CoreError::InvalidParameter(format!("option \"{key}\": {msg}"))
+}
+
+fn as_uint(key: &str, v: &Value, min: u64, max: u64) -> CoreResult<u64> {
+    let n = match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| err(key, &format!("must be a whole number from {min} to {max}")))?;
+    if n < min || n > max {
+        return Err(err(key, &format!("must be a whole number from {min} to {max}, got {n}")));
+    }
+    Ok(n)
+}
+
+fn as_name_list(key: &str, v: &Value, qualified: bool) -> CoreResult<Vec<String>> {
+    let items: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        Value::String(_) => vec![v],
+        _ => return Err(err(key, "must be an array of names")),
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let s = item
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| err(key, "every element must be a non-empty string"))?;
+        if qualified && !s.contains('.') {
+            return Err(err(key, &format!("\"{s}\" must be written schema.table")));
+        }
+        out.push(s.to_string());
+    }
+    Ok(out)
+}
+
+impl SourceOptions {
+    /// Validates `options` (a JSON object) and returns the effective options.
+    pub fn from_json(options: &Value) -> CoreResult<SourceOptions> {
+        let map: Map<String, Value> = match options {
+            Value::Object(m) => m.clone(),
+            Value::Null => Map::new(),
+            _ => {
+                return Err(CoreError::InvalidParameter(
+                    "options must be a JSON object".into(),
+                ))
+            }
+        };
+        let mut o = SourceOptions::default();
+        for (key, v) in &map {
+            match key.as_str() {
+                "my_server_id" => o.my_server_id = as_uint(key, v, 1, u32::MAX as u64)? as u32,
+                "replica_batch_size" => {
+                    o.replica_batch_size = as_uint(key, v, 1, 1_000_000)? as usize
+                }
+                "sleep_loop" => {
+                    let f = match v {
+                        Value::Number(n) => n.as_f64(),
+                        Value::String(s) => s.trim().parse::<f64>().ok(),
+                        _ => None,
+                    }
+                    .filter(|f| f.is_finite() && *f >= 0.01 && *f <= 3600.0)
+                    .ok_or_else(|| err(key, "must be a number of seconds from 0.01 to 3600"))?;
+                    o.sleep_loop = f;
+                }
+                "on_error_replay" => {
+                    o.on_error_replay = match v.as_str() {
+                        Some("continue") => OnErrorReplay::Continue,
+                        Some("exit") => OnErrorReplay::Exit,
+                        _ => return Err(err(key, "must be \"continue\" or \"exit\"")),
+                    }
+                }
+                "limit_tables" => o.limit_tables = as_name_list(key, v, true)?,
+                "skip_tables" => o.skip_tables = as_name_list(key, v, true)?,
+                "grant_select_to" => o.grant_select_to = as_name_list(key, v, false)?,
+                "lock_timeout" => o.lock_timeout = as_uint(key, v, 1, 31_536_000)? as u32,
+                "net_read_timeout" => o.net_read_timeout = as_uint(key, v, 5, 86_400)? as u32,
+                "connect_timeout" => o.connect_timeout = as_uint(key, v, 1, 3_600)? as u32,
+                k if PLANNED_KEYS.contains(&k) => {
+                    return Err(err(k, "is not supported yet by this version of pg_chameleon_rs"))
+                }
+                k => {
+                    return Err(err(
+                        k,
+                        &format!("unknown option; known options are: {}", KNOWN_KEYS.join(", ")),
+                    ))
+                }
+            }
+        }
+        Ok(o)
+    }
+
+    pub fn sleep_loop_duration(&self) -> Duration {
+        Duration::from_secs_f64(self.sleep_loop)
+    }
+
+    /// Whether `schema.table` (MySQL names) is replicated under limit_tables / skip_tables.
+    pub fn table_selected(&self, schema: &str, table: &str) -> bool {
+        let full = format!("{schema}.{table}");
+        if self.skip_tables.iter().any(|t| *t == full) {
+            return false;
+        }
+        self.limit_tables.is_empty() || self.limit_tables.iter().any(|t| *t == full)
+    }
+}
+
+/// Merges `changes` into `current` (alter_source): keys set to null are removed.
+pub fn merge(current: &Value, changes: &Value) -> CoreResult<Value> {
+    let mut out = match current {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    match changes {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if v.is_null() {
+                    out.remove(k);
+                } else {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        _ => return Err(CoreError::InvalidParameter("options must be a JSON object".into())),
+    }
+    let merged = Value::Object(out);
+    SourceOptions::from_json(&merged)?;
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_for_empty() {
+        assert_eq!(SourceOptions::from_json(&json!({})).unwrap(), SourceOptions::default());
+    }
+
+    #[test]
+    fn parses_known_keys() {
+        let o = SourceOptions::from_json(&json!({
+            "my_server_id": 77, "replica_batch_size": "500", "sleep_loop": 0.5,
+            "on_error_replay": "continue", "limit_tables": ["shop.a"], "skip_tables": "shop.b"
+        }))
+        .unwrap();
+        assert_eq!(o.my_server_id, 77);
+        assert_eq!(o.replica_batch_size, 500);
+        assert_eq!(o.on_error_replay, OnErrorReplay::Continue);
+        assert!(o.table_selected("shop", "a"));
+        assert!(!o.table_selected("shop", "b"));
+        assert!(!o.table_selected("shop", "c"));
+    }
+
+    #[test]
+    fn rejects_naming_the_key() {
+        for (opts, key) in [
+            (json!({"bogus": 1}), "bogus"),
+            (json!({"replica_batch_size": 0}), "replica_batch_size"),
+            (json!({"replica_batch_size": "x"}), "replica_batch_size"),
+            (json!({"on_error_replay": "maybe"}), "on_error_replay"),
+            (json!({"limit_tables": ["nodot"]}), "limit_tables"),
+            (json!({"sleep_loop": -1}), "sleep_loop"),
+            (json!({"copy_workers": 4}), "copy_workers"),
+        ] {
+            let e = SourceOptions::from_json(&opts).unwrap_err().to_string();
+            assert!(e.contains(&format!("\"{key}\"")), "{e}");
+        }
+        assert!(SourceOptions::from_json(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn merge_overrides_and_removes() {
+        let m = merge(&json!({"sleep_loop": 2, "my_server_id": 5}), &json!({"sleep_loop": null, "replica_batch_size": 9}))
+            .unwrap();
+        assert_eq!(m, json!({"my_server_id": 5, "replica_batch_size": 9}));
+        assert!(merge(&json!({}), &json!({"nope": 1})).is_err());
+    }
+}

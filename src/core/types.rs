@@ -1,0 +1,172 @@
+//! MySQL -> PostgreSQL type mapping (design.md section 6): from a column as described by
+//! `information_schema.COLUMNS` to the PostgreSQL column type, and to the `ValueKind` that the
+//! value converter (`value.rs`) uses for both the initial copy and the binlog stream.
+
+use crate::core::error::{CoreError, CoreResult};
+
+/// A MySQL column as read from `information_schema.COLUMNS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MySqlColumn {
+    pub name: String,
+    /// `DATA_TYPE`, lower case: `int`, `varchar`, `datetime`, ...
+    pub data_type: String,
+    /// `COLUMN_TYPE`, lower case: `int(10) unsigned`, `enum('a','b')`, ...
+    pub column_type: String,
+    pub nullable: bool,
+    pub char_max_len: Option<u64>,
+    pub numeric_precision: Option<u64>,
+    pub numeric_scale: Option<u64>,
+    pub datetime_precision: Option<u64>,
+}
+
+impl MySqlColumn {
+    pub fn unsigned(&self) -> bool {
+        self.column_type.contains("unsigned")
+    }
+}
+
+/// How a value of the column is decoded and rendered for PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Integer of `bits` width (8, 16, 24, 32, 64).
+    Int { bits: u8, unsigned: bool },
+    Decimal,
+    Float,
+    Double,
+    /// BIT(n): rendered as a string of n binary digits.
+    Bit(u32),
+    /// Character data, stored as UTF-8 text.
+    Text,
+    /// Binary data, stored as bytea with the exact bytes.
+    Binary,
+    Date,
+    /// DATETIME(n): a wall-clock timestamp.
+    DateTime,
+    /// TIMESTAMP(n): an instant, rendered in UTC with an explicit offset.
+    Timestamp,
+    Time,
+    Year,
+    Json,
+}
+
+/// The mapped PostgreSQL type and how values are converted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedType {
+    pub pg_type: String,
+    pub kind: ValueKind,
+}
+
+fn unsupported(col: &MySqlColumn) -> CoreError {
+    CoreError::UnsupportedType(format!(
+        "column \"{}\" has type {} which this version does not replicate yet",
+        col.name, col.column_type
+    ))
+}
+
+fn frac(col: &MySqlColumn) -> u64 {
+    col.datetime_precision.unwrap_or(0).min(6)
+}
+
+/// Maps one column. Unsigned integers are widened so that no value overflows.
+pub fn map_column(col: &MySqlColumn) -> CoreResult<MappedType> {
+    let u = col.unsigned();
+    let (pg_type, kind) = match col.data_type.as_str() {
+        "tinyint" => ("smallint".to_string(), ValueKind::Int { bits: 8, unsigned: u }),
+        "smallint" if u => ("integer".into(), ValueKind::Int { bits: 16, unsigned: true }),
+        "smallint" => ("smallint".into(), ValueKind::Int { bits: 16, unsigned: false }),
+        "mediumint" => ("integer".into(), ValueKind::Int { bits: 24, unsigned: u }),
+        "int" | "integer" if u => ("bigint".into(), ValueKind::Int { bits: 32, unsigned: true }),
+        "int" | "integer" => ("integer".into(), ValueKind::Int { bits: 32, unsigned: false }),
+        "bigint" if u => ("numeric(20,0)".into(), ValueKind::Int { bits: 64, unsigned: true }),
+        "bigint" => ("bigint".into(), ValueKind::Int { bits: 64, unsigned: false }),
+        "decimal" | "numeric" => {
+            let p = col.numeric_precision.unwrap_or(10);
+            let s = col.numeric_scale.unwrap_or(0);
+            (format!("numeric({p},{s})"), ValueKind::Decimal)
+        }
+        "float" => ("real".into(), ValueKind::Float),
+        "double" | "real" => ("double precision".into(), ValueKind::Double),
+        "bit" => {
+            let n = col.numeric_precision.unwrap_or(1).clamp(1, 64) as u32;
+            (format!("bit varying({n})"), ValueKind::Bit(n))
+        }
+        "char" => {
+            let n = col.char_max_len.unwrap_or(1).max(1);
+            (format!("character({n})"), ValueKind::Text)
+        }
+        "varchar" => {
+            let n = col.char_max_len.unwrap_or(1).max(1);
+            (format!("character varying({n})"), ValueKind::Text)
+        }
+        "tinytext" | "text" | "mediumtext" | "longtext" => ("text".into(), ValueKind::Text),
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
+            ("bytea".into(), ValueKind::Binary)
+        }
+        "date" => ("date".into(), ValueKind::Date),
+        "datetime" => (format!("timestamp({}) without time zone", frac(col)), ValueKind::DateTime),
+        "timestamp" => (format!("timestamp({}) with time zone", frac(col)), ValueKind::Timestamp),
+        "time" => (format!("time({}) without time zone", frac(col)), ValueKind::Time),
+        "year" => ("smallint".into(), ValueKind::Year),
+        "json" => ("jsonb".into(), ValueKind::Json),
+        _ => return Err(unsupported(col)),
+    };
+    Ok(MappedType { pg_type, kind })
+}
+
+#[cfg(test)]
+pub(crate) fn col(name: &str, data_type: &str, column_type: &str) -> MySqlColumn {
+    MySqlColumn {
+        name: name.into(),
+        data_type: data_type.into(),
+        column_type: column_type.into(),
+        nullable: true,
+        char_max_len: None,
+        numeric_precision: None,
+        numeric_scale: None,
+        datetime_precision: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pg(data_type: &str, column_type: &str) -> String {
+        map_column(&col("c", data_type, column_type)).unwrap().pg_type
+    }
+
+    #[test]
+    fn integers_are_widened_when_unsigned() {
+        assert_eq!(pg("tinyint", "tinyint(3) unsigned"), "smallint");
+        assert_eq!(pg("smallint", "smallint(5) unsigned"), "integer");
+        assert_eq!(pg("smallint", "smallint(6)"), "smallint");
+        assert_eq!(pg("mediumint", "mediumint(8) unsigned"), "integer");
+        assert_eq!(pg("int", "int(11)"), "integer");
+        assert_eq!(pg("int", "int(10) unsigned"), "bigint");
+        assert_eq!(pg("bigint", "bigint(20)"), "bigint");
+        assert_eq!(pg("bigint", "bigint(20) unsigned"), "numeric(20,0)");
+    }
+
+    #[test]
+    fn strings_decimals_and_times() {
+        let mut c = col("c", "varchar", "varchar(40)");
+        c.char_max_len = Some(40);
+        assert_eq!(map_column(&c).unwrap().pg_type, "character varying(40)");
+        let mut d = col("d", "decimal", "decimal(65,30)");
+        d.numeric_precision = Some(65);
+        d.numeric_scale = Some(30);
+        assert_eq!(map_column(&d).unwrap().pg_type, "numeric(65,30)");
+        let mut t = col("t", "datetime", "datetime(6)");
+        t.datetime_precision = Some(6);
+        assert_eq!(map_column(&t).unwrap().pg_type, "timestamp(6) without time zone");
+        assert_eq!(pg("timestamp", "timestamp"), "timestamp(0) with time zone");
+        assert_eq!(pg("longblob", "longblob"), "bytea");
+        assert_eq!(pg("json", "json"), "jsonb");
+    }
+
+    #[test]
+    fn unsupported_names_the_column() {
+        let e = map_column(&col("colour", "enum", "enum('red','blue')")).unwrap_err();
+        assert!(e.to_string().contains("\"colour\""));
+    }
+}

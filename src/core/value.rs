@@ -1,0 +1,345 @@
+//! Value conversion: MySQL values to the text input form of their PostgreSQL column type.
+//!
+//! One module serves both paths so that a change is never applied with a value the copy
+//! would have written differently: `from_text` takes the text-protocol bytes the initial copy
+//! reads, `from_binlog` takes the values decoded from row events. A value PostgreSQL cannot
+//! store, or that would change meaning (zero dates, TIME outside 00:00..24:00, invalid UTF-8,
+//! NUL in text), is an error with a reason; callers put the row in `discarded_rows`.
+
+use crate::core::types::ValueKind;
+use mysql::binlog::value::BinlogValue;
+use mysql::Value;
+use std::fmt::Write;
+
+/// Why a value was refused. Callers add the table and column.
+pub type ValueResult = Result<String, String>;
+
+fn utf8(bytes: &[u8]) -> Result<&str, String> {
+    let s = std::str::from_utf8(bytes).map_err(|e| {
+        format!("invalid UTF-8 byte sequence at byte {}", e.valid_up_to())
+    })?;
+    if s.contains('\0') {
+        return Err("text contains a NUL byte, which PostgreSQL cannot store".into());
+    }
+    Ok(s)
+}
+
+fn numeric_text(bytes: &[u8]) -> ValueResult {
+    let s = std::str::from_utf8(bytes).map_err(|_| "number is not ASCII".to_string())?;
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
+        return Err(format!("\"{s}\" is not a number"));
+    }
+    Ok(s.to_string())
+}
+
+pub fn bytea_hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(2 + bytes.len() * 2);
+    out.push_str("\\x");
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+fn bit_string(bytes: &[u8], n: u32) -> ValueResult {
+    let mut v: u128 = 0;
+    if bytes.len() > 16 {
+        return Err("BIT value longer than 64 bits".into());
+    }
+    for b in bytes {
+        v = (v << 8) | *b as u128;
+    }
+    let n = n as usize;
+    if n < 128 && v >> n != 0 {
+        return Err(format!("BIT value wider than bit({n})"));
+    }
+    Ok((0..n).rev().map(|i| if (v >> i) & 1 == 1 { '1' } else { '0' }).collect())
+}
+
+/// Brings an integer decoded without (or with wrong) signedness into the column's range:
+/// unsigned columns reinterpret negative values, signed ones sign-extend (MEDIUMINT).
+fn normalize_int(v: i128, bits: u8, unsigned: bool) -> Result<i128, String> {
+    let width = 1i128 << bits;
+    let v = if unsigned && v < 0 {
+        v + width
+    } else if !unsigned && bits < 64 && v >= width / 2 {
+        v - width
+    } else {
+        v
+    };
+    let (min, max) = if unsigned { (0, width - 1) } else { (-width / 2, width / 2 - 1) };
+    if v < min || v > max {
+        return Err(format!("integer {v} out of range for a {bits}-bit column"));
+    }
+    Ok(v)
+}
+
+fn check_date(y: u32, m: u32, d: u32) -> Result<(), String> {
+    if y == 0 || m == 0 || d == 0 {
+        return Err(format!(
+            "zero date {y:04}-{m:02}-{d:02} has no PostgreSQL equivalent"
+        ));
+    }
+    if m > 12 || d > 31 {
+        return Err(format!("invalid date {y:04}-{m:02}-{d:02}"));
+    }
+    Ok(())
+}
+
+fn fmt_datetime(y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: u32) -> String {
+    if us == 0 {
+        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+    } else {
+        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
+    }
+}
+
+fn fmt_time(hours: u64, m: u32, s: u32, us: u32) -> ValueResult {
+    if hours > 24 || (hours == 24 && (m, s, us) != (0, 0, 0)) {
+        return Err(format!(
+            "TIME {hours}:{m:02}:{s:02} is outside PostgreSQL's 00:00:00..24:00:00"
+        ));
+    }
+    Ok(if us == 0 {
+        format!("{hours:02}:{m:02}:{s:02}")
+    } else {
+        format!("{hours:02}:{m:02}:{s:02}.{us:06}")
+    })
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A TIMESTAMP as seconds since the epoch, rendered as a UTC instant.
+fn fmt_epoch(secs: i64, us: u32) -> ValueResult {
+    if secs == 0 && us == 0 {
+        return Err("zero timestamp 0000-00-00 00:00:00 has no PostgreSQL equivalent".into());
+    }
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400) as u32;
+    let (y, m, d) = civil_from_days(days);
+    Ok(format!("{}+00", fmt_datetime(y as u32, m, d, rem / 3600, rem / 60 % 60, rem % 60, us)))
+}
+
+fn parse_u32(s: &str) -> Option<u32> {
+    s.parse().ok()
+}
+
+/// `YYYY-MM-DD[ HH:MM:SS[.ffffff]]` from the text protocol, checked for zero parts.
+fn text_datetime(s: &str, with_time: bool) -> ValueResult {
+    let (date, time) = s.split_once(' ').unwrap_or((s, ""));
+    let mut dp = date.split('-').map(parse_u32);
+    let (y, m, d) = match (dp.next().flatten(), dp.next().flatten(), dp.next().flatten()) {
+        (Some(y), Some(m), Some(d)) => (y, m, d),
+        _ => return Err(format!("\"{s}\" is not a date")),
+    };
+    check_date(y, m, d)?;
+    if !with_time {
+        return Ok(format!("{y:04}-{m:02}-{d:02}"));
+    }
+    Ok(if time.is_empty() { format!("{y:04}-{m:02}-{d:02} 00:00:00") } else { s.to_string() })
+}
+
+fn text_time(s: &str) -> ValueResult {
+    let neg = s.starts_with('-');
+    let body = s.trim_start_matches('-');
+    let (hms, frac) = body.split_once('.').unwrap_or((body, ""));
+    let mut p = hms.split(':');
+    let h: u64 = p.next().and_then(|x| x.parse().ok()).ok_or(format!("\"{s}\" is not a time"))?;
+    let m = p.next().and_then(parse_u32).ok_or(format!("\"{s}\" is not a time"))?;
+    let sec = p.next().and_then(parse_u32).ok_or(format!("\"{s}\" is not a time"))?;
+    let us = if frac.is_empty() {
+        0
+    } else {
+        let padded = format!("{frac:0<6}");
+        padded.get(..6).and_then(parse_u32).ok_or(format!("\"{s}\" is not a time"))?
+    };
+    if neg && (h, m, sec, us) != (0, 0, 0, 0) {
+        return Err(format!("negative TIME {s} has no PostgreSQL time equivalent"));
+    }
+    fmt_time(h, m, sec, us)
+}
+
+/// Converts a value read with the text protocol (initial copy). `None` is SQL NULL.
+/// The copy session runs with `time_zone = '+00:00'`, so TIMESTAMP text is UTC.
+pub fn from_text(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
+    match kind {
+        ValueKind::Int { .. } | ValueKind::Decimal | ValueKind::Float | ValueKind::Double => {
+            numeric_text(bytes)
+        }
+        ValueKind::Year => numeric_text(bytes),
+        ValueKind::Bit(n) => bit_string(bytes, *n),
+        ValueKind::Text | ValueKind::Json => utf8(bytes).map(str::to_string),
+        ValueKind::Binary => Ok(bytea_hex(bytes)),
+        ValueKind::Date => text_datetime(utf8(bytes)?, false),
+        ValueKind::DateTime => text_datetime(utf8(bytes)?, true),
+        ValueKind::Timestamp => {
+            let s = text_datetime(utf8(bytes)?, true)
+                .map_err(|e| e.replace("zero date", "zero timestamp"))?;
+            Ok(format!("{s}+00"))
+        }
+        ValueKind::Time => text_time(utf8(bytes)?),
+    }
+}
+
+/// Converts one value decoded from a binlog row event. `Value::NULL` gives `Ok(None)`.
+pub fn from_binlog(kind: &ValueKind, value: &BinlogValue<'_>) -> Result<Option<String>, String> {
+    let v = match value {
+        BinlogValue::Value(v) => v,
+        BinlogValue::Jsonb(j) => {
+            let json = serde_json::Value::try_from(j.clone())
+                .map_err(|e| format!("undecodable binary JSON: {e}"))?;
+            return Ok(Some(json.to_string()));
+        }
+        BinlogValue::JsonDiff(_) => {
+            return Err("partial JSON update (binlog_row_value_options=PARTIAL_JSON) is not supported; set it to ''".into())
+        }
+    };
+    let out = match (kind, v) {
+        (_, Value::NULL) => return Ok(None),
+        (ValueKind::Int { bits, unsigned }, Value::Int(i)) => {
+            normalize_int(*i as i128, *bits, *unsigned)?.to_string()
+        }
+        (ValueKind::Int { bits, unsigned }, Value::UInt(u)) => {
+            normalize_int(*u as i128, *bits, *unsigned)?.to_string()
+        }
+        (ValueKind::Float, Value::Float(f)) => f.to_string(),
+        (ValueKind::Float, Value::Double(f)) => (*f as f32).to_string(),
+        (ValueKind::Double, Value::Double(f)) => f.to_string(),
+        (ValueKind::Double, Value::Float(f)) => (*f as f64).to_string(),
+        (ValueKind::Decimal, Value::Bytes(b)) => numeric_text(b)?,
+        (ValueKind::Year, Value::Bytes(b)) => {
+            // mysql_common renders the stored byte as 1900 + n; n = 0 is the year 0000.
+            let y = numeric_text(b)?;
+            if y == "1900" { "0".into() } else { y }
+        }
+        (ValueKind::Year, Value::Int(i)) => i.to_string(),
+        (ValueKind::Bit(n), Value::Bytes(b)) => bit_string(b, *n)?,
+        (ValueKind::Text | ValueKind::Json, Value::Bytes(b)) => utf8(b)?.to_string(),
+        (ValueKind::Binary, Value::Bytes(b)) => bytea_hex(b),
+        (ValueKind::Date, Value::Date(y, m, d, ..)) => {
+            check_date(*y as u32, *m as u32, *d as u32)?;
+            format!("{y:04}-{m:02}-{d:02}")
+        }
+        (ValueKind::DateTime, Value::Date(y, mo, d, h, mi, s, us)) => {
+            check_date(*y as u32, *mo as u32, *d as u32)?;
+            fmt_datetime(*y as u32, *mo as u32, *d as u32, *h as u32, *mi as u32, *s as u32, *us)
+        }
+        (ValueKind::Timestamp, Value::Bytes(b)) => {
+            let s = std::str::from_utf8(b).map_err(|_| "bad TIMESTAMP".to_string())?;
+            let (secs, us) = s.split_once('.').unwrap_or((s, "0"));
+            let secs: i64 = secs.parse().map_err(|_| format!("bad TIMESTAMP \"{s}\""))?;
+            let us: u32 = us.parse().map_err(|_| format!("bad TIMESTAMP \"{s}\""))?;
+            fmt_epoch(secs, us)?
+        }
+        (ValueKind::Timestamp, Value::Int(secs)) => fmt_epoch(*secs, 0)?,
+        (ValueKind::Time, Value::Time(neg, days, h, m, s, us)) => {
+            if *neg && (*days, *h, *m, *s, *us) != (0, 0, 0, 0, 0) {
+                return Err(format!(
+                    "negative TIME -{}:{m:02}:{s:02} has no PostgreSQL time equivalent",
+                    *days as u64 * 24 + *h as u64
+                ));
+            }
+            fmt_time(*days as u64 * 24 + *h as u64, *m as u32, *s as u32, *us)?
+        }
+        (kind, other) => {
+            return Err(format!("unexpected binlog value {other:?} for a {kind:?} column"))
+        }
+    };
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bl(kind: &ValueKind, v: Value) -> Result<Option<String>, String> {
+        from_binlog(kind, &BinlogValue::Value(v))
+    }
+
+    #[test]
+    fn integers_signedness() {
+        let u32k = ValueKind::Int { bits: 32, unsigned: true };
+        assert_eq!(bl(&u32k, Value::Int(-1)).unwrap().unwrap(), "4294967295");
+        let u64k = ValueKind::Int { bits: 64, unsigned: true };
+        assert_eq!(bl(&u64k, Value::Int(-1)).unwrap().unwrap(), "18446744073709551615");
+        assert_eq!(bl(&u64k, Value::UInt(u64::MAX)).unwrap().unwrap(), "18446744073709551615");
+        let m24 = ValueKind::Int { bits: 24, unsigned: false };
+        assert_eq!(bl(&m24, Value::Int(0xFFFFFF)).unwrap().unwrap(), "-1");
+        assert_eq!(bl(&m24, Value::Int(-8388608)).unwrap().unwrap(), "-8388608");
+        assert_eq!(bl(&m24, Value::Int(8388607)).unwrap().unwrap(), "8388607");
+        let u24 = ValueKind::Int { bits: 24, unsigned: true };
+        assert_eq!(bl(&u24, Value::Int(-1)).unwrap().unwrap(), "16777215");
+        let i8k = ValueKind::Int { bits: 8, unsigned: false };
+        assert_eq!(bl(&i8k, Value::Int(-128)).unwrap().unwrap(), "-128");
+        let i64k = ValueKind::Int { bits: 64, unsigned: false };
+        assert_eq!(bl(&i64k, Value::Int(i64::MIN)).unwrap().unwrap(), i64::MIN.to_string());
+        assert_eq!(bl(&i64k, Value::NULL).unwrap(), None);
+    }
+
+    #[test]
+    fn dates_and_times() {
+        assert_eq!(bl(&ValueKind::Date, Value::Date(2024, 2, 29, 0, 0, 0, 0)).unwrap().unwrap(), "2024-02-29");
+        assert_eq!(
+            bl(&ValueKind::DateTime, Value::Date(1999, 12, 31, 23, 59, 58, 120)).unwrap().unwrap(),
+            "1999-12-31 23:59:58.000120"
+        );
+        assert!(bl(&ValueKind::Date, Value::Date(0, 0, 0, 0, 0, 0, 0)).unwrap_err().contains("zero date"));
+        assert_eq!(from_text(&ValueKind::Date, b"2024-01-05").unwrap(), "2024-01-05");
+        assert!(from_text(&ValueKind::Date, b"0000-00-00").is_err());
+        assert!(from_text(&ValueKind::DateTime, b"2024-00-01 00:00:00").is_err());
+        assert_eq!(
+            from_text(&ValueKind::DateTime, b"2024-01-05 10:11:12.5").unwrap(),
+            "2024-01-05 10:11:12.5"
+        );
+        assert_eq!(from_text(&ValueKind::Time, b"23:59:59.5").unwrap(), "23:59:59.500000");
+        assert!(from_text(&ValueKind::Time, b"838:59:59").is_err());
+        assert!(from_text(&ValueKind::Time, b"-01:00:00").is_err());
+        assert_eq!(bl(&ValueKind::Time, Value::Time(false, 1, 0, 0, 0, 0)).unwrap().unwrap(), "24:00:00");
+        assert!(bl(&ValueKind::Time, Value::Time(false, 1, 0, 0, 1, 0)).is_err());
+    }
+
+    #[test]
+    fn timestamps_are_utc_instants() {
+        let k = ValueKind::Timestamp;
+        assert_eq!(bl(&k, Value::Bytes(b"1700000000".to_vec())).unwrap().unwrap(), "2023-11-14 22:13:20+00");
+        assert_eq!(
+            bl(&k, Value::Bytes(b"951782400.000001".to_vec())).unwrap().unwrap(),
+            "2000-02-29 00:00:00.000001+00"
+        );
+        assert!(bl(&k, Value::Bytes(b"0".to_vec())).is_err());
+        assert_eq!(from_text(&k, b"2023-11-14 22:13:20").unwrap(), "2023-11-14 22:13:20+00");
+    }
+
+    #[test]
+    fn text_binary_bits() {
+        assert!(from_text(&ValueKind::Text, b"a\0b").unwrap_err().contains("NUL"));
+        assert!(from_text(&ValueKind::Text, b"\xff\xfe").unwrap_err().contains("UTF-8"));
+        assert_eq!(from_text(&ValueKind::Text, "żółw 🐢".as_bytes()).unwrap(), "żółw 🐢");
+        assert_eq!(from_text(&ValueKind::Binary, b"\x00\xff").unwrap(), "\\x00ff");
+        assert_eq!(from_text(&ValueKind::Bit(10), b"\x02\x01").unwrap(), "1000000001");
+        assert!(from_text(&ValueKind::Bit(3), b"\xff").is_err());
+        assert!(from_text(&ValueKind::Decimal, b"1; drop").is_err());
+        assert_eq!(bl(&ValueKind::Decimal, Value::Bytes(b"-12.50".to_vec())).unwrap().unwrap(), "-12.50");
+        assert_eq!(bl(&ValueKind::Year, Value::Bytes(b"1900".to_vec())).unwrap().unwrap(), "0");
+        assert_eq!(bl(&ValueKind::Year, Value::Bytes(b"2024".to_vec())).unwrap().unwrap(), "2024");
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+}
