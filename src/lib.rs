@@ -1,1 +1,130 @@
+//! pg_chameleon_rs: replicates MySQL and MariaDB into PostgreSQL from inside PostgreSQL.
+//!
+//! Layout: `core` is pure Rust (no pgrx) and unit-tested with `cargo test --lib`;
+//! `catalog` is the SPI access to `sch_chameleon`; `api` holds the SQL functions;
+//! `workers` the background workers and data path; `error` the one exit into `ereport`.
+
+use pgrx::prelude::*;
+
+pub mod api;
+pub mod catalog;
 pub mod core;
+pub mod error;
+pub mod workers;
+
+::pgrx::pg_module_magic!();
+
+extension_sql_file!("../sql/catalogue.sql", name = "catalogue", bootstrap);
+
+extension_sql!(
+    r#"
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.add_source(text, text, jsonb, jsonb) IS 'Registers a MySQL/MariaDB source: name, mysql://user:password@host:port, {"mysql_schema": "pg_schema"}, options';
+COMMENT ON FUNCTION @extschema@.alter_source(text, jsonb) IS 'Merges options into a source (null removes a key); validated';
+COMMENT ON FUNCTION @extschema@.drop_source(text, boolean) IS 'Stops the workers and removes the source and its stored changes; replicated tables are kept';
+COMMENT ON FUNCTION @extschema@.enable_replica(text) IS 'Clears the error status of a source after the cause was fixed';
+COMMENT ON FUNCTION @extschema@.init_replica(text, boolean) IS 'Initial copy with a consistent snapshot, in a background worker; wait => true blocks and raises on failure';
+COMMENT ON FUNCTION @extschema@.start_replica(text) IS 'Starts the replica worker (binlog reader, batch writer, replay)';
+COMMENT ON FUNCTION @extschema@.stop_replica(text) IS 'Stops the replica worker; resumes exactly where it stopped';
+COMMENT ON FUNCTION @extschema@.replay(text, integer) IS 'Applies stored batches in this session; returns the row events applied';
+COMMENT ON FUNCTION @extschema@.wait_for(text, interval) IS 'Waits until everything the source had written at the call is replayed; false on timeout';
+"#,
+    name = "finalize_grants",
+    finalize
+);
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn err_of(sql: &str) -> String {
+        PgTryBuilder::new(|| {
+            Spi::run(sql).map(|_| String::new()).unwrap_or_else(|e| e.to_string())
+        })
+        .catch_others(|e| match e {
+            pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => {
+                r.message().to_string()
+            }
+            pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+        })
+        .execute()
+    }
+
+    #[pg_test]
+    fn catalogue_exists_and_is_private() {
+        let v = Spi::get_one::<String>("SELECT t_version FROM sch_chameleon.v_version").unwrap();
+        assert_eq!(v.as_deref(), Some("0.1.0"));
+        let public_can = Spi::get_one::<bool>(
+            "SELECT has_table_privilege('public', 'sch_chameleon.t_sources', 'SELECT')",
+        )
+        .unwrap();
+        assert_eq!(public_can, Some(false));
+        let public_exec = Spi::get_one::<bool>(
+            "SELECT has_function_privilege('public', 'chameleon.add_source(text,text,jsonb,jsonb)', 'EXECUTE')",
+        )
+        .unwrap();
+        assert_eq!(public_exec, Some(false));
+        let monitor = Spi::get_one::<bool>(
+            "SELECT has_table_privilege('pg_monitor', 'chameleon.sources', 'SELECT')",
+        )
+        .unwrap();
+        assert_eq!(monitor, Some(true));
+    }
+
+    #[pg_test]
+    fn add_source_validates_and_hides_the_password() {
+        let id = Spi::get_one::<i32>(
+            "SELECT chameleon.add_source('src', 'mysql://rep:s3cret@127.0.0.1:3399', '{\"shop\":\"shop\"}')",
+        )
+        .unwrap();
+        assert!(id.is_some());
+        let status = Spi::get_one::<String>("SELECT status FROM chameleon.sources WHERE name = 'src'").unwrap();
+        assert_eq!(status.as_deref(), Some("ready"));
+        let shown = Spi::get_one::<String>("SELECT s::text FROM chameleon.sources s").unwrap().unwrap();
+        assert!(!shown.contains("s3cret"), "{shown}");
+
+        let e = err_of("SELECT chameleon.add_source('src', 'mysql://u:p@h:1', '{\"a\":\"b\"}')");
+        assert!(e.contains("already exists"), "{e}");
+        let e = err_of("SELECT chameleon.add_source('s2', 'mysql://u:topsecret@h:99999', '{\"a\":\"b\"}')");
+        assert!(e.contains("invalid mysql_url") && !e.contains("topsecret"), "{e}");
+        let e = err_of("SELECT chameleon.add_source('s2', 'mysql://u:p@h:1', '{}')");
+        assert!(e.contains("schema_mappings"), "{e}");
+        let e = err_of("SELECT chameleon.add_source('s2', 'mysql://u:p@h:1', '{\"other\":\"shop\"}')");
+        assert!(e.contains("already the target of source \"src\""), "{e}");
+        let e = err_of("SELECT chameleon.add_source('s2', 'mysql://u:p@h:1', '{\"x\":\"y\"}', '{\"nope\": 1}')");
+        assert!(e.contains("\"nope\""), "{e}");
+        let n = Spi::get_one::<i64>("SELECT count(*) FROM sch_chameleon.t_sources").unwrap();
+        assert_eq!(n, Some(1));
+    }
+
+    #[pg_test]
+    fn alter_enable_drop() {
+        Spi::run("SELECT chameleon.add_source('a', 'mysql://u:p@h:1', '{\"x\":\"y\"}')").unwrap();
+        let merged = Spi::get_one::<pgrx::JsonB>("SELECT chameleon.alter_source('a', '{\"replica_batch_size\": 50}')")
+            .unwrap()
+            .unwrap();
+        assert_eq!(merged.0["replica_batch_size"], 50);
+        let e = err_of("SELECT chameleon.alter_source('a', '{\"replica_batch_size\": -5}')");
+        assert!(e.contains("replica_batch_size"), "{e}");
+        let e = err_of("SELECT chameleon.enable_replica('a')");
+        assert!(e.contains("not in error"), "{e}");
+        let e = err_of("SELECT chameleon.start_replica('a')");
+        assert!(e.contains("init_replica first"), "{e}");
+        assert_eq!(Spi::get_one::<i64>("SELECT chameleon.replay('a')").unwrap(), Some(0));
+        Spi::run("SELECT chameleon.drop_source('a')").unwrap();
+        Spi::run("SELECT chameleon.drop_source('a', if_exists => true)").unwrap();
+        let e = err_of("SELECT chameleon.drop_source('a')");
+        assert!(e.contains("does not exist"), "{e}");
+    }
+}
+
+/// This module is required by `cargo pgrx test` invocations.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

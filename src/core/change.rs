@@ -5,7 +5,7 @@
 use crate::core::error::CoreError;
 use crate::core::position::BinlogPosition;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
     Insert,
     Update,
@@ -70,8 +70,10 @@ pub struct SourceTransaction {
 #[derive(Debug)]
 pub enum ReaderMessage {
     Transaction(SourceTransaction),
-    /// The source sent a heartbeat: everything it had was received.
-    Heartbeat,
+    /// The source sent a heartbeat: everything it had was received. `position` is the
+    /// reader's position when it is between event groups (a safe place to resume), so that
+    /// a rotate or events of unreplicated kinds still move the stored position.
+    Heartbeat { position: Option<BinlogPosition> },
     /// The reader stopped; the worker decides whether to reconnect.
     Error(CoreError),
 }

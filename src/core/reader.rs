@@ -190,7 +190,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
         let event = event.map_err(|e| from_mysql(e, &format!("reading the binlog after {file}:{pos}")))?;
         let header = event.header();
         let etype = header.event_type_raw();
-        if etype != ROTATE_EVENT && header.log_pos() > 0 {
+        if etype != ROTATE_EVENT && etype != HEARTBEAT_EVENT && header.log_pos() > 0 {
             pos = header.log_pos() as u64;
         }
         txn_time = txn_time.max(header.timestamp());
@@ -205,7 +205,9 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
                 continue;
             }
             HEARTBEAT_EVENT => {
-                if tx.send(ReaderMessage::Heartbeat).is_err() {
+                let between_groups = !in_txn && gtid.is_none() && changes.is_empty() && discarded.is_empty();
+                let position = between_groups.then(|| BinlogPosition::new(file.clone(), pos));
+                if tx.send(ReaderMessage::Heartbeat { position }).is_err() {
                     return Ok(());
                 }
                 continue;

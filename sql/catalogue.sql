@@ -1,0 +1,212 @@
+-- pg_chameleon_rs catalogue, version 0.1.0.
+-- Schema sch_chameleon: the replication state (sources, tables, batches, log, errors).
+-- Schema chameleon (the extension's schema): the SQL functions and the monitoring views.
+-- Catalogue tables are readable by no one but the owner (superuser): t_sources holds the
+-- MySQL password. Monitoring goes through the views, which never show it.
+
+CREATE SCHEMA sch_chameleon;
+REVOKE ALL ON SCHEMA sch_chameleon FROM PUBLIC;
+
+CREATE TABLE sch_chameleon.t_sources (
+    i_id_source         serial PRIMARY KEY,
+    t_source            text NOT NULL UNIQUE,
+    t_mysql_url         text NOT NULL,          -- with the password: never shown
+    t_mysql_url_safe    text NOT NULL,          -- redacted form for views and messages
+    jsb_schema_mappings jsonb NOT NULL,
+    jsb_options         jsonb NOT NULL DEFAULT '{}',
+    enm_status          text NOT NULL DEFAULT 'ready'
+        CHECK (enm_status IN ('ready', 'initialising', 'initialised', 'running', 'stopped', 'syncing', 'error')),
+    b_want_running      boolean NOT NULL DEFAULT false,
+    -- read position: committed together with the batch that ends there
+    t_binlog_name       text,
+    i_binlog_position   bigint,
+    t_gtid              text,
+    t_snapshot_gtid     text,
+    i_worker_pid        integer,
+    t_last_error        text,
+    ts_last_error       timestamptz,
+    ts_created          timestamptz NOT NULL DEFAULT now(),
+    ts_initialised      timestamptz
+);
+
+CREATE TABLE sch_chameleon.t_replica_tables (
+    i_id_table          serial PRIMARY KEY,
+    i_id_source         integer NOT NULL REFERENCES sch_chameleon.t_sources ON DELETE CASCADE,
+    v_mysql_schema      text NOT NULL,
+    v_mysql_table       text NOT NULL,
+    v_pg_schema         text NOT NULL,
+    v_pg_table          text NOT NULL,
+    -- [{"name", "mysql_type", "pg_type", "kind", "nullable"}] in MySQL ordinal order
+    jsb_columns         jsonb NOT NULL DEFAULT '[]',
+    v_replica_key       text[] NOT NULL DEFAULT '{}',
+    enm_state           text NOT NULL DEFAULT 'pending'
+        CHECK (enm_state IN ('pending', 'copying', 'copied', 'replicating', 'disabled')),
+    b_replica_enabled   boolean NOT NULL DEFAULT true,
+    -- consistent point: events at or before it are in the copied data
+    t_binlog_name       text,
+    i_binlog_position   bigint,
+    i_rows_copied       bigint NOT NULL DEFAULT 0,
+    i_rows_estimated    bigint,
+    i_rows_discarded    bigint NOT NULL DEFAULT 0,
+    t_last_error        text,
+    ts_copied           timestamptz,
+    UNIQUE (i_id_source, v_mysql_schema, v_mysql_table)
+);
+
+CREATE TABLE sch_chameleon.t_replica_batch (
+    i_id_batch          bigserial PRIMARY KEY,
+    i_id_source         integer NOT NULL REFERENCES sch_chameleon.t_sources ON DELETE CASCADE,
+    -- position after the last source transaction of the batch
+    t_binlog_name       text NOT NULL,
+    i_binlog_position   bigint NOT NULL,
+    t_gtid              text,
+    i_events            integer NOT NULL,
+    i_transactions      integer NOT NULL,
+    ts_source           timestamptz,           -- source commit time of the last transaction
+    ts_created          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    b_replayed          boolean NOT NULL DEFAULT false,
+    ts_replayed         timestamptz
+);
+CREATE INDEX idx_replica_batch_pending ON sch_chameleon.t_replica_batch (i_id_source, i_id_batch)
+    WHERE NOT b_replayed;
+
+-- One row change. b_key: the old replica key (update, delete); b_row: the new row (insert,
+-- update); both in the compact row encoding (values in PostgreSQL text form).
+CREATE TABLE sch_chameleon.t_log_replica (
+    i_id_batch          bigint NOT NULL REFERENCES sch_chameleon.t_replica_batch ON DELETE CASCADE,
+    i_id_event          integer NOT NULL,
+    i_id_table          integer NOT NULL,
+    v_op                text NOT NULL CHECK (v_op IN ('I', 'U', 'D')),
+    t_binlog_name       text NOT NULL,
+    i_binlog_position   bigint NOT NULL,
+    i_event_time        bigint NOT NULL,
+    b_key               bytea,
+    b_row               bytea,
+    PRIMARY KEY (i_id_batch, i_id_event)
+);
+
+CREATE TABLE sch_chameleon.t_error_log (
+    i_id_error          bigserial PRIMARY KEY,
+    i_id_source         integer NOT NULL REFERENCES sch_chameleon.t_sources ON DELETE CASCADE,
+    i_id_table          integer,
+    ts_error            timestamptz NOT NULL DEFAULT clock_timestamp(),
+    t_binlog_name       text,
+    i_binlog_position   bigint,
+    t_statement         text,
+    t_sqlstate          text,
+    t_error_message     text NOT NULL
+);
+
+CREATE TABLE sch_chameleon.t_discarded_rows (
+    i_id_row            bigserial PRIMARY KEY,
+    i_id_source         integer NOT NULL REFERENCES sch_chameleon.t_sources ON DELETE CASCADE,
+    i_id_table          integer,
+    ts_discard          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    t_binlog_name       text,
+    i_binlog_position   bigint,
+    b_row               bytea NOT NULL,        -- exact source bytes, row encoding
+    t_reason            text NOT NULL
+);
+
+-- Source time up to which everything was received (event time, or now on a heartbeat).
+CREATE TABLE sch_chameleon.t_last_received (
+    i_id_source         integer PRIMARY KEY REFERENCES sch_chameleon.t_sources ON DELETE CASCADE,
+    ts_last_received    timestamptz NOT NULL,
+    ts_written          timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- Source time of the last replayed transaction.
+CREATE TABLE sch_chameleon.t_last_replayed (
+    i_id_source         integer PRIMARY KEY REFERENCES sch_chameleon.t_sources ON DELETE CASCADE,
+    ts_last_replayed    timestamptz NOT NULL,
+    ts_written          timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE VIEW sch_chameleon.v_version AS SELECT '0.1.0'::text AS t_version;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA sch_chameleon FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA sch_chameleon FROM PUBLIC;
+
+-- Monitoring views (owner's rights; readable by pg_monitor; no password anywhere).
+CREATE VIEW @extschema@.sources AS
+SELECT s.t_source                                   AS name,
+       s.enm_status                                 AS status,
+       s.t_mysql_url_safe                           AS mysql_url,
+       coalesce(bool_and(t.enm_state IN ('copied', 'replicating'))
+                FILTER (WHERE t.b_replica_enabled), false) AS consistent,
+       CASE WHEN r.ts_last_received IS NOT NULL
+            THEN greatest(now() - r.ts_last_received, interval '0') END AS read_lag,
+       CASE WHEN p.pending_batches = 0 AND r.ts_last_received IS NOT NULL
+            THEN greatest(now() - r.ts_last_received, interval '0')
+            WHEN l.ts_last_replayed IS NOT NULL
+            THEN greatest(now() - l.ts_last_replayed, interval '0') END AS replay_lag,
+       r.ts_last_received                           AS last_received,
+       l.ts_last_replayed                           AS last_replayed,
+       s.t_binlog_name                              AS binlog_file,
+       s.i_binlog_position                          AS binlog_position,
+       s.t_gtid                                     AS gtid,
+       p.pending_batches,
+       p.pending_events,
+       s.i_worker_pid                               AS worker_pid,
+       (s.i_worker_pid IS NOT NULL AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = s.i_worker_pid))
+                                                    AS worker_alive,
+       s.b_want_running                             AS want_running,
+       s.t_last_error                               AS last_error,
+       s.ts_last_error                              AS last_error_at
+  FROM sch_chameleon.t_sources s
+  LEFT JOIN sch_chameleon.t_replica_tables t ON t.i_id_source = s.i_id_source
+  LEFT JOIN sch_chameleon.t_last_received r ON r.i_id_source = s.i_id_source
+  LEFT JOIN sch_chameleon.t_last_replayed l ON l.i_id_source = s.i_id_source
+  LEFT JOIN LATERAL (
+        SELECT count(*) AS pending_batches, coalesce(sum(b.i_events), 0)::bigint AS pending_events
+          FROM sch_chameleon.t_replica_batch b
+         WHERE b.i_id_source = s.i_id_source AND NOT b.b_replayed) p ON true
+ GROUP BY s.i_id_source, r.ts_last_received, l.ts_last_replayed, p.pending_batches, p.pending_events;
+
+CREATE VIEW @extschema@.tables AS
+SELECT s.t_source AS source,
+       t.v_mysql_schema || '.' || t.v_mysql_table AS mysql_table,
+       quote_ident(t.v_pg_schema) || '.' || quote_ident(t.v_pg_table) AS pg_table,
+       t.enm_state AS state,
+       t.b_replica_enabled AS replica_enabled,
+       t.v_replica_key AS replica_key,
+       t.i_rows_copied AS rows_copied,
+       t.i_rows_estimated AS rows_estimated,
+       t.i_rows_discarded AS rows_discarded,
+       CASE WHEN t.t_binlog_name IS NOT NULL THEN t.t_binlog_name || ':' || t.i_binlog_position END AS consistent_point,
+       t.ts_copied AS copied_at,
+       t.t_last_error AS last_error
+  FROM sch_chameleon.t_replica_tables t
+  JOIN sch_chameleon.t_sources s USING (i_id_source);
+
+CREATE VIEW @extschema@.errors AS
+SELECT e.ts_error AS error_time,
+       s.t_source AS source,
+       t.v_mysql_schema || '.' || t.v_mysql_table AS mysql_table,
+       CASE WHEN e.t_binlog_name IS NOT NULL THEN e.t_binlog_name || ':' || e.i_binlog_position END AS binlog_position,
+       e.t_statement AS statement,
+       e.t_sqlstate AS sqlstate,
+       e.t_error_message AS message
+  FROM sch_chameleon.t_error_log e
+  JOIN sch_chameleon.t_sources s USING (i_id_source)
+  LEFT JOIN sch_chameleon.t_replica_tables t ON t.i_id_table = e.i_id_table;
+
+CREATE VIEW @extschema@.discarded_rows AS
+SELECT d.ts_discard AS discard_time,
+       s.t_source AS source,
+       t.v_mysql_schema || '.' || t.v_mysql_table AS mysql_table,
+       CASE WHEN d.t_binlog_name IS NOT NULL THEN d.t_binlog_name || ':' || d.i_binlog_position END AS binlog_position,
+       encode(d.b_row, 'base64') AS row_encoded,
+       d.t_reason AS reason
+  FROM sch_chameleon.t_discarded_rows d
+  JOIN sch_chameleon.t_sources s USING (i_id_source)
+  LEFT JOIN sch_chameleon.t_replica_tables t ON t.i_id_table = d.i_id_table;
+
+GRANT USAGE ON SCHEMA @extschema@ TO pg_monitor;
+GRANT SELECT ON @extschema@.sources, @extschema@.tables, @extschema@.errors, @extschema@.discarded_rows TO pg_monitor;
+REVOKE ALL ON @extschema@.sources, @extschema@.tables, @extschema@.errors, @extschema@.discarded_rows FROM PUBLIC;
+
+COMMENT ON VIEW @extschema@.sources IS 'One row per replication source: status, lag, binlog position, backlog, worker';
+COMMENT ON VIEW @extschema@.tables IS 'One row per replicated table: state, copy progress, consistent point, errors';
+COMMENT ON VIEW @extschema@.errors IS 'Replay and copy errors with table, binlog position and failing statement';
+COMMENT ON VIEW @extschema@.discarded_rows IS 'Rows PostgreSQL could not store, with their exact source bytes (base64 of the row encoding) and the reason';

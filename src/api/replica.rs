@@ -1,0 +1,232 @@
+//! Replication control: `init_replica`, `start_replica`, `stop_replica`, `replay`,
+//! `wait_for`.
+
+use crate::catalog;
+use crate::core::mysql_source;
+use crate::core::source_url::SourceUrl;
+use crate::error::{ok, ChameleonError, Result};
+use crate::workers::replay::{current_failure, Replayer};
+use crate::workers::txn::{backend_sleep, catch_pg};
+use crate::workers::{self, WorkerRole};
+use pgrx::prelude::*;
+use std::time::{Duration, Instant};
+
+fn worker_alive(s: &catalog::SourceRow) -> Result<bool> {
+    match s.worker_pid {
+        Some(pid) => workers::pid_alive(pid),
+        None => Ok(false),
+    }
+}
+
+fn refuse_uncommitted(what: &str) -> Result<()> {
+    if catalog::transaction_has_writes()? {
+        return Err(ChameleonError::State(format!(
+            "{what} must run in a transaction that has not written anything yet (commit add_source first): \
+             its background worker cannot see uncommitted changes"
+        )));
+    }
+    Ok(())
+}
+
+fn init(source_name: &str, wait: bool) -> Result<String> {
+    let s = catalog::source_by_name(source_name)?;
+    let alive = worker_alive(&s)?;
+    match s.status.as_str() {
+        "running" | "syncing" if alive => {
+            return Err(ChameleonError::State(format!(
+                "source \"{source_name}\" is running: stop_replica first"
+            )))
+        }
+        "initialising" if alive => {
+            return Err(ChameleonError::State(format!(
+                "source \"{source_name}\" is already initialising (worker pid {})",
+                s.worker_pid.unwrap_or_default()
+            )))
+        }
+        _ => {}
+    }
+    refuse_uncommitted("init_replica")?;
+    let db = catalog::current_database()?;
+    let started = workers::start_worker(WorkerRole::Init, s.id, &s.name, &db)?;
+    if !wait {
+        // the worker records its own pid; nothing to write in the caller's transaction
+        return Ok("initialising".into());
+    }
+    started.handle.wait_for_shutdown().map_err(|st| {
+        ChameleonError::State(format!("lost track of the init worker of \"{source_name}\": {st:?}"))
+    })?;
+    let after = catalog::source_by_name(source_name)?;
+    if after.status == "initialised" {
+        Ok(after.status)
+    } else {
+        let error = Spi::get_one_with_args::<String>(
+            "SELECT t_last_error FROM sch_chameleon.t_sources WHERE i_id_source = $1",
+            &[s.id.into()],
+        )?
+        .unwrap_or_else(|| format!("the init worker ended with status {}", after.status));
+        Err(ChameleonError::State(format!("init_replica of source \"{source_name}\" failed: {error}")))
+    }
+}
+
+/// Copies the mapped schemas (structure and rows, consistent snapshot) in a background
+/// worker and records the binlog coordinates where replication starts. With `wait`, blocks
+/// until the copy is done and raises its error if it failed.
+#[pg_extern(volatile, parallel_unsafe)]
+fn init_replica(source_name: &str, wait: default!(bool, false)) -> String {
+    ok(init(source_name, wait))
+}
+
+fn start(source_name: &str) -> Result<String> {
+    let s = catalog::source_by_name(source_name)?;
+    catalog::lock_source(s.id)?;
+    if worker_alive(&s)? {
+        if s.status == "initialising" {
+            return Err(ChameleonError::State(format!("source \"{source_name}\" is still initialising")));
+        }
+        notice!("source \"{source_name}\" is already running (worker pid {})", s.worker_pid.unwrap_or_default());
+        return Ok(s.status);
+    }
+    match s.status.as_str() {
+        "ready" | "initialising" => {
+            return Err(ChameleonError::State(format!(
+                "source \"{source_name}\" has not been initialised: run init_replica first"
+            )))
+        }
+        "error" => {
+            return Err(ChameleonError::State(format!(
+                "source \"{source_name}\" is in error; fix the cause, then enable_replica"
+            )))
+        }
+        _ => {}
+    }
+    let db = catalog::current_database()?;
+    let w = workers::start_worker(WorkerRole::Replica, s.id, &s.name, &db)?;
+    catalog::set_worker_pid(s.id, Some(w.pid))?;
+    catalog::set_want_running(s.id, true)?;
+    catalog::set_status(s.id, "running")?;
+    catalog::clear_source_error(s.id)?;
+    Ok("running".into())
+}
+
+/// Starts the replica worker: it follows the binlog from the stored position, stores
+/// whole source transactions as batches and replays them.
+#[pg_extern(volatile, parallel_unsafe)]
+fn start_replica(source_name: &str) -> String {
+    ok(start(source_name))
+}
+
+fn stop(source_name: &str) -> Result<String> {
+    let s = catalog::source_by_name(source_name)?;
+    catalog::lock_source(s.id)?;
+    if let Some(pid) = s.worker_pid {
+        if workers::pid_alive(pid)? && !workers::stop_worker(pid, Duration::from_secs(60))? {
+            return Err(ChameleonError::State(format!(
+                "the worker (pid {pid}) of source \"{source_name}\" did not stop within 60 s"
+            )));
+        }
+    }
+    catalog::set_worker_pid(s.id, None)?;
+    catalog::set_want_running(s.id, false)?;
+    if matches!(s.status.as_str(), "running" | "syncing") {
+        catalog::set_status(s.id, "stopped")?;
+        return Ok("stopped".into());
+    }
+    Ok(s.status)
+}
+
+/// Stops the replica worker. What was stored is kept; `start_replica` resumes exactly there.
+#[pg_extern(volatile, parallel_unsafe)]
+fn stop_replica(source_name: &str) -> String {
+    ok(stop(source_name))
+}
+
+fn replay_now(source_name: &str, max_events: Option<i64>) -> Result<i64> {
+    let s = catalog::source_by_name(source_name)?;
+    let mut replayer = Replayer::new(s.id);
+    replayer.reload_tables()?;
+    let mut total = 0i64;
+    loop {
+        let batches = replayer.pending_batches(64)?;
+        if batches.is_empty() {
+            return Ok(total);
+        }
+        for b in batches {
+            if max_events.is_some_and(|m| total >= m) {
+                return Ok(total);
+            }
+            total += catch_pg(|| replayer.apply_batch(b.id)).map_err(|e| {
+                let at = current_failure();
+                let mut ctx = format!("replay of source \"{source_name}\"");
+                if let Some(t) = at.table {
+                    ctx.push_str(&format!(", table {t}"));
+                }
+                if let Some(p) = at.position {
+                    ctx.push_str(&format!(", binlog position {p}"));
+                }
+                if let Some(st) = at.statement {
+                    ctx.push_str(&format!(", statement {st}"));
+                }
+                e.context(ctx)
+            })?;
+        }
+    }
+}
+
+/// Applies stored batches in this session (what pg_chameleon's fn_process_batch did), whole
+/// batches only, until at least `max_events` row events were applied. Returns the count.
+#[pg_extern(volatile, parallel_unsafe)]
+fn replay(source_name: &str, max_events: default!(Option<i32>, "NULL")) -> i64 {
+    ok(replay_now(source_name, max_events.map(|m| m as i64)))
+}
+
+fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
+    let s = catalog::source_by_name(source_name)?;
+    let opts = s.options()?;
+    let url = SourceUrl::parse(&s.url)?;
+    let mut conn = mysql_source::connect(&url, Duration::from_secs(opts.connect_timeout as u64), None)?;
+    let info = mysql_source::check_server(&mut conn)?;
+    let (target, _) = mysql_source::binlog_status(&mut conn, info.flavor)?;
+    drop(conn);
+    let started = Instant::now();
+    loop {
+        let now = catalog::source_by_name(source_name)?;
+        if now.status == "error" {
+            let err = Spi::get_one_with_args::<String>(
+                "SELECT t_last_error FROM sch_chameleon.t_sources WHERE i_id_source = $1",
+                &[s.id.into()],
+            )?
+            .unwrap_or_default();
+            return Err(ChameleonError::State(format!("source \"{source_name}\" is in error: {err}")));
+        }
+        let pending = Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed",
+            &[s.id.into()],
+        )?
+        .unwrap_or(0);
+        if pending == 0 && now.position.as_ref().is_some_and(|p| *p >= target) {
+            return Ok(true);
+        }
+        if started.elapsed() >= timeout {
+            return Ok(false);
+        }
+        if !worker_alive(&now)? && pending == 0 {
+            return Err(ChameleonError::State(format!(
+                "source \"{source_name}\" is not running (status {}): nothing will catch up",
+                now.status
+            )));
+        }
+        backend_sleep(Duration::from_millis(100));
+    }
+}
+
+/// Blocks until everything the source had written when the call started has been stored
+/// and replayed; false on timeout. Raises if the source is in error.
+#[pg_extern(volatile, parallel_unsafe)]
+fn wait_for(source_name: &str, timeout: default!(pgrx::datum::Interval, "'5 minutes'")) -> bool {
+    ok((|| {
+        let secs = Spi::get_one_with_args::<f64>("SELECT extract(epoch FROM $1)::float8", &[timeout.into()])?
+            .unwrap_or(300.0)
+            .max(0.0);
+        wait(source_name, Duration::from_secs_f64(secs))
+    })())
+}

@@ -1,0 +1,430 @@
+//! Reads and writes of the `sch_chameleon` catalogue through SPI. Every SQL statement the
+//! extension runs against its own catalogue lives here, so the tables' shape is known in one
+//! place. Runs in whatever transaction the caller (SQL function or worker) has open.
+
+use crate::core::mapping::SchemaMappings;
+use crate::core::options::SourceOptions;
+use crate::core::position::BinlogPosition;
+use crate::core::types::{map_column, MappedType, MySqlColumn};
+use crate::error::{ChameleonError, Result};
+use pgrx::prelude::*;
+use pgrx::{JsonB, PgBuiltInOids};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone)]
+pub struct SourceRow {
+    pub id: i32,
+    pub name: String,
+    pub url: String,
+    pub url_safe: String,
+    pub mappings: Value,
+    pub options: Value,
+    pub status: String,
+    pub want_running: bool,
+    pub position: Option<BinlogPosition>,
+    pub gtid: Option<String>,
+    pub worker_pid: Option<i32>,
+}
+
+impl SourceRow {
+    pub fn options(&self) -> Result<SourceOptions> {
+        SourceOptions::from_json(&self.options)
+            .map_err(|e| ChameleonError::from(e).context(format!("source \"{}\"", self.name)))
+    }
+    pub fn mappings(&self) -> Result<SchemaMappings> {
+        SchemaMappings::from_json(&self.mappings)
+            .map_err(|e| ChameleonError::from(e).context(format!("source \"{}\"", self.name)))
+    }
+}
+
+const SOURCE_COLS: &str = "i_id_source, t_source, t_mysql_url, t_mysql_url_safe, jsb_schema_mappings, \
+     jsb_options, enm_status, b_want_running, t_binlog_name, i_binlog_position, t_gtid, i_worker_pid";
+
+fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<SourceRow>> {
+    Spi::connect(|client| {
+        let sql = format!("SELECT {SOURCE_COLS} FROM sch_chameleon.t_sources {where_clause} ORDER BY i_id_source");
+        let table = client.select(sql.as_str(), None, args)?;
+        let mut out = Vec::new();
+        for row in table {
+            let file: Option<String> = row.get(9)?;
+            let pos: Option<i64> = row.get(10)?;
+            out.push(SourceRow {
+                id: row.get(1)?.unwrap_or_default(),
+                name: row.get(2)?.unwrap_or_default(),
+                url: row.get(3)?.unwrap_or_default(),
+                url_safe: row.get(4)?.unwrap_or_default(),
+                mappings: row.get::<JsonB>(5)?.map(|j| j.0).unwrap_or(Value::Null),
+                options: row.get::<JsonB>(6)?.map(|j| j.0).unwrap_or(json!({})),
+                status: row.get(7)?.unwrap_or_default(),
+                want_running: row.get(8)?.unwrap_or(false),
+                position: match (file, pos) {
+                    (Some(f), Some(p)) => Some(BinlogPosition::new(f, p as u64)),
+                    _ => None,
+                },
+                gtid: row.get(11)?,
+                worker_pid: row.get(12)?,
+            });
+        }
+        Ok(out)
+    })
+}
+
+pub fn all_sources() -> Result<Vec<SourceRow>> {
+    read_sources("", &[])
+}
+
+pub fn source_by_name(name: &str) -> Result<SourceRow> {
+    read_sources("WHERE t_source = $1", &[name.into()])?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ChameleonError::NotFound(format!("source \"{name}\" does not exist")))
+}
+
+pub fn source_by_id(id: i32) -> Result<SourceRow> {
+    read_sources("WHERE i_id_source = $1", &[id.into()])?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ChameleonError::NotFound(format!("source id {id} does not exist")))
+}
+
+/// Locks the source row for the rest of the transaction (serialises state changes).
+pub fn lock_source(id: i32) -> Result<()> {
+    run("SELECT 1 FROM sch_chameleon.t_sources WHERE i_id_source = $1 FOR UPDATE", &[id.into()])
+}
+
+fn run(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<()> {
+    Spi::connect_mut(|client| {
+        client.update(sql, None, args)?;
+        Ok(())
+    })
+}
+
+pub fn insert_source(name: &str, url: &str, url_safe: &str, mappings: &Value, options: &Value) -> Result<i32> {
+    Spi::connect_mut(|client| {
+        let t = client.update(
+            "INSERT INTO sch_chameleon.t_sources (t_source, t_mysql_url, t_mysql_url_safe, jsb_schema_mappings, jsb_options) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING i_id_source",
+            None,
+            &[name.into(), url.into(), url_safe.into(), JsonB(mappings.clone()).into(), JsonB(options.clone()).into()],
+        )?;
+        Ok(t.first().get_one::<i32>()?.unwrap_or_default())
+    })
+}
+
+pub fn update_options(id: i32, options: &Value) -> Result<()> {
+    run("UPDATE sch_chameleon.t_sources SET jsb_options = $2 WHERE i_id_source = $1", &[id.into(), JsonB(options.clone()).into()])
+}
+
+pub fn delete_source(id: i32) -> Result<()> {
+    run("DELETE FROM sch_chameleon.t_sources WHERE i_id_source = $1", &[id.into()])
+}
+
+pub fn set_status(id: i32, status: &str) -> Result<()> {
+    run("UPDATE sch_chameleon.t_sources SET enm_status = $2 WHERE i_id_source = $1", &[id.into(), status.into()])
+}
+
+/// Records an error on the source; with `status`, also changes the status.
+pub fn set_source_error(id: i32, status: Option<&str>, message: &str) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_sources SET enm_status = coalesce($2, enm_status), t_last_error = $3, \
+         ts_last_error = clock_timestamp() WHERE i_id_source = $1",
+        &[id.into(), status.into(), message.into()],
+    )
+}
+
+pub fn clear_source_error(id: i32) -> Result<()> {
+    run("UPDATE sch_chameleon.t_sources SET t_last_error = NULL, ts_last_error = NULL WHERE i_id_source = $1", &[id.into()])
+}
+
+pub fn set_want_running(id: i32, want: bool) -> Result<()> {
+    run("UPDATE sch_chameleon.t_sources SET b_want_running = $2 WHERE i_id_source = $1", &[id.into(), want.into()])
+}
+
+pub fn set_worker_pid(id: i32, pid: Option<i32>) -> Result<()> {
+    run("UPDATE sch_chameleon.t_sources SET i_worker_pid = $2 WHERE i_id_source = $1", &[id.into(), pid.into()])
+}
+
+/// Sets the read position (after init, or with a batch).
+pub fn set_position(id: i32, pos: &BinlogPosition, gtid: Option<&str>) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_sources SET t_binlog_name = $2, i_binlog_position = $3, t_gtid = coalesce($4, t_gtid) \
+         WHERE i_id_source = $1",
+        &[id.into(), pos.file.as_str().into(), (pos.pos as i64).into(), gtid.into()],
+    )
+}
+
+pub fn mark_initialised(id: i32, pos: &BinlogPosition, gtid: Option<&str>) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_sources SET enm_status = 'initialised', t_binlog_name = $2, i_binlog_position = $3, \
+         t_gtid = $4, t_snapshot_gtid = $4, ts_initialised = clock_timestamp(), t_last_error = NULL WHERE i_id_source = $1",
+        &[id.into(), pos.file.as_str().into(), (pos.pos as i64).into(), gtid.into()],
+    )?;
+    // a fresh copy makes every stored change obsolete
+    run("DELETE FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1", &[id.into()])?;
+    run("DELETE FROM sch_chameleon.t_last_replayed WHERE i_id_source = $1", &[id.into()])?;
+    run("DELETE FROM sch_chameleon.t_last_received WHERE i_id_source = $1", &[id.into()])
+}
+
+/// Source time up to which everything was received: an event time, or now on a heartbeat.
+pub fn set_last_received(id: i32, source_time: Option<i64>) -> Result<()> {
+    run(
+        "INSERT INTO sch_chameleon.t_last_received (i_id_source, ts_last_received) \
+         VALUES ($1, coalesce(to_timestamp($2), clock_timestamp())) \
+         ON CONFLICT (i_id_source) DO UPDATE SET ts_last_received = EXCLUDED.ts_last_received, ts_written = clock_timestamp()",
+        &[id.into(), source_time.map(|t| t as f64).into()],
+    )
+}
+
+/// A replicated table with its MySQL columns and their mapping.
+#[derive(Debug, Clone)]
+pub struct TableRow {
+    pub id: i32,
+    pub mysql_schema: String,
+    pub mysql_table: String,
+    pub pg_schema: String,
+    pub pg_table: String,
+    pub columns: Vec<MySqlColumn>,
+    pub mapped: Vec<MappedType>,
+    pub key: Vec<String>,
+    pub state: String,
+    pub enabled: bool,
+    pub point: Option<BinlogPosition>,
+}
+
+impl TableRow {
+    pub fn mysql_name(&self) -> String {
+        format!("{}.{}", self.mysql_schema, self.mysql_table)
+    }
+    /// Indexes of the replica key columns in column order.
+    pub fn key_indexes(&self) -> Vec<usize> {
+        self.key.iter().filter_map(|k| self.columns.iter().position(|c| &c.name == k)).collect()
+    }
+}
+
+pub fn columns_to_json(cols: &[MySqlColumn]) -> Value {
+    Value::Array(
+        cols.iter()
+            .map(|c| {
+                json!({
+                    "name": c.name, "data_type": c.data_type, "column_type": c.column_type,
+                    "nullable": c.nullable, "char_max_len": c.char_max_len,
+                    "numeric_precision": c.numeric_precision, "numeric_scale": c.numeric_scale,
+                    "datetime_precision": c.datetime_precision,
+                    "pg_type": map_column(c).map(|m| m.pg_type).ok(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn columns_from_json(v: &Value) -> Vec<MySqlColumn> {
+    let s = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let n = |c: &Value, k: &str| c.get(k).and_then(Value::as_u64);
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| MySqlColumn {
+                    name: s(c, "name"),
+                    data_type: s(c, "data_type"),
+                    column_type: s(c, "column_type"),
+                    nullable: c.get("nullable").and_then(Value::as_bool).unwrap_or(true),
+                    char_max_len: n(c, "char_max_len"),
+                    numeric_precision: n(c, "numeric_precision"),
+                    numeric_scale: n(c, "numeric_scale"),
+                    datetime_precision: n(c, "datetime_precision"),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT i_id_table, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, jsb_columns, v_replica_key, \
+             enm_state, b_replica_enabled, t_binlog_name, i_binlog_position \
+             FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 ORDER BY i_id_table",
+            None,
+            &[source_id.into()],
+        )?;
+        let mut out = Vec::new();
+        for row in t {
+            let columns = columns_from_json(&row.get::<JsonB>(6)?.map(|j| j.0).unwrap_or(Value::Null));
+            let mysql_table: String = row.get(3)?.unwrap_or_default();
+            let mapped = columns
+                .iter()
+                .map(map_column)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| ChameleonError::from(e).context(format!("table {mysql_table}")))?;
+            let file: Option<String> = row.get(10)?;
+            let pos: Option<i64> = row.get(11)?;
+            out.push(TableRow {
+                id: row.get(1)?.unwrap_or_default(),
+                mysql_schema: row.get(2)?.unwrap_or_default(),
+                mysql_table,
+                pg_schema: row.get(4)?.unwrap_or_default(),
+                pg_table: row.get(5)?.unwrap_or_default(),
+                columns,
+                mapped,
+                key: row.get::<Vec<String>>(7)?.unwrap_or_default(),
+                state: row.get(8)?.unwrap_or_default(),
+                enabled: row.get(9)?.unwrap_or(false),
+                point: match (file, pos) {
+                    (Some(f), Some(p)) => Some(BinlogPosition::new(f, p as u64)),
+                    _ => None,
+                },
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// Registers (or re-registers, for a new copy) a table; returns its id.
+#[allow(clippy::too_many_arguments)]
+pub fn register_table(
+    source_id: i32,
+    mysql_schema: &str,
+    mysql_table: &str,
+    pg_schema: &str,
+    columns: &[MySqlColumn],
+    key: &[String],
+    estimate: i64,
+    unsupported: Option<&str>,
+) -> Result<i32> {
+    Spi::connect_mut(|client| {
+        let t = client.update(
+            "INSERT INTO sch_chameleon.t_replica_tables AS t (i_id_source, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, \
+                 jsb_columns, v_replica_key, i_rows_estimated, enm_state, b_replica_enabled, t_last_error) \
+             VALUES ($1, $2, $3, $4, $3, $5, $6, $7, CASE WHEN $8::text IS NULL THEN 'pending' ELSE 'disabled' END, $8::text IS NULL, $8) \
+             ON CONFLICT (i_id_source, v_mysql_schema, v_mysql_table) DO UPDATE SET \
+                 v_pg_schema = EXCLUDED.v_pg_schema, jsb_columns = EXCLUDED.jsb_columns, v_replica_key = EXCLUDED.v_replica_key, \
+                 i_rows_estimated = EXCLUDED.i_rows_estimated, enm_state = EXCLUDED.enm_state, \
+                 b_replica_enabled = EXCLUDED.b_replica_enabled, t_last_error = EXCLUDED.t_last_error, \
+                 i_rows_copied = 0, i_rows_discarded = 0, t_binlog_name = NULL, i_binlog_position = NULL, ts_copied = NULL \
+             RETURNING i_id_table",
+            None,
+            &[
+                source_id.into(),
+                mysql_schema.into(),
+                mysql_table.into(),
+                pg_schema.into(),
+                JsonB(columns_to_json(columns)).into(),
+                key.to_vec().into(),
+                estimate.into(),
+                unsupported.into(),
+            ],
+        )?;
+        Ok(t.first().get_one::<i32>()?.unwrap_or_default())
+    })
+}
+
+/// Forgets tables of the source that are not in `keep` (dropped on the source since the last copy).
+pub fn unregister_tables_except(source_id: i32, keep: &[i32]) -> Result<()> {
+    run(
+        "DELETE FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 AND NOT (i_id_table = ANY($2))",
+        &[source_id.into(), keep.to_vec().into()],
+    )
+}
+
+pub fn set_table_state(table_id: i32, state: &str) -> Result<()> {
+    run("UPDATE sch_chameleon.t_replica_tables SET enm_state = $2 WHERE i_id_table = $1", &[table_id.into(), state.into()])
+}
+
+pub fn set_table_copied(table_id: i32, rows: i64, discarded: i64, point: &BinlogPosition, replicate: bool) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = CASE WHEN $6 THEN 'copied' ELSE 'disabled' END, \
+         i_rows_copied = $2, i_rows_discarded = $3, t_binlog_name = $4, i_binlog_position = $5, ts_copied = clock_timestamp() \
+         WHERE i_id_table = $1",
+        &[table_id.into(), rows.into(), discarded.into(), point.file.as_str().into(), (point.pos as i64).into(), replicate.into()],
+    )
+}
+
+/// Marks every copied table of the source as replicating (the replica is running).
+pub fn set_tables_replicating(source_id: i32) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'replicating' \
+         WHERE i_id_source = $1 AND enm_state = 'copied' AND b_replica_enabled",
+        &[source_id.into()],
+    )
+}
+
+pub fn disable_table(table_id: i32, reason: &str) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'disabled', b_replica_enabled = false, t_last_error = $2 \
+         WHERE i_id_table = $1",
+        &[table_id.into(), reason.into()],
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn record_error(
+    source_id: i32,
+    table_id: Option<i32>,
+    position: Option<&BinlogPosition>,
+    statement: Option<&str>,
+    sqlstate: Option<&str>,
+    message: &str,
+) -> Result<()> {
+    run(
+        "INSERT INTO sch_chameleon.t_error_log (i_id_source, i_id_table, t_binlog_name, i_binlog_position, t_statement, t_sqlstate, t_error_message) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            source_id.into(),
+            table_id.into(),
+            position.map(|p| p.file.clone()).into(),
+            position.map(|p| p.pos as i64).into(),
+            statement.into(),
+            sqlstate.into(),
+            message.into(),
+        ],
+    )
+}
+
+pub fn record_discarded(
+    source_id: i32,
+    table_id: i32,
+    position: Option<&BinlogPosition>,
+    raw: &[u8],
+    reason: &str,
+) -> Result<()> {
+    run(
+        "INSERT INTO sch_chameleon.t_discarded_rows (i_id_source, i_id_table, t_binlog_name, i_binlog_position, b_row, t_reason) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            source_id.into(),
+            table_id.into(),
+            position.map(|p| p.file.clone()).into(),
+            position.map(|p| p.pos as i64).into(),
+            raw.to_vec().into(),
+            reason.into(),
+        ],
+    )?;
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET i_rows_discarded = i_rows_discarded + 1 WHERE i_id_table = $1",
+        &[table_id.into()],
+    )
+}
+
+/// Whether the calling transaction has written anything (then a worker cannot see it yet).
+pub fn transaction_has_writes() -> Result<bool> {
+    Ok(Spi::get_one::<bool>("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")?.unwrap_or(false))
+}
+
+pub fn current_database() -> Result<String> {
+    Ok(Spi::get_one::<String>("SELECT current_database()::text")?.unwrap_or_default())
+}
+
+/// Whether a relation exists and, if so, whether some table of the source owns it.
+pub fn table_exists(schema: &str, table: &str) -> Result<bool> {
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)",
+        &[schema.into(), table.into()],
+    )?
+    .unwrap_or(false))
+}
+
+pub fn execute(sql: &str) -> Result<()> {
+    run(sql, &[])
+}
+
+pub const TEXT_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::TEXTOID);

@@ -1,0 +1,227 @@
+//! The init worker: the initial copy of a source (what `init_replica` starts).
+//!
+//! 1. reads the mapped schemas' tables, columns and keys from `information_schema`;
+//! 2. takes a consistent snapshot (global read lock held only while the copy transaction is
+//!    opened and the binlog coordinates read);
+//! 3. for each table, in its own transaction: (re)creates the PostgreSQL table, COPYs the
+//!    rows, builds the primary key after the data, records the table's consistent point;
+//! 4. marks the source `initialised` at the snapshot's coordinates, where replication starts.
+//!
+//! Any failure puts the source in `error` with the message; `init_replica(wait => true)`
+//! raises it.
+
+use crate::catalog;
+use crate::core::mysql_source;
+use crate::core::source_url::SourceUrl;
+use crate::core::sql::{self, quote_ident, PgColumn};
+use crate::core::types::{map_column, MySqlColumn};
+use crate::error::{ChameleonError, Result};
+use crate::workers::copy;
+use crate::workers::txn::in_transaction;
+use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::time::Duration;
+
+struct Discovered {
+    mysql_schema: String,
+    mysql_table: String,
+    pg_schema: String,
+    columns: Vec<MySqlColumn>,
+    key: Vec<String>,
+    estimate: i64,
+    /// Why the table is copied but not replicated, or not copied at all.
+    problem: Option<Problem>,
+}
+
+enum Problem {
+    /// A column type we cannot map: the table is neither copied nor replicated.
+    Unsupported(String),
+    /// No primary or unique NOT NULL key: copied, not replicated.
+    NoKey,
+}
+
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn pg_chameleon_rs_init_main(arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi(Some(BackgroundWorker::get_extra()), None);
+    let source_id = unsafe { i32::from_datum(arg, false) }.unwrap_or_default();
+    super::set_application_name("pg_chameleon_rs init");
+    if let Err(e) = run(source_id) {
+        let msg = e.to_string();
+        let _ = in_transaction(|| {
+            catalog::record_error(source_id, None, None, None, Some(&e.sqlstate()), &format!("initial copy failed: {msg}"))?;
+            catalog::set_source_error(source_id, Some("error"), &format!("initial copy failed: {msg}"))?;
+            catalog::set_worker_pid(source_id, None)
+        });
+        log!("pg_chameleon_rs: initial copy of source id {source_id} failed: {msg}");
+    }
+}
+
+fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow) -> Result<Vec<Discovered>> {
+    let mappings = source.mappings()?;
+    let options = source.options()?;
+    let mut out = Vec::new();
+    for (my_schema, pg_schema) in &mappings.0 {
+        if !mysql_source::schema_exists(conn, my_schema)? {
+            return Err(ChameleonError::State(format!(
+                "source \"{}\": MySQL schema \"{my_schema}\" in schema_mappings does not exist",
+                source.name
+            )));
+        }
+        for table in mysql_source::list_tables(conn, my_schema)? {
+            if !options.table_selected(my_schema, &table) {
+                continue;
+            }
+            let columns = mysql_source::table_columns(conn, my_schema, &table)?;
+            let key = mysql_source::replica_key(conn, my_schema, &table)?;
+            let estimate = mysql_source::row_estimate(conn, my_schema, &table)?;
+            let problem = match columns.iter().map(map_column).find_map(|r| r.err()) {
+                Some(e) => Some(Problem::Unsupported(e.to_string())),
+                None if key.is_empty() => Some(Problem::NoKey),
+                None => None,
+            };
+            out.push(Discovered {
+                mysql_schema: my_schema.clone(),
+                mysql_table: table,
+                pg_schema: pg_schema.clone(),
+                columns,
+                key,
+                estimate,
+                problem,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn run(source_id: i32) -> Result<()> {
+    let source = in_transaction(|| {
+        let s = catalog::source_by_id(source_id)?;
+        catalog::set_status(source_id, "initialising")?;
+        catalog::clear_source_error(source_id)?;
+        Ok(s)
+    })?;
+    let options = source.options()?;
+    let url = SourceUrl::parse(&source.url)?;
+    let connect_timeout = Duration::from_secs(options.connect_timeout as u64);
+    let mut meta = mysql_source::connect(&url, connect_timeout, None)?;
+    let info = mysql_source::check_server(&mut meta)?;
+    let tables = discover(&mut meta, &source)?;
+    drop(meta);
+
+    let snapshot = mysql_source::take_snapshot(&url, info.flavor, 1, connect_timeout, options.lock_timeout)?;
+    log!(
+        "pg_chameleon_rs: source \"{}\": consistent snapshot at {} (global read lock held {} ms)",
+        source.name,
+        snapshot.position,
+        snapshot.lock_held.as_millis()
+    );
+    let mut conn = snapshot.conns.into_iter().next();
+    let point = snapshot.position.clone();
+
+    let ids = in_transaction(|| {
+        let known: Vec<(String, String)> = catalog::tables_for_source(source_id)?
+            .into_iter()
+            .map(|t| (t.pg_schema, t.pg_table))
+            .collect();
+        for t in &tables {
+            let target = (t.pg_schema.clone(), t.mysql_table.clone());
+            if catalog::table_exists(&target.0, &target.1)? && !known.contains(&target) {
+                return Err(ChameleonError::State(format!(
+                    "source \"{}\": table {} already exists in PostgreSQL and is not managed by this source; \
+                     drop or rename it, or map {} to another schema",
+                    source.name,
+                    sql::qualified(&target.0, &target.1),
+                    t.mysql_schema
+                )));
+            }
+        }
+        let mut ids = Vec::new();
+        for t in &tables {
+            let unsupported = match &t.problem {
+                Some(Problem::Unsupported(m)) => Some(m.clone()),
+                Some(Problem::NoKey) => Some("no primary key or NOT NULL unique key: copied, not replicated".to_string()),
+                None => None,
+            };
+            ids.push(catalog::register_table(
+                source_id,
+                &t.mysql_schema,
+                &t.mysql_table,
+                &t.pg_schema,
+                &t.columns,
+                &t.key,
+                t.estimate,
+                unsupported.as_deref(),
+            )?);
+        }
+        catalog::unregister_tables_except(source_id, &ids)?;
+        Ok(ids)
+    })?;
+
+    for (t, id) in tables.iter().zip(ids) {
+        if BackgroundWorker::sigterm_received() {
+            return Err(ChameleonError::State("initial copy interrupted by shutdown".into()));
+        }
+        if matches!(t.problem, Some(Problem::Unsupported(_))) {
+            continue;
+        }
+        let replicate = t.problem.is_none();
+        let c = conn.take().ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))?;
+        conn = Some(
+            in_transaction(|| copy_one(source_id, id, t, c, &point, replicate))
+                .map_err(|e| e.context(format!("table {}.{}", t.mysql_schema, t.mysql_table)))?,
+        );
+    }
+
+    in_transaction(|| {
+        catalog::mark_initialised(source_id, &point, snapshot.gtid.as_deref())?;
+        for role in &options.grant_select_to {
+            for pg_schema in source.mappings()?.0.values() {
+                catalog::execute(&format!("GRANT USAGE ON SCHEMA {} TO {}", quote_ident(pg_schema), quote_ident(role)))?;
+                catalog::execute(&format!(
+                    "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}",
+                    quote_ident(pg_schema),
+                    quote_ident(role)
+                ))?;
+            }
+        }
+        catalog::set_worker_pid(source_id, None)
+    })?;
+    log!("pg_chameleon_rs: source \"{}\" initialised; replication starts at {point}", source.name);
+    Ok(())
+}
+
+fn copy_one(
+    source_id: i32,
+    table_id: i32,
+    t: &Discovered,
+    conn: mysql::Conn,
+    point: &crate::core::position::BinlogPosition,
+    replicate: bool,
+) -> Result<mysql::Conn> {
+    let mapped = t.columns.iter().map(map_column).collect::<std::result::Result<Vec<_>, _>>()?;
+    let pg_cols: Vec<PgColumn> = t
+        .columns
+        .iter()
+        .zip(&mapped)
+        .map(|(c, m)| PgColumn { name: c.name.clone(), pg_type: m.pg_type.clone(), nullable: c.nullable })
+        .collect();
+    catalog::set_table_state(table_id, "copying")?;
+    catalog::execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&t.pg_schema)))?;
+    let qualified = sql::qualified(&t.pg_schema, &t.mysql_table);
+    catalog::execute(&format!("DROP TABLE IF EXISTS {qualified}"))?;
+    catalog::execute(&sql::create_table(&t.pg_schema, &t.mysql_table, &pg_cols))?;
+    let relid = Spi::get_one_with_args::<pg_sys::Oid>("SELECT $1::regclass::oid", &[qualified.as_str().into()])?
+        .ok_or_else(|| ChameleonError::Catalog(format!("table {qualified} vanished after creation")))?;
+    let outcome = copy::copy_table(conn, &t.mysql_schema, &t.mysql_table, &t.columns, &mapped, relid)?;
+    for d in &outcome.discards {
+        catalog::record_discarded(source_id, table_id, None, &d.raw, &d.reason)?;
+    }
+    if !t.key.is_empty() {
+        catalog::execute(&sql::add_primary_key(&t.pg_schema, &t.mysql_table, &t.key))?;
+    }
+    catalog::set_table_copied(table_id, outcome.rows as i64, outcome.discards.len() as i64, point, replicate)?;
+    Ok(outcome.conn)
+}

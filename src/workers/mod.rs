@@ -1,0 +1,108 @@
+//! Background workers and what they share: starting a dynamic worker for a source, the
+//! transaction wrapper, and the data-path modules the workers (and the SQL API) call.
+//!
+//! - `init`: the initial copy worker (schema, consistent snapshot, COPY of each table).
+//! - `copy`: feeds PostgreSQL's own COPY machinery from a MySQL table stream.
+//! - `replica`: the per-source worker: binlog reader thread + batch writer + replay.
+//! - `batch_writer`: stores whole source transactions with the read position.
+//! - `replay`: applies stored batches to the destination tables.
+//! - `txn`: transactions, error catching and sleeping in a backend.
+
+pub mod batch_writer;
+pub mod copy;
+pub mod init;
+pub mod replay;
+pub mod replica;
+pub mod txn;
+
+use crate::error::{ChameleonError, Result};
+use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
+use pgrx::prelude::*;
+use std::time::Duration;
+
+/// Which worker to start for a source.
+#[derive(Debug, Clone, Copy)]
+pub enum WorkerRole {
+    Init,
+    Replica,
+}
+
+impl WorkerRole {
+    fn function(self) -> &'static str {
+        match self {
+            WorkerRole::Init => "pg_chameleon_rs_init_main",
+            WorkerRole::Replica => "pg_chameleon_rs_replica_main",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            WorkerRole::Init => "init",
+            WorkerRole::Replica => "replica",
+        }
+    }
+}
+
+/// A started worker: its pid and the handle to wait for its end.
+pub struct StartedWorker {
+    pub pid: i32,
+    pub handle: pgrx::bgworkers::DynamicBackgroundWorker,
+}
+
+/// Starts a dynamic background worker for `source_id` in the current database.
+pub fn start_worker(role: WorkerRole, source_id: i32, source_name: &str, database: &str) -> Result<StartedWorker> {
+    let name = format!("pg_chameleon_rs {} {}", role.label(), source_name);
+    let handle = BackgroundWorkerBuilder::new(&name)
+        .set_type(&format!("pg_chameleon_rs {}", role.label()))
+        .set_library("pg_chameleon_rs")
+        .set_function(role.function())
+        .set_argument(source_id.into_datum())
+        .set_extra(database)
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(None)
+        .set_notify_pid(unsafe { pgrx::pg_sys::MyProcPid })
+        .load_dynamic()
+        .map_err(|_| {
+            ChameleonError::State(format!(
+                "could not start the {} worker of source \"{source_name}\": no background worker slot is free \
+                 (raise max_worker_processes)",
+                role.label()
+            ))
+        })?;
+    let pid = handle.wait_for_startup().map_err(|status| {
+        ChameleonError::State(format!(
+            "the {} worker of source \"{source_name}\" did not start ({status:?})",
+            role.label()
+        ))
+    })?;
+    Ok(StartedWorker { pid: pid as i32, handle })
+}
+
+/// Whether a backend with this pid is alive.
+pub fn pid_alive(pid: i32) -> Result<bool> {
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
+        &[pid.into()],
+    )?
+    .unwrap_or(false))
+}
+
+/// Asks a worker to stop (SIGTERM) and waits until it is gone.
+pub fn stop_worker(pid: i32, timeout: Duration) -> Result<bool> {
+    Spi::get_one_with_args::<bool>("SELECT pg_terminate_backend($1)", &[pid.into()])?;
+    let started = std::time::Instant::now();
+    while started.elapsed() < timeout {
+        if !pid_alive(pid)? {
+            return Ok(true);
+        }
+        txn::backend_sleep(Duration::from_millis(50));
+    }
+    Ok(false)
+}
+
+/// Sets `application_name` of the worker so it shows in pg_stat_activity.
+pub fn set_application_name(name: &str) {
+    if let Ok(c) = std::ffi::CString::new(name) {
+        unsafe { pgrx::pg_sys::pgstat_report_appname(c.as_ptr()) };
+    }
+}

@@ -1,0 +1,242 @@
+//! Native replay: applies stored batches to the destination tables in source order, with
+//! one prepared plan per table and operation, and marks each batch replayed in the same
+//! transaction (design.md contract 1). Tables that are disabled, not yet copied, or whose
+//! consistent point is at or after an event skip that event (contract 3).
+//!
+//! An error PostgreSQL raises while applying propagates to the caller, who rolls back; the
+//! event being applied at that moment is kept in `current_failure()` so the error can name
+//! the table, binlog position and statement.
+
+use crate::catalog::{self, TableRow, TEXT_OID};
+use crate::core::change::Op;
+use crate::core::position::{after_consistent_point, BinlogPosition};
+use crate::core::rowcodec;
+use crate::core::sql::{self, PgColumn};
+use crate::error::{ChameleonError, Result};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::OwnedPreparedStatement;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Where replay was when an error happened.
+#[derive(Debug, Clone, Default)]
+pub struct FailurePoint {
+    pub table_id: Option<i32>,
+    pub table: Option<String>,
+    pub position: Option<BinlogPosition>,
+    pub statement: Option<String>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<FailurePoint> = RefCell::new(FailurePoint::default());
+}
+
+pub fn current_failure() -> FailurePoint {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+fn set_current(p: FailurePoint) {
+    CURRENT.with(|c| *c.borrow_mut() = p);
+}
+
+struct Plan {
+    sql: String,
+    stmt: OwnedPreparedStatement,
+}
+
+pub struct Replayer {
+    source_id: i32,
+    tables: HashMap<i32, TableRow>,
+    plans: HashMap<(i32, Op), Plan>,
+}
+
+pub struct PendingBatchInfo {
+    pub id: i64,
+    pub events: i32,
+}
+
+fn pg_columns(t: &TableRow) -> Vec<PgColumn> {
+    t.columns
+        .iter()
+        .zip(&t.mapped)
+        .map(|(c, m)| PgColumn { name: c.name.clone(), pg_type: m.pg_type.clone(), nullable: c.nullable })
+        .collect()
+}
+
+impl Replayer {
+    pub fn new(source_id: i32) -> Replayer {
+        Replayer { source_id, tables: HashMap::new(), plans: HashMap::new() }
+    }
+
+    /// Re-reads the table catalogue; plans of tables whose definition changed are dropped.
+    pub fn reload_tables(&mut self) -> Result<()> {
+        let fresh: HashMap<i32, TableRow> =
+            catalog::tables_for_source(self.source_id)?.into_iter().map(|t| (t.id, t)).collect();
+        let changed: Vec<i32> = self
+            .tables
+            .iter()
+            .filter(|(id, old)| {
+                fresh.get(id).is_none_or(|new| new.columns != old.columns || new.key != old.key || new.pg_table != old.pg_table)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        self.plans.retain(|(id, _), _| !changed.contains(id));
+        self.tables = fresh;
+        Ok(())
+    }
+
+    pub fn pending_batches(&self, limit: i64) -> Result<Vec<PendingBatchInfo>> {
+        Spi::connect(|client| {
+            let t = client.select(
+                "SELECT i_id_batch, i_events FROM sch_chameleon.t_replica_batch \
+                 WHERE i_id_source = $1 AND NOT b_replayed ORDER BY i_id_batch LIMIT $2",
+                None,
+                &[self.source_id.into(), limit.into()],
+            )?;
+            let mut out = Vec::new();
+            for row in t {
+                out.push(PendingBatchInfo { id: row.get(1)?.unwrap_or_default(), events: row.get(2)?.unwrap_or_default() });
+            }
+            Ok(out)
+        })
+    }
+
+    fn plan(&mut self, table_id: i32, op: Op) -> Result<&Plan> {
+        if !self.plans.contains_key(&(table_id, op)) {
+            let t = self
+                .tables
+                .get(&table_id)
+                .ok_or_else(|| ChameleonError::NotFound(format!("table id {table_id} is not in the catalogue")))?;
+            let cols = pg_columns(t);
+            let key: Vec<&PgColumn> = t.key_indexes().into_iter().map(|i| &cols[i]).collect();
+            if key.is_empty() && op != Op::Insert {
+                return Err(ChameleonError::State(format!("table {} has no replica key", t.mysql_name())));
+            }
+            let sql = match op {
+                Op::Insert => sql::insert_statement(&t.pg_schema, &t.pg_table, &cols),
+                Op::Update => sql::update_statement(&t.pg_schema, &t.pg_table, &cols, &key),
+                Op::Delete => sql::delete_statement(&t.pg_schema, &t.pg_table, &key),
+            };
+            let nargs = match op {
+                Op::Insert => cols.len(),
+                Op::Update => cols.len() + key.len(),
+                Op::Delete => key.len(),
+            };
+            let stmt = Spi::connect(|client| -> Result<OwnedPreparedStatement> {
+                Ok(client.prepare_mut(sql.as_str(), &vec![TEXT_OID; nargs])?.keep())
+            })?;
+            self.plans.insert((table_id, op), Plan { sql, stmt });
+        }
+        self.plans
+            .get(&(table_id, op))
+            .ok_or_else(|| ChameleonError::Catalog("plan cache lost a plan".into()))
+    }
+
+    /// Applies one batch and marks it replayed, in the caller's transaction.
+    /// Returns the number of row events applied (skipped ones not counted).
+    pub fn apply_batch(&mut self, batch_id: i64) -> Result<i64> {
+        // Lock the batch: a concurrent replay (the worker and chameleon.replay()) waits here
+        // and then sees it replayed, so no batch is ever applied twice.
+        let already = Spi::get_one_with_args::<bool>(
+            "SELECT b_replayed FROM sch_chameleon.t_replica_batch WHERE i_id_batch = $1 FOR UPDATE",
+            &[batch_id.into()],
+        )?;
+        if already != Some(false) {
+            return Ok(0);
+        }
+        struct Ev {
+            table_id: i32,
+            op: String,
+            file: String,
+            pos: i64,
+            key: Option<Vec<u8>>,
+            row: Option<Vec<u8>>,
+        }
+        let events: Vec<Ev> = Spi::connect(|client| -> Result<Vec<Ev>> {
+            let t = client.select(
+                "SELECT i_id_table, v_op, t_binlog_name, i_binlog_position, b_key, b_row FROM sch_chameleon.t_log_replica \
+                 WHERE i_id_batch = $1 ORDER BY i_id_event",
+                None,
+                &[batch_id.into()],
+            )?;
+            let mut out = Vec::with_capacity(t.len());
+            for r in t {
+                out.push(Ev {
+                    table_id: r.get(1)?.unwrap_or_default(),
+                    op: r.get(2)?.unwrap_or_default(),
+                    file: r.get(3)?.unwrap_or_default(),
+                    pos: r.get(4)?.unwrap_or_default(),
+                    key: r.get(5)?,
+                    row: r.get(6)?,
+                });
+            }
+            Ok(out)
+        })?;
+        let mut applied = 0i64;
+        for ev in &events {
+            let position = BinlogPosition::new(ev.file.clone(), ev.pos as u64);
+            let Some(table) = self.tables.get(&ev.table_id) else { continue };
+            let live = table.enabled && matches!(table.state.as_str(), "copied" | "replicating");
+            if !live || !after_consistent_point(&position, table.point.as_ref()) {
+                continue;
+            }
+            let table_name = table.mysql_name();
+            let op = Op::from_code(&ev.op)
+                .ok_or_else(|| ChameleonError::Catalog(format!("unknown operation \"{}\" in batch {batch_id}", ev.op)))?;
+            set_current(FailurePoint {
+                table_id: Some(ev.table_id),
+                table: Some(table_name.clone()),
+                position: Some(position.clone()),
+                statement: None,
+            });
+            let row = ev.row.as_deref().map(rowcodec::decode).transpose()?;
+            let key = ev.key.as_deref().map(rowcodec::decode).transpose()?;
+            let mut values: Vec<Option<&str>> = Vec::new();
+            match op {
+                Op::Insert => values.extend(row.iter().flatten()),
+                Op::Update => {
+                    values.extend(row.iter().flatten());
+                    values.extend(key.iter().flatten());
+                }
+                Op::Delete => values.extend(key.iter().flatten()),
+            }
+            let plan = self.plan(ev.table_id, op)?;
+            set_current(FailurePoint {
+                table_id: Some(ev.table_id),
+                table: Some(table_name.clone()),
+                position: Some(position.clone()),
+                statement: Some(plan.sql.clone()),
+            });
+            let args: Vec<DatumWithOid> = values.iter().map(|v| (*v).into()).collect();
+            let affected = Spi::connect_mut(|client| -> Result<usize> { Ok(client.update(&plan.stmt, None, &args)?.len()) })?;
+            if affected != 1 {
+                let keytext: Vec<String> = key.iter().flatten().map(|k| k.unwrap_or("NULL").to_string()).collect();
+                return Err(ChameleonError::State(format!(
+                    "{} on {table_name} at {position} matched {affected} rows at the destination instead of 1 (key {}): \
+                     the destination has diverged from the source; resync the table",
+                    if op == Op::Update { "update" } else { "delete" },
+                    keytext.join(", ")
+                )));
+            }
+            applied += 1;
+        }
+        set_current(FailurePoint::default());
+        Spi::connect_mut(|client| -> Result<()> {
+            client.update(
+                "UPDATE sch_chameleon.t_replica_batch SET b_replayed = true, ts_replayed = clock_timestamp() WHERE i_id_batch = $1",
+                None,
+                &[batch_id.into()],
+            )?;
+            client.update(
+                "INSERT INTO sch_chameleon.t_last_replayed (i_id_source, ts_last_replayed) \
+                 SELECT i_id_source, coalesce(ts_source, clock_timestamp()) FROM sch_chameleon.t_replica_batch WHERE i_id_batch = $1 \
+                 ON CONFLICT (i_id_source) DO UPDATE SET ts_last_replayed = EXCLUDED.ts_last_replayed, ts_written = clock_timestamp()",
+                None,
+                &[batch_id.into()],
+            )?;
+            Ok(())
+        })?;
+        Ok(applied)
+    }
+}

@@ -1,0 +1,55 @@
+//! Transactions in background workers, with PostgreSQL errors caught and turned into
+//! `ChameleonError` (the transaction is rolled back), and sleeping that stays responsive
+//! to interrupts and postmaster death.
+
+use crate::error::{ChameleonError, Result};
+use pgrx::pg_sys;
+use pgrx::PgTryBuilder;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+/// Runs `body` in its own transaction: commits on `Ok`, rolls back on `Err` or on an
+/// error raised by PostgreSQL (returned as `ChameleonError::Postgres`).
+pub fn in_transaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    }
+    let result = PgTryBuilder::new(AssertUnwindSafe(body))
+        .catch_others(|e| Err(ChameleonError::from_caught(&e)))
+        .execute();
+    unsafe {
+        match &result {
+            Ok(_) => {
+                pg_sys::PopActiveSnapshot();
+                pg_sys::CommitTransactionCommand();
+            }
+            Err(_) => pg_sys::AbortCurrentTransaction(),
+        }
+    }
+    result
+}
+
+/// Runs `body` and turns an error PostgreSQL raises inside it into `Err`, without touching
+/// the transaction (the caller must abort it).
+pub fn catch_pg<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
+    PgTryBuilder::new(AssertUnwindSafe(body))
+        .catch_others(|e| Err(ChameleonError::from_caught(&e)))
+        .execute()
+}
+
+/// Sleeps on the process latch: wakes early on a signal, exits if the postmaster died,
+/// and honours query cancel / terminate in ordinary backends.
+pub fn backend_sleep(d: Duration) {
+    unsafe {
+        pg_sys::WaitLatch(
+            pg_sys::MyLatch,
+            (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+            d.as_millis() as std::ffi::c_long,
+            pg_sys::PG_WAIT_EXTENSION,
+        );
+        pg_sys::ResetLatch(pg_sys::MyLatch);
+        pg_sys::check_for_interrupts!();
+    }
+}
