@@ -406,8 +406,9 @@ pub fn record_discarded(
 }
 
 /// Whether the calling transaction has written anything (then a worker cannot see it yet).
-pub fn transaction_has_writes() -> Result<bool> {
-    Ok(Spi::get_one::<bool>("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")?.unwrap_or(false))
+/// Must be asked before any pgrx `Spi::get_one`/`update`, which assign a transaction id.
+pub fn transaction_has_writes() -> bool {
+    unsafe { pgrx::pg_sys::GetCurrentTransactionIdIfAny() != pgrx::pg_sys::InvalidTransactionId }
 }
 
 pub fn current_database() -> Result<String> {

@@ -19,7 +19,7 @@ fn worker_alive(s: &catalog::SourceRow) -> Result<bool> {
 }
 
 fn refuse_uncommitted(what: &str) -> Result<()> {
-    if catalog::transaction_has_writes()? {
+    if catalog::transaction_has_writes() {
         return Err(ChameleonError::State(format!(
             "{what} must run in a transaction that has not written anything yet (commit add_source first): \
              its background worker cannot see uncommitted changes"
@@ -29,6 +29,7 @@ fn refuse_uncommitted(what: &str) -> Result<()> {
 }
 
 fn init(source_name: &str, wait: bool) -> Result<String> {
+    refuse_uncommitted("init_replica")?;
     let s = catalog::source_by_name(source_name)?;
     let alive = worker_alive(&s)?;
     match s.status.as_str() {
@@ -45,7 +46,6 @@ fn init(source_name: &str, wait: bool) -> Result<String> {
         }
         _ => {}
     }
-    refuse_uncommitted("init_replica")?;
     let db = catalog::current_database()?;
     let started = workers::start_worker(WorkerRole::Init, s.id, &s.name, &db)?;
     if !wait {
@@ -117,7 +117,7 @@ fn start_replica(source_name: &str) -> String {
 
 fn stop(source_name: &str) -> Result<String> {
     let s = catalog::source_by_name(source_name)?;
-    catalog::lock_source(s.id)?;
+    // No lock on the source row while waiting: the worker's last flush writes to it.
     if let Some(pid) = s.worker_pid {
         if workers::pid_alive(pid)? && !workers::stop_worker(pid, Duration::from_secs(60))? {
             return Err(ChameleonError::State(format!(
@@ -125,6 +125,8 @@ fn stop(source_name: &str) -> Result<String> {
             )));
         }
     }
+    catalog::lock_source(s.id)?;
+    let s = catalog::source_by_id(s.id)?;
     catalog::set_worker_pid(s.id, None)?;
     catalog::set_want_running(s.id, false)?;
     if matches!(s.status.as_str(), "running" | "syncing") {

@@ -82,7 +82,7 @@ fn drop_source(source_name: &str, if_exists: default!(bool, false)) {
             }
             Err(e) => return Err(e),
         };
-        catalog::lock_source(s.id)?;
+        // No lock on the source row while waiting: the worker's last flush writes to it.
         if let Some(pid) = s.worker_pid {
             if workers::pid_alive(pid)? && !workers::stop_worker(pid, Duration::from_secs(60))? {
                 return Err(ChameleonError::State(format!(
@@ -90,6 +90,7 @@ fn drop_source(source_name: &str, if_exists: default!(bool, false)) {
                 )));
             }
         }
+        catalog::lock_source(s.id)?;
         catalog::delete_source(s.id)
     })())
 }

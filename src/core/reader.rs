@@ -61,6 +61,22 @@ pub fn decode_mariadb_gtid(data: &[u8], server_id: u32) -> Option<(String, bool)
     Some((format!("{domain}-{server_id}-{seq}"), flags & MARIADB_FL_STANDALONE != 0))
 }
 
+/// The file a ROTATE event points to. The artificial ROTATE the server sends first (log_pos
+/// 0) arrives before any format description, so the driver cannot strip its checksum: its
+/// name then ends with 4 CRC bytes. It names the file we asked for; real rotates are clean.
+pub fn rotate_target(raw: &[u8], current: &str, artificial: bool) -> String {
+    if artificial && raw.starts_with(current.as_bytes()) && raw.len() <= current.len() + 4 {
+        return current.to_string();
+    }
+    let name_len = raw
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || b"._-".contains(b)))
+        .unwrap_or(raw.len());
+    let name = &raw[..name_len];
+    let name = if artificial && raw.len() >= 4 && name_len == raw.len() { &raw[..raw.len() - 4] } else { name };
+    String::from_utf8_lossy(name).into_owned()
+}
+
 /// Decodes the row images of one rows event into changes for `table`.
 /// Conversion failures become discarded rows; the rest of the event goes on.
 pub fn decode_rows(
@@ -199,7 +215,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
         match etype {
             ROTATE_EVENT => {
                 if let Ok(Some(EventData::RotateEvent(r))) = event.read_data() {
-                    file = r.name().into_owned();
+                    file = rotate_target(r.name_raw(), &file, header.log_pos() == 0);
                     pos = r.position();
                 }
                 continue;
@@ -280,6 +296,18 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotate_names_without_checksum_bytes() {
+        let mut raw = b"mysql-bin.000001".to_vec();
+        raw.extend_from_slice(&[0xde, b'O', b'J', 0x7f]);
+        assert_eq!(rotate_target(&raw, "mysql-bin.000001", true), "mysql-bin.000001");
+        raw.truncate(16);
+        raw.extend_from_slice(b"ABCD");
+        assert_eq!(rotate_target(&raw, "mysql-bin.000001", true), "mysql-bin.000001");
+        assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false), "mysql-bin.000002");
+        assert_eq!(rotate_target(b"mysql-bin.000002\xff\x01\x02\x03", "mysql-bin.000001", true), "mysql-bin.000002");
+    }
 
     #[test]
     fn mariadb_gtid_payload() {

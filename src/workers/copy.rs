@@ -13,7 +13,6 @@ use crate::core::types::{MappedType, MySqlColumn};
 use crate::core::value;
 use crate::error::{ChameleonError, Result};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
-use pgrx::bgworkers::BackgroundWorker;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::RefCell;
@@ -59,7 +58,7 @@ unsafe extern "C-unwind" fn copy_source(outbuf: *mut std::ffi::c_void, _minread:
                 }
                 Ok(Chunk::Discard(d)) => feed.discards.push(d),
                 Err(RecvTimeoutError::Timeout) => {
-                    if BackgroundWorker::sigterm_received() {
+                    if crate::workers::txn::shutdown_requested() {
                         feed.interrupted = true;
                         return 0;
                     }
@@ -138,6 +137,15 @@ pub fn copy_table(
         unsafe {
             let rel = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
             let pstate = pg_sys::make_parsestate(std::ptr::null_mut());
+            // CopyFrom initialises its result relation from the range table, as DoCopy sets it up
+            pg_sys::addRangeTableEntryForRelation(
+                pstate,
+                rel,
+                pg_sys::RowExclusiveLock as i32,
+                std::ptr::null_mut(),
+                false,
+                false,
+            );
             let encoding = pg_sys::makeDefElem(
                 c"encoding".as_ptr() as *mut _,
                 pg_sys::makeString(c"UTF8".as_ptr() as *mut _) as *mut pg_sys::Node,

@@ -48,15 +48,25 @@ pub extern "C-unwind" fn pg_chameleon_rs_init_main(arg: pg_sys::Datum) {
     BackgroundWorker::connect_worker_to_spi(Some(BackgroundWorker::get_extra()), None);
     let source_id = unsafe { i32::from_datum(arg, false) }.unwrap_or_default();
     super::set_application_name("pg_chameleon_rs init");
-    if let Err(e) = run(source_id) {
+    let mut phase = Phase::default();
+    if let Err(e) = run(source_id, &mut phase) {
         let msg = e.to_string();
+        // Before the copy touched anything (connection, settings, discovery) the source keeps
+        // its status; once tables were being replaced it is in error.
+        let status = if phase.copying { "error".to_string() } else { phase.previous_status.unwrap_or_else(|| "ready".into()) };
         let _ = in_transaction(|| {
             catalog::record_error(source_id, None, None, None, Some(&e.sqlstate()), &format!("initial copy failed: {msg}"))?;
-            catalog::set_source_error(source_id, Some("error"), &format!("initial copy failed: {msg}"))?;
+            catalog::set_source_error(source_id, Some(&status), &format!("initial copy failed: {msg}"))?;
             catalog::set_worker_pid(source_id, None)
         });
         log!("pg_chameleon_rs: initial copy of source id {source_id} failed: {msg}");
     }
+}
+
+#[derive(Default)]
+struct Phase {
+    previous_status: Option<String>,
+    copying: bool,
 }
 
 fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow) -> Result<Vec<Discovered>> {
@@ -96,13 +106,15 @@ fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow) -> Result<Vec<D
     Ok(out)
 }
 
-fn run(source_id: i32) -> Result<()> {
+fn run(source_id: i32, phase: &mut Phase) -> Result<()> {
     let source = in_transaction(|| {
         let s = catalog::source_by_id(source_id)?;
         catalog::set_status(source_id, "initialising")?;
         catalog::clear_source_error(source_id)?;
+        catalog::set_worker_pid(source_id, Some(unsafe { pg_sys::MyProcPid }))?;
         Ok(s)
     })?;
+    phase.previous_status = Some(if source.status == "initialising" { "ready".into() } else { source.status.clone() });
     let options = source.options()?;
     let url = SourceUrl::parse(&source.url)?;
     let connect_timeout = Duration::from_secs(options.connect_timeout as u64);
@@ -121,6 +133,7 @@ fn run(source_id: i32) -> Result<()> {
     let mut conn = snapshot.conns.into_iter().next();
     let point = snapshot.position.clone();
 
+    phase.copying = true;
     let ids = in_transaction(|| {
         let known: Vec<(String, String)> = catalog::tables_for_source(source_id)?
             .into_iter()
@@ -161,7 +174,7 @@ fn run(source_id: i32) -> Result<()> {
     })?;
 
     for (t, id) in tables.iter().zip(ids) {
-        if BackgroundWorker::sigterm_received() {
+        if crate::workers::txn::shutdown_requested() {
             return Err(ChameleonError::State("initial copy interrupted by shutdown".into()));
         }
         if matches!(t.problem, Some(Problem::Unsupported(_))) {

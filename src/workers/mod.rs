@@ -80,6 +80,8 @@ pub fn start_worker(role: WorkerRole, source_id: i32, source_name: &str, databas
 
 /// Whether a backend with this pid is alive.
 pub fn pid_alive(pid: i32) -> Result<bool> {
+    // pg_stat_activity is a snapshot taken once per transaction; polling needs a fresh one.
+    unsafe { pgrx::pg_sys::pgstat_clear_snapshot() };
     Ok(Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
         &[pid.into()],

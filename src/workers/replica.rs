@@ -45,7 +45,7 @@ pub extern "C-unwind" fn pg_chameleon_rs_replica_main(arg: pg_sys::Datum) {
 }
 
 fn sigterm() -> bool {
-    BackgroundWorker::sigterm_received()
+    crate::workers::txn::shutdown_requested()
 }
 
 fn reader_tables(tables: &[TableRow]) -> HashMap<(String, String), ReaderTable> {

@@ -53,3 +53,9 @@ pub fn backend_sleep(d: Duration) {
         pg_sys::check_for_interrupts!();
     }
 }
+
+/// Whether SIGTERM asked this worker to stop. Sticky (unlike pgrx's `sigterm_received`, which
+/// clears on read), so every loop level sees it.
+pub fn shutdown_requested() -> bool {
+    unsafe { std::ptr::read_volatile(&raw const pg_sys::ShutdownRequestPending) != 0 }
+}

@@ -1,0 +1,40 @@
+# pg_chameleon_rs: the two commands are `make demo` and `make test` (see README.md).
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PGRX_TEST_DATA ?= /tmp/pg_chameleon_rs-pgrx-test
+VENV = .cache/venv
+
+.PHONY: all setup build install unit pgtest e2e test demo clean
+
+all: build
+
+setup:
+	bash scripts/setup.sh
+
+build: setup
+	cargo build --release
+
+install: setup
+	cargo pgrx install --release --pg-config $(PG_CONFIG)
+
+# Tier 1: pure-core unit tests, no PostgreSQL.
+unit: setup
+	cargo test --lib core::
+
+# Tier 2: in-backend tests (#[pg_test]) in a throwaway cluster run as postgres.
+pgtest: setup
+	rm -rf $(PGRX_TEST_DATA)
+	cargo pgrx test pg15 --runas postgres --pgdata $(PGRX_TEST_DATA)
+	rm -rf $(PGRX_TEST_DATA)
+
+# Tier 3: end to end, real MariaDB and real PostgreSQL with the extension (release build).
+e2e: install
+	$(VENV)/bin/pytest -v tests/e2e
+
+test: unit pgtest e2e
+
+demo: install
+	$(VENV)/bin/python scripts/demo.py
+
+clean:
+	cargo clean
+	rm -rf .cache

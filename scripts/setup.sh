@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Idempotent machine setup for building and testing pg_chameleon_rs on Debian 12, as root:
+# Debian packages, the pinned cargo-pgrx, `cargo pgrx init` against the system PostgreSQL 15,
+# and a Python virtualenv for the end-to-end tests and the demo. Safe to run again: each step
+# is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PGRX_VERSION=$(grep -E '^pgrx = ' Cargo.toml | sed -E 's/.*"=?([0-9.]+)".*/\1/')
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+VENV=.cache/venv
+PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo mariadb-server mariadb-client
+          pkg-config libssl-dev build-essential python3-venv procps)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh must run as root (it installs packages and starts servers as mysql/postgres)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # do not let the packages start their own servers on 3306/5432
+  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: a Rust toolchain (rustc 1.95) is required" >&2
+  exit 1
+fi
+
+if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
+  echo "==> installing cargo-pgrx $PGRX_VERSION"
+  cargo install cargo-pgrx --version "=$PGRX_VERSION" --locked
+fi
+
+if ! grep -qs "pg15" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+  echo "==> cargo pgrx init --pg15 $PG_CONFIG"
+  cargo pgrx init --pg15 "$PG_CONFIG"
+fi
+
+if [ ! -x "$VENV/bin/pytest" ] || ! "$VENV/bin/python" -c 'import psycopg, pymysql' 2>/dev/null; then
+  echo "==> python virtualenv $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q 'pytest>=7' 'psycopg[binary]>=3.1' 'PyMySQL>=1.1'
+fi
+echo "==> setup done"

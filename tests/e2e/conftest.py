@@ -1,0 +1,98 @@
+"""Fixtures: one private MariaDB + PostgreSQL pair for the session (stopped at the end, also
+on failure), and per test a fresh PostgreSQL database with the extension and a fresh MySQL
+schema loaded from tests/fixtures/shop.sql."""
+import os
+import re
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from harness import Servers  # noqa: E402
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
+SCRATCH = os.environ.get("CHAMELEON_TEST_SCRATCH", "/tmp/pg_chameleon_rs-e2e")
+MYSQL_PORT = int(os.environ.get("CHAMELEON_TEST_MYSQL_PORT", "53316"))
+PG_PORT = int(os.environ.get("CHAMELEON_TEST_PG_PORT", "55442"))
+
+
+@pytest.fixture(scope="session")
+def servers():
+    s = Servers(SCRATCH, MYSQL_PORT, PG_PORT).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def load_sql(my, schema, fixture):
+    with open(os.path.join(FIXTURES, fixture)) as f:
+        text = f.read()
+    text = re.sub(r"^--.*$", "", text, flags=re.M)
+    with my.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{schema}`")
+        cur.execute(f"CREATE DATABASE `{schema}`")
+        cur.execute(f"USE `{schema}`")
+        for stmt in [s.strip() for s in text.split(";\n") if s.strip()]:
+            cur.execute(stmt)
+
+
+class Ctx:
+    def __init__(self, servers, name):
+        self.servers = servers
+        self.my_schema = f"shop_{name}"[:60]
+        self.pg_schema = "shop"
+        self.db = servers.postgres.create_database(f"t_{name}"[:60])
+        self.my = servers.mariadb.root()
+        self.pg = servers.postgres.connect(self.db)
+        self.sources = []
+
+    def add_source(self, name="src", options="{}", url=None):
+        import json
+        self.pg.execute(
+            "SELECT chameleon.add_source(%s, %s, %s, %s)",
+            (name, url or self.servers.mariadb.url(), json.dumps({self.my_schema: self.pg_schema}), options))
+        self.sources.append(name)
+
+    def sql(self, q, params=None):
+        return self.pg.execute(q, params).fetchall()
+
+    def one(self, q, params=None):
+        return self.pg.execute(q, params).fetchone()[0]
+
+    def my_exec(self, *stmts):
+        with self.my.cursor() as cur:
+            cur.execute(f"USE `{self.my_schema}`")
+            for s in stmts:
+                cur.execute(s)
+
+    def close(self):
+        for s in self.sources:
+            try:
+                self.pg.execute("SELECT chameleon.stop_replica(%s)", (s,))
+            except Exception:
+                pass
+        self.pg.close()
+        self.my.close()
+
+
+@pytest.fixture
+def ctx(servers, request):
+    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())
+    c = Ctx(servers, name)
+    load_sql(c.my, c.my_schema, "shop.sql")
+    try:
+        yield c
+    except Exception:
+        raise
+    finally:
+        if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+            print("---- PostgreSQL log tail ----\n" + servers.postgres.log_tail())
+        c.close()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)

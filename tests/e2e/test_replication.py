@@ -1,0 +1,189 @@
+"""End to end: a real MariaDB and a real PostgreSQL with pg_chameleon_rs; the destination
+must equal the source value for value after each scenario."""
+import threading
+import time
+
+import psycopg
+import pytest
+
+import oracle
+import workload
+
+KEYED = ["customers", "orders", "Order Items"]
+ALL = KEYED + ["audit_log"]
+
+
+def init(ctx, source="src"):
+    assert ctx.one("SELECT chameleon.init_replica(%s, wait => true)", (source,)) == "initialised"
+
+
+def wait_for(ctx, source="src", timeout="120 seconds"):
+    assert ctx.one("SELECT chameleon.wait_for(%s, %s::interval)", (source, timeout)) is True
+
+
+def test_initial_copy_matches_source(ctx):
+    ctx.add_source()
+    init(ctx)
+    counts = oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    assert counts == {"customers": 4, "orders": 3, "Order Items": 3, "audit_log": 2}
+    src = ctx.sql("SELECT status, binlog_file, binlog_position FROM chameleon.sources WHERE name = 'src'")[0]
+    assert src[0] == "initialised" and src[1].startswith("mysql-bin.") and src[2] > 0
+    tables = dict((r[0], r[1:]) for r in ctx.sql(
+        "SELECT mysql_table, state, replica_enabled, rows_copied, consistent_point, last_error FROM chameleon.tables"))
+    for t in KEYED:
+        state, enabled, rows, point, err = tables[f"{ctx.my_schema}.{t}"]
+        assert (state, enabled, err) == ("copied", True, None)
+        assert point == f"{src[1]}:{src[2]}"
+    state, enabled, rows, _, err = tables[f"{ctx.my_schema}.audit_log"]
+    assert (state, enabled, rows) == ("disabled", False, 2) and "no primary key" in err
+    # keys are built after the data: the primary keys exist, composite and quoted
+    pk = ctx.one("""SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM pg_index i
+                    JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord) ON true
+                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                    WHERE i.indrelid = 'shop."Order Items"'::regclass AND i.indisprimary""")
+    assert pk == "Order ID,line"
+    types = dict(ctx.sql("""SELECT column_name, data_type FROM information_schema.columns
+                            WHERE table_schema = 'shop' AND table_name = 'customers'"""))
+    assert types["ubig"] == "numeric" and types["uint"] == "bigint" and types["usmall"] == "integer"
+    assert types["created"] == "timestamp without time zone"
+
+
+def test_replicates_inserts_updates_deletes(ctx):
+    ctx.add_source(options='{"replica_batch_size": 50}')
+    init(ctx)
+    assert ctx.one("SELECT chameleon.start_replica('src')") == "running"
+    workload.run(ctx.my, ctx.my_schema, 300, seed=7)
+    # a transaction that is rolled back leaves nothing
+    ctx.my_exec("START TRANSACTION", "INSERT INTO orders VALUES (999999, 1, 1, 'x', NULL, 'rolled back')", "ROLLBACK")
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    row = ctx.sql("""SELECT status, read_lag < interval '30 seconds', replay_lag < interval '30 seconds',
+                            pending_batches, worker_alive, binlog_file IS NOT NULL FROM chameleon.sources""")[0]
+    assert row == ("running", True, True, 0, True, True)
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
+    assert ctx.one("SELECT count(*) FROM sch_chameleon.t_replica_batch WHERE b_replayed") > 0
+    assert ctx.one("SELECT chameleon.stop_replica('src')") == "stopped"
+    assert ctx.one("SELECT worker_alive FROM chameleon.sources") is False
+
+
+def test_stop_start_during_write_load_loses_and_duplicates_nothing(ctx):
+    ctx.add_source(options='{"replica_batch_size": 20}')
+    init(ctx)
+    ctx.one("SELECT chameleon.start_replica('src')")
+    errors = []
+
+    def writer():
+        try:
+            conn = ctx.servers.mariadb.root()
+            workload.run(conn, ctx.my_schema, 1500, seed=11, next_order=10_000, pause=0.003)
+            conn.close()
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    cycles = 0
+    while t.is_alive() and cycles < 6:
+        time.sleep(0.7)
+        assert ctx.one("SELECT chameleon.stop_replica('src')") == "stopped"
+        time.sleep(0.3)
+        assert ctx.one("SELECT chameleon.start_replica('src')") == "running"
+        cycles += 1
+    t.join()
+    assert not errors, errors
+    assert cycles >= 3, "the write load ended before the replica could be restarted three times"
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
+
+
+def test_source_transaction_is_never_split_across_batches(ctx):
+    ctx.add_source(options='{"replica_batch_size": 100}')
+    init(ctx)
+    ctx.one("SELECT chameleon.start_replica('src')")
+    values = ",".join(f"({i}, 1, {i}.5, 'bulk', NULL, 'row {i}')" for i in range(100_000, 105_000))
+    ctx.my_exec("START TRANSACTION", f"INSERT INTO orders VALUES {values}", "UPDATE orders SET status = 'b2' WHERE order_id >= 100000", "COMMIT")
+    wait_for(ctx)
+    oracle.assert_same_table(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, "orders")
+    # 5000 inserts + 5000 updates in one batch although batches hold 100 rows
+    biggest = ctx.one("SELECT max(i_events) FROM sch_chameleon.t_replica_batch")
+    assert biggest == 10_000
+
+
+def test_init_refuses_bad_source_settings(ctx, servers):
+    ctx.add_source()
+    ctx.my_exec("SET GLOBAL binlog_format = 'STATEMENT'")
+    try:
+        with pytest.raises(psycopg.Error, match="binlog_format=ROW"):
+            ctx.one("SELECT chameleon.init_replica('src', wait => true)")
+    finally:
+        ctx.my_exec("SET GLOBAL binlog_format = 'ROW'")
+    assert ctx.one("SELECT status FROM chameleon.sources") == "ready"
+    assert "binlog_format" in ctx.one("SELECT last_error FROM chameleon.sources")
+
+    ctx.my_exec("SET GLOBAL binlog_row_image = 'MINIMAL'")
+    try:
+        with pytest.raises(psycopg.Error, match="binlog_row_image=FULL"):
+            ctx.one("SELECT chameleon.init_replica('src', wait => true)")
+    finally:
+        ctx.my_exec("SET GLOBAL binlog_row_image = 'FULL'")
+
+    nolog = servers.extra_mariadb(ctx.servers.mariadb.port + 1, binlog=False, server_id=2)
+    ctx.pg.execute("SELECT chameleon.add_source('nobinlog', %s, '{\"shop\": \"other\"}')", (nolog.url(),))
+    with pytest.raises(psycopg.Error, match="log_bin"):
+        ctx.one("SELECT chameleon.init_replica('nobinlog', wait => true)")
+    assert ctx.one("SELECT status FROM chameleon.sources WHERE name = 'nobinlog'") == "ready"
+    assert ctx.one("SELECT count(*) FROM chameleon.tables") == 0
+
+
+def test_wrong_password_and_unreachable_server_fail_fast(ctx):
+    ctx.add_source(url=ctx.servers.mariadb.url(password="wrong"))
+    started = time.time()
+    with pytest.raises(psycopg.Error, match="Access denied"):
+        ctx.one("SELECT chameleon.init_replica('src', wait => true)")
+    row = ctx.sql("SELECT status, last_error FROM chameleon.sources")[0]
+    assert row[0] == "ready" and "Access denied" in row[1] and "wrong" not in row[1]
+    ctx.pg.execute("SELECT chameleon.add_source('down', 'mysql://u:p@127.0.0.1:1', '{\"x\": \"y\"}')")
+    with pytest.raises(psycopg.Error, match="cannot connect"):
+        ctx.one("SELECT chameleon.init_replica('down', wait => true)")
+    assert time.time() - started < 30
+
+
+def test_replay_error_with_exit_stops_in_error_and_resumes_after_enable(ctx):
+    ctx.add_source()
+    init(ctx)
+    ctx.one("SELECT chameleon.start_replica('src')")
+    # a row the destination refuses: break the destination on purpose
+    ctx.pg.execute("ALTER TABLE shop.orders ADD CONSTRAINT no_big CHECK (order_id < 500000)")
+    ctx.my_exec("INSERT INTO orders VALUES (600000, 1, 1, 'x', NULL, NULL)")
+    deadline = time.time() + 60
+    while ctx.one("SELECT status FROM chameleon.sources") != "error" and time.time() < deadline:
+        time.sleep(0.2)
+    src = ctx.sql("SELECT status, worker_alive, last_error FROM chameleon.sources")[0]
+    assert src[0] == "error" and src[1] is False and "no_big" in src[2]
+    err = ctx.sql("SELECT mysql_table, binlog_position, statement, sqlstate FROM chameleon.errors")[-1]
+    assert err[0] == f"{ctx.my_schema}.orders" and err[1].startswith("mysql-bin.") and "INSERT INTO" in err[2]
+    assert err[3] == "23514"
+    ctx.pg.execute("ALTER TABLE shop.orders DROP CONSTRAINT no_big")
+    assert ctx.one("SELECT chameleon.enable_replica('src')") == "stopped"
+    ctx.one("SELECT chameleon.start_replica('src')")
+    ctx.my_exec("INSERT INTO orders VALUES (600001, 1, 1, 'y', NULL, NULL)")
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, KEYED)
+
+
+def test_replay_error_with_continue_disables_only_that_table(ctx):
+    ctx.add_source(options='{"on_error_replay": "continue"}')
+    init(ctx)
+    ctx.one("SELECT chameleon.start_replica('src')")
+    ctx.pg.execute("ALTER TABLE shop.orders ADD CONSTRAINT no_big CHECK (order_id < 500000)")
+    ctx.my_exec("START TRANSACTION", "INSERT INTO orders VALUES (600000, 1, 1, 'x', NULL, NULL)",
+                "INSERT INTO customers (name) VALUES ('still replicated')", "COMMIT")
+    ctx.my_exec("UPDATE customers SET name = 'after the error' WHERE id = 1")
+    wait_for(ctx)
+    assert ctx.one("SELECT status FROM chameleon.sources") == "running"
+    t = dict(ctx.sql("SELECT mysql_table, state FROM chameleon.tables"))
+    assert t[f"{ctx.my_schema}.orders"] == "disabled"
+    assert t[f"{ctx.my_schema}.customers"] == "replicating"
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ["customers", "Order Items"])
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 1

@@ -1,0 +1,186 @@
+"""Private MariaDB and PostgreSQL servers for the end-to-end tests and the demo.
+
+Each server runs as its own non-root user (mysql, postgres) from a scratch directory, on a
+private port that does not clash with servers on 3306/5432, and is stopped by `stop()`
+(the callers use try/finally and atexit, so a failing test stops them too).
+PostgreSQL preloads pg_chameleon_rs (shared_preload_libraries).
+"""
+import atexit
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import psycopg
+import pymysql
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+REPL_USER = "chameleon"
+REPL_PASSWORD = "chameleon-pw"
+
+
+def _run(cmd, **kw):
+    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def _wait_port(check, what, timeout=60):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            check()
+            return
+        except Exception as e:  # server still starting
+            last = e
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not start within {timeout}s: {last}")
+
+
+class MariaDB:
+    def __init__(self, scratch, port, binlog=True, server_id=1):
+        self.dir = os.path.join(scratch, f"mariadb-{port}")
+        self.port = port
+        self.socket = os.path.join(self.dir, "mysqld.sock")
+        self.binlog = binlog
+        self.server_id = server_id
+        self.proc = None
+
+    def start(self):
+        if os.path.exists(self.dir):
+            shutil.rmtree(self.dir)
+        os.makedirs(os.path.join(self.dir, "data"))
+        shutil.chown(self.dir, "mysql", "mysql")
+        shutil.chown(os.path.join(self.dir, "data"), "mysql", "mysql")
+        _run(["mariadb-install-db", "--user=mysql", f"--datadir={self.dir}/data",
+              "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"])
+        args = ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={self.dir}/data",
+                f"--port={self.port}", f"--socket={self.socket}", "--bind-address=127.0.0.1",
+                f"--pid-file={self.dir}/mariadb.pid", f"--log-error={self.dir}/mariadb.err",
+                "--skip-name-resolve", f"--server-id={self.server_id}", "--innodb-buffer-pool-size=256M",
+                "--innodb-flush-log-at-trx-commit=2", "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_general_ci", "--max-connections=200"]
+        if self.binlog:
+            args += [f"--log-bin={self.dir}/data/mysql-bin", "--binlog-format=ROW", "--binlog-row-image=FULL",
+                     "--binlog-row-metadata=FULL", "--sync-binlog=0"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        _wait_port(lambda: self.root().close(), f"MariaDB on port {self.port}")
+        with self.root() as c, c.cursor() as cur:
+            cur.execute(f"CREATE USER '{REPL_USER}'@'%' IDENTIFIED BY '{REPL_PASSWORD}'")
+            cur.execute(f"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT, RELOAD ON *.* TO '{REPL_USER}'@'%'")
+        return self
+
+    def root(self, db=None, **kw):
+        return pymysql.connect(unix_socket=self.socket, user="root", database=db, autocommit=True,
+                               charset="utf8mb4", **kw)
+
+    def url(self, user=REPL_USER, password=REPL_PASSWORD):
+        return f"mysql://{user}:{password}@127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.proc = None
+
+
+class Postgres:
+    def __init__(self, scratch, port):
+        self.dir = os.path.join(scratch, f"postgres-{port}")
+        self.data = os.path.join(self.dir, "data")
+        self.port = port
+        self.started = False
+
+    def _as_postgres(self, *cmd):
+        return _run(["runuser", "-u", "postgres", "--", *cmd])
+
+    def start(self):
+        if os.path.exists(self.dir):
+            shutil.rmtree(self.dir)
+        os.makedirs(self.dir)
+        shutil.chown(self.dir, "postgres", "postgres")
+        self._as_postgres(f"{PG_BIN}/initdb", "-D", self.data, "-A", "trust", "-U", "postgres",
+                          "--encoding=UTF8", "--locale=C.UTF-8")
+        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+            f.write(f"""
+port = {self.port}
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '{self.dir}'
+shared_preload_libraries = 'pg_chameleon_rs'
+max_worker_processes = 32
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 256MB
+max_wal_size = 4GB
+log_min_messages = log
+""")
+        self._as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "postgres.log"),
+                          "-w", "-t", "60", "start")
+        self.started = True
+        return self
+
+    def connect(self, db="postgres", **kw):
+        return psycopg.connect(host=self.dir, port=self.port, user="postgres", dbname=db, autocommit=True, **kw)
+
+    def create_database(self, name):
+        with self.connect() as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            c.execute(f'CREATE DATABASE "{name}"')
+        with self.connect(name) as c:
+            c.execute("CREATE EXTENSION pg_chameleon_rs")
+        return name
+
+    def log_tail(self, n=60):
+        try:
+            with open(os.path.join(self.dir, "postgres.log")) as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.started:
+            try:
+                self._as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "60", "stop")
+            except subprocess.CalledProcessError:
+                self._as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "immediate", "stop")
+            self.started = False
+
+
+class Servers:
+    """Both servers under one scratch directory; stopped at exit whatever happens."""
+
+    def __init__(self, scratch, mysql_port, pg_port):
+        self.scratch = scratch
+        os.makedirs(scratch, exist_ok=True)
+        os.chmod(scratch, 0o755)
+        self.mariadb = MariaDB(scratch, mysql_port)
+        self.postgres = Postgres(scratch, pg_port)
+        self.extra = []
+        atexit.register(self.stop)
+
+    def start(self):
+        try:
+            self.mariadb.start()
+            self.postgres.start()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def extra_mariadb(self, port, **kw):
+        m = MariaDB(self.scratch, port, **kw)
+        self.extra.append(m)
+        return m.start()
+
+    def stop(self):
+        for s in [*self.extra, self.mariadb, self.postgres]:
+            try:
+                s.stop()
+            except Exception as e:  # keep stopping the others
+                print(f"warning: stopping {s}: {e}")
