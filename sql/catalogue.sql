@@ -6,6 +6,8 @@
 
 CREATE SCHEMA sch_chameleon;
 REVOKE ALL ON SCHEMA sch_chameleon FROM PUBLIC;
+CREATE SCHEMA chameleon;
+COMMENT ON SCHEMA chameleon IS 'pg_chameleon_rs: functions and monitoring views';
 
 CREATE TABLE sch_chameleon.t_sources (
     i_id_source         serial PRIMARY KEY,
@@ -128,7 +130,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA sch_chameleon FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA sch_chameleon FROM PUBLIC;
 
 -- Monitoring views (owner's rights; readable by pg_monitor; no password anywhere).
-CREATE VIEW @extschema@.sources AS
+CREATE VIEW chameleon.sources AS
 SELECT s.t_source                                   AS name,
        s.enm_status                                 AS status,
        s.t_mysql_url_safe                           AS mysql_url,
@@ -163,7 +165,7 @@ SELECT s.t_source                                   AS name,
          WHERE b.i_id_source = s.i_id_source AND NOT b.b_replayed) p ON true
  GROUP BY s.i_id_source, r.ts_last_received, l.ts_last_replayed, p.pending_batches, p.pending_events;
 
-CREATE VIEW @extschema@.tables AS
+CREATE VIEW chameleon.tables AS
 SELECT s.t_source AS source,
        t.v_mysql_schema || '.' || t.v_mysql_table AS mysql_table,
        quote_ident(t.v_pg_schema) || '.' || quote_ident(t.v_pg_table) AS pg_table,
@@ -179,7 +181,7 @@ SELECT s.t_source AS source,
   FROM sch_chameleon.t_replica_tables t
   JOIN sch_chameleon.t_sources s USING (i_id_source);
 
-CREATE VIEW @extschema@.errors AS
+CREATE VIEW chameleon.errors AS
 SELECT e.ts_error AS error_time,
        s.t_source AS source,
        t.v_mysql_schema || '.' || t.v_mysql_table AS mysql_table,
@@ -191,7 +193,7 @@ SELECT e.ts_error AS error_time,
   JOIN sch_chameleon.t_sources s USING (i_id_source)
   LEFT JOIN sch_chameleon.t_replica_tables t ON t.i_id_table = e.i_id_table;
 
-CREATE VIEW @extschema@.discarded_rows AS
+CREATE VIEW chameleon.discarded_rows AS
 SELECT d.ts_discard AS discard_time,
        s.t_source AS source,
        t.v_mysql_schema || '.' || t.v_mysql_table AS mysql_table,
@@ -202,11 +204,11 @@ SELECT d.ts_discard AS discard_time,
   JOIN sch_chameleon.t_sources s USING (i_id_source)
   LEFT JOIN sch_chameleon.t_replica_tables t ON t.i_id_table = d.i_id_table;
 
-GRANT USAGE ON SCHEMA @extschema@ TO pg_monitor;
-GRANT SELECT ON @extschema@.sources, @extschema@.tables, @extschema@.errors, @extschema@.discarded_rows TO pg_monitor;
-REVOKE ALL ON @extschema@.sources, @extschema@.tables, @extschema@.errors, @extschema@.discarded_rows FROM PUBLIC;
+GRANT USAGE ON SCHEMA chameleon TO pg_monitor;
+GRANT SELECT ON chameleon.sources, chameleon.tables, chameleon.errors, chameleon.discarded_rows TO pg_monitor;
+REVOKE ALL ON chameleon.sources, chameleon.tables, chameleon.errors, chameleon.discarded_rows FROM PUBLIC;
 
-COMMENT ON VIEW @extschema@.sources IS 'One row per replication source: status, lag, binlog position, backlog, worker';
-COMMENT ON VIEW @extschema@.tables IS 'One row per replicated table: state, copy progress, consistent point, errors';
-COMMENT ON VIEW @extschema@.errors IS 'Replay and copy errors with table, binlog position and failing statement';
-COMMENT ON VIEW @extschema@.discarded_rows IS 'Rows PostgreSQL could not store, with their exact source bytes (base64 of the row encoding) and the reason';
+COMMENT ON VIEW chameleon.sources IS 'One row per replication source: status, lag, binlog position, backlog, worker';
+COMMENT ON VIEW chameleon.tables IS 'One row per replicated table: state, copy progress, consistent point, errors';
+COMMENT ON VIEW chameleon.errors IS 'Replay and copy errors with table, binlog position and failing statement';
+COMMENT ON VIEW chameleon.discarded_rows IS 'Rows PostgreSQL could not store, with their exact source bytes (base64 of the row encoding) and the reason';

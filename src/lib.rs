@@ -16,18 +16,23 @@ pub mod workers;
 
 extension_sql_file!("../sql/catalogue.sql", name = "catalogue", bootstrap);
 
+/// The SQL functions live in schema `chameleon` (created by the catalogue script, so that
+/// it belongs to the extension and DROP EXTENSION removes it).
+#[pg_schema]
+mod chameleon {}
+
 extension_sql!(
     r#"
-REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
-COMMENT ON FUNCTION @extschema@.add_source(text, text, jsonb, jsonb) IS 'Registers a MySQL/MariaDB source: name, mysql://user:password@host:port, {"mysql_schema": "pg_schema"}, options';
-COMMENT ON FUNCTION @extschema@.alter_source(text, jsonb) IS 'Merges options into a source (null removes a key); validated';
-COMMENT ON FUNCTION @extschema@.drop_source(text, boolean) IS 'Stops the workers and removes the source and its stored changes; replicated tables are kept';
-COMMENT ON FUNCTION @extschema@.enable_replica(text) IS 'Clears the error status of a source after the cause was fixed';
-COMMENT ON FUNCTION @extschema@.init_replica(text, boolean) IS 'Initial copy with a consistent snapshot, in a background worker; wait => true blocks and raises on failure';
-COMMENT ON FUNCTION @extschema@.start_replica(text) IS 'Starts the replica worker (binlog reader, batch writer, replay)';
-COMMENT ON FUNCTION @extschema@.stop_replica(text) IS 'Stops the replica worker; resumes exactly where it stopped';
-COMMENT ON FUNCTION @extschema@.replay(text, integer) IS 'Applies stored batches in this session; returns the row events applied';
-COMMENT ON FUNCTION @extschema@.wait_for(text, interval) IS 'Waits until everything the source had written at the call is replayed; false on timeout';
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA chameleon FROM PUBLIC;
+COMMENT ON FUNCTION chameleon.add_source(text, text, jsonb, jsonb) IS 'Registers a MySQL/MariaDB source: name, mysql://user:password@host:port, {"mysql_schema": "pg_schema"}, options';
+COMMENT ON FUNCTION chameleon.alter_source(text, jsonb) IS 'Merges options into a source (null removes a key); validated';
+COMMENT ON FUNCTION chameleon.drop_source(text, boolean) IS 'Stops the workers and removes the source and its stored changes; replicated tables are kept';
+COMMENT ON FUNCTION chameleon.enable_replica(text) IS 'Clears the error status of a source after the cause was fixed';
+COMMENT ON FUNCTION chameleon.init_replica(text, boolean) IS 'Initial copy with a consistent snapshot, in a background worker; wait => true blocks and raises on failure';
+COMMENT ON FUNCTION chameleon.start_replica(text) IS 'Starts the replica worker (binlog reader, batch writer, replay)';
+COMMENT ON FUNCTION chameleon.stop_replica(text) IS 'Stops the replica worker; resumes exactly where it stopped';
+COMMENT ON FUNCTION chameleon.replay(text, integer) IS 'Applies stored batches in this session; returns the row events applied';
+COMMENT ON FUNCTION chameleon.wait_for(text, interval) IS 'Waits until everything the source had written at the call is replayed; false on timeout';
 "#,
     name = "finalize_grants",
     finalize

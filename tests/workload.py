@@ -43,11 +43,16 @@ def one_transaction(cur, rng, next_order):
                         "WHERE id %% 7 = %s AND balance < 1000000000 LIMIT 3", (_val(rng), rng.randint(0, 2**64 - 1), rng.randint(0, 6)))
         elif op < 0.78:
             # primary key change
-            cur.execute("UPDATE orders SET order_id = order_id + 1000000 WHERE order_id = "
-                        "(SELECT m FROM (SELECT MIN(order_id) AS m FROM orders WHERE order_id < 1000000) x)")
+            cur.execute("SELECT MIN(order_id) FROM orders WHERE order_id < 1000000")
+            low = cur.fetchone()[0]
+            if low is not None:
+                cur.execute("UPDATE orders SET order_id = order_id + 1000000 WHERE order_id = %s", (low,))
         elif op < 0.84:
-            cur.execute("UPDATE `Order Items` SET `line` = `line` + 10, `Qty` = `Qty` + 1 "
-                        "WHERE `Order ID` = (SELECT m FROM (SELECT MAX(`Order ID`) AS m FROM `Order Items`) x) AND `line` < 10")
+            cur.execute("SELECT MAX(`Order ID`) FROM `Order Items`")
+            top = cur.fetchone()[0]
+            if top is not None:
+                cur.execute("UPDATE `Order Items` SET `line` = `line` + 10, `Qty` = `Qty` + 1 "
+                            "WHERE `Order ID` = %s AND `line` < 10", (top,))
         elif op < 0.92:
             cur.execute("DELETE FROM customers WHERE id %% 11 = %s LIMIT 2", (rng.randint(0, 10),))
         else:

@@ -71,7 +71,7 @@ fn init(source_name: &str, wait: bool) -> Result<String> {
 /// Copies the mapped schemas (structure and rows, consistent snapshot) in a background
 /// worker and records the binlog coordinates where replication starts. With `wait`, blocks
 /// until the copy is done and raises its error if it failed.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
 fn init_replica(source_name: &str, wait: default!(bool, false)) -> String {
     ok(init(source_name, wait))
 }
@@ -110,7 +110,7 @@ fn start(source_name: &str) -> Result<String> {
 
 /// Starts the replica worker: it follows the binlog from the stored position, stores
 /// whole source transactions as batches and replays them.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
 fn start_replica(source_name: &str) -> String {
     ok(start(source_name))
 }
@@ -137,7 +137,7 @@ fn stop(source_name: &str) -> Result<String> {
 }
 
 /// Stops the replica worker. What was stored is kept; `start_replica` resumes exactly there.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
 fn stop_replica(source_name: &str) -> String {
     ok(stop(source_name))
 }
@@ -176,7 +176,7 @@ fn replay_now(source_name: &str, max_events: Option<i64>) -> Result<i64> {
 
 /// Applies stored batches in this session (what pg_chameleon's fn_process_batch did), whole
 /// batches only, until at least `max_events` row events were applied. Returns the count.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
 fn replay(source_name: &str, max_events: default!(Option<i32>, "NULL")) -> i64 {
     ok(replay_now(source_name, max_events.map(|m| m as i64)))
 }
@@ -223,7 +223,7 @@ fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
 
 /// Blocks until everything the source had written when the call started has been stored
 /// and replayed; false on timeout. Raises if the source is in error.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
 fn wait_for(source_name: &str, timeout: default!(pgrx::datum::Interval, "'5 minutes'")) -> bool {
     ok((|| {
         let secs = Spi::get_one_with_args::<f64>("SELECT extract(epoch FROM $1)::float8", &[timeout.into()])?

@@ -42,7 +42,7 @@ fn add(name: &str, url: &str, mappings: &serde_json::Value, opts: &serde_json::V
 }
 
 /// Registers a source (status `ready`). Returns its id.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
 fn add_source(
     source_name: &str,
     mysql_url: &str,
@@ -54,7 +54,7 @@ fn add_source(
 
 /// Changes options (merged; a key set to null is removed). Running workers pick the new
 /// options up at their next start.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
 fn alter_source(source_name: &str, options: JsonB) -> JsonB {
     ok((|| {
         let s = catalog::source_by_name(source_name)?;
@@ -71,7 +71,7 @@ fn alter_source(source_name: &str, options: JsonB) -> JsonB {
 
 /// Stops the source's workers and removes it from the catalogue with its stored changes.
 /// Replicated tables are kept.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
 fn drop_source(source_name: &str, if_exists: default!(bool, false)) {
     ok((|| {
         let s = match catalog::source_by_name(source_name) {
@@ -97,7 +97,7 @@ fn drop_source(source_name: &str, if_exists: default!(bool, false)) {
 
 /// Clears an `error` status once the DBA has fixed the cause; `start_replica` then resumes
 /// from the stored position.
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
 fn enable_replica(source_name: &str) -> String {
     ok((|| {
         let s = catalog::source_by_name(source_name)?;

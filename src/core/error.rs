@@ -82,7 +82,9 @@ pub fn from_mysql(err: mysql::Error, what: &str) -> CoreError {
             // 1045 access denied, 1044 db access denied, 2013 lost connection.
             let msg = format!("{what}: MySQL error {} ({}): {}", e.code, e.state, e.message);
             match e.code {
-                1236 => CoreError::BinlogPurged(msg),
+                1236 => CoreError::BinlogPurged(format!(
+                    "{msg}; the binlog the replica needs is no longer on the source: resync it with init_replica"
+                )),
                 1045 | 1044 | 1130 | 1040 | 1203 => CoreError::SourceConnection(msg),
                 _ => CoreError::SourceQuery(msg),
             }

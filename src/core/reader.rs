@@ -178,7 +178,8 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
         "SET @mariadb_slave_capability = 4".to_string(),
         format!(
             "SET @master_heartbeat_period = {}",
-            (cfg.net_read_timeout.as_nanos() / 4).max(1_000_000_000)
+            // one heartbeat a second keeps read lag honest when the source is idle
+            1_000_000_000u64
         ),
     ];
     for s in &setup {

@@ -187,3 +187,20 @@ def test_replay_error_with_continue_disables_only_that_table(ctx):
     assert t[f"{ctx.my_schema}.customers"] == "replicating"
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ["customers", "Order Items"])
     assert ctx.one("SELECT count(*) FROM chameleon.errors") == 1
+
+
+def test_drop_extension_removes_catalogue_and_keeps_replicated_tables(ctx):
+    ctx.add_source()
+    init(ctx)
+    ctx.one("SELECT chameleon.start_replica('src')")
+    ctx.my_exec("INSERT INTO orders VALUES (700000, 1, 1, 'z', NULL, NULL)")
+    wait_for(ctx)
+    ctx.one("SELECT chameleon.stop_replica('src')")
+    ctx.pg.execute("DROP EXTENSION pg_chameleon_rs")
+    left = ctx.sql("SELECT nspname FROM pg_namespace WHERE nspname IN ('chameleon', 'sch_chameleon')")
+    assert left == []
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    # and it can be installed again next to the kept tables
+    ctx.pg.execute("CREATE EXTENSION pg_chameleon_rs")
+    assert ctx.one("SELECT count(*) FROM chameleon.sources") == 0
+    ctx.sources.clear()
