@@ -46,8 +46,20 @@ class MariaDB:
         self.server_id = server_id
         self.proc = None
 
+    def _kill_leftover(self):
+        """A server left by an earlier run that was killed (its pid file is in our dir)."""
+        pidfile = os.path.join(self.dir, "mariadb.pid")
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
+        except (OSError, ValueError):
+            pass
+
     def start(self):
         if os.path.exists(self.dir):
+            self._kill_leftover()
             shutil.rmtree(self.dir)
         os.makedirs(os.path.join(self.dir, "data"))
         shutil.chown(self.dir, "mysql", "mysql")
@@ -100,6 +112,10 @@ class Postgres:
         return _run(["runuser", "-u", "postgres", "--", *cmd])
 
     def start(self):
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            # left by an earlier run that was killed
+            subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl", "-D", self.data,
+                            "-m", "immediate", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if os.path.exists(self.dir):
             shutil.rmtree(self.dir)
         os.makedirs(self.dir)

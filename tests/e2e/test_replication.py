@@ -204,3 +204,50 @@ def test_drop_extension_removes_catalogue_and_keeps_replicated_tables(ctx):
     ctx.pg.execute("CREATE EXTENSION pg_chameleon_rs")
     assert ctx.one("SELECT count(*) FROM chameleon.sources") == 0
     ctx.sources.clear()
+
+
+def _reconnect(ctx, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            ctx.pg = ctx.servers.postgres.connect(ctx.db)
+            ctx.pg.execute("SELECT 1")
+            return
+        except psycopg.Error:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_worker_killed_mid_load_loses_and_duplicates_nothing(ctx):
+    """kill -9 of the replica worker: PostgreSQL restarts every backend (crash recovery);
+    start_replica resumes from the committed position."""
+    import os
+    import signal
+    ctx.add_source(options='{"replica_batch_size": 30}')
+    init(ctx)
+    ctx.one("SELECT chameleon.start_replica('src')")
+    done = threading.Event()
+
+    def writer():
+        conn = ctx.servers.mariadb.root()
+        workload.run(conn, ctx.my_schema, 1200, seed=23, next_order=20_000, pause=0.003)
+        conn.close()
+        done.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    kills = 0
+    while not done.is_set() and kills < 2:
+        time.sleep(1.0)
+        pid = ctx.one("SELECT worker_pid FROM chameleon.sources")
+        os.kill(pid, signal.SIGKILL)
+        kills += 1
+        _reconnect(ctx)
+        assert ctx.one("SELECT worker_alive FROM chameleon.sources") is False
+        ctx.one("SELECT chameleon.start_replica('src')")
+    t.join()
+    assert kills >= 1
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
