@@ -189,6 +189,8 @@ pub struct TableRow {
     pub state: String,
     pub enabled: bool,
     pub point: Option<BinlogPosition>,
+    /// Rows of this table kept in discarded_rows: the destination knowingly lacks them.
+    pub rows_discarded: i64,
 }
 
 impl TableRow {
@@ -201,7 +203,7 @@ impl TableRow {
     }
 }
 
-pub fn columns_to_json(cols: &[MySqlColumn]) -> Value {
+pub fn columns_to_json(cols: &[MySqlColumn], pg_schema: &str, pg_table: &str) -> Value {
     Value::Array(
         cols.iter()
             .map(|c| {
@@ -210,7 +212,7 @@ pub fn columns_to_json(cols: &[MySqlColumn]) -> Value {
                     "nullable": c.nullable, "char_max_len": c.char_max_len,
                     "numeric_precision": c.numeric_precision, "numeric_scale": c.numeric_scale,
                     "datetime_precision": c.datetime_precision,
-                    "pg_type": map_column(c).map(|m| m.pg_type).ok(),
+                    "pg_type": map_column(c, pg_schema, pg_table).map(|m| m.pg_type).ok(),
                 })
             })
             .collect(),
@@ -242,7 +244,7 @@ pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
     Spi::connect(|client| {
         let t = client.select(
             "SELECT i_id_table, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, jsb_columns, v_replica_key, \
-             enm_state, b_replica_enabled, t_binlog_name, i_binlog_position \
+             enm_state, b_replica_enabled, t_binlog_name, i_binlog_position, i_rows_discarded \
              FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 ORDER BY i_id_table",
             None,
             &[source_id.into()],
@@ -251,9 +253,11 @@ pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
         for row in t {
             let columns = columns_from_json(&row.get::<JsonB>(6)?.map(|j| j.0).unwrap_or(Value::Null));
             let mysql_table: String = row.get(3)?.unwrap_or_default();
+            let pg_schema: String = row.get(4)?.unwrap_or_default();
+            let pg_table: String = row.get(5)?.unwrap_or_default();
             let mapped = columns
                 .iter()
-                .map(map_column)
+                .map(|c| map_column(c, &pg_schema, &pg_table))
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|e| ChameleonError::from(e).context(format!("table {mysql_table}")))?;
             let file: Option<String> = row.get(10)?;
@@ -262,8 +266,8 @@ pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
                 id: row.get(1)?.unwrap_or_default(),
                 mysql_schema: row.get(2)?.unwrap_or_default(),
                 mysql_table,
-                pg_schema: row.get(4)?.unwrap_or_default(),
-                pg_table: row.get(5)?.unwrap_or_default(),
+                pg_schema,
+                pg_table,
                 columns,
                 mapped,
                 key: row.get::<Vec<String>>(7)?.unwrap_or_default(),
@@ -273,6 +277,7 @@ pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
                     (Some(f), Some(p)) => Some(BinlogPosition::new(f, p as u64)),
                     _ => None,
                 },
+                rows_discarded: row.get(12)?.unwrap_or(0),
             });
         }
         Ok(out)
@@ -308,7 +313,7 @@ pub fn register_table(
                 mysql_schema.into(),
                 mysql_table.into(),
                 pg_schema.into(),
-                JsonB(columns_to_json(columns)).into(),
+                JsonB(columns_to_json(columns, pg_schema, mysql_table)).into(),
                 key.to_vec().into(),
                 estimate.into(),
                 unsupported.into(),

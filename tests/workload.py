@@ -20,14 +20,16 @@ def one_transaction(cur, rng, next_order):
         if op < 0.35:
             cur.execute(
                 "INSERT INTO customers (name, email, notes, created, birthday, balance, tiny, utiny, small, usmall,"
-                " med, umed, uint, big, ubig) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                " med, umed, uint, big, ubig, status, tags) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                 (f"c{rng.randint(0, 10**9)}", _val(rng), _val(rng),
                  f"20{rng.randint(10, 30)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)} 0{rng.randint(0, 9)}:1{rng.randint(0, 9)}:00.{rng.randint(0, 999999):06d}",
                  f"19{rng.randint(50, 99)}-1{rng.randint(0, 2)}-2{rng.randint(0, 8)}",
                  f"{rng.randint(-10**9, 10**9)}.{rng.randint(0, 99):02d}",
                  rng.randint(-128, 127), rng.randint(0, 255), rng.randint(-32768, 32767), rng.randint(0, 65535),
                  rng.randint(-8388608, 8388607), rng.randint(0, 16777215), rng.randint(0, 4294967295),
-                 rng.randint(-2**63, 2**63 - 1), rng.randint(0, 2**64 - 1)))
+                 rng.randint(-2**63, 2**63 - 1), rng.randint(0, 2**64 - 1),
+                 rng.choice(["new", "active", "It's gone"]),
+                 rng.choice([None, "", "vip", "beta,vip", "vip,newsletter,beta"])))
         elif op < 0.55:
             cur.execute(
                 "INSERT INTO orders VALUES (%s, %s, %s, %s, %s, %s)",
@@ -39,8 +41,10 @@ def one_transaction(cur, rng, next_order):
                          next_order, rng.randint(1, 9), "b"))
             next_order += 1
         elif op < 0.7:
-            cur.execute("UPDATE customers SET balance = balance + 1.25, notes = %s, ubig = %s "
-                        "WHERE id %% 7 = %s AND balance < 1000000000 LIMIT 3", (_val(rng), rng.randint(0, 2**64 - 1), rng.randint(0, 6)))
+            cur.execute("UPDATE customers SET balance = balance + 1.25, notes = %s, ubig = %s, status = %s, tags = %s "
+                        "WHERE id %% 7 = %s AND balance < 1000000000 LIMIT 3",
+                        (_val(rng), rng.randint(0, 2**64 - 1), rng.choice(["active", "It's gone"]),
+                         rng.choice([None, "newsletter"]), rng.randint(0, 6)))
         elif op < 0.78:
             # primary key change
             cur.execute("SELECT MIN(order_id) FROM orders WHERE order_id < 1000000")

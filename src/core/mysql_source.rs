@@ -132,7 +132,7 @@ fn opt_u64(row: &Row, i: usize) -> Option<u64> {
 pub fn table_columns(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<Vec<MySqlColumn>> {
     let rows: Vec<Row> = conn
         .exec(
-            "SELECT COLUMN_NAME, LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, \
+            "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, \
              NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
             (schema, table),

@@ -53,6 +53,11 @@ pub fn create_table(schema: &str, table: &str, cols: &[PgColumn]) -> String {
     format!("CREATE TABLE {} ({})", qualified(schema, table), body.join(", "))
 }
 
+pub fn create_enum(schema: &str, name: &str, labels: &[String]) -> String {
+    let labels: Vec<String> = labels.iter().map(|l| quote_literal(l)).collect();
+    format!("CREATE TYPE {} AS ENUM ({})", qualified(schema, name), labels.join(", "))
+}
+
 pub fn add_primary_key(schema: &str, table: &str, key: &[String]) -> String {
     let cols: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
     format!("ALTER TABLE {} ADD PRIMARY KEY ({})", qualified(schema, table), cols.join(", "))

@@ -10,7 +10,7 @@ pub struct MySqlColumn {
     pub name: String,
     /// `DATA_TYPE`, lower case: `int`, `varchar`, `datetime`, ...
     pub data_type: String,
-    /// `COLUMN_TYPE`, lower case: `int(10) unsigned`, `enum('a','b')`, ...
+    /// `COLUMN_TYPE` as the server writes it: `int(10) unsigned`, `enum('a','B')`, ...
     pub column_type: String,
     pub nullable: bool,
     pub char_max_len: Option<u64>,
@@ -21,7 +21,7 @@ pub struct MySqlColumn {
 
 impl MySqlColumn {
     pub fn unsigned(&self) -> bool {
-        self.column_type.contains("unsigned")
+        self.column_type.to_ascii_lowercase().contains("unsigned")
     }
 }
 
@@ -47,13 +47,76 @@ pub enum ValueKind {
     Time,
     Year,
     Json,
+    /// ENUM: the labels in definition order (binlog values are 1-based indexes).
+    Enum(Vec<String>),
+    /// SET: the members in definition order (binlog values are bitmasks).
+    Set(Vec<String>),
 }
 
 /// The mapped PostgreSQL type and how values are converted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappedType {
+    /// The type as written in DDL and casts (an enum type is schema-qualified and quoted).
     pub pg_type: String,
     pub kind: ValueKind,
+    /// For ENUM: the PostgreSQL enum type to create before the table (name, labels).
+    pub create_enum: Option<(String, Vec<String>)>,
+}
+
+/// Parses the labels of `enum('a','b''c')` / `set(...)` as information_schema writes them
+/// (a quote inside a label is doubled, a backslash too).
+pub fn parse_labels(column_type: &str) -> CoreResult<Vec<String>> {
+    let bad = || CoreError::UnsupportedType(format!("cannot read the members of {column_type}"));
+    let open = column_type.find('(').ok_or_else(bad)?;
+    let body = column_type[open + 1..].strip_suffix(')').ok_or_else(bad)?;
+    let mut labels = Vec::new();
+    let mut chars = body.chars().peekable();
+    loop {
+        match chars.next() {
+            None => break,
+            Some('\'') => {
+                let mut label = String::new();
+                loop {
+                    match chars.next() {
+                        None => return Err(bad()),
+                        Some('\'') if chars.peek() == Some(&'\'') => {
+                            chars.next();
+                            label.push('\'');
+                        }
+                        Some('\'') => break,
+                        Some('\\') if chars.peek() == Some(&'\\') => {
+                            chars.next();
+                            label.push('\\');
+                        }
+                        Some(c) => label.push(c),
+                    }
+                }
+                labels.push(label);
+            }
+            Some(',') | Some(' ') => {}
+            Some(_) => return Err(bad()),
+        }
+    }
+    Ok(labels)
+}
+
+/// Name of the PostgreSQL enum type of a column: `<table>_<column>`, shortened with a hash
+/// when longer than PostgreSQL's 63-byte identifiers.
+pub fn enum_type_name(table: &str, column: &str) -> String {
+    let full = format!("{table}_{column}");
+    if full.len() <= 63 {
+        return full;
+    }
+    // FNV-1a: stable across builds and platforms
+    let mut h: u32 = 0x811c_9dc5;
+    for b in full.bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    let mut cut = 54;
+    while !full.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{h:08x}", &full[..cut])
 }
 
 fn unsupported(col: &MySqlColumn) -> CoreError {
@@ -67,9 +130,19 @@ fn frac(col: &MySqlColumn) -> u64 {
     col.datetime_precision.unwrap_or(0).min(6)
 }
 
-/// Maps one column. Unsigned integers are widened so that no value overflows.
-pub fn map_column(col: &MySqlColumn) -> CoreResult<MappedType> {
+/// Maps one column of the table that will be `pg_schema.pg_table`. Unsigned integers are
+/// widened so that no value overflows.
+pub fn map_column(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult<MappedType> {
     let u = col.unsigned();
+    if col.data_type == "enum" {
+        let labels = parse_labels(&col.column_type)?;
+        let name = enum_type_name(pg_table, &col.name);
+        return Ok(MappedType {
+            pg_type: crate::core::sql::qualified(pg_schema, &name),
+            kind: ValueKind::Enum(labels.clone()),
+            create_enum: Some((name, labels)),
+        });
+    }
     let (pg_type, kind) = match col.data_type.as_str() {
         "tinyint" => ("smallint".to_string(), ValueKind::Int { bits: 8, unsigned: u }),
         "smallint" if u => ("integer".into(), ValueKind::Int { bits: 16, unsigned: true }),
@@ -108,9 +181,10 @@ pub fn map_column(col: &MySqlColumn) -> CoreResult<MappedType> {
         "time" => (format!("time({}) without time zone", frac(col)), ValueKind::Time),
         "year" => ("smallint".into(), ValueKind::Year),
         "json" => ("jsonb".into(), ValueKind::Json),
+        "set" => ("text".into(), ValueKind::Set(parse_labels(&col.column_type)?)),
         _ => return Err(unsupported(col)),
     };
-    Ok(MappedType { pg_type, kind })
+    Ok(MappedType { pg_type, kind, create_enum: None })
 }
 
 #[cfg(test)]
@@ -132,7 +206,7 @@ mod tests {
     use super::*;
 
     fn pg(data_type: &str, column_type: &str) -> String {
-        map_column(&col("c", data_type, column_type)).unwrap().pg_type
+        map_column(&col("c", data_type, column_type), "s", "t").unwrap().pg_type
     }
 
     #[test]
@@ -151,14 +225,14 @@ mod tests {
     fn strings_decimals_and_times() {
         let mut c = col("c", "varchar", "varchar(40)");
         c.char_max_len = Some(40);
-        assert_eq!(map_column(&c).unwrap().pg_type, "character varying(40)");
+        assert_eq!(map_column(&c, "s", "t").unwrap().pg_type, "character varying(40)");
         let mut d = col("d", "decimal", "decimal(65,30)");
         d.numeric_precision = Some(65);
         d.numeric_scale = Some(30);
-        assert_eq!(map_column(&d).unwrap().pg_type, "numeric(65,30)");
+        assert_eq!(map_column(&d, "s", "t").unwrap().pg_type, "numeric(65,30)");
         let mut t = col("t", "datetime", "datetime(6)");
         t.datetime_precision = Some(6);
-        assert_eq!(map_column(&t).unwrap().pg_type, "timestamp(6) without time zone");
+        assert_eq!(map_column(&t, "s", "t").unwrap().pg_type, "timestamp(6) without time zone");
         assert_eq!(pg("timestamp", "timestamp"), "timestamp(0) with time zone");
         assert_eq!(pg("longblob", "longblob"), "bytea");
         assert_eq!(pg("json", "json"), "jsonb");
@@ -166,7 +240,21 @@ mod tests {
 
     #[test]
     fn unsupported_names_the_column() {
-        let e = map_column(&col("colour", "enum", "enum('red','blue')")).unwrap_err();
-        assert!(e.to_string().contains("\"colour\""));
+        let e = map_column(&col("shape", "geometry", "geometry"), "s", "t").unwrap_err();
+        assert!(e.to_string().contains("\"shape\""));
+    }
+
+    #[test]
+    fn enums_and_sets() {
+        assert_eq!(parse_labels("enum('a','b''c','', 'd,e')").unwrap(), vec!["a", "b'c", "", "d,e"]);
+        assert_eq!(parse_labels(r#"enum('It''s','b\\c','d"e')"#).unwrap(), vec!["It's", r"b\c", "d\"e"]);
+        assert!(parse_labels("enum('a").is_err());
+        let m = map_column(&col("Status", "enum", "enum('new','It''s')"), "shop", "Orders").unwrap();
+        assert_eq!(m.pg_type, "\"shop\".\"Orders_Status\"");
+        assert_eq!(m.create_enum, Some(("Orders_Status".to_string(), vec!["new".to_string(), "It's".to_string()])));
+        assert_eq!(pg("set", "set('x','y')"), "text");
+        let long = enum_type_name(&"t".repeat(60), "column");
+        assert!(long.len() <= 63 && long != enum_type_name(&"t".repeat(60), "column2"));
+        assert_eq!(long, enum_type_name(&"t".repeat(60), "column"));
     }
 }

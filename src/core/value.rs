@@ -171,6 +171,33 @@ fn text_time(s: &str) -> ValueResult {
     fmt_time(h, m, sec, us)
 }
 
+fn enum_label(labels: &[String], index: i64) -> ValueResult {
+    if index == 0 {
+        return Err("invalid ENUM value (index 0, the empty error value stored in non-strict mode)".into());
+    }
+    labels
+        .get((index - 1) as usize)
+        .cloned()
+        .ok_or_else(|| format!("ENUM index {index} is outside the {} labels", labels.len()))
+}
+
+fn set_members(members: &[String], bitmask: &[u8]) -> ValueResult {
+    let mut v: u64 = 0;
+    for (i, b) in bitmask.iter().enumerate().take(8) {
+        v |= (*b as u64) << (8 * i);
+    }
+    if members.len() < 64 && v >> members.len() != 0 {
+        return Err(format!("SET bitmask {v:#x} has bits beyond its {} members", members.len()));
+    }
+    Ok(members
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| v >> i & 1 == 1)
+        .map(|(_, m)| m.as_str())
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
 /// Converts a value read with the text protocol (initial copy). `None` is SQL NULL.
 /// The copy session runs with `time_zone = '+00:00'`, so TIMESTAMP text is UTC.
 pub fn from_text(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
@@ -190,6 +217,23 @@ pub fn from_text(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
             Ok(format!("{s}+00"))
         }
         ValueKind::Time => text_time(utf8(bytes)?),
+        ValueKind::Enum(labels) => {
+            let s = utf8(bytes)?;
+            if labels.iter().any(|l| l == s) {
+                Ok(s.to_string())
+            } else if s.is_empty() {
+                enum_label(labels, 0)
+            } else {
+                Err(format!("\"{s}\" is not a label of the ENUM"))
+            }
+        }
+        ValueKind::Set(members) => {
+            let s = utf8(bytes)?;
+            match s.split(',').find(|m| !m.is_empty() && !members.iter().any(|x| x == m)) {
+                Some(m) => Err(format!("\"{m}\" is not a member of the SET")),
+                None => Ok(s.to_string()),
+            }
+        }
     }
 }
 
@@ -244,6 +288,9 @@ pub fn from_binlog(kind: &ValueKind, value: &BinlogValue<'_>) -> Result<Option<S
             fmt_epoch(secs, us)?
         }
         (ValueKind::Timestamp, Value::Int(secs)) => fmt_epoch(*secs, 0)?,
+        (ValueKind::Enum(labels), Value::Int(i)) => enum_label(labels, *i)?,
+        (ValueKind::Enum(labels), Value::UInt(i)) => enum_label(labels, *i as i64)?,
+        (ValueKind::Set(members), Value::Bytes(b)) => set_members(members, b)?,
         (ValueKind::Time, Value::Time(neg, days, h, m, s, us)) => {
             if *neg && (*days, *h, *m, *s, *us) != (0, 0, 0, 0, 0) {
                 return Err(format!(
@@ -334,6 +381,24 @@ mod tests {
         assert_eq!(bl(&ValueKind::Decimal, Value::Bytes(b"-12.50".to_vec())).unwrap().unwrap(), "-12.50");
         assert_eq!(bl(&ValueKind::Year, Value::Bytes(b"1900".to_vec())).unwrap().unwrap(), "0");
         assert_eq!(bl(&ValueKind::Year, Value::Bytes(b"2024".to_vec())).unwrap().unwrap(), "2024");
+    }
+
+    #[test]
+    fn enums_and_sets() {
+        let e = ValueKind::Enum(vec!["new".into(), "It's".into()]);
+        assert_eq!(bl(&e, Value::Int(2)).unwrap().unwrap(), "It's");
+        assert!(bl(&e, Value::Int(0)).unwrap_err().contains("index 0"));
+        assert!(bl(&e, Value::Int(3)).is_err());
+        assert_eq!(from_text(&e, b"new").unwrap(), "new");
+        assert!(from_text(&e, b"").is_err());
+        assert!(from_text(&e, b"old").is_err());
+        let s = ValueKind::Set(vec!["a".into(), "b".into(), "c".into()]);
+        assert_eq!(bl(&s, Value::Bytes(vec![0b101])).unwrap().unwrap(), "a,c");
+        assert_eq!(bl(&s, Value::Bytes(vec![0])).unwrap().unwrap(), "");
+        assert!(bl(&s, Value::Bytes(vec![0b1000])).is_err());
+        assert_eq!(from_text(&s, b"a,c").unwrap(), "a,c");
+        assert_eq!(from_text(&s, b"").unwrap(), "");
+        assert!(from_text(&s, b"a,z").is_err());
     }
 
     #[test]

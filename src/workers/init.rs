@@ -87,7 +87,7 @@ fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow) -> Result<Vec<D
             let columns = mysql_source::table_columns(conn, my_schema, &table)?;
             let key = mysql_source::replica_key(conn, my_schema, &table)?;
             let estimate = mysql_source::row_estimate(conn, my_schema, &table)?;
-            let problem = match columns.iter().map(map_column).find_map(|r| r.err()) {
+            let problem = match columns.iter().map(|c| map_column(c, pg_schema, &table)).find_map(|r| r.err()) {
                 Some(e) => Some(Problem::Unsupported(e.to_string())),
                 None if key.is_empty() => Some(Problem::NoKey),
                 None => None,
@@ -214,7 +214,11 @@ fn copy_one(
     point: &crate::core::position::BinlogPosition,
     replicate: bool,
 ) -> Result<mysql::Conn> {
-    let mapped = t.columns.iter().map(map_column).collect::<std::result::Result<Vec<_>, _>>()?;
+    let mapped = t
+        .columns
+        .iter()
+        .map(|c| map_column(c, &t.pg_schema, &t.mysql_table))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let pg_cols: Vec<PgColumn> = t
         .columns
         .iter()
@@ -225,6 +229,11 @@ fn copy_one(
     catalog::execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&t.pg_schema)))?;
     let qualified = sql::qualified(&t.pg_schema, &t.mysql_table);
     catalog::execute(&format!("DROP TABLE IF EXISTS {qualified}"))?;
+    for (name, labels) in mapped.iter().filter_map(|m| m.create_enum.as_ref()) {
+        let type_name = sql::qualified(&t.pg_schema, name);
+        catalog::execute(&format!("DROP TYPE IF EXISTS {type_name}"))?;
+        catalog::execute(&sql::create_enum(&t.pg_schema, name, labels))?;
+    }
     catalog::execute(&sql::create_table(&t.pg_schema, &t.mysql_table, &pg_cols))?;
     let relid = Spi::get_one_with_args::<pg_sys::Oid>("SELECT $1::regclass::oid", &[qualified.as_str().into()])?
         .ok_or_else(|| ChameleonError::Catalog(format!("table {qualified} vanished after creation")))?;

@@ -133,6 +133,19 @@ impl Replayer {
             .ok_or_else(|| ChameleonError::Catalog("plan cache lost a plan".into()))
     }
 
+    /// Runs the table's prepared statement for `op`; returns the rows it touched.
+    fn execute(&mut self, table_id: i32, op: Op, values: &[Option<&str>], table_name: &str, position: &BinlogPosition) -> Result<usize> {
+        let plan = self.plan(table_id, op)?;
+        set_current(FailurePoint {
+            table_id: Some(table_id),
+            table: Some(table_name.to_string()),
+            position: Some(position.clone()),
+            statement: Some(plan.sql.clone()),
+        });
+        let args: Vec<DatumWithOid> = values.iter().map(|v| (*v).into()).collect();
+        Spi::connect_mut(|client| -> Result<usize> { Ok(client.update(&plan.stmt, None, &args)?.len()) })
+    }
+
     /// Applies one batch and marks it replayed, in the caller's transaction.
     /// Returns the number of row events applied (skipped ones not counted).
     pub fn apply_batch(&mut self, batch_id: i64) -> Result<i64> {
@@ -201,15 +214,20 @@ impl Replayer {
                 }
                 Op::Delete => values.extend(key.iter().flatten()),
             }
-            let plan = self.plan(ev.table_id, op)?;
-            set_current(FailurePoint {
-                table_id: Some(ev.table_id),
-                table: Some(table_name.clone()),
-                position: Some(position.clone()),
-                statement: Some(plan.sql.clone()),
-            });
-            let args: Vec<DatumWithOid> = values.iter().map(|v| (*v).into()).collect();
-            let affected = Spi::connect_mut(|client| -> Result<usize> { Ok(client.update(&plan.stmt, None, &args)?.len()) })?;
+            let tolerate_missing = table.rows_discarded > 0;
+            let mut affected = self.execute(ev.table_id, op, &values, &table_name, &position)?;
+            if affected == 0 && tolerate_missing {
+                // The destination knowingly lacks rows of this table (kept in discarded_rows):
+                // a delete of one is already done; an update that makes it storable brings it back.
+                affected = match op {
+                    Op::Delete => 1,
+                    Op::Update => {
+                        let row_only: Vec<Option<&str>> = row.iter().flatten().copied().collect();
+                        self.execute(ev.table_id, Op::Insert, &row_only, &table_name, &position)?
+                    }
+                    Op::Insert => 0,
+                };
+            }
             if affected != 1 {
                 let keytext: Vec<String> = key.iter().flatten().map(|k| k.unwrap_or("NULL").to_string()).collect();
                 return Err(ChameleonError::State(format!(

@@ -251,3 +251,38 @@ def test_worker_killed_mid_load_loses_and_duplicates_nothing(ctx):
     wait_for(ctx)
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
     assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
+
+
+def test_values_postgres_cannot_store_go_to_discarded_rows(ctx):
+    """Zero dates and the invalid ENUM value '' (non-strict sql_mode) have no PostgreSQL
+    equivalent: the row is kept in chameleon.discarded_rows with the reason, never changed."""
+    ctx.my_exec("SET SESSION sql_mode = ''",
+                "INSERT INTO customers (id, name, birthday) VALUES (500, 'zero date in copy', '0000-00-00')")
+    ctx.add_source()
+    init(ctx)
+    copied = ctx.sql("SELECT mysql_table, reason FROM chameleon.discarded_rows")
+    assert copied == [(f"{ctx.my_schema}.customers", 'column "birthday": zero date 0000-00-00 has no PostgreSQL equivalent')]
+    assert ctx.one("SELECT rows_discarded FROM chameleon.tables WHERE mysql_table LIKE '%.customers'") == 1
+    ctx.one("SELECT chameleon.start_replica('src')")
+    ctx.my_exec("SET SESSION sql_mode = ''",
+                "INSERT INTO customers (id, name, created) VALUES (501, 'zero datetime', '0000-00-00 00:00:00')",
+                "INSERT INTO customers (id, name, status) VALUES (502, 'bad enum', 'no such label')",
+                "INSERT INTO customers (id, name) VALUES (503, 'fine')")
+    wait_for(ctx)
+    reasons = [r[0] for r in ctx.sql(
+        "SELECT reason FROM chameleon.discarded_rows WHERE binlog_position IS NOT NULL ORDER BY discard_time")]
+    assert reasons == ['column 5: zero date 0000-00-00 has no PostgreSQL equivalent',
+                       'column 17: invalid ENUM value (index 0, the empty error value stored in non-strict mode)']
+    assert ctx.one("SELECT count(*) FROM shop.customers WHERE id IN (500, 501, 502)") == 0
+    assert ctx.one("SELECT name FROM shop.customers WHERE id = 503") == "fine"
+    # the exact source bytes are kept: the row encoding holds the name as written
+    raw = ctx.one("SELECT decode(row_encoded, 'base64') FROM chameleon.discarded_rows WHERE reason LIKE '%ENUM%'")
+    assert b"bad enum" in bytes(raw)
+    # a row the destination knowingly lacks: deleting it is no divergence, and an update that
+    # makes it storable brings it back
+    ctx.my_exec("UPDATE customers SET birthday = '2000-01-01' WHERE id = 500",
+                "DELETE FROM customers WHERE id IN (501, 502)")
+    wait_for(ctx)
+    assert ctx.one("SELECT birthday::text FROM shop.customers WHERE id = 500") == "2000-01-01"
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
