@@ -87,6 +87,20 @@ pub fn source_by_id(id: i32) -> Result<SourceRow> {
         .ok_or_else(|| ChameleonError::NotFound(format!("source id {id} does not exist")))
 }
 
+/// Serialises changes of a source's desired state (start, stop, drop, init, enable) with
+/// the launcher, without locking the source row the worker writes to.
+pub fn lock_source_control(id: i32) -> Result<()> {
+    run("SELECT pg_advisory_xact_lock(hashtext('pg_chameleon_rs'), $1)", &[id.into()])
+}
+
+/// The launcher's non-blocking form of `lock_source_control`.
+pub fn try_lock_source_control(id: i32) -> Result<bool> {
+    Spi::connect_mut(|client| {
+        let t = client.update("SELECT pg_try_advisory_xact_lock(hashtext('pg_chameleon_rs'), $1)", None, &[id.into()])?;
+        Ok(t.first().get_one::<bool>()?.unwrap_or(false))
+    })
+}
+
 /// Locks the source row for the rest of the transaction (serialises state changes).
 pub fn lock_source(id: i32) -> Result<()> {
     run("SELECT 1 FROM sch_chameleon.t_sources WHERE i_id_source = $1 FOR UPDATE", &[id.into()])

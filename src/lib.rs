@@ -14,6 +14,12 @@ pub mod workers;
 
 ::pgrx::pg_module_magic!();
 
+/// Registers the GUCs, and the launcher when loaded by `shared_preload_libraries`.
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    workers::launcher::init();
+}
+
 extension_sql_file!("../sql/catalogue.sql", name = "catalogue", bootstrap);
 
 /// The SQL functions live in schema `chameleon` (created by the catalogue script, so that

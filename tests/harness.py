@@ -18,6 +18,8 @@ import pymysql
 PG_BIN = "/usr/lib/postgresql/15/bin"
 REPL_USER = "chameleon"
 REPL_PASSWORD = "chameleon-pw"
+# the database the launcher watches (chameleon.database_name) in clusters started here
+LAUNCHER_DB = "chameleon"
 
 
 def _run(cmd, **kw):
@@ -128,6 +130,8 @@ port = {self.port}
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '{self.dir}'
 shared_preload_libraries = 'pg_chameleon_rs'
+chameleon.database_name = '{LAUNCHER_DB}'
+chameleon.launcher_naptime = 500
 max_worker_processes = 32
 fsync = off
 synchronous_commit = off
@@ -140,6 +144,10 @@ log_min_messages = log
                           "-w", "-t", "60", "start")
         self.started = True
         return self
+
+    def restart(self):
+        self._as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "postgres.log"),
+                          "-m", "fast", "-w", "-t", "60", "restart")
 
     def connect(self, db="postgres", **kw):
         return psycopg.connect(host=self.dir, port=self.port, user="postgres", dbname=db, autocommit=True, **kw)
@@ -179,6 +187,15 @@ class Servers:
         self.postgres = Postgres(scratch, pg_port)
         self.extra = []
         atexit.register(self.stop)
+        # a run killed with SIGTERM (CI timeout, Ctrl-C in a wrapper) still stops its servers
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_term(signum, frame):
+            self.stop()
+            if callable(previous):
+                previous(signum, frame)
+            raise SystemExit(128 + signum)
+        signal.signal(signal.SIGTERM, on_term)
 
     def start(self):
         try:

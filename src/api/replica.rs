@@ -46,6 +46,7 @@ fn init(source_name: &str, wait: bool) -> Result<String> {
         }
         _ => {}
     }
+    catalog::lock_source_control(s.id)?;
     let db = catalog::current_database()?;
     let started = workers::start_worker(WorkerRole::Init, s.id, &s.name, &db)?;
     if !wait {
@@ -78,7 +79,9 @@ fn init_replica(source_name: &str, wait: default!(bool, false)) -> String {
 
 fn start(source_name: &str) -> Result<String> {
     let s = catalog::source_by_name(source_name)?;
+    catalog::lock_source_control(s.id)?;
     catalog::lock_source(s.id)?;
+    let s = catalog::source_by_id(s.id)?;
     if worker_alive(&s)? {
         if s.status == "initialising" {
             return Err(ChameleonError::State(format!("source \"{source_name}\" is still initialising")));
@@ -117,7 +120,10 @@ fn start_replica(source_name: &str) -> String {
 
 fn stop(source_name: &str) -> Result<String> {
     let s = catalog::source_by_name(source_name)?;
-    // No lock on the source row while waiting: the worker's last flush writes to it.
+    // Keeps the launcher from restarting the worker; no lock on the source row while
+    // waiting: the worker's last flush writes to it.
+    catalog::lock_source_control(s.id)?;
+    let s = catalog::source_by_id(s.id)?;
     if let Some(pid) = s.worker_pid {
         if workers::pid_alive(pid)? && !workers::stop_worker(pid, Duration::from_secs(60))? {
             return Err(ChameleonError::State(format!(

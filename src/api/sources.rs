@@ -83,6 +83,8 @@ fn drop_source(source_name: &str, if_exists: default!(bool, false)) {
             Err(e) => return Err(e),
         };
         // No lock on the source row while waiting: the worker's last flush writes to it.
+        catalog::lock_source_control(s.id)?;
+        let s = catalog::source_by_id(s.id)?;
         if let Some(pid) = s.worker_pid {
             if workers::pid_alive(pid)? && !workers::stop_worker(pid, Duration::from_secs(60))? {
                 return Err(ChameleonError::State(format!(

@@ -110,6 +110,7 @@ fn run(source_id: i32, phase: &mut Phase) -> Result<()> {
     let source = in_transaction(|| {
         let s = catalog::source_by_id(source_id)?;
         catalog::set_status(source_id, "initialising")?;
+        catalog::set_want_running(source_id, false)?;
         catalog::clear_source_error(source_id)?;
         catalog::set_worker_pid(source_id, Some(unsafe { pg_sys::MyProcPid }))?;
         Ok(s)

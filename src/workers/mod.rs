@@ -6,11 +6,13 @@
 //! - `replica`: the per-source worker: binlog reader thread + batch writer + replay.
 //! - `batch_writer`: stores whole source transactions with the read position.
 //! - `replay`: applies stored batches to the destination tables.
+//! - `launcher`: with preload, restarts the workers of sources that should be running.
 //! - `txn`: transactions, error catching and sleeping in a backend.
 
 pub mod batch_writer;
 pub mod copy;
 pub mod init;
+pub mod launcher;
 pub mod replay;
 pub mod replica;
 pub mod txn;

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from harness import Servers  # noqa: E402
+from harness import LAUNCHER_DB, Servers  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
 SCRATCH = os.environ.get("CHAMELEON_TEST_SCRATCH", "/tmp/pg_chameleon_rs-e2e")
@@ -38,11 +38,11 @@ def load_sql(my, schema, fixture):
 
 
 class Ctx:
-    def __init__(self, servers, name):
+    def __init__(self, servers, name, db=None):
         self.servers = servers
         self.my_schema = f"shop_{name}"[:60]
         self.pg_schema = "shop"
-        self.db = servers.postgres.create_database(f"t_{name}"[:60])
+        self.db = servers.postgres.create_database(db or f"t_{name}"[:60])
         self.my = servers.mariadb.root()
         self.pg = servers.postgres.connect(self.db)
         self.sources = []
@@ -79,7 +79,8 @@ class Ctx:
 @pytest.fixture
 def ctx(servers, request):
     name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())
-    c = Ctx(servers, name)
+    # tests marked launcher_db run in the database the launcher watches
+    c = Ctx(servers, name, LAUNCHER_DB if request.node.get_closest_marker("launcher_db") else None)
     load_sql(c.my, c.my_schema, "shop.sql")
     try:
         yield c
@@ -89,6 +90,10 @@ def ctx(servers, request):
         if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
             print("---- PostgreSQL log tail ----\n" + servers.postgres.log_tail())
         c.close()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "launcher_db: run in the database watched by the launcher")
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

@@ -219,9 +219,20 @@ def _reconnect(ctx, timeout=60):
             time.sleep(0.5)
 
 
+def _wait_worker_back(ctx, old_pid, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        row = ctx.sql("SELECT worker_pid, worker_alive, status FROM chameleon.sources")[0]
+        if row[1] and row[0] != old_pid:
+            return row
+        time.sleep(0.3)
+    raise AssertionError(f"the launcher did not restart the worker: {row}")
+
+
+@pytest.mark.launcher_db
 def test_worker_killed_mid_load_loses_and_duplicates_nothing(ctx):
-    """kill -9 of the replica worker: PostgreSQL restarts every backend (crash recovery);
-    start_replica resumes from the committed position."""
+    """kill -9 of the replica worker: PostgreSQL restarts every backend (crash recovery), the
+    launcher restarts the worker, which resumes from the committed position."""
     import os
     import signal
     ctx.add_source(options='{"replica_batch_size": 30}')
@@ -244,8 +255,7 @@ def test_worker_killed_mid_load_loses_and_duplicates_nothing(ctx):
         os.kill(pid, signal.SIGKILL)
         kills += 1
         _reconnect(ctx)
-        assert ctx.one("SELECT worker_alive FROM chameleon.sources") is False
-        ctx.one("SELECT chameleon.start_replica('src')")
+        assert _wait_worker_back(ctx, pid)[2] == "running"
     t.join()
     assert kills >= 1
     wait_for(ctx)
@@ -286,3 +296,36 @@ def test_values_postgres_cannot_store_go_to_discarded_rows(ctx):
     assert ctx.one("SELECT birthday::text FROM shop.customers WHERE id = 500") == "2000-01-01"
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
     assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
+
+
+@pytest.mark.launcher_db
+def test_postgres_restart_mid_load_resumes_through_the_launcher(ctx):
+    ctx.add_source(options='{"replica_batch_size": 40}')
+    init(ctx)
+    ctx.one("SELECT chameleon.start_replica('src')")
+    pid = ctx.one("SELECT worker_pid FROM chameleon.sources")
+    t = threading.Thread(target=lambda: workload.run(
+        ctx.servers.mariadb.root(), ctx.my_schema, 900, seed=31, next_order=30_000, pause=0.003))
+    t.start()
+    time.sleep(1.0)
+    pg = ctx.servers.postgres
+    pg.restart()
+    _reconnect(ctx)
+    _wait_worker_back(ctx, pid)
+    t.join()
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
+
+
+@pytest.mark.launcher_db
+def test_stopped_source_stays_stopped_across_restart(ctx):
+    ctx.add_source()
+    init(ctx)
+    ctx.one("SELECT chameleon.start_replica('src')")
+    ctx.one("SELECT chameleon.stop_replica('src')")
+    pg = ctx.servers.postgres
+    pg.restart()
+    _reconnect(ctx)
+    time.sleep(3)  # several launcher rounds
+    assert ctx.sql("SELECT status, worker_alive FROM chameleon.sources") == [("stopped", False)]
