@@ -51,8 +51,23 @@ CREATE TABLE sch_chameleon.t_replica_tables (
     i_rows_estimated    bigint,
     i_rows_discarded    bigint NOT NULL DEFAULT 0,
     t_last_error        text,
+    -- what the copy could not reproduce (skipped indexes, defaults) and why
+    t_notes             text[] NOT NULL DEFAULT '{}',
     ts_copied           timestamptz,
     UNIQUE (i_id_source, v_mysql_schema, v_mysql_table)
+);
+
+-- Foreign keys of the source tables, recorded by the copy; detach_replica creates them.
+CREATE TABLE sch_chameleon.t_foreign_keys (
+    i_id_table          integer NOT NULL REFERENCES sch_chameleon.t_replica_tables ON DELETE CASCADE,
+    v_name              text NOT NULL,
+    v_columns           text[] NOT NULL,
+    v_ref_mysql_schema  text NOT NULL,
+    v_ref_table         text NOT NULL,
+    v_ref_columns       text[] NOT NULL,
+    v_on_update         text NOT NULL,
+    v_on_delete         text NOT NULL,
+    PRIMARY KEY (i_id_table, v_name)
 );
 
 CREATE TABLE sch_chameleon.t_replica_batch (
@@ -177,6 +192,7 @@ SELECT s.t_source AS source,
        t.i_rows_discarded AS rows_discarded,
        CASE WHEN t.t_binlog_name IS NOT NULL THEN t.t_binlog_name || ':' || t.i_binlog_position END AS consistent_point,
        t.ts_copied AS copied_at,
+       t.t_notes AS notes,
        t.t_last_error AS last_error
   FROM sch_chameleon.t_replica_tables t
   JOIN sch_chameleon.t_sources s USING (i_id_source);

@@ -345,6 +345,33 @@ pub fn unregister_tables_except(source_id: i32, keep: &[i32]) -> Result<()> {
     )
 }
 
+/// Records what the copy of a table could not reproduce.
+pub fn set_table_notes(table_id: i32, notes: &[String]) -> Result<()> {
+    run("UPDATE sch_chameleon.t_replica_tables SET t_notes = $2 WHERE i_id_table = $1", &[table_id.into(), notes.to_vec().into()])
+}
+
+/// Replaces the recorded foreign keys of a table.
+pub fn record_foreign_keys(table_id: i32, fks: &[crate::core::schema::ForeignKeyDef]) -> Result<()> {
+    run("DELETE FROM sch_chameleon.t_foreign_keys WHERE i_id_table = $1", &[table_id.into()])?;
+    for fk in fks {
+        run(
+            "INSERT INTO sch_chameleon.t_foreign_keys (i_id_table, v_name, v_columns, v_ref_mysql_schema, v_ref_table, \
+             v_ref_columns, v_on_update, v_on_delete) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                table_id.into(),
+                fk.name.as_str().into(),
+                fk.columns.clone().into(),
+                fk.ref_schema.as_str().into(),
+                fk.ref_table.as_str().into(),
+                fk.ref_columns.clone().into(),
+                fk.on_update.as_str().into(),
+                fk.on_delete.as_str().into(),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 pub fn set_table_state(table_id: i32, state: &str) -> Result<()> {
     run("UPDATE sch_chameleon.t_replica_tables SET enm_state = $2 WHERE i_id_table = $1", &[table_id.into(), state.into()])
 }

@@ -86,8 +86,9 @@ class MariaDB:
         return self
 
     def root(self, db=None, **kw):
+        # TIMESTAMP values are compared as UTC instants
         return pymysql.connect(unix_socket=self.socket, user="root", database=db, autocommit=True,
-                               charset="utf8mb4", **kw)
+                               charset="utf8mb4", init_command="SET time_zone = '+00:00'", **kw)
 
     def url(self, user=REPL_USER, password=REPL_PASSWORD):
         return f"mysql://{user}:{password}@127.0.0.1:{self.port}"

@@ -13,6 +13,7 @@ pub mod options;
 pub mod position;
 pub mod reader;
 pub mod rowcodec;
+pub mod schema;
 pub mod source_url;
 pub mod sql;
 pub mod types;

@@ -270,3 +270,107 @@ where
     }
     Ok(n)
 }
+
+/// Defaults, EXTRA and comments of the columns, in ordinal order.
+pub fn column_extras(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<Vec<crate::core::schema::ColumnExtra>> {
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT COLUMN_DEFAULT, EXTRA, COLUMN_COMMENT FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (schema, table),
+        )
+        .map_err(|e| from_mysql(e, &format!("cannot read the columns of {schema}.{table}")))?;
+    Ok(rows
+        .iter()
+        .map(|r| crate::core::schema::ColumnExtra {
+            default: row_text(r, 0),
+            extra: row_text(r, 1).unwrap_or_default(),
+            comment: row_text(r, 2).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Every index of a table (PRIMARY included), columns in index order.
+pub fn table_indexes(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<Vec<crate::core::schema::IndexDef>> {
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME, INDEX_TYPE, SUB_PART FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            (schema, table),
+        )
+        .map_err(|e| from_mysql(e, &format!("cannot read the indexes of {schema}.{table}")))?;
+    let mut out: Vec<crate::core::schema::IndexDef> = Vec::new();
+    for r in &rows {
+        let name = row_text(r, 0).unwrap_or_default();
+        let column = row_text(r, 2).unwrap_or_default();
+        let prefix = row_text(r, 4).is_some();
+        match out.last_mut() {
+            Some(ix) if ix.name == name => {
+                ix.columns.push(column);
+                ix.prefix |= prefix;
+            }
+            _ => out.push(crate::core::schema::IndexDef {
+                name,
+                unique: row_text(r, 1).as_deref() == Some("0"),
+                columns: vec![column],
+                kind: row_text(r, 3).unwrap_or_default(),
+                prefix,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Foreign keys declared on a table. (Two plain queries: MariaDB 10.11 answers the join of
+/// KEY_COLUMN_USAGE and REFERENTIAL_CONSTRAINTS with no rows through prepared statements.)
+pub fn foreign_keys(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<Vec<crate::core::schema::ForeignKeyDef>> {
+    let what = format!("cannot read the foreign keys of {schema}.{table}");
+    let rules: Vec<Row> = conn
+        .exec(
+            "SELECT CONSTRAINT_NAME, UPDATE_RULE, DELETE_RULE FROM information_schema.REFERENTIAL_CONSTRAINTS \
+             WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
+            (schema, table),
+        )
+        .map_err(|e| from_mysql(e, &what))?;
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME \
+             FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND REFERENCED_TABLE_NAME IS NOT NULL \
+             ORDER BY CONSTRAINT_NAME, ORDINAL_POSITION",
+            (schema, table),
+        )
+        .map_err(|e| from_mysql(e, &what))?;
+    let mut out: Vec<crate::core::schema::ForeignKeyDef> = Vec::new();
+    for r in &rows {
+        let name = row_text(r, 0).unwrap_or_default();
+        let col = row_text(r, 1).unwrap_or_default();
+        let ref_col = row_text(r, 4).unwrap_or_default();
+        match out.last_mut() {
+            Some(fk) if fk.name == name => {
+                fk.columns.push(col);
+                fk.ref_columns.push(ref_col);
+            }
+            _ => {
+                let rule = rules.iter().find(|x| row_text(x, 0).as_deref() == Some(name.as_str()));
+                out.push(crate::core::schema::ForeignKeyDef {
+                    columns: vec![col],
+                    ref_schema: row_text(r, 2).unwrap_or_default(),
+                    ref_table: row_text(r, 3).unwrap_or_default(),
+                    ref_columns: vec![ref_col],
+                    on_update: rule.and_then(|x| row_text(x, 1)).unwrap_or_else(|| "RESTRICT".into()),
+                    on_delete: rule.and_then(|x| row_text(x, 2)).unwrap_or_else(|| "RESTRICT".into()),
+                    name,
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn table_comment(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<String> {
+    let rows: Vec<Option<String>> = conn
+        .exec("SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (schema, table))
+        .map_err(|e| from_mysql(e, &format!("cannot read the comment of {schema}.{table}")))?;
+    Ok(rows.into_iter().next().flatten().unwrap_or_default())
+}

@@ -11,9 +11,10 @@
 //! raises it.
 
 use crate::catalog;
-use crate::core::mysql_source;
+use crate::core::mysql_source::{self, Flavor};
+use crate::core::schema::{self, ColumnExtra, ForeignKeyDef, IndexDef};
 use crate::core::source_url::SourceUrl;
-use crate::core::sql::{self, quote_ident, PgColumn};
+use crate::core::sql::{self, quote_ident, ColumnOptions, PgColumn};
 use crate::core::types::{map_column, MySqlColumn};
 use crate::error::{ChameleonError, Result};
 use crate::workers::copy;
@@ -30,6 +31,10 @@ struct Discovered {
     columns: Vec<MySqlColumn>,
     key: Vec<String>,
     estimate: i64,
+    extras: Vec<ColumnExtra>,
+    indexes: Vec<IndexDef>,
+    foreign_keys: Vec<ForeignKeyDef>,
+    comment: String,
     /// Why the table is copied but not replicated, or not copied at all.
     problem: Option<Problem>,
 }
@@ -87,6 +92,10 @@ fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow) -> Result<Vec<D
             let columns = mysql_source::table_columns(conn, my_schema, &table)?;
             let key = mysql_source::replica_key(conn, my_schema, &table)?;
             let estimate = mysql_source::row_estimate(conn, my_schema, &table)?;
+            let extras = mysql_source::column_extras(conn, my_schema, &table)?;
+            let indexes = mysql_source::table_indexes(conn, my_schema, &table)?;
+            let foreign_keys = mysql_source::foreign_keys(conn, my_schema, &table)?;
+            let comment = mysql_source::table_comment(conn, my_schema, &table)?;
             let problem = match columns.iter().map(|c| map_column(c, pg_schema, &table)).find_map(|r| r.err()) {
                 Some(e) => Some(Problem::Unsupported(e.to_string())),
                 None if key.is_empty() => Some(Problem::NoKey),
@@ -99,6 +108,10 @@ fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow) -> Result<Vec<D
                 columns,
                 key,
                 estimate,
+                extras,
+                indexes,
+                foreign_keys,
+                comment,
                 problem,
             });
         }
@@ -184,7 +197,7 @@ fn run(source_id: i32, phase: &mut Phase) -> Result<()> {
         let replicate = t.problem.is_none();
         let c = conn.take().ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))?;
         conn = Some(
-            in_transaction(|| copy_one(source_id, id, t, c, &point, replicate))
+            in_transaction(|| copy_one(source_id, id, t, c, &point, replicate, info.flavor))
                 .map_err(|e| e.context(format!("table {}.{}", t.mysql_schema, t.mysql_table)))?,
         );
     }
@@ -214,6 +227,7 @@ fn copy_one(
     conn: mysql::Conn,
     point: &crate::core::position::BinlogPosition,
     replicate: bool,
+    flavor: Flavor,
 ) -> Result<mysql::Conn> {
     let mapped = t
         .columns
@@ -235,16 +249,64 @@ fn copy_one(
         catalog::execute(&format!("DROP TYPE IF EXISTS {type_name}"))?;
         catalog::execute(&sql::create_enum(&t.pg_schema, name, labels))?;
     }
-    catalog::execute(&sql::create_table(&t.pg_schema, &t.mysql_table, &pg_cols))?;
+    let mut notes = Vec::new();
+    let opts: Vec<ColumnOptions> = t
+        .columns
+        .iter()
+        .zip(&mapped)
+        .zip(&t.extras)
+        .map(|((c, m), x)| ColumnOptions {
+            default: schema::default_clause(flavor, c, m, x).unwrap_or_else(|note| {
+                notes.push(note);
+                None
+            }),
+            identity: schema::identity(c, m, x),
+        })
+        .collect();
+    catalog::execute(&sql::create_table_with(&t.pg_schema, &t.mysql_table, &pg_cols, &opts))?;
+    if !t.comment.is_empty() {
+        catalog::execute(&format!("COMMENT ON TABLE {qualified} IS {}", sql::quote_literal(&t.comment)))?;
+    }
+    for (c, x) in t.columns.iter().zip(&t.extras) {
+        if !x.comment.is_empty() {
+            catalog::execute(&format!(
+                "COMMENT ON COLUMN {qualified}.{} IS {}",
+                quote_ident(&c.name),
+                sql::quote_literal(&x.comment)
+            ))?;
+        }
+    }
     let relid = Spi::get_one_with_args::<pg_sys::Oid>("SELECT $1::regclass::oid", &[qualified.as_str().into()])?
         .ok_or_else(|| ChameleonError::Catalog(format!("table {qualified} vanished after creation")))?;
     let outcome = copy::copy_table(conn, &t.mysql_schema, &t.mysql_table, &t.columns, &mapped, relid)?;
     for d in &outcome.discards {
         catalog::record_discarded(source_id, table_id, None, &d.raw, &d.reason)?;
     }
+    // keys and indexes after the data
     if !t.key.is_empty() {
         catalog::execute(&sql::add_primary_key(&t.pg_schema, &t.mysql_table, &t.key))?;
     }
+    let key_index = t.indexes.iter().find(|i| i.columns == t.key && i.unique).map(|i| i.name.clone());
+    let secondary: Vec<_> = t.indexes.iter().filter(|i| Some(&i.name) != key_index.as_ref()).cloned().collect();
+    let (index_ddl, skipped) = schema::index_statements(&t.pg_schema, &t.mysql_table, &secondary);
+    for ddl in &index_ddl {
+        catalog::execute(ddl)?;
+    }
+    notes.extend(skipped);
+    for (c, o) in t.columns.iter().zip(&opts) {
+        if o.identity {
+            // the sequence continues after the copied maximum
+            catalog::execute(&format!(
+                "SELECT setval(pg_get_serial_sequence({}, {}), greatest(max({}), 1), max({}) IS NOT NULL) FROM {qualified}",
+                sql::quote_literal(&qualified),
+                sql::quote_literal(&c.name),
+                quote_ident(&c.name),
+                quote_ident(&c.name)
+            ))?;
+        }
+    }
+    catalog::set_table_notes(table_id, &notes)?;
+    catalog::record_foreign_keys(table_id, &t.foreign_keys)?;
     catalog::set_table_copied(table_id, outcome.rows as i64, outcome.discards.len() as i64, point, replicate)?;
     Ok(outcome.conn)
 }

@@ -10,7 +10,7 @@ import oracle
 import workload
 
 KEYED = ["customers", "orders", "Order Items"]
-ALL = KEYED + ["audit_log"]
+ALL = KEYED + ["audit_log", "suppliers", "products"]
 
 
 def init(ctx, source="src"):
@@ -25,7 +25,7 @@ def test_initial_copy_matches_source(ctx):
     ctx.add_source()
     init(ctx)
     counts = oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
-    assert counts == {"customers": 4, "orders": 3, "Order Items": 3, "audit_log": 2}
+    assert counts == {"customers": 4, "orders": 3, "Order Items": 3, "audit_log": 2, "suppliers": 3, "products": 3}
     src = ctx.sql("SELECT status, binlog_file, binlog_position FROM chameleon.sources WHERE name = 'src'")[0]
     assert src[0] == "initialised" and src[1].startswith("mysql-bin.") and src[2] > 0
     tables = dict((r[0], r[1:]) for r in ctx.sql(
@@ -46,6 +46,32 @@ def test_initial_copy_matches_source(ctx):
                             WHERE table_schema = 'shop' AND table_name = 'customers'"""))
     assert types["ubig"] == "numeric" and types["uint"] == "bigint" and types["usmall"] == "integer"
     assert types["created"] == "timestamp without time zone"
+
+
+def test_initial_copy_reproduces_structure(ctx):
+    ctx.add_source()
+    init(ctx)
+    indexes = dict(ctx.sql("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'shop' AND tablename = 'suppliers'"))
+    assert indexes["suppliers_uq_name"] == 'CREATE UNIQUE INDEX suppliers_uq_name ON shop.suppliers USING btree (name)'
+    assert indexes["suppliers_idx_created"] == 'CREATE INDEX suppliers_idx_created ON shop.suppliers USING btree (created, rating)'
+    assert set(indexes) == {"suppliers_pkey", "suppliers_uq_name", "suppliers_idx_created"}
+    notes = ctx.one("SELECT notes FROM chameleon.tables WHERE mysql_table LIKE '%.suppliers'")
+    assert any("ft_name" in n and "FULLTEXT" in n for n in notes), notes
+    assert any("idx_name_prefix" in n and "prefix" in n for n in notes), notes
+    defaults = dict(ctx.sql("""SELECT column_name, column_default FROM information_schema.columns
+                               WHERE table_schema = 'shop' AND table_name = 'suppliers'"""))
+    assert defaults["name"] == "'unnamed'::character varying(50)"
+    assert defaults["created"] == "CURRENT_TIMESTAMP"
+    assert defaults["rating"] == "2.5::numeric(3,1)"
+    assert defaults["kind"] == "'b'::shop.suppliers_kind"
+    assert ctx.one("SELECT is_identity FROM information_schema.columns WHERE table_schema = 'shop' AND table_name = 'suppliers' AND column_name = 'id'") == "YES"
+    assert ctx.one("SELECT obj_description('shop.suppliers'::regclass)") == "who supplies"
+    assert ctx.one("SELECT col_description('shop.suppliers'::regclass, 2)") == "display name, it's unique"
+    fk = ctx.sql("SELECT v_name, v_columns, v_ref_table, v_ref_columns, v_on_delete FROM sch_chameleon.t_foreign_keys")
+    assert fk == [("fk_supplier", ["supplier_id"], "suppliers", ["id"], "RESTRICT")]
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    # the identity continues after the copied maximum (40)
+    assert ctx.one("INSERT INTO shop.suppliers (name) VALUES ('new one') RETURNING id") == 41
 
 
 def test_replicates_inserts_updates_deletes(ctx):

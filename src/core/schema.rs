@@ -1,0 +1,198 @@
+//! Table structure beyond column types: indexes, defaults, AUTO_INCREMENT, comments and
+//! foreign keys, read from `information_schema` and turned into PostgreSQL DDL that runs
+//! after the data is copied. What PostgreSQL cannot express (prefix, FULLTEXT and SPATIAL
+//! indexes, expression defaults other than CURRENT_TIMESTAMP) is skipped and reported.
+
+use crate::core::mysql_source::Flavor;
+use crate::core::sql::{qualified, quote_ident, quote_literal};
+use crate::core::types::{MappedType, MySqlColumn, ValueKind};
+use crate::core::value;
+
+/// An index of a MySQL table (the primary key included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexDef {
+    pub name: String,
+    pub unique: bool,
+    pub columns: Vec<String>,
+    /// `BTREE`, `HASH`, `FULLTEXT`, `SPATIAL`, ...
+    pub kind: String,
+    /// Some column is indexed on a prefix only (`SUB_PART`).
+    pub prefix: bool,
+}
+
+/// A foreign key, recorded at copy time and created by `detach_replica`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKeyDef {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub ref_schema: String,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+    pub on_update: String,
+    pub on_delete: String,
+}
+
+/// Column attributes beyond the type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnExtra {
+    /// `COLUMN_DEFAULT` as the server reports it.
+    pub default: Option<String>,
+    /// `EXTRA`: `auto_increment`, `DEFAULT_GENERATED`, `on update ...`, `VIRTUAL GENERATED`...
+    pub extra: String,
+    pub comment: String,
+}
+
+/// Name of a PostgreSQL index for a MySQL index (MySQL names are per table, PostgreSQL's per
+/// schema): `<table>_<index>`, shortened with a hash when longer than 63 bytes.
+pub fn index_name(table: &str, index: &str) -> String {
+    crate::core::types::enum_type_name(table, index)
+}
+
+/// The DDL for the secondary indexes of a table, and a note for each index skipped.
+pub fn index_statements(schema: &str, table: &str, indexes: &[IndexDef]) -> (Vec<String>, Vec<String>) {
+    let mut ddl = Vec::new();
+    let mut skipped = Vec::new();
+    for ix in indexes.iter().filter(|i| i.name != "PRIMARY") {
+        let kind = ix.kind.to_ascii_uppercase();
+        if kind == "FULLTEXT" || kind == "SPATIAL" {
+            skipped.push(format!("index {} ({kind}) has no PostgreSQL equivalent: skipped", ix.name));
+            continue;
+        }
+        if ix.prefix {
+            skipped.push(format!("index {} uses a column prefix, which PostgreSQL cannot index: skipped", ix.name));
+            continue;
+        }
+        let cols: Vec<String> = ix.columns.iter().map(|c| quote_ident(c)).collect();
+        ddl.push(format!(
+            "CREATE {}INDEX {} ON {} ({})",
+            if ix.unique { "UNIQUE " } else { "" },
+            quote_ident(&index_name(table, &ix.name)),
+            qualified(schema, table),
+            cols.join(", ")
+        ));
+    }
+    (ddl, skipped)
+}
+
+fn is_current_timestamp(expr: &str) -> bool {
+    let e = expr.trim().to_ascii_lowercase();
+    let e = e.trim_end_matches(')').trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('(');
+    matches!(e, "current_timestamp" | "now" | "localtime" | "localtimestamp")
+}
+
+/// The PostgreSQL DEFAULT clause of a column, or `Err(note)` when it cannot be expressed.
+/// `Ok(None)`: no default.
+pub fn default_clause(flavor: Flavor, col: &MySqlColumn, mapped: &MappedType, extra: &ColumnExtra) -> Result<Option<String>, String> {
+    let Some(raw) = extra.default.as_deref() else { return Ok(None) };
+    let generated = extra.extra.to_ascii_uppercase().contains("DEFAULT_GENERATED");
+    // MariaDB (10.2.7+) quotes literals and writes NULL and expressions bare; MySQL writes
+    // literals bare and marks expressions DEFAULT_GENERATED.
+    let literal: Option<String> = match flavor {
+        Flavor::MariaDb => {
+            if raw.eq_ignore_ascii_case("NULL") {
+                return Ok(None);
+            }
+            if let Some(inner) = raw.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+                Some(inner.replace("''", "'").replace("\\\\", "\\"))
+            } else if raw.parse::<f64>().is_ok() {
+                Some(raw.to_string())
+            } else {
+                None
+            }
+        }
+        Flavor::MySql => (!generated).then(|| raw.to_string()),
+    };
+    match literal {
+        Some(lit) => {
+            let text = match &mapped.kind {
+                // BIT defaults are written b'101'; rare, and easy to get wrong
+                ValueKind::Bit(_) | ValueKind::Binary => {
+                    return Err(format!("default of {} column \"{}\" not translated", col.data_type, col.name))
+                }
+                kind => value::from_text(kind, lit.as_bytes())
+                    .map_err(|e| format!("default of column \"{}\" not translated: {e}", col.name))?,
+            };
+            Ok(Some(format!("{}::{}", quote_literal(&text), mapped.pg_type)))
+        }
+        None if is_current_timestamp(raw) && matches!(mapped.kind, ValueKind::DateTime | ValueKind::Timestamp) => {
+            Ok(Some(if mapped.kind == ValueKind::DateTime { "LOCALTIMESTAMP".into() } else { "CURRENT_TIMESTAMP".into() }))
+        }
+        None => Err(format!("default expression {raw} of column \"{}\" not translated", col.name)),
+    }
+}
+
+/// Whether the column is AUTO_INCREMENT and can become an identity column.
+pub fn identity(col: &MySqlColumn, mapped: &MappedType, extra: &ColumnExtra) -> bool {
+    extra.extra.to_ascii_lowercase().contains("auto_increment")
+        && matches!(mapped.pg_type.as_str(), "smallint" | "integer" | "bigint")
+        && !col.nullable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::types::{col, map_column};
+
+    fn ix(name: &str, unique: bool, cols: &[&str], kind: &str, prefix: bool) -> IndexDef {
+        IndexDef { name: name.into(), unique, columns: cols.iter().map(|c| c.to_string()).collect(), kind: kind.into(), prefix }
+    }
+
+    #[test]
+    fn indexes_after_data() {
+        let (ddl, skipped) = index_statements(
+            "shop",
+            "Orders",
+            &[
+                ix("PRIMARY", true, &["id"], "BTREE", false),
+                ix("by customer", false, &["customer_id", "placed"], "BTREE", false),
+                ix("uq_ref", true, &["ref"], "BTREE", false),
+                ix("ft", false, &["note"], "FULLTEXT", false),
+                ix("pfx", false, &["name"], "BTREE", true),
+            ],
+        );
+        assert_eq!(
+            ddl,
+            vec![
+                "CREATE INDEX \"Orders_by customer\" ON \"shop\".\"Orders\" (\"customer_id\", \"placed\")",
+                "CREATE UNIQUE INDEX \"Orders_uq_ref\" ON \"shop\".\"Orders\" (\"ref\")",
+            ]
+        );
+        assert_eq!(skipped.len(), 2);
+        assert!(skipped[0].contains("FULLTEXT") && skipped[1].contains("prefix"));
+    }
+
+    fn dflt(flavor: Flavor, data_type: &str, column_type: &str, raw: Option<&str>, extra: &str) -> Result<Option<String>, String> {
+        let c = col("c", data_type, column_type);
+        let m = map_column(&c, "s", "t").unwrap();
+        default_clause(flavor, &c, &m, &ColumnExtra { default: raw.map(str::to_string), extra: extra.into(), comment: String::new() })
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(dflt(Flavor::MariaDb, "varchar", "varchar(10)", Some("'it''s'"), ""), Ok(Some("'it''s'::character varying(1)".into())));
+        assert_eq!(dflt(Flavor::MariaDb, "int", "int(11)", Some("42"), ""), Ok(Some("'42'::integer".into())));
+        assert_eq!(dflt(Flavor::MariaDb, "int", "int(11)", Some("NULL"), ""), Ok(None));
+        assert_eq!(dflt(Flavor::MariaDb, "int", "int(11)", None, ""), Ok(None));
+        assert_eq!(dflt(Flavor::MariaDb, "datetime", "datetime", Some("current_timestamp()"), ""), Ok(Some("LOCALTIMESTAMP".into())));
+        assert_eq!(dflt(Flavor::MySql, "timestamp", "timestamp", Some("CURRENT_TIMESTAMP"), "DEFAULT_GENERATED"), Ok(Some("CURRENT_TIMESTAMP".into())));
+        assert_eq!(dflt(Flavor::MySql, "varchar", "varchar(10)", Some("abc"), ""), Ok(Some("'abc'::character varying(1)".into())));
+        assert!(dflt(Flavor::MariaDb, "date", "date", Some("'0000-00-00'"), "").unwrap_err().contains("zero date"));
+        assert!(dflt(Flavor::MariaDb, "int", "int(11)", Some("(1 + 1)"), "").is_err());
+        assert_eq!(
+            dflt(Flavor::MariaDb, "enum", "enum('a','b')", Some("'b'"), ""),
+            Ok(Some("'b'::\"s\".\"t_c\"".into()))
+        );
+    }
+
+    #[test]
+    fn identity_columns() {
+        let mut c = col("id", "int", "int(11)");
+        c.nullable = false;
+        let m = map_column(&c, "s", "t").unwrap();
+        let e = ColumnExtra { extra: "auto_increment".into(), ..Default::default() };
+        assert!(identity(&c, &m, &e));
+        let u = col("id", "bigint", "bigint(20) unsigned");
+        let mu = map_column(&u, "s", "t").unwrap();
+        assert!(!identity(&u, &mu, &e));
+    }
+}
