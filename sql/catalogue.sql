@@ -24,7 +24,8 @@ CREATE TABLE sch_chameleon.t_sources (
     i_binlog_position   bigint,
     t_gtid              text,
     t_snapshot_gtid     text,
-    i_worker_pid        integer,
+    i_worker_pid        integer,                -- init or read worker
+    i_replay_pid        integer,                -- replay worker
     t_last_error        text,
     ts_last_error       timestamptz,
     ts_created          timestamptz NOT NULL DEFAULT now(),
@@ -153,10 +154,12 @@ SELECT s.t_source                                   AS name,
                 FILTER (WHERE t.b_replica_enabled), false) AS consistent,
        CASE WHEN r.ts_last_received IS NOT NULL
             THEN greatest(now() - r.ts_last_received, interval '0') END AS read_lag,
+       -- nothing pending: replay is as current as reading; otherwise the age of the oldest
+       -- stored change not yet applied (its batch's last source commit: a lower bound)
        CASE WHEN p.pending_batches = 0 AND r.ts_last_received IS NOT NULL
             THEN greatest(now() - r.ts_last_received, interval '0')
-            WHEN l.ts_last_replayed IS NOT NULL
-            THEN greatest(now() - l.ts_last_replayed, interval '0') END AS replay_lag,
+            WHEN p.pending_batches > 0
+            THEN greatest(now() - coalesce(p.oldest_pending, r.ts_last_received), interval '0') END AS replay_lag,
        r.ts_last_received                           AS last_received,
        l.ts_last_replayed                           AS last_replayed,
        s.t_binlog_name                              AS binlog_file,
@@ -165,7 +168,11 @@ SELECT s.t_source                                   AS name,
        p.pending_batches,
        p.pending_events,
        s.i_worker_pid                               AS worker_pid,
-       (s.i_worker_pid IS NOT NULL AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = s.i_worker_pid))
+       s.i_replay_pid                               AS replay_worker_pid,
+       -- every worker the source has is alive (read and replay while running)
+       (s.i_worker_pid IS NOT NULL AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = s.i_worker_pid)
+        AND (s.enm_status NOT IN ('running', 'syncing')
+             OR EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = s.i_replay_pid)))
                                                     AS worker_alive,
        s.b_want_running                             AS want_running,
        s.t_last_error                               AS last_error,
@@ -175,10 +182,11 @@ SELECT s.t_source                                   AS name,
   LEFT JOIN sch_chameleon.t_last_received r ON r.i_id_source = s.i_id_source
   LEFT JOIN sch_chameleon.t_last_replayed l ON l.i_id_source = s.i_id_source
   LEFT JOIN LATERAL (
-        SELECT count(*) AS pending_batches, coalesce(sum(b.i_events), 0)::bigint AS pending_events
+        SELECT count(*) AS pending_batches, coalesce(sum(b.i_events), 0)::bigint AS pending_events,
+               min(b.ts_source) AS oldest_pending
           FROM sch_chameleon.t_replica_batch b
          WHERE b.i_id_source = s.i_id_source AND NOT b.b_replayed) p ON true
- GROUP BY s.i_id_source, r.ts_last_received, l.ts_last_replayed, p.pending_batches, p.pending_events;
+ GROUP BY s.i_id_source, r.ts_last_received, l.ts_last_replayed, p.pending_batches, p.pending_events, p.oldest_pending;
 
 CREATE VIEW chameleon.tables AS
 SELECT s.t_source AS source,

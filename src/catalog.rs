@@ -23,7 +23,9 @@ pub struct SourceRow {
     pub want_running: bool,
     pub position: Option<BinlogPosition>,
     pub gtid: Option<String>,
+    /// The init or read worker.
     pub worker_pid: Option<i32>,
+    pub replay_pid: Option<i32>,
 }
 
 impl SourceRow {
@@ -38,7 +40,7 @@ impl SourceRow {
 }
 
 const SOURCE_COLS: &str = "i_id_source, t_source, t_mysql_url, t_mysql_url_safe, jsb_schema_mappings, \
-     jsb_options, enm_status, b_want_running, t_binlog_name, i_binlog_position, t_gtid, i_worker_pid";
+     jsb_options, enm_status, b_want_running, t_binlog_name, i_binlog_position, t_gtid, i_worker_pid, i_replay_pid";
 
 fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<SourceRow>> {
     Spi::connect(|client| {
@@ -63,6 +65,7 @@ fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Resul
                 },
                 gtid: row.get(11)?,
                 worker_pid: row.get(12)?,
+                replay_pid: row.get(13)?,
             });
         }
         Ok(out)
@@ -156,6 +159,22 @@ pub fn set_want_running(id: i32, want: bool) -> Result<()> {
 
 pub fn set_worker_pid(id: i32, pid: Option<i32>) -> Result<()> {
     run("UPDATE sch_chameleon.t_sources SET i_worker_pid = $2 WHERE i_id_source = $1", &[id.into(), pid.into()])
+}
+
+pub fn set_replay_pid(id: i32, pid: Option<i32>) -> Result<()> {
+    run("UPDATE sch_chameleon.t_sources SET i_replay_pid = $2 WHERE i_id_source = $1", &[id.into(), pid.into()])
+}
+
+/// Row events stored and not yet replayed.
+pub fn pending_events(id: i32) -> Result<i64> {
+    Spi::connect(|c| -> Result<i64> {
+        let t = c.select(
+            "SELECT coalesce(sum(i_events), 0)::bigint FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed",
+            None,
+            &[id.into()],
+        )?;
+        Ok(t.first().get_one::<i64>()?.unwrap_or(0))
+    })
 }
 
 /// Sets the read position (after init, or with a batch).

@@ -150,8 +150,8 @@ log_min_messages = log
         self._as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "postgres.log"),
                           "-m", "fast", "-w", "-t", "60", "restart")
 
-    def connect(self, db="postgres", **kw):
-        return psycopg.connect(host=self.dir, port=self.port, user="postgres", dbname=db, autocommit=True, **kw)
+    def connect(self, db="postgres", autocommit=True, **kw):
+        return psycopg.connect(host=self.dir, port=self.port, user="postgres", dbname=db, autocommit=autocommit, **kw)
 
     def create_database(self, name):
         with self.connect() as c:

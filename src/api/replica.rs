@@ -11,11 +11,14 @@ use crate::workers::{self, WorkerRole};
 use pgrx::prelude::*;
 use std::time::{Duration, Instant};
 
+/// Whether any worker of the source (init, read or replay) is alive.
 fn worker_alive(s: &catalog::SourceRow) -> Result<bool> {
-    match s.worker_pid {
-        Some(pid) => workers::pid_alive(pid),
-        None => Ok(false),
+    for pid in [s.worker_pid, s.replay_pid].into_iter().flatten() {
+        if workers::pid_alive(pid)? {
+            return Ok(true);
+        }
     }
+    Ok(false)
 }
 
 fn refuse_uncommitted(what: &str) -> Result<()> {
@@ -82,12 +85,8 @@ fn start(source_name: &str) -> Result<String> {
     catalog::lock_source_control(s.id)?;
     catalog::lock_source(s.id)?;
     let s = catalog::source_by_id(s.id)?;
-    if worker_alive(&s)? {
-        if s.status == "initialising" {
-            return Err(ChameleonError::State(format!("source \"{source_name}\" is still initialising")));
-        }
-        notice!("source \"{source_name}\" is already running (worker pid {})", s.worker_pid.unwrap_or_default());
-        return Ok(s.status);
+    if s.status == "initialising" && worker_alive(&s)? {
+        return Err(ChameleonError::State(format!("source \"{source_name}\" is still initialising")));
     }
     match s.status.as_str() {
         "ready" | "initialising" => {
@@ -103,8 +102,9 @@ fn start(source_name: &str) -> Result<String> {
         _ => {}
     }
     let db = catalog::current_database()?;
-    let w = workers::start_worker(WorkerRole::Replica, s.id, &s.name, &db)?;
-    catalog::set_worker_pid(s.id, Some(w.pid))?;
+    if workers::ensure_running(&s, &db)?.is_empty() {
+        notice!("source \"{source_name}\" is already running");
+    }
     catalog::set_want_running(s.id, true)?;
     catalog::set_status(s.id, "running")?;
     catalog::clear_source_error(s.id)?;
@@ -124,16 +124,11 @@ fn stop(source_name: &str) -> Result<String> {
     // waiting: the worker's last flush writes to it.
     catalog::lock_source_control(s.id)?;
     let s = catalog::source_by_id(s.id)?;
-    if let Some(pid) = s.worker_pid {
-        if workers::pid_alive(pid)? && !workers::stop_worker(pid, Duration::from_secs(60))? {
-            return Err(ChameleonError::State(format!(
-                "the worker (pid {pid}) of source \"{source_name}\" did not stop within 60 s"
-            )));
-        }
-    }
+    workers::stop_all(&s, Duration::from_secs(60))?;
     catalog::lock_source(s.id)?;
     let s = catalog::source_by_id(s.id)?;
     catalog::set_worker_pid(s.id, None)?;
+    catalog::set_replay_pid(s.id, None)?;
     catalog::set_want_running(s.id, false)?;
     if matches!(s.status.as_str(), "running" | "syncing") {
         catalog::set_status(s.id, "stopped")?;
@@ -217,7 +212,7 @@ fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
         if started.elapsed() >= timeout {
             return Ok(false);
         }
-        if !worker_alive(&now)? && pending == 0 {
+        if !worker_alive(&now)? {
             return Err(ChameleonError::State(format!(
                 "source \"{source_name}\" is not running (status {}): nothing will catch up",
                 now.status

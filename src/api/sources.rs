@@ -85,13 +85,7 @@ fn drop_source(source_name: &str, if_exists: default!(bool, false)) {
         // No lock on the source row while waiting: the worker's last flush writes to it.
         catalog::lock_source_control(s.id)?;
         let s = catalog::source_by_id(s.id)?;
-        if let Some(pid) = s.worker_pid {
-            if workers::pid_alive(pid)? && !workers::stop_worker(pid, Duration::from_secs(60))? {
-                return Err(ChameleonError::State(format!(
-                    "the worker (pid {pid}) of source \"{source_name}\" did not stop within 60 s"
-                )));
-            }
-        }
+        workers::stop_all(&s, Duration::from_secs(60))?;
         catalog::lock_source(s.id)?;
         catalog::delete_source(s.id)
     })())

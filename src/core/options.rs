@@ -37,6 +37,8 @@ pub struct SourceOptions {
     pub net_read_timeout: u32,
     /// Seconds to wait for a TCP connection to the source.
     pub connect_timeout: u32,
+    /// Row events stored and not yet replayed past which reading pauses.
+    pub max_backlog_events: u64,
 }
 
 impl Default for SourceOptions {
@@ -52,6 +54,7 @@ impl Default for SourceOptions {
             lock_timeout: 120,
             net_read_timeout: 30,
             connect_timeout: 10,
+            max_backlog_events: 1_000_000,
         }
     }
 }
@@ -68,6 +71,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "lock_timeout",
     "net_read_timeout",
     "connect_timeout",
+    "max_backlog_events",
 ];
 
 /// pg_chameleon / design.md options that a later release implements; named so that the
@@ -165,6 +169,7 @@ impl SourceOptions {
                 "lock_timeout" => o.lock_timeout = as_uint(key, v, 1, 31_536_000)? as u32,
                 "net_read_timeout" => o.net_read_timeout = as_uint(key, v, 5, 86_400)? as u32,
                 "connect_timeout" => o.connect_timeout = as_uint(key, v, 1, 3_600)? as u32,
+                "max_backlog_events" => o.max_backlog_events = as_uint(key, v, 1_000, 1_000_000_000)?,
                 k if PLANNED_KEYS.contains(&k) => {
                     return Err(err(k, "is not supported yet by this version of pg_chameleon_rs"))
                 }

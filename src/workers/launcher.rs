@@ -1,6 +1,6 @@
 //! The launcher (only with `shared_preload_libraries = 'pg_chameleon_rs'`): a static
-//! background worker connected to `chameleon.database_name` that starts the replica worker of
-//! every source whose desired state is running and whose worker is not alive — after a server
+//! background worker connected to `chameleon.database_name` that starts the read and replay
+//! workers of every source whose desired state is running and whose workers are not alive — after a server
 //! start, a crash restart, or a worker that died. Like PostgreSQL's logical replication
 //! launcher, it only starts workers; it never replicates itself.
 //!
@@ -11,7 +11,7 @@
 use crate::catalog;
 use crate::error::Result;
 use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
-use crate::workers::{self, WorkerRole};
+use crate::workers;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
@@ -90,22 +90,22 @@ fn round(db: &str) -> Result<()> {
         if !s.want_running || s.status != "running" {
             continue;
         }
-        if s.worker_pid.is_some_and(|p| workers::pid_alive(p).unwrap_or(true)) {
+        let alive = |p: Option<i32>| p.is_some_and(|p| workers::pid_alive(p).unwrap_or(true));
+        if alive(s.worker_pid) && alive(s.replay_pid) {
             continue;
         }
         if !catalog::try_lock_source_control(s.id)? {
             continue; // a stop/drop/start is in progress for this source
         }
         let s = catalog::source_by_id(s.id)?;
-        if !s.want_running || s.status != "running" || s.worker_pid.is_some_and(|p| workers::pid_alive(p).unwrap_or(true)) {
+        if !s.want_running || s.status != "running" {
             continue;
         }
-        match workers::start_worker(WorkerRole::Replica, s.id, &s.name, db) {
-            Ok(w) => {
-                catalog::set_worker_pid(s.id, Some(w.pid))?;
-                catalog::set_status(s.id, "running")?;
-                log!("pg_chameleon_rs launcher: started the replica worker of source \"{}\" (pid {})", s.name, w.pid);
+        match workers::ensure_running(&s, db) {
+            Ok(started) if !started.is_empty() => {
+                log!("pg_chameleon_rs launcher: source \"{}\": started {}", s.name, started.join(", "))
             }
+            Ok(_) => {}
             Err(e) => log!("pg_chameleon_rs launcher: source \"{}\": {e}", s.name),
         }
     }

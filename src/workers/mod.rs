@@ -3,9 +3,9 @@
 //!
 //! - `init`: the initial copy worker (schema, consistent snapshot, COPY of each table).
 //! - `copy`: feeds PostgreSQL's own COPY machinery from a MySQL table stream.
-//! - `replica`: the per-source worker: binlog reader thread + batch writer + replay.
+//! - `read`: the per-source read worker: binlog reader thread + batch writer.
 //! - `batch_writer`: stores whole source transactions with the read position.
-//! - `replay`: applies stored batches to the destination tables.
+//! - `replay`: the per-source replay worker, applying stored batches to the destination.
 //! - `launcher`: with preload, restarts the workers of sources that should be running.
 //! - `txn`: transactions, error catching and sleeping in a backend.
 
@@ -13,8 +13,8 @@ pub mod batch_writer;
 pub mod copy;
 pub mod init;
 pub mod launcher;
+pub mod read;
 pub mod replay;
-pub mod replica;
 pub mod txn;
 
 use crate::error::{ChameleonError, Result};
@@ -26,20 +26,23 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy)]
 pub enum WorkerRole {
     Init,
-    Replica,
+    Read,
+    Replay,
 }
 
 impl WorkerRole {
     fn function(self) -> &'static str {
         match self {
             WorkerRole::Init => "pg_chameleon_rs_init_main",
-            WorkerRole::Replica => "pg_chameleon_rs_replica_main",
+            WorkerRole::Read => "pg_chameleon_rs_read_main",
+            WorkerRole::Replay => "pg_chameleon_rs_replay_main",
         }
     }
     pub fn label(self) -> &'static str {
         match self {
             WorkerRole::Init => "init",
-            WorkerRole::Replica => "replica",
+            WorkerRole::Read => "read",
+            WorkerRole::Replay => "replay",
         }
     }
 }
@@ -102,6 +105,37 @@ pub fn stop_worker(pid: i32, timeout: Duration) -> Result<bool> {
         txn::backend_sleep(Duration::from_millis(50));
     }
     Ok(false)
+}
+
+/// Starts whichever of the read and replay workers of a running source is not alive, and
+/// records their pids. Used by `start_replica` and the launcher.
+pub fn ensure_running(s: &crate::catalog::SourceRow, database: &str) -> Result<Vec<String>> {
+    let mut started = Vec::new();
+    if !s.worker_pid.is_some_and(|p| pid_alive(p).unwrap_or(true)) {
+        let w = start_worker(WorkerRole::Read, s.id, &s.name, database)?;
+        crate::catalog::set_worker_pid(s.id, Some(w.pid))?;
+        started.push(format!("read (pid {})", w.pid));
+    }
+    if !s.replay_pid.is_some_and(|p| pid_alive(p).unwrap_or(true)) {
+        let w = start_worker(WorkerRole::Replay, s.id, &s.name, database)?;
+        crate::catalog::set_replay_pid(s.id, Some(w.pid))?;
+        started.push(format!("replay (pid {})", w.pid));
+    }
+    Ok(started)
+}
+
+/// Stops the read and replay workers of a source; Err if one does not stop in time.
+pub fn stop_all(s: &crate::catalog::SourceRow, timeout: Duration) -> Result<()> {
+    for pid in [s.worker_pid, s.replay_pid].into_iter().flatten() {
+        if pid_alive(pid)? && !stop_worker(pid, timeout)? {
+            return Err(ChameleonError::State(format!(
+                "the worker (pid {pid}) of source \"{}\" did not stop within {} s",
+                s.name,
+                timeout.as_secs()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Sets `application_name` of the worker so it shows in pg_stat_activity.

@@ -1,6 +1,7 @@
 //! Native replay: applies stored batches to the destination tables in source order, with
 //! one prepared plan per table and operation, and marks each batch replayed in the same
-//! transaction (design.md contract 1). Tables that are disabled, not yet copied, or whose
+//! transaction (design.md contract 1). Used by the replay worker of each source (below) and
+//! by `chameleon.replay()`. Tables that are disabled, not yet copied, or whose
 //! consistent point is at or after an event skip that event (contract 3).
 //!
 //! An error PostgreSQL raises while applying propagates to the caller, who rolls back; the
@@ -9,6 +10,11 @@
 
 use crate::catalog::{self, TableRow, TEXT_OID};
 use crate::core::change::Op;
+use crate::core::options::{OnErrorReplay, SourceOptions};
+use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
+use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
+use pgrx::pg_sys;
+use std::time::Duration;
 use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::core::rowcodec;
 use crate::core::sql::{self, PgColumn};
@@ -256,5 +262,103 @@ impl Replayer {
             Ok(())
         })?;
         Ok(applied)
+    }
+}
+
+/// The replay worker of a source (started with the read worker by `start_replica`, restarted
+/// by the launcher): applies stored batches as they arrive, each in its own transaction.
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn pg_chameleon_rs_replay_main(arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi(Some(BackgroundWorker::get_extra()), None);
+    let source_id = unsafe { i32::from_datum(arg, false) }.unwrap_or_default();
+    if let Err(e) = run_worker(source_id) {
+        let msg = e.to_string();
+        log!("pg_chameleon_rs: replay worker of source id {source_id} stopped on error: {msg}");
+        let _ = in_transaction(|| {
+            catalog::set_source_error(source_id, Some("error"), &msg)?;
+            catalog::set_want_running(source_id, false)?;
+            catalog::set_replay_pid(source_id, None)
+        });
+    }
+}
+
+fn run_worker(source_id: i32) -> Result<()> {
+    let source = in_transaction(|| catalog::source_by_id(source_id))?;
+    crate::workers::set_application_name(&format!("pg_chameleon_rs replay {}", source.name));
+    let options = source.options()?;
+    let mut replayer = Replayer::new(source_id);
+    let idle = options.sleep_loop_duration().min(Duration::from_millis(50));
+    let mut last_status_check = std::time::Instant::now();
+    while !shutdown_requested() {
+        let applied = replay_pending(&mut replayer, source_id, &options)?;
+        if applied == 0 {
+            if last_status_check.elapsed() >= Duration::from_secs(1) {
+                last_status_check = std::time::Instant::now();
+                // the read worker hit a fatal error: nothing more will come
+                if in_transaction(|| catalog::source_by_id(source_id))?.status == "error" {
+                    return Ok(());
+                }
+            }
+            backend_sleep(idle);
+        }
+    }
+    Ok(())
+}
+
+/// Replays every stored batch, each in its own transaction. A failing batch is rolled back
+/// and recorded; with `on_error_replay = continue` the failing table is disabled and the batch
+/// retried without it, with `exit` the error is returned (the source goes to `error`).
+pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceOptions) -> Result<i64> {
+    let mut total = 0;
+    loop {
+        in_transaction(|| replayer.reload_tables())?;
+        let batches = in_transaction(|| replayer.pending_batches(16))?;
+        if batches.is_empty() {
+            return Ok(total);
+        }
+        for b in batches {
+            loop {
+                match in_transaction(|| replayer.apply_batch(b.id)) {
+                    Ok(n) => {
+                        total += n.max(1);
+                        break;
+                    }
+                    Err(e) => {
+                        let at = current_failure();
+                        let msg = match &at.table {
+                            Some(t) => format!("replay of {t} failed: {e}"),
+                            None => format!("replay failed: {e}"),
+                        };
+                        in_transaction(|| {
+                            catalog::record_error(
+                                source_id,
+                                at.table_id,
+                                at.position.as_ref(),
+                                at.statement.as_deref(),
+                                Some(&e.sqlstate()),
+                                &msg,
+                            )
+                        })?;
+                        match (options.on_error_replay, at.table_id) {
+                            (OnErrorReplay::Continue, Some(tid)) => {
+                                in_transaction(|| {
+                                    catalog::disable_table(tid, &msg)?;
+                                    replayer.reload_tables()
+                                })?;
+                            }
+                            _ => {
+                                let pos = at.position.map(|p| format!(" at {p}")).unwrap_or_default();
+                                return Err(ChameleonError::State(format!("{msg}{pos}")));
+                            }
+                        }
+                    }
+                }
+            }
+            if shutdown_requested() {
+                return Ok(total);
+            }
+        }
     }
 }

@@ -185,6 +185,8 @@ def test_replay_error_with_exit_stops_in_error_and_resumes_after_enable(ctx):
     deadline = time.time() + 60
     while ctx.one("SELECT status FROM chameleon.sources") != "error" and time.time() < deadline:
         time.sleep(0.2)
+    while ctx.one("SELECT worker_alive FROM chameleon.sources") and time.time() < deadline:
+        time.sleep(0.2)  # the read worker notices the error within a second
     src = ctx.sql("SELECT status, worker_alive, last_error FROM chameleon.sources")[0]
     assert src[0] == "error" and src[1] is False and "no_big" in src[2]
     err = ctx.sql("SELECT mysql_table, binlog_position, statement, sqlstate FROM chameleon.errors")[-1]
@@ -355,3 +357,49 @@ def test_stopped_source_stays_stopped_across_restart(ctx):
     _reconnect(ctx)
     time.sleep(3)  # several launcher rounds
     assert ctx.sql("SELECT status, worker_alive FROM chameleon.sources") == [("stopped", False)]
+
+
+def _insert_orders(ctx, first, transactions, rows_each, tag):
+    for i in range(transactions):
+        rows = ",".join(f"({first + i * rows_each + j}, 1, 1, '{tag}', NULL, NULL)" for j in range(rows_each))
+        ctx.my_exec(f"INSERT INTO orders VALUES {rows}")
+
+
+def test_replay_blocked_by_a_lock_shows_as_replay_lag_and_reading_goes_on(ctx):
+    ctx.add_source(options='{"replica_batch_size": 100}')
+    init(ctx)
+    ctx.one("SELECT chameleon.start_replica('src')")
+    blocker = ctx.servers.postgres.connect(ctx.db, autocommit=False)
+    blocker.execute("LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE")
+    try:
+        _insert_orders(ctx, 200_000, 20, 100, "lock")
+        time.sleep(4)
+        row = ctx.sql("SELECT read_lag, replay_lag, pending_events, worker_alive FROM chameleon.sources")[0]
+        read_lag, replay_lag, pending, alive = row
+        assert alive
+        assert read_lag.total_seconds() < 3, row        # reading did not wait for replay
+        assert replay_lag.total_seconds() >= 3, row     # the blocked replay shows as replay lag
+        assert pending == 2000, row                     # everything was read and stored
+    finally:
+        blocker.rollback()
+        blocker.close()
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+
+
+def test_backlog_between_read_and_replay_is_bounded(ctx):
+    ctx.add_source(options='{"replica_batch_size": 100, "max_backlog_events": 1000}')
+    init(ctx)
+    ctx.one("SELECT chameleon.start_replica('src')")
+    blocker = ctx.servers.postgres.connect(ctx.db, autocommit=False)
+    blocker.execute("LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE")
+    try:
+        _insert_orders(ctx, 300_000, 50, 100, "backlog")
+        time.sleep(4)
+        pending = ctx.one("SELECT pending_events FROM chameleon.sources")
+        assert 1000 <= pending < 5000, pending          # reading paused at the bound
+    finally:
+        blocker.rollback()
+        blocker.close()
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)

@@ -1,20 +1,21 @@
-//! The replica worker of a source (what `start_replica` starts): its reader thread follows
-//! the binlog (`core::reader`), its main thread — the only one that touches PostgreSQL —
-//! stores whole source transactions as batches with the read position
-//! (`batch_writer`) and replays stored batches (`replay`), each in its own transaction.
+//! The read worker of a source (started by `start_replica`, restarted by the launcher): its
+//! reader thread follows the binlog (`core::reader`), its main thread — the only one that
+//! touches PostgreSQL — stores whole source transactions as batches with the read position
+//! (`batch_writer`). It never replays: the replay worker does, so a replay blocked on a lock
+//! shows as replay lag, not read lag (design.md contract 4). The backlog between them is
+//! bounded by `max_backlog_events`: past it, reading pauses until replay catches up.
 //!
 //! Reconnects with backoff after transient source errors, always from the last committed
-//! position. Stops on SIGTERM (`stop_replica`), or on a fatal error, which puts the source in
-//! `error` with the message.
+//! position. Stops on SIGTERM (`stop_replica`), when the source is put in `error` (by the
+//! replay worker), or on a fatal error, which puts the source in `error` with the message.
 
 use crate::catalog::{self, TableRow};
 use crate::core::change::ReaderMessage;
-use crate::core::options::{OnErrorReplay, SourceOptions};
+use crate::core::options::SourceOptions;
 use crate::core::reader::{self, ReaderConfig, ReaderTable};
 use crate::core::source_url::SourceUrl;
 use crate::error::{ChameleonError, Result};
 use crate::workers::batch_writer::{self, PendingBatch};
-use crate::workers::replay::{current_failure, Replayer};
 use crate::workers::txn::{backend_sleep, in_transaction};
 use crossbeam_channel::{bounded, RecvTimeoutError};
 use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
@@ -29,13 +30,13 @@ const CHANNEL_TRANSACTIONS: usize = 1024;
 
 #[pg_guard]
 #[no_mangle]
-pub extern "C-unwind" fn pg_chameleon_rs_replica_main(arg: pg_sys::Datum) {
+pub extern "C-unwind" fn pg_chameleon_rs_read_main(arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi(Some(BackgroundWorker::get_extra()), None);
     let source_id = unsafe { i32::from_datum(arg, false) }.unwrap_or_default();
     if let Err(e) = run(source_id) {
         let msg = e.to_string();
-        log!("pg_chameleon_rs: replica of source id {source_id} stopped on error: {msg}");
+        log!("pg_chameleon_rs: read worker of source id {source_id} stopped on error: {msg}");
         let _ = in_transaction(|| {
             catalog::set_source_error(source_id, Some("error"), &msg)?;
             catalog::set_want_running(source_id, false)?;
@@ -67,13 +68,11 @@ fn run(source_id: i32) -> Result<()> {
         catalog::set_tables_replicating(source_id)?;
         Ok(s)
     })?;
-    super::set_application_name(&format!("pg_chameleon_rs replica {}", source.name));
+    super::set_application_name(&format!("pg_chameleon_rs read {}", source.name));
     let options = source.options()?;
     let url = SourceUrl::parse(&source.url)?;
-    let mut replayer = Replayer::new(source_id);
     let mut backoff = Duration::from_secs(1);
 
-    replay_pending(&mut replayer, source_id, &options)?;
     loop {
         let (position, tables) = in_transaction(|| {
             Ok((catalog::source_by_id(source_id)?.position, catalog::tables_for_source(source_id)?))
@@ -97,7 +96,7 @@ fn run(source_id: i32) -> Result<()> {
             .spawn(move || reader::run(cfg, tx, &stop_reader))
             .map_err(|e| ChameleonError::State(format!("cannot start the binlog reader thread: {e}")))?;
 
-        let outcome = follow(&mut replayer, source_id, &options, &rx);
+        let outcome = follow(source_id, &options, &rx);
         stop.store(true, Ordering::Relaxed);
         drop(rx);
         // the thread notices `stop` at its next event or heartbeat; do not wait for it
@@ -122,15 +121,13 @@ fn run(source_id: i32) -> Result<()> {
     }
 }
 
-/// Receives, stores and replays until SIGTERM (Ok) or a reader error (Err).
-fn follow(
-    replayer: &mut Replayer,
-    source_id: i32,
-    options: &SourceOptions,
-    rx: &crossbeam_channel::Receiver<ReaderMessage>,
-) -> Result<()> {
+/// Receives and stores until SIGTERM or the source is put in error (Ok), or a reader error
+/// (Err).
+fn follow(source_id: i32, options: &SourceOptions, rx: &crossbeam_channel::Receiver<ReaderMessage>) -> Result<()> {
     let mut pending = PendingBatch::default();
     let mut last_flush = Instant::now();
+    let mut last_check = Instant::now() - Duration::from_secs(60);
+    let mut paused = false;
     let poll = options.sleep_loop_duration().min(Duration::from_millis(100));
     loop {
         if sigterm() {
@@ -138,6 +135,27 @@ fn follow(
             return Ok(());
         }
         backend_sleep(Duration::ZERO);
+        // Once a second: stop if the replay worker put the source in error, and bound the
+        // backlog: while replay is this far behind, stop taking from the reader (its channel
+        // fills and it stops reading the socket) until replay catches up.
+        if last_check.elapsed() >= Duration::from_secs(1) || (paused && last_check.elapsed() >= Duration::from_millis(200)) {
+            last_check = Instant::now();
+            let (backlog, status) = in_transaction(|| {
+                Ok((catalog::pending_events(source_id)?, catalog::source_by_id(source_id)?.status))
+            })?;
+            if status == "error" {
+                flush(source_id, &mut pending)?;
+                return Ok(());
+            }
+            paused = backlog >= options.max_backlog_events as i64;
+            if paused {
+                flush(source_id, &mut pending)?;
+            }
+        }
+        if paused {
+            backend_sleep(Duration::from_millis(200));
+            continue;
+        }
         let mut reader_error = None;
         match rx.recv_timeout(poll) {
             Ok(ReaderMessage::Transaction(t)) => pending.push(t),
@@ -162,11 +180,11 @@ fn follow(
             || last_flush.elapsed() >= options.sleep_loop_duration()
             || reader_error.is_some();
         if due && !pending.is_empty() {
-            let stored = flush(source_id, &mut pending)?;
-            last_flush = Instant::now();
-            if stored > 0 {
-                replay_pending(replayer, source_id, options)?;
+            if flush(source_id, &mut pending)? > 0 {
+                // re-check the backlog right after storing rows
+                last_check = Instant::now() - Duration::from_secs(60);
             }
+            last_flush = Instant::now();
         }
         if let Some(e) = reader_error {
             return Err(e);
@@ -180,60 +198,4 @@ fn flush(source_id: i32, pending: &mut PendingBatch) -> Result<usize> {
     }
     let batch = std::mem::take(pending);
     in_transaction(|| batch_writer::store(source_id, &batch))
-}
-
-/// Replays every stored batch, each in its own transaction. A failing batch is rolled back
-/// and recorded; with `on_error_replay = continue` the failing table is disabled and the batch
-/// retried without it, with `exit` the error is returned (the source goes to `error`).
-pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceOptions) -> Result<i64> {
-    let mut total = 0;
-    loop {
-        in_transaction(|| replayer.reload_tables())?;
-        let batches = in_transaction(|| replayer.pending_batches(16))?;
-        if batches.is_empty() {
-            return Ok(total);
-        }
-        for b in batches {
-            loop {
-                match in_transaction(|| replayer.apply_batch(b.id)) {
-                    Ok(n) => {
-                        total += n;
-                        break;
-                    }
-                    Err(e) => {
-                        let at = current_failure();
-                        let msg = match &at.table {
-                            Some(t) => format!("replay of {t} failed: {e}"),
-                            None => format!("replay failed: {e}"),
-                        };
-                        in_transaction(|| {
-                            catalog::record_error(
-                                source_id,
-                                at.table_id,
-                                at.position.as_ref(),
-                                at.statement.as_deref(),
-                                Some(&e.sqlstate()),
-                                &msg,
-                            )
-                        })?;
-                        match (options.on_error_replay, at.table_id) {
-                            (OnErrorReplay::Continue, Some(tid)) => {
-                                in_transaction(|| {
-                                    catalog::disable_table(tid, &msg)?;
-                                    replayer.reload_tables()
-                                })?;
-                            }
-                            _ => {
-                                let pos = at.position.map(|p| format!(" at {p}")).unwrap_or_default();
-                                return Err(ChameleonError::State(format!("{msg}{pos}")));
-                            }
-                        }
-                    }
-                }
-            }
-            if sigterm() {
-                return Ok(total);
-            }
-        }
-    }
 }
