@@ -3,7 +3,7 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGRX_TEST_DATA ?= /tmp/pg_chameleon_rs-pgrx-test
 VENV = .cache/venv
 
-.PHONY: all setup build install unit pgtest e2e test demo clean
+.PHONY: all setup build install unit pgtest e2e test demo bench clean
 
 all: build
 
@@ -34,6 +34,10 @@ test: unit pgtest e2e
 
 demo: install
 	$(VENV)/bin/python scripts/demo.py
+
+# Benchmark (prints numbers, gates nothing): BENCH_TABLES, BENCH_ROWS, BENCH_BACKLOG, BENCH_SECONDS.
+bench: install
+	$(VENV)/bin/python scripts/bench.py
 
 clean:
 	cargo clean

@@ -175,6 +175,11 @@ SELECT s.t_source                                   AS name,
              OR EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = s.i_replay_pid)))
                                                     AS worker_alive,
        s.b_want_running                             AS want_running,
+       -- whether the launcher will restart this source's workers after a server restart
+       -- (shared_preload_libraries and chameleon.database_name = this database)
+       coalesce(current_setting('chameleon.database_name', true) = current_database()
+                AND 'pg_chameleon_rs' = ANY (regexp_split_to_array(current_setting('shared_preload_libraries'), '\s*,\s*')),
+                false)                              AS auto_restart,
        s.t_last_error                               AS last_error,
        s.ts_last_error                              AS last_error_at
   FROM sch_chameleon.t_sources s

@@ -92,6 +92,9 @@ mod tests {
         assert!(id.is_some());
         let status = Spi::get_one::<String>("SELECT status FROM chameleon.sources WHERE name = 'src'").unwrap();
         assert_eq!(status.as_deref(), Some("ready"));
+        // this cluster does not preload the library: the view says workers will not come back
+        let auto = Spi::get_one::<bool>("SELECT auto_restart FROM chameleon.sources WHERE name = 'src'").unwrap();
+        assert_eq!(auto, Some(false));
         let shown = Spi::get_one::<String>("SELECT s::text FROM chameleon.sources s").unwrap().unwrap();
         assert!(!shown.contains("s3cret"), "{shown}");
 

@@ -19,7 +19,6 @@ use crate::core::types::{map_column, MySqlColumn};
 use crate::error::{ChameleonError, Result};
 use crate::workers::copy;
 use crate::workers::txn::in_transaction;
-use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::time::Duration;
@@ -49,9 +48,7 @@ enum Problem {
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn pg_chameleon_rs_init_main(arg: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    BackgroundWorker::connect_worker_to_spi(Some(BackgroundWorker::get_extra()), None);
-    let source_id = unsafe { i32::from_datum(arg, false) }.unwrap_or_default();
+    let source_id = super::worker_prologue(arg);
     super::set_application_name("pg_chameleon_rs init");
     let mut phase = Phase::default();
     if let Err(e) = run(source_id, &mut phase) {

@@ -22,8 +22,13 @@ use std::time::Duration;
 pub static DATABASE_NAME: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 pub static NAPTIME_MS: GucSetting<i32> = GucSetting::<i32>::new(2000);
 
-/// Registers the GUCs and, when preloaded, the launcher. Called from `_PG_init`.
+/// When preloaded: registers the launcher's GUCs and the launcher. Called from `_PG_init`.
+/// Without preload nothing is registered (a PGC_POSTMASTER setting cannot be defined after
+/// startup, and there is no launcher to configure).
 pub fn init() {
+    if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        return;
+    }
     GucRegistry::define_string_guc(
         c"chameleon.database_name",
         c"Database in which the pg_chameleon_rs launcher looks for sources to keep running.",
@@ -42,16 +47,14 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::UNIT_MS,
     );
-    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
-        BackgroundWorkerBuilder::new("pg_chameleon_rs launcher")
-            .set_type("pg_chameleon_rs launcher")
-            .set_library("pg_chameleon_rs")
-            .set_function("pg_chameleon_rs_launcher_main")
-            .enable_spi_access()
-            .set_start_time(BgWorkerStartTime::RecoveryFinished)
-            .set_restart_time(Some(Duration::from_secs(5)))
-            .load();
-    }
+    BackgroundWorkerBuilder::new("pg_chameleon_rs launcher")
+        .set_type("pg_chameleon_rs launcher")
+        .set_library("pg_chameleon_rs")
+        .set_function("pg_chameleon_rs_launcher_main")
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(Some(Duration::from_secs(5)))
+        .load();
 }
 
 #[pg_guard]

@@ -138,6 +138,29 @@ pub fn stop_all(s: &crate::catalog::SourceRow, timeout: Duration) -> Result<()> 
     Ok(())
 }
 
+/// The common start of every source worker: signal handlers, connection to the database
+/// named in `bgw_extra`, and the source id from the argument.
+pub fn worker_prologue(arg: pgrx::pg_sys::Datum) -> i32 {
+    use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi(Some(BackgroundWorker::get_extra()), None);
+    unsafe { i32::from_datum(arg, false) }.unwrap_or_default()
+}
+
+/// A read or replay worker stopping on a fatal error: the source goes to `error` with the
+/// message and is no longer wanted running (the launcher leaves it alone).
+pub fn stop_source_on_error(source_id: i32, role: WorkerRole, message: &str) {
+    pgrx::log!("pg_chameleon_rs: {} worker of source id {source_id} stopped on error: {message}", role.label());
+    let _ = txn::in_transaction(|| {
+        crate::catalog::set_source_error(source_id, Some("error"), message)?;
+        crate::catalog::set_want_running(source_id, false)?;
+        match role {
+            WorkerRole::Replay => crate::catalog::set_replay_pid(source_id, None),
+            _ => crate::catalog::set_worker_pid(source_id, None),
+        }
+    });
+}
+
 /// Sets `application_name` of the worker so it shows in pg_stat_activity.
 pub fn set_application_name(name: &str) {
     if let Ok(c) = std::ffi::CString::new(name) {

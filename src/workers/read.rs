@@ -18,7 +18,6 @@ use crate::error::{ChameleonError, Result};
 use crate::workers::batch_writer::{self, PendingBatch};
 use crate::workers::txn::{backend_sleep, in_transaction};
 use crossbeam_channel::{bounded, RecvTimeoutError};
-use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::collections::HashMap;
@@ -31,17 +30,9 @@ const CHANNEL_TRANSACTIONS: usize = 1024;
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn pg_chameleon_rs_read_main(arg: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    BackgroundWorker::connect_worker_to_spi(Some(BackgroundWorker::get_extra()), None);
-    let source_id = unsafe { i32::from_datum(arg, false) }.unwrap_or_default();
+    let source_id = super::worker_prologue(arg);
     if let Err(e) = run(source_id) {
-        let msg = e.to_string();
-        log!("pg_chameleon_rs: read worker of source id {source_id} stopped on error: {msg}");
-        let _ = in_transaction(|| {
-            catalog::set_source_error(source_id, Some("error"), &msg)?;
-            catalog::set_want_running(source_id, false)?;
-            catalog::set_worker_pid(source_id, None)
-        });
+        super::stop_source_on_error(source_id, super::WorkerRole::Read, &e.to_string());
     }
 }
 

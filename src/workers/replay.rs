@@ -12,7 +12,6 @@ use crate::catalog::{self, TableRow, TEXT_OID};
 use crate::core::change::Op;
 use crate::core::options::{OnErrorReplay, SourceOptions};
 use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
-use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
 use pgrx::pg_sys;
 use std::time::Duration;
 use crate::core::position::{after_consistent_point, BinlogPosition};
@@ -270,17 +269,9 @@ impl Replayer {
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn pg_chameleon_rs_replay_main(arg: pg_sys::Datum) {
-    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    BackgroundWorker::connect_worker_to_spi(Some(BackgroundWorker::get_extra()), None);
-    let source_id = unsafe { i32::from_datum(arg, false) }.unwrap_or_default();
+    let source_id = crate::workers::worker_prologue(arg);
     if let Err(e) = run_worker(source_id) {
-        let msg = e.to_string();
-        log!("pg_chameleon_rs: replay worker of source id {source_id} stopped on error: {msg}");
-        let _ = in_transaction(|| {
-            catalog::set_source_error(source_id, Some("error"), &msg)?;
-            catalog::set_want_running(source_id, false)?;
-            catalog::set_replay_pid(source_id, None)
-        });
+        crate::workers::stop_source_on_error(source_id, crate::workers::WorkerRole::Replay, &e.to_string());
     }
 }
 

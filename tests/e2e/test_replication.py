@@ -84,8 +84,9 @@ def test_replicates_inserts_updates_deletes(ctx):
     wait_for(ctx)
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
     row = ctx.sql("""SELECT status, read_lag < interval '30 seconds', replay_lag < interval '30 seconds',
-                            pending_batches, worker_alive, binlog_file IS NOT NULL FROM chameleon.sources""")[0]
-    assert row == ("running", True, True, 0, True, True)
+                            pending_batches, worker_alive, binlog_file IS NOT NULL, auto_restart FROM chameleon.sources""")[0]
+    # this database is not the launcher's (chameleon.database_name): said plainly
+    assert row == ("running", True, True, 0, True, True, False)
     assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
     assert ctx.one("SELECT count(*) FROM sch_chameleon.t_replica_batch WHERE b_replayed") > 0
     assert ctx.one("SELECT chameleon.stop_replica('src')") == "stopped"
@@ -356,7 +357,7 @@ def test_stopped_source_stays_stopped_across_restart(ctx):
     pg.restart()
     _reconnect(ctx)
     time.sleep(3)  # several launcher rounds
-    assert ctx.sql("SELECT status, worker_alive FROM chameleon.sources") == [("stopped", False)]
+    assert ctx.sql("SELECT status, worker_alive, auto_restart FROM chameleon.sources") == [("stopped", False, True)]
 
 
 def _insert_orders(ctx, first, transactions, rows_each, tag):
@@ -365,13 +366,30 @@ def _insert_orders(ctx, first, transactions, rows_each, tag):
         ctx.my_exec(f"INSERT INTO orders VALUES {rows}")
 
 
-def test_replay_blocked_by_a_lock_shows_as_replay_lag_and_reading_goes_on(ctx):
-    ctx.add_source(options='{"replica_batch_size": 100}')
+class _OrdersLocked:
+    """Holds an ACCESS EXCLUSIVE lock on the destination's orders table: replay of its rows blocks."""
+
+    def __init__(self, ctx):
+        self.conn = ctx.servers.postgres.connect(ctx.db, autocommit=False)
+
+    def __enter__(self):
+        self.conn.execute("LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE")
+        return self
+
+    def __exit__(self, *exc):
+        self.conn.rollback()
+        self.conn.close()
+
+
+def _start_with(ctx, options):
+    ctx.add_source(options=options)
     init(ctx)
     ctx.one("SELECT chameleon.start_replica('src')")
-    blocker = ctx.servers.postgres.connect(ctx.db, autocommit=False)
-    blocker.execute("LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE")
-    try:
+
+
+def test_replay_blocked_by_a_lock_shows_as_replay_lag_and_reading_goes_on(ctx):
+    _start_with(ctx, '{"replica_batch_size": 100}')
+    with _OrdersLocked(ctx):
         _insert_orders(ctx, 200_000, 20, 100, "lock")
         time.sleep(4)
         row = ctx.sql("SELECT read_lag, replay_lag, pending_events, worker_alive FROM chameleon.sources")[0]
@@ -380,26 +398,16 @@ def test_replay_blocked_by_a_lock_shows_as_replay_lag_and_reading_goes_on(ctx):
         assert read_lag.total_seconds() < 3, row        # reading did not wait for replay
         assert replay_lag.total_seconds() >= 3, row     # the blocked replay shows as replay lag
         assert pending == 2000, row                     # everything was read and stored
-    finally:
-        blocker.rollback()
-        blocker.close()
     wait_for(ctx)
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
 
 
 def test_backlog_between_read_and_replay_is_bounded(ctx):
-    ctx.add_source(options='{"replica_batch_size": 100, "max_backlog_events": 1000}')
-    init(ctx)
-    ctx.one("SELECT chameleon.start_replica('src')")
-    blocker = ctx.servers.postgres.connect(ctx.db, autocommit=False)
-    blocker.execute("LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE")
-    try:
+    _start_with(ctx, '{"replica_batch_size": 100, "max_backlog_events": 1000}')
+    with _OrdersLocked(ctx):
         _insert_orders(ctx, 300_000, 50, 100, "backlog")
         time.sleep(4)
         pending = ctx.one("SELECT pending_events FROM chameleon.sources")
         assert 1000 <= pending < 5000, pending          # reading paused at the bound
-    finally:
-        blocker.rollback()
-        blocker.close()
     wait_for(ctx)
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
