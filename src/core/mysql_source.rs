@@ -81,6 +81,13 @@ pub fn check_server(conn: &mut Conn) -> CoreResult<ServerInfo> {
             )));
         }
     }
+    for (setting, what) in [("log_bin_compress", "log_bin_compress=OFF"), ("binlog_transaction_compression", "binlog_transaction_compression=OFF")] {
+        if variable(conn, setting)?.is_some_and(|v| v.eq_ignore_ascii_case("ON") || v == "1") {
+            return Err(CoreError::SourceConfig(format!(
+                "{setting} is ON: compressed binlog events cannot be decoded; set {what} on the source"
+            )));
+        }
+    }
     Ok(ServerInfo { flavor, version })
 }
 

@@ -51,6 +51,21 @@ const XID_EVENT: u8 = 16;
 const TABLE_MAP_EVENT: u8 = 19;
 const HEARTBEAT_EVENT: u8 = 27;
 const MARIADB_GTID_EVENT: u8 = 162;
+/// MySQL 8 binlog_transaction_compression wraps whole transactions in this event.
+const TRANSACTION_PAYLOAD_EVENT: u8 = 40;
+/// MariaDB log_bin_compress: QUERY_COMPRESSED_EVENT (165) .. DELETE_ROWS_COMPRESSED_EVENT (171).
+const MARIADB_COMPRESSED_EVENTS: std::ops::RangeInclusive<u8> = 165..=171;
+
+/// Events whose rows we cannot see: skipping them would lose data, so the reader stops.
+pub fn unreadable_event(etype: u8) -> Option<&'static str> {
+    if etype == TRANSACTION_PAYLOAD_EVENT {
+        Some("a compressed transaction payload event: set binlog_transaction_compression=OFF on the source and resync")
+    } else if MARIADB_COMPRESSED_EVENTS.contains(&etype) {
+        Some("a compressed binlog event: set log_bin_compress=OFF on the source and resync")
+    } else {
+        None
+    }
+}
 const MARIADB_FL_STANDALONE: u8 = 1;
 
 /// A MariaDB GTID event's payload: seq_no (8 bytes LE), domain_id (4 bytes LE), flags (1 byte).
@@ -212,6 +227,9 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
         }
         txn_time = txn_time.max(header.timestamp());
         let at = || format!("{file}:{pos}");
+        if let Some(why) = unreadable_event(etype) {
+            return Err(CoreError::SourceConfig(format!("the binlog at {} holds {why}", at())));
+        }
         let mut commit = false;
         match etype {
             ROTATE_EVENT => {
@@ -308,6 +326,16 @@ mod tests {
         assert_eq!(rotate_target(&raw, "mysql-bin.000001", true), "mysql-bin.000001");
         assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false), "mysql-bin.000002");
         assert_eq!(rotate_target(b"mysql-bin.000002\xff\x01\x02\x03", "mysql-bin.000001", true), "mysql-bin.000002");
+    }
+
+    #[test]
+    fn compressed_events_are_refused_not_skipped() {
+        assert!(unreadable_event(40).unwrap().contains("binlog_transaction_compression"));
+        for t in 165..=171 {
+            assert!(unreadable_event(t).unwrap().contains("log_bin_compress"));
+        }
+        assert_eq!(unreadable_event(30), None);
+        assert_eq!(unreadable_event(162), None);
     }
 
     #[test]

@@ -155,6 +155,13 @@ def test_init_refuses_bad_source_settings(ctx, servers):
     finally:
         ctx.my_exec("SET GLOBAL binlog_row_image = 'FULL'")
 
+    ctx.my_exec("SET GLOBAL log_bin_compress = ON")
+    try:
+        with pytest.raises(psycopg.Error, match="log_bin_compress=OFF"):
+            ctx.one("SELECT chameleon.init_replica('src', wait => true)")
+    finally:
+        ctx.my_exec("SET GLOBAL log_bin_compress = OFF")
+
     nolog = servers.extra_mariadb(ctx.servers.mariadb.port + 1, binlog=False, server_id=2)
     ctx.pg.execute("SELECT chameleon.add_source('nobinlog', %s, '{\"shop\": \"other\"}')", (nolog.url(),))
     with pytest.raises(psycopg.Error, match="log_bin"):
@@ -410,4 +417,24 @@ def test_backlog_between_read_and_replay_is_bounded(ctx):
         pending = ctx.one("SELECT pending_events FROM chameleon.sources")
         assert 1000 <= pending < 5000, pending          # reading paused at the bound
     wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+
+
+def test_compressed_binlog_event_stops_the_source_instead_of_skipping_rows(ctx):
+    _start_with(ctx, "{}")
+    ctx.my_exec("SET GLOBAL log_bin_compress = ON")
+    try:
+        # events longer than log_bin_compress_min_len (256 bytes) are written compressed
+        ctx.my_exec("INSERT INTO orders VALUES (800000, 1, 1, 'compressed', NULL, REPEAT('z', 2000))")
+    finally:
+        ctx.my_exec("SET GLOBAL log_bin_compress = OFF")
+    deadline = time.time() + 60
+    while ctx.one("SELECT status FROM chameleon.sources") != "error" and time.time() < deadline:
+        time.sleep(0.2)
+    status, error = ctx.sql("SELECT status, last_error FROM chameleon.sources")[0]
+    assert status == "error" and "log_bin_compress=OFF" in error, error
+    assert ctx.one("SELECT count(*) FROM shop.orders WHERE order_id = 800000") == 0
+    # the DBA resyncs: a new copy has the row
+    ctx.one("SELECT chameleon.stop_replica('src')")
+    init(ctx)
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
