@@ -32,6 +32,7 @@ def sbtest(my):
     with my.cursor() as cur:
         cur.execute("DROP DATABASE IF EXISTS sbtest")
         cur.execute("CREATE DATABASE sbtest")
+        cur.execute("USE sbtest")  # seq_1_to_N tables live in the current database
         for t in range(1, TABLES + 1):
             cur.execute(f"CREATE TABLE sbtest.sbtest{t} (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL DEFAULT 0,"
                         " c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', KEY k_1 (k)) ENGINE=InnoDB")
@@ -73,6 +74,7 @@ def main():
         pg.execute("SELECT chameleon.wait_for('sb', '60 seconds')")
         pg.execute("SELECT chameleon.stop_replica('sb')")
         with my.cursor() as cur:
+            cur.execute("USE sbtest")
             done = 0
             while done < BACKLOG:
                 t = 1 + (done // 100) % TABLES
