@@ -245,6 +245,7 @@ pub fn columns_to_json(cols: &[MySqlColumn], pg_schema: &str, pg_table: &str) ->
                     "nullable": c.nullable, "char_max_len": c.char_max_len,
                     "numeric_precision": c.numeric_precision, "numeric_scale": c.numeric_scale,
                     "datetime_precision": c.datetime_precision,
+                    "pg_override": c.pg_override,
                     "pg_type": map_column(c, pg_schema, pg_table).map(|m| m.pg_type).ok(),
                 })
             })
@@ -267,6 +268,7 @@ fn columns_from_json(v: &Value) -> Vec<MySqlColumn> {
                     numeric_precision: n(c, "numeric_precision"),
                     numeric_scale: n(c, "numeric_scale"),
                     datetime_precision: n(c, "datetime_precision"),
+                    pg_override: c.get("pg_override").and_then(Value::as_str).map(str::to_string),
                 })
                 .collect()
         })

@@ -150,8 +150,21 @@ log_min_messages = log
         self._as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "postgres.log"),
                           "-m", "fast", "-w", "-t", "60", "restart")
 
-    def connect(self, db="postgres", autocommit=True, **kw):
-        return psycopg.connect(host=self.dir, port=self.port, user="postgres", dbname=db, autocommit=autocommit, **kw)
+    def connect(self, db="postgres", autocommit=True, wait=60, **kw):
+        """Connects, waiting up to `wait` seconds while the server starts or recovers from a
+        crash (tests kill workers on purpose: PostgreSQL then restarts every backend)."""
+        deadline = time.time() + wait
+        while True:
+            try:
+                return psycopg.connect(host=self.dir, port=self.port, user="postgres", dbname=db,
+                                       autocommit=autocommit, **kw)
+            except psycopg.OperationalError as e:
+                transient = any(m in str(e) for m in (
+                    "not yet accepting connections", "starting up", "shutting down", "in recovery mode",
+                    "No such file or directory", "Connection refused"))
+                if not transient or time.time() > deadline:
+                    raise
+                time.sleep(0.3)
 
     def create_database(self, name):
         with self.connect() as c:

@@ -39,6 +39,17 @@ pub struct SourceOptions {
     pub connect_timeout: u32,
     /// Row events stored and not yet replayed past which reading pauses.
     pub max_backlog_events: u64,
+    /// pg_chameleon's type_override: MySQL column type -> PostgreSQL type, for some tables.
+    pub type_override: Vec<TypeOverride>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeOverride {
+    /// The MySQL `COLUMN_TYPE`, lower case (`tinyint(1)`).
+    pub mysql_type: String,
+    pub override_to: String,
+    /// `schema.table` names, or `*` for every table.
+    pub tables: Vec<String>,
 }
 
 impl Default for SourceOptions {
@@ -55,6 +66,7 @@ impl Default for SourceOptions {
             net_read_timeout: 30,
             connect_timeout: 10,
             max_backlog_events: 1_000_000,
+            type_override: vec![],
         }
     }
 }
@@ -72,6 +84,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "net_read_timeout",
     "connect_timeout",
     "max_backlog_events",
+    "type_override",
 ];
 
 /// pg_chameleon / design.md options that a later release implements; named so that the
@@ -83,7 +96,6 @@ const PLANNED_KEYS: &[&str] = &[
     "on_error_read",
     "auto_maintenance",
     "gtid_enable",
-    "type_override",
     "keep_existing_schema",
     "skip_events",
     "copy_workers",
@@ -127,7 +139,59 @@ fn as_name_list(key: &str, v: &Value, qualified: bool) -> CoreResult<Vec<String>
     Ok(out)
 }
 
+/// A PostgreSQL type name as DDL will contain it: letters, digits, `_`, spaces, one
+/// parenthesised list of numbers, `[]`. Anything else (quotes, semicolons) is refused.
+fn valid_pg_type(t: &str) -> bool {
+    let (base, rest) = match t.find('(') {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, ""),
+    };
+    let base_ok = !base.trim().is_empty()
+        && base.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ');
+    let rest = rest.trim_end_matches("[]");
+    let rest_ok = rest.is_empty()
+        || (rest.starts_with('(')
+            && rest.ends_with(')')
+            && rest[1..rest.len() - 1].chars().all(|c| c.is_ascii_digit() || c == ',' || c == ' '));
+    base_ok && rest_ok
+}
+
+fn type_overrides(v: &Value) -> CoreResult<Vec<TypeOverride>> {
+    let key = "type_override";
+    let map = v.as_object().ok_or_else(|| {
+        err(key, "must be an object {\"tinyint(1)\": {\"override_to\": \"boolean\", \"override_tables\": [\"*\"]}}")
+    })?;
+    let mut out = Vec::new();
+    for (mysql_type, spec) in map {
+        let to = spec
+            .get("override_to")
+            .and_then(Value::as_str)
+            .filter(|t| valid_pg_type(t))
+            .ok_or_else(|| err(key, &format!("\"{mysql_type}\": override_to must be a PostgreSQL type name")))?;
+        let tables = match spec.get("override_tables") {
+            None => vec!["*".to_string()],
+            Some(t) => as_name_list(key, t, false)?,
+        };
+        if let Some(bad) = tables.iter().find(|t| *t != "*" && !t.contains('.')) {
+            return Err(err(key, &format!("\"{bad}\" in override_tables must be schema.table or *")));
+        }
+        out.push(TypeOverride { mysql_type: mysql_type.to_ascii_lowercase(), override_to: to.to_string(), tables });
+    }
+    Ok(out)
+}
+
 impl SourceOptions {
+    /// The override target for a column of `schema.table` with this `COLUMN_TYPE`, if any.
+    pub fn override_for(&self, schema: &str, table: &str, column_type: &str) -> Option<String> {
+        let full = format!("{schema}.{table}");
+        let ct = column_type.to_ascii_lowercase();
+        self.type_override
+            .iter()
+            .find(|o| o.mysql_type == ct && o.tables.iter().any(|t| t == "*" || *t == full))
+            .map(|o| o.override_to.clone())
+    }
+
     /// Validates `options` (a JSON object) and returns the effective options.
     pub fn from_json(options: &Value) -> CoreResult<SourceOptions> {
         let map: Map<String, Value> = match options {
@@ -170,6 +234,7 @@ impl SourceOptions {
                 "net_read_timeout" => o.net_read_timeout = as_uint(key, v, 5, 86_400)? as u32,
                 "connect_timeout" => o.connect_timeout = as_uint(key, v, 1, 3_600)? as u32,
                 "max_backlog_events" => o.max_backlog_events = as_uint(key, v, 1_000, 1_000_000_000)?,
+                "type_override" => o.type_override = type_overrides(v)?,
                 k if PLANNED_KEYS.contains(&k) => {
                     return Err(err(k, "is not supported yet by this version of pg_chameleon_rs"))
                 }
@@ -261,6 +326,26 @@ mod tests {
             assert!(e.contains(&format!("\"{key}\"")), "{e}");
         }
         assert!(SourceOptions::from_json(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn type_override_like_pg_chameleon() {
+        let o = SourceOptions::from_json(&json!({"type_override": {
+            "TINYINT(1)": {"override_to": "boolean", "override_tables": ["*"]},
+            "varchar(10)": {"override_to": "character varying(20)", "override_tables": ["shop.a"]}}}))
+        .unwrap();
+        assert_eq!(o.override_for("x", "y", "tinyint(1)").as_deref(), Some("boolean"));
+        assert_eq!(o.override_for("shop", "a", "varchar(10)").as_deref(), Some("character varying(20)"));
+        assert_eq!(o.override_for("shop", "b", "varchar(10)"), None);
+        for bad in [
+            json!({"type_override": {"int": {"override_to": "text; drop table x"}}}),
+            json!({"type_override": {"int": {"override_to": "\"x\""}}}),
+            json!({"type_override": {"int": {}}}),
+            json!({"type_override": {"int": {"override_to": "text", "override_tables": ["nodot"]}}}),
+            json!({"type_override": []}),
+        ] {
+            assert!(SourceOptions::from_json(&bad).unwrap_err().to_string().contains("type_override"), "{bad}");
+        }
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub struct MySqlColumn {
     pub numeric_precision: Option<u64>,
     pub numeric_scale: Option<u64>,
     pub datetime_precision: Option<u64>,
+    /// A `type_override` target for this column (`boolean`, ...), decided at copy time.
+    pub pg_override: Option<String>,
 }
 
 impl MySqlColumn {
@@ -51,6 +53,8 @@ pub enum ValueKind {
     Enum(Vec<String>),
     /// SET: the members in definition order (binlog values are bitmasks).
     Set(Vec<String>),
+    /// An integer column overridden to boolean: 0 and 1 only.
+    Bool,
 }
 
 /// The mapped PostgreSQL type and how values are converted.
@@ -133,6 +137,23 @@ fn frac(col: &MySqlColumn) -> u64 {
 /// Maps one column of the table that will be `pg_schema.pg_table`. Unsigned integers are
 /// widened so that no value overflows.
 pub fn map_column(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult<MappedType> {
+    let natural = map_natural(col, pg_schema, pg_table)?;
+    let Some(target) = &col.pg_override else { return Ok(natural) };
+    let kind = match (&natural.kind, target.eq_ignore_ascii_case("boolean") || target.eq_ignore_ascii_case("bool")) {
+        (ValueKind::Int { .. }, true) => ValueKind::Bool,
+        (_, true) => {
+            return Err(CoreError::UnsupportedType(format!(
+                "column \"{}\": type_override to boolean needs an integer column, not {}",
+                col.name, col.column_type
+            )))
+        }
+        // other targets take the natural text form through PostgreSQL's input function
+        (kind, false) => kind.clone(),
+    };
+    Ok(MappedType { pg_type: target.clone(), kind, create_enum: None })
+}
+
+fn map_natural(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult<MappedType> {
     let u = col.unsigned();
     if col.data_type == "enum" {
         let labels = parse_labels(&col.column_type)?;
@@ -198,6 +219,7 @@ pub(crate) fn col(name: &str, data_type: &str, column_type: &str) -> MySqlColumn
         numeric_precision: None,
         numeric_scale: None,
         datetime_precision: None,
+        pg_override: None,
     }
 }
 
@@ -242,6 +264,19 @@ mod tests {
     fn unsupported_names_the_column() {
         let e = map_column(&col("shape", "geometry", "geometry"), "s", "t").unwrap_err();
         assert!(e.to_string().contains("\"shape\""));
+    }
+
+    #[test]
+    fn overrides() {
+        let mut c = col("active", "tinyint", "tinyint(1)");
+        c.pg_override = Some("boolean".into());
+        let m = map_column(&c, "s", "t").unwrap();
+        assert_eq!((m.pg_type.as_str(), m.kind), ("boolean", ValueKind::Bool));
+        let mut v = col("name", "varchar", "varchar(10)");
+        v.pg_override = Some("boolean".into());
+        assert!(map_column(&v, "s", "t").is_err());
+        v.pg_override = Some("text".into());
+        assert_eq!(map_column(&v, "s", "t").unwrap().pg_type, "text");
     }
 
     #[test]

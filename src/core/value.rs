@@ -198,6 +198,14 @@ fn set_members(members: &[String], bitmask: &[u8]) -> ValueResult {
         .join(","))
 }
 
+fn boolean(v: i128) -> ValueResult {
+    match v {
+        0 => Ok("false".into()),
+        1 => Ok("true".into()),
+        other => Err(format!("{other} is not 0 or 1: it cannot become a boolean (type_override)")),
+    }
+}
+
 /// Converts a value read with the text protocol (initial copy). `None` is SQL NULL.
 /// The copy session runs with `time_zone = '+00:00'`, so TIMESTAMP text is UTC.
 pub fn from_text(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
@@ -226,6 +234,10 @@ pub fn from_text(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
             } else {
                 Err(format!("\"{s}\" is not a label of the ENUM"))
             }
+        }
+        ValueKind::Bool => {
+            let s = numeric_text(bytes)?;
+            boolean(s.parse::<i128>().map_err(|_| format!("\"{s}\" is not an integer"))?)
         }
         ValueKind::Set(members) => {
             let s = utf8(bytes)?;
@@ -288,6 +300,8 @@ pub fn from_binlog(kind: &ValueKind, value: &BinlogValue<'_>) -> Result<Option<S
             fmt_epoch(secs, us)?
         }
         (ValueKind::Timestamp, Value::Int(secs)) => fmt_epoch(*secs, 0)?,
+        (ValueKind::Bool, Value::Int(i)) => boolean(*i as i128)?,
+        (ValueKind::Bool, Value::UInt(u)) => boolean(*u as i128)?,
         (ValueKind::Enum(labels), Value::Int(i)) => enum_label(labels, *i)?,
         (ValueKind::Enum(labels), Value::UInt(i)) => enum_label(labels, *i as i64)?,
         (ValueKind::Set(members), Value::Bytes(b)) => set_members(members, b)?,
@@ -399,6 +413,15 @@ mod tests {
         assert_eq!(from_text(&s, b"a,c").unwrap(), "a,c");
         assert_eq!(from_text(&s, b"").unwrap(), "");
         assert!(from_text(&s, b"a,z").is_err());
+    }
+
+    #[test]
+    fn booleans_from_overrides() {
+        assert_eq!(from_text(&ValueKind::Bool, b"1").unwrap(), "true");
+        assert_eq!(from_text(&ValueKind::Bool, b"0").unwrap(), "false");
+        assert!(from_text(&ValueKind::Bool, b"2").unwrap_err().contains("type_override"));
+        assert_eq!(bl(&ValueKind::Bool, Value::Int(1)).unwrap().unwrap(), "true");
+        assert!(bl(&ValueKind::Bool, Value::Int(-1)).is_err());
     }
 
     #[test]

@@ -86,7 +86,10 @@ fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow) -> Result<Vec<D
             if !options.table_selected(my_schema, &table) {
                 continue;
             }
-            let columns = mysql_source::table_columns(conn, my_schema, &table)?;
+            let mut columns = mysql_source::table_columns(conn, my_schema, &table)?;
+            for c in columns.iter_mut() {
+                c.pg_override = options.override_for(my_schema, &table, &c.column_type);
+            }
             let key = mysql_source::replica_key(conn, my_schema, &table)?;
             let estimate = mysql_source::row_estimate(conn, my_schema, &table)?;
             let extras = mysql_source::column_extras(conn, my_schema, &table)?;

@@ -243,7 +243,19 @@ def test_drop_extension_removes_catalogue_and_keeps_replicated_tables(ctx):
 
 
 def _reconnect(ctx, timeout=60):
+    """After a crash or restart: wait until the old session is really gone (the postmaster
+    may not have noticed the crash yet), then connect to the recovered server."""
     deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            ctx.pg.execute("SELECT 1")
+            time.sleep(0.2)
+        except psycopg.Error:
+            break
+    try:
+        ctx.pg.close()
+    except psycopg.Error:
+        pass
     while True:
         try:
             ctx.pg = ctx.servers.postgres.connect(ctx.db)
@@ -257,8 +269,13 @@ def _reconnect(ctx, timeout=60):
 
 def _wait_worker_back(ctx, old_pid, timeout=60):
     deadline = time.time() + timeout
+    row = None
     while time.time() < deadline:
-        row = ctx.sql("SELECT worker_pid, worker_alive, status FROM chameleon.sources")[0]
+        try:
+            row = ctx.sql("SELECT worker_pid, worker_alive, status FROM chameleon.sources")[0]
+        except psycopg.OperationalError:
+            _reconnect(ctx)
+            continue
         if row[1] and row[0] != old_pid:
             return row
         time.sleep(0.3)
@@ -437,4 +454,27 @@ def test_compressed_binlog_event_stops_the_source_instead_of_skipping_rows(ctx):
     # the DBA resyncs: a new copy has the row
     ctx.one("SELECT chameleon.stop_replica('src')")
     init(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+
+
+def test_type_override_tinyint1_to_boolean(ctx):
+    ctx.my_exec("ALTER TABLE suppliers ADD COLUMN active TINYINT(1) NOT NULL DEFAULT 1",
+                "UPDATE suppliers SET active = 0 WHERE id = 2")
+    ctx.add_source(options='{"type_override": {"tinyint(1)": {"override_to": "boolean", "override_tables": ["*"]}}}')
+    init(ctx)
+    assert ctx.one("""SELECT data_type FROM information_schema.columns WHERE table_schema = 'shop'
+                      AND table_name = 'suppliers' AND column_name = 'active'""") == "boolean"
+    # other tinyint columns keep their type
+    assert ctx.one("""SELECT data_type FROM information_schema.columns WHERE table_schema = 'shop'
+                      AND table_name = 'customers' AND column_name = 'tiny'""") == "smallint"
+    ctx.one("SELECT chameleon.start_replica('src')")
+    ctx.my_exec("INSERT INTO suppliers (id, name, active) VALUES (50, 'off', 0), (51, 'on', 1)",
+                "UPDATE suppliers SET active = 1 WHERE id = 2",
+                "INSERT INTO suppliers (id, name, active) VALUES (52, 'two', 2)")
+    wait_for(ctx)
+    assert ctx.sql("SELECT id, active FROM shop.suppliers ORDER BY id") == [
+        (1, True), (2, True), (40, True), (50, False), (51, True)]
+    assert "cannot become a boolean" in ctx.one("SELECT reason FROM chameleon.discarded_rows")
+    ctx.my_exec("DELETE FROM suppliers WHERE id = 52")
+    wait_for(ctx)
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
