@@ -18,7 +18,7 @@ MYSQL_PORT = int(os.environ.get("CHAMELEON_DEMO_MYSQL_PORT", "53306"))
 PG_PORT = int(os.environ.get("CHAMELEON_DEMO_PG_PORT", "55432"))
 CUSTOMERS = int(os.environ.get("CHAMELEON_DEMO_CUSTOMERS", "20000"))
 ORDERS = int(os.environ.get("CHAMELEON_DEMO_ORDERS", "100000"))
-TABLES = ["customers", "orders", "Order Items", "audit_log", "suppliers", "products"]
+TABLES = ["customers", "orders", "Order Items", "audit_log", "suppliers", "products", "misc_types"]
 
 
 def show(title, cur):

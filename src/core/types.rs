@@ -41,6 +41,8 @@ pub enum ValueKind {
     Text,
     /// Binary data, stored as bytea with the exact bytes.
     Binary,
+    /// BINARY(n): fixed length, right-padded with 0x00 (the row binlog drops the padding).
+    FixedBinary(u32),
     Date,
     /// DATETIME(n): a wall-clock timestamp.
     DateTime,
@@ -193,9 +195,8 @@ fn map_natural(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult
             (format!("character varying({n})"), ValueKind::Text)
         }
         "tinytext" | "text" | "mediumtext" | "longtext" => ("text".into(), ValueKind::Text),
-        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
-            ("bytea".into(), ValueKind::Binary)
-        }
+        "binary" => ("bytea".into(), ValueKind::FixedBinary(col.char_max_len.unwrap_or(1).clamp(1, 255) as u32)),
+        "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => ("bytea".into(), ValueKind::Binary),
         "date" => ("date".into(), ValueKind::Date),
         "datetime" => (format!("timestamp({}) without time zone", frac(col)), ValueKind::DateTime),
         "timestamp" => (format!("timestamp({}) with time zone", frac(col)), ValueKind::Timestamp),

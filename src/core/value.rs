@@ -41,6 +41,16 @@ pub fn bytea_hex(bytes: &[u8]) -> String {
     out
 }
 
+/// BINARY(n) as MySQL stores it: right-padded with zero bytes to n.
+fn fixed_binary(bytes: &[u8], n: u32) -> ValueResult {
+    if bytes.len() > n as usize {
+        return Err(format!("BINARY({n}) value of {} bytes", bytes.len()));
+    }
+    let mut padded = bytes.to_vec();
+    padded.resize(n as usize, 0);
+    Ok(bytea_hex(&padded))
+}
+
 fn bit_string(bytes: &[u8], n: u32) -> ValueResult {
     let mut v: u128 = 0;
     if bytes.len() > 16 {
@@ -217,6 +227,7 @@ pub fn from_text(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
         ValueKind::Bit(n) => bit_string(bytes, *n),
         ValueKind::Text | ValueKind::Json => utf8(bytes).map(str::to_string),
         ValueKind::Binary => Ok(bytea_hex(bytes)),
+        ValueKind::FixedBinary(n) => fixed_binary(bytes, *n),
         ValueKind::Date => text_datetime(utf8(bytes)?, false),
         ValueKind::DateTime => text_datetime(utf8(bytes)?, true),
         ValueKind::Timestamp => {
@@ -284,6 +295,7 @@ pub fn from_binlog(kind: &ValueKind, value: &BinlogValue<'_>) -> Result<Option<S
         (ValueKind::Bit(n), Value::Bytes(b)) => bit_string(b, *n)?,
         (ValueKind::Text | ValueKind::Json, Value::Bytes(b)) => utf8(b)?.to_string(),
         (ValueKind::Binary, Value::Bytes(b)) => bytea_hex(b),
+        (ValueKind::FixedBinary(n), Value::Bytes(b)) => fixed_binary(b, *n)?,
         (ValueKind::Date, Value::Date(y, m, d, ..)) => {
             check_date(*y as u32, *m as u32, *d as u32)?;
             format!("{y:04}-{m:02}-{d:02}")
@@ -389,6 +401,10 @@ mod tests {
         assert!(from_text(&ValueKind::Text, b"\xff\xfe").unwrap_err().contains("UTF-8"));
         assert_eq!(from_text(&ValueKind::Text, "żółw 🐢".as_bytes()).unwrap(), "żółw 🐢");
         assert_eq!(from_text(&ValueKind::Binary, b"\x00\xff").unwrap(), "\\x00ff");
+        // the row binlog drops BINARY(n)'s trailing zero bytes; the copy reads them
+        assert_eq!(bl(&ValueKind::FixedBinary(4), Value::Bytes(vec![0x61])).unwrap().unwrap(), "\\x61000000");
+        assert_eq!(from_text(&ValueKind::FixedBinary(4), b"a\0\0\0").unwrap(), "\\x61000000");
+        assert!(from_text(&ValueKind::FixedBinary(2), b"abc").is_err());
         assert_eq!(from_text(&ValueKind::Bit(10), b"\x02\x01").unwrap(), "1000000001");
         assert!(from_text(&ValueKind::Bit(3), b"\xff").is_err());
         assert!(from_text(&ValueKind::Decimal, b"1; drop").is_err());

@@ -10,7 +10,7 @@ import oracle
 import workload
 
 KEYED = ["customers", "orders", "Order Items"]
-ALL = KEYED + ["audit_log", "suppliers", "products"]
+ALL = KEYED + ["audit_log", "suppliers", "products", "misc_types"]
 
 
 def init(ctx, source="src"):
@@ -25,7 +25,8 @@ def test_initial_copy_matches_source(ctx):
     ctx.add_source()
     init(ctx)
     counts = oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
-    assert counts == {"customers": 4, "orders": 3, "Order Items": 3, "audit_log": 2, "suppliers": 3, "products": 3}
+    assert counts == {"customers": 4, "orders": 3, "Order Items": 3, "audit_log": 2, "suppliers": 3, "products": 3,
+                      "misc_types": 3}
     src = ctx.sql("SELECT status, binlog_file, binlog_position FROM chameleon.sources WHERE name = 'src'")[0]
     assert src[0] == "initialised" and src[1].startswith("mysql-bin.") and src[2] > 0
     tables = dict((r[0], r[1:]) for r in ctx.sql(
@@ -478,3 +479,19 @@ def test_type_override_tinyint1_to_boolean(ctx):
     ctx.my_exec("DELETE FROM suppliers WHERE id = 52")
     wait_for(ctx)
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+
+
+def test_other_types_replicate_value_for_value(ctx):
+    """FLOAT, DOUBLE, BIT, BINARY (zero-padded), VARBINARY, BLOB, TIME, YEAR, JSON, TIMESTAMP:
+    inserted, updated and deleted through the binlog."""
+    _start_with(ctx, "{}")
+    ctx.my_exec(
+        "INSERT INTO misc_types VALUES (10, 0.1, -2.5e-300, b'1111111111', 0x61, 0xFF00, REPEAT(0x00, 60000),"
+        " '23:59:59.999', 2155, '{\"k\": [\"v\", 1e3, -0.5], \"\u017c\": {}}', '2038-01-19 03:14:07.999999')",
+        "UPDATE misc_types SET f = f * 2, b = b'1', bin = 0x0102, t = '07:08:09', y = 1999,"
+        " j = JSON_SET(j, '$.a', 'x'), ts = '2000-02-29 12:00:00' WHERE id = 1",
+        "DELETE FROM misc_types WHERE id = 2",
+        "UPDATE misc_types SET j = '[1, 2]', vb = 0x00 WHERE id = 3")
+    wait_for(ctx)
+    oracle.assert_same_table(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, "misc_types")
+    assert ctx.one("SELECT count(*) FROM chameleon.discarded_rows") == 0
