@@ -140,28 +140,20 @@ def test_source_transaction_is_never_split_across_batches(ctx):
 
 def test_init_refuses_bad_source_settings(ctx, servers):
     ctx.add_source()
-    ctx.my_exec("SET GLOBAL binlog_format = 'STATEMENT'")
-    try:
-        with pytest.raises(psycopg.Error, match="binlog_format=ROW"):
-            ctx.one("SELECT chameleon.init_replica('src', wait => true)")
-    finally:
-        ctx.my_exec("SET GLOBAL binlog_format = 'ROW'")
-    assert ctx.one("SELECT status FROM chameleon.sources") == "ready"
-    assert "binlog_format" in ctx.one("SELECT last_error FROM chameleon.sources")
-
-    ctx.my_exec("SET GLOBAL binlog_row_image = 'MINIMAL'")
-    try:
-        with pytest.raises(psycopg.Error, match="binlog_row_image=FULL"):
-            ctx.one("SELECT chameleon.init_replica('src', wait => true)")
-    finally:
-        ctx.my_exec("SET GLOBAL binlog_row_image = 'FULL'")
-
-    ctx.my_exec("SET GLOBAL log_bin_compress = ON")
-    try:
-        with pytest.raises(psycopg.Error, match="log_bin_compress=OFF"):
-            ctx.one("SELECT chameleon.init_replica('src', wait => true)")
-    finally:
-        ctx.my_exec("SET GLOBAL log_bin_compress = OFF")
+    # (setting, bad value, good value, what the refusal must say)
+    for setting, bad, good, expected in [
+        ("binlog_format", "'STATEMENT'", "'ROW'", "binlog_format=ROW"),
+        ("binlog_row_image", "'MINIMAL'", "'FULL'", "binlog_row_image=FULL"),
+        ("log_bin_compress", "ON", "OFF", "log_bin_compress=OFF"),
+    ]:
+        ctx.my_exec(f"SET GLOBAL {setting} = {bad}")
+        try:
+            with pytest.raises(psycopg.Error, match=expected):
+                ctx.one("SELECT chameleon.init_replica('src', wait => true)")
+        finally:
+            ctx.my_exec(f"SET GLOBAL {setting} = {good}")
+        assert ctx.one("SELECT status FROM chameleon.sources") == "ready"
+        assert setting in ctx.one("SELECT last_error FROM chameleon.sources")
 
     nolog = servers.extra_mariadb(ctx.servers.mariadb.port + 1, binlog=False, server_id=2)
     ctx.pg.execute("SELECT chameleon.add_source('nobinlog', %s, '{\"shop\": \"other\"}')", (nolog.url(),))
