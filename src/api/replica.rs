@@ -5,7 +5,7 @@ use crate::catalog;
 use crate::core::mysql_source;
 use crate::core::source_url::SourceUrl;
 use crate::error::{ok, ChameleonError, Result};
-use crate::workers::replay::{current_failure, Replayer};
+use crate::workers::replay::Replayer;
 use crate::workers::txn::{backend_sleep, catch_pg};
 use crate::workers::{self, WorkerRole};
 use pgrx::prelude::*;
@@ -13,12 +13,7 @@ use std::time::{Duration, Instant};
 
 /// Whether any worker of the source (init, read or replay) is alive.
 fn worker_alive(s: &catalog::SourceRow) -> Result<bool> {
-    for pid in [s.worker_pid, s.replay_pid].into_iter().flatten() {
-        if workers::pid_alive(pid)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    Ok(workers::alive(s.worker_pid)? || workers::alive(s.replay_pid)?)
 }
 
 fn refuse_uncommitted(what: &str) -> Result<()> {
@@ -63,11 +58,7 @@ fn init(source_name: &str, wait: bool) -> Result<String> {
     if after.status == "initialised" {
         Ok(after.status)
     } else {
-        let error = Spi::get_one_with_args::<String>(
-            "SELECT t_last_error FROM sch_chameleon.t_sources WHERE i_id_source = $1",
-            &[s.id.into()],
-        )?
-        .unwrap_or_else(|| format!("the init worker ended with status {}", after.status));
+        let error = after.last_error.unwrap_or_else(|| format!("the init worker ended with status {}", after.status));
         Err(ChameleonError::State(format!("init_replica of source \"{source_name}\" failed: {error}")))
     }
 }
@@ -157,8 +148,9 @@ fn replay_now(source_name: &str, max_events: Option<i64>) -> Result<i64> {
             if max_events.is_some_and(|m| total >= m) {
                 return Ok(total);
             }
-            total += catch_pg(|| replayer.apply_batch(b.id)).map_err(|e| {
-                let at = current_failure();
+            let applied = catch_pg(|| replayer.apply_batch(b.id));
+            total += applied.map_err(|e| {
+                let at = replayer.failure_point();
                 let mut ctx = format!("replay of source \"{source_name}\"");
                 if let Some(t) = at.table {
                     ctx.push_str(&format!(", table {t}"));
@@ -194,11 +186,7 @@ fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
     loop {
         let now = catalog::source_by_name(source_name)?;
         if now.status == "error" {
-            let err = Spi::get_one_with_args::<String>(
-                "SELECT t_last_error FROM sch_chameleon.t_sources WHERE i_id_source = $1",
-                &[s.id.into()],
-            )?
-            .unwrap_or_default();
+            let err = now.last_error.clone().unwrap_or_default();
             return Err(ChameleonError::State(format!("source \"{source_name}\" is in error: {err}")));
         }
         let pending = Spi::get_one_with_args::<i64>(

@@ -65,8 +65,8 @@ pub fn store(source_id: i32, batch: &PendingBatch) -> Result<usize> {
             for c in &t.changes {
                 event_ids.push(event_ids.len() as i32 + 1);
                 table_ids.push(c.table_id);
-                ops.push(c.op.code().to_string());
-                files.push(t.file.clone());
+                ops.push(c.op.code());
+                files.push(t.file.as_str());
                 positions.push(c.pos as i64);
                 times.push(c.timestamp as i64);
                 keys.push(c.key.as_ref().map(|k| rowcodec::encode(k)));

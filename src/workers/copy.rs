@@ -170,7 +170,7 @@ pub fn copy_table(
     });
     let feed = FEED.with(|f| f.borrow_mut().take());
     // Dropping the receiver unblocks the producer if COPY stopped early.
-    let (mut discards, interrupted) = match feed {
+    let (discards, interrupted) = match feed {
         Some(f) => {
             let mut d = f.discards;
             // discards sent after the last data chunk
@@ -196,6 +196,5 @@ pub fn copy_table(
             "copy of {mysql_schema}.{mysql_table}: {produced} rows read from MySQL but {copied} stored"
         )));
     }
-    discards.shrink_to_fit();
     Ok(CopyOutcome { rows: copied, discards, conn })
 }

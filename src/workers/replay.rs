@@ -5,8 +5,8 @@
 //! consistent point is at or after an event skip that event (contract 3).
 //!
 //! An error PostgreSQL raises while applying propagates to the caller, who rolls back; the
-//! event being applied at that moment is kept in `current_failure()` so the error can name
-//! the table, binlog position and statement.
+//! replayer remembers which event it was applying (cheaply: ids and offsets, no copies per
+//! row) and `failure_point()` turns that into table, binlog position and statement.
 
 use crate::catalog::{self, TableRow, TEXT_OID};
 use crate::core::change::Op;
@@ -21,7 +21,6 @@ use crate::error::{ChameleonError, Result};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Where replay was when an error happened.
@@ -33,16 +32,12 @@ pub struct FailurePoint {
     pub statement: Option<String>,
 }
 
-thread_local! {
-    static CURRENT: RefCell<FailurePoint> = RefCell::new(FailurePoint::default());
-}
-
-pub fn current_failure() -> FailurePoint {
-    CURRENT.with(|c| c.borrow().clone())
-}
-
-fn set_current(p: FailurePoint) {
-    CURRENT.with(|c| *c.borrow_mut() = p);
+/// The event being applied: set per row without allocating.
+#[derive(Debug, Clone, Copy)]
+struct Applying {
+    table_id: i32,
+    op: Op,
+    pos: u64,
 }
 
 struct Plan {
@@ -54,6 +49,9 @@ pub struct Replayer {
     source_id: i32,
     tables: HashMap<i32, TableRow>,
     plans: HashMap<(i32, Op), Plan>,
+    applying: Option<Applying>,
+    /// Binlog file of the event being applied (changes rarely: copied only then).
+    applying_file: String,
 }
 
 pub struct PendingBatchInfo {
@@ -71,7 +69,18 @@ fn pg_columns(t: &TableRow) -> Vec<PgColumn> {
 
 impl Replayer {
     pub fn new(source_id: i32) -> Replayer {
-        Replayer { source_id, tables: HashMap::new(), plans: HashMap::new() }
+        Replayer { source_id, tables: HashMap::new(), plans: HashMap::new(), applying: None, applying_file: String::new() }
+    }
+
+    /// Where the last `apply_batch` stopped, for the error record (empty if it finished).
+    pub fn failure_point(&self) -> FailurePoint {
+        let Some(a) = self.applying else { return FailurePoint::default() };
+        FailurePoint {
+            table_id: Some(a.table_id),
+            table: self.tables.get(&a.table_id).map(TableRow::mysql_name),
+            position: Some(BinlogPosition::new(self.applying_file.clone(), a.pos)),
+            statement: self.plans.get(&(a.table_id, a.op)).map(|p| p.sql.clone()),
+        }
     }
 
     /// Re-reads the table catalogue; plans of tables whose definition changed are dropped.
@@ -139,14 +148,11 @@ impl Replayer {
     }
 
     /// Runs the table's prepared statement for `op`; returns the rows it touched.
-    fn execute(&mut self, table_id: i32, op: Op, values: &[Option<&str>], table_name: &str, position: &BinlogPosition) -> Result<usize> {
+    fn execute(&mut self, table_id: i32, op: Op, values: &[Option<&str>]) -> Result<usize> {
+        if let Some(a) = self.applying.as_mut() {
+            a.op = op;
+        }
         let plan = self.plan(table_id, op)?;
-        set_current(FailurePoint {
-            table_id: Some(table_id),
-            table: Some(table_name.to_string()),
-            position: Some(position.clone()),
-            statement: Some(plan.sql.clone()),
-        });
         let args: Vec<DatumWithOid> = values.iter().map(|v| (*v).into()).collect();
         Spi::connect_mut(|client| -> Result<usize> { Ok(client.update(&plan.stmt, None, &args)?.len()) })
     }
@@ -193,21 +199,18 @@ impl Replayer {
         })?;
         let mut applied = 0i64;
         for ev in &events {
-            let position = BinlogPosition::new(ev.file.clone(), ev.pos as u64);
             let Some(table) = self.tables.get(&ev.table_id) else { continue };
             let live = table.enabled && matches!(table.state.as_str(), "copied" | "replicating");
-            if !live || !after_consistent_point(&position, table.point.as_ref()) {
+            if !live || !after_consistent_point(&ev.file, ev.pos as u64, table.point.as_ref()) {
                 continue;
             }
-            let table_name = table.mysql_name();
+            let tolerate_missing = table.rows_discarded > 0;
             let op = Op::from_code(&ev.op)
                 .ok_or_else(|| ChameleonError::Catalog(format!("unknown operation \"{}\" in batch {batch_id}", ev.op)))?;
-            set_current(FailurePoint {
-                table_id: Some(ev.table_id),
-                table: Some(table_name.clone()),
-                position: Some(position.clone()),
-                statement: None,
-            });
+            if self.applying_file != ev.file {
+                self.applying_file = ev.file.clone();
+            }
+            self.applying = Some(Applying { table_id: ev.table_id, op, pos: ev.pos as u64 });
             let row = ev.row.as_deref().map(rowcodec::decode).transpose()?;
             let key = ev.key.as_deref().map(rowcodec::decode).transpose()?;
             let mut values: Vec<Option<&str>> = Vec::new();
@@ -219,8 +222,7 @@ impl Replayer {
                 }
                 Op::Delete => values.extend(key.iter().flatten()),
             }
-            let tolerate_missing = table.rows_discarded > 0;
-            let mut affected = self.execute(ev.table_id, op, &values, &table_name, &position)?;
+            let mut affected = self.execute(ev.table_id, op, &values)?;
             if affected == 0 && tolerate_missing {
                 // The destination knowingly lacks rows of this table (kept in discarded_rows):
                 // a delete of one is already done; an update that makes it storable brings it back.
@@ -228,23 +230,27 @@ impl Replayer {
                     Op::Delete => 1,
                     Op::Update => {
                         let row_only: Vec<Option<&str>> = row.iter().flatten().copied().collect();
-                        self.execute(ev.table_id, Op::Insert, &row_only, &table_name, &position)?
+                        self.execute(ev.table_id, Op::Insert, &row_only)?
                     }
                     Op::Insert => 0,
                 };
             }
             if affected != 1 {
                 let keytext: Vec<String> = key.iter().flatten().map(|k| k.unwrap_or("NULL").to_string()).collect();
+                let at = self.failure_point();
                 return Err(ChameleonError::State(format!(
-                    "{} on {table_name} at {position} matched {affected} rows at the destination instead of 1 (key {}): \
+                    "{} on {} at {}:{} matched {affected} rows at the destination instead of 1 (key {}): \
                      the destination has diverged from the source; resync the table",
                     if op == Op::Update { "update" } else { "delete" },
+                    at.table.unwrap_or_default(),
+                    ev.file,
+                    ev.pos,
                     keytext.join(", ")
                 )));
             }
             applied += 1;
         }
-        set_current(FailurePoint::default());
+        self.applying = None;
         Spi::connect_mut(|client| -> Result<()> {
             client.update(
                 "UPDATE sch_chameleon.t_replica_batch SET b_replayed = true, ts_replayed = clock_timestamp() WHERE i_id_batch = $1",
@@ -304,8 +310,14 @@ fn run_worker(source_id: i32) -> Result<()> {
 pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceOptions) -> Result<i64> {
     let mut total = 0;
     loop {
-        in_transaction(|| replayer.reload_tables())?;
-        let batches = in_transaction(|| replayer.pending_batches(16))?;
+        // the table catalogue is re-read only when there is something to apply
+        let batches = in_transaction(|| {
+            let b = replayer.pending_batches(16)?;
+            if !b.is_empty() {
+                replayer.reload_tables()?;
+            }
+            Ok(b)
+        })?;
         if batches.is_empty() {
             return Ok(total);
         }
@@ -317,7 +329,7 @@ pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceO
                         break;
                     }
                     Err(e) => {
-                        let at = current_failure();
+                        let at = replayer.failure_point();
                         let msg = match &at.table {
                             Some(t) => format!("replay of {t} failed: {e}"),
                             None => format!("replay failed: {e}"),
