@@ -26,6 +26,7 @@ pub struct SourceRow {
     /// The init or read worker.
     pub worker_pid: Option<i32>,
     pub replay_pid: Option<i32>,
+    pub last_error: Option<String>,
 }
 
 impl SourceRow {
@@ -40,7 +41,7 @@ impl SourceRow {
 }
 
 const SOURCE_COLS: &str = "i_id_source, t_source, t_mysql_url, t_mysql_url_safe, jsb_schema_mappings, \
-     jsb_options, enm_status, b_want_running, t_binlog_name, i_binlog_position, t_gtid, i_worker_pid, i_replay_pid";
+     jsb_options, enm_status, b_want_running, t_binlog_name, i_binlog_position, t_gtid, i_worker_pid, i_replay_pid, t_last_error";
 
 fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<SourceRow>> {
     Spi::connect(|client| {
@@ -66,6 +67,7 @@ fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Resul
                 gtid: row.get(11)?,
                 worker_pid: row.get(12)?,
                 replay_pid: row.get(13)?,
+                last_error: row.get(14)?,
             });
         }
         Ok(out)

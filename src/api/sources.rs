@@ -62,7 +62,7 @@ fn alter_source(source_name: &str, options: JsonB) -> JsonB {
         let merged = options::merge(&s.options, &options.0)
             .map_err(|e| ChameleonError::from(e).context(format!("source \"{source_name}\"")))?;
         catalog::update_options(s.id, &merged)?;
-        if s.worker_pid.is_some_and(|p| workers::pid_alive(p).unwrap_or(false)) {
+        if workers::alive(s.worker_pid)? {
             notice!("source \"{source_name}\" is running: the new options take effect at the next start_replica");
         }
         Ok(JsonB(merged))

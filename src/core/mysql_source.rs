@@ -161,34 +161,6 @@ pub fn table_columns(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<V
         .collect())
 }
 
-/// The replica key: the primary key, else the first unique key whose columns are all NOT NULL.
-/// Empty when the table has neither.
-pub fn replica_key(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<Vec<String>> {
-    let rows: Vec<Row> = conn
-        .exec(
-            "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \
-             JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
-             WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 \
-             ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX",
-            (schema, table),
-        )
-        .map_err(|e| from_mysql(e, &format!("cannot read the keys of {schema}.{table}")))?;
-    let mut keys: Vec<(String, Vec<String>, bool)> = Vec::new();
-    for r in &rows {
-        let index = row_text(r, 0).unwrap_or_default();
-        let col = row_text(r, 1).unwrap_or_default();
-        let nullable = row_text(r, 2).as_deref() == Some("YES");
-        match keys.last_mut() {
-            Some((name, cols, any_null)) if *name == index => {
-                cols.push(col);
-                *any_null |= nullable;
-            }
-            _ => keys.push((index, vec![col], nullable)),
-        }
-    }
-    Ok(keys.into_iter().find(|(_, _, any_null)| !any_null).map(|(_, c, _)| c).unwrap_or_default())
-}
-
 pub fn row_estimate(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<i64> {
     let rows: Vec<Option<u64>> = conn
         .exec(

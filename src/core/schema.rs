@@ -48,6 +48,20 @@ pub fn index_name(table: &str, index: &str) -> String {
     crate::core::types::enum_type_name(table, index)
 }
 
+/// The replica key (how replay finds a row): the primary key, else the first unique index
+/// without prefix parts whose columns are all NOT NULL. Empty when the table has neither.
+pub fn replica_key(indexes: &[IndexDef], columns: &[crate::core::types::MySqlColumn]) -> Vec<String> {
+    let not_null = |c: &String| columns.iter().any(|col| &col.name == c && !col.nullable);
+    let usable = |ix: &&IndexDef| ix.unique && !ix.prefix && ix.columns.iter().all(not_null);
+    indexes
+        .iter()
+        .filter(usable)
+        .find(|ix| ix.name == "PRIMARY")
+        .or_else(|| indexes.iter().filter(usable).find(|ix| ix.name != "PRIMARY"))
+        .map(|ix| ix.columns.clone())
+        .unwrap_or_default()
+}
+
 /// The DDL for the secondary indexes of a table, and a note for each index skipped.
 pub fn index_statements(schema: &str, table: &str, indexes: &[IndexDef]) -> (Vec<String>, Vec<String>) {
     let mut ddl = Vec::new();
@@ -135,6 +149,22 @@ mod tests {
 
     fn ix(name: &str, unique: bool, cols: &[&str], kind: &str, prefix: bool) -> IndexDef {
         IndexDef { name: name.into(), unique, columns: cols.iter().map(|c| c.to_string()).collect(), kind: kind.into(), prefix }
+    }
+
+    #[test]
+    fn replica_key_prefers_primary_then_not_null_unique() {
+        let mut a = col("a", "int", "int");
+        a.nullable = false;
+        let b = col("b", "int", "int"); // nullable
+        let mut c = col("c", "varchar", "varchar(9)");
+        c.nullable = false;
+        let cols = [a, b, c];
+        let with_pk = [ix("uq_c", true, &["c"], "BTREE", false), ix("PRIMARY", true, &["a"], "BTREE", false)];
+        assert_eq!(replica_key(&with_pk, &cols), vec!["a"]);
+        let nullable_first = [ix("uq_b", true, &["b"], "BTREE", false), ix("uq_c", true, &["c"], "BTREE", false)];
+        assert_eq!(replica_key(&nullable_first, &cols), vec!["c"]);
+        let prefix_only = [ix("uq_c", true, &["c"], "BTREE", true), ix("k", false, &["a"], "BTREE", false)];
+        assert!(replica_key(&prefix_only, &cols).is_empty());
     }
 
     #[test]

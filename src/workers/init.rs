@@ -90,10 +90,10 @@ fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow) -> Result<Vec<D
             for c in columns.iter_mut() {
                 c.pg_override = options.override_for(my_schema, &table, &c.column_type);
             }
-            let key = mysql_source::replica_key(conn, my_schema, &table)?;
             let estimate = mysql_source::row_estimate(conn, my_schema, &table)?;
             let extras = mysql_source::column_extras(conn, my_schema, &table)?;
             let indexes = mysql_source::table_indexes(conn, my_schema, &table)?;
+            let key = schema::replica_key(&indexes, &columns);
             let foreign_keys = mysql_source::foreign_keys(conn, my_schema, &table)?;
             let comment = mysql_source::table_comment(conn, my_schema, &table)?;
             let problem = match columns.iter().map(|c| map_column(c, pg_schema, &table)).find_map(|r| r.err()) {

@@ -93,8 +93,7 @@ fn round(db: &str) -> Result<()> {
         if !s.want_running || s.status != "running" {
             continue;
         }
-        let alive = |p: Option<i32>| p.is_some_and(|p| workers::pid_alive(p).unwrap_or(true));
-        if alive(s.worker_pid) && alive(s.replay_pid) {
+        if workers::alive(s.worker_pid)? && workers::alive(s.replay_pid)? {
             continue;
         }
         if !catalog::try_lock_source_control(s.id)? {

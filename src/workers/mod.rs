@@ -94,6 +94,14 @@ pub fn pid_alive(pid: i32) -> Result<bool> {
     .unwrap_or(false))
 }
 
+/// Whether the worker whose pid the catalogue recorded (if any) is alive.
+pub fn alive(pid: Option<i32>) -> Result<bool> {
+    match pid {
+        Some(p) => pid_alive(p),
+        None => Ok(false),
+    }
+}
+
 /// Asks a worker to stop (SIGTERM) and waits until it is gone.
 pub fn stop_worker(pid: i32, timeout: Duration) -> Result<bool> {
     Spi::get_one_with_args::<bool>("SELECT pg_terminate_backend($1)", &[pid.into()])?;
@@ -111,12 +119,12 @@ pub fn stop_worker(pid: i32, timeout: Duration) -> Result<bool> {
 /// records their pids. Used by `start_replica` and the launcher.
 pub fn ensure_running(s: &crate::catalog::SourceRow, database: &str) -> Result<Vec<String>> {
     let mut started = Vec::new();
-    if !s.worker_pid.is_some_and(|p| pid_alive(p).unwrap_or(true)) {
+    if !alive(s.worker_pid)? {
         let w = start_worker(WorkerRole::Read, s.id, &s.name, database)?;
         crate::catalog::set_worker_pid(s.id, Some(w.pid))?;
         started.push(format!("read (pid {})", w.pid));
     }
-    if !s.replay_pid.is_some_and(|p| pid_alive(p).unwrap_or(true)) {
+    if !alive(s.replay_pid)? {
         let w = start_worker(WorkerRole::Replay, s.id, &s.name, database)?;
         crate::catalog::set_replay_pid(s.id, Some(w.pid))?;
         started.push(format!("replay (pid {})", w.pid));
