@@ -15,6 +15,7 @@ build: setup
 
 install: setup
 	cargo pgrx install --release --pg-config $(PG_CONFIG)
+	install -m 644 sql/pg_chameleon_rs--*--*.sql sql/versions/*.sql $$($(PG_CONFIG) --sharedir)/extension/
 
 # Tier 1: pure-core unit tests, no PostgreSQL.
 unit: setup

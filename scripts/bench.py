@@ -6,11 +6,16 @@ worthless):
          indexes included: seconds, rows/s, MB/s
   drain  replica stopped, BACKLOG row events generated (updates and inserts in 100-row
          transactions), replica started: seconds until everything is applied, events/s
+  limit  what PostgreSQL alone needs for the same copy: server-side COPY ... FROM 'file' of files
+         exported beforehand with SELECT ... INTO OUTFILE, two tables at a time, plus the same
+         index builds (two at a time)
   keepup a write load of small transactions for SECONDS while replicating: replay lag sampled
          every 100 ms (p50/p99/max)
-Sizes from the environment: BENCH_TABLES, BENCH_ROWS, BENCH_BACKLOG, BENCH_SECONDS.
+Sizes from the environment: BENCH_TABLES, BENCH_ROWS, BENCH_BACKLOG, BENCH_SECONDS;
+BENCH_SCENARIOS (comma-separated, default all: copy,limit,drain,keepup; drain and keepup need copy).
 """
 import os
+import shutil
 import statistics
 import sys
 import threading
@@ -26,6 +31,8 @@ ROWS = int(os.environ.get("BENCH_ROWS", "500000"))
 BACKLOG = int(os.environ.get("BENCH_BACKLOG", "200000"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
 SCRATCH = os.environ.get("CHAMELEON_BENCH_SCRATCH", "/tmp/pg_chameleon_rs-bench")
+COPY_WORKERS = int(os.environ.get("BENCH_COPY_WORKERS", "2"))
+SCENARIOS = set(os.environ.get("BENCH_SCENARIOS", "copy,limit,drain,keepup").split(","))
 
 
 def sbtest(my):
@@ -48,6 +55,71 @@ def check(my, pg):
         oracle.assert_same_table(my, pg, "sbtest", "sbtest", f"sbtest{t}")
 
 
+def in_pairs(pg_connect, statements):
+    """Runs the statements two at a time on two connections; returns the elapsed seconds."""
+    queue = list(statements)
+    lock = threading.Lock()
+    errors = []
+
+    def run():
+        with pg_connect() as c:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    stmt = queue.pop(0)
+                try:
+                    c.execute(stmt)
+                except Exception as e:  # reported after the join
+                    errors.append(e)
+                    return
+
+    t0 = time.time()
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+    return time.time() - t0
+
+
+def limit(s, my, data_bytes):
+    """PostgreSQL alone: COPY FROM pre-exported files, two at a time, then the index builds."""
+    export = os.path.join(s.scratch, "export")
+    if os.path.exists(export):
+        shutil.rmtree(export)
+    os.makedirs(export)
+    shutil.chown(export, "mysql", "mysql")
+    os.chmod(export, 0o755)
+    with my.cursor() as cur:
+        for t in range(1, TABLES + 1):
+            cur.execute(f"SELECT * FROM sbtest.sbtest{t} INTO OUTFILE '{export}/sbtest{t}.txt'")
+    for f in os.listdir(export):
+        os.chmod(os.path.join(export, f), 0o644)
+    s.postgres.create_database("limit")
+    with s.postgres.connect("limit") as pg:
+        pg.execute("CREATE SCHEMA lim")
+        for t in range(1, TABLES + 1):
+            pg.execute(f"CREATE TABLE lim.sbtest{t} (id integer NOT NULL, k integer NOT NULL DEFAULT 0,"
+                       " c character(120) NOT NULL DEFAULT '', pad character(60) NOT NULL DEFAULT '')")
+    connect = lambda: s.postgres.connect("limit")  # noqa: E731
+    copy_s = in_pairs(connect, [f"COPY lim.sbtest{t} FROM '{export}/sbtest{t}.txt'" for t in range(1, TABLES + 1)])
+    index_s = in_pairs(connect, [stmt for t in range(1, TABLES + 1) for stmt in (
+        f"ALTER TABLE lim.sbtest{t} ADD PRIMARY KEY (id)", f"CREATE INDEX ON lim.sbtest{t} (k)")])
+    shutil.rmtree(export)
+    total = copy_s + index_s
+    return total, copy_s, index_s
+
+
+def report(results):
+    print(f"\n{'scenario':<54} {'time / rate':<26} result")
+    for r in results:
+        print(f"{r[0]:<54} {r[1]:<26} {r[2]}")
+    print("\nevery replication scenario ended with the destination equal to the source")
+
+
 def main():
     s = Servers(SCRATCH, 53396, 55492)
     results = []
@@ -59,15 +131,28 @@ def main():
         print(f"generated {TABLES} x {ROWS} rows ({data_bytes / 1e6:.0f} MB InnoDB data) in {time.time() - t0:.1f}s")
         s.postgres.create_database("bench")
         pg = s.postgres.connect("bench")
-        pg.execute("SELECT chameleon.add_source('sb', %s, '{\"sbtest\": \"sbtest\"}')", (s.mariadb.url(),))
+        pg.execute("SELECT chameleon.add_source('sb', %s, '{\"sbtest\": \"sbtest\"}', %s)",
+                   (s.mariadb.url(), f'{{"copy_workers": {COPY_WORKERS}}}'))
 
+        rows = TABLES * ROWS
+        if "limit" in SCENARIOS:
+            total, copy_s, index_s = limit(s, my, data_bytes)
+            results.append(("limit: PG COPY FROM file + index builds, 2 at a time", f"{total:.2f} s",
+                            f"copy {copy_s:.2f} s + indexes {index_s:.2f} s, {rows / total:,.0f} rows/s"))
+        if "copy" not in SCENARIOS:
+            report(results)
+            return
         t0 = time.time()
         pg.execute("SELECT chameleon.init_replica('sb', wait => true)")
         copy_s = time.time() - t0
-        rows = TABLES * ROWS
         results.append(("initial copy incl. indexes", f"{copy_s:.2f} s",
                         f"{rows / copy_s:,.0f} rows/s, {data_bytes / 1e6 / copy_s:.0f} MB/s"))
         check(my, pg)
+        if "limit" in SCENARIOS:
+            results.append(("  ratio ours / limit", f"{copy_s / total:.2f}", ""))
+        if "drain" not in SCENARIOS and "keepup" not in SCENARIOS:
+            report(results)
+            return
 
         # drain: a stored backlog applied by the replay worker
         pg.execute("SELECT chameleon.start_replica('sb')")
@@ -130,10 +215,7 @@ def main():
         check(my, pg)
         pg.execute("SELECT chameleon.stop_replica('sb')")
 
-        print(f"\n{'scenario':<48} {'time / rate':<26} result")
-        for r in results:
-            print(f"{r[0]:<48} {r[1]:<26} {r[2]}")
-        print("\nevery scenario ended with the destination equal to the source")
+        report(results)
     finally:
         s.stop()
 

@@ -1,4 +1,4 @@
--- pg_chameleon_rs catalogue, version 0.1.0.
+-- pg_chameleon_rs catalogue, version 0.2.0 (a fresh install; upgrades: sql/pg_chameleon_rs--A--B.sql).
 -- Schema sch_chameleon: the replication state (sources, tables, batches, log, errors).
 -- Schema chameleon (the extension's schema): the SQL functions and the monitoring views.
 -- Catalogue tables are readable by no one but the owner (superuser): t_sources holds the
@@ -43,7 +43,7 @@ CREATE TABLE sch_chameleon.t_replica_tables (
     jsb_columns         jsonb NOT NULL DEFAULT '[]',
     v_replica_key       text[] NOT NULL DEFAULT '{}',
     enm_state           text NOT NULL DEFAULT 'pending'
-        CHECK (enm_state IN ('pending', 'copying', 'copied', 'replicating', 'disabled')),
+        CHECK (enm_state IN ('pending', 'copying', 'failed', 'copied', 'replicating', 'disabled')),
     b_replica_enabled   boolean NOT NULL DEFAULT true,
     -- consistent point: events at or before it are in the copied data
     t_binlog_name       text,
@@ -69,6 +69,25 @@ CREATE TABLE sch_chameleon.t_foreign_keys (
     v_on_update         text NOT NULL,
     v_on_delete         text NOT NULL,
     PRIMARY KEY (i_id_table, v_name)
+);
+
+-- The copy workers of a running init_replica, one row per worker slot. The init worker
+-- (coordinator) creates the rows, holds the global read lock until every worker has opened
+-- its snapshot ('ready'), then publishes the snapshot's coordinates ('go'). Without the lock
+-- privilege each worker takes a consistent point per table (b_per_table_points).
+CREATE TABLE sch_chameleon.t_copy_workers (
+    i_id_source         integer NOT NULL REFERENCES sch_chameleon.t_sources ON DELETE CASCADE,
+    i_slot              integer NOT NULL,
+    i_pid               integer,
+    enm_state           text NOT NULL DEFAULT 'starting'
+        CHECK (enm_state IN ('starting', 'ready', 'go', 'done', 'failed', 'aborted')),
+    b_per_table_points  boolean NOT NULL DEFAULT false,
+    t_binlog_name       text,
+    i_binlog_position   bigint,
+    t_gtid              text,
+    i_id_table          integer,                -- the table being copied now
+    t_error             text,
+    PRIMARY KEY (i_id_source, i_slot)
 );
 
 CREATE TABLE sch_chameleon.t_replica_batch (
@@ -140,7 +159,7 @@ CREATE TABLE sch_chameleon.t_last_replayed (
     ts_written          timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
-CREATE VIEW sch_chameleon.v_version AS SELECT '0.1.0'::text AS t_version;
+CREATE VIEW sch_chameleon.v_version AS SELECT '0.2.0'::text AS t_version;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA sch_chameleon FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA sch_chameleon FROM PUBLIC;
@@ -200,15 +219,24 @@ SELECT s.t_source AS source,
        t.enm_state AS state,
        t.b_replica_enabled AS replica_enabled,
        t.v_replica_key AS replica_key,
-       t.i_rows_copied AS rows_copied,
+       -- while a table is being copied: the rows its copy worker's COPY has stored so far
+       coalesce(CASE WHEN t.enm_state = 'copying' THEN c.tuples_processed END, t.i_rows_copied) AS rows_copied,
        t.i_rows_estimated AS rows_estimated,
        t.i_rows_discarded AS rows_discarded,
        CASE WHEN t.t_binlog_name IS NOT NULL THEN t.t_binlog_name || ':' || t.i_binlog_position END AS consistent_point,
        t.ts_copied AS copied_at,
        t.t_notes AS notes,
-       t.t_last_error AS last_error
+       t.t_last_error AS last_error,
+       c.pid AS copy_worker_pid
   FROM sch_chameleon.t_replica_tables t
-  JOIN sch_chameleon.t_sources s USING (i_id_source);
+  JOIN sch_chameleon.t_sources s USING (i_id_source)
+  LEFT JOIN LATERAL (
+        SELECT w.i_pid AS pid, p.tuples_processed
+          FROM sch_chameleon.t_copy_workers w
+          LEFT JOIN pg_stat_progress_copy p ON p.pid = w.i_pid
+         WHERE w.i_id_source = t.i_id_source AND w.i_id_table = t.i_id_table
+           AND t.enm_state = 'copying' AND w.enm_state = 'go'
+         LIMIT 1) c ON true;
 
 CREATE VIEW chameleon.errors AS
 SELECT e.ts_error AS error_time,

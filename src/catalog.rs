@@ -321,6 +321,22 @@ pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
     })
 }
 
+/// The PostgreSQL (schema, table) of every table of the source.
+pub fn tables_for_source_names(source_id: i32) -> Result<Vec<(String, String)>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT v_pg_schema, v_pg_table FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1",
+            None,
+            &[source_id.into()],
+        )?;
+        let mut out = Vec::new();
+        for row in t {
+            out.push((row.get::<String>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default()));
+        }
+        Ok(out)
+    })
+}
+
 /// Registers (or re-registers, for a new copy) a table; returns its id.
 #[allow(clippy::too_many_arguments)]
 pub fn register_table(
@@ -331,13 +347,14 @@ pub fn register_table(
     columns: &[MySqlColumn],
     key: &[String],
     estimate: i64,
-    unsupported: Option<&str>,
+    copy: bool,
+    problem: Option<&str>,
 ) -> Result<i32> {
     Spi::connect_mut(|client| {
         let t = client.update(
             "INSERT INTO sch_chameleon.t_replica_tables AS t (i_id_source, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, \
                  jsb_columns, v_replica_key, i_rows_estimated, enm_state, b_replica_enabled, t_last_error) \
-             VALUES ($1, $2, $3, $4, $3, $5, $6, $7, CASE WHEN $8::text IS NULL THEN 'pending' ELSE 'disabled' END, $8::text IS NULL, $8) \
+             VALUES ($1, $2, $3, $4, $3, $5, $6, $7, CASE WHEN $9 THEN 'pending' ELSE 'disabled' END, $8::text IS NULL, $8) \
              ON CONFLICT (i_id_source, v_mysql_schema, v_mysql_table) DO UPDATE SET \
                  v_pg_schema = EXCLUDED.v_pg_schema, jsb_columns = EXCLUDED.jsb_columns, v_replica_key = EXCLUDED.v_replica_key, \
                  i_rows_estimated = EXCLUDED.i_rows_estimated, enm_state = EXCLUDED.enm_state, \
@@ -353,7 +370,8 @@ pub fn register_table(
                 JsonB(columns_to_json(columns, pg_schema, mysql_table)).into(),
                 key.to_vec().into(),
                 estimate.into(),
-                unsupported.into(),
+                problem.into(),
+                copy.into(),
             ],
         )?;
         Ok(t.first().get_one::<i32>()?.unwrap_or_default())
@@ -498,3 +516,210 @@ pub fn execute(sql: &str) -> Result<()> {
 }
 
 pub const TEXT_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
+
+// ---- the initial copy: resumption, copy workers, table claims ------------------------------
+
+/// Whether an earlier `init_replica` of the source stopped before copying every table.
+pub fn copy_incomplete(source_id: i32) -> Result<bool> {
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 AND enm_state IN ('pending', 'copying', 'failed'))",
+        &[source_id.into()],
+    )?
+    .unwrap_or(false))
+}
+
+/// The id of a table an interrupted copy already finished, if its definition on the source
+/// is still the one copied and its PostgreSQL table still exists: resuming keeps it.
+pub fn finished_table(source_id: i32, mysql_schema: &str, mysql_table: &str, pg_schema: &str, columns: &[MySqlColumn], key: &[String]) -> Result<Option<i32>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT t.i_id_table FROM sch_chameleon.t_replica_tables t \
+              WHERE t.i_id_source = $1 AND t.v_mysql_schema = $2 AND t.v_mysql_table = $3 AND t.v_pg_schema = $4 \
+                AND t.ts_copied IS NOT NULL AND t.enm_state IN ('copied', 'disabled') AND t.jsb_columns = $5 \
+                AND t.v_replica_key = $6 AND to_regclass(quote_ident(t.v_pg_schema) || '.' || quote_ident(t.v_pg_table)) IS NOT NULL",
+            None,
+            &[
+                source_id.into(),
+                mysql_schema.into(),
+                mysql_table.into(),
+                pg_schema.into(),
+                JsonB(columns_to_json(columns, pg_schema, mysql_table)).into(),
+                key.to_vec().into(),
+            ],
+        )?;
+        if t.is_empty() {
+            return Ok(None);
+        }
+        Ok(t.first().get_one::<i32>()?)
+    })
+}
+
+/// A worker slot of the running copy.
+#[derive(Debug, Clone)]
+pub struct CopySlot {
+    pub slot: i32,
+    pub pid: Option<i32>,
+    pub state: String,
+    pub per_table_points: bool,
+    pub point: Option<BinlogPosition>,
+    pub gtid: Option<String>,
+    pub error: Option<String>,
+}
+
+pub fn copy_slots(source_id: i32) -> Result<Vec<CopySlot>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT i_slot, i_pid, enm_state, b_per_table_points, t_binlog_name, i_binlog_position, t_gtid, t_error \
+             FROM sch_chameleon.t_copy_workers WHERE i_id_source = $1 ORDER BY i_slot",
+            None,
+            &[source_id.into()],
+        )?;
+        let mut out = Vec::new();
+        for row in t {
+            let file: Option<String> = row.get(5)?;
+            let pos: Option<i64> = row.get(6)?;
+            out.push(CopySlot {
+                slot: row.get(1)?.unwrap_or_default(),
+                pid: row.get(2)?,
+                state: row.get(3)?.unwrap_or_default(),
+                per_table_points: row.get(4)?.unwrap_or(false),
+                point: match (file, pos) {
+                    (Some(f), Some(p)) => Some(BinlogPosition::new(f, p as u64)),
+                    _ => None,
+                },
+                gtid: row.get(7)?,
+                error: row.get(8)?,
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// Replaces the slots of the source by `n` fresh ones, all `starting`.
+pub fn create_copy_slots(source_id: i32, n: usize) -> Result<()> {
+    run("DELETE FROM sch_chameleon.t_copy_workers WHERE i_id_source = $1", &[source_id.into()])?;
+    run(
+        "INSERT INTO sch_chameleon.t_copy_workers (i_id_source, i_slot) SELECT $1, g FROM generate_series(0, $2 - 1) g",
+        &[source_id.into(), (n as i32).into()],
+    )
+}
+
+/// A copy worker reporting its state (and, once known, its pid; an error when it fails).
+pub fn set_copy_slot(source_id: i32, slot: i32, state: &str, pid: Option<i32>, error: Option<&str>) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_copy_workers SET enm_state = $3, i_pid = coalesce($4, i_pid), t_error = coalesce($5, t_error), \
+         i_id_table = CASE WHEN $3 IN ('done', 'failed') THEN NULL ELSE i_id_table END \
+         WHERE i_id_source = $1 AND i_slot = $2",
+        &[source_id.into(), slot.into(), state.into(), pid.into(), error.into()],
+    )
+}
+
+/// The coordinator letting every ready worker copy: at the snapshot's coordinates, or with a
+/// consistent point per table.
+pub fn copy_slots_go(source_id: i32, point: Option<&BinlogPosition>, gtid: Option<&str>) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_copy_workers SET enm_state = 'go', b_per_table_points = $2::text IS NULL, \
+         t_binlog_name = $2, i_binlog_position = $3, t_gtid = $4 WHERE i_id_source = $1 AND enm_state = 'ready'",
+        &[
+            source_id.into(),
+            point.map(|p| p.file.clone()).into(),
+            point.map(|p| p.pos as i64).into(),
+            gtid.into(),
+        ],
+    )
+}
+
+/// Tells every worker that has not finished to give up (the coordinator failed).
+pub fn abort_copy_slots(source_id: i32) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_copy_workers SET enm_state = 'aborted' WHERE i_id_source = $1 AND enm_state IN ('starting', 'ready', 'go')",
+        &[source_id.into()],
+    )
+}
+
+/// A table a copy worker took: `copying` from now on, by this worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedTable {
+    pub id: i32,
+    pub mysql_schema: String,
+    pub mysql_table: String,
+    pub pg_schema: String,
+}
+
+/// Claims the largest table still to copy (none failed in this run), for `slot`.
+pub fn claim_table(source_id: i32, slot: i32) -> Result<Option<ClaimedTable>> {
+    let claimed = Spi::connect_mut(|client| -> Result<Option<ClaimedTable>> {
+        let t = client.update(
+            "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'copying' WHERE i_id_table = ( \
+                 SELECT i_id_table FROM sch_chameleon.t_replica_tables \
+                  WHERE i_id_source = $1 AND enm_state = 'pending' \
+                  ORDER BY i_rows_estimated DESC NULLS LAST, i_id_table LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING i_id_table, v_mysql_schema, v_mysql_table, v_pg_schema",
+            None,
+            &[source_id.into()],
+        )?;
+        if t.is_empty() {
+            return Ok(None);
+        }
+        let row = t.first();
+        Ok(Some(ClaimedTable {
+            id: row.get(1)?.unwrap_or_default(),
+            mysql_schema: row.get(2)?.unwrap_or_default(),
+            mysql_table: row.get(3)?.unwrap_or_default(),
+            pg_schema: row.get(4)?.unwrap_or_default(),
+        }))
+    })?;
+    if let Some(c) = &claimed {
+        run(
+            "UPDATE sch_chameleon.t_copy_workers SET i_id_table = $3 WHERE i_id_source = $1 AND i_slot = $2",
+            &[source_id.into(), slot.into(), c.id.into()],
+        )?;
+    }
+    Ok(claimed)
+}
+
+/// A table whose copy failed: `failed` with the error (not claimed again in this run; the
+/// next `init_replica` retries it).
+pub fn table_copy_failed(table_id: i32, error: &str) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'failed', t_last_error = $2 WHERE i_id_table = $1",
+        &[table_id.into(), error.into()],
+    )
+}
+
+/// Tables of the source not copied yet, with the error that stopped each, if any.
+pub fn uncopied_tables(source_id: i32) -> Result<Vec<(String, Option<String>)>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT v_mysql_schema || '.' || v_mysql_table, t_last_error FROM sch_chameleon.t_replica_tables \
+              WHERE i_id_source = $1 AND enm_state IN ('pending', 'copying', 'failed') ORDER BY 1",
+            None,
+            &[source_id.into()],
+        )?;
+        let mut out = Vec::new();
+        for row in t {
+            out.push((row.get::<String>(1)?.unwrap_or_default(), row.get::<String>(2)?));
+        }
+        Ok(out)
+    })
+}
+
+/// Where replication of the source starts: the earliest consistent point of its replicated
+/// tables (each table then applies only the events after its own point).
+pub fn earliest_table_point(source_id: i32) -> Result<Option<BinlogPosition>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT t_binlog_name, i_binlog_position FROM sch_chameleon.t_replica_tables \
+              WHERE i_id_source = $1 AND b_replica_enabled AND t_binlog_name IS NOT NULL",
+            None,
+            &[source_id.into()],
+        )?;
+        let mut points = Vec::new();
+        for row in t {
+            if let (Some(f), Some(p)) = (row.get::<String>(1)?, row.get::<i64>(2)?) {
+                points.push(BinlogPosition::new(f, p as u64));
+            }
+        }
+        Ok(points.into_iter().min())
+    })
+}

@@ -26,7 +26,7 @@ fn refuse_uncommitted(what: &str) -> Result<()> {
     Ok(())
 }
 
-fn init(source_name: &str, wait: bool) -> Result<String> {
+fn init(source_name: &str, wait: bool, resume: bool) -> Result<String> {
     refuse_uncommitted("init_replica")?;
     let s = catalog::source_by_name(source_name)?;
     let alive = worker_alive(&s)?;
@@ -46,7 +46,8 @@ fn init(source_name: &str, wait: bool) -> Result<String> {
     }
     catalog::lock_source_control(s.id)?;
     let db = catalog::current_database()?;
-    let started = workers::start_worker(WorkerRole::Init, s.id, &s.name, &db)?;
+    let arg = if resume { s.id | workers::init::RESUME_FLAG } else { s.id };
+    let started = workers::start_worker(WorkerRole::Init, arg, &s.name, &db)?;
     if !wait {
         // the worker records its own pid; nothing to write in the caller's transaction
         return Ok("initialising".into());
@@ -63,12 +64,14 @@ fn init(source_name: &str, wait: bool) -> Result<String> {
     }
 }
 
-/// Copies the mapped schemas (structure and rows, consistent snapshot) in a background
-/// worker and records the binlog coordinates where replication starts. With `wait`, blocks
-/// until the copy is done and raises its error if it failed.
+/// Copies the mapped schemas (structure and rows, consistent snapshot) with `copy_workers`
+/// background workers and records the binlog coordinates where replication starts. With
+/// `wait`, blocks until the copy is done and raises its error if it failed. After an
+/// interrupted copy, `resume` (the default) keeps the tables it finished; `resume => false`
+/// copies everything again.
 #[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
-fn init_replica(source_name: &str, wait: default!(bool, false)) -> String {
-    ok(init(source_name, wait))
+fn init_replica(source_name: &str, wait: default!(bool, false), resume: default!(bool, true)) -> String {
+    ok(init(source_name, wait, resume))
 }
 
 fn start(source_name: &str) -> Result<String> {

@@ -179,46 +179,91 @@ pub fn prepare_copy_session(conn: &mut Conn) -> CoreResult<()> {
     exec(conn, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 }
 
-/// A consistent snapshot: copy connections whose transactions all see the source exactly as
-/// of `position`. The global read lock is held only while the snapshots are opened and the
-/// coordinates read.
-pub struct Snapshot {
-    pub conns: Vec<Conn>,
-    pub position: BinlogPosition,
-    pub gtid: Option<String>,
-    pub lock_held: Duration,
+/// The coordinator's global read lock (`FLUSH TABLES WITH READ LOCK`): while it is held no
+/// transaction commits on the source, so every copy connection that opens its snapshot
+/// meanwhile sees the source exactly as of the coordinates read under the lock.
+pub struct GlobalLock {
+    conn: Conn,
+    since: std::time::Instant,
 }
 
-pub fn take_snapshot(
-    url: &SourceUrl,
-    flavor: Flavor,
-    copy_conns: usize,
-    connect_timeout: Duration,
-    lock_timeout_secs: u32,
-) -> CoreResult<Snapshot> {
-    let mut lock = connect(url, connect_timeout, None)?;
-    let mut conns = Vec::with_capacity(copy_conns);
-    for _ in 0..copy_conns.max(1) {
-        let mut c = connect(url, connect_timeout, None)?;
-        prepare_copy_session(&mut c)?;
-        conns.push(c);
-    }
-    exec(&mut lock, &format!("SET SESSION lock_wait_timeout = {lock_timeout_secs}"))?;
-    exec(&mut lock, "FLUSH TABLES WITH READ LOCK").map_err(|e| {
-        e.context("cannot take the global read lock for the consistent snapshot (the user needs the RELOAD privilege)")
-    })?;
-    let started = std::time::Instant::now();
-    let result = (|| {
-        for c in conns.iter_mut() {
-            exec(c, "START TRANSACTION WITH CONSISTENT SNAPSHOT")?;
+/// Whether the global read lock could be taken, or why the user may not take it.
+pub enum LockOutcome {
+    Held(GlobalLock),
+    /// The user lacks the privilege (MySQL error 1227/1045): the copy falls back to per-table
+    /// consistent points.
+    Refused(String),
+}
+
+pub fn lock_global(url: &SourceUrl, connect_timeout: Duration, lock_timeout_secs: u32) -> CoreResult<LockOutcome> {
+    let mut conn = connect(url, connect_timeout, None)?;
+    exec(&mut conn, &format!("SET SESSION lock_wait_timeout = {lock_timeout_secs}"))?;
+    match conn.query_drop("FLUSH TABLES WITH READ LOCK") {
+        Ok(()) => Ok(LockOutcome::Held(GlobalLock { conn, since: std::time::Instant::now() })),
+        Err(mysql::Error::MySqlError(e)) if e.code == 1227 || e.code == 1045 || e.code == 1142 => {
+            Ok(LockOutcome::Refused(format!("MySQL error {}: {}", e.code, e.message)))
         }
-        binlog_status(&mut lock, flavor)
-    })();
-    let unlock = exec(&mut lock, "UNLOCK TABLES");
-    let lock_held = started.elapsed();
-    let (position, gtid) = result?;
-    unlock?;
-    Ok(Snapshot { conns, position, gtid, lock_held })
+        Err(e) => Err(from_mysql(e, "cannot take the global read lock for the consistent snapshot")),
+    }
+}
+
+impl GlobalLock {
+    /// The binlog coordinates (and GTID) every snapshot opened under the lock corresponds to.
+    pub fn position(&mut self, flavor: Flavor) -> CoreResult<(BinlogPosition, Option<String>)> {
+        binlog_status(&mut self.conn, flavor)
+    }
+
+    /// Releases the lock; returns how long it was held.
+    pub fn release(mut self) -> CoreResult<Duration> {
+        exec(&mut self.conn, "UNLOCK TABLES")?;
+        Ok(self.since.elapsed())
+    }
+}
+
+/// Opens (or reopens) the connection's consistent-snapshot transaction.
+pub fn open_snapshot(conn: &mut Conn) -> CoreResult<()> {
+    exec(conn, "COMMIT")?;
+    exec(conn, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
+}
+
+/// Per-table consistent point, for users who may not take the global read lock: reopens the
+/// snapshot of `snap` so that it corresponds to the returned coordinates as far as
+/// `schema.table` is concerned. MariaDB reports the coordinates of a snapshot itself
+/// (`binlog_snapshot_file/position`, no lock at all); MySQL needs `LOCK TABLES ... READ` on a
+/// second connection while the snapshot is opened and the coordinates read (the lock waits
+/// for every open transaction that wrote the table).
+pub fn table_snapshot(
+    snap: &mut Conn,
+    lock: &mut Conn,
+    flavor: Flavor,
+    schema: &str,
+    table: &str,
+) -> CoreResult<(BinlogPosition, Option<String>)> {
+    match flavor {
+        Flavor::MariaDb => {
+            open_snapshot(snap)?;
+            let rows: Vec<Row> = q(snap, "SHOW SESSION STATUS LIKE 'binlog_snapshot_%'")?;
+            let get = |name: &str| rows.iter().find(|r| row_text(r, 0).is_some_and(|n| n.eq_ignore_ascii_case(name))).and_then(|r| row_text(r, 1));
+            let file = get("Binlog_snapshot_file").filter(|f| !f.is_empty()).ok_or_else(|| {
+                CoreError::SourceConfig("the server reports no binlog_snapshot_file: the binary log is disabled".into())
+            })?;
+            let pos = get("Binlog_snapshot_position")
+                .and_then(|p| p.parse::<u64>().ok())
+                .ok_or_else(|| CoreError::SourceQuery("the server reports no binlog_snapshot_position".into()))?;
+            Ok((BinlogPosition::new(file, pos), None))
+        }
+        Flavor::MySql => {
+            let name = format!("{}.{}", quote_mysql_ident(schema), quote_mysql_ident(table));
+            exec(lock, &format!("LOCK TABLES {name} READ")).map_err(|e| {
+                e.context(format!("cannot lock {schema}.{table} for its consistent point (the user needs LOCK TABLES)"))
+            })?;
+            let res = open_snapshot(snap).and_then(|_| binlog_status(lock, flavor));
+            let unlock = exec(lock, "UNLOCK TABLES");
+            let point = res?;
+            unlock?;
+            Ok(point)
+        }
+    }
 }
 
 /// Streams every row of a table (unbuffered: rows are read from the socket as they are

@@ -41,6 +41,11 @@ pub struct SourceOptions {
     pub max_backlog_events: u64,
     /// pg_chameleon's type_override: MySQL column type -> PostgreSQL type, for some tables.
     pub type_override: Vec<TypeOverride>,
+    /// Tables copied at the same time by `init_replica`, each by its own background worker.
+    pub copy_workers: usize,
+    /// Megabytes of rows in flight between MySQL and PostgreSQL per copy worker (a single row
+    /// larger than that still passes, alone).
+    pub copy_max_memory: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +72,8 @@ impl Default for SourceOptions {
             connect_timeout: 10,
             max_backlog_events: 1_000_000,
             type_override: vec![],
+            copy_workers: 2,
+            copy_max_memory: 64,
         }
     }
 }
@@ -85,6 +92,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "connect_timeout",
     "max_backlog_events",
     "type_override",
+    "copy_workers",
+    "copy_max_memory",
 ];
 
 /// pg_chameleon / design.md options that a later release implements; named so that the
@@ -92,13 +101,11 @@ pub const KNOWN_KEYS: &[&str] = &[
 const PLANNED_KEYS: &[&str] = &[
     "replay_max_rows",
     "batch_retention",
-    "copy_max_memory",
     "on_error_read",
     "auto_maintenance",
     "gtid_enable",
     "keep_existing_schema",
     "skip_events",
-    "copy_workers",
     "zero_dates",
 ];
 
@@ -235,6 +242,8 @@ impl SourceOptions {
                 "connect_timeout" => o.connect_timeout = as_uint(key, v, 1, 3_600)? as u32,
                 "max_backlog_events" => o.max_backlog_events = as_uint(key, v, 1_000, 1_000_000_000)?,
                 "type_override" => o.type_override = type_overrides(v)?,
+                "copy_workers" => o.copy_workers = as_uint(key, v, 1, 64)? as usize,
+                "copy_max_memory" => o.copy_max_memory = as_uint(key, v, 4, 65_536)? as usize,
                 k if PLANNED_KEYS.contains(&k) => {
                     return Err(err(k, "is not supported yet by this version of pg_chameleon_rs"))
                 }
@@ -320,7 +329,9 @@ mod tests {
             (json!({"on_error_replay": "maybe"}), "on_error_replay"),
             (json!({"limit_tables": ["nodot"]}), "limit_tables"),
             (json!({"sleep_loop": -1}), "sleep_loop"),
-            (json!({"copy_workers": 4}), "copy_workers"),
+            (json!({"copy_workers": 0}), "copy_workers"),
+            (json!({"copy_max_memory": 1}), "copy_max_memory"),
+            (json!({"zero_dates": "null"}), "zero_dates"),
         ] {
             let e = SourceOptions::from_json(&opts).unwrap_err().to_string();
             assert!(e.contains(&format!("\"{key}\"")), "{e}");

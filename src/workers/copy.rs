@@ -1,8 +1,8 @@
 //! Copies one MySQL table into its PostgreSQL table through PostgreSQL's own COPY machinery
 //! (`BeginCopyFrom` with a data-source callback), fed by a pure-Rust thread that streams the
 //! rows from MySQL (unbuffered), converts each value with `core::value`, and sends COPY text
-//! in chunks over a bounded channel. Memory stays bounded by the channel, whatever the table
-//! size. Rows with a value PostgreSQL cannot store are not sent; they are returned with their
+//! in chunks over a bounded channel. Memory stays bounded by the channel (`copy_max_memory`),
+//! whatever the table size. Rows with a value PostgreSQL cannot store are not sent; they are returned with their
 //! exact bytes and the reason, for `discarded_rows`.
 
 use crate::core::copytext;
@@ -19,7 +19,6 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 const CHUNK_BYTES: usize = 256 * 1024;
-const CHANNEL_CHUNKS: usize = 16;
 
 /// A row the copy could not store.
 pub struct CopyDiscard {
@@ -55,6 +54,10 @@ unsafe extern "C-unwind" fn copy_source(outbuf: *mut std::ffi::c_void, _minread:
                 Ok(Chunk::Data(d)) => {
                     feed.buf = d;
                     feed.at = 0;
+                    if crate::workers::txn::shutdown_requested() {
+                        feed.interrupted = true;
+                        return 0;
+                    }
                 }
                 Ok(Chunk::Discard(d)) => feed.discards.push(d),
                 Err(RecvTimeoutError::Timeout) => {
@@ -88,8 +91,10 @@ pub fn copy_table(
     columns: &[MySqlColumn],
     mapped: &[MappedType],
     relid: pg_sys::Oid,
+    max_memory: usize,
 ) -> Result<CopyOutcome> {
-    let (tx, rx) = bounded::<Chunk>(CHANNEL_CHUNKS);
+    // chunks in the channel, plus the one being filled and the one COPY is reading
+    let (tx, rx) = bounded::<Chunk>((max_memory / CHUNK_BYTES).saturating_sub(2).max(1));
     let schema = mysql_schema.to_string();
     let table = mysql_table.to_string();
     let cols = columns.to_vec();

@@ -1,57 +1,40 @@
-//! The init worker: the initial copy of a source (what `init_replica` starts).
+//! The init worker: the coordinator of the initial copy (what `init_replica` starts), like
+//! PostgreSQL's logical replication launcher is to its table-sync workers.
 //!
-//! 1. reads the mapped schemas' tables, columns and keys from `information_schema`;
-//! 2. takes a consistent snapshot (global read lock held only while the copy transaction is
-//!    opened and the binlog coordinates read);
-//! 3. for each table, in its own transaction: (re)creates the PostgreSQL table, COPYs the
-//!    rows, builds the primary key after the data, records the table's consistent point;
-//! 4. marks the source `initialised` at the snapshot's coordinates, where replication starts.
+//! 1. reads the mapped schemas' tables from `information_schema` and registers them; when an
+//!    earlier copy was interrupted (and `resume`), tables it finished are kept as they are;
+//! 2. takes the global read lock, starts the copy workers, waits until each has opened its
+//!    consistent snapshot, reads the binlog coordinates, releases the lock (held for that
+//!    moment only) and publishes the coordinates; a user who may not take the lock gets a
+//!    consistent point per table instead;
+//! 3. waits for the workers (`copy_worker`), which copy the tables in parallel;
+//! 4. marks the source `initialised` at the earliest consistent point of its tables, where
+//!    replication starts (each table applies only the events after its own point).
 //!
-//! Any failure puts the source in `error` with the message; `init_replica(wait => true)`
-//! raises it.
+//! Any failure puts the source in `error` with the message (tables not copied are listed;
+//! `init_replica` again resumes); `init_replica(wait => true)` raises it.
 
 use crate::catalog;
-use crate::core::mysql_source::{self, Flavor};
-use crate::core::schema::{self, ColumnExtra, ForeignKeyDef, IndexDef};
+use crate::core::discovery::{self, TableDefinition};
+use crate::core::mysql_source::{self, LockOutcome};
+use crate::core::options::SourceOptions;
+use crate::core::position::BinlogPosition;
 use crate::core::source_url::SourceUrl;
-use crate::core::sql::{self, quote_ident, ColumnOptions, PgColumn};
-use crate::core::types::{map_column, MySqlColumn};
+use crate::core::sql::{self, quote_ident};
 use crate::error::{ChameleonError, Result};
-use crate::workers::copy;
-use crate::workers::txn::in_transaction;
+use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use std::time::Duration;
-
-struct Discovered {
-    mysql_schema: String,
-    mysql_table: String,
-    pg_schema: String,
-    columns: Vec<MySqlColumn>,
-    key: Vec<String>,
-    estimate: i64,
-    extras: Vec<ColumnExtra>,
-    indexes: Vec<IndexDef>,
-    foreign_keys: Vec<ForeignKeyDef>,
-    comment: String,
-    /// Why the table is copied but not replicated, or not copied at all.
-    problem: Option<Problem>,
-}
-
-enum Problem {
-    /// A column type we cannot map: the table is neither copied nor replicated.
-    Unsupported(String),
-    /// No primary or unique NOT NULL key: copied, not replicated.
-    NoKey,
-}
+use std::time::{Duration, Instant};
 
 #[pg_guard]
 #[no_mangle]
 pub extern "C-unwind" fn pg_chameleon_rs_init_main(arg: pg_sys::Datum) {
-    let source_id = super::worker_prologue(arg);
+    let arg = super::worker_prologue(arg);
+    let source_id = arg & !RESUME_FLAG;
     super::set_application_name("pg_chameleon_rs init");
     let mut phase = Phase::default();
-    if let Err(e) = run(source_id, &mut phase) {
+    if let Err(e) = run(arg, &mut phase) {
         let msg = e.to_string();
         // Before the copy touched anything (connection, settings, discovery) the source keeps
         // its status; once tables were being replaced it is in error.
@@ -71,9 +54,8 @@ struct Phase {
     copying: bool,
 }
 
-fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow) -> Result<Vec<Discovered>> {
+fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow, options: &SourceOptions) -> Result<Vec<TableDefinition>> {
     let mappings = source.mappings()?;
-    let options = source.options()?;
     let mut out = Vec::new();
     for (my_schema, pg_schema) in &mappings.0 {
         if !mysql_source::schema_exists(conn, my_schema)? {
@@ -83,127 +65,74 @@ fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow) -> Result<Vec<D
             )));
         }
         for table in mysql_source::list_tables(conn, my_schema)? {
-            if !options.table_selected(my_schema, &table) {
-                continue;
+            if options.table_selected(my_schema, &table) {
+                out.push(discovery::describe(conn, options, my_schema, &table, pg_schema)?);
             }
-            let mut columns = mysql_source::table_columns(conn, my_schema, &table)?;
-            for c in columns.iter_mut() {
-                c.pg_override = options.override_for(my_schema, &table, &c.column_type);
-            }
-            let estimate = mysql_source::row_estimate(conn, my_schema, &table)?;
-            let extras = mysql_source::column_extras(conn, my_schema, &table)?;
-            let indexes = mysql_source::table_indexes(conn, my_schema, &table)?;
-            let key = schema::replica_key(&indexes, &columns);
-            let foreign_keys = mysql_source::foreign_keys(conn, my_schema, &table)?;
-            let comment = mysql_source::table_comment(conn, my_schema, &table)?;
-            let problem = match columns.iter().map(|c| map_column(c, pg_schema, &table)).find_map(|r| r.err()) {
-                Some(e) => Some(Problem::Unsupported(e.to_string())),
-                None if key.is_empty() => Some(Problem::NoKey),
-                None => None,
-            };
-            out.push(Discovered {
-                mysql_schema: my_schema.clone(),
-                mysql_table: table,
-                pg_schema: pg_schema.clone(),
-                columns,
-                key,
-                estimate,
-                extras,
-                indexes,
-                foreign_keys,
-                comment,
-                problem,
-            });
         }
     }
     Ok(out)
 }
 
-fn run(source_id: i32, phase: &mut Phase) -> Result<()> {
-    let source = in_transaction(|| {
+/// Whether the init worker was asked to resume (the argument's high bit).
+pub const RESUME_FLAG: i32 = 1 << 30;
+
+fn run(arg: i32, phase: &mut Phase) -> Result<()> {
+    let source_id = arg & !RESUME_FLAG;
+    let want_resume = arg & RESUME_FLAG != 0;
+    let (source, incomplete) = in_transaction(|| {
         let s = catalog::source_by_id(source_id)?;
+        let incomplete = catalog::copy_incomplete(source_id)?;
         catalog::set_status(source_id, "initialising")?;
         catalog::set_want_running(source_id, false)?;
         catalog::clear_source_error(source_id)?;
         catalog::set_worker_pid(source_id, Some(unsafe { pg_sys::MyProcPid }))?;
-        Ok(s)
+        Ok((s, incomplete))
     })?;
     phase.previous_status = Some(if source.status == "initialising" { "ready".into() } else { source.status.clone() });
+    let resume = want_resume && incomplete;
     let options = source.options()?;
     let url = SourceUrl::parse(&source.url)?;
     let connect_timeout = Duration::from_secs(options.connect_timeout as u64);
     let mut meta = mysql_source::connect(&url, connect_timeout, None)?;
     let info = mysql_source::check_server(&mut meta)?;
-    let tables = discover(&mut meta, &source)?;
+    // where replication starts if no table gets a point of its own (every table keyless)
+    let (now, _) = mysql_source::binlog_status(&mut meta, info.flavor)?;
+    let tables = discover(&mut meta, &source, &options)?;
     drop(meta);
 
-    let snapshot = mysql_source::take_snapshot(&url, info.flavor, 1, connect_timeout, options.lock_timeout)?;
-    log!(
-        "pg_chameleon_rs: source \"{}\": consistent snapshot at {} (global read lock held {} ms)",
-        source.name,
-        snapshot.position,
-        snapshot.lock_held.as_millis()
-    );
-    let mut conn = snapshot.conns.into_iter().next();
-    let point = snapshot.position.clone();
-
     phase.copying = true;
-    let ids = in_transaction(|| {
-        let known: Vec<(String, String)> = catalog::tables_for_source(source_id)?
-            .into_iter()
-            .map(|t| (t.pg_schema, t.pg_table))
-            .collect();
-        for t in &tables {
-            let target = (t.pg_schema.clone(), t.mysql_table.clone());
-            if catalog::table_exists(&target.0, &target.1)? && !known.contains(&target) {
-                return Err(ChameleonError::State(format!(
-                    "source \"{}\": table {} already exists in PostgreSQL and is not managed by this source; \
-                     drop or rename it, or map {} to another schema",
-                    source.name,
-                    sql::qualified(&target.0, &target.1),
-                    t.mysql_schema
-                )));
-            }
-        }
-        let mut ids = Vec::new();
-        for t in &tables {
-            let unsupported = match &t.problem {
-                Some(Problem::Unsupported(m)) => Some(m.clone()),
-                Some(Problem::NoKey) => Some("no primary key or NOT NULL unique key: copied, not replicated".to_string()),
-                None => None,
-            };
-            ids.push(catalog::register_table(
-                source_id,
-                &t.mysql_schema,
-                &t.mysql_table,
-                &t.pg_schema,
-                &t.columns,
-                &t.key,
-                t.estimate,
-                unsupported.as_deref(),
-            )?);
-        }
-        catalog::unregister_tables_except(source_id, &ids)?;
-        Ok(ids)
-    })?;
-
-    for (t, id) in tables.iter().zip(ids) {
-        if crate::workers::txn::shutdown_requested() {
-            return Err(ChameleonError::State("initial copy interrupted by shutdown".into()));
-        }
-        if matches!(t.problem, Some(Problem::Unsupported(_))) {
-            continue;
-        }
-        let replicate = t.problem.is_none();
-        let c = conn.take().ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))?;
-        conn = Some(
-            in_transaction(|| copy_one(source_id, id, t, c, &point, replicate, info.flavor))
-                .map_err(|e| e.context(format!("table {}.{}", t.mysql_schema, t.mysql_table)))?,
-        );
+    let (to_copy, kept) = in_transaction(|| register(&source, &tables, resume))?;
+    if kept > 0 {
+        log!("pg_chameleon_rs: source \"{}\": resuming the interrupted copy; {kept} tables already copied are kept", source.name);
+    }
+    let mut snapshot_gtid = None;
+    let mut worker_errors = Vec::new();
+    if to_copy > 0 {
+        let workers = options.copy_workers.min(to_copy);
+        let db = in_transaction(catalog::current_database)?;
+        snapshot_gtid = copy_in_parallel(&source, &url, info.flavor, &options, workers, &db, &mut worker_errors)?;
     }
 
     in_transaction(|| {
-        catalog::mark_initialised(source_id, &point, snapshot.gtid.as_deref())?;
+        let left = catalog::uncopied_tables(source_id)?;
+        if !left.is_empty() {
+            let list: Vec<String> = left
+                .iter()
+                .map(|(t, e)| match e {
+                    Some(e) => format!("{t} ({e})"),
+                    None => t.clone(),
+                })
+                .collect();
+            let mut msg = format!("{} tables not copied: {}", left.len(), list.join("; "));
+            if list.iter().all(|l| !l.contains('(')) && !worker_errors.is_empty() {
+                msg.push_str(&format!("; copy workers: {}", worker_errors.join("; ")));
+            }
+            msg.push_str("; the tables copied are kept: init_replica again resumes");
+            return Err(ChameleonError::State(msg));
+        }
+        let start = catalog::earliest_table_point(source_id)?.unwrap_or_else(|| now.clone());
+        let gtid = snapshot_gtid.as_ref().filter(|(p, _)| *p == start).map(|(_, g)| g.clone());
+        catalog::mark_initialised(source_id, &start, gtid.as_deref())?;
         for role in &options.grant_select_to {
             for pg_schema in source.mappings()?.0.values() {
                 catalog::execute(&format!("GRANT USAGE ON SCHEMA {} TO {}", quote_ident(pg_schema), quote_ident(role)))?;
@@ -214,99 +143,179 @@ fn run(source_id: i32, phase: &mut Phase) -> Result<()> {
                 ))?;
             }
         }
-        catalog::set_worker_pid(source_id, None)
-    })?;
-    log!("pg_chameleon_rs: source \"{}\" initialised; replication starts at {point}", source.name);
-    Ok(())
+        catalog::set_worker_pid(source_id, None)?;
+        log!("pg_chameleon_rs: source \"{}\" initialised; replication starts at {start}", source.name);
+        Ok(())
+    })
 }
 
-fn copy_one(
-    source_id: i32,
-    table_id: i32,
-    t: &Discovered,
-    conn: mysql::Conn,
-    point: &crate::core::position::BinlogPosition,
-    replicate: bool,
-    flavor: Flavor,
-) -> Result<mysql::Conn> {
-    let mapped = t
-        .columns
-        .iter()
-        .map(|c| map_column(c, &t.pg_schema, &t.mysql_table))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let pg_cols: Vec<PgColumn> = t
-        .columns
-        .iter()
-        .zip(&mapped)
-        .map(|(c, m)| PgColumn { name: c.name.clone(), pg_type: m.pg_type.clone(), nullable: c.nullable })
-        .collect();
-    catalog::set_table_state(table_id, "copying")?;
-    catalog::execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&t.pg_schema)))?;
-    let qualified = sql::qualified(&t.pg_schema, &t.mysql_table);
-    catalog::execute(&format!("DROP TABLE IF EXISTS {qualified}"))?;
-    for (name, labels) in mapped.iter().filter_map(|m| m.create_enum.as_ref()) {
-        let type_name = sql::qualified(&t.pg_schema, name);
-        catalog::execute(&format!("DROP TYPE IF EXISTS {type_name}"))?;
-        catalog::execute(&sql::create_enum(&t.pg_schema, name, labels))?;
-    }
-    let mut notes = Vec::new();
-    let opts: Vec<ColumnOptions> = t
-        .columns
-        .iter()
-        .zip(&mapped)
-        .zip(&t.extras)
-        .map(|((c, m), x)| ColumnOptions {
-            default: schema::default_clause(flavor, c, m, x).unwrap_or_else(|note| {
-                notes.push(note);
-                None
-            }),
-            identity: schema::identity(c, m, x),
-        })
-        .collect();
-    catalog::execute(&sql::create_table_with(&t.pg_schema, &t.mysql_table, &pg_cols, &opts))?;
-    if !t.comment.is_empty() {
-        catalog::execute(&format!("COMMENT ON TABLE {qualified} IS {}", sql::quote_literal(&t.comment)))?;
-    }
-    for (c, x) in t.columns.iter().zip(&t.extras) {
-        if !x.comment.is_empty() {
-            catalog::execute(&format!(
-                "COMMENT ON COLUMN {qualified}.{} IS {}",
-                quote_ident(&c.name),
-                sql::quote_literal(&x.comment)
-            ))?;
+/// Registers the discovered tables: those an interrupted copy finished are kept when
+/// resuming, the others are (re)set to `pending`. Returns (tables to copy, tables kept).
+fn register(source: &catalog::SourceRow, tables: &[TableDefinition], resume: bool) -> Result<(usize, usize)> {
+    let known: Vec<(String, String)> = catalog::tables_for_source_names(source.id)?;
+    for t in tables {
+        let target = (t.pg_schema.clone(), t.mysql_table.clone());
+        if catalog::table_exists(&target.0, &target.1)? && !known.contains(&target) {
+            return Err(ChameleonError::State(format!(
+                "source \"{}\": table {} already exists in PostgreSQL and is not managed by this source; \
+                 drop or rename it, or map {} to another schema",
+                source.name,
+                sql::qualified(&target.0, &target.1),
+                t.mysql_schema
+            )));
         }
     }
-    let relid = Spi::get_one_with_args::<pg_sys::Oid>("SELECT $1::regclass::oid", &[qualified.as_str().into()])?
-        .ok_or_else(|| ChameleonError::Catalog(format!("table {qualified} vanished after creation")))?;
-    let outcome = copy::copy_table(conn, &t.mysql_schema, &t.mysql_table, &t.columns, &mapped, relid)?;
-    for d in &outcome.discards {
-        catalog::record_discarded(source_id, table_id, None, &d.raw, &d.reason)?;
-    }
-    // keys and indexes after the data
-    if !t.key.is_empty() {
-        catalog::execute(&sql::add_primary_key(&t.pg_schema, &t.mysql_table, &t.key))?;
-    }
-    let key_index = t.indexes.iter().find(|i| i.columns == t.key && i.unique).map(|i| i.name.clone());
-    let secondary: Vec<_> = t.indexes.iter().filter(|i| Some(&i.name) != key_index.as_ref()).cloned().collect();
-    let (index_ddl, skipped) = schema::index_statements(&t.pg_schema, &t.mysql_table, &secondary);
-    for ddl in &index_ddl {
-        catalog::execute(ddl)?;
-    }
-    notes.extend(skipped);
-    for (c, o) in t.columns.iter().zip(&opts) {
-        if o.identity {
-            // the sequence continues after the copied maximum
-            catalog::execute(&format!(
-                "SELECT setval(pg_get_serial_sequence({}, {}), greatest(max({}), 1), max({}) IS NOT NULL) FROM {qualified}",
-                sql::quote_literal(&qualified),
-                sql::quote_literal(&c.name),
-                quote_ident(&c.name),
-                quote_ident(&c.name)
-            ))?;
+    let mut ids = Vec::new();
+    let (mut to_copy, mut kept) = (0, 0);
+    for t in tables {
+        let finished = if resume {
+            catalog::finished_table(source.id, &t.mysql_schema, &t.mysql_table, &t.pg_schema, &t.columns, &t.key)?
+        } else {
+            None
+        };
+        match finished {
+            Some(id) => {
+                kept += 1;
+                ids.push(id);
+            }
+            None => {
+                ids.push(catalog::register_table(
+                    source.id,
+                    &t.mysql_schema,
+                    &t.mysql_table,
+                    &t.pg_schema,
+                    &t.columns,
+                    &t.key,
+                    t.estimate,
+                    t.copyable(),
+                    t.problem_text().as_deref(),
+                )?);
+                if t.copyable() {
+                    to_copy += 1;
+                }
+            }
         }
     }
-    catalog::set_table_notes(table_id, &notes)?;
-    catalog::record_foreign_keys(table_id, &t.foreign_keys)?;
-    catalog::set_table_copied(table_id, outcome.rows as i64, outcome.discards.len() as i64, point, replicate)?;
-    Ok(outcome.conn)
+    catalog::unregister_tables_except(source.id, &ids)?;
+    // here, not by the copy workers, which would race to create them
+    for pg_schema in source.mappings()?.0.values() {
+        catalog::execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(pg_schema)))?;
+    }
+    Ok((to_copy, kept))
+}
+
+/// Runs the copy workers under one consistent snapshot (or per-table points when the global
+/// read lock is refused) and waits for them. Returns the snapshot's (position, GTID).
+fn copy_in_parallel(
+    source: &catalog::SourceRow,
+    url: &SourceUrl,
+    flavor: mysql_source::Flavor,
+    options: &SourceOptions,
+    workers: usize,
+    db: &str,
+    worker_errors: &mut Vec<String>,
+) -> Result<Option<(BinlogPosition, String)>> {
+    let id = source.id;
+    // copy workers of an earlier, interrupted coordinator must not copy alongside
+    for old in in_transaction(|| catalog::copy_slots(id))? {
+        if let Some(pid) = old.pid {
+            in_transaction(|| super::pid_alive(pid).and_then(|a| if a { super::stop_worker(pid, Duration::from_secs(60)).map(|_| ()) } else { Ok(()) }))?;
+        }
+    }
+    in_transaction(|| catalog::create_copy_slots(id, workers))?;
+    let connect_timeout = Duration::from_secs(options.connect_timeout as u64);
+    let lock = mysql_source::lock_global(url, connect_timeout, options.lock_timeout)?;
+    let mut started_workers = Vec::new();
+    let started = (|| -> Result<()> {
+        for slot in 0..workers as i32 {
+            // outside a transaction: the handle must outlive it (it is allocated in the current context)
+            started_workers.push(super::start_copy_worker(id, slot, &source.name, db)?);
+        }
+        wait_until_ready(id, &started_workers, connect_timeout + Duration::from_secs(60))
+    })();
+    let pids: Vec<i32> = started_workers.iter().map(|w| w.pid).collect();
+    let mut snapshot = None;
+    let go = match lock {
+        LockOutcome::Held(mut lock) => {
+            let position = started.and_then(|_| lock.position(flavor).map_err(ChameleonError::from));
+            let held = lock.release().map_err(ChameleonError::from);
+            match (position, held) {
+                (Ok((pos, gtid)), Ok(held)) => {
+                    log!(
+                        "pg_chameleon_rs: source \"{}\": consistent snapshot at {pos} for {workers} copy workers (global read lock held {} ms)",
+                        source.name,
+                        held.as_millis()
+                    );
+                    let r = in_transaction(|| catalog::copy_slots_go(id, Some(&pos), gtid.as_deref()));
+                    snapshot = gtid.map(|g| (pos, g));
+                    r
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
+        }
+        LockOutcome::Refused(why) => {
+            log!(
+                "pg_chameleon_rs: source \"{}\": the global read lock was refused ({why}); each table gets its own consistent point",
+                source.name
+            );
+            started.and_then(|_| in_transaction(|| catalog::copy_slots_go(id, None, None)))
+        }
+    };
+    if let Err(e) = go {
+        stop_copy_workers(id, &pids);
+        return Err(e);
+    }
+    // the workers copy; the coordinator watches
+    loop {
+        if shutdown_requested() {
+            stop_copy_workers(id, &pids);
+            return Err(ChameleonError::State("initial copy interrupted by shutdown".into()));
+        }
+        let slots = in_transaction(|| catalog::copy_slots(id))?;
+        let running = |slot: i32| started_workers.get(slot as usize).is_some_and(|w| w.handle.pid().is_ok());
+        let active = slots.iter().filter(|s| s.state == "go" && running(s.slot)).count();
+        if active == 0 {
+            for s in &slots {
+                match (s.state.as_str(), &s.error) {
+                    ("failed", Some(e)) => worker_errors.push(format!("worker {}: {e}", s.slot)),
+                    ("go", _) => worker_errors.push(format!("worker {} (pid {}) died", s.slot, s.pid.unwrap_or_default())),
+                    _ => {}
+                }
+            }
+            return Ok(snapshot);
+        }
+        backend_sleep(Duration::from_millis(200));
+    }
+}
+
+/// Waits until every copy worker has opened its snapshot (while the lock is held).
+fn wait_until_ready(id: i32, started: &[super::StartedWorker], timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let slots = in_transaction(|| catalog::copy_slots(id))?;
+        if let Some(failed) = slots.iter().find(|s| s.state == "failed") {
+            return Err(ChameleonError::State(format!(
+                "copy worker {} could not open its snapshot: {}",
+                failed.slot,
+                failed.error.clone().unwrap_or_default()
+            )));
+        }
+        if slots.iter().all(|s| s.state == "ready") {
+            return Ok(());
+        }
+        if let Some(w) = started.iter().find(|w| w.handle.pid().is_err()) {
+            return Err(ChameleonError::State(format!("copy worker pid {} ended before opening its snapshot", w.pid)));
+        }
+        if Instant::now() > deadline || shutdown_requested() {
+            return Err(ChameleonError::State("the copy workers did not open their snapshots in time".into()));
+        }
+        backend_sleep(Duration::from_millis(5));
+    }
+}
+
+fn stop_copy_workers(id: i32, pids: &[i32]) {
+    let _ = in_transaction(|| catalog::abort_copy_slots(id));
+    for &pid in pids {
+        let _ = in_transaction(|| super::stop_worker(pid, Duration::from_secs(60)));
+    }
 }

@@ -1,7 +1,8 @@
 //! The launcher (only with `shared_preload_libraries = 'pg_chameleon_rs'`): a static
 //! background worker connected to `chameleon.database_name` that starts the read and replay
 //! workers of every source whose desired state is running and whose workers are not alive — after a server
-//! start, a crash restart, or a worker that died. Like PostgreSQL's logical replication
+//! start, a crash restart, or a worker that died — and resumes an initial copy whose
+//! coordinator died. Like PostgreSQL's logical replication
 //! launcher, it only starts workers; it never replicates itself.
 //!
 //! It takes the same per-source advisory lock as the SQL functions that change a source's
@@ -80,6 +81,26 @@ pub extern "C-unwind" fn pg_chameleon_rs_launcher_main(_arg: pg_sys::Datum) {
     }
 }
 
+/// Restarts the init worker of a source whose initial copy was cut short; it keeps the tables
+/// already copied.
+fn resume_copy(s: &catalog::SourceRow, db: &str) -> Result<()> {
+    if !catalog::try_lock_source_control(s.id)? {
+        return Ok(());
+    }
+    let s = catalog::source_by_id(s.id)?;
+    if s.status != "initialising" || workers::alive(s.worker_pid)? {
+        return Ok(());
+    }
+    match workers::start_worker(workers::WorkerRole::Init, s.id | workers::init::RESUME_FLAG, &s.name, db) {
+        Ok(w) => {
+            catalog::set_worker_pid(s.id, Some(w.pid))?;
+            log!("pg_chameleon_rs launcher: source \"{}\": resuming the interrupted initial copy (pid {})", s.name, w.pid);
+        }
+        Err(e) => log!("pg_chameleon_rs launcher: source \"{}\": {e}", s.name),
+    }
+    Ok(())
+}
+
 /// One check: start the worker of every source that should run and does not.
 fn round(db: &str) -> Result<()> {
     let installed = Spi::connect(|c| -> Result<bool> {
@@ -89,7 +110,12 @@ fn round(db: &str) -> Result<()> {
         return Ok(());
     }
     for s in catalog::all_sources()? {
-        // only sources that were running (a stopped, initialising or failed one stays as it is)
+        // an initial copy whose coordinator died (crash, server restart) resumes
+        if s.status == "initialising" && !workers::alive(s.worker_pid)? {
+            resume_copy(&s, db)?;
+            continue;
+        }
+        // only sources that were running (a stopped or failed one stays as it is)
         if !s.want_running || s.status != "running" {
             continue;
         }

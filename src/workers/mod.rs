@@ -1,7 +1,9 @@
 //! Background workers and what they share: starting a dynamic worker for a source, the
 //! transaction wrapper, and the data-path modules the workers (and the SQL API) call.
 //!
-//! - `init`: the initial copy worker (schema, consistent snapshot, COPY of each table).
+//! - `init`: the initial copy's coordinator (discovery, resumption, the snapshot's global read
+//!   lock, the copy workers, the start position).
+//! - `copy_worker`: a copy worker; claims tables and copies each in its own transaction.
 //! - `copy`: feeds PostgreSQL's own COPY machinery from a MySQL table stream.
 //! - `read`: the per-source read worker: binlog reader thread + batch writer.
 //! - `batch_writer`: stores whole source transactions with the read position.
@@ -11,6 +13,7 @@
 
 pub mod batch_writer;
 pub mod copy;
+pub mod copy_worker;
 pub mod init;
 pub mod launcher;
 pub mod read;
@@ -26,6 +29,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy)]
 pub enum WorkerRole {
     Init,
+    Copy,
     Read,
     Replay,
 }
@@ -34,6 +38,7 @@ impl WorkerRole {
     fn function(self) -> &'static str {
         match self {
             WorkerRole::Init => "pg_chameleon_rs_init_main",
+            WorkerRole::Copy => "pg_chameleon_rs_copy_main",
             WorkerRole::Read => "pg_chameleon_rs_read_main",
             WorkerRole::Replay => "pg_chameleon_rs_replay_main",
         }
@@ -41,6 +46,7 @@ impl WorkerRole {
     pub fn label(self) -> &'static str {
         match self {
             WorkerRole::Init => "init",
+            WorkerRole::Copy => "copy",
             WorkerRole::Read => "read",
             WorkerRole::Replay => "replay",
         }
@@ -55,12 +61,27 @@ pub struct StartedWorker {
 
 /// Starts a dynamic background worker for `source_id` in the current database.
 pub fn start_worker(role: WorkerRole, source_id: i32, source_name: &str, database: &str) -> Result<StartedWorker> {
-    let name = format!("pg_chameleon_rs {} {}", role.label(), source_name);
-    let handle = BackgroundWorkerBuilder::new(&name)
+    launch(role, &format!("pg_chameleon_rs {} {}", role.label(), source_name), source_id.into_datum(), source_name, database)
+}
+
+/// Starts copy worker `slot` of `source_id`'s initial copy.
+pub fn start_copy_worker(source_id: i32, slot: i32, source_name: &str, database: &str) -> Result<StartedWorker> {
+    let arg = ((source_id as i64) << 16) | (slot as i64 & 0xffff);
+    launch(WorkerRole::Copy, &format!("pg_chameleon_rs copy {slot} {source_name}"), arg.into_datum(), source_name, database)
+}
+
+/// The source id and slot of a copy worker, from its argument.
+pub fn copy_worker_arg(arg: pgrx::pg_sys::Datum) -> (i32, i32) {
+    let v = unsafe { i64::from_datum(arg, false) }.unwrap_or_default();
+    ((v >> 16) as i32, (v & 0xffff) as i32)
+}
+
+fn launch(role: WorkerRole, name: &str, arg: Option<pgrx::pg_sys::Datum>, source_name: &str, database: &str) -> Result<StartedWorker> {
+    let handle = BackgroundWorkerBuilder::new(name)
         .set_type(&format!("pg_chameleon_rs {}", role.label()))
         .set_library("pg_chameleon_rs")
         .set_function(role.function())
-        .set_argument(source_id.into_datum())
+        .set_argument(arg)
         .set_extra(database)
         .enable_spi_access()
         .set_start_time(BgWorkerStartTime::RecoveryFinished)
@@ -149,10 +170,15 @@ pub fn stop_all(s: &crate::catalog::SourceRow, timeout: Duration) -> Result<()> 
 /// The common start of every source worker: signal handlers, connection to the database
 /// named in `bgw_extra`, and the source id from the argument.
 pub fn worker_prologue(arg: pgrx::pg_sys::Datum) -> i32 {
+    attach_and_connect();
+    unsafe { i32::from_datum(arg, false) }.unwrap_or_default()
+}
+
+/// Signal handlers and the connection to the database named in `bgw_extra`.
+pub fn attach_and_connect() {
     use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi(Some(BackgroundWorker::get_extra()), None);
-    unsafe { i32::from_datum(arg, false) }.unwrap_or_default()
 }
 
 /// A read or replay worker stopping on a fatal error: the source goes to `error` with the

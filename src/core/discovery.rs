@@ -1,0 +1,89 @@
+//! What the initial copy needs to know about one source table, read from
+//! `information_schema`: columns (with type overrides applied), row estimate, defaults and
+//! comments, indexes, the replica key, foreign keys, the table comment, and whether the table
+//! can be copied and replicated at all. Used by the init coordinator (to register tables) and
+//! by each copy worker (again, on its snapshot connection, just before copying the table).
+
+use crate::core::error::CoreResult;
+use crate::core::mysql_source;
+use crate::core::options::SourceOptions;
+use crate::core::schema::{self, ColumnExtra, ForeignKeyDef, IndexDef};
+use crate::core::types::{map_column, MySqlColumn};
+use mysql::Conn;
+
+#[derive(Debug, Clone)]
+pub struct TableDefinition {
+    pub mysql_schema: String,
+    pub mysql_table: String,
+    pub pg_schema: String,
+    pub columns: Vec<MySqlColumn>,
+    pub key: Vec<String>,
+    pub estimate: i64,
+    pub extras: Vec<ColumnExtra>,
+    pub indexes: Vec<IndexDef>,
+    pub foreign_keys: Vec<ForeignKeyDef>,
+    pub comment: String,
+    /// Why the table is copied but not replicated, or not copied at all.
+    pub problem: Option<Problem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A column type we cannot map: the table is neither copied nor replicated.
+    Unsupported(String),
+    /// No primary or unique NOT NULL key: copied, not replicated.
+    NoKey,
+}
+
+impl TableDefinition {
+    /// What `chameleon.tables` says about a table that is not replicated, if anything.
+    pub fn problem_text(&self) -> Option<String> {
+        match &self.problem {
+            Some(Problem::Unsupported(m)) => Some(m.clone()),
+            Some(Problem::NoKey) => Some("no primary key or NOT NULL unique key: copied, not replicated".to_string()),
+            None => None,
+        }
+    }
+
+    pub fn copyable(&self) -> bool {
+        !matches!(self.problem, Some(Problem::Unsupported(_)))
+    }
+}
+
+/// Reads the definition of `my_schema.table`, mapped into `pg_schema`.
+pub fn describe(
+    conn: &mut Conn,
+    options: &SourceOptions,
+    my_schema: &str,
+    table: &str,
+    pg_schema: &str,
+) -> CoreResult<TableDefinition> {
+    let mut columns = mysql_source::table_columns(conn, my_schema, table)?;
+    for c in columns.iter_mut() {
+        c.pg_override = options.override_for(my_schema, table, &c.column_type);
+    }
+    let estimate = mysql_source::row_estimate(conn, my_schema, table)?;
+    let extras = mysql_source::column_extras(conn, my_schema, table)?;
+    let indexes = mysql_source::table_indexes(conn, my_schema, table)?;
+    let key = schema::replica_key(&indexes, &columns);
+    let foreign_keys = mysql_source::foreign_keys(conn, my_schema, table)?;
+    let comment = mysql_source::table_comment(conn, my_schema, table)?;
+    let problem = match columns.iter().map(|c| map_column(c, pg_schema, table)).find_map(|r| r.err()) {
+        Some(e) => Some(Problem::Unsupported(e.to_string())),
+        None if key.is_empty() => Some(Problem::NoKey),
+        None => None,
+    };
+    Ok(TableDefinition {
+        mysql_schema: my_schema.to_string(),
+        mysql_table: table.to_string(),
+        pg_schema: pg_schema.to_string(),
+        columns,
+        key,
+        estimate,
+        extras,
+        indexes,
+        foreign_keys,
+        comment,
+        problem,
+    })
+}
