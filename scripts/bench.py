@@ -11,8 +11,11 @@ worthless):
          index builds (two at a time)
   keepup a write load of small transactions for SECONDS while replicating: replay lag sampled
          every 100 ms (p50/p99/max)
-Sizes from the environment: BENCH_TABLES, BENCH_ROWS, BENCH_BACKLOG, BENCH_SECONDS;
-BENCH_SCENARIOS (comma-separated, default all: copy,limit,drain,keepup; drain and keepup need copy).
+  wide   (only when named) memory: WIDE_ROWS rows of 8 KB copied; peak resident memory (VmHWM)
+         of the copy workers, sampled while they run
+Sizes from the environment: BENCH_TABLES, BENCH_ROWS, BENCH_BACKLOG, BENCH_SECONDS, BENCH_WIDE_ROWS;
+BENCH_SCENARIOS (comma-separated, default copy,limit,drain,keepup; drain and keepup need copy;
+add wide for the memory scenario), BENCH_COPY_WORKERS (default 2).
 """
 import os
 import shutil
@@ -31,6 +34,7 @@ ROWS = int(os.environ.get("BENCH_ROWS", "500000"))
 BACKLOG = int(os.environ.get("BENCH_BACKLOG", "200000"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
 SCRATCH = os.environ.get("CHAMELEON_BENCH_SCRATCH", "/tmp/pg_chameleon_rs-bench")
+WIDE_ROWS = int(os.environ.get("BENCH_WIDE_ROWS", "200000"))
 COPY_WORKERS = int(os.environ.get("BENCH_COPY_WORKERS", "2"))
 SCENARIOS = set(os.environ.get("BENCH_SCENARIOS", "copy,limit,drain,keepup").split(","))
 
@@ -113,6 +117,55 @@ def limit(s, my, data_bytes):
     return total, copy_s, index_s
 
 
+def peak_rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def wide(s, my, pg):
+    """WIDE_ROWS rows of about 8 KB copied by the copy workers: their peak resident memory."""
+    with my.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS widetest")
+        cur.execute("CREATE DATABASE widetest")
+        cur.execute("USE widetest")
+        cur.execute("CREATE TABLE wide (id INT NOT NULL PRIMARY KEY, body MEDIUMTEXT NOT NULL)")
+        step = 20_000
+        for lo in range(0, WIDE_ROWS, step):
+            hi = min(WIDE_ROWS, lo + step)
+            cur.execute(f"INSERT INTO wide SELECT seq, CONCAT(seq, ':', REPEAT(MD5(seq), 256)) FROM seq_{lo + 1}_to_{hi}")
+        cur.execute("COMMIT")
+    pg.execute("SELECT chameleon.add_source('wd', %s, '{\"widetest\": \"widetest\"}', %s)",
+               (s.mariadb.url(), f'{{"copy_workers": {COPY_WORKERS}}}'))
+    pg.execute("SELECT chameleon.init_replica('wd')")
+    peak = {}
+    t0 = time.time()
+    while True:
+        status = pg.execute("SELECT status, last_error FROM chameleon.sources WHERE name = 'wd'").fetchone()
+        pids = pg.execute("SELECT i_pid FROM sch_chameleon.t_copy_workers w JOIN sch_chameleon.t_sources s "
+                          "USING (i_id_source) WHERE s.t_source = 'wd' AND i_pid IS NOT NULL").fetchall()
+        for (pid,) in pids:
+            peak[pid] = max(peak.get(pid, 0), peak_rss_kb(pid))
+        if status[0] != "initialising" and time.time() - t0 > 1:
+            break
+        time.sleep(0.05)
+    assert status[0] == "initialised", status
+    elapsed = time.time() - t0
+    # value for value through digests (the rows themselves would need gigabytes here)
+    with my.cursor() as cur:
+        cur.execute("SELECT id, MD5(body) FROM widetest.wide ORDER BY id")
+        source = [(int(i), h.decode() if isinstance(h, bytes) else h) for i, h in cur.fetchall()]
+    dest = pg.execute("SELECT id, md5(body) FROM widetest.wide ORDER BY id").fetchall()
+    assert source == [tuple(r) for r in dest], "widetest.wide differs from the source"
+    mb = WIDE_ROWS * 8200 / 1e6
+    return elapsed, mb, max(peak.values()) / 1024 if peak else 0.0
+
+
 def report(results):
     print(f"\n{'scenario':<54} {'time / rate':<26} result")
     for r in results:
@@ -135,6 +188,10 @@ def main():
                    (s.mariadb.url(), f'{{"copy_workers": {COPY_WORKERS}}}'))
 
         rows = TABLES * ROWS
+        if "wide" in SCENARIOS:
+            elapsed, mb, peak_mb = wide(s, my, pg)
+            results.append((f"wide: {WIDE_ROWS:,} rows of 8 KB ({mb:,.0f} MB)", f"{elapsed:.2f} s",
+                            f"peak RSS of a copy worker {peak_mb:.0f} MB"))
         if "limit" in SCENARIOS:
             total, copy_s, index_s = limit(s, my, data_bytes)
             results.append(("limit: PG COPY FROM file + index builds, 2 at a time", f"{total:.2f} s",

@@ -65,7 +65,8 @@ mod tests {
     #[pg_test]
     fn catalogue_exists_and_is_private() {
         let v = Spi::get_one::<String>("SELECT t_version FROM sch_chameleon.v_version").unwrap();
-        assert_eq!(v.as_deref(), Some("0.1.0"));
+        // the catalogue version follows the extension version (upgrade scripts go from one to the next)
+        assert_eq!(v.as_deref(), Some(env!("CARGO_PKG_VERSION")));
         let public_can = Spi::get_one::<bool>(
             "SELECT has_table_privilege('public', 'sch_chameleon.t_sources', 'SELECT')",
         )

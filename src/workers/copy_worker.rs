@@ -141,6 +141,9 @@ fn copy_table(
     max_memory: usize,
 ) -> Result<mysql::Conn> {
     let replicate = t.problem.is_none();
+    // A finished table must survive a crash even with synchronous_commit = off: resuming
+    // trusts the catalogue (one WAL flush per table).
+    catalog::execute("SET LOCAL synchronous_commit = on")?;
     // the definition read now is the one copied: the catalogue follows it
     catalog::register_table(
         source_id,

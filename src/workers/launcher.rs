@@ -79,6 +79,11 @@ pub extern "C-unwind" fn pg_chameleon_rs_launcher_main(_arg: pg_sys::Datum) {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
     }
+    // SIGTERM: server shutdown, or pg_terminate_backend / DROP DATABASE ... WITH (FORCE) of its
+    // database. Exit code 0 would unregister the launcher until the next server start; with 1
+    // the postmaster starts it again after bgw_restart_time (a shutting-down server does not).
+    log!("pg_chameleon_rs launcher stopping on SIGTERM (restarted in 5 s unless the server is shutting down)");
+    unsafe { pg_sys::proc_exit(1) };
 }
 
 /// Restarts the init worker of a source whose initial copy was cut short; it keeps the tables
