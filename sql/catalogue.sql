@@ -84,7 +84,6 @@ CREATE TABLE sch_chameleon.t_copy_workers (
     b_per_table_points  boolean NOT NULL DEFAULT false,
     t_binlog_name       text,
     i_binlog_position   bigint,
-    t_gtid              text,
     i_id_table          integer,                -- the table being copied now
     t_error             text,
     PRIMARY KEY (i_id_source, i_slot)

@@ -60,10 +60,7 @@ fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Resul
                 options: row.get::<JsonB>(6)?.map(|j| j.0).unwrap_or(json!({})),
                 status: row.get(7)?.unwrap_or_default(),
                 want_running: row.get(8)?.unwrap_or(false),
-                position: match (file, pos) {
-                    (Some(f), Some(p)) => Some(BinlogPosition::new(f, p as u64)),
-                    _ => None,
-                },
+                position: point(file, pos),
                 gtid: row.get(11)?,
                 worker_pid: row.get(12)?,
                 replay_pid: row.get(13)?,
@@ -109,6 +106,11 @@ pub fn try_lock_source_control(id: i32) -> Result<bool> {
 /// Locks the source row for the rest of the transaction (serialises state changes).
 pub fn lock_source(id: i32) -> Result<()> {
     run("SELECT 1 FROM sch_chameleon.t_sources WHERE i_id_source = $1 FOR UPDATE", &[id.into()])
+}
+
+/// A binlog position stored as (file, offset) columns.
+fn point(file: Option<String>, pos: Option<i64>) -> Option<BinlogPosition> {
+    Some(BinlogPosition::new(file?, pos? as u64))
 }
 
 fn run(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<()> {
@@ -310,10 +312,7 @@ pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
                 key: row.get::<Vec<String>>(7)?.unwrap_or_default(),
                 state: row.get(8)?.unwrap_or_default(),
                 enabled: row.get(9)?.unwrap_or(false),
-                point: match (file, pos) {
-                    (Some(f), Some(p)) => Some(BinlogPosition::new(f, p as u64)),
-                    _ => None,
-                },
+                point: point(file, pos),
                 rows_discarded: row.get(12)?.unwrap_or(0),
             });
         }
@@ -335,6 +334,22 @@ pub fn tables_for_source_names(source_id: i32) -> Result<Vec<(String, String)>> 
         }
         Ok(out)
     })
+}
+
+/// Registers a table as discovery read it: to copy unless it cannot be, replicated unless it
+/// has a problem (shown in last_error). Returns its id.
+pub fn register_definition(source_id: i32, t: &crate::core::discovery::TableDefinition) -> Result<i32> {
+    register_table(
+        source_id,
+        &t.mysql_schema,
+        &t.mysql_table,
+        &t.pg_schema,
+        &t.columns,
+        &t.key,
+        t.estimate,
+        t.copyable(),
+        t.problem_text().as_deref(),
+    )
 }
 
 /// Registers (or re-registers, for a new copy) a table; returns its id.
@@ -562,14 +577,13 @@ pub struct CopySlot {
     pub state: String,
     pub per_table_points: bool,
     pub point: Option<BinlogPosition>,
-    pub gtid: Option<String>,
     pub error: Option<String>,
 }
 
 pub fn copy_slots(source_id: i32) -> Result<Vec<CopySlot>> {
     Spi::connect(|client| {
         let t = client.select(
-            "SELECT i_slot, i_pid, enm_state, b_per_table_points, t_binlog_name, i_binlog_position, t_gtid, t_error \
+            "SELECT i_slot, i_pid, enm_state, b_per_table_points, t_binlog_name, i_binlog_position, t_error \
              FROM sch_chameleon.t_copy_workers WHERE i_id_source = $1 ORDER BY i_slot",
             None,
             &[source_id.into()],
@@ -583,12 +597,8 @@ pub fn copy_slots(source_id: i32) -> Result<Vec<CopySlot>> {
                 pid: row.get(2)?,
                 state: row.get(3)?.unwrap_or_default(),
                 per_table_points: row.get(4)?.unwrap_or(false),
-                point: match (file, pos) {
-                    (Some(f), Some(p)) => Some(BinlogPosition::new(f, p as u64)),
-                    _ => None,
-                },
-                gtid: row.get(7)?,
-                error: row.get(8)?,
+                point: point(file, pos),
+                error: row.get(7)?,
             });
         }
         Ok(out)
@@ -616,15 +626,14 @@ pub fn set_copy_slot(source_id: i32, slot: i32, state: &str, pid: Option<i32>, e
 
 /// The coordinator letting every ready worker copy: at the snapshot's coordinates, or with a
 /// consistent point per table.
-pub fn copy_slots_go(source_id: i32, point: Option<&BinlogPosition>, gtid: Option<&str>) -> Result<()> {
+pub fn copy_slots_go(source_id: i32, point: Option<&BinlogPosition>) -> Result<()> {
     run(
         "UPDATE sch_chameleon.t_copy_workers SET enm_state = 'go', b_per_table_points = $2::text IS NULL, \
-         t_binlog_name = $2, i_binlog_position = $3, t_gtid = $4 WHERE i_id_source = $1 AND enm_state = 'ready'",
+         t_binlog_name = $2, i_binlog_position = $3 WHERE i_id_source = $1 AND enm_state = 'ready'",
         &[
             source_id.into(),
             point.map(|p| p.file.clone()).into(),
             point.map(|p| p.pos as i64).into(),
-            gtid.into(),
         ],
     )
 }
@@ -716,9 +725,7 @@ pub fn earliest_table_point(source_id: i32) -> Result<Option<BinlogPosition>> {
         )?;
         let mut points = Vec::new();
         for row in t {
-            if let (Some(f), Some(p)) = (row.get::<String>(1)?, row.get::<i64>(2)?) {
-                points.push(BinlogPosition::new(f, p as u64));
-            }
+            points.extend(point(row.get(1)?, row.get(2)?));
         }
         Ok(points.into_iter().min())
     })

@@ -145,17 +145,7 @@ fn copy_table(
     // trusts the catalogue (one WAL flush per table).
     catalog::execute("SET LOCAL synchronous_commit = on")?;
     // the definition read now is the one copied: the catalogue follows it
-    catalog::register_table(
-        source_id,
-        &t.mysql_schema,
-        &t.mysql_table,
-        &t.pg_schema,
-        &t.columns,
-        &t.key,
-        t.estimate,
-        t.copyable(),
-        t.problem_text().as_deref(),
-    )?;
+    catalog::register_definition(source_id, t)?;
     if !t.copyable() {
         return Ok(conn);
     }

@@ -179,17 +179,7 @@ fn register(source: &catalog::SourceRow, tables: &[TableDefinition], resume: boo
                 ids.push(id);
             }
             None => {
-                ids.push(catalog::register_table(
-                    source.id,
-                    &t.mysql_schema,
-                    &t.mysql_table,
-                    &t.pg_schema,
-                    &t.columns,
-                    &t.key,
-                    t.estimate,
-                    t.copyable(),
-                    t.problem_text().as_deref(),
-                )?);
+                ids.push(catalog::register_definition(source.id, t)?);
                 if t.copyable() {
                     to_copy += 1;
                 }
@@ -217,10 +207,8 @@ fn copy_in_parallel(
 ) -> Result<Option<(BinlogPosition, String)>> {
     let id = source.id;
     // copy workers of an earlier, interrupted coordinator must not copy alongside
-    for old in in_transaction(|| catalog::copy_slots(id))? {
-        if let Some(pid) = old.pid {
-            in_transaction(|| super::pid_alive(pid).and_then(|a| if a { super::stop_worker(pid, Duration::from_secs(60)).map(|_| ()) } else { Ok(()) }))?;
-        }
+    for pid in in_transaction(|| catalog::copy_slots(id))?.into_iter().filter_map(|s| s.pid) {
+        in_transaction(|| super::stop_if_alive(pid, Duration::from_secs(60)))?;
     }
     in_transaction(|| catalog::create_copy_slots(id, workers))?;
     let connect_timeout = Duration::from_secs(options.connect_timeout as u64);
@@ -246,7 +234,7 @@ fn copy_in_parallel(
                         source.name,
                         held.as_millis()
                     );
-                    let r = in_transaction(|| catalog::copy_slots_go(id, Some(&pos), gtid.as_deref()));
+                    let r = in_transaction(|| catalog::copy_slots_go(id, Some(&pos)));
                     snapshot = gtid.map(|g| (pos, g));
                     r
                 }
@@ -258,7 +246,7 @@ fn copy_in_parallel(
                 "pg_chameleon_rs: source \"{}\": the global read lock was refused ({why}); each table gets its own consistent point",
                 source.name
             );
-            started.and_then(|_| in_transaction(|| catalog::copy_slots_go(id, None, None)))
+            started.and_then(|_| in_transaction(|| catalog::copy_slots_go(id, None)))
         }
     };
     if let Err(e) = go {
@@ -316,6 +304,6 @@ fn wait_until_ready(id: i32, started: &[super::StartedWorker], timeout: Duration
 fn stop_copy_workers(id: i32, pids: &[i32]) {
     let _ = in_transaction(|| catalog::abort_copy_slots(id));
     for &pid in pids {
-        let _ = in_transaction(|| super::stop_worker(pid, Duration::from_secs(60)));
+        let _ = in_transaction(|| super::stop_if_alive(pid, Duration::from_secs(60)));
     }
 }

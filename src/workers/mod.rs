@@ -136,6 +136,11 @@ pub fn stop_worker(pid: i32, timeout: Duration) -> Result<bool> {
     Ok(false)
 }
 
+/// Stops the worker if it is alive; false if it did not stop within `timeout`.
+pub fn stop_if_alive(pid: i32, timeout: Duration) -> Result<bool> {
+    Ok(!pid_alive(pid)? || stop_worker(pid, timeout)?)
+}
+
 /// Starts whichever of the read and replay workers of a running source is not alive, and
 /// records their pids. Used by `start_replica` and the launcher.
 pub fn ensure_running(s: &crate::catalog::SourceRow, database: &str) -> Result<Vec<String>> {
@@ -156,7 +161,7 @@ pub fn ensure_running(s: &crate::catalog::SourceRow, database: &str) -> Result<V
 /// Stops the read and replay workers of a source; Err if one does not stop in time.
 pub fn stop_all(s: &crate::catalog::SourceRow, timeout: Duration) -> Result<()> {
     for pid in [s.worker_pid, s.replay_pid].into_iter().flatten() {
-        if pid_alive(pid)? && !stop_worker(pid, timeout)? {
+        if !stop_if_alive(pid, timeout)? {
             return Err(ChameleonError::State(format!(
                 "the worker (pid {pid}) of source \"{}\" did not stop within {} s",
                 s.name,
