@@ -5,7 +5,7 @@
 use crate::core::mapping::SchemaMappings;
 use crate::core::options::SourceOptions;
 use crate::core::position::BinlogPosition;
-use crate::core::types::{map_column, MappedType, MySqlColumn};
+use crate::core::types::{map_column, MappedType, MySqlColumn, ZeroDates};
 use crate::error::{ChameleonError, Result};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgBuiltInOids};
@@ -250,6 +250,7 @@ pub fn columns_to_json(cols: &[MySqlColumn], pg_schema: &str, pg_table: &str) ->
                     "numeric_precision": c.numeric_precision, "numeric_scale": c.numeric_scale,
                     "datetime_precision": c.datetime_precision,
                     "pg_override": c.pg_override,
+                    "zero_dates": c.zero_dates.as_str(),
                     "pg_type": map_column(c, pg_schema, pg_table).map(|m| m.pg_type).ok(),
                 })
             })
@@ -273,6 +274,7 @@ fn columns_from_json(v: &Value) -> Vec<MySqlColumn> {
                     numeric_scale: n(c, "numeric_scale"),
                     datetime_precision: n(c, "datetime_precision"),
                     pg_override: c.get("pg_override").and_then(Value::as_str).map(str::to_string),
+                    zero_dates: c.get("zero_dates").and_then(Value::as_str).and_then(ZeroDates::parse).unwrap_or_default(),
                 })
                 .collect()
         })

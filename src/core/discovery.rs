@@ -61,6 +61,7 @@ pub fn describe(
     let mut columns = mysql_source::table_columns(conn, my_schema, table)?;
     for c in columns.iter_mut() {
         c.pg_override = options.override_for(my_schema, table, &c.column_type);
+        c.zero_dates = options.zero_dates;
     }
     let estimate = mysql_source::row_estimate(conn, my_schema, table)?;
     let extras = mysql_source::column_extras(conn, my_schema, table)?;

@@ -157,6 +157,7 @@ pub fn table_columns(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<V
             numeric_scale: opt_u64(r, 6),
             datetime_precision: opt_u64(r, 7),
             pg_override: None,
+            zero_dates: Default::default(),
         })
         .collect())
 }

@@ -3,6 +3,7 @@
 //! with a message that names the key. Names follow pg_chameleon where the option exists there.
 
 use crate::core::error::{CoreError, CoreResult};
+use crate::core::types::ZeroDates;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -46,6 +47,8 @@ pub struct SourceOptions {
     /// Megabytes of rows in flight between MySQL and PostgreSQL per copy worker (a single row
     /// larger than that still passes, alone).
     pub copy_max_memory: usize,
+    /// What MySQL's zero dates become (the bad-value policy for dates).
+    pub zero_dates: ZeroDates,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +77,7 @@ impl Default for SourceOptions {
             type_override: vec![],
             copy_workers: 2,
             copy_max_memory: 64,
+            zero_dates: ZeroDates::Discard,
         }
     }
 }
@@ -94,6 +98,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "type_override",
     "copy_workers",
     "copy_max_memory",
+    "zero_dates",
 ];
 
 /// pg_chameleon / design.md options that a later release implements; named so that the
@@ -106,7 +111,6 @@ const PLANNED_KEYS: &[&str] = &[
     "gtid_enable",
     "keep_existing_schema",
     "skip_events",
-    "zero_dates",
 ];
 
 fn err(key: &str, msg: &str) -> CoreError {
@@ -244,6 +248,11 @@ impl SourceOptions {
                 "type_override" => o.type_override = type_overrides(v)?,
                 "copy_workers" => o.copy_workers = as_uint(key, v, 1, 64)? as usize,
                 "copy_max_memory" => o.copy_max_memory = as_uint(key, v, 4, 65_536)? as usize,
+                "zero_dates" => {
+                    o.zero_dates = v.as_str().and_then(ZeroDates::parse).ok_or_else(|| {
+                        err(key, &format!("must be one of {}", ZeroDates::NAMES.join(", ")))
+                    })?
+                }
                 k if PLANNED_KEYS.contains(&k) => {
                     return Err(err(k, "is not supported yet by this version of pg_chameleon_rs"))
                 }
@@ -331,7 +340,8 @@ mod tests {
             (json!({"sleep_loop": -1}), "sleep_loop"),
             (json!({"copy_workers": 0}), "copy_workers"),
             (json!({"copy_max_memory": 1}), "copy_max_memory"),
-            (json!({"zero_dates": "null"}), "zero_dates"),
+            (json!({"zero_dates": "epoch"}), "zero_dates"),
+            (json!({"skip_events": {}}), "skip_events"),
         ] {
             let e = SourceOptions::from_json(&opts).unwrap_err().to_string();
             assert!(e.contains(&format!("\"{key}\"")), "{e}");

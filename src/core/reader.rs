@@ -31,6 +31,8 @@ use std::time::Duration;
 pub struct ReaderTable {
     pub id: i32,
     pub kinds: Vec<ValueKind>,
+    /// Column names, for the reasons of discarded rows.
+    pub names: Vec<String>,
     pub key: Vec<usize>,
 }
 
@@ -135,7 +137,10 @@ pub fn decode_rows(
                     (format!("column {} is missing from the row image: set binlog_row_image=FULL", i + 1), raw_row(row))
                 })?;
                 let c = value::from_binlog(&table.kinds[i], v)
-                    .map_err(|reason| (format!("column {}: {reason}", i + 1), raw_row(row)))?;
+                    .map_err(|reason| match table.names.get(i) {
+                        Some(name) => (format!("column \"{name}\": {reason}"), raw_row(row)),
+                        None => (format!("column {}: {reason}", i + 1), raw_row(row)),
+                    })?;
                 vals.push(c);
             }
             Ok(vals)

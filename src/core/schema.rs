@@ -124,12 +124,13 @@ pub fn default_clause(flavor: Flavor, col: &MySqlColumn, mapped: &MappedType, ex
                     return Err(format!("default of {} column \"{}\" not translated", col.data_type, col.name))
                 }
                 kind => value::from_text(kind, lit.as_bytes())
-                    .map_err(|e| format!("default of column \"{}\" not translated: {e}", col.name))?,
+                    .map_err(|e| format!("default of column \"{}\" not translated: {e}", col.name))?
+                    .ok_or_else(|| format!("zero-date default of column \"{}\" not translated", col.name))?,
             };
             Ok(Some(format!("{}::{}", quote_literal(&text), mapped.pg_type)))
         }
-        None if is_current_timestamp(raw) && matches!(mapped.kind, ValueKind::DateTime | ValueKind::Timestamp) => {
-            Ok(Some(if mapped.kind == ValueKind::DateTime { "LOCALTIMESTAMP".into() } else { "CURRENT_TIMESTAMP".into() }))
+        None if is_current_timestamp(raw) && matches!(mapped.kind, ValueKind::DateTime(_) | ValueKind::Timestamp(_)) => {
+            Ok(Some(if matches!(mapped.kind, ValueKind::DateTime(_)) { "LOCALTIMESTAMP".into() } else { "CURRENT_TIMESTAMP".into() }))
         }
         None => Err(format!("default expression {raw} of column \"{}\" not translated", col.name)),
     }

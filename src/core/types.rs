@@ -19,6 +19,42 @@ pub struct MySqlColumn {
     pub datetime_precision: Option<u64>,
     /// A `type_override` target for this column (`boolean`, ...), decided at copy time.
     pub pg_override: Option<String>,
+    /// What a zero date becomes (`zero_dates`), decided at copy time.
+    pub zero_dates: ZeroDates,
+}
+
+/// The `zero_dates` policy: what MySQL's zero dates (`0000-00-00`, or a zero month or day)
+/// become, since PostgreSQL has no such dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ZeroDates {
+    /// The row goes to `discarded_rows` with its exact bytes (nothing is changed silently).
+    #[default]
+    Discard,
+    /// The value becomes NULL (only in a nullable column; NOT NULL columns discard).
+    Null,
+    /// The value becomes `-infinity`, which sorts before every date.
+    MinusInfinity,
+}
+
+impl ZeroDates {
+    pub const NAMES: &'static [&'static str] = &["discard", "null", "-infinity"];
+
+    pub fn parse(s: &str) -> Option<ZeroDates> {
+        match s.to_ascii_lowercase().as_str() {
+            "discard" => Some(ZeroDates::Discard),
+            "null" => Some(ZeroDates::Null),
+            "-infinity" => Some(ZeroDates::MinusInfinity),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZeroDates::Discard => "discard",
+            ZeroDates::Null => "null",
+            ZeroDates::MinusInfinity => "-infinity",
+        }
+    }
 }
 
 impl MySqlColumn {
@@ -43,11 +79,12 @@ pub enum ValueKind {
     Binary,
     /// BINARY(n): fixed length, right-padded with 0x00 (the row binlog drops the padding).
     FixedBinary(u32),
-    Date,
+    /// DATE, with what its zero dates become.
+    Date(ZeroDates),
     /// DATETIME(n): a wall-clock timestamp.
-    DateTime,
+    DateTime(ZeroDates),
     /// TIMESTAMP(n): an instant, rendered in UTC with an explicit offset.
-    Timestamp,
+    Timestamp(ZeroDates),
     Time,
     Year,
     Json,
@@ -157,6 +194,11 @@ pub fn map_column(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreRes
 
 fn map_natural(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult<MappedType> {
     let u = col.unsigned();
+    // NULL cannot go into a NOT NULL column: such zero dates are discarded
+    let zero = match col.zero_dates {
+        ZeroDates::Null if !col.nullable => ZeroDates::Discard,
+        z => z,
+    };
     if col.data_type == "enum" {
         let labels = parse_labels(&col.column_type)?;
         let name = enum_type_name(pg_table, &col.name);
@@ -197,9 +239,9 @@ fn map_natural(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult
         "tinytext" | "text" | "mediumtext" | "longtext" => ("text".into(), ValueKind::Text),
         "binary" => ("bytea".into(), ValueKind::FixedBinary(col.char_max_len.unwrap_or(1).clamp(1, 255) as u32)),
         "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => ("bytea".into(), ValueKind::Binary),
-        "date" => ("date".into(), ValueKind::Date),
-        "datetime" => (format!("timestamp({}) without time zone", frac(col)), ValueKind::DateTime),
-        "timestamp" => (format!("timestamp({}) with time zone", frac(col)), ValueKind::Timestamp),
+        "date" => ("date".into(), ValueKind::Date(zero)),
+        "datetime" => (format!("timestamp({}) without time zone", frac(col)), ValueKind::DateTime(zero)),
+        "timestamp" => (format!("timestamp({}) with time zone", frac(col)), ValueKind::Timestamp(zero)),
         "time" => (format!("time({}) without time zone", frac(col)), ValueKind::Time),
         "year" => ("smallint".into(), ValueKind::Year),
         "json" => ("jsonb".into(), ValueKind::Json),
@@ -221,6 +263,7 @@ pub(crate) fn col(name: &str, data_type: &str, column_type: &str) -> MySqlColumn
         numeric_scale: None,
         datetime_precision: None,
         pg_override: None,
+        zero_dates: ZeroDates::Discard,
     }
 }
 

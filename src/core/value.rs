@@ -6,7 +6,7 @@
 //! store, or that would change meaning (zero dates, TIME outside 00:00..24:00, invalid UTF-8,
 //! NUL in text), is an error with a reason; callers put the row in `discarded_rows`.
 
-use crate::core::types::ValueKind;
+use crate::core::types::{ValueKind, ZeroDates};
 use mysql::binlog::value::BinlogValue;
 use mysql::Value;
 use std::fmt::Write;
@@ -131,11 +131,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// A binlog TIMESTAMP (seconds since the epoch; 0 is MySQL's zero timestamp).
+fn epoch(z: ZeroDates, secs: i64, us: u32) -> Result<Option<String>, String> {
+    if secs == 0 && us == 0 {
+        return zero_value(z, "zero timestamp 0000-00-00 00:00:00 has no PostgreSQL equivalent".into());
+    }
+    fmt_epoch(secs, us).map(Some)
+}
+
 /// A TIMESTAMP as seconds since the epoch, rendered as a UTC instant.
 fn fmt_epoch(secs: i64, us: u32) -> ValueResult {
-    if secs == 0 && us == 0 {
-        return Err("zero timestamp 0000-00-00 00:00:00 has no PostgreSQL equivalent".into());
-    }
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400) as u32;
     let (y, m, d) = civil_from_days(days);
@@ -216,9 +221,48 @@ fn boolean(v: i128) -> ValueResult {
     }
 }
 
-/// Converts a value read with the text protocol (initial copy). `None` is SQL NULL.
+/// What a zero date becomes under the column's `zero_dates` policy.
+fn zero_value(policy: ZeroDates, reason: String) -> Result<Option<String>, String> {
+    match policy {
+        ZeroDates::Discard => Err(reason),
+        ZeroDates::Null => Ok(None),
+        ZeroDates::MinusInfinity => Ok(Some("-infinity".into())),
+    }
+}
+
+fn zero_parts(y: u32, m: u32, d: u32) -> bool {
+    y == 0 || m == 0 || d == 0
+}
+
+/// The zero-date reason of a text-protocol date, if its date part has a zero year, month or day.
+fn text_zero(s: &str, what: &str) -> Option<String> {
+    let date = s.split(' ').next().unwrap_or(s);
+    let mut p = date.split('-').map(parse_u32);
+    match (p.next().flatten(), p.next().flatten(), p.next().flatten()) {
+        (Some(y), Some(m), Some(d)) if zero_parts(y, m, d) => {
+            Some(format!("zero {what} {s} has no PostgreSQL equivalent"))
+        }
+        _ => None,
+    }
+}
+
+/// Converts a value read with the text protocol (initial copy); `Ok(None)` is a zero date
+/// that the `zero_dates` policy turns into NULL.
 /// The copy session runs with `time_zone = '+00:00'`, so TIMESTAMP text is UTC.
-pub fn from_text(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
+pub fn from_text(kind: &ValueKind, bytes: &[u8]) -> Result<Option<String>, String> {
+    match kind {
+        ValueKind::Date(z) | ValueKind::DateTime(z) | ValueKind::Timestamp(z) => {
+            let what = if matches!(kind, ValueKind::Timestamp(_)) { "timestamp" } else { "date" };
+            if let Some(reason) = text_zero(utf8(bytes)?, what) {
+                return zero_value(*z, reason);
+            }
+        }
+        _ => {}
+    }
+    text_value(kind, bytes).map(Some)
+}
+
+fn text_value(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
     match kind {
         ValueKind::Int { .. } | ValueKind::Decimal | ValueKind::Float | ValueKind::Double => {
             numeric_text(bytes)
@@ -228,13 +272,9 @@ pub fn from_text(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
         ValueKind::Text | ValueKind::Json => utf8(bytes).map(str::to_string),
         ValueKind::Binary => Ok(bytea_hex(bytes)),
         ValueKind::FixedBinary(n) => fixed_binary(bytes, *n),
-        ValueKind::Date => text_datetime(utf8(bytes)?, false),
-        ValueKind::DateTime => text_datetime(utf8(bytes)?, true),
-        ValueKind::Timestamp => {
-            let s = text_datetime(utf8(bytes)?, true)
-                .map_err(|e| e.replace("zero date", "zero timestamp"))?;
-            Ok(format!("{s}+00"))
-        }
+        ValueKind::Date(_) => text_datetime(utf8(bytes)?, false),
+        ValueKind::DateTime(_) => text_datetime(utf8(bytes)?, true),
+        ValueKind::Timestamp(_) => Ok(format!("{}+00", text_datetime(utf8(bytes)?, true)?)),
         ValueKind::Time => text_time(utf8(bytes)?),
         ValueKind::Enum(labels) => {
             let s = utf8(bytes)?;
@@ -296,22 +336,27 @@ pub fn from_binlog(kind: &ValueKind, value: &BinlogValue<'_>) -> Result<Option<S
         (ValueKind::Text | ValueKind::Json, Value::Bytes(b)) => utf8(b)?.to_string(),
         (ValueKind::Binary, Value::Bytes(b)) => bytea_hex(b),
         (ValueKind::FixedBinary(n), Value::Bytes(b)) => fixed_binary(b, *n)?,
-        (ValueKind::Date, Value::Date(y, m, d, ..)) => {
+        (ValueKind::Date(z) | ValueKind::DateTime(z), Value::Date(y, m, d, ..))
+            if zero_parts(*y as u32, *m as u32, *d as u32) =>
+        {
+            return zero_value(*z, format!("zero date {y:04}-{m:02}-{d:02} has no PostgreSQL equivalent"));
+        }
+        (ValueKind::Date(_), Value::Date(y, m, d, ..)) => {
             check_date(*y as u32, *m as u32, *d as u32)?;
             format!("{y:04}-{m:02}-{d:02}")
         }
-        (ValueKind::DateTime, Value::Date(y, mo, d, h, mi, s, us)) => {
+        (ValueKind::DateTime(_), Value::Date(y, mo, d, h, mi, s, us)) => {
             check_date(*y as u32, *mo as u32, *d as u32)?;
             fmt_datetime(*y as u32, *mo as u32, *d as u32, *h as u32, *mi as u32, *s as u32, *us)
         }
-        (ValueKind::Timestamp, Value::Bytes(b)) => {
+        (ValueKind::Timestamp(z), Value::Bytes(b)) => {
             let s = std::str::from_utf8(b).map_err(|_| "bad TIMESTAMP".to_string())?;
             let (secs, us) = s.split_once('.').unwrap_or((s, "0"));
             let secs: i64 = secs.parse().map_err(|_| format!("bad TIMESTAMP \"{s}\""))?;
             let us: u32 = us.parse().map_err(|_| format!("bad TIMESTAMP \"{s}\""))?;
-            fmt_epoch(secs, us)?
+            return epoch(*z, secs, us);
         }
-        (ValueKind::Timestamp, Value::Int(secs)) => fmt_epoch(*secs, 0)?,
+        (ValueKind::Timestamp(z), Value::Int(secs)) => return epoch(*z, *secs, 0),
         (ValueKind::Bool, Value::Int(i)) => boolean(*i as i128)?,
         (ValueKind::Bool, Value::UInt(u)) => boolean(*u as i128)?,
         (ValueKind::Enum(labels), Value::Int(i)) => enum_label(labels, *i)?,
@@ -341,6 +386,30 @@ mod tests {
         from_binlog(kind, &BinlogValue::Value(v))
     }
 
+    fn ft(kind: &ValueKind, bytes: &[u8]) -> Result<String, String> {
+        from_text(kind, bytes).map(|v| v.unwrap_or_else(|| "NULL".into()))
+    }
+
+    #[test]
+    fn zero_dates_follow_the_policy() {
+        use ZeroDates::*;
+        for (kind, text) in [
+            (ValueKind::Date as fn(ZeroDates) -> ValueKind, &b"0000-00-00"[..]),
+            (ValueKind::DateTime, b"2024-00-15 10:00:00"),
+            (ValueKind::Timestamp, b"0000-00-00 00:00:00"),
+        ] {
+            assert!(ft(&kind(Discard), text).unwrap_err().starts_with("zero "));
+            assert_eq!(ft(&kind(Null), text).unwrap(), "NULL");
+            assert_eq!(ft(&kind(MinusInfinity), text).unwrap(), "-infinity");
+        }
+        assert_eq!(bl(&ValueKind::Date(Null), Value::Date(0, 0, 0, 0, 0, 0, 0)).unwrap(), None);
+        assert_eq!(bl(&ValueKind::DateTime(MinusInfinity), Value::Date(2024, 1, 0, 0, 0, 0, 0)).unwrap().unwrap(), "-infinity");
+        assert_eq!(bl(&ValueKind::Timestamp(MinusInfinity), Value::Int(0)).unwrap().unwrap(), "-infinity");
+        assert!(bl(&ValueKind::Timestamp(Discard), Value::Int(0)).unwrap_err().contains("zero timestamp"));
+        // a date that is merely early is not a zero date
+        assert_eq!(ft(&ValueKind::Date(Null), b"1000-01-01").unwrap(), "1000-01-01");
+    }
+
     #[test]
     fn integers_signedness() {
         let u32k = ValueKind::Int { bits: 32, unsigned: true };
@@ -363,51 +432,51 @@ mod tests {
 
     #[test]
     fn dates_and_times() {
-        assert_eq!(bl(&ValueKind::Date, Value::Date(2024, 2, 29, 0, 0, 0, 0)).unwrap().unwrap(), "2024-02-29");
+        assert_eq!(bl(&ValueKind::Date(ZeroDates::Discard), Value::Date(2024, 2, 29, 0, 0, 0, 0)).unwrap().unwrap(), "2024-02-29");
         assert_eq!(
-            bl(&ValueKind::DateTime, Value::Date(1999, 12, 31, 23, 59, 58, 120)).unwrap().unwrap(),
+            bl(&ValueKind::DateTime(ZeroDates::Discard), Value::Date(1999, 12, 31, 23, 59, 58, 120)).unwrap().unwrap(),
             "1999-12-31 23:59:58.000120"
         );
-        assert!(bl(&ValueKind::Date, Value::Date(0, 0, 0, 0, 0, 0, 0)).unwrap_err().contains("zero date"));
-        assert_eq!(from_text(&ValueKind::Date, b"2024-01-05").unwrap(), "2024-01-05");
-        assert!(from_text(&ValueKind::Date, b"0000-00-00").is_err());
-        assert!(from_text(&ValueKind::DateTime, b"2024-00-01 00:00:00").is_err());
+        assert!(bl(&ValueKind::Date(ZeroDates::Discard), Value::Date(0, 0, 0, 0, 0, 0, 0)).unwrap_err().contains("zero date"));
+        assert_eq!(ft(&ValueKind::Date(ZeroDates::Discard), b"2024-01-05").unwrap(), "2024-01-05");
+        assert!(ft(&ValueKind::Date(ZeroDates::Discard), b"0000-00-00").is_err());
+        assert!(ft(&ValueKind::DateTime(ZeroDates::Discard), b"2024-00-01 00:00:00").is_err());
         assert_eq!(
-            from_text(&ValueKind::DateTime, b"2024-01-05 10:11:12.5").unwrap(),
+            ft(&ValueKind::DateTime(ZeroDates::Discard), b"2024-01-05 10:11:12.5").unwrap(),
             "2024-01-05 10:11:12.5"
         );
-        assert_eq!(from_text(&ValueKind::Time, b"23:59:59.5").unwrap(), "23:59:59.500000");
-        assert!(from_text(&ValueKind::Time, b"838:59:59").is_err());
-        assert!(from_text(&ValueKind::Time, b"-01:00:00").is_err());
+        assert_eq!(ft(&ValueKind::Time, b"23:59:59.5").unwrap(), "23:59:59.500000");
+        assert!(ft(&ValueKind::Time, b"838:59:59").is_err());
+        assert!(ft(&ValueKind::Time, b"-01:00:00").is_err());
         assert_eq!(bl(&ValueKind::Time, Value::Time(false, 1, 0, 0, 0, 0)).unwrap().unwrap(), "24:00:00");
         assert!(bl(&ValueKind::Time, Value::Time(false, 1, 0, 0, 1, 0)).is_err());
     }
 
     #[test]
     fn timestamps_are_utc_instants() {
-        let k = ValueKind::Timestamp;
+        let k = ValueKind::Timestamp(ZeroDates::Discard);
         assert_eq!(bl(&k, Value::Bytes(b"1700000000".to_vec())).unwrap().unwrap(), "2023-11-14 22:13:20+00");
         assert_eq!(
             bl(&k, Value::Bytes(b"951782400.000001".to_vec())).unwrap().unwrap(),
             "2000-02-29 00:00:00.000001+00"
         );
         assert!(bl(&k, Value::Bytes(b"0".to_vec())).is_err());
-        assert_eq!(from_text(&k, b"2023-11-14 22:13:20").unwrap(), "2023-11-14 22:13:20+00");
+        assert_eq!(ft(&k, b"2023-11-14 22:13:20").unwrap(), "2023-11-14 22:13:20+00");
     }
 
     #[test]
     fn text_binary_bits() {
-        assert!(from_text(&ValueKind::Text, b"a\0b").unwrap_err().contains("NUL"));
-        assert!(from_text(&ValueKind::Text, b"\xff\xfe").unwrap_err().contains("UTF-8"));
-        assert_eq!(from_text(&ValueKind::Text, "żółw 🐢".as_bytes()).unwrap(), "żółw 🐢");
-        assert_eq!(from_text(&ValueKind::Binary, b"\x00\xff").unwrap(), "\\x00ff");
+        assert!(ft(&ValueKind::Text, b"a\0b").unwrap_err().contains("NUL"));
+        assert!(ft(&ValueKind::Text, b"\xff\xfe").unwrap_err().contains("UTF-8"));
+        assert_eq!(ft(&ValueKind::Text, "żółw 🐢".as_bytes()).unwrap(), "żółw 🐢");
+        assert_eq!(ft(&ValueKind::Binary, b"\x00\xff").unwrap(), "\\x00ff");
         // the row binlog drops BINARY(n)'s trailing zero bytes; the copy reads them
         assert_eq!(bl(&ValueKind::FixedBinary(4), Value::Bytes(vec![0x61])).unwrap().unwrap(), "\\x61000000");
-        assert_eq!(from_text(&ValueKind::FixedBinary(4), b"a\0\0\0").unwrap(), "\\x61000000");
-        assert!(from_text(&ValueKind::FixedBinary(2), b"abc").is_err());
-        assert_eq!(from_text(&ValueKind::Bit(10), b"\x02\x01").unwrap(), "1000000001");
-        assert!(from_text(&ValueKind::Bit(3), b"\xff").is_err());
-        assert!(from_text(&ValueKind::Decimal, b"1; drop").is_err());
+        assert_eq!(ft(&ValueKind::FixedBinary(4), b"a\0\0\0").unwrap(), "\\x61000000");
+        assert!(ft(&ValueKind::FixedBinary(2), b"abc").is_err());
+        assert_eq!(ft(&ValueKind::Bit(10), b"\x02\x01").unwrap(), "1000000001");
+        assert!(ft(&ValueKind::Bit(3), b"\xff").is_err());
+        assert!(ft(&ValueKind::Decimal, b"1; drop").is_err());
         assert_eq!(bl(&ValueKind::Decimal, Value::Bytes(b"-12.50".to_vec())).unwrap().unwrap(), "-12.50");
         assert_eq!(bl(&ValueKind::Year, Value::Bytes(b"1900".to_vec())).unwrap().unwrap(), "0");
         assert_eq!(bl(&ValueKind::Year, Value::Bytes(b"2024".to_vec())).unwrap().unwrap(), "2024");
@@ -419,23 +488,23 @@ mod tests {
         assert_eq!(bl(&e, Value::Int(2)).unwrap().unwrap(), "It's");
         assert!(bl(&e, Value::Int(0)).unwrap_err().contains("index 0"));
         assert!(bl(&e, Value::Int(3)).is_err());
-        assert_eq!(from_text(&e, b"new").unwrap(), "new");
-        assert!(from_text(&e, b"").is_err());
-        assert!(from_text(&e, b"old").is_err());
+        assert_eq!(ft(&e, b"new").unwrap(), "new");
+        assert!(ft(&e, b"").is_err());
+        assert!(ft(&e, b"old").is_err());
         let s = ValueKind::Set(vec!["a".into(), "b".into(), "c".into()]);
         assert_eq!(bl(&s, Value::Bytes(vec![0b101])).unwrap().unwrap(), "a,c");
         assert_eq!(bl(&s, Value::Bytes(vec![0])).unwrap().unwrap(), "");
         assert!(bl(&s, Value::Bytes(vec![0b1000])).is_err());
-        assert_eq!(from_text(&s, b"a,c").unwrap(), "a,c");
-        assert_eq!(from_text(&s, b"").unwrap(), "");
-        assert!(from_text(&s, b"a,z").is_err());
+        assert_eq!(ft(&s, b"a,c").unwrap(), "a,c");
+        assert_eq!(ft(&s, b"").unwrap(), "");
+        assert!(ft(&s, b"a,z").is_err());
     }
 
     #[test]
     fn booleans_from_overrides() {
-        assert_eq!(from_text(&ValueKind::Bool, b"1").unwrap(), "true");
-        assert_eq!(from_text(&ValueKind::Bool, b"0").unwrap(), "false");
-        assert!(from_text(&ValueKind::Bool, b"2").unwrap_err().contains("type_override"));
+        assert_eq!(ft(&ValueKind::Bool, b"1").unwrap(), "true");
+        assert_eq!(ft(&ValueKind::Bool, b"0").unwrap(), "false");
+        assert!(ft(&ValueKind::Bool, b"2").unwrap_err().contains("type_override"));
         assert_eq!(bl(&ValueKind::Bool, Value::Int(1)).unwrap().unwrap(), "true");
         assert!(bl(&ValueKind::Bool, Value::Int(-1)).is_err());
     }

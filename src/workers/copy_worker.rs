@@ -21,7 +21,7 @@ use crate::core::source_url::SourceUrl;
 use crate::core::sql::{self, quote_ident, ColumnOptions, PgColumn};
 use crate::core::types::map_column;
 use crate::error::{ChameleonError, Result};
-use crate::workers::copy;
+use crate::workers::copy::{self, Mode};
 use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -126,20 +126,38 @@ fn copy_claimed(
     };
     let def = discovery::describe(&mut conn, options, &claimed.mysql_schema, &claimed.mysql_table, &claimed.pg_schema)?;
     let memory = options.copy_max_memory * 1024 * 1024;
-    in_transaction(|| copy_table(source_id, claimed.id, &def, conn, &point, flavor, memory))
+    let mut conn = Some(conn);
+    let first = in_transaction(|| copy_table(source_id, claimed.id, &def, &mut conn, &point, flavor, memory, Mode::Stream));
+    match first {
+        Ok(()) => {}
+        // PostgreSQL refused a row: copy the table again on the same snapshot (the same
+        // consistent point), isolating the rows it refuses
+        Err(e) if copy::refused_data(&e) && conn.is_some() && !shutdown_requested() => {
+            log!(
+                "pg_chameleon_rs: PostgreSQL refused a row of {}.{} ({e}); copying the table again with each refused row set aside",
+                claimed.mysql_schema,
+                claimed.mysql_table
+            );
+            in_transaction(|| copy_table(source_id, claimed.id, &def, &mut conn, &point, flavor, memory, Mode::Isolate))?;
+        }
+        Err(e) => return Err(e),
+    }
+    conn.ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Creates the PostgreSQL table, copies the rows, then keys, indexes, identity, comments and
 /// the consistent point. Runs in the caller's transaction.
 fn copy_table(
     source_id: i32,
     table_id: i32,
     t: &TableDefinition,
-    conn: mysql::Conn,
+    conn: &mut Option<mysql::Conn>,
     point: &BinlogPosition,
     flavor: Flavor,
     max_memory: usize,
-) -> Result<mysql::Conn> {
+    mode: Mode,
+) -> Result<()> {
     let replicate = t.problem.is_none();
     // A finished table must survive a crash even with synchronous_commit = off: resuming
     // trusts the catalogue (one WAL flush per table).
@@ -147,7 +165,7 @@ fn copy_table(
     // the definition read now is the one copied: the catalogue follows it
     catalog::register_definition(source_id, t)?;
     if !t.copyable() {
-        return Ok(conn);
+        return Ok(());
     }
     catalog::set_table_state(table_id, "copying")?;
     let mapped = t
@@ -198,7 +216,7 @@ fn copy_table(
     let relid = Spi::get_one_with_args::<pg_sys::Oid>("SELECT $1::regclass::oid", &[qualified.as_str().into()])?
         .ok_or_else(|| ChameleonError::Catalog(format!("table {qualified} vanished after creation")))?;
     let started = Instant::now();
-    let outcome = copy::copy_table(conn, &t.mysql_schema, &t.mysql_table, &t.columns, &mapped, relid, max_memory)?;
+    let outcome = copy::copy_table(conn, &t.mysql_schema, &t.mysql_table, &t.columns, &mapped, relid, max_memory, mode)?;
     let copied_in = started.elapsed();
     for d in &outcome.discards {
         catalog::record_discarded(source_id, table_id, None, &d.raw, &d.reason)?;
@@ -237,5 +255,5 @@ fn copy_table(
     catalog::set_table_notes(table_id, &notes)?;
     catalog::record_foreign_keys(table_id, &t.foreign_keys)?;
     catalog::set_table_copied(table_id, outcome.rows as i64, outcome.discards.len() as i64, point, replicate)?;
-    Ok(outcome.conn)
+    Ok(())
 }

@@ -47,7 +47,12 @@ fn reader_tables(tables: &[TableRow]) -> HashMap<(String, String), ReaderTable> 
         .map(|t| {
             (
                 (t.mysql_schema.clone(), t.mysql_table.clone()),
-                ReaderTable { id: t.id, kinds: t.mapped.iter().map(|m| m.kind.clone()).collect(), key: t.key_indexes() },
+                ReaderTable {
+                    id: t.id,
+                    kinds: t.mapped.iter().map(|m| m.kind.clone()).collect(),
+                    names: t.columns.iter().map(|c| c.name.clone()).collect(),
+                    key: t.key_indexes(),
+                },
             )
         })
         .collect()

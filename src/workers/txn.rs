@@ -39,6 +39,24 @@ pub fn catch_pg<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
         .execute()
 }
 
+/// Runs `body` in a subtransaction of the current transaction: released on `Ok`, rolled back
+/// on `Err` or on an error PostgreSQL raises (returned as `Err`); the transaction goes on.
+pub fn in_subtransaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
+    unsafe {
+        let context = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        let result = catch_pg(body);
+        match &result {
+            Ok(_) => pg_sys::ReleaseCurrentSubTransaction(),
+            Err(_) => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
+        }
+        pg_sys::MemoryContextSwitchTo(context);
+        pg_sys::CurrentResourceOwner = owner;
+        result
+    }
+}
+
 /// Sleeps on the process latch: wakes early on a signal, exits if the postmaster died,
 /// and honours query cancel / terminate in ordinary backends.
 pub fn backend_sleep(d: Duration) {
