@@ -251,6 +251,8 @@ pub fn columns_to_json(cols: &[MySqlColumn], pg_schema: &str, pg_table: &str) ->
                     "datetime_precision": c.datetime_precision,
                     "pg_override": c.pg_override,
                     "zero_dates": c.zero_dates.as_str(),
+                    "postgis": c.postgis,
+                    "charset": c.charset,
                     "pg_type": map_column(c, pg_schema, pg_table).map(|m| m.pg_type).ok(),
                 })
             })
@@ -275,6 +277,8 @@ fn columns_from_json(v: &Value) -> Vec<MySqlColumn> {
                     datetime_precision: n(c, "datetime_precision"),
                     pg_override: c.get("pg_override").and_then(Value::as_str).map(str::to_string),
                     zero_dates: c.get("zero_dates").and_then(Value::as_str).and_then(ZeroDates::parse).unwrap_or_default(),
+                    postgis: c.get("postgis").and_then(Value::as_str).map(str::to_string),
+                    charset: c.get("charset").and_then(Value::as_str).map(str::to_string),
                 })
                 .collect()
         })
@@ -568,6 +572,21 @@ pub fn finished_table(source_id: i32, mysql_schema: &str, mysql_table: &str, pg_
             return Ok(None);
         }
         Ok(t.first().get_one::<i32>()?)
+    })
+}
+
+/// The schema of PostGIS's types when the extension is installed in this database.
+pub fn postgis_schema() -> Result<Option<String>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'postgis'",
+            None,
+            &[],
+        )?;
+        if t.is_empty() {
+            return Ok(None);
+        }
+        Ok(t.first().get_one::<String>()?)
     })
 }
 

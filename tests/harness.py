@@ -73,7 +73,8 @@ class MariaDB:
                 f"--pid-file={self.dir}/mariadb.pid", f"--log-error={self.dir}/mariadb.err",
                 "--skip-name-resolve", f"--server-id={self.server_id}", "--innodb-buffer-pool-size=256M",
                 "--innodb-flush-log-at-trx-commit=2", "--character-set-server=utf8mb4",
-                "--collation-server=utf8mb4_general_ci", "--max-connections=200"]
+                "--collation-server=utf8mb4_general_ci", "--max-connections=200",
+                "--max-allowed-packet=64M"]
         if self.binlog:
             args += [f"--log-bin={self.dir}/data/mysql-bin", "--binlog-format=ROW", "--binlog-row-image=FULL",
                      "--binlog-row-metadata=FULL", "--sync-binlog=0"]

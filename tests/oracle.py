@@ -1,9 +1,33 @@
 """The oracle: the MariaDB source. Compares a source table with its PostgreSQL copy value for
 value, normalising only what the type table of design.md says changes form (TIMESTAMP is
-compared as a UTC instant; unsigned BIGINT arrives as numeric; bytes as bytes)."""
+compared as a UTC instant; unsigned BIGINT arrives as numeric; bytes as bytes; FLOAT as the
+exact float it holds; spatial values as EWKB, whether bytea or PostGIS geometry)."""
 import datetime
 import decimal
 import json
+import struct
+
+SPATIAL = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
+           "geometrycollection", "geomcollection"}
+
+
+def _f32(v):
+    """A float as the 32-bit float it stands for (MySQL FLOAT, PostgreSQL real)."""
+    return None if v is None else struct.unpack("<f", struct.pack("<f", v))[0]
+
+
+def ewkb(internal):
+    """MySQL's internal geometry (4-byte little-endian SRID + WKB) as EWKB, written here
+    independently of the extension's converter."""
+    if internal is None:
+        return None
+    internal = bytes(internal)
+    srid, wkb = struct.unpack("<I", internal[:4])[0], internal[4:]
+    if srid == 0:
+        return wkb
+    fmt = "<I" if wkb[0] == 1 else ">I"
+    gtype = struct.unpack(fmt, wkb[1:5])[0] | 0x20000000
+    return wkb[:1] + struct.pack(fmt, gtype) + struct.pack(fmt, srid) + wkb[5:]
 
 
 def _norm(v):
@@ -38,12 +62,27 @@ def _norm(v):
 
 def mysql_rows(my, schema, table, pg_types=None):
     with my.cursor() as cur:
-        cur.execute(f"SELECT * FROM `{schema}`.`{table.replace('`', '``')}`")
+        cur.execute("SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s"
+                    " AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (schema, table))
+        kinds = [(c, t.lower()) for c, t in cur.fetchall()]
+        q = lambda c: "`" + c.replace("`", "``") + "`"  # noqa: E731
+        # FLOAT's own text has 6 digits: read the float it holds (times 1 keeps -0)
+        select = ", ".join(f"{q(c)} * 1e0 AS {q(c)}" if t == "float" else q(c) for c, t in kinds)
+        cur.execute(f"SELECT {select} FROM {q(schema)}.{q(table)}")
         cols = [d[0] for d in cur.description]
         pg_types = pg_types or [None] * len(cols)
-        # MariaDB's JSON is text: compare it as the document jsonb holds
-        rows = [tuple(_norm(json.loads(v) if t == JSONB_OID and v is not None else v) for v, t in zip(r, pg_types))
-                for r in cur.fetchall()]
+
+        def conv(v, kind, t):
+            if v is None:
+                return None
+            if t == JSONB_OID:  # MariaDB's JSON is text: compare it as the document jsonb holds
+                return json.loads(v)
+            if kind == "float":
+                return _f32(v)
+            if kind in SPATIAL:
+                return ewkb(v)
+            return v
+        rows = [tuple(_norm(conv(v, k, t)) for v, (_, k), t in zip(r, kinds, pg_types)) for r in cur.fetchall()]
     return cols, rows
 
 
@@ -52,10 +91,17 @@ VARBIT_OID = 1562
 JSONB_OID = 3802
 
 
-def _pg_form(v, type_code):
+FLOAT4_OID = 700
+
+
+def _pg_form(v, type_code, geometry_oids=()):
     """Differences of form the type table implies, brought to MySQL's form."""
     if v is None:
         return None
+    if type_code == FLOAT4_OID:
+        return _f32(v)
+    if type_code in geometry_oids:  # PostGIS writes EWKB in hex
+        return bytes.fromhex(v)
     if type_code == BPCHAR_OID:  # character(n) pads with spaces where MySQL's CHAR strips them
         return v.rstrip(" ")
     if type_code == VARBIT_OID:  # bit varying(n) as MySQL's bytes
@@ -68,7 +114,9 @@ def pg_rows(pg, schema, table):
     cur = pg.execute(f"SELECT * FROM {q}")
     cols = [d.name for d in cur.description]
     types = [d.type_code for d in cur.description]
-    return cols, types, [tuple(_norm(_pg_form(v, t)) for v, t in zip(r, types)) for r in cur.fetchall()]
+    rows = cur.fetchall()
+    geometry = {r[0] for r in pg.execute("SELECT oid::int FROM pg_type WHERE typname = 'geometry'").fetchall()}
+    return cols, types, [tuple(_norm(_pg_form(v, t, geometry)) for v, t in zip(r, types)) for r in rows]
 
 
 def _key(row):

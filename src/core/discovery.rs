@@ -8,7 +8,7 @@ use crate::core::error::CoreResult;
 use crate::core::mysql_source;
 use crate::core::options::SourceOptions;
 use crate::core::schema::{self, ColumnExtra, ForeignKeyDef, IndexDef};
-use crate::core::types::{map_column, MySqlColumn};
+use crate::core::types::{map_column, Charset, MySqlColumn, ValueKind};
 use mysql::Conn;
 
 #[derive(Debug, Clone)]
@@ -33,6 +33,8 @@ pub enum Problem {
     Unsupported(String),
     /// No primary or unique NOT NULL key: copied, not replicated.
     NoKey,
+    /// Copied, not replicated, for the reason given.
+    CopyOnly(String),
 }
 
 impl TableDefinition {
@@ -41,6 +43,7 @@ impl TableDefinition {
         match &self.problem {
             Some(Problem::Unsupported(m)) => Some(m.clone()),
             Some(Problem::NoKey) => Some("no primary key or NOT NULL unique key: copied, not replicated".to_string()),
+            Some(Problem::CopyOnly(m)) => Some(format!("{m}: copied, not replicated")),
             None => None,
         }
     }
@@ -50,18 +53,21 @@ impl TableDefinition {
     }
 }
 
-/// Reads the definition of `my_schema.table`, mapped into `pg_schema`.
+/// Reads the definition of `my_schema.table`, mapped into `pg_schema` (spatial columns as
+/// PostGIS geometry when `postgis` names the schema of its types).
 pub fn describe(
     conn: &mut Conn,
     options: &SourceOptions,
     my_schema: &str,
     table: &str,
     pg_schema: &str,
+    postgis: Option<&str>,
 ) -> CoreResult<TableDefinition> {
     let mut columns = mysql_source::table_columns(conn, my_schema, table)?;
     for c in columns.iter_mut() {
         c.pg_override = options.override_for(my_schema, table, &c.column_type);
         c.zero_dates = options.zero_dates;
+        c.postgis = postgis.map(str::to_string);
     }
     let estimate = mysql_source::row_estimate(conn, my_schema, table)?;
     let extras = mysql_source::column_extras(conn, my_schema, table)?;
@@ -72,7 +78,16 @@ pub fn describe(
     let problem = match columns.iter().map(|c| map_column(c, pg_schema, table)).find_map(|r| r.err()) {
         Some(e) => Some(Problem::Unsupported(e.to_string())),
         None if key.is_empty() => Some(Problem::NoKey),
-        None => None,
+        None => columns
+            .iter()
+            .find(|c| matches!(map_column(c, pg_schema, table).map(|m| m.kind), Ok(ValueKind::Text(Charset::Other))))
+            .map(|c| {
+                Problem::CopyOnly(format!(
+                    "column \"{}\" has character set {}, which the change stream cannot decode yet",
+                    c.name,
+                    c.charset.as_deref().unwrap_or("?")
+                ))
+            }),
     };
     Ok(TableDefinition {
         mysql_schema: my_schema.to_string(),

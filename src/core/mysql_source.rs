@@ -140,7 +140,7 @@ pub fn table_columns(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<V
     let rows: Vec<Row> = conn
         .exec(
             "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_NULLABLE, CHARACTER_MAXIMUM_LENGTH, \
-             NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION \
+             NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, CHARACTER_SET_NAME \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
             (schema, table),
         )
@@ -158,6 +158,8 @@ pub fn table_columns(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<V
             datetime_precision: opt_u64(r, 7),
             pg_override: None,
             zero_dates: Default::default(),
+            charset: row_text(r, 8),
+            postgis: None,
         })
         .collect())
 }
@@ -273,7 +275,15 @@ pub fn stream_rows<F>(conn: &mut Conn, schema: &str, table: &str, columns: &[MyS
 where
     F: FnMut(Vec<Option<Vec<u8>>>) -> CoreResult<()>,
 {
-    let cols: Vec<String> = columns.iter().map(|c| quote_mysql_ident(&c.name)).collect();
+    // FLOAT is read as the double it holds (times 1, which keeps -0): its own text form has 6
+    // digits, not enough to give back every float exactly
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|c| match c.data_type.as_str() {
+            "float" => format!("{} * 1e0", quote_mysql_ident(&c.name)),
+            _ => quote_mysql_ident(&c.name),
+        })
+        .collect();
     let sql = format!("SELECT {} FROM {}.{}", cols.join(", "), quote_mysql_ident(schema), quote_mysql_ident(table));
     let what = format!("reading {schema}.{table}");
     let mut result = conn.query_iter(&sql).map_err(|e| from_mysql(e, &what))?;

@@ -103,7 +103,8 @@ impl SourceUrl {
     }
 
     /// Driver options: TCP only, bounded connect and read timeouts so that an unreachable or
-    /// silent server gives an error instead of a hang.
+    /// silent server gives an error instead of a hang; packets up to MySQL's 1 GB limit (a row
+    /// or a row event with large blobs), whatever the server's own `max_allowed_packet`.
     pub fn opts(&self, connect_timeout: Duration, read_timeout: Option<Duration>) -> mysql::Opts {
         mysql::OptsBuilder::new()
             .ip_or_hostname(Some(self.host.clone()))
@@ -114,6 +115,7 @@ impl SourceUrl {
             .tcp_connect_timeout(Some(connect_timeout))
             .read_timeout(read_timeout)
             .write_timeout(Some(connect_timeout.max(Duration::from_secs(30))))
+            .max_allowed_packet(Some(1 << 30))
             .into()
     }
 }

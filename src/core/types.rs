@@ -21,6 +21,11 @@ pub struct MySqlColumn {
     pub pg_override: Option<String>,
     /// What a zero date becomes (`zero_dates`), decided at copy time.
     pub zero_dates: ZeroDates,
+    /// `CHARACTER_SET_NAME` of character columns (the binlog carries their bytes in it).
+    pub charset: Option<String>,
+    /// The schema of PostGIS's types when PostGIS was installed in the destination at copy
+    /// time: spatial columns become `geometry`; without it they are bytea (EWKB).
+    pub postgis: Option<String>,
 }
 
 /// The `zero_dates` policy: what MySQL's zero dates (`0000-00-00`, or a zero month or day)
@@ -73,8 +78,8 @@ pub enum ValueKind {
     Double,
     /// BIT(n): rendered as a string of n binary digits.
     Bit(u32),
-    /// Character data, stored as UTF-8 text.
-    Text,
+    /// Character data, stored as UTF-8 text; the binlog has it in the column's character set.
+    Text(Charset),
     /// Binary data, stored as bytea with the exact bytes.
     Binary,
     /// BINARY(n): fixed length, right-padded with 0x00 (the row binlog drops the padding).
@@ -94,6 +99,55 @@ pub enum ValueKind {
     Set(Vec<String>),
     /// An integer column overridden to boolean: 0 and 1 only.
     Bool,
+    /// A spatial value (MySQL stores a 4-byte SRID, then WKB), rendered as EWKB: for a PostGIS
+    /// geometry column in hex, otherwise as bytea.
+    Spatial { postgis: bool },
+}
+
+/// The character set of a character column, as far as the binlog converter decodes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charset {
+    Utf8,
+    /// MySQL's latin1 is Windows-1252 (with the five unassigned bytes kept as C1 controls).
+    Latin1,
+    Ascii,
+    /// UCS-2 and UTF-16: big-endian code units.
+    Utf16,
+    Utf16Le,
+    /// UTF-32: big-endian code points.
+    Utf32,
+    /// A character set the binlog converter cannot decode: the table is copied (the copy
+    /// reads UTF-8 from the server), not replicated.
+    Other,
+}
+
+impl Charset {
+    pub fn from_mysql(name: Option<&str>) -> Charset {
+        match name.map(|n| n.to_ascii_lowercase()).as_deref() {
+            None | Some("utf8mb4") | Some("utf8mb3") | Some("utf8") => Charset::Utf8,
+            Some("latin1") => Charset::Latin1,
+            Some("ascii") => Charset::Ascii,
+            Some("ucs2") | Some("utf16") => Charset::Utf16,
+            Some("utf16le") => Charset::Utf16Le,
+            Some("utf32") => Charset::Utf32,
+            Some(_) => Charset::Other,
+        }
+    }
+}
+
+/// The PostGIS geometry subtype of a MySQL spatial type (`None` for GEOMETRY itself).
+fn spatial_subtype(data_type: &str) -> Option<Option<&'static str>> {
+    Some(match data_type {
+        "geometry" => None,
+        "point" => Some("Point"),
+        "linestring" => Some("LineString"),
+        "polygon" => Some("Polygon"),
+        "multipoint" => Some("MultiPoint"),
+        "multilinestring" => Some("MultiLineString"),
+        "multipolygon" => Some("MultiPolygon"),
+        "geometrycollection" | "geomcollection" => Some("GeometryCollection"),
+        _ => return None,
+    })
 }
 
 /// The mapped PostgreSQL type and how values are converted.
@@ -194,11 +248,26 @@ pub fn map_column(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreRes
 
 fn map_natural(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult<MappedType> {
     let u = col.unsigned();
+    let cs = Charset::from_mysql(col.charset.as_deref());
     // NULL cannot go into a NOT NULL column: such zero dates are discarded
     let zero = match col.zero_dates {
         ZeroDates::Null if !col.nullable => ZeroDates::Discard,
         z => z,
     };
+    if let Some(subtype) = spatial_subtype(&col.data_type) {
+        return Ok(match &col.postgis {
+            Some(schema) => MappedType {
+                pg_type: format!(
+                    "{}{}",
+                    crate::core::sql::qualified(schema, "geometry"),
+                    subtype.map(|s| format!("({s})")).unwrap_or_default()
+                ),
+                kind: ValueKind::Spatial { postgis: true },
+                create_enum: None,
+            },
+            None => MappedType { pg_type: "bytea".into(), kind: ValueKind::Spatial { postgis: false }, create_enum: None },
+        });
+    }
     if col.data_type == "enum" {
         let labels = parse_labels(&col.column_type)?;
         let name = enum_type_name(pg_table, &col.name);
@@ -230,13 +299,13 @@ fn map_natural(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult
         }
         "char" => {
             let n = col.char_max_len.unwrap_or(1).max(1);
-            (format!("character({n})"), ValueKind::Text)
+            (format!("character({n})"), ValueKind::Text(cs))
         }
         "varchar" => {
             let n = col.char_max_len.unwrap_or(1).max(1);
-            (format!("character varying({n})"), ValueKind::Text)
+            (format!("character varying({n})"), ValueKind::Text(cs))
         }
-        "tinytext" | "text" | "mediumtext" | "longtext" => ("text".into(), ValueKind::Text),
+        "tinytext" | "text" | "mediumtext" | "longtext" => ("text".into(), ValueKind::Text(cs)),
         "binary" => ("bytea".into(), ValueKind::FixedBinary(col.char_max_len.unwrap_or(1).clamp(1, 255) as u32)),
         "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => ("bytea".into(), ValueKind::Binary),
         "date" => ("date".into(), ValueKind::Date(zero)),
@@ -264,6 +333,8 @@ pub(crate) fn col(name: &str, data_type: &str, column_type: &str) -> MySqlColumn
         datetime_precision: None,
         pg_override: None,
         zero_dates: ZeroDates::Discard,
+        charset: None,
+        postgis: None,
     }
 }
 
@@ -273,6 +344,17 @@ mod tests {
 
     fn pg(data_type: &str, column_type: &str) -> String {
         map_column(&col("c", data_type, column_type), "s", "t").unwrap().pg_type
+    }
+
+    #[test]
+    fn spatial_types_are_postgis_geometry_or_bytea() {
+        assert_eq!(pg("point", "point"), "bytea");
+        let mut c = col("g", "multipolygon", "multipolygon");
+        c.postgis = Some("public".into());
+        assert_eq!(map_column(&c, "s", "t").unwrap().pg_type, "\"public\".\"geometry\"(MultiPolygon)");
+        c.data_type = "geometry".into();
+        assert_eq!(map_column(&c, "s", "t").unwrap().pg_type, "\"public\".\"geometry\"");
+        assert_eq!(map_column(&c, "s", "t").unwrap().kind, ValueKind::Spatial { postgis: true });
     }
 
     #[test]
@@ -306,7 +388,7 @@ mod tests {
 
     #[test]
     fn unsupported_names_the_column() {
-        let e = map_column(&col("shape", "geometry", "geometry"), "s", "t").unwrap_err();
+        let e = map_column(&col("shape", "raster", "raster"), "s", "t").unwrap_err();
         assert!(e.to_string().contains("\"shape\""));
     }
 

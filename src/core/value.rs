@@ -6,7 +6,7 @@
 //! store, or that would change meaning (zero dates, TIME outside 00:00..24:00, invalid UTF-8,
 //! NUL in text), is an error with a reason; callers put the row in `discarded_rows`.
 
-use crate::core::types::{ValueKind, ZeroDates};
+use crate::core::types::{Charset, ValueKind, ZeroDates};
 use mysql::binlog::value::BinlogValue;
 use mysql::Value;
 use std::fmt::Write;
@@ -20,6 +20,60 @@ fn utf8(bytes: &[u8]) -> Result<&str, String> {
     })?;
     if s.contains('\0') {
         return Err("text contains a NUL byte, which PostgreSQL cannot store".into());
+    }
+    Ok(s)
+}
+
+/// Windows-1252's 0x80..0x9F (MySQL's latin1); MySQL keeps the five unassigned bytes as the
+/// C1 controls of the same value.
+const CP1252_HIGH: [char; 32] = [
+    '\u{20ac}', '\u{81}', '\u{201a}', '\u{192}', '\u{201e}', '\u{2026}', '\u{2020}', '\u{2021}', '\u{2c6}', '\u{2030}',
+    '\u{160}', '\u{2039}', '\u{152}', '\u{8d}', '\u{17d}', '\u{8f}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201c}',
+    '\u{201d}', '\u{2022}', '\u{2013}', '\u{2014}', '\u{2dc}', '\u{2122}', '\u{161}', '\u{203a}', '\u{153}', '\u{9d}',
+    '\u{17e}', '\u{178}',
+];
+
+/// Character data from the binlog, in the column's character set, as UTF-8.
+fn decode_text(cs: Charset, bytes: &[u8]) -> ValueResult {
+    let units16 = |little: bool| -> Result<String, String> {
+        if bytes.len() % 2 != 0 {
+            return Err(format!("UTF-16 value of odd length {}", bytes.len()));
+        }
+        let units: Vec<u16> = bytes
+            .chunks_exact(2)
+            .map(|c| if little { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) })
+            .collect();
+        String::from_utf16(&units).map_err(|_| "invalid UTF-16 sequence".to_string())
+    };
+    let s = match cs {
+        Charset::Utf8 | Charset::Other => return utf8(bytes).map(str::to_string),
+        Charset::Ascii => {
+            if let Some(p) = bytes.iter().position(|b| *b >= 0x80) {
+                return Err(format!("byte {:#04x} at {p} is not ASCII", bytes[p]));
+            }
+            bytes.iter().map(|b| *b as char).collect()
+        }
+        Charset::Latin1 => bytes
+            .iter()
+            .map(|&b| match b {
+                0x80..=0x9f => CP1252_HIGH[(b - 0x80) as usize],
+                _ => b as char,
+            })
+            .collect(),
+        Charset::Utf16 => units16(false)?,
+        Charset::Utf16Le => units16(true)?,
+        Charset::Utf32 => {
+            if bytes.len() % 4 != 0 {
+                return Err(format!("UTF-32 value of length {}", bytes.len()));
+            }
+            bytes
+                .chunks_exact(4)
+                .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])).ok_or("invalid UTF-32 code point"))
+                .collect::<Result<String, _>>()?
+        }
+    };
+    if s.contains('\0') {
+        return Err("text contains a NUL character, which PostgreSQL cannot store".into());
     }
     Ok(s)
 }
@@ -39,6 +93,51 @@ pub fn bytea_hex(bytes: &[u8]) -> String {
         let _ = write!(out, "{b:02x}");
     }
     out
+}
+
+/// A MySQL spatial value (4-byte little-endian SRID, then WKB) as EWKB: the WKB itself when
+/// the SRID is 0, otherwise with the SRID flag and the SRID after the type, as PostGIS writes
+/// it. Nothing is lost: the SRID stays with the geometry.
+pub fn ewkb(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    if bytes.len() < 9 {
+        return Err(format!("spatial value of {} bytes is too short to be a geometry", bytes.len()));
+    }
+    let srid = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let wkb = &bytes[4..];
+    let little = match wkb[0] {
+        0 => false,
+        1 => true,
+        other => return Err(format!("spatial value has WKB byte order {other}, neither 0 nor 1")),
+    };
+    if srid == 0 {
+        return Ok(wkb.to_vec());
+    }
+    let raw_type = [wkb[1], wkb[2], wkb[3], wkb[4]];
+    let gtype = if little { u32::from_le_bytes(raw_type) } else { u32::from_be_bytes(raw_type) };
+    let (flagged, srid) = if little {
+        ((gtype | 0x2000_0000).to_le_bytes(), srid.to_le_bytes())
+    } else {
+        ((gtype | 0x2000_0000).to_be_bytes(), srid.to_be_bytes())
+    };
+    let mut out = Vec::with_capacity(wkb.len() + 4);
+    out.push(wkb[0]);
+    out.extend_from_slice(&flagged);
+    out.extend_from_slice(&srid);
+    out.extend_from_slice(&wkb[5..]);
+    Ok(out)
+}
+
+fn spatial(bytes: &[u8], postgis: bool) -> ValueResult {
+    let e = ewkb(bytes)?;
+    if postgis {
+        let mut out = String::with_capacity(e.len() * 2);
+        for b in &e {
+            let _ = write!(out, "{b:02x}");
+        }
+        Ok(out)
+    } else {
+        Ok(bytea_hex(&e))
+    }
 }
 
 /// BINARY(n) as MySQL stores it: right-padded with zero bytes to n.
@@ -269,7 +368,8 @@ fn text_value(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
         }
         ValueKind::Year => numeric_text(bytes),
         ValueKind::Bit(n) => bit_string(bytes, *n),
-        ValueKind::Text | ValueKind::Json => utf8(bytes).map(str::to_string),
+        // the copy session reads every character set as utf8mb4
+        ValueKind::Text(_) | ValueKind::Json => utf8(bytes).map(str::to_string),
         ValueKind::Binary => Ok(bytea_hex(bytes)),
         ValueKind::FixedBinary(n) => fixed_binary(bytes, *n),
         ValueKind::Date(_) => text_datetime(utf8(bytes)?, false),
@@ -290,6 +390,7 @@ fn text_value(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
             let s = numeric_text(bytes)?;
             boolean(s.parse::<i128>().map_err(|_| format!("\"{s}\" is not an integer"))?)
         }
+        ValueKind::Spatial { postgis } => spatial(bytes, *postgis),
         ValueKind::Set(members) => {
             let s = utf8(bytes)?;
             match s.split(',').find(|m| !m.is_empty() && !members.iter().any(|x| x == m)) {
@@ -333,7 +434,8 @@ pub fn from_binlog(kind: &ValueKind, value: &BinlogValue<'_>) -> Result<Option<S
         }
         (ValueKind::Year, Value::Int(i)) => i.to_string(),
         (ValueKind::Bit(n), Value::Bytes(b)) => bit_string(b, *n)?,
-        (ValueKind::Text | ValueKind::Json, Value::Bytes(b)) => utf8(b)?.to_string(),
+        (ValueKind::Text(cs), Value::Bytes(b)) => decode_text(*cs, b)?,
+        (ValueKind::Json, Value::Bytes(b)) => utf8(b)?.to_string(),
         (ValueKind::Binary, Value::Bytes(b)) => bytea_hex(b),
         (ValueKind::FixedBinary(n), Value::Bytes(b)) => fixed_binary(b, *n)?,
         (ValueKind::Date(z) | ValueKind::DateTime(z), Value::Date(y, m, d, ..))
@@ -362,6 +464,7 @@ pub fn from_binlog(kind: &ValueKind, value: &BinlogValue<'_>) -> Result<Option<S
         (ValueKind::Enum(labels), Value::Int(i)) => enum_label(labels, *i)?,
         (ValueKind::Enum(labels), Value::UInt(i)) => enum_label(labels, *i as i64)?,
         (ValueKind::Set(members), Value::Bytes(b)) => set_members(members, b)?,
+        (ValueKind::Spatial { postgis }, Value::Bytes(b)) => spatial(b, *postgis)?,
         (ValueKind::Time, Value::Time(neg, days, h, m, s, us)) => {
             if *neg && (*days, *h, *m, *s, *us) != (0, 0, 0, 0, 0) {
                 return Err(format!(
@@ -388,6 +491,40 @@ mod tests {
 
     fn ft(kind: &ValueKind, bytes: &[u8]) -> Result<String, String> {
         from_text(kind, bytes).map(|v| v.unwrap_or_else(|| "NULL".into()))
+    }
+
+    #[test]
+    fn binlog_text_in_other_character_sets() {
+        let t = |cs, b: &[u8]| bl(&ValueKind::Text(cs), Value::Bytes(b.to_vec())).map(|v| v.unwrap_or_default());
+        assert_eq!(t(Charset::Latin1, b"caf\xe9 \x80 \x81\x9f").unwrap(), "caf\u{e9} \u{20ac} \u{81}\u{178}");
+        assert_eq!(t(Charset::Ascii, b"plain").unwrap(), "plain");
+        assert!(t(Charset::Ascii, b"\xe9").unwrap_err().contains("not ASCII"));
+        assert_eq!(t(Charset::Utf16, &[0xd8, 0x3d, 0xdc, 0x22, 0, 0x61]).unwrap(), "\u{1f422}a");
+        assert_eq!(t(Charset::Utf16Le, &[0x61, 0]).unwrap(), "a");
+        assert_eq!(t(Charset::Utf32, &[0, 1, 0xf4, 0x22]).unwrap(), "\u{1f422}");
+        assert!(t(Charset::Latin1, b"a\0b").unwrap_err().contains("NUL"));
+        assert!(t(Charset::Utf8, b"\xff").unwrap_err().contains("UTF-8"));
+    }
+
+    #[test]
+    fn spatial_values_become_ewkb() {
+        // POINT(1 2) with SRID 0: the WKB as it is
+        let mut point = vec![0, 0, 0, 0, 1, 1, 0, 0, 0];
+        point.extend_from_slice(&1f64.to_le_bytes());
+        point.extend_from_slice(&2f64.to_le_bytes());
+        assert_eq!(ewkb(&point).unwrap(), point[4..].to_vec());
+        // SRID 4326: flag and SRID after the type, as PostGIS's EWKB
+        let mut with_srid = point.clone();
+        with_srid[..4].copy_from_slice(&4326u32.to_le_bytes());
+        let e = ewkb(&with_srid).unwrap();
+        assert_eq!(&e[..9], &[1, 1, 0, 0, 0x20, 0xe6, 0x10, 0, 0]);
+        assert_eq!(&e[9..], &point[9..]);
+        let k = ValueKind::Spatial { postgis: true };
+        assert_eq!(ft(&k, &with_srid).unwrap(), "0101000020e6100000000000000000f03f0000000000000040");
+        assert_eq!(bl(&ValueKind::Spatial { postgis: false }, Value::Bytes(point.clone())).unwrap().unwrap(),
+                   "\\x0101000000000000000000f03f0000000000000040");
+        assert!(ft(&k, &[0, 0, 0, 0, 1]).unwrap_err().contains("too short"));
+        assert!(ft(&k, &[0, 0, 0, 0, 7, 1, 0, 0, 0]).unwrap_err().contains("byte order"));
     }
 
     #[test]
@@ -466,9 +603,9 @@ mod tests {
 
     #[test]
     fn text_binary_bits() {
-        assert!(ft(&ValueKind::Text, b"a\0b").unwrap_err().contains("NUL"));
-        assert!(ft(&ValueKind::Text, b"\xff\xfe").unwrap_err().contains("UTF-8"));
-        assert_eq!(ft(&ValueKind::Text, "żółw 🐢".as_bytes()).unwrap(), "żółw 🐢");
+        assert!(ft(&ValueKind::Text(Charset::Utf8), b"a\0b").unwrap_err().contains("NUL"));
+        assert!(ft(&ValueKind::Text(Charset::Utf8), b"\xff\xfe").unwrap_err().contains("UTF-8"));
+        assert_eq!(ft(&ValueKind::Text(Charset::Utf8), "żółw 🐢".as_bytes()).unwrap(), "żółw 🐢");
         assert_eq!(ft(&ValueKind::Binary, b"\x00\xff").unwrap(), "\\x00ff");
         // the row binlog drops BINARY(n)'s trailing zero bytes; the copy reads them
         assert_eq!(bl(&ValueKind::FixedBinary(4), Value::Bytes(vec![0x61])).unwrap().unwrap(), "\\x61000000");

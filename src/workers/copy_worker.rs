@@ -124,7 +124,8 @@ fn copy_claimed(
             mysql_source::table_snapshot(&mut conn, lock, flavor, &claimed.mysql_schema, &claimed.mysql_table)?.0
         }
     };
-    let def = discovery::describe(&mut conn, options, &claimed.mysql_schema, &claimed.mysql_table, &claimed.pg_schema)?;
+    let postgis = in_transaction(catalog::postgis_schema)?;
+    let def = discovery::describe(&mut conn, options, &claimed.mysql_schema, &claimed.mysql_table, &claimed.pg_schema, postgis.as_deref())?;
     let memory = options.copy_max_memory * 1024 * 1024;
     let mut conn = Some(conn);
     let first = in_transaction(|| copy_table(source_id, claimed.id, &def, &mut conn, &point, flavor, memory, Mode::Stream));

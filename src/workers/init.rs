@@ -56,6 +56,7 @@ struct Phase {
 
 fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow, options: &SourceOptions) -> Result<Vec<TableDefinition>> {
     let mappings = source.mappings()?;
+    let postgis = in_transaction(catalog::postgis_schema)?;
     let mut out = Vec::new();
     for (my_schema, pg_schema) in &mappings.0 {
         if !mysql_source::schema_exists(conn, my_schema)? {
@@ -66,7 +67,7 @@ fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow, options: &Sourc
         }
         for table in mysql_source::list_tables(conn, my_schema)? {
             if options.table_selected(my_schema, &table) {
-                out.push(discovery::describe(conn, options, my_schema, &table, pg_schema)?);
+                out.push(discovery::describe(conn, options, my_schema, &table, pg_schema, postgis.as_deref())?);
             }
         }
     }

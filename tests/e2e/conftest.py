@@ -25,13 +25,15 @@ def servers():
         s.stop()
 
 
-def load_sql(my, schema, fixture):
+def load_sql(my, schema, fixture, fresh=True):
+    """Runs a fixture in `schema`: a fresh one, or next to what is there."""
     with open(os.path.join(FIXTURES, fixture)) as f:
         text = f.read()
     text = re.sub(r"^--.*$", "", text, flags=re.M)
     with my.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{schema}`")
-        cur.execute(f"CREATE DATABASE `{schema}`")
+        if fresh:
+            cur.execute(f"DROP DATABASE IF EXISTS `{schema}`")
+            cur.execute(f"CREATE DATABASE `{schema}`")
         cur.execute(f"USE `{schema}`")
         for stmt in [s.strip() for s in text.split(";\n") if s.strip()]:
             cur.execute(stmt)
