@@ -412,6 +412,99 @@ pub fn set_table_notes(table_id: i32, notes: &[String]) -> Result<()> {
     run("UPDATE sch_chameleon.t_replica_tables SET t_notes = $2 WHERE i_id_table = $1", &[table_id.into(), notes.to_vec().into()])
 }
 
+/// Adds a note to a table's notes.
+pub fn add_table_note(table_id: i32, note: &str) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET t_notes = coalesce(t_notes, '{}') || $2 WHERE i_id_table = $1",
+        &[table_id.into(), vec![note.to_string()].into()],
+    )
+}
+
+/// A recorded foreign key of a copied table, with its referenced table when that one is
+/// copied too.
+pub struct SourceForeignKey {
+    pub table_id: i32,
+    pub pg_schema: String,
+    pub pg_table: String,
+    pub fk: crate::core::schema::ForeignKeyDef,
+    /// The referenced table's PostgreSQL schema and name.
+    pub referenced: Option<(String, String)>,
+}
+
+pub fn source_foreign_keys(source_id: i32) -> Result<Vec<SourceForeignKey>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT c.i_id_table, c.v_pg_schema, c.v_pg_table, f.v_name, f.v_columns, f.v_ref_mysql_schema, f.v_ref_table, \
+                    f.v_ref_columns, f.v_on_update, f.v_on_delete, p.v_pg_schema, p.v_pg_table \
+               FROM sch_chameleon.t_foreign_keys f \
+               JOIN sch_chameleon.t_replica_tables c ON c.i_id_table = f.i_id_table \
+               LEFT JOIN sch_chameleon.t_replica_tables p ON p.i_id_source = c.i_id_source \
+                    AND p.v_mysql_schema = f.v_ref_mysql_schema AND p.v_mysql_table = f.v_ref_table AND p.ts_copied IS NOT NULL \
+              WHERE c.i_id_source = $1 AND c.ts_copied IS NOT NULL ORDER BY c.i_id_table, f.v_name",
+            None,
+            &[source_id.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            let referenced = match (r.get::<String>(11)?, r.get::<String>(12)?) {
+                (Some(s), Some(t)) => Some((s, t)),
+                _ => None,
+            };
+            out.push(SourceForeignKey {
+                table_id: r.get(1)?.unwrap_or_default(),
+                pg_schema: r.get(2)?.unwrap_or_default(),
+                pg_table: r.get(3)?.unwrap_or_default(),
+                fk: crate::core::schema::ForeignKeyDef {
+                    name: r.get(4)?.unwrap_or_default(),
+                    columns: r.get(5)?.unwrap_or_default(),
+                    ref_schema: r.get(6)?.unwrap_or_default(),
+                    ref_table: r.get(7)?.unwrap_or_default(),
+                    ref_columns: r.get(8)?.unwrap_or_default(),
+                    on_update: r.get(9)?.unwrap_or_default(),
+                    on_delete: r.get(10)?.unwrap_or_default(),
+                },
+                referenced,
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// Drops the foreign keys of other tables that reference the table `qualified` (if it exists).
+/// IF EXISTS: another copy worker may be recreating the referencing table meanwhile.
+pub fn drop_foreign_keys_referencing(qualified: &str) -> Result<()> {
+    let drops: Vec<String> = Spi::connect(|client| {
+        let t = client.select(
+            "SELECT format('ALTER TABLE IF EXISTS %s DROP CONSTRAINT IF EXISTS %I', conrelid::regclass, conname) FROM pg_constraint \
+              WHERE contype = 'f' AND confrelid = to_regclass($1) AND conrelid <> confrelid",
+            None,
+            &[qualified.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            out.extend(r.get::<String>(1)?);
+        }
+        Ok::<_, ChameleonError>(out)
+    })?;
+    for ddl in drops {
+        execute(&ddl)?;
+    }
+    Ok(())
+}
+
+/// Whether every copied table of the source has the same consistent point.
+pub fn single_consistent_point(source_id: i32) -> Result<bool> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT count(DISTINCT (t_binlog_name, i_binlog_position)) <= 1 FROM sch_chameleon.t_replica_tables \
+              WHERE i_id_source = $1 AND ts_copied IS NOT NULL",
+            None,
+            &[source_id.into()],
+        )?;
+        Ok(t.first().get_one::<bool>()?.unwrap_or(false))
+    })
+}
+
 /// Replaces the recorded foreign keys of a table.
 pub fn record_foreign_keys(table_id: i32, fks: &[crate::core::schema::ForeignKeyDef]) -> Result<()> {
     run("DELETE FROM sch_chameleon.t_foreign_keys WHERE i_id_table = $1", &[table_id.into()])?;

@@ -357,17 +357,16 @@ pub fn table_indexes(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<V
     Ok(out)
 }
 
-/// Foreign keys declared on a table. (Two plain queries: MariaDB 10.11 answers the join of
-/// KEY_COLUMN_USAGE and REFERENTIAL_CONSTRAINTS with no rows through prepared statements.)
+/// Foreign keys declared on a table: columns from KEY_COLUMN_USAGE, actions from SHOW CREATE
+/// TABLE.
 pub fn foreign_keys(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<Vec<crate::core::schema::ForeignKeyDef>> {
     let what = format!("cannot read the foreign keys of {schema}.{table}");
-    let rules: Vec<Row> = conn
-        .exec(
-            "SELECT CONSTRAINT_NAME, UPDATE_RULE, DELETE_RULE FROM information_schema.REFERENTIAL_CONSTRAINTS \
-             WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
-            (schema, table),
-        )
+    // ON UPDATE / ON DELETE come from SHOW CREATE TABLE: information_schema's
+    // REFERENTIAL_CONSTRAINTS shows nothing to a user with only SELECT on the table (MariaDB)
+    let create: Vec<(String, String)> = conn
+        .query(format!("SHOW CREATE TABLE {}.{}", quote_mysql_ident(schema), quote_mysql_ident(table)))
         .map_err(|e| from_mysql(e, &what))?;
+    let rules = create.first().map(|(_, ddl)| crate::core::schema::foreign_key_rules(ddl)).unwrap_or_default();
     let rows: Vec<Row> = conn
         .exec(
             "SELECT CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME \
@@ -388,14 +387,14 @@ pub fn foreign_keys(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<Ve
                 fk.ref_columns.push(ref_col);
             }
             _ => {
-                let rule = rules.iter().find(|x| row_text(x, 0).as_deref() == Some(name.as_str()));
+                let rule = rules.get(&name);
                 out.push(crate::core::schema::ForeignKeyDef {
                     columns: vec![col],
                     ref_schema: row_text(r, 2).unwrap_or_default(),
                     ref_table: row_text(r, 3).unwrap_or_default(),
                     ref_columns: vec![ref_col],
-                    on_update: rule.and_then(|x| row_text(x, 1)).unwrap_or_else(|| "RESTRICT".into()),
-                    on_delete: rule.and_then(|x| row_text(x, 2)).unwrap_or_else(|| "RESTRICT".into()),
+                    on_update: rule.map(|r| r.0.clone()).unwrap_or_else(|| "RESTRICT".into()),
+                    on_delete: rule.map(|r| r.1.clone()).unwrap_or_else(|| "RESTRICT".into()),
                     name,
                 })
             }

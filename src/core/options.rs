@@ -16,6 +16,16 @@ pub enum OnErrorReplay {
     Exit,
 }
 
+/// What the copy does with the source's foreign keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignKeys {
+    /// Record them; `detach_replica` creates them (a replica needs none while replicating).
+    Record,
+    /// Also create them after the copy, NOT VALID and deferred, then validate them when every
+    /// table shares one consistent point.
+    Create,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceOptions {
     /// server_id the reader presents to the source; must be unique among its replicas.
@@ -49,6 +59,7 @@ pub struct SourceOptions {
     pub copy_max_memory: usize,
     /// What MySQL's zero dates become (the bad-value policy for dates).
     pub zero_dates: ZeroDates,
+    pub foreign_keys: ForeignKeys,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +89,7 @@ impl Default for SourceOptions {
             copy_workers: 2,
             copy_max_memory: 64,
             zero_dates: ZeroDates::Discard,
+            foreign_keys: ForeignKeys::Record,
         }
     }
 }
@@ -99,6 +111,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "copy_workers",
     "copy_max_memory",
     "zero_dates",
+    "foreign_keys",
 ];
 
 /// pg_chameleon / design.md options that a later release implements; named so that the
@@ -231,6 +244,13 @@ impl SourceOptions {
                     .ok_or_else(|| err(key, "must be a number of seconds from 0.01 to 3600"))?;
                     o.sleep_loop = f;
                 }
+                "foreign_keys" => {
+                    o.foreign_keys = match v.as_str() {
+                        Some("record") => ForeignKeys::Record,
+                        Some("create") => ForeignKeys::Create,
+                        _ => return Err(err(key, "must be \"record\" or \"create\"")),
+                    }
+                }
                 "on_error_replay" => {
                     o.on_error_replay = match v.as_str() {
                         Some("continue") => OnErrorReplay::Continue,
@@ -341,6 +361,7 @@ mod tests {
             (json!({"copy_workers": 0}), "copy_workers"),
             (json!({"copy_max_memory": 1}), "copy_max_memory"),
             (json!({"zero_dates": "epoch"}), "zero_dates"),
+            (json!({"foreign_keys": true}), "foreign_keys"),
             (json!({"skip_events": {}}), "skip_events"),
         ] {
             let e = SourceOptions::from_json(&opts).unwrap_err().to_string();

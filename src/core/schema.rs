@@ -62,12 +62,88 @@ pub fn replica_key(indexes: &[IndexDef], columns: &[crate::core::types::MySqlCol
         .unwrap_or_default()
 }
 
-/// The DDL for the secondary indexes of a table, and a note for each index skipped.
-pub fn index_statements(schema: &str, table: &str, indexes: &[IndexDef]) -> (Vec<String>, Vec<String>) {
+/// The ON UPDATE and ON DELETE actions of each foreign key in a `SHOW CREATE TABLE` text,
+/// by constraint name (an action not written is RESTRICT).
+pub fn foreign_key_rules(ddl: &str) -> std::collections::HashMap<String, (String, String)> {
+    const ACTIONS: [&str; 5] = ["SET NULL", "SET DEFAULT", "NO ACTION", "CASCADE", "RESTRICT"];
+    let action = |line: &str, clause: &str| -> String {
+        line.rfind(clause)
+            .and_then(|at| {
+                let rest = &line[at + clause.len()..];
+                ACTIONS.iter().find(|a| rest.starts_with(*a)).map(|a| a.to_string())
+            })
+            .unwrap_or_else(|| "RESTRICT".into())
+    };
+    let mut out = std::collections::HashMap::new();
+    for line in ddl.lines().map(str::trim) {
+        let Some(rest) = line.strip_prefix("CONSTRAINT `") else { continue };
+        // the name ends at the first backquote that is not doubled
+        let mut name = String::new();
+        let mut chars = rest.char_indices().peekable();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            if c == '`' {
+                if chars.peek().map(|(_, n)| *n) == Some('`') {
+                    chars.next();
+                    name.push('`');
+                    continue;
+                }
+                end = Some(i + 1);
+                break;
+            }
+            name.push(c);
+        }
+        let Some(end) = end else { continue };
+        let tail = &rest[end..];
+        let Some(refs) = tail.find(" REFERENCES ") else { continue };
+        let tail = &tail[refs..];
+        out.insert(name, (action(tail, " ON UPDATE "), action(tail, " ON DELETE ")));
+    }
+    out
+}
+
+/// `ALTER TABLE` adding a recorded foreign key, NOT VALID (validated separately) and
+/// DEFERRABLE INITIALLY DEFERRED: replay applies a source transaction row by row, and the
+/// order of its rows need not satisfy the key until its end. MySQL's RESTRICT is NO ACTION
+/// (it checks immediately anyway), which PostgreSQL can defer.
+pub fn foreign_key_ddl(schema: &str, table: &str, fk: &ForeignKeyDef, ref_schema: &str, ref_table: &str) -> String {
+    let cols = |c: &[String]| c.iter().map(|x| quote_ident(x)).collect::<Vec<_>>().join(", ");
+    let action = |a: &str| match a.to_ascii_uppercase().as_str() {
+        "CASCADE" => "CASCADE",
+        "SET NULL" => "SET NULL",
+        "SET DEFAULT" => "SET DEFAULT",
+        _ => "NO ACTION",
+    };
+    format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON UPDATE {} ON DELETE {} \
+         DEFERRABLE INITIALLY DEFERRED NOT VALID",
+        qualified(schema, table),
+        quote_ident(&fk.name),
+        cols(&fk.columns),
+        qualified(ref_schema, ref_table),
+        cols(&fk.ref_columns),
+        action(&fk.on_update),
+        action(&fk.on_delete)
+    )
+}
+
+/// The DDL for the secondary indexes of a table, and a note for each index skipped. SPATIAL
+/// indexes become GiST indexes when the columns are PostGIS geometry.
+pub fn index_statements(schema: &str, table: &str, indexes: &[IndexDef], postgis: bool) -> (Vec<String>, Vec<String>) {
     let mut ddl = Vec::new();
     let mut skipped = Vec::new();
     for ix in indexes.iter().filter(|i| i.name != "PRIMARY") {
         let kind = ix.kind.to_ascii_uppercase();
+        if kind == "SPATIAL" && postgis {
+            let cols: Vec<String> = ix.columns.iter().map(|c| quote_ident(c)).collect();
+            ddl.push(format!(
+                "CREATE INDEX {} ON {} USING gist ({})",
+                quote_ident(&index_name(table, &ix.name)),
+                qualified(schema, table),
+                cols.join(", ")
+            ));
+            continue;
+        }
         if kind == "FULLTEXT" || kind == "SPATIAL" {
             skipped.push(format!("index {} ({kind}) has no PostgreSQL equivalent: skipped", ix.name));
             continue;
@@ -179,7 +255,9 @@ mod tests {
                 ix("uq_ref", true, &["ref"], "BTREE", false),
                 ix("ft", false, &["note"], "FULLTEXT", false),
                 ix("pfx", false, &["name"], "BTREE", true),
+                ix("where", false, &["shape"], "SPATIAL", false),
             ],
+            false,
         );
         assert_eq!(
             ddl,
@@ -188,8 +266,42 @@ mod tests {
                 "CREATE UNIQUE INDEX \"Orders_uq_ref\" ON \"shop\".\"Orders\" (\"ref\")",
             ]
         );
-        assert_eq!(skipped.len(), 2);
-        assert!(skipped[0].contains("FULLTEXT") && skipped[1].contains("prefix"));
+        assert_eq!(skipped.len(), 3);
+        assert!(skipped[0].contains("FULLTEXT") && skipped[1].contains("prefix") && skipped[2].contains("SPATIAL"));
+        let (ddl, skipped) = index_statements("s", "t", &[ix("where", false, &["shape"], "SPATIAL", false)], true);
+        assert_eq!(ddl, vec!["CREATE INDEX \"t_where\" ON \"s\".\"t\" USING gist (\"shape\")"]);
+        assert!(skipped.is_empty());
+    }
+
+    #[test]
+    fn foreign_key_actions_from_show_create_table() {
+        let ddl = "CREATE TABLE `Order Items` (\n  `Order ID` bigint(20) NOT NULL,\n  PRIMARY KEY (`Order ID`),\n  \
+                   CONSTRAINT `fk_order` FOREIGN KEY (`Order ID`) REFERENCES `orders` (`order_id`) ON DELETE CASCADE,\n  \
+                   CONSTRAINT `odd``name` FOREIGN KEY (`a`) REFERENCES `p` (`x`) ON DELETE SET NULL ON UPDATE NO ACTION,\n  \
+                   CONSTRAINT `plain` FOREIGN KEY (`b`) REFERENCES `p` (`y`)\n) ENGINE=InnoDB";
+        let r = foreign_key_rules(ddl);
+        assert_eq!(r["fk_order"], ("RESTRICT".to_string(), "CASCADE".to_string()));
+        assert_eq!(r["odd`name"], ("NO ACTION".to_string(), "SET NULL".to_string()));
+        assert_eq!(r["plain"], ("RESTRICT".to_string(), "RESTRICT".to_string()));
+        assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn foreign_keys_are_deferred_and_not_valid() {
+        let fk = ForeignKeyDef {
+            name: "fk_Parent".into(),
+            columns: vec!["a".into(), "b c".into()],
+            ref_schema: "src".into(),
+            ref_table: "Parent".into(),
+            ref_columns: vec!["x".into(), "y".into()],
+            on_update: "RESTRICT".into(),
+            on_delete: "CASCADE".into(),
+        };
+        assert_eq!(
+            foreign_key_ddl("s", "child", &fk, "s", "Parent"),
+            "ALTER TABLE \"s\".\"child\" ADD CONSTRAINT \"fk_Parent\" FOREIGN KEY (\"a\", \"b c\") REFERENCES \"s\".\"Parent\" (\"x\", \"y\") \
+             ON UPDATE NO ACTION ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED NOT VALID"
+        );
     }
 
     fn dflt(flavor: Flavor, data_type: &str, column_type: &str, raw: Option<&str>, extra: &str) -> Result<Option<String>, String> {

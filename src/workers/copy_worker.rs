@@ -181,6 +181,9 @@ fn copy_table(
         .map(|(c, m)| PgColumn { name: c.name.clone(), pg_type: m.pg_type.clone(), nullable: c.nullable })
         .collect();
     let qualified = sql::qualified(&t.pg_schema, &t.mysql_table);
+    // foreign keys of other tables that reference this one (foreign_keys = create) go first:
+    // they are created again after the copy
+    catalog::drop_foreign_keys_referencing(&qualified)?;
     catalog::execute(&format!("DROP TABLE IF EXISTS {qualified}"))?;
     for (name, labels) in mapped.iter().filter_map(|m| m.create_enum.as_ref()) {
         let type_name = sql::qualified(&t.pg_schema, name);
@@ -228,7 +231,8 @@ fn copy_table(
     }
     let key_index = t.indexes.iter().find(|i| i.columns == t.key && i.unique).map(|i| i.name.clone());
     let secondary: Vec<_> = t.indexes.iter().filter(|i| Some(&i.name) != key_index.as_ref()).cloned().collect();
-    let (index_ddl, skipped) = schema::index_statements(&t.pg_schema, &t.mysql_table, &secondary);
+    let postgis = t.columns.iter().any(|c| c.postgis.is_some());
+    let (index_ddl, skipped) = schema::index_statements(&t.pg_schema, &t.mysql_table, &secondary, postgis);
     for ddl in &index_ddl {
         catalog::execute(ddl)?;
     }

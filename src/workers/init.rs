@@ -17,12 +17,13 @@
 use crate::catalog;
 use crate::core::discovery::{self, TableDefinition};
 use crate::core::mysql_source::{self, LockOutcome};
-use crate::core::options::SourceOptions;
+use crate::core::options::{ForeignKeys, SourceOptions};
+use crate::core::schema;
 use crate::core::position::BinlogPosition;
 use crate::core::source_url::SourceUrl;
 use crate::core::sql::{self, quote_ident};
 use crate::error::{ChameleonError, Result};
-use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
+use crate::workers::txn::{backend_sleep, in_subtransaction, in_transaction, shutdown_requested};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::time::{Duration, Instant};
@@ -130,6 +131,9 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
             }
             msg.push_str("; the tables copied are kept: init_replica again resumes");
             return Err(ChameleonError::State(msg));
+        }
+        if options.foreign_keys == ForeignKeys::Create {
+            create_foreign_keys(source_id)?;
         }
         let start = catalog::earliest_table_point(source_id)?.unwrap_or_else(|| now.clone());
         let gtid = snapshot_gtid.as_ref().filter(|(p, _)| *p == start).map(|(_, g)| g.clone());
@@ -307,4 +311,51 @@ fn stop_copy_workers(id: i32, pids: &[i32]) {
     for &pid in pids {
         let _ = in_transaction(|| super::stop_if_alive(pid, Duration::from_secs(60)));
     }
+}
+
+/// `foreign_keys = create`: adds the recorded foreign keys between copied tables, NOT VALID and
+/// deferred, and validates them when every table has the same consistent point (with points
+/// per table a child may briefly reference a parent row the catch-up removes). What cannot be
+/// created or validated becomes a note on the table; the copy stands.
+fn create_foreign_keys(source_id: i32) -> Result<()> {
+    let validate = catalog::single_consistent_point(source_id)?;
+    for k in catalog::source_foreign_keys(source_id)? {
+        let name = &k.fk.name;
+        let Some((ref_schema, ref_table)) = &k.referenced else {
+            catalog::add_table_note(
+                k.table_id,
+                &format!(
+                    "foreign key {name} not created: the referenced table {}.{} is not replicated",
+                    k.fk.ref_schema, k.fk.ref_table
+                ),
+            )?;
+            continue;
+        };
+        let table = sql::qualified(&k.pg_schema, &k.pg_table);
+        let ddl = schema::foreign_key_ddl(&k.pg_schema, &k.pg_table, &k.fk, ref_schema, ref_table);
+        if let Err(e) = in_subtransaction(|| {
+            catalog::execute(&format!("ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {}", quote_ident(name)))?;
+            catalog::execute(&ddl)
+        }) {
+            catalog::add_table_note(k.table_id, &format!("foreign key {name} not created: {e}"))?;
+            continue;
+        }
+        if !validate {
+            catalog::add_table_note(
+                k.table_id,
+                &format!(
+                    "foreign key {name} created NOT VALID: the tables have different consistent points; \
+                     run ALTER TABLE {table} VALIDATE CONSTRAINT {} once replication has caught up",
+                    quote_ident(name)
+                ),
+            )?;
+            continue;
+        }
+        if let Err(e) = in_subtransaction(|| {
+            catalog::execute(&format!("ALTER TABLE {table} VALIDATE CONSTRAINT {}", quote_ident(name)))
+        }) {
+            catalog::add_table_note(k.table_id, &format!("foreign key {name} created NOT VALID: validation failed: {e}"))?;
+        }
+    }
+    Ok(())
 }

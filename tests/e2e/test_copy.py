@@ -155,6 +155,35 @@ def test_copy_without_the_global_lock_privilege_takes_a_point_per_table(ctx):
     assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
 
 
+def test_foreign_keys_create_option_adds_deferred_keys_that_also_apply_innodb_cascades(ctx):
+    """foreign_keys = create: the recorded foreign keys are created after the copy (deferred)
+    and validated, since every table shares one point. InnoDB cascades are not in the binlog;
+    with the key in PostgreSQL the cascade happens there too and the replica stays equal. A
+    full recopy drops and recreates them."""
+    ctx.my_exec("ALTER TABLE `Order Items` ADD CONSTRAINT fk_order FOREIGN KEY (`Order ID`) "
+                "REFERENCES orders (order_id) ON DELETE CASCADE",
+                "CREATE TABLE notes (id INT PRIMARY KEY, ref INT, FOREIGN KEY fk_gone (ref) REFERENCES misc_types (id))")
+    ctx.add_source(options='{"foreign_keys": "create", "skip_tables": ["%s.misc_types"]}' % ctx.my_schema)
+    init(ctx)
+
+    def keys():
+        return ctx.sql("""SELECT conrelid::regclass::text, conname, convalidated, condeferred, confdeltype
+                          FROM pg_constraint WHERE contype = 'f' AND connamespace = 'shop'::regnamespace ORDER BY 1""")
+    assert keys() == [('shop."Order Items"', "fk_order", True, True, "c"),
+                      ("shop.products", "fk_supplier", True, True, "a")]
+    notes = ctx.one("SELECT notes FROM chameleon.tables WHERE mysql_table LIKE '%.notes'")
+    assert any("fk_gone not created" in n and "misc_types is not replicated" in n for n in notes), notes
+    ctx.one("SELECT chameleon.start_replica('src')")
+    ctx.my_exec("DELETE FROM orders WHERE order_id = 1")  # InnoDB deletes its two items
+    wait_for(ctx)
+    assert ctx.one('SELECT count(*) FROM shop."Order Items"') == 1
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ["orders", "Order Items", "products"])
+    ctx.one("SELECT chameleon.stop_replica('src')")
+    assert ctx.one("SELECT chameleon.init_replica('src', wait => true, resume => false)") == "initialised"
+    assert keys() == [('shop."Order Items"', "fk_order", True, True, "c"),
+                      ("shop.products", "fk_supplier", True, True, "a")]
+
+
 def catalogue_shape(pg):
     """Everything a DBA or the extension can see of the catalogue, to compare two installs."""
     return {
