@@ -15,8 +15,10 @@ worthless):
          of the copy workers, sampled while they run
 Sizes from the environment: BENCH_TABLES, BENCH_ROWS, BENCH_BACKLOG, BENCH_SECONDS, BENCH_WIDE_ROWS;
 BENCH_SCENARIOS (comma-separated, default copy,limit,drain,keepup; drain and keepup need copy;
-add wide for the memory scenario), BENCH_COPY_WORKERS (default 2).
+add wide for the memory scenario), BENCH_COPY_WORKERS (default 2), BENCH_SPLIT_ROWS (the source's
+copy_split_rows; default the extension's).
 """
+import json
 import os
 import shutil
 import statistics
@@ -36,6 +38,8 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
 SCRATCH = os.environ.get("CHAMELEON_BENCH_SCRATCH", "/tmp/pg_chameleon_rs-bench")
 WIDE_ROWS = int(os.environ.get("BENCH_WIDE_ROWS", "200000"))
 COPY_WORKERS = int(os.environ.get("BENCH_COPY_WORKERS", "2"))
+SPLIT_ROWS = os.environ.get("BENCH_SPLIT_ROWS")
+COPY_OPTIONS = json.dumps({"copy_workers": COPY_WORKERS, **({"copy_split_rows": int(SPLIT_ROWS)} if SPLIT_ROWS else {})})
 SCENARIOS = set(os.environ.get("BENCH_SCENARIOS", "copy,limit,drain,keepup").split(","))
 
 
@@ -185,7 +189,7 @@ def main():
         s.postgres.create_database("bench")
         pg = s.postgres.connect("bench")
         pg.execute("SELECT chameleon.add_source('sb', %s, '{\"sbtest\": \"sbtest\"}', %s)",
-                   (s.mariadb.url(), f'{{"copy_workers": {COPY_WORKERS}}}'))
+                   (s.mariadb.url(), COPY_OPTIONS))
 
         rows = TABLES * ROWS
         if "wide" in SCENARIOS:

@@ -1,4 +1,4 @@
--- pg_chameleon_rs catalogue, version 0.2.0 (a fresh install; upgrades: sql/pg_chameleon_rs--A--B.sql).
+-- pg_chameleon_rs catalogue, version 0.3.0 (a fresh install; upgrades: sql/pg_chameleon_rs--A--B.sql).
 -- Schema sch_chameleon: the replication state (sources, tables, batches, log, errors).
 -- Schema chameleon (the extension's schema): the SQL functions and the monitoring views.
 -- Catalogue tables are readable by no one but the owner (superuser): t_sources holds the
@@ -89,6 +89,22 @@ CREATE TABLE sch_chameleon.t_copy_workers (
     PRIMARY KEY (i_id_source, i_slot)
 );
 
+-- A large table copied by several copy workers at once, in ranges of its integer primary key
+-- (all workers share one snapshot). The worker that claims the table creates it and the
+-- ranges; any worker copies a pending range in its own transaction; the one that commits the
+-- last range builds keys and indexes and records the consistent point.
+CREATE TABLE sch_chameleon.t_copy_ranges (
+    i_id_table          integer NOT NULL REFERENCES sch_chameleon.t_replica_tables ON DELETE CASCADE,
+    i_range             integer NOT NULL,
+    v_column            text NOT NULL,
+    t_low               text,                   -- inclusive; NULL: from the first row
+    t_high              text,                   -- exclusive; NULL: to the last row
+    enm_state           text NOT NULL DEFAULT 'pending' CHECK (enm_state IN ('pending', 'copying', 'done')),
+    i_slot              integer,
+    i_rows              bigint,
+    PRIMARY KEY (i_id_table, i_range)
+);
+
 CREATE TABLE sch_chameleon.t_replica_batch (
     i_id_batch          bigserial PRIMARY KEY,
     i_id_source         integer NOT NULL REFERENCES sch_chameleon.t_sources ON DELETE CASCADE,
@@ -158,7 +174,7 @@ CREATE TABLE sch_chameleon.t_last_replayed (
     ts_written          timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
-CREATE VIEW sch_chameleon.v_version AS SELECT '0.2.0'::text AS t_version;
+CREATE VIEW sch_chameleon.v_version AS SELECT '0.3.0'::text AS t_version;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA sch_chameleon FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA sch_chameleon FROM PUBLIC;
@@ -218,8 +234,10 @@ SELECT s.t_source AS source,
        t.enm_state AS state,
        t.b_replica_enabled AS replica_enabled,
        t.v_replica_key AS replica_key,
-       -- while a table is being copied: the rows its copy worker's COPY has stored so far
-       coalesce(CASE WHEN t.enm_state = 'copying' THEN c.tuples_processed END, t.i_rows_copied) AS rows_copied,
+       -- while a table is being copied: the rows stored so far (ranges committed, plus what
+       -- the COPY of each worker on it has stored)
+       CASE WHEN t.enm_state = 'copying' THEN t.i_rows_copied + coalesce(c.tuples_processed, 0)
+            ELSE t.i_rows_copied END AS rows_copied,
        t.i_rows_estimated AS rows_estimated,
        t.i_rows_discarded AS rows_discarded,
        CASE WHEN t.t_binlog_name IS NOT NULL THEN t.t_binlog_name || ':' || t.i_binlog_position END AS consistent_point,
@@ -230,12 +248,11 @@ SELECT s.t_source AS source,
   FROM sch_chameleon.t_replica_tables t
   JOIN sch_chameleon.t_sources s USING (i_id_source)
   LEFT JOIN LATERAL (
-        SELECT w.i_pid AS pid, p.tuples_processed
+        SELECT min(w.i_pid) AS pid, sum(p.tuples_processed)::bigint AS tuples_processed
           FROM sch_chameleon.t_copy_workers w
           LEFT JOIN pg_stat_progress_copy p ON p.pid = w.i_pid
          WHERE w.i_id_source = t.i_id_source AND w.i_id_table = t.i_id_table
-           AND t.enm_state = 'copying' AND w.enm_state = 'go'
-         LIMIT 1) c ON true;
+           AND t.enm_state = 'copying' AND w.enm_state = 'go') c ON true;
 
 CREATE VIEW chameleon.errors AS
 SELECT e.ts_error AS error_time,

@@ -531,10 +531,10 @@ pub fn set_table_state(table_id: i32, state: &str) -> Result<()> {
     run("UPDATE sch_chameleon.t_replica_tables SET enm_state = $2 WHERE i_id_table = $1", &[table_id.into(), state.into()])
 }
 
-pub fn set_table_copied(table_id: i32, rows: i64, discarded: i64, point: &BinlogPosition, replicate: bool) -> Result<()> {
+pub fn set_table_copied(table_id: i32, rows: Option<i64>, discarded: Option<i64>, point: &BinlogPosition, replicate: bool) -> Result<()> {
     run(
         "UPDATE sch_chameleon.t_replica_tables SET enm_state = CASE WHEN $6 THEN 'copied' ELSE 'disabled' END, \
-         i_rows_copied = $2, i_rows_discarded = $3, t_binlog_name = $4, i_binlog_position = $5, ts_copied = clock_timestamp() \
+         i_rows_copied = coalesce($2, i_rows_copied), i_rows_discarded = coalesce($3, i_rows_discarded), t_binlog_name = $4, i_binlog_position = $5, ts_copied = clock_timestamp() \
          WHERE i_id_table = $1",
         &[table_id.into(), rows.into(), discarded.into(), point.file.as_str().into(), (point.pos as i64).into(), replicate.into()],
     )
@@ -692,12 +692,14 @@ pub struct CopySlot {
     pub per_table_points: bool,
     pub point: Option<BinlogPosition>,
     pub error: Option<String>,
+    /// The table being copied now (`None`: idle).
+    pub table_id: Option<i32>,
 }
 
 pub fn copy_slots(source_id: i32) -> Result<Vec<CopySlot>> {
     Spi::connect(|client| {
         let t = client.select(
-            "SELECT i_slot, i_pid, enm_state, b_per_table_points, t_binlog_name, i_binlog_position, t_error \
+            "SELECT i_slot, i_pid, enm_state, b_per_table_points, t_binlog_name, i_binlog_position, t_error, i_id_table \
              FROM sch_chameleon.t_copy_workers WHERE i_id_source = $1 ORDER BY i_slot",
             None,
             &[source_id.into()],
@@ -713,10 +715,19 @@ pub fn copy_slots(source_id: i32) -> Result<Vec<CopySlot>> {
                 per_table_points: row.get(4)?.unwrap_or(false),
                 point: point(file, pos),
                 error: row.get(7)?,
+                table_id: row.get(8)?,
             });
         }
         Ok(out)
     })
+}
+
+/// A copy worker with nothing to claim: no table.
+pub fn set_copy_slot_idle(source_id: i32, slot: i32) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_copy_workers SET i_id_table = NULL WHERE i_id_source = $1 AND i_slot = $2",
+        &[source_id.into(), slot.into()],
+    )
 }
 
 /// Replaces the slots of the source by `n` fresh ones, all `starting`.
@@ -797,8 +808,117 @@ pub fn claim_table(source_id: i32, slot: i32) -> Result<Option<ClaimedTable>> {
             "UPDATE sch_chameleon.t_copy_workers SET i_id_table = $3 WHERE i_id_source = $1 AND i_slot = $2",
             &[source_id.into(), slot.into(), c.id.into()],
         )?;
+        // ranges of an earlier, interrupted copy of this table are void
+        run("DELETE FROM sch_chameleon.t_copy_ranges WHERE i_id_table = $1", &[c.id.into()])?;
     }
     Ok(claimed)
+}
+
+/// Cuts a claimed table into key ranges for the copy workers (replacing any earlier ones).
+pub fn create_copy_ranges(table_id: i32, column: &str, ranges: &[crate::core::ranges::KeyRange]) -> Result<()> {
+    run("DELETE FROM sch_chameleon.t_copy_ranges WHERE i_id_table = $1", &[table_id.into()])?;
+    for (i, r) in ranges.iter().enumerate() {
+        run(
+            "INSERT INTO sch_chameleon.t_copy_ranges (i_id_table, i_range, v_column, t_low, t_high) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                table_id.into(),
+                (i as i32).into(),
+                column.into(),
+                r.low.map(|v| v.to_string()).into(),
+                r.high.map(|v| v.to_string()).into(),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// A key range of a table being copied, claimed by one copy worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedRange {
+    pub table: ClaimedTable,
+    pub range: i32,
+    pub column: String,
+    pub bounds: crate::core::ranges::KeyRange,
+}
+
+/// Claims a pending range of a table of the source still being copied, for `slot`.
+pub fn claim_range(source_id: i32, slot: i32) -> Result<Option<ClaimedRange>> {
+    let claimed = Spi::connect_mut(|client| -> Result<Option<ClaimedRange>> {
+        let t = client.update(
+            "UPDATE sch_chameleon.t_copy_ranges r SET enm_state = 'copying', i_slot = $2 \
+               FROM sch_chameleon.t_replica_tables t \
+              WHERE t.i_id_table = r.i_id_table AND (r.i_id_table, r.i_range) = ( \
+                    SELECT c.i_id_table, c.i_range FROM sch_chameleon.t_copy_ranges c \
+                      JOIN sch_chameleon.t_replica_tables x ON x.i_id_table = c.i_id_table \
+                     WHERE x.i_id_source = $1 AND x.enm_state = 'copying' AND c.enm_state = 'pending' \
+                     ORDER BY c.i_id_table, c.i_range LIMIT 1 FOR UPDATE OF c SKIP LOCKED) \
+             RETURNING r.i_id_table, t.v_mysql_schema, t.v_mysql_table, t.v_pg_schema, r.i_range, r.v_column, r.t_low, r.t_high",
+            None,
+            &[source_id.into(), slot.into()],
+        )?;
+        if t.is_empty() {
+            return Ok(None);
+        }
+        let row = t.first();
+        let bound = |i: usize| -> Result<Option<i128>> {
+            match row.get::<String>(i)? {
+                None => Ok(None),
+                Some(s) => s
+                    .parse::<i128>()
+                    .map(Some)
+                    .map_err(|_| ChameleonError::Catalog(format!("copy range bound {s} is not an integer"))),
+            }
+        };
+        Ok(Some(ClaimedRange {
+            table: ClaimedTable {
+                id: row.get(1)?.unwrap_or_default(),
+                mysql_schema: row.get(2)?.unwrap_or_default(),
+                mysql_table: row.get(3)?.unwrap_or_default(),
+                pg_schema: row.get(4)?.unwrap_or_default(),
+            },
+            range: row.get(5)?.unwrap_or_default(),
+            column: row.get(6)?.unwrap_or_default(),
+            bounds: crate::core::ranges::KeyRange { low: bound(7)?, high: bound(8)? },
+        }))
+    })?;
+    if let Some(c) = &claimed {
+        run(
+            "UPDATE sch_chameleon.t_copy_workers SET i_id_table = $3 WHERE i_id_source = $1 AND i_slot = $2",
+            &[source_id.into(), slot.into(), c.table.id.into()],
+        )?;
+    }
+    Ok(claimed)
+}
+
+/// A range is copied: its rows count towards the table's.
+pub fn copy_range_done(table_id: i32, range: i32, rows: i64) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_copy_ranges SET enm_state = 'done', i_rows = $3 WHERE i_id_table = $1 AND i_range = $2",
+        &[table_id.into(), range.into(), rows.into()],
+    )?;
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET i_rows_copied = i_rows_copied + $2 WHERE i_id_table = $1",
+        &[table_id.into(), rows.into()],
+    )
+}
+
+/// Locks a table copied in ranges and says whether it is ready to be finished: still
+/// `copying` and every range done. Of the workers finishing ranges at the same time, exactly
+/// one sees it ready (the lock orders them; the first marks the table copied).
+pub fn ranges_complete(table_id: i32) -> Result<bool> {
+    Spi::connect_mut(|client| {
+        let t = client.update(
+            "SELECT t.enm_state = 'copying' AND NOT EXISTS ( \
+                    SELECT 1 FROM sch_chameleon.t_copy_ranges r WHERE r.i_id_table = t.i_id_table AND r.enm_state <> 'done') \
+               FROM sch_chameleon.t_replica_tables t WHERE t.i_id_table = $1 FOR UPDATE OF t",
+            None,
+            &[table_id.into()],
+        )?;
+        if t.is_empty() {
+            return Ok(false);
+        }
+        Ok(t.first().get_one::<bool>()?.unwrap_or(false))
+    })
 }
 
 /// A table whose copy failed: `failed` with the error (not claimed again in this run; the

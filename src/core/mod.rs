@@ -12,6 +12,7 @@ pub mod mapping;
 pub mod mysql_source;
 pub mod options;
 pub mod position;
+pub mod ranges;
 pub mod reader;
 pub mod rowcodec;
 pub mod schema;

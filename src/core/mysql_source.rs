@@ -271,7 +271,14 @@ pub fn table_snapshot(
 
 /// Streams every row of a table (unbuffered: rows are read from the socket as they are
 /// consumed) to `on_row`, as raw text-protocol values in column order.
-pub fn stream_rows<F>(conn: &mut Conn, schema: &str, table: &str, columns: &[MySqlColumn], mut on_row: F) -> CoreResult<u64>
+pub fn stream_rows<F>(
+    conn: &mut Conn,
+    schema: &str,
+    table: &str,
+    columns: &[MySqlColumn],
+    filter: Option<&str>,
+    mut on_row: F,
+) -> CoreResult<u64>
 where
     F: FnMut(Vec<Option<Vec<u8>>>) -> CoreResult<()>,
 {
@@ -284,7 +291,11 @@ where
             _ => quote_mysql_ident(&c.name),
         })
         .collect();
-    let sql = format!("SELECT {} FROM {}.{}", cols.join(", "), quote_mysql_ident(schema), quote_mysql_ident(table));
+    let mut sql = format!("SELECT {} FROM {}.{}", cols.join(", "), quote_mysql_ident(schema), quote_mysql_ident(table));
+    if let Some(f) = filter {
+        sql.push_str(" WHERE ");
+        sql.push_str(f);
+    }
     let what = format!("reading {schema}.{table}");
     let mut result = conn.query_iter(&sql).map_err(|e| from_mysql(e, &what))?;
     let mut n = 0u64;
@@ -305,6 +316,28 @@ where
         }
     }
     Ok(n)
+}
+
+/// The smallest and largest value of an integer key column, on the connection's snapshot
+/// (`None` for an empty table).
+pub fn key_span(conn: &mut Conn, schema: &str, table: &str, column: &str) -> CoreResult<Option<(i128, i128)>> {
+    let c = quote_mysql_ident(column);
+    let sql = format!(
+        "SELECT CAST(MIN({c}) AS CHAR), CAST(MAX({c}) AS CHAR) FROM {}.{}",
+        quote_mysql_ident(schema),
+        quote_mysql_ident(table)
+    );
+    let rows: Vec<Row> = q(conn, &sql)?;
+    let Some(r) = rows.first() else { return Ok(None) };
+    let parse = |i| {
+        row_text(r, i)
+            .map(|s| s.parse::<i128>().map_err(|_| CoreError::SourceQuery(format!("key span of {schema}.{table}: {s} is not an integer"))))
+            .transpose()
+    };
+    Ok(match (parse(0)?, parse(1)?) {
+        (Some(lo), Some(hi)) => Some((lo, hi)),
+        _ => None,
+    })
 }
 
 /// Defaults, EXTRA and comments of the columns, in ordinal order.

@@ -60,6 +60,9 @@ pub struct SourceOptions {
     /// What MySQL's zero dates become (the bad-value policy for dates).
     pub zero_dates: ZeroDates,
     pub foreign_keys: ForeignKeys,
+    /// Estimated rows from which a table with a single-column integer key is copied by
+    /// several copy workers at once, in key ranges (0: never).
+    pub copy_split_rows: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +93,7 @@ impl Default for SourceOptions {
             copy_max_memory: 64,
             zero_dates: ZeroDates::Discard,
             foreign_keys: ForeignKeys::Record,
+            copy_split_rows: 1_000_000,
         }
     }
 }
@@ -112,6 +116,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "copy_max_memory",
     "zero_dates",
     "foreign_keys",
+    "copy_split_rows",
 ];
 
 /// pg_chameleon / design.md options that a later release implements; named so that the
@@ -244,6 +249,7 @@ impl SourceOptions {
                     .ok_or_else(|| err(key, "must be a number of seconds from 0.01 to 3600"))?;
                     o.sleep_loop = f;
                 }
+                "copy_split_rows" => o.copy_split_rows = as_uint(key, v, 0, u64::MAX)?,
                 "foreign_keys" => {
                     o.foreign_keys = match v.as_str() {
                         Some("record") => ForeignKeys::Record,

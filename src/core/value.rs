@@ -36,7 +36,7 @@ const CP1252_HIGH: [char; 32] = [
 /// Character data from the binlog, in the column's character set, as UTF-8.
 fn decode_text(cs: Charset, bytes: &[u8]) -> ValueResult {
     let units16 = |little: bool| -> Result<String, String> {
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return Err(format!("UTF-16 value of odd length {}", bytes.len()));
         }
         let units: Vec<u16> = bytes
@@ -63,7 +63,7 @@ fn decode_text(cs: Charset, bytes: &[u8]) -> ValueResult {
         Charset::Utf16 => units16(false)?,
         Charset::Utf16Le => units16(true)?,
         Charset::Utf32 => {
-            if bytes.len() % 4 != 0 {
+            if !bytes.len().is_multiple_of(4) {
                 return Err(format!("UTF-32 value of length {}", bytes.len()));
             }
             bytes

@@ -208,6 +208,7 @@ pub fn copy_table(
     columns: &[MySqlColumn],
     mapped: &[MappedType],
     relid: pg_sys::Oid,
+    filter: Option<&str>,
     max_memory: usize,
     mode: Mode,
 ) -> Result<CopyOutcome> {
@@ -220,12 +221,13 @@ pub fn copy_table(
     let kinds: Vec<_> = mapped.iter().map(|m| m.kind.clone()).collect();
     let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     let keep = mode == Mode::Isolate;
+    let filter = filter.map(str::to_string);
     let producer = std::thread::spawn(move || -> (mysql::Conn, CoreResult<u64>) {
         let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
         let mut rows: Vec<KeptRow> = Vec::new();
         let mut kept_bytes = 0usize;
         let mut sent = 0u64;
-        let res = mysql_source::stream_rows(&mut source, &schema, &table, &cols, |raw| {
+        let res = mysql_source::stream_rows(&mut source, &schema, &table, &cols, filter.as_deref(), |raw| {
             let mut converted: Vec<Option<String>> = Vec::with_capacity(raw.len());
             let mut refused = None;
             for (i, v) in raw.iter().enumerate() {

@@ -7,19 +7,27 @@
 //! 3. claims tables one at a time, largest first, and copies each in its own transaction:
 //!    re-reads its definition, (re)creates the PostgreSQL table, COPYs the rows, builds keys
 //!    and indexes after the data, records the table's consistent point. A finished table is
-//!    committed, so an interrupted copy resumes without copying it again.
+//!    committed, so an interrupted copy resumes without copying it again;
+//! 4. a large table (`copy_split_rows`, a single-column integer key, one shared snapshot) is
+//!    instead created and cut into key ranges that every worker copies, each range in its own
+//!    transaction; the worker that commits the last range builds the keys and indexes. Ranges
+//!    come before new tables, and a worker with nothing to claim waits while others work;
+//! 5. if PostgreSQL refuses a row, the table (or range) is copied again on the same snapshot
+//!    with the refused rows set aside in `discarded_rows` (`copy::Mode::Isolate`).
 //!
-//! A table whose copy fails is marked `failed` with its error; the worker stops (its
-//! snapshot went with the failed COPY) and the other workers go on with the other tables.
+//! A table whose copy fails otherwise is marked `failed` with its error; the worker stops and
+//! the other workers go on with the other tables.
 
-use crate::catalog::{self, ClaimedTable};
+use crate::catalog::{self, ClaimedRange, ClaimedTable};
 use crate::core::discovery::{self, TableDefinition};
 use crate::core::mysql_source::{self, Flavor};
 use crate::core::position::BinlogPosition;
 use crate::core::schema;
 use crate::core::source_url::SourceUrl;
 use crate::core::sql::{self, quote_ident, ColumnOptions, PgColumn};
-use crate::core::types::map_column;
+use crate::core::options::SourceOptions;
+use crate::core::ranges;
+use crate::core::types::{map_column, MappedType};
 use crate::error::{ChameleonError, Result};
 use crate::workers::copy::{self, Mode};
 use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
@@ -90,17 +98,33 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
         if shutdown_requested() {
             return Err(ChameleonError::State("initial copy interrupted by shutdown".into()));
         }
-        let Some(claimed) = in_transaction(|| catalog::claim_table(source_id, slot))? else { break };
-        let c = conn.take().ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))?;
-        let what = format!("table {}.{}", claimed.mysql_schema, claimed.mysql_table);
-        match copy_claimed(source_id, &claimed, c, &mut points, flavor, &options) {
+        // ranges of a table already split come first: they finish that table sooner
+        let (table, result) = if let Some(range) = in_transaction(|| catalog::claim_range(source_id, slot))? {
+            let c = conn.take().ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))?;
+            let point = match &points {
+                Points::Snapshot(p) => p.clone(),
+                Points::PerTable(_) => return Err(ChameleonError::State("a key range without a shared snapshot".into())),
+            };
+            (range.table.clone(), copy_range(source_id, &range, c, &point, flavor, &options))
+        } else if let Some(claimed) = in_transaction(|| catalog::claim_table(source_id, slot))? {
+            let c = conn.take().ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))?;
+            let result = copy_claimed(source_id, &claimed, c, &mut points, flavor, &options);
+            (claimed, result)
+        } else if others_working(source_id, slot)? {
+            // another worker may still cut its table into ranges this one can help with
+            backend_sleep(Duration::from_millis(50));
+            continue;
+        } else {
+            break;
+        };
+        match result {
             Ok(c) => conn = Some(c),
             Err(e) => {
-                let e = e.context(&what);
+                let e = e.context(format!("table {}.{}", table.mysql_schema, table.mysql_table));
                 let msg = e.to_string();
                 let _ = in_transaction(|| {
-                    catalog::table_copy_failed(claimed.id, &msg)?;
-                    catalog::record_error(source_id, Some(claimed.id), None, None, Some(&e.sqlstate()), &format!("initial copy failed: {msg}"))
+                    catalog::table_copy_failed(table.id, &msg)?;
+                    catalog::record_error(source_id, Some(table.id), None, None, Some(&e.sqlstate()), &format!("initial copy failed: {msg}"))
                 });
                 return Err(e);
             }
@@ -109,14 +133,50 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
     in_transaction(|| catalog::set_copy_slot(source_id, slot, "done", None, None))
 }
 
-/// Takes the table's consistent point (when per table), then copies it in one transaction.
+/// Says this worker is idle (it has nothing to claim), and whether another copy worker of
+/// this copy is alive and still copying something (idle workers do not count, so the last
+/// ones to run out of work all stop).
+fn others_working(source_id: i32, slot: i32) -> Result<bool> {
+    in_transaction(|| {
+        catalog::set_copy_slot_idle(source_id, slot)?;
+        for s in catalog::copy_slots(source_id)? {
+            if s.slot != slot && s.state == "go" && s.table_id.is_some() && super::alive(s.pid)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })
+}
+
+/// Runs `copy` (one transaction) in the fast mode; if PostgreSQL refused a row, runs it again
+/// on the same snapshot (the same consistent point), isolating the rows it refuses.
+fn with_isolation_fallback(
+    what: &str,
+    conn: mysql::Conn,
+    copy: impl Fn(&mut Option<mysql::Conn>, Mode) -> Result<()>,
+) -> Result<mysql::Conn> {
+    let mut conn = Some(conn);
+    match in_transaction(|| copy(&mut conn, Mode::Stream)) {
+        Ok(()) => {}
+        Err(e) if copy::refused_data(&e) && conn.is_some() && !shutdown_requested() => {
+            log!("pg_chameleon_rs: PostgreSQL refused a row of {what} ({e}); copying it again with each refused row set aside");
+            in_transaction(|| copy(&mut conn, Mode::Isolate))?;
+        }
+        Err(e) => return Err(e),
+    }
+    conn.ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))
+}
+
+/// Takes the table's consistent point (when per table), then copies it in one transaction,
+/// or, when it is large and the workers share a snapshot, creates it and cuts it into key
+/// ranges that every worker then copies.
 fn copy_claimed(
     source_id: i32,
     claimed: &ClaimedTable,
     mut conn: mysql::Conn,
     points: &mut Points,
     flavor: Flavor,
-    options: &crate::core::options::SourceOptions,
+    options: &SourceOptions,
 ) -> Result<mysql::Conn> {
     let point = match points {
         Points::Snapshot(p) => p.clone(),
@@ -124,56 +184,159 @@ fn copy_claimed(
             mysql_source::table_snapshot(&mut conn, lock, flavor, &claimed.mysql_schema, &claimed.mysql_table)?.0
         }
     };
-    let postgis = in_transaction(catalog::postgis_schema)?;
-    let def = discovery::describe(&mut conn, options, &claimed.mysql_schema, &claimed.mysql_table, &claimed.pg_schema, postgis.as_deref())?;
-    let memory = options.copy_max_memory * 1024 * 1024;
-    let mut conn = Some(conn);
-    let first = in_transaction(|| copy_table(source_id, claimed.id, &def, &mut conn, &point, flavor, memory, Mode::Stream));
-    match first {
-        Ok(()) => {}
-        // PostgreSQL refused a row: copy the table again on the same snapshot (the same
-        // consistent point), isolating the rows it refuses
-        Err(e) if copy::refused_data(&e) && conn.is_some() && !shutdown_requested() => {
+    let def = describe(&mut conn, claimed, options)?;
+    if matches!(points, Points::Snapshot(_)) && def.copyable() {
+        if let Some(c) = split(source_id, claimed, &def, &mut conn, flavor, options)? {
             log!(
-                "pg_chameleon_rs: PostgreSQL refused a row of {}.{} ({e}); copying the table again with each refused row set aside",
+                "pg_chameleon_rs: copying {}.{} in {c} key ranges with the other copy workers",
                 claimed.mysql_schema,
                 claimed.mysql_table
             );
-            in_transaction(|| copy_table(source_id, claimed.id, &def, &mut conn, &point, flavor, memory, Mode::Isolate))?;
+            return Ok(conn);
         }
-        Err(e) => return Err(e),
     }
-    conn.ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))
+    let memory = options.copy_max_memory * 1024 * 1024;
+    let what = format!("{}.{}", claimed.mysql_schema, claimed.mysql_table);
+    with_isolation_fallback(&what, conn, |conn, mode| {
+        let Some(created) = create_table(source_id, claimed.id, &def, flavor)? else { return Ok(()) };
+        let started = Instant::now();
+        let outcome = copy::copy_table(conn, &def.mysql_schema, &def.mysql_table, &def.columns, &created.mapped, created.relid, None, memory, mode)?;
+        for d in &outcome.discards {
+            catalog::record_discarded(source_id, claimed.id, None, &d.raw, &d.reason)?;
+        }
+        let rows = (outcome.rows as i64, outcome.discards.len() as i64);
+        finish_table(claimed.id, &def, created, Some(rows), &point, started.elapsed())
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-/// Creates the PostgreSQL table, copies the rows, then keys, indexes, identity, comments and
-/// the consistent point. Runs in the caller's transaction.
-fn copy_table(
+fn describe(conn: &mut mysql::Conn, t: &ClaimedTable, options: &SourceOptions) -> Result<TableDefinition> {
+    let postgis = in_transaction(catalog::postgis_schema)?;
+    Ok(discovery::describe(conn, options, &t.mysql_schema, &t.mysql_table, &t.pg_schema, postgis.as_deref())?)
+}
+
+/// When the table qualifies (`copy_split_rows`), creates it and its key ranges in one
+/// transaction, and returns how many ranges.
+fn split(
     source_id: i32,
-    table_id: i32,
-    t: &TableDefinition,
-    conn: &mut Option<mysql::Conn>,
+    claimed: &ClaimedTable,
+    def: &TableDefinition,
+    conn: &mut mysql::Conn,
+    flavor: Flavor,
+    options: &SourceOptions,
+) -> Result<Option<usize>> {
+    let names: Vec<String> = def.columns.iter().map(|c| c.name.clone()).collect();
+    let mapped = mapped_columns(def)?;
+    let Some(column) = ranges::split_column(&def.key, &names, &mapped, def.estimate, options.copy_split_rows, options.copy_workers)
+    else {
+        return Ok(None);
+    };
+    let Some((min, max)) = mysql_source::key_span(conn, &def.mysql_schema, &def.mysql_table, column)? else {
+        return Ok(None);
+    };
+    let plan = ranges::plan(min, max, options.copy_workers * 2);
+    if plan.len() < 2 {
+        return Ok(None);
+    }
+    in_transaction(|| {
+        create_table(source_id, claimed.id, def, flavor)?;
+        catalog::create_copy_ranges(claimed.id, column, &plan)
+    })?;
+    Ok(Some(plan.len()))
+}
+
+/// Copies one key range of a table in its own transaction; the worker that commits the last
+/// range finishes the table (keys, indexes, consistent point).
+fn copy_range(
+    source_id: i32,
+    range: &ClaimedRange,
+    mut conn: mysql::Conn,
     point: &BinlogPosition,
     flavor: Flavor,
-    max_memory: usize,
-    mode: Mode,
-) -> Result<()> {
-    let replicate = t.problem.is_none();
+    options: &SourceOptions,
+) -> Result<mysql::Conn> {
+    let t = &range.table;
+    let def = describe(&mut conn, t, options)?;
+    let mapped = mapped_columns(&def)?;
+    let qualified = sql::qualified(&def.pg_schema, &def.mysql_table);
+    let filter = ranges::filter(&range.column, &range.bounds);
+    let memory = options.copy_max_memory * 1024 * 1024;
+    let what = format!("{}.{} (key range {})", t.mysql_schema, t.mysql_table, range.range);
+    let started = Instant::now();
+    let conn = with_isolation_fallback(&what, conn, |conn, mode| {
+        let relid = relation(&qualified)?;
+        let outcome =
+            copy::copy_table(conn, &def.mysql_schema, &def.mysql_table, &def.columns, &mapped, relid, filter.as_deref(), memory, mode)?;
+        for d in &outcome.discards {
+            catalog::record_discarded(source_id, t.id, None, &d.raw, &d.reason)?;
+        }
+        catalog::copy_range_done(t.id, range.range, outcome.rows as i64)
+    })?;
+    let copied_in = started.elapsed();
+    in_transaction(|| {
+        if !catalog::ranges_complete(t.id)? {
+            return Ok(());
+        }
+        catalog::execute("SET LOCAL synchronous_commit = on")?;
+        let (opts, notes) = column_options(&def, &mapped, flavor);
+        let created = Created { relid: relation(&qualified)?, mapped: mapped.clone(), opts, notes };
+        finish_table(t.id, &def, created, None, point, copied_in)
+    })?;
+    Ok(conn)
+}
+
+fn relation(qualified: &str) -> Result<pg_sys::Oid> {
+    Spi::get_one_with_args::<pg_sys::Oid>("SELECT $1::regclass::oid", &[qualified.into()])?
+        .ok_or_else(|| ChameleonError::Catalog(format!("table {qualified} vanished")))
+}
+
+fn mapped_columns(t: &TableDefinition) -> Result<Vec<MappedType>> {
+    Ok(t.columns
+        .iter()
+        .map(|c| map_column(c, &t.pg_schema, &t.mysql_table))
+        .collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+/// Defaults and identity of each column, and notes on what could not be translated.
+fn column_options(t: &TableDefinition, mapped: &[MappedType], flavor: Flavor) -> (Vec<ColumnOptions>, Vec<String>) {
+    let mut notes = Vec::new();
+    let opts = t
+        .columns
+        .iter()
+        .zip(mapped)
+        .zip(&t.extras)
+        .map(|((c, m), x)| ColumnOptions {
+            default: schema::default_clause(flavor, c, m, x).unwrap_or_else(|note| {
+                notes.push(note);
+                None
+            }),
+            identity: schema::identity(c, m, x),
+        })
+        .collect();
+    (opts, notes)
+}
+
+/// A PostgreSQL table created for the copy, before its rows.
+struct Created {
+    relid: pg_sys::Oid,
+    mapped: Vec<MappedType>,
+    opts: Vec<ColumnOptions>,
+    notes: Vec<String>,
+}
+
+/// Records the definition and (re)creates the PostgreSQL table with its enum types and
+/// comments, without keys or indexes (those come after the data). `None` when the table is
+/// not copied at all. Runs in the caller's transaction.
+fn create_table(source_id: i32, table_id: i32, t: &TableDefinition, flavor: Flavor) -> Result<Option<Created>> {
     // A finished table must survive a crash even with synchronous_commit = off: resuming
     // trusts the catalogue (one WAL flush per table).
     catalog::execute("SET LOCAL synchronous_commit = on")?;
     // the definition read now is the one copied: the catalogue follows it
     catalog::register_definition(source_id, t)?;
     if !t.copyable() {
-        return Ok(());
+        return Ok(None);
     }
     catalog::set_table_state(table_id, "copying")?;
-    let mapped = t
-        .columns
-        .iter()
-        .map(|c| map_column(c, &t.pg_schema, &t.mysql_table))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mapped = mapped_columns(t)?;
     let pg_cols: Vec<PgColumn> = t
         .columns
         .iter()
@@ -190,20 +353,7 @@ fn copy_table(
         catalog::execute(&format!("DROP TYPE IF EXISTS {type_name}"))?;
         catalog::execute(&sql::create_enum(&t.pg_schema, name, labels))?;
     }
-    let mut notes = Vec::new();
-    let opts: Vec<ColumnOptions> = t
-        .columns
-        .iter()
-        .zip(&mapped)
-        .zip(&t.extras)
-        .map(|((c, m), x)| ColumnOptions {
-            default: schema::default_clause(flavor, c, m, x).unwrap_or_else(|note| {
-                notes.push(note);
-                None
-            }),
-            identity: schema::identity(c, m, x),
-        })
-        .collect();
+    let (opts, notes) = column_options(t, &mapped, flavor);
     catalog::execute(&sql::create_table_with(&t.pg_schema, &t.mysql_table, &pg_cols, &opts))?;
     if !t.comment.is_empty() {
         catalog::execute(&format!("COMMENT ON TABLE {qualified} IS {}", sql::quote_literal(&t.comment)))?;
@@ -217,15 +367,24 @@ fn copy_table(
             ))?;
         }
     }
-    let relid = Spi::get_one_with_args::<pg_sys::Oid>("SELECT $1::regclass::oid", &[qualified.as_str().into()])?
-        .ok_or_else(|| ChameleonError::Catalog(format!("table {qualified} vanished after creation")))?;
+    let relid = relation(&qualified)?;
+    Ok(Some(Created { relid, mapped, opts, notes }))
+}
+
+/// After the rows: primary key, indexes, identity past the copied maximum, notes, foreign
+/// keys recorded, and the table's consistent point. `rows` (copied, discarded) replaces the
+/// counts; `None` keeps those the key ranges added up. Runs in the caller's transaction.
+fn finish_table(
+    table_id: i32,
+    t: &TableDefinition,
+    created: Created,
+    rows: Option<(i64, i64)>,
+    point: &BinlogPosition,
+    copied_in: Duration,
+) -> Result<()> {
     let started = Instant::now();
-    let outcome = copy::copy_table(conn, &t.mysql_schema, &t.mysql_table, &t.columns, &mapped, relid, max_memory, mode)?;
-    let copied_in = started.elapsed();
-    for d in &outcome.discards {
-        catalog::record_discarded(source_id, table_id, None, &d.raw, &d.reason)?;
-    }
-    // keys and indexes after the data
+    let qualified = sql::qualified(&t.pg_schema, &t.mysql_table);
+    let mut notes = created.notes;
     if !t.key.is_empty() {
         catalog::execute(&sql::add_primary_key(&t.pg_schema, &t.mysql_table, &t.key))?;
     }
@@ -237,7 +396,7 @@ fn copy_table(
         catalog::execute(ddl)?;
     }
     notes.extend(skipped);
-    for (c, o) in t.columns.iter().zip(&opts) {
+    for (c, o) in t.columns.iter().zip(&created.opts) {
         if o.identity {
             // the sequence continues after the copied maximum
             catalog::execute(&format!(
@@ -250,15 +409,17 @@ fn copy_table(
         }
     }
     log!(
-        "pg_chameleon_rs: copied {}.{}: {} rows in {} ms, keys and indexes in {} ms (consistent point {point})",
+        "pg_chameleon_rs: copied {}.{}: {} in {} ms, keys and indexes in {} ms (consistent point {point})",
         t.mysql_schema,
         t.mysql_table,
-        outcome.rows,
+        match rows {
+            Some((n, _)) => format!("{n} rows"),
+            None => "key ranges".to_string(),
+        },
         copied_in.as_millis(),
-        (started.elapsed() - copied_in).as_millis()
+        started.elapsed().as_millis()
     );
     catalog::set_table_notes(table_id, &notes)?;
     catalog::record_foreign_keys(table_id, &t.foreign_keys)?;
-    catalog::set_table_copied(table_id, outcome.rows as i64, outcome.discards.len() as i64, point, replicate)?;
-    Ok(())
+    catalog::set_table_copied(table_id, rows.map(|r| r.0), rows.map(|r| r.1), point, t.problem.is_none())
 }
