@@ -5,18 +5,27 @@
 pub fn push_field(out: &mut Vec<u8>, value: Option<&str>) {
     match value {
         None => out.extend_from_slice(b"\\N"),
-        Some(s) => {
-            for &b in s.as_bytes() {
-                match b {
-                    b'\\' => out.extend_from_slice(b"\\\\"),
-                    b'\n' => out.extend_from_slice(b"\\n"),
-                    b'\r' => out.extend_from_slice(b"\\r"),
-                    b'\t' => out.extend_from_slice(b"\\t"),
-                    _ => out.push(b),
-                }
-            }
-        }
+        Some(s) => push_escaped(out, s.as_bytes()),
     }
+}
+
+/// Appends bytes escaped for COPY text format: runs without special bytes are copied whole.
+pub fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len());
+    let mut from = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[from..i]);
+        out.extend_from_slice(esc);
+        from = i + 1;
+    }
+    out.extend_from_slice(&bytes[from..]);
 }
 
 /// Appends a whole row: fields separated by tabs, ended by a newline.

@@ -320,6 +320,27 @@ fn boolean(v: i128) -> ValueResult {
     }
 }
 
+/// The initial copy's fast path: appends the COPY text form of a text-protocol value straight
+/// to `out` when its kind needs no conversion (numbers, character data, JSON), with the same
+/// checks as `from_text`, and says `Ok(true)`; `Ok(false)` leaves `out` alone (use `from_text`).
+pub fn push_copy_text(kind: &ValueKind, bytes: &[u8], out: &mut Vec<u8>) -> Result<bool, String> {
+    match kind {
+        ValueKind::Int { .. } | ValueKind::Decimal | ValueKind::Float | ValueKind::Double | ValueKind::Year => {
+            if bytes.is_empty() || !bytes.iter().all(|b| b.is_ascii_digit() || b"+-.eE".contains(b)) {
+                return Err(numeric_text(bytes).err().unwrap_or_else(|| "not a number".into()));
+            }
+            out.extend_from_slice(bytes);
+            Ok(true)
+        }
+        ValueKind::Text(_) | ValueKind::Json => {
+            utf8(bytes)?;
+            crate::core::copytext::push_escaped(out, bytes);
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
 /// What a zero date becomes under the column's `zero_dates` policy.
 fn zero_value(policy: ZeroDates, reason: String) -> Result<Option<String>, String> {
     match policy {
@@ -491,6 +512,38 @@ mod tests {
 
     fn ft(kind: &ValueKind, bytes: &[u8]) -> Result<String, String> {
         from_text(kind, bytes).map(|v| v.unwrap_or_else(|| "NULL".into()))
+    }
+
+    #[test]
+    fn copy_fast_path_equals_the_general_conversion() {
+        let kinds = [
+            ValueKind::Int { bits: 32, unsigned: false },
+            ValueKind::Decimal,
+            ValueKind::Float,
+            ValueKind::Year,
+            ValueKind::Text(Charset::Latin1),
+            ValueKind::Json,
+        ];
+        let values: [&[u8]; 8] = [b"-12", b"3.5e-7", b"tab\there\\ \r\n end", b"", "zażółć 🐢".as_bytes(), b"x\0y", b"\xff", b"1 2"];
+        for k in &kinds {
+            for v in values {
+                let mut fast = Vec::new();
+                let f = push_copy_text(k, v, &mut fast);
+                let general = from_text(k, v);
+                match (f, general) {
+                    (Ok(true), Ok(s)) => {
+                        let mut g = Vec::new();
+                        crate::core::copytext::push_field(&mut g, s.as_deref());
+                        assert_eq!(fast, g, "{k:?} {v:?}");
+                    }
+                    (Err(_), Err(_)) => assert!(fast.is_empty()),
+                    (f, g) => panic!("{k:?} {v:?}: fast {f:?}, general {g:?}"),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        assert_eq!(push_copy_text(&ValueKind::Date(ZeroDates::Discard), b"2024-01-01", &mut out), Ok(false));
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -228,32 +228,38 @@ pub fn copy_table(
         let mut kept_bytes = 0usize;
         let mut sent = 0u64;
         let res = mysql_source::stream_rows(&mut source, &schema, &table, &cols, filter.as_deref(), |raw| {
-            let mut converted: Vec<Option<String>> = Vec::with_capacity(raw.len());
+            // the row's COPY line goes straight into the chunk; a refused row is cut off again
+            let before = buf.len();
             let mut refused = None;
             for (i, v) in raw.iter().enumerate() {
-                match v {
-                    None => converted.push(None),
-                    Some(bytes) => match value::from_text(&kinds[i], bytes) {
-                        Ok(s) => converted.push(s),
-                        Err(reason) => {
-                            refused = Some(format!("column \"{}\": {reason}", names[i]));
-                            break;
-                        }
-                    },
+                if i > 0 {
+                    buf.push(b'\t');
+                }
+                let Some(bytes) = v else {
+                    buf.extend_from_slice(b"\\N");
+                    continue;
+                };
+                let done = match value::push_copy_text(&kinds[i], bytes, &mut buf) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => value::from_text(&kinds[i], bytes).map(|s| copytext::push_field(&mut buf, s.as_deref())),
+                    Err(reason) => Err(reason),
+                };
+                if let Err(reason) = done {
+                    refused = Some(format!("column \"{}\": {reason}", names[i]));
+                    break;
                 }
             }
-            let before = buf.len();
             if refused.is_none() {
-                copytext::push_row(&mut buf, &converted);
+                buf.push(b'\n');
                 if buf.len() - before > MAX_ROW_BYTES {
                     refused = Some(format!(
                         "the row is {} bytes in COPY form, over PostgreSQL's 1 GB limit for one row",
                         buf.len() - before
                     ));
-                    buf.truncate(before);
                 }
             }
             if let Some(reason) = refused {
+                buf.truncate(before);
                 let d = CopyDiscard { raw: rowcodec::encode(&raw), reason };
                 return tx.send(Chunk::Discard(d)).map_err(|_| gone());
             }
