@@ -139,7 +139,7 @@ fn stop_replica(source_name: &str) -> String {
 
 fn replay_now(source_name: &str, max_events: Option<i64>) -> Result<i64> {
     let s = catalog::source_by_name(source_name)?;
-    let mut replayer = Replayer::new(s.id);
+    let mut replayer = Replayer::new(s.id, s.options()?.skip_events);
     replayer.reload_tables()?;
     let mut total = 0i64;
     loop {

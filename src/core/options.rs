@@ -2,6 +2,7 @@
 //! their types and defaults, and their validation. Unknown keys and bad values are rejected
 //! with a message that names the key. Names follow pg_chameleon where the option exists there.
 
+use crate::core::change::Op;
 use crate::core::error::{CoreError, CoreResult};
 use crate::core::types::ZeroDates;
 use serde_json::{Map, Value};
@@ -14,6 +15,55 @@ pub enum OnErrorReplay {
     Continue,
     /// Record the error, put the source in `error` and stop where it was.
     Exit,
+}
+
+/// pg_chameleon's skip_events: row events of these kinds are not replicated for these MySQL
+/// schemas (`schema`) or tables (`schema.table`). The initial copy is not affected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkipEvents {
+    pub insert: Vec<String>,
+    pub update: Vec<String>,
+    pub delete: Vec<String>,
+}
+
+impl SkipEvents {
+    /// Whether `op` events of `schema.table` are skipped.
+    pub fn skips(&self, op: Op, schema: &str, table: &str) -> bool {
+        let list = match op {
+            Op::Insert => &self.insert,
+            Op::Update => &self.update,
+            Op::Delete => &self.delete,
+        };
+        list.iter().any(|e| match e.split_once('.') {
+            Some((s, t)) => s == schema && t == table,
+            None => e == schema,
+        })
+    }
+
+    /// Whether any kind of event of `schema.table` is skipped (its destination knowingly
+    /// differs from the source).
+    pub fn any_for(&self, schema: &str, table: &str) -> bool {
+        [Op::Insert, Op::Update, Op::Delete].into_iter().any(|op| self.skips(op, schema, table))
+    }
+
+    fn from_json(v: &Value) -> CoreResult<SkipEvents> {
+        let Value::Object(m) = v else {
+            return Err(err("skip_events", "must be an object like {\"delete\": [\"schema.table\", \"schema\"]}"));
+        };
+        let mut out = SkipEvents::default();
+        for (k, list) in m {
+            let names = as_name_list("skip_events", list, false)?;
+            match k.as_str() {
+                "insert" => out.insert = names,
+                "update" => out.update = names,
+                "delete" => out.delete = names,
+                other => {
+                    return Err(err("skip_events", &format!("\"{other}\" is not an event kind: insert, update or delete")))
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// What the copy does with the source's foreign keys.
@@ -63,6 +113,7 @@ pub struct SourceOptions {
     /// Estimated rows from which a table with a single-column integer key is copied by
     /// several copy workers at once, in key ranges (0: never).
     pub copy_split_rows: u64,
+    pub skip_events: SkipEvents,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +145,7 @@ impl Default for SourceOptions {
             zero_dates: ZeroDates::Discard,
             foreign_keys: ForeignKeys::Record,
             copy_split_rows: 1_000_000,
+            skip_events: SkipEvents::default(),
         }
     }
 }
@@ -117,6 +169,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "zero_dates",
     "foreign_keys",
     "copy_split_rows",
+    "skip_events",
 ];
 
 /// pg_chameleon / design.md options that a later release implements; named so that the
@@ -128,7 +181,6 @@ const PLANNED_KEYS: &[&str] = &[
     "auto_maintenance",
     "gtid_enable",
     "keep_existing_schema",
-    "skip_events",
 ];
 
 fn err(key: &str, msg: &str) -> CoreError {
@@ -249,6 +301,7 @@ impl SourceOptions {
                     .ok_or_else(|| err(key, "must be a number of seconds from 0.01 to 3600"))?;
                     o.sleep_loop = f;
                 }
+                "skip_events" => o.skip_events = SkipEvents::from_json(v)?,
                 "copy_split_rows" => o.copy_split_rows = as_uint(key, v, 0, u64::MAX)?,
                 "foreign_keys" => {
                     o.foreign_keys = match v.as_str() {
@@ -368,12 +421,27 @@ mod tests {
             (json!({"copy_max_memory": 1}), "copy_max_memory"),
             (json!({"zero_dates": "epoch"}), "zero_dates"),
             (json!({"foreign_keys": true}), "foreign_keys"),
-            (json!({"skip_events": {}}), "skip_events"),
+            (json!({"skip_events": ["a.b"]}), "skip_events"),
+            (json!({"skip_events": {"truncate": ["a.b"]}}), "skip_events"),
+            (json!({"skip_events": {"delete": [""]}}), "skip_events"),
         ] {
             let e = SourceOptions::from_json(&opts).unwrap_err().to_string();
             assert!(e.contains(&format!("\"{key}\"")), "{e}");
         }
         assert!(SourceOptions::from_json(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn skip_events_like_pg_chameleon() {
+        let o = SourceOptions::from_json(&json!({"skip_events": {"delete": ["shop.orders", "archive"], "insert": "shop.log"}}))
+            .unwrap();
+        let s = &o.skip_events;
+        assert!(s.skips(Op::Delete, "shop", "orders") && s.skips(Op::Delete, "archive", "anything"));
+        assert!(!s.skips(Op::Delete, "shop", "customers") && !s.skips(Op::Update, "shop", "orders"));
+        assert!(s.skips(Op::Insert, "shop", "log") && !s.skips(Op::Insert, "shop", "orders"));
+        // a table name with a dot after the schema's
+        let o = SourceOptions::from_json(&json!({"skip_events": {"update": ["shop.a.b"]}})).unwrap();
+        assert!(o.skip_events.skips(Op::Update, "shop", "a.b"));
     }
 
     #[test]

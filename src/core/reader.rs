@@ -34,6 +34,8 @@ pub struct ReaderTable {
     /// Column names, for the reasons of discarded rows.
     pub names: Vec<String>,
     pub key: Vec<usize>,
+    /// Row event kinds not replicated for this table (`skip_events`).
+    pub skip: Vec<Op>,
 }
 
 pub struct ReaderConfig {
@@ -116,6 +118,9 @@ pub fn decode_rows(
             )))
         }
     };
+    if table.skip.contains(&op) {
+        return Ok(());
+    }
     let ncols = rows_event.num_columns() as usize;
     if ncols != table.kinds.len() {
         return Err(CoreError::Binlog(format!(

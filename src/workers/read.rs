@@ -10,7 +10,7 @@
 //! replay worker), or on a fatal error, which puts the source in `error` with the message.
 
 use crate::catalog::{self, TableRow};
-use crate::core::change::ReaderMessage;
+use crate::core::change::{Op, ReaderMessage};
 use crate::core::options::SourceOptions;
 use crate::core::reader::{self, ReaderConfig, ReaderTable};
 use crate::core::source_url::SourceUrl;
@@ -40,7 +40,7 @@ fn sigterm() -> bool {
     crate::workers::txn::shutdown_requested()
 }
 
-fn reader_tables(tables: &[TableRow]) -> HashMap<(String, String), ReaderTable> {
+fn reader_tables(tables: &[TableRow], options: &SourceOptions) -> HashMap<(String, String), ReaderTable> {
     tables
         .iter()
         .filter(|t| t.enabled && matches!(t.state.as_str(), "copied" | "replicating") && !t.key.is_empty())
@@ -52,6 +52,10 @@ fn reader_tables(tables: &[TableRow]) -> HashMap<(String, String), ReaderTable> 
                     kinds: t.mapped.iter().map(|m| m.kind.clone()).collect(),
                     names: t.columns.iter().map(|c| c.name.clone()).collect(),
                     key: t.key_indexes(),
+                    skip: [Op::Insert, Op::Update, Op::Delete]
+                        .into_iter()
+                        .filter(|op| options.skip_events.skips(*op, &t.mysql_schema, &t.mysql_table))
+                        .collect(),
                 },
             )
         })
@@ -80,7 +84,7 @@ fn run(source_id: i32) -> Result<()> {
             url: url.clone(),
             server_id: options.my_server_id,
             start,
-            tables: reader_tables(&tables),
+            tables: reader_tables(&tables, &options),
             connect_timeout: Duration::from_secs(options.connect_timeout as u64),
             net_read_timeout: Duration::from_secs(options.net_read_timeout as u64),
         };

@@ -10,7 +10,7 @@
 
 use crate::catalog::{self, TableRow, TEXT_OID};
 use crate::core::change::Op;
-use crate::core::options::{OnErrorReplay, SourceOptions};
+use crate::core::options::{OnErrorReplay, SkipEvents, SourceOptions};
 use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
 use pgrx::pg_sys;
 use std::time::Duration;
@@ -52,6 +52,8 @@ pub struct Replayer {
     applying: Option<Applying>,
     /// Binlog file of the event being applied (changes rarely: copied only then).
     applying_file: String,
+    /// skip_events of the source: its tables knowingly lack rows or changes.
+    skip_events: SkipEvents,
 }
 
 pub struct PendingBatchInfo {
@@ -68,8 +70,15 @@ fn pg_columns(t: &TableRow) -> Vec<PgColumn> {
 }
 
 impl Replayer {
-    pub fn new(source_id: i32) -> Replayer {
-        Replayer { source_id, tables: HashMap::new(), plans: HashMap::new(), applying: None, applying_file: String::new() }
+    pub fn new(source_id: i32, skip_events: SkipEvents) -> Replayer {
+        Replayer {
+            source_id,
+            tables: HashMap::new(),
+            plans: HashMap::new(),
+            applying: None,
+            applying_file: String::new(),
+            skip_events,
+        }
     }
 
     /// Where the last `apply_batch` stopped, for the error record (empty if it finished).
@@ -204,7 +213,8 @@ impl Replayer {
             if !live || !after_consistent_point(&ev.file, ev.pos as u64, table.point.as_ref()) {
                 continue;
             }
-            let tolerate_missing = table.rows_discarded > 0;
+            let lacks_rows = table.rows_discarded > 0;
+            let skipping = self.skip_events.any_for(&table.mysql_schema, &table.mysql_table);
             let op = Op::from_code(&ev.op)
                 .ok_or_else(|| ChameleonError::Catalog(format!("unknown operation \"{}\" in batch {batch_id}", ev.op)))?;
             if self.applying_file != ev.file {
@@ -223,11 +233,13 @@ impl Replayer {
                 Op::Delete => values.extend(key.iter().flatten()),
             }
             let mut affected = self.execute(ev.table_id, op, &values)?;
-            if affected == 0 && tolerate_missing {
-                // The destination knowingly lacks rows of this table (kept in discarded_rows):
-                // a delete of one is already done; an update that makes it storable brings it back.
+            if affected == 0 && (lacks_rows || skipping) {
+                // The destination knowingly lacks rows of this table (kept in discarded_rows, or
+                // left out by skip_events): a delete of one is already done; an update that
+                // makes a discarded row storable brings it back; under skip_events it is a no-op.
                 affected = match op {
                     Op::Delete => 1,
+                    Op::Update if !lacks_rows => 1,
                     Op::Update => {
                         let row_only: Vec<Option<&str>> = row.iter().flatten().copied().collect();
                         self.execute(ev.table_id, Op::Insert, &row_only)?
@@ -285,7 +297,7 @@ fn run_worker(source_id: i32) -> Result<()> {
     let source = in_transaction(|| catalog::source_by_id(source_id))?;
     crate::workers::set_application_name(&format!("pg_chameleon_rs replay {}", source.name));
     let options = source.options()?;
-    let mut replayer = Replayer::new(source_id);
+    let mut replayer = Replayer::new(source_id, options.skip_events.clone());
     let idle = options.sleep_loop_duration().min(Duration::from_millis(50));
     let mut last_status_check = std::time::Instant::now();
     while !shutdown_requested() {
