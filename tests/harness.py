@@ -78,13 +78,23 @@ class MariaDB:
         if self.binlog:
             args += [f"--log-bin={self.dir}/data/mysql-bin", "--binlog-format=ROW", "--binlog-row-image=FULL",
                      "--binlog-row-metadata=FULL", "--sync-binlog=0"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        _wait_port(lambda: self.root().close(), f"MariaDB on port {self.port}")
+        self.args = args
+        self._launch()
         with self.root() as c, c.cursor() as cur:
             cur.execute(f"CREATE USER '{REPL_USER}'@'%' IDENTIFIED BY '{REPL_PASSWORD}'")
             cur.execute(f"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT, RELOAD ON *.* TO '{REPL_USER}'@'%'")
         return self
+
+    def _launch(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        _wait_port(lambda: self.root().close(), f"MariaDB on port {self.port}")
+
+    def restart(self, down_seconds=0.0):
+        """Clean shutdown and start on the same data (the binlog moves to a new file)."""
+        self.stop()
+        time.sleep(down_seconds)
+        self._launch()
 
     def root(self, db=None, **kw):
         # TIMESTAMP values are compared as UTC instants

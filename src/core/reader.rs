@@ -51,6 +51,7 @@ pub struct ReaderConfig {
 // Event type codes (MySQL and MariaDB share the low numbers).
 const QUERY_EVENT: u8 = 2;
 const ROTATE_EVENT: u8 = 4;
+const FORMAT_DESCRIPTION_EVENT: u8 = 15;
 const XID_EVENT: u8 = 16;
 const TABLE_MAP_EVENT: u8 = 19;
 const HEARTBEAT_EVENT: u8 = 27;
@@ -80,11 +81,15 @@ pub fn decode_mariadb_gtid(data: &[u8], server_id: u32) -> Option<(String, bool)
     Some((format!("{domain}-{server_id}-{seq}"), flags & MARIADB_FL_STANDALONE != 0))
 }
 
-/// The file a ROTATE event points to. The artificial ROTATE the server sends first (log_pos
-/// 0) arrives before any format description, so the driver cannot strip its checksum: its
-/// name then ends with 4 CRC bytes. It names the file we asked for; real rotates are clean.
-pub fn rotate_target(raw: &[u8], current: &str, artificial: bool) -> String {
-    if artificial && raw.starts_with(current.as_bytes()) && raw.len() <= current.len() + 4 {
+/// The file a ROTATE event points to. The artificial ROTATE the server sends first, before
+/// any format description (`before_format`), cannot have its checksum stripped by the driver:
+/// its name then ends with 4 CRC bytes; it names the file we asked for. Every later rotate,
+/// real or artificial (the server moving to the next file), arrives clean: its name is whole.
+pub fn rotate_target(raw: &[u8], current: &str, before_format: bool) -> String {
+    if !before_format {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    if raw.starts_with(current.as_bytes()) && raw.len() <= current.len() + 4 {
         return current.to_string();
     }
     let name_len = raw
@@ -92,7 +97,7 @@ pub fn rotate_target(raw: &[u8], current: &str, artificial: bool) -> String {
         .position(|b| !(b.is_ascii_alphanumeric() || b"._-".contains(b)))
         .unwrap_or(raw.len());
     let name = &raw[..name_len];
-    let name = if artificial && raw.len() >= 4 && name_len == raw.len() { &raw[..raw.len() - 4] } else { name };
+    let name = if raw.len() >= 4 && name_len == raw.len() { &raw[..raw.len() - 4] } else { name };
     String::from_utf8_lossy(name).into_owned()
 }
 
@@ -224,6 +229,8 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
     let mut in_txn = false;
     let mut gtid: Option<String> = None;
     let mut txn_time: u32 = 0;
+    // until the first format description, the driver cannot strip checksums
+    let mut before_format = true;
 
     for event in stream {
         if stop.load(Ordering::Relaxed) {
@@ -244,9 +251,13 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
         match etype {
             ROTATE_EVENT => {
                 if let Ok(Some(EventData::RotateEvent(r))) = event.read_data() {
-                    file = rotate_target(r.name_raw(), &file, header.log_pos() == 0);
+                    file = rotate_target(r.name_raw(), &file, before_format);
                     pos = r.position();
                 }
+                continue;
+            }
+            FORMAT_DESCRIPTION_EVENT => {
+                before_format = false;
                 continue;
             }
             HEARTBEAT_EVENT => {
@@ -336,6 +347,10 @@ mod tests {
         assert_eq!(rotate_target(&raw, "mysql-bin.000001", true), "mysql-bin.000001");
         assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false), "mysql-bin.000002");
         assert_eq!(rotate_target(b"mysql-bin.000002\xff\x01\x02\x03", "mysql-bin.000001", true), "mysql-bin.000002");
+        // the server moving to the next file mid-stream (artificial, log_pos 0, after the
+        // format description): the name is whole, nothing may be cut from it
+        assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false), "mysql-bin.000002");
+        assert_eq!(rotate_target(b"binlog-with.dots.000010", "binlog-with.dots.000009", false), "binlog-with.dots.000010");
     }
 
     #[test]

@@ -278,8 +278,9 @@ def _wait_worker_back(ctx, old_pid, timeout=60):
 
 @pytest.mark.launcher_db
 def test_worker_killed_mid_load_loses_and_duplicates_nothing(ctx):
-    """kill -9 of the replica worker: PostgreSQL restarts every backend (crash recovery), the
-    launcher restarts the worker, which resumes from the committed position."""
+    """kill -9 of the read worker, then of the replay worker: PostgreSQL restarts every
+    backend (crash recovery), the launcher restarts the workers, which resume from the
+    committed positions."""
     import os
     import signal
     ctx.add_source(options='{"replica_batch_size": 30}')
@@ -299,7 +300,8 @@ def test_worker_killed_mid_load_loses_and_duplicates_nothing(ctx):
     while not done.is_set() and kills < 2:
         time.sleep(1.0)
         pid = ctx.one("SELECT worker_pid FROM chameleon.sources")
-        os.kill(pid, signal.SIGKILL)
+        victim = ctx.one("SELECT replay_worker_pid FROM chameleon.sources") if kills == 1 else pid
+        os.kill(victim, signal.SIGKILL)
         kills += 1
         _reconnect(ctx)
         assert _wait_worker_back(ctx, pid)[2] == "running"
@@ -513,3 +515,49 @@ def test_skip_events_leaves_out_the_named_kinds_of_change(ctx):
     assert ctx.one("SELECT status FROM chameleon.sources") == "running"
     # tables without skip_events are whole
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ["suppliers", "products", "misc_types"])
+
+
+def test_mariadb_restart_mid_load_loses_and_duplicates_nothing(ctx):
+    """FLUSH BINARY LOGS, then a clean restart of MariaDB, while it is written to: the reader
+    follows the rotation, loses its connection, reconnects with backoff from the last stored
+    position and follows the binlog into the file the restart opened (an artificial ROTATE
+    in mid-stream, whose name once lost 4 characters); the replica ends equal to the source."""
+    _start_with(ctx, '{"replica_batch_size": 50}')
+    stop = threading.Event()
+    written = []
+
+    def writer():
+        next_order = 40_000
+        while not stop.is_set():
+            try:
+                conn = ctx.servers.mariadb.root()
+                next_order = workload.run(conn, ctx.my_schema, 20, seed=len(written), next_order=next_order, pause=0.002)
+                conn.close()
+                written.append(next_order)
+            except Exception:  # the server is down: try again, with fresh order ids
+                next_order += 10_000
+                time.sleep(0.2)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        time.sleep(1.5)
+        ctx.my_exec("FLUSH BINARY LOGS")
+        time.sleep(1.5)
+        ctx.servers.mariadb.restart(down_seconds=2)
+        time.sleep(3)
+    finally:
+        stop.set()
+        t.join()
+    assert len(written) >= 2
+    ctx.my = ctx.servers.mariadb.root()  # the old session died with the server
+    caught_up = ctx.one("SELECT chameleon.wait_for('src', '120 seconds')")
+    assert caught_up, ctx.sql("SELECT status, last_error, binlog_file, binlog_position, pending_events FROM chameleon.sources")
+    # the stored position names the file the restart opened
+    with ctx.my.cursor() as cur:
+        cur.execute("SHOW MASTER STATUS")
+        current_file = cur.fetchone()[0]
+    assert ctx.one("SELECT binlog_file FROM chameleon.sources") == current_file
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    assert ctx.one("SELECT status FROM chameleon.sources") == "running"
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
