@@ -119,6 +119,11 @@ CREATE TABLE sch_chameleon.t_replica_batch (
     b_replayed          boolean NOT NULL DEFAULT false,
     ts_replayed         timestamptz
 );
+
+-- the read and replay rates of chameleon.sources look at the last minute only
+CREATE INDEX idx_replica_batch_created ON sch_chameleon.t_replica_batch (i_id_source, ts_created);
+CREATE INDEX idx_replica_batch_replayed ON sch_chameleon.t_replica_batch (i_id_source, ts_replayed);
+
 CREATE INDEX idx_replica_batch_pending ON sch_chameleon.t_replica_batch (i_id_source, i_id_batch)
     WHERE NOT b_replayed;
 
@@ -215,7 +220,10 @@ SELECT s.t_source                                   AS name,
                 AND 'pg_chameleon_rs' = ANY (regexp_split_to_array(current_setting('shared_preload_libraries'), '\s*,\s*')),
                 false)                              AS auto_restart,
        s.t_last_error                               AS last_error,
-       s.ts_last_error                              AS last_error_at
+       s.ts_last_error                              AS last_error_at,
+       -- row events stored (read) and replayed per second over the last minute
+       rate.read_per_s                              AS read_events_per_s,
+       rate.replayed_per_s                          AS replayed_events_per_s
   FROM sch_chameleon.t_sources s
   LEFT JOIN sch_chameleon.t_replica_tables t ON t.i_id_source = s.i_id_source
   LEFT JOIN sch_chameleon.t_last_received r ON r.i_id_source = s.i_id_source
@@ -225,7 +233,14 @@ SELECT s.t_source                                   AS name,
                min(b.ts_source) AS oldest_pending
           FROM sch_chameleon.t_replica_batch b
          WHERE b.i_id_source = s.i_id_source AND NOT b.b_replayed) p ON true
- GROUP BY s.i_id_source, r.ts_last_received, l.ts_last_replayed, p.pending_batches, p.pending_events, p.oldest_pending;
+  LEFT JOIN LATERAL (
+        SELECT round(coalesce(sum(b.i_events) FILTER (WHERE b.ts_created > now() - interval '1 minute'), 0) / 60.0, 1) AS read_per_s,
+               round(coalesce(sum(b.i_events) FILTER (WHERE b.ts_replayed > now() - interval '1 minute'), 0) / 60.0, 1) AS replayed_per_s
+          FROM sch_chameleon.t_replica_batch b
+         WHERE b.i_id_source = s.i_id_source
+           AND (b.ts_created > now() - interval '1 minute' OR b.ts_replayed > now() - interval '1 minute')) rate ON true
+ GROUP BY s.i_id_source, r.ts_last_received, l.ts_last_replayed, p.pending_batches, p.pending_events, p.oldest_pending,
+          rate.read_per_s, rate.replayed_per_s;
 
 CREATE VIEW chameleon.tables AS
 SELECT s.t_source AS source,

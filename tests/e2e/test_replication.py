@@ -91,6 +91,10 @@ def test_replicates_inserts_updates_deletes(ctx):
     assert row == ("running", True, True, 0, True, True, False)
     assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
     assert ctx.one("SELECT count(*) FROM sch_chameleon.t_replica_batch WHERE b_replayed") > 0
+    # events read and replayed per second over the last minute: every event, once each way
+    events = ctx.one("SELECT sum(i_events) FROM sch_chameleon.t_replica_batch")
+    rates = ctx.sql("SELECT read_events_per_s, replayed_events_per_s FROM chameleon.sources")[0]
+    assert all(abs(float(r) - events / 60.0) <= 0.051 for r in rates), (rates, events)
     assert ctx.one("SELECT chameleon.stop_replica('src')") == "stopped"
     assert ctx.one("SELECT worker_alive FROM chameleon.sources") is False
 
