@@ -134,13 +134,15 @@ def test_source_transaction_is_never_split_across_batches(ctx):
     ctx.add_source(options='{"replica_batch_size": 100}')
     init(ctx)
     ctx.one("SELECT chameleon.start_replica('src')")
-    values = ",".join(f"({i}, 1, {i}.5, 'bulk', NULL, 'row {i}')" for i in range(100_000, 105_000))
-    ctx.my_exec("START TRANSACTION", f"INSERT INTO orders VALUES {values}", "UPDATE orders SET status = 'b2' WHERE order_id >= 100000", "COMMIT")
+    # a transaction of 100,000 row changes: 50,000 inserts, then 50,000 updates
+    ctx.my_exec("START TRANSACTION",
+                "INSERT INTO orders SELECT seq, 1, seq + 0.5, 'bulk', NULL, CONCAT('row ', seq) FROM seq_100000_to_149999",
+                "UPDATE orders SET status = 'b2' WHERE order_id >= 100000", "COMMIT")
     wait_for(ctx)
     oracle.assert_same_table(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, "orders")
-    # 5000 inserts + 5000 updates in one batch although batches hold 100 rows
+    # in one batch although batches hold 100 rows
     biggest = ctx.one("SELECT max(i_events) FROM sch_chameleon.t_replica_batch")
-    assert biggest == 10_000
+    assert biggest == 100_000
 
 
 def test_init_refuses_bad_source_settings(ctx, servers):
