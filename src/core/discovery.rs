@@ -75,13 +75,15 @@ pub fn describe(
     let key = schema::replica_key(&indexes, &columns);
     let foreign_keys = mysql_source::foreign_keys(conn, my_schema, table)?;
     let comment = mysql_source::table_comment(conn, my_schema, table)?;
-    let problem = match columns.iter().map(|c| map_column(c, pg_schema, table)).find_map(|r| r.err()) {
-        Some(e) => Some(Problem::Unsupported(e.to_string())),
-        None if key.is_empty() => Some(Problem::NoKey),
-        None => columns
+    let mapped: Result<Vec<_>, _> = columns.iter().map(|c| map_column(c, pg_schema, table)).collect();
+    let problem = match mapped {
+        Err(e) => Some(Problem::Unsupported(e.to_string())),
+        Ok(_) if key.is_empty() => Some(Problem::NoKey),
+        Ok(mapped) => columns
             .iter()
-            .find(|c| matches!(map_column(c, pg_schema, table).map(|m| m.kind), Ok(ValueKind::Text(Charset::Other))))
-            .map(|c| {
+            .zip(&mapped)
+            .find(|(_, m)| m.kind == ValueKind::Text(Charset::Other))
+            .map(|(c, _)| {
                 Problem::CopyOnly(format!(
                     "column \"{}\" has character set {}, which the change stream cannot decode yet",
                     c.name,

@@ -21,7 +21,7 @@ use crate::error::{ChameleonError, Result};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Where replay was when an error happened.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +54,8 @@ pub struct Replayer {
     applying_file: String,
     /// skip_events of the source: its tables knowingly lack rows or changes.
     skip_events: SkipEvents,
+    /// Tables with skip_events, found once per table reload (not per event).
+    skipping: HashSet<i32>,
 }
 
 pub struct PendingBatchInfo {
@@ -78,6 +80,7 @@ impl Replayer {
             applying: None,
             applying_file: String::new(),
             skip_events,
+            skipping: HashSet::new(),
         }
     }
 
@@ -105,6 +108,11 @@ impl Replayer {
             .map(|(id, _)| *id)
             .collect();
         self.plans.retain(|(id, _), _| !changed.contains(id));
+        self.skipping = fresh
+            .values()
+            .filter(|t| self.skip_events.any_for(&t.mysql_schema, &t.mysql_table))
+            .map(|t| t.id)
+            .collect();
         self.tables = fresh;
         Ok(())
     }
@@ -214,7 +222,7 @@ impl Replayer {
                 continue;
             }
             let lacks_rows = table.rows_discarded > 0;
-            let skipping = self.skip_events.any_for(&table.mysql_schema, &table.mysql_table);
+            let skipping = self.skipping.contains(&ev.table_id);
             let op = Op::from_code(&ev.op)
                 .ok_or_else(|| ChameleonError::Catalog(format!("unknown operation \"{}\" in batch {batch_id}", ev.op)))?;
             if self.applying_file != ev.file {
