@@ -1,5 +1,6 @@
-//! PostgreSQL COPY text format: escaping of one value and assembling of one row line,
-//! used by the initial copy to feed `COPY ... FROM` inside the backend.
+//! PostgreSQL COPY text format: the escaping of one value (fields are separated by tabs and
+//! rows end with a newline), used by the initial copy to feed `COPY ... FROM` inside the
+//! backend; the copy assembles each row straight into its chunk.
 
 /// Appends one field (already in the column's text input form) escaped for COPY text format.
 pub fn push_field(out: &mut Vec<u8>, value: Option<&str>) {
@@ -28,17 +29,6 @@ pub fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&bytes[from..]);
 }
 
-/// Appends a whole row: fields separated by tabs, ended by a newline.
-pub fn push_row<S: AsRef<str>>(out: &mut Vec<u8>, row: &[Option<S>]) {
-    for (i, v) in row.iter().enumerate() {
-        if i > 0 {
-            out.push(b'\t');
-        }
-        push_field(out, v.as_ref().map(|s| s.as_ref()));
-    }
-    out.push(b'\n');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,7 +36,13 @@ mod tests {
     #[test]
     fn escapes_specials_and_nulls() {
         let mut out = Vec::new();
-        push_row(&mut out, &[Some("a\tb"), None, Some("c\\d\ne\r"), Some("\\N")]);
+        for (i, v) in [Some("a\tb"), None, Some("c\\d\ne\r"), Some("\\N")].into_iter().enumerate() {
+            if i > 0 {
+                out.push(b'\t');
+            }
+            push_field(&mut out, v);
+        }
+        out.push(b'\n');
         assert_eq!(out, b"a\\tb\t\\N\tc\\\\d\\ne\\r\t\\\\N\n".to_vec());
     }
 }

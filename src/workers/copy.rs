@@ -70,6 +70,10 @@ impl Feed {
     fn buffer(buf: Vec<u8>) -> Feed {
         Feed { rx: None, buf, at: 0, discards: Vec::new(), interrupted: false }
     }
+
+    fn channel(rx: Receiver<Chunk>) -> Feed {
+        Feed { rx: Some(rx), ..Feed::buffer(Vec::new()) }
+    }
 }
 
 thread_local! {
@@ -284,11 +288,11 @@ pub fn copy_table(
         (source, res)
     });
 
-    let (copied, discards, interrupted) = match mode {
+    // rows stored, rows set aside (by the converter or by PostgreSQL), how many of those
+    // PostgreSQL refused, and whether a shutdown cut the copy short
+    let (copied, discards, refused_by_postgres, interrupted) = match mode {
         Mode::Stream => {
-            FEED.with(|f| {
-                *f.borrow_mut() = Some(Feed { rx: Some(rx), buf: Vec::new(), at: 0, discards: Vec::new(), interrupted: false })
-            });
+            FEED.with(|f| *f.borrow_mut() = Some(Feed::channel(rx)));
             let copied = catch_pg(|| run_copy(relid));
             // Dropping the receiver unblocks the producer if COPY stopped early.
             match take_feed() {
@@ -302,13 +306,14 @@ pub fn copy_table(
                             }
                         }
                     }
-                    (copied, d, f.interrupted)
+                    (copied, d, 0, f.interrupted)
                 }
-                None => (copied, Vec::new(), false),
+                None => (copied, Vec::new(), 0, false),
             }
         }
         Mode::Isolate => {
             let mut discards = Vec::new();
+            let mut refused = 0u64;
             let mut interrupted = false;
             let mut copied = Ok(0u64);
             loop {
@@ -317,20 +322,25 @@ pub fn copy_table(
                     break;
                 }
                 match rx.recv_timeout(Duration::from_millis(100)) {
-                    Ok(Chunk::Data { text, rows }) => match copy_chunk(relid, text, rows, &mut discards) {
-                        Ok(n) => copied = copied.map(|c| c + n),
-                        Err(e) => {
-                            copied = Err(e);
-                            break;
+                    Ok(Chunk::Data { text, rows }) => {
+                        let before = discards.len();
+                        let result = copy_chunk(relid, text, rows, &mut discards);
+                        refused += (discards.len() - before) as u64;
+                        match result {
+                            Ok(n) => copied = copied.map(|c| c + n),
+                            Err(e) => {
+                                copied = Err(e);
+                                break;
+                            }
                         }
-                    },
+                    }
                     Ok(Chunk::Discard(d)) => discards.push(d),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
             drop(rx);
-            (copied, discards, interrupted)
+            (copied, discards, refused, interrupted)
         }
     };
     let (source, produced) = producer
@@ -342,7 +352,6 @@ pub fn copy_table(
         return Err(ChameleonError::State(format!("copy of {mysql_schema}.{mysql_table} interrupted by shutdown")));
     }
     let produced = produced.map_err(|e| ChameleonError::from(e).context(format!("copy of {mysql_schema}.{mysql_table}")))?;
-    let refused_by_postgres = discards.iter().filter(|d| d.reason.starts_with("PostgreSQL refused")).count() as u64;
     if produced != copied + refused_by_postgres {
         return Err(ChameleonError::State(format!(
             "copy of {mysql_schema}.{mysql_table}: {produced} rows read from MySQL but {copied} stored and {refused_by_postgres} refused"
