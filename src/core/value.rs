@@ -9,7 +9,6 @@
 use crate::core::types::{Charset, ValueKind, ZeroDates};
 use mysql::binlog::value::BinlogValue;
 use mysql::Value;
-use std::fmt::Write;
 
 /// Why a value was refused. Callers add the table and column.
 pub type ValueResult = Result<String, String>;
@@ -86,12 +85,20 @@ fn numeric_text(bytes: &[u8]) -> ValueResult {
     Ok(s.to_string())
 }
 
+/// Appends `bytes` in lower-case hex (a table lookup per byte: blobs pass here whole).
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+}
+
 pub fn bytea_hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(2 + bytes.len() * 2);
     out.push_str("\\x");
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
+    push_hex(&mut out, bytes);
     out
 }
 
@@ -130,10 +137,8 @@ pub fn ewkb(bytes: &[u8]) -> Result<Vec<u8>, String> {
 fn spatial(bytes: &[u8], postgis: bool) -> ValueResult {
     let e = ewkb(bytes)?;
     if postgis {
-        let mut out = String::with_capacity(e.len() * 2);
-        for b in &e {
-            let _ = write!(out, "{b:02x}");
-        }
+        let mut out = String::new();
+        push_hex(&mut out, &e);
         Ok(out)
     } else {
         Ok(bytea_hex(&e))
@@ -370,16 +375,21 @@ fn text_zero(s: &str, what: &str) -> Option<String> {
 /// that the `zero_dates` policy turns into NULL.
 /// The copy session runs with `time_zone = '+00:00'`, so TIMESTAMP text is UTC.
 pub fn from_text(kind: &ValueKind, bytes: &[u8]) -> Result<Option<String>, String> {
+    let refused = match text_value(kind, bytes) {
+        Ok(v) => return Ok(Some(v)),
+        Err(reason) => reason,
+    };
+    // only a refused date can be a zero date: valid dates are parsed once
     match kind {
         ValueKind::Date(z) | ValueKind::DateTime(z) | ValueKind::Timestamp(z) => {
             let what = if matches!(kind, ValueKind::Timestamp(_)) { "timestamp" } else { "date" };
-            if let Some(reason) = text_zero(utf8(bytes)?, what) {
-                return zero_value(*z, reason);
+            match std::str::from_utf8(bytes).ok().and_then(|s| text_zero(s, what)) {
+                Some(reason) => zero_value(*z, reason),
+                None => Err(refused),
             }
         }
-        _ => {}
+        _ => Err(refused),
     }
-    text_value(kind, bytes).map(Some)
 }
 
 fn text_value(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
