@@ -722,11 +722,11 @@ pub fn copy_slots(source_id: i32) -> Result<Vec<CopySlot>> {
     })
 }
 
-/// A copy worker with nothing to claim: no table.
-pub fn set_copy_slot_idle(source_id: i32, slot: i32) -> Result<()> {
+/// The table a copy worker works on now (`None`: it has nothing to claim, it is idle).
+pub fn set_copy_slot_table(source_id: i32, slot: i32, table_id: Option<i32>) -> Result<()> {
     run(
-        "UPDATE sch_chameleon.t_copy_workers SET i_id_table = NULL WHERE i_id_source = $1 AND i_slot = $2",
-        &[source_id.into(), slot.into()],
+        "UPDATE sch_chameleon.t_copy_workers SET i_id_table = $3 WHERE i_id_source = $1 AND i_slot = $2",
+        &[source_id.into(), slot.into(), table_id.into()],
     )
 }
 
@@ -804,10 +804,7 @@ pub fn claim_table(source_id: i32, slot: i32) -> Result<Option<ClaimedTable>> {
         }))
     })?;
     if let Some(c) = &claimed {
-        run(
-            "UPDATE sch_chameleon.t_copy_workers SET i_id_table = $3 WHERE i_id_source = $1 AND i_slot = $2",
-            &[source_id.into(), slot.into(), c.id.into()],
-        )?;
+        set_copy_slot_table(source_id, slot, Some(c.id))?;
         // ranges of an earlier, interrupted copy of this table are void
         run("DELETE FROM sch_chameleon.t_copy_ranges WHERE i_id_table = $1", &[c.id.into()])?;
     }
@@ -882,10 +879,7 @@ pub fn claim_range(source_id: i32, slot: i32) -> Result<Option<ClaimedRange>> {
         }))
     })?;
     if let Some(c) = &claimed {
-        run(
-            "UPDATE sch_chameleon.t_copy_workers SET i_id_table = $3 WHERE i_id_source = $1 AND i_slot = $2",
-            &[source_id.into(), slot.into(), c.table.id.into()],
-        )?;
+        set_copy_slot_table(source_id, slot, Some(c.table.id))?;
     }
     Ok(claimed)
 }

@@ -138,7 +138,7 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
 /// ones to run out of work all stop).
 fn others_working(source_id: i32, slot: i32) -> Result<bool> {
     in_transaction(|| {
-        catalog::set_copy_slot_idle(source_id, slot)?;
+        catalog::set_copy_slot_table(source_id, slot, None)?;
         for s in catalog::copy_slots(source_id)? {
             if s.slot != slot && s.state == "go" && s.table_id.is_some() && super::alive(s.pid)? {
                 return Ok(true);
