@@ -286,13 +286,26 @@ fn columns_from_json(v: &Value) -> Vec<MySqlColumn> {
 }
 
 pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
+    select_tables("i_id_source = $1", source_id)
+}
+
+/// One table, as registered (the definition its PostgreSQL table was created from).
+pub fn table_by_id(table_id: i32) -> Result<TableRow> {
+    select_tables("i_id_table = $1", table_id)?
+        .pop()
+        .ok_or_else(|| ChameleonError::NotFound(format!("replicated table id {table_id}")))
+}
+
+fn select_tables(filter: &str, id: i32) -> Result<Vec<TableRow>> {
     Spi::connect(|client| {
         let t = client.select(
-            "SELECT i_id_table, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, jsb_columns, v_replica_key, \
-             enm_state, b_replica_enabled, t_binlog_name, i_binlog_position, i_rows_discarded \
-             FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 ORDER BY i_id_table",
+            &format!(
+                "SELECT i_id_table, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, jsb_columns, v_replica_key, \
+                 enm_state, b_replica_enabled, t_binlog_name, i_binlog_position, i_rows_discarded \
+                 FROM sch_chameleon.t_replica_tables WHERE {filter} ORDER BY i_id_table"
+            ),
             None,
-            &[source_id.into()],
+            &[id.into()],
         )?;
         let mut out = Vec::new();
         for row in t {

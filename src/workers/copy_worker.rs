@@ -249,36 +249,50 @@ fn split(
 fn copy_range(
     source_id: i32,
     range: &ClaimedRange,
-    mut conn: mysql::Conn,
+    conn: mysql::Conn,
     point: &BinlogPosition,
     flavor: Flavor,
     options: &SourceOptions,
 ) -> Result<mysql::Conn> {
     let t = &range.table;
-    let def = describe(&mut conn, t, options)?;
-    let mapped = mapped_columns(&def)?;
-    let qualified = sql::qualified(&def.pg_schema, &def.mysql_table);
+    // the definition the table was created from (registered by the worker that split it)
+    let registered = in_transaction(|| catalog::table_by_id(t.id))?;
+    let qualified = sql::qualified(&registered.pg_schema, &registered.pg_table);
     let filter = ranges::filter(&range.column, &range.bounds);
     let memory = options.copy_max_memory * 1024 * 1024;
     let what = format!("{}.{} (key range {})", t.mysql_schema, t.mysql_table, range.range);
     let started = Instant::now();
     let conn = with_isolation_fallback(&what, conn, |conn, mode| {
         let relid = relation(&qualified)?;
-        let outcome =
-            copy::copy_table(conn, &def.mysql_schema, &def.mysql_table, &def.columns, &mapped, relid, filter.as_deref(), memory, mode)?;
+        let outcome = copy::copy_table(
+            conn,
+            &registered.mysql_schema,
+            &registered.mysql_table,
+            &registered.columns,
+            &registered.mapped,
+            relid,
+            filter.as_deref(),
+            memory,
+            mode,
+        )?;
         for d in &outcome.discards {
             catalog::record_discarded(source_id, t.id, None, &d.raw, &d.reason)?;
         }
         catalog::copy_range_done(t.id, range.range, outcome.rows as i64)
     })?;
     let copied_in = started.elapsed();
+    let mut conn = conn;
     in_transaction(|| {
         if !catalog::ranges_complete(t.id)? {
             return Ok(());
         }
+        // the last range: keys, indexes, defaults and comments need the whole definition
+        // (read here, in this transaction: `describe` would open one of its own)
+        let postgis = catalog::postgis_schema()?;
+        let def = discovery::describe(&mut conn, options, &t.mysql_schema, &t.mysql_table, &t.pg_schema, postgis.as_deref())?;
         catalog::execute("SET LOCAL synchronous_commit = on")?;
-        let (opts, notes) = column_options(&def, &mapped, flavor);
-        let created = Created { relid: relation(&qualified)?, mapped: mapped.clone(), opts, notes };
+        let (opts, notes) = column_options(&def, &registered.mapped, flavor);
+        let created = Created { relid: relation(&qualified)?, mapped: registered.mapped.clone(), opts, notes };
         finish_table(t.id, &def, created, None, point, copied_in)
     })?;
     Ok(conn)
