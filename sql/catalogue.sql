@@ -179,7 +179,9 @@ CREATE TABLE sch_chameleon.t_last_replayed (
     ts_written          timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
-CREATE VIEW sch_chameleon.v_version AS SELECT '0.3.0'::text AS t_version;
+COMMENT ON COLUMN sch_chameleon.t_sources.t_gtid IS 'GTID position of the source at the stored binlog position';
+
+CREATE VIEW sch_chameleon.v_version AS SELECT '0.4.0'::text AS t_version;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA sch_chameleon FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA sch_chameleon FROM PUBLIC;

@@ -629,6 +629,56 @@ pub fn current_database() -> Result<String> {
     Ok(Spi::get_one::<String>("SELECT current_database()::text")?.unwrap_or_default())
 }
 
+/// The column names of a PostgreSQL table, or None when there is no such table.
+pub fn pg_table_columns(schema: &str, table: &str) -> Result<Option<Vec<String>>> {
+    Spi::connect(|client| {
+        let exists = client.select(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+            None,
+            &[schema.into(), table.into()],
+        )?;
+        if exists.is_empty() {
+            return Ok(None);
+        }
+        let t = client.select(
+            "SELECT a.attname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
+            None,
+            &[schema.into(), table.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            out.push(r.get::<String>(1)?.unwrap_or_default());
+        }
+        Ok(Some(out))
+    })
+}
+
+/// A table whose rows were loaded by other means: replicated from the source's start
+/// position on (no consistent point of its own), or kept unreplicated.
+pub fn set_table_adopted(table_id: i32, replicate: bool, note: &str) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = CASE WHEN $2 THEN 'copied' ELSE 'disabled' END, \
+         i_rows_copied = 0, i_rows_discarded = 0, t_binlog_name = NULL, i_binlog_position = NULL, \
+         ts_copied = clock_timestamp(), t_notes = t_notes || $3 WHERE i_id_table = $1",
+        &[table_id.into(), replicate.into(), vec![note.to_string()].into()],
+    )
+}
+
+/// Where replication starts when the DBA gives the position: a file and offset, a GTID
+/// position, or both. The stored changes of the old position are obsolete.
+pub fn set_start_position(id: i32, pos: Option<&BinlogPosition>, gtid: Option<&str>) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_sources SET enm_status = 'initialised', t_binlog_name = $2, i_binlog_position = $3, \
+         t_gtid = $4, ts_initialised = coalesce(ts_initialised, clock_timestamp()), t_last_error = NULL WHERE i_id_source = $1",
+        &[id.into(), pos.map(|p| p.file.as_str()).into(), pos.map(|p| p.pos as i64).into(), gtid.into()],
+    )?;
+    run("DELETE FROM sch_chameleon.t_last_replayed WHERE i_id_source = $1", &[id.into()])?;
+    run("DELETE FROM sch_chameleon.t_last_received WHERE i_id_source = $1", &[id.into()])
+}
+
 /// Whether a relation exists and, if so, whether some table of the source owns it.
 pub fn table_exists(schema: &str, table: &str) -> Result<bool> {
     Ok(Spi::get_one_with_args::<bool>(

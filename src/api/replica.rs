@@ -2,12 +2,13 @@
 //! `wait_for`.
 
 use crate::catalog;
+use crate::core::gtid::GtidState;
 use crate::core::mysql_source;
 use crate::core::source_url::SourceUrl;
 use crate::error::{ok, ChameleonError, Result};
 use crate::workers::replay::Replayer;
 use crate::workers::txn::{backend_sleep, catch_pg};
-use crate::workers::{self, WorkerRole};
+use crate::workers::{self, start_position, WorkerRole};
 use pgrx::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -74,7 +75,7 @@ fn init_replica(source_name: &str, wait: default!(bool, false), resume: default!
     ok(init(source_name, wait, resume))
 }
 
-fn start(source_name: &str) -> Result<String> {
+fn start(source_name: &str, start_position: Option<&str>) -> Result<String> {
     let s = catalog::source_by_name(source_name)?;
     catalog::lock_source_control(s.id)?;
     catalog::lock_source(s.id)?;
@@ -82,19 +83,33 @@ fn start(source_name: &str) -> Result<String> {
     if s.status == "initialising" && worker_alive(&s)? {
         return Err(ChameleonError::State(format!("source \"{source_name}\" is still initialising")));
     }
-    match s.status.as_str() {
-        "ready" | "initialising" => {
+    if let Some(text) = start_position {
+        if worker_alive(&s)? {
             return Err(ChameleonError::State(format!(
-                "source \"{source_name}\" has not been initialised: run init_replica first"
-            )))
+                "source \"{source_name}\" is running: stop_replica before giving a start position"
+            )));
         }
-        "error" => {
-            return Err(ChameleonError::State(format!(
-                "source \"{source_name}\" is in error; fix the cause, then enable_replica"
-            )))
+        let adopted = start_position::set(&s, text)?;
+        if adopted > 0 {
+            notice!("source \"{source_name}\": {adopted} tables registered without a copy; replication starts at {text}");
         }
-        _ => {}
+    } else {
+        match s.status.as_str() {
+            "ready" | "initialising" => {
+                return Err(ChameleonError::State(format!(
+                    "source \"{source_name}\" has not been initialised: run init_replica first, or give the position \
+                     where the data was loaded with start_replica(source, start_position => ...)"
+                )))
+            }
+            "error" => {
+                return Err(ChameleonError::State(format!(
+                    "source \"{source_name}\" is in error; fix the cause, then enable_replica"
+                )))
+            }
+            _ => {}
+        }
     }
+    let s = catalog::source_by_id(s.id)?;
     let db = catalog::current_database()?;
     if workers::ensure_running(&s, &db)?.is_empty() {
         notice!("source \"{source_name}\" is already running");
@@ -105,11 +120,15 @@ fn start(source_name: &str) -> Result<String> {
     Ok("running".into())
 }
 
-/// Starts the replica worker: it follows the binlog from the stored position, stores
-/// whole source transactions as batches and replays them.
+/// Starts the read and replay workers: they follow the binlog from the stored position,
+/// store whole source transactions as batches and replay them. With `start_position`
+/// (`file:offset`, or a GTID position: MariaDB `0-1-4711`, MySQL `uuid:1-4711`) replication
+/// starts there instead, without `init_replica`, for data loaded by other means: a source
+/// never initialised gets its tables registered as they are (PostgreSQL must already have
+/// them, with every column).
 #[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
-fn start_replica(source_name: &str) -> String {
-    ok(start(source_name))
+fn start_replica(source_name: &str, start_position: default!(Option<&str>, "NULL")) -> String {
+    ok(start(source_name, start_position))
 }
 
 fn stop(source_name: &str) -> Result<String> {
@@ -183,8 +202,9 @@ fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
     let url = SourceUrl::parse(&s.url)?;
     let mut conn = mysql_source::connect(&url, Duration::from_secs(opts.connect_timeout as u64), None)?;
     let info = mysql_source::check_server(&mut conn)?;
-    let (target, _) = mysql_source::binlog_status(&mut conn, info.flavor)?;
+    let (target, target_gtid) = mysql_source::binlog_status(&mut conn, info.flavor)?;
     drop(conn);
+    let target_gtid = target_gtid.and_then(|g| GtidState::parse(&g).ok());
     let started = Instant::now();
     loop {
         let now = catalog::source_by_name(source_name)?;
@@ -197,7 +217,14 @@ fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
             &[s.id.into()],
         )?
         .unwrap_or(0);
-        if pending == 0 && now.position.as_ref().is_some_and(|p| *p >= target) {
+        // By GTID the stored file and offset may be another server's (after a failover) or
+        // not known yet (started at a GTID): compare GTID positions then.
+        let by_gtid = opts.gtid_enable || now.position.is_none();
+        let reached = match (&target_gtid, now.gtid.as_deref().and_then(|g| GtidState::parse(g).ok())) {
+            (Some(t), Some(have)) if by_gtid => have.contains(t),
+            _ => now.position.as_ref().is_some_and(|p| *p >= target),
+        };
+        if pending == 0 && reached {
             return Ok(true);
         }
         if started.elapsed() >= timeout {

@@ -8,6 +8,7 @@ pub mod change;
 pub mod copytext;
 pub mod discovery;
 pub mod error;
+pub mod gtid;
 pub mod mapping;
 pub mod mysql_source;
 pub mod options;

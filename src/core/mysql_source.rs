@@ -52,7 +52,7 @@ fn row_text(row: &Row, i: usize) -> Option<String> {
     row.as_ref(i).and_then(text)
 }
 
-fn variable(conn: &mut Conn, name: &str) -> CoreResult<Option<String>> {
+pub fn variable(conn: &mut Conn, name: &str) -> CoreResult<Option<String>> {
     let rows: Vec<Row> = q(conn, &format!("SHOW GLOBAL VARIABLES LIKE '{name}'"))?;
     Ok(rows.first().and_then(|r| row_text(r, 1)))
 }
@@ -111,6 +111,15 @@ pub fn binlog_status(conn: &mut Conn, flavor: Flavor) -> CoreResult<(BinlogPosit
     }
     .filter(|g| !g.is_empty());
     Ok((BinlogPosition::new(file, pos), gtid))
+}
+
+/// The binlog files the source still has, with their sizes (`SHOW BINARY LOGS`).
+pub fn binlog_files(conn: &mut Conn) -> CoreResult<Vec<(String, u64)>> {
+    let rows: Vec<Row> = q(conn, "SHOW BINARY LOGS")?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| Some((row_text(r, 0)?, row_text(r, 1).and_then(|s| s.parse().ok()).unwrap_or(0))))
+        .collect())
 }
 
 /// Base tables of a schema, by name.

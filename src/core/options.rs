@@ -114,6 +114,10 @@ pub struct SourceOptions {
     /// several copy workers at once, in key ranges (0: never).
     pub copy_split_rows: u64,
     pub skip_events: SkipEvents,
+    /// Follow the source by GTID instead of file and offset (the position is still kept), so
+    /// that the replica can follow a source that moved to another server of the same
+    /// replication topology.
+    pub gtid_enable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +150,7 @@ impl Default for SourceOptions {
             foreign_keys: ForeignKeys::Record,
             copy_split_rows: 1_000_000,
             skip_events: SkipEvents::default(),
+            gtid_enable: false,
         }
     }
 }
@@ -170,6 +175,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "foreign_keys",
     "copy_split_rows",
     "skip_events",
+    "gtid_enable",
 ];
 
 /// pg_chameleon / design.md options that a later release implements; named so that the
@@ -179,7 +185,6 @@ const PLANNED_KEYS: &[&str] = &[
     "batch_retention",
     "on_error_read",
     "auto_maintenance",
-    "gtid_enable",
     "keep_existing_schema",
 ];
 
@@ -302,6 +307,14 @@ impl SourceOptions {
                     o.sleep_loop = f;
                 }
                 "skip_events" => o.skip_events = SkipEvents::from_json(v)?,
+                "gtid_enable" => {
+                    o.gtid_enable = match v {
+                        Value::Bool(b) => *b,
+                        Value::String(t) if t.eq_ignore_ascii_case("true") => true,
+                        Value::String(t) if t.eq_ignore_ascii_case("false") => false,
+                        _ => return Err(err(key, "must be true or false")),
+                    }
+                }
                 "copy_split_rows" => o.copy_split_rows = as_uint(key, v, 0, u64::MAX)?,
                 "foreign_keys" => {
                     o.foreign_keys = match v.as_str() {

@@ -3,6 +3,7 @@
 //! and the read position are all `BinlogPosition`s.
 
 use crate::core::error::{CoreError, CoreResult};
+use crate::core::gtid::GtidState;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -75,6 +76,29 @@ pub fn after_consistent_point(file: &str, pos: u64, point: Option<&BinlogPositio
     }
 }
 
+/// A start position as the DBA writes it (`start_replica(source, start_position)`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartAt {
+    /// `mysql-bin.000042:1234`
+    File(BinlogPosition),
+    /// `0-1-4711` (MariaDB) or `uuid:1-4711` (MySQL)
+    Gtid(GtidState),
+}
+
+impl StartAt {
+    pub fn parse(text: &str) -> CoreResult<StartAt> {
+        if GtidState::looks_like_gtid(text) {
+            return Ok(StartAt::Gtid(GtidState::parse(text)?));
+        }
+        BinlogPosition::parse(text.trim()).map(StartAt::File).map_err(|_| {
+            CoreError::InvalidParameter(format!(
+                "start_position \"{text}\" is neither file:offset (mysql-bin.000042:1234) nor a GTID position \
+                 (MariaDB 0-1-4711, MySQL uuid:1-4711)"
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +123,14 @@ mod tests {
         assert!(BinlogPosition::parse("nope").is_err());
         assert!(BinlogPosition::parse(":12").is_err());
         assert!(BinlogPosition::parse("f:x").is_err());
+    }
+
+    #[test]
+    fn start_positions_parse() {
+        assert_eq!(StartAt::parse("mysql-bin.000042:1234").unwrap(), StartAt::File(BinlogPosition::new("mysql-bin.000042", 1234)));
+        assert!(matches!(StartAt::parse("0-1-4711").unwrap(), StartAt::Gtid(g) if g.is_mariadb()));
+        assert!(matches!(StartAt::parse("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-9").unwrap(), StartAt::Gtid(g) if !g.is_mariadb()));
+        assert!(StartAt::parse("yesterday").unwrap_err().to_string().contains("start_position"));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 
 use crate::core::change::{DiscardedRow, Op, ReaderMessage, Row, RowChange, SourceTransaction};
 use crate::core::error::{from_mysql, CoreError, CoreResult};
-use crate::core::mysql_source;
+use crate::core::gtid::{self, Gtid, GtidState};
+use crate::core::mysql_source::{self, Flavor};
 use crate::core::position::BinlogPosition;
 use crate::core::rowcodec;
 use crate::core::source_url::SourceUrl;
@@ -41,11 +42,17 @@ pub struct ReaderTable {
 pub struct ReaderConfig {
     pub url: SourceUrl,
     pub server_id: u32,
-    pub start: BinlogPosition,
+    /// Where to resume; None when only a GTID position is known (the reader then connects at
+    /// the GTID and learns the file and offset from the server).
+    pub start: Option<BinlogPosition>,
     /// (MySQL schema, table) -> table. Events for other tables are skipped.
     pub tables: HashMap<(String, String), ReaderTable>,
     pub connect_timeout: Duration,
     pub net_read_timeout: Duration,
+    /// The source's GTID state at `start`, when known.
+    pub gtid: Option<GtidState>,
+    /// `gtid_enable`: connect at the GTID state, not at `start`'s file and offset.
+    pub gtid_connect: bool,
 }
 
 // Event type codes (MySQL and MariaDB share the low numbers).
@@ -56,6 +63,9 @@ const XID_EVENT: u8 = 16;
 const TABLE_MAP_EVENT: u8 = 19;
 const HEARTBEAT_EVENT: u8 = 27;
 const MARIADB_GTID_EVENT: u8 = 162;
+const MYSQL_GTID_EVENT: u8 = 33;
+const MYSQL_ANONYMOUS_GTID_EVENT: u8 = 34;
+const MYSQL_GTID_TAGGED_EVENT: u8 = 42;
 /// MySQL 8 binlog_transaction_compression wraps whole transactions in this event.
 const TRANSACTION_PAYLOAD_EVENT: u8 = 40;
 /// MariaDB log_bin_compress: QUERY_COMPRESSED_EVENT (165) .. DELETE_ROWS_COMPRESSED_EVENT (171).
@@ -74,20 +84,27 @@ pub fn unreadable_event(etype: u8) -> Option<&'static str> {
 const MARIADB_FL_STANDALONE: u8 = 1;
 
 /// A MariaDB GTID event's payload: seq_no (8 bytes LE), domain_id (4 bytes LE), flags (1 byte).
-pub fn decode_mariadb_gtid(data: &[u8], server_id: u32) -> Option<(String, bool)> {
+/// Returns the GTID and whether the event group is standalone (no BEGIN: DDL).
+pub fn decode_mariadb_gtid(data: &[u8], server_id: u32) -> Option<(Gtid, bool)> {
     let seq = u64::from_le_bytes(data.get(0..8)?.try_into().ok()?);
     let domain = u32::from_le_bytes(data.get(8..12)?.try_into().ok()?);
     let flags = *data.get(12)?;
-    Some((format!("{domain}-{server_id}-{seq}"), flags & MARIADB_FL_STANDALONE != 0))
+    Some((Gtid::MariaDb { domain, server: server_id, seq }, flags & MARIADB_FL_STANDALONE != 0))
 }
 
 /// The file a ROTATE event points to. The artificial ROTATE the server sends first, before
 /// any format description (`before_format`), cannot have its checksum stripped by the driver:
-/// its name then ends with 4 CRC bytes; it names the file we asked for. Every later rotate,
+/// its name then ends with the 4 CRC bytes when the source writes checksums (`crc`, known
+/// from `binlog_checksum`; `None` when unknown: guessed from the bytes). Every later rotate,
 /// real or artificial (the server moving to the next file), arrives clean: its name is whole.
-pub fn rotate_target(raw: &[u8], current: &str, before_format: bool) -> String {
+pub fn rotate_target(raw: &[u8], current: &str, before_format: bool, crc: Option<bool>) -> String {
     if !before_format {
         return String::from_utf8_lossy(raw).into_owned();
+    }
+    match crc {
+        Some(true) if raw.len() > 4 => return String::from_utf8_lossy(&raw[..raw.len() - 4]).into_owned(),
+        Some(false) => return String::from_utf8_lossy(raw).into_owned(),
+        _ => {}
     }
     if raw.starts_with(current.as_bytes()) && raw.len() <= current.len() + 4 {
         return current.to_string();
@@ -200,34 +217,102 @@ pub fn run(cfg: ReaderConfig, tx: Sender<ReaderMessage>, stop: &AtomicBool) {
     }
 }
 
-fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> CoreResult<()> {
+/// The source's GTID state at `at` (MariaDB: `BINLOG_GTID_POS`, which MySQL lacks).
+fn gtid_state_at(conn: &mut mysql::Conn, flavor: Flavor, at: &BinlogPosition) -> CoreResult<Option<GtidState>> {
+    if flavor != Flavor::MariaDb {
+        return Ok(None);
+    }
+    let found: Option<Option<String>> = conn
+        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (at.file.as_str(), at.pos))
+        .map_err(|e| from_mysql(e, &format!("reading the GTID position of {at}")))?;
+    Ok(match found.flatten() {
+        Some(g) if g.trim().is_empty() => Some(GtidState::MariaDb(Default::default())),
+        Some(g) => Some(GtidState::parse(&g)?),
+        None => None,
+    })
+}
+
+/// Opens the binlog stream: at the GTID state with `gtid_connect`, else at `cfg.start`.
+/// Returns the stream, the GTID state at its start (when known), and whether the source
+/// writes checksums.
+fn open_stream(cfg: &ReaderConfig) -> CoreResult<(mysql::BinlogStream, Option<GtidState>, Option<bool>)> {
     let mut conn = mysql_source::connect(&cfg.url, cfg.connect_timeout, Some(cfg.net_read_timeout))?;
+    let info = mysql_source::check_server(&mut conn)?;
+    let crc = mysql_source::variable(&mut conn, "binlog_checksum")?.map(|c| !c.eq_ignore_ascii_case("NONE"));
     // MariaDB sends its own events (GTID, annotate...) only to replicas that say they
-    // understand them; MySQL ignores the variable.
-    let setup = [
-        "SET @mariadb_slave_capability = 4".to_string(),
-        format!(
-            "SET @master_heartbeat_period = {}",
-            // one heartbeat a second keeps read lag honest when the source is idle
-            1_000_000_000u64
-        ),
-    ];
-    for s in &setup {
+    // understand them; MySQL ignores the variable. One heartbeat a second keeps read lag
+    // honest when the source is idle.
+    for s in ["SET @mariadb_slave_capability = 4", "SET @master_heartbeat_period = 1000000000"] {
         conn.query_drop(s).map_err(|e| from_mysql(e, "preparing the binlog connection"))?;
     }
-    let request = BinlogRequest::new(cfg.server_id)
-        .with_filename(cfg.start.file.as_bytes().to_vec())
-        .with_pos(cfg.start.pos);
-    let what = format!("reading the binlog at {}", cfg.start);
+    let start_text = cfg.start.as_ref().map(ToString::to_string).unwrap_or_else(|| "the start".into());
+    let state = if cfg.gtid_connect || cfg.start.is_none() {
+        let state = cfg.gtid.clone().ok_or_else(|| {
+            CoreError::SourceConfig(format!(
+                "gtid_enable is on but no GTID position is recorded at {start_text}: give one with \
+                 start_replica(source, start_position => '<gtid>') or turn gtid_enable off"
+            ))
+        })?;
+        if state.is_mariadb() != (info.flavor == Flavor::MariaDb) {
+            return Err(CoreError::SourceConfig(format!(
+                "the recorded GTID position {state} is not of the source's kind ({}); give a position of the \
+                 source's own form with start_replica(source, start_position => ...)",
+                info.version
+            )));
+        }
+        Some(state)
+    } else if let (Flavor::MariaDb, Some(start)) = (info.flavor, cfg.start.as_ref()) {
+        // authoritative, and covers every domain
+        gtid_state_at(&mut conn, info.flavor, start)?
+    } else {
+        cfg.gtid.clone().filter(|g| !g.is_mariadb())
+    };
+    let mut request = BinlogRequest::new(cfg.server_id);
+    let by_gtid = cfg.gtid_connect || cfg.start.is_none();
+    let what = match (&state, by_gtid) {
+        (Some(GtidState::MariaDb(_)), true) => {
+            let g = state.as_ref().map(ToString::to_string).unwrap_or_default();
+            conn.exec_drop("SET @slave_connect_state = ?", (g.as_str(),))
+                .map_err(|e| from_mysql(e, "setting @slave_connect_state"))?;
+            // the file and offset are ignored by the server when a connect state is set
+            request = request.with_filename(Vec::new()).with_pos(4u64);
+            format!("reading the binlog from GTID {g}")
+        }
+        (Some(s @ GtidState::MySql(_)), true) => {
+            let mut sids = Vec::new();
+            for block in s.mysql_blocks() {
+                let sid: mysql_common::packets::Sid<'static> = block
+                    .parse()
+                    .map_err(|e| CoreError::InvalidParameter(format!("GTID set {block}: {e}")))?;
+                sids.push(sid);
+            }
+            request = request.with_use_gtid(true).with_sids(sids).with_filename(Vec::new()).with_pos(4u64);
+            format!("reading the binlog from GTID set {s}")
+        }
+        _ => {
+            let start = cfg.start.as_ref().ok_or_else(|| CoreError::Binlog("no binlog position to start at".into()))?;
+            request = request.with_filename(start.file.as_bytes().to_vec()).with_pos(start.pos);
+            format!("reading the binlog at {start}")
+        }
+    };
     let stream = conn.get_binlog_stream(request).map_err(|e| from_mysql(e, &what))?;
+    Ok((stream, state, crc))
+}
 
-    let mut file = cfg.start.file.clone();
-    let mut pos = cfg.start.pos;
+fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> CoreResult<()> {
+    let (stream, mut state, crc) = open_stream(cfg)?;
+    // Connected at a GTID, the server chooses the file (its first ROTATE says which) and
+    // skips, without sending them, the transactions we have: the offset is known from the
+    // first transaction it sends.
+    let by_gtid = cfg.gtid_connect || cfg.start.is_none();
+    let mut position_known = !by_gtid;
+    let mut file = cfg.start.as_ref().map(|p| p.file.clone()).unwrap_or_default();
+    let mut pos = cfg.start.as_ref().map_or(4, |p| p.pos);
     let mut maps: HashMap<u64, (TableMapEvent<'static>, Option<(String, ReaderTable)>)> = HashMap::new();
     let mut changes: Vec<RowChange> = Vec::new();
     let mut discarded: Vec<DiscardedRow> = Vec::new();
     let mut in_txn = false;
-    let mut gtid: Option<String> = None;
+    let mut gtid: Option<Gtid> = None;
     let mut txn_time: u32 = 0;
     // until the first format description, the driver cannot strip checksums
     let mut before_format = true;
@@ -251,7 +336,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
         match etype {
             ROTATE_EVENT => {
                 if let Ok(Some(EventData::RotateEvent(r))) = event.read_data() {
-                    file = rotate_target(r.name_raw(), &file, before_format);
+                    file = rotate_target(r.name_raw(), &file, before_format, crc);
                     pos = r.position();
                 }
                 continue;
@@ -261,7 +346,8 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
                 continue;
             }
             HEARTBEAT_EVENT => {
-                let between_groups = !in_txn && gtid.is_none() && changes.is_empty() && discarded.is_empty();
+                let between_groups =
+                    position_known && !in_txn && gtid.is_none() && changes.is_empty() && discarded.is_empty();
                 let position = between_groups.then(|| BinlogPosition::new(file.clone(), pos));
                 if tx.send(ReaderMessage::Heartbeat { position }).is_err() {
                     return Ok(());
@@ -272,8 +358,27 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
                 let (g, standalone) = decode_mariadb_gtid(event.data(), header.server_id())
                     .ok_or_else(|| CoreError::Binlog(format!("truncated MariaDB GTID event at {}", at())))?;
                 gtid = Some(g);
+                position_known = true;
                 // A standalone event group (DDL) has no BEGIN; it ends with its one query.
                 in_txn = !standalone;
+                continue;
+            }
+            MYSQL_GTID_EVENT | MYSQL_GTID_TAGGED_EVENT => {
+                if let Ok(Some(EventData::GtidEvent(ge))) = event.read_data() {
+                    let uuid = gtid::uuid_text(&ge.sid());
+                    let sid = match ge.tag() {
+                        Some(tag) => format!("{uuid}:{}", tag.as_str()),
+                        None => uuid,
+                    };
+                    gtid = Some(Gtid::MySql { sid, gno: ge.gno() });
+                } else {
+                    return Err(CoreError::Binlog(format!("undecodable GTID event at {}", at())));
+                }
+                position_known = true;
+                continue;
+            }
+            MYSQL_ANONYMOUS_GTID_EVENT => {
+                position_known = true;
                 continue;
             }
             XID_EVENT => commit = true,
@@ -314,12 +419,17 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
             }
         }
         if commit {
+            if let (Some(g), Some(st)) = (gtid.as_ref(), state.as_mut()) {
+                st.apply(g).map_err(|e| e.context(format!("at {}", at())))?;
+            }
+            gtid = None;
+            position_known = true;
             let txn = SourceTransaction {
                 file: file.clone(),
                 changes: std::mem::take(&mut changes),
                 discarded: std::mem::take(&mut discarded),
                 end: BinlogPosition::new(file.clone(), pos),
-                gtid: gtid.take(),
+                gtid: state.as_ref().map(ToString::to_string).filter(|g| !g.is_empty()),
                 timestamp: txn_time,
             };
             in_txn = false;
@@ -341,16 +451,22 @@ mod tests {
     fn rotate_names_without_checksum_bytes() {
         let mut raw = b"mysql-bin.000001".to_vec();
         raw.extend_from_slice(&[0xde, b'O', b'J', 0x7f]);
-        assert_eq!(rotate_target(&raw, "mysql-bin.000001", true), "mysql-bin.000001");
+        assert_eq!(rotate_target(&raw, "mysql-bin.000001", true, None), "mysql-bin.000001");
         raw.truncate(16);
         raw.extend_from_slice(b"ABCD");
-        assert_eq!(rotate_target(&raw, "mysql-bin.000001", true), "mysql-bin.000001");
-        assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false), "mysql-bin.000002");
-        assert_eq!(rotate_target(b"mysql-bin.000002\xff\x01\x02\x03", "mysql-bin.000001", true), "mysql-bin.000002");
+        assert_eq!(rotate_target(&raw, "mysql-bin.000001", true, None), "mysql-bin.000001");
+        assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false, None), "mysql-bin.000002");
+        assert_eq!(rotate_target(b"mysql-bin.000002\xff\x01\x02\x03", "mysql-bin.000001", true, None), "mysql-bin.000002");
         // the server moving to the next file mid-stream (artificial, log_pos 0, after the
         // format description): the name is whole, nothing may be cut from it
-        assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false), "mysql-bin.000002");
-        assert_eq!(rotate_target(b"binlog-with.dots.000010", "binlog-with.dots.000009", false), "binlog-with.dots.000010");
+        assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false, None), "mysql-bin.000002");
+        assert_eq!(rotate_target(b"binlog-with.dots.000010", "binlog-with.dots.000009", false, None), "binlog-with.dots.000010");
+        // binlog_checksum known: exactly the 4 CRC bytes go, whatever they look like (here
+        // alphanumeric, which the guess cannot tell from the name); connected by GTID the
+        // current name is empty
+        assert_eq!(rotate_target(b"mysql-bin.000007a1Zx", "", true, Some(true)), "mysql-bin.000007");
+        assert_eq!(rotate_target(b"mysql-bin.0000071\x02\x03\x04", "", true, Some(true)), "mysql-bin.000007");
+        assert_eq!(rotate_target(b"mysql-bin.000007", "", true, Some(false)), "mysql-bin.000007");
     }
 
     #[test]
@@ -368,9 +484,11 @@ mod tests {
         let mut data = 42u64.to_le_bytes().to_vec();
         data.extend_from_slice(&3u32.to_le_bytes());
         data.push(1);
-        assert_eq!(decode_mariadb_gtid(&data, 7), Some(("3-7-42".into(), true)));
+        let g = Gtid::MariaDb { domain: 3, server: 7, seq: 42 };
+        assert_eq!(decode_mariadb_gtid(&data, 7), Some((g.clone(), true)));
+        assert_eq!(g.to_string(), "3-7-42");
         data[12] = 0;
-        assert_eq!(decode_mariadb_gtid(&data, 7), Some(("3-7-42".into(), false)));
+        assert_eq!(decode_mariadb_gtid(&data, 7), Some((g, false)));
         assert_eq!(decode_mariadb_gtid(&data[..10], 7), None);
     }
 }

@@ -55,9 +55,15 @@ struct Phase {
     copying: bool,
 }
 
-fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow, options: &SourceOptions) -> Result<Vec<TableDefinition>> {
+/// The tables of the mapped schemas that the options select, as the source defines them
+/// (`postgis`: the schema of PostGIS's types, when installed).
+pub fn discover(
+    conn: &mut mysql::Conn,
+    source: &catalog::SourceRow,
+    options: &SourceOptions,
+    postgis: Option<&str>,
+) -> Result<Vec<TableDefinition>> {
     let mappings = source.mappings()?;
-    let postgis = in_transaction(catalog::postgis_schema)?;
     let mut out = Vec::new();
     for (my_schema, pg_schema) in &mappings.0 {
         if !mysql_source::schema_exists(conn, my_schema)? {
@@ -68,7 +74,7 @@ fn discover(conn: &mut mysql::Conn, source: &catalog::SourceRow, options: &Sourc
         }
         for table in mysql_source::list_tables(conn, my_schema)? {
             if options.table_selected(my_schema, &table) {
-                out.push(discovery::describe(conn, options, my_schema, &table, pg_schema, postgis.as_deref())?);
+                out.push(discovery::describe(conn, options, my_schema, &table, pg_schema, postgis)?);
             }
         }
     }
@@ -99,7 +105,8 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
     let info = mysql_source::check_server(&mut meta)?;
     // where replication starts if no table gets a point of its own (every table keyless)
     let (now, _) = mysql_source::binlog_status(&mut meta, info.flavor)?;
-    let tables = discover(&mut meta, &source, &options)?;
+    let postgis = in_transaction(catalog::postgis_schema)?;
+    let tables = discover(&mut meta, &source, &options, postgis.as_deref())?;
     drop(meta);
 
     phase.copying = true;

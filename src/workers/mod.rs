@@ -18,6 +18,7 @@ pub mod init;
 pub mod launcher;
 pub mod read;
 pub mod replay;
+pub mod start_position;
 pub mod txn;
 
 use crate::error::{ChameleonError, Result};

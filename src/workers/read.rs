@@ -11,6 +11,7 @@
 
 use crate::catalog::{self, TableRow};
 use crate::core::change::{Op, ReaderMessage};
+use crate::core::gtid::GtidState;
 use crate::core::options::SourceOptions;
 use crate::core::reader::{self, ReaderConfig, ReaderTable};
 use crate::core::source_url::SourceUrl;
@@ -64,6 +65,9 @@ fn reader_tables(tables: &[TableRow], options: &SourceOptions) -> HashMap<(Strin
 
 fn run(source_id: i32) -> Result<()> {
     let source = in_transaction(|| {
+        // waits for the transaction that started this worker to commit (start_replica locks
+        // the source row and may have just moved the start position)
+        catalog::lock_source(source_id)?;
         let s = catalog::source_by_id(source_id)?;
         catalog::set_tables_replicating(source_id)?;
         Ok(s)
@@ -74,19 +78,25 @@ fn run(source_id: i32) -> Result<()> {
     let mut backoff = Duration::from_secs(1);
 
     loop {
-        let (position, tables) = in_transaction(|| {
-            Ok((catalog::source_by_id(source_id)?.position, catalog::tables_for_source(source_id)?))
+        let (now, tables) = in_transaction(|| {
+            Ok((catalog::source_by_id(source_id)?, catalog::tables_for_source(source_id)?))
         })?;
-        let start = position.ok_or_else(|| {
-            ChameleonError::State(format!("source \"{}\" has no binlog position: run init_replica first", source.name))
-        })?;
+        let gtid = now.gtid.as_deref().and_then(|g| GtidState::parse(g).ok());
+        if now.position.is_none() && gtid.is_none() {
+            return Err(ChameleonError::State(format!(
+                "source \"{}\" has no binlog position: run init_replica first",
+                source.name
+            )));
+        }
         let cfg = ReaderConfig {
             url: url.clone(),
             server_id: options.my_server_id,
-            start,
+            start: now.position.clone(),
             tables: reader_tables(&tables, &options),
             connect_timeout: Duration::from_secs(options.connect_timeout as u64),
             net_read_timeout: Duration::from_secs(options.net_read_timeout as u64),
+            gtid,
+            gtid_connect: options.gtid_enable,
         };
         let (tx, rx) = bounded(CHANNEL_TRANSACTIONS);
         let stop = Arc::new(AtomicBool::new(false));

@@ -1,0 +1,21 @@
+-- pg_chameleon_rs 0.3.0 -> 0.4.0: replication can start at a position the DBA gives (binlog
+-- file and offset, or GTID) without init_replica; sources can follow the binlog by GTID.
+\echo Use "ALTER EXTENSION pg_chameleon_rs UPDATE TO '0.4.0'" to load this file. \quit
+
+-- start_replica gains start_position (default NULL: the stored position)
+DROP FUNCTION chameleon.start_replica(text);
+CREATE FUNCTION chameleon."start_replica"(
+	"source_name" TEXT,
+	"start_position" TEXT DEFAULT NULL
+) RETURNS TEXT
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'start_replica_wrapper';
+REVOKE EXECUTE ON FUNCTION chameleon.start_replica(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION chameleon.start_replica(text, text) IS 'Starts the read and replay workers; start_position (file:offset or GTID) starts there without init_replica, for data loaded by other means';
+
+-- t_sources.t_gtid now holds the source's whole GTID position after the stored position (every
+-- MariaDB domain, or the MySQL executed set), not only the last transaction's GTID.
+COMMENT ON COLUMN sch_chameleon.t_sources.t_gtid IS 'GTID position of the source at the stored binlog position';
+
+CREATE OR REPLACE VIEW sch_chameleon.v_version AS SELECT '0.4.0'::text AS t_version;
