@@ -5,23 +5,27 @@ worthless):
   copy   initial copy of TABLES sysbench-shaped tables of ROWS rows (id, k, c char(120), pad char(60)),
          indexes included: seconds, rows/s, MB/s
   drain  replica stopped, BACKLOG row events generated (updates and inserts in 100-row
-         transactions), replica started: seconds until everything is applied, events/s
+         transactions), replica started: seconds until everything is applied; events/s read and
+         stored (last batch stored) and replayed (last batch replayed)
   limit  what PostgreSQL alone needs for the same copy: server-side COPY ... FROM 'file' of files
          exported beforehand with SELECT ... INTO OUTFILE, two tables at a time, plus the same
          index builds (two at a time)
-  keepup a write load of small transactions for SECONDS while replicating: replay lag sampled
-         every 100 ms (p50/p99/max)
+  keepup sysbench oltp_write_only (THREADS threads) on the source for SECONDS while replicating;
+         replication lag measured end to end by a probe row written on the source every 100 ms
+         with its wall-clock time and polled for in PostgreSQL every 10 ms (p50/p99/max)
   wide   (only when named) memory: WIDE_ROWS rows of 8 KB copied; peak resident memory (VmHWM)
          of the copy workers, sampled while they run
-Sizes from the environment: BENCH_TABLES, BENCH_ROWS, BENCH_BACKLOG, BENCH_SECONDS, BENCH_WIDE_ROWS;
+Sizes from the environment: BENCH_TABLES, BENCH_ROWS, BENCH_BACKLOG, BENCH_SECONDS, BENCH_THREADS, BENCH_WIDE_ROWS;
 BENCH_SCENARIOS (comma-separated, default copy,limit,drain,keepup; drain and keepup need copy;
 add wide for the memory scenario), BENCH_COPY_WORKERS (default 2), BENCH_SPLIT_ROWS (the source's
 copy_split_rows; default the extension's).
 """
 import json
 import os
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -33,8 +37,9 @@ from harness import Servers  # noqa: E402
 
 TABLES = int(os.environ.get("BENCH_TABLES", "4"))
 ROWS = int(os.environ.get("BENCH_ROWS", "500000"))
-BACKLOG = int(os.environ.get("BENCH_BACKLOG", "200000"))
-SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
+BACKLOG = int(os.environ.get("BENCH_BACKLOG", "1000000"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "60"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 SCRATCH = os.environ.get("CHAMELEON_BENCH_SCRATCH", "/tmp/pg_chameleon_rs-bench")
 WIDE_ROWS = int(os.environ.get("BENCH_WIDE_ROWS", "200000"))
 COPY_WORKERS = int(os.environ.get("BENCH_COPY_WORKERS", "2"))
@@ -54,6 +59,8 @@ def sbtest(my):
             cur.execute(f"INSERT INTO sbtest.sbtest{t} (k, c, pad) SELECT FLOOR(RAND(seq) * {ROWS}),"
                         " CONCAT(LPAD(seq, 11, '0'), '-', REPEAT(SUBSTRING(MD5(seq), 1, 11), 9)),"
                         f" REPEAT(SUBSTRING(MD5(seq + 1), 1, 11), 5) FROM seq_1_to_{ROWS}")
+        # the keep-up scenario's lag probe: a row with the source's wall-clock time every 100 ms
+        cur.execute("CREATE TABLE sbtest.probe (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, t DOUBLE NOT NULL)")
         cur.execute("SELECT SUM(DATA_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sbtest'")
         return int(cur.fetchone()[0])
 
@@ -61,6 +68,7 @@ def sbtest(my):
 def check(my, pg):
     for t in range(1, TABLES + 1):
         oracle.assert_same_table(my, pg, "sbtest", "sbtest", f"sbtest{t}")
+    oracle.assert_same_table(my, pg, "sbtest", "sbtest", "probe")
 
 
 def in_pairs(pg_connect, statements):
@@ -234,45 +242,62 @@ def main():
         pg.execute("SELECT chameleon.start_replica('sb')")
         pg.execute("SELECT chameleon.wait_for('sb', '30 minutes')")
         drain_s = time.time() - t0
+        stored_s, replayed_s = pg.execute(
+            """SELECT extract(epoch FROM max(ts_created)) - %s, extract(epoch FROM max(ts_replayed)) - %s
+                 FROM sch_chameleon.t_replica_batch WHERE ts_created >= to_timestamp(%s)""", (t0, t0, t0)).fetchone()
         results.append((f"drain {BACKLOG:,} row events (read + store + replay)", f"{drain_s:.2f} s",
-                        f"{BACKLOG / drain_s:,.0f} events/s"))
+                        f"{BACKLOG / drain_s:,.0f} events/s; read and stored {BACKLOG / float(stored_s):,.0f}/s, "
+                        f"replayed {BACKLOG / float(replayed_s):,.0f}/s"))
         check(my, pg)
 
-        # keep-up: replay lag while the source writes
+        # keep-up: sysbench oltp_write_only on the source, lag measured by a probe row
         stop = threading.Event()
-        written = [0]
+        sent = {}
 
-        def writer():
+        def prober():
             conn = s.mariadb.root()
             with conn.cursor() as cur:
-                i = 0
                 while not stop.is_set():
-                    t = 1 + i % TABLES
-                    cur.execute("START TRANSACTION")
-                    cur.execute(f"UPDATE sbtest.sbtest{t} SET k = k + 1 WHERE id = {1 + (i * 13) % ROWS}")
-                    cur.execute(f"DELETE FROM sbtest.sbtest{t} WHERE id = {1 + (i * 17) % ROWS}")
-                    cur.execute(f"INSERT INTO sbtest.sbtest{t} (k, c, pad) VALUES ({i}, 'keepup', 'y')")
-                    cur.execute("COMMIT")
-                    i += 1
-                    written[0] += 3
+                    cur.execute("INSERT INTO sbtest.probe (t) VALUES (%s)", (time.time(),))
+                    sent[cur.lastrowid] = True
+                    time.sleep(0.1)
             conn.close()
 
-        th = threading.Thread(target=writer)
-        th.start()
         lags = []
-        t0 = time.time()
-        while time.time() - t0 < SECONDS:
-            lag = pg.execute("SELECT extract(epoch FROM replay_lag) FROM chameleon.sources").fetchone()[0]
-            if lag is not None:
-                lags.append(float(lag))
-            time.sleep(0.1)
+
+        def poller():
+            conn = s.postgres.connect("bench")
+            last = 0
+            while not stop.is_set() or last < max(sent, default=0):
+                for pid, t in conn.execute("SELECT id, t FROM sbtest.probe WHERE id > %s ORDER BY id", (last,)).fetchall():
+                    lags.append(time.time() - t)
+                    last = pid
+                time.sleep(0.01)
+            conn.close()
+
+        threads = [threading.Thread(target=prober), threading.Thread(target=poller)]
+        for th in threads:
+            th.start()
+        before = pg.execute("SELECT coalesce(sum(i_events), 0) FROM sch_chameleon.t_replica_batch").fetchone()[0]
+        sb = subprocess.run(
+            ["sysbench", "oltp_write_only", "--db-driver=mysql", f"--mysql-socket={s.mariadb.socket}",
+             "--mysql-user=root", "--mysql-db=sbtest", f"--tables={TABLES}", f"--table-size={ROWS}",
+             f"--threads={THREADS}", f"--time={SECONDS}", "--mysql-ignore-errors=1062", "run"],
+            capture_output=True, text=True)
         stop.set()
-        th.join()
+        for th in threads:
+            th.join()
+        if sb.returncode != 0:
+            raise RuntimeError(f"sysbench failed: {sb.stderr or sb.stdout}")
+        tps = float(re.search(r"transactions:\s+\d+\s+\(([\d.]+) per sec", sb.stdout).group(1))
         pg.execute("SELECT chameleon.wait_for('sb', '5 minutes')")
+        events = pg.execute("SELECT coalesce(sum(i_events), 0) FROM sch_chameleon.t_replica_batch").fetchone()[0] - before
         lags.sort()
         p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
-        results.append((f"keep-up, 1 writer thread, {SECONDS} s", f"{written[0] / SECONDS:,.0f} source events/s",
-                        f"replay lag p50 {statistics.median(lags):.2f} s, p99 {p99:.2f} s, max {lags[-1]:.2f} s"))
+        results.append((f"keep-up: sysbench oltp_write_only, {THREADS} threads, {SECONDS} s",
+                        f"{tps:,.0f} tps, {events / SECONDS:,.0f} row events/s",
+                        f"lag p50 {statistics.median(lags):.3f} s, p99 {p99:.3f} s, max {lags[-1]:.3f} s "
+                        f"({len(lags)} probes)"))
         check(my, pg)
         pg.execute("SELECT chameleon.stop_replica('sb')")
 

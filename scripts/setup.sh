@@ -10,7 +10,7 @@ PGRX_VERSION=$(grep -E '^pgrx = ' Cargo.toml | sed -E 's/.*"=?([0-9.]+)".*/\1/')
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 VENV=.cache/venv
 PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo mariadb-server mariadb-client
-          pkg-config libssl-dev build-essential python3-venv procps postgresql-15-postgis-3)
+          pkg-config libssl-dev build-essential python3-venv procps postgresql-15-postgis-3 sysbench)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh must run as root (it installs packages and starts servers as mysql/postgres)" >&2

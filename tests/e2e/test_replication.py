@@ -567,3 +567,64 @@ def test_mariadb_restart_mid_load_loses_and_duplicates_nothing(ctx):
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
     assert ctx.one("SELECT status FROM chameleon.sources") == "running"
     assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
+
+
+@pytest.mark.launcher_db
+def test_a_minute_of_load_through_worker_kills_and_both_servers_restarting(ctx):
+    """A minute of writes on the source while, in turn, the read worker and the replay worker
+    are killed with SIGKILL, MariaDB restarts and PostgreSQL restarts; the source follows by
+    GTID (gtid_enable), so every reconnection goes through @slave_connect_state. Afterwards
+    the destination equals the source: nothing lost, nothing applied twice."""
+    import os
+    import signal
+    _start_with(ctx, '{"replica_batch_size": 50, "gtid_enable": true}')
+    stop = threading.Event()
+    written = []
+
+    def writer():
+        next_order = 60_000
+        while not stop.is_set():
+            try:
+                conn = ctx.servers.mariadb.root()
+                next_order = workload.run(conn, ctx.my_schema, 20, seed=len(written), next_order=next_order, pause=0.003)
+                conn.close()
+                written.append(next_order)
+            except Exception:  # the server is down: try again, with fresh order ids
+                next_order += 10_000
+                time.sleep(0.2)
+
+    def kill(column):
+        pid = ctx.one(f"SELECT {column} FROM chameleon.sources")
+        os.kill(pid, signal.SIGKILL)
+        _reconnect(ctx)
+        _wait_worker_back(ctx, pid)
+
+    started = time.time()
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        time.sleep(8)
+        kill("worker_pid")
+        time.sleep(6)
+        kill("replay_worker_pid")
+        time.sleep(6)
+        ctx.servers.mariadb.restart(down_seconds=2)
+        time.sleep(8)
+        pid = ctx.one("SELECT worker_pid FROM chameleon.sources")
+        ctx.servers.postgres.restart()
+        _reconnect(ctx)
+        _wait_worker_back(ctx, pid)
+        time.sleep(max(0.0, 60 - (time.time() - started)))
+    finally:
+        stop.set()
+        t.join()
+    assert len(written) >= 20, written
+    ctx.my = ctx.servers.mariadb.root()
+    caught_up = ctx.one("SELECT chameleon.wait_for('src', '180 seconds')")
+    assert caught_up, ctx.sql("SELECT status, last_error, binlog_file, gtid, pending_events FROM chameleon.sources")
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    with ctx.my.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.gtid_binlog_pos")
+        assert ctx.one("SELECT gtid FROM chameleon.sources") == cur.fetchone()[0]
+    assert ctx.one("SELECT status FROM chameleon.sources") == "running"
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
