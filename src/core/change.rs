@@ -74,6 +74,8 @@ pub enum ReaderMessage {
     /// reader's position when it is between event groups (a safe place to resume), so that
     /// a rotate or events of unreplicated kinds still move the stored position.
     Heartbeat { position: Option<BinlogPosition> },
+    /// Something the server log should say (an unknown event type skipped).
+    Note(String),
     /// The reader stopped; the worker decides whether to reconnect.
     Error(CoreError),
 }

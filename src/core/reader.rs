@@ -66,6 +66,13 @@ const MARIADB_GTID_EVENT: u8 = 162;
 const MYSQL_GTID_EVENT: u8 = 33;
 const MYSQL_ANONYMOUS_GTID_EVENT: u8 = 34;
 const MYSQL_GTID_TAGGED_EVENT: u8 = 42;
+const INCIDENT_EVENT: u8 = 26;
+/// WRITE/UPDATE/DELETE_ROWS v0 (MariaDB 5.1), v1 (23-25), v2 (30-32), PARTIAL_UPDATE (39).
+const ROWS_EVENTS: &[u8] = &[20, 21, 22, 23, 24, 25, 30, 31, 32, 39];
+/// Known events with nothing for us: STOP, INTVAR, LOAD/EXEC_LOAD and friends, RAND, USER_VAR,
+/// ROWS_QUERY, PREVIOUS_GTIDS, TRANSACTION_CONTEXT, VIEW_CHANGE, XA_PREPARE, HEARTBEAT_V2;
+/// MariaDB: ANNOTATE_ROWS (160), BINLOG_CHECKPOINT (161), GTID_LIST (163), START_ENCRYPTION (164).
+const IGNORED_EVENTS: &[u8] = &[3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 29, 35, 36, 37, 38, 41, 160, 161, 163, 164];
 /// MySQL 8 binlog_transaction_compression wraps whole transactions in this event.
 const TRANSACTION_PAYLOAD_EVENT: u8 = 40;
 /// MariaDB log_bin_compress: QUERY_COMPRESSED_EVENT (165) .. DELETE_ROWS_COMPRESSED_EVENT (171).
@@ -316,6 +323,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
     let mut txn_time: u32 = 0;
     // until the first format description, the driver cannot strip checksums
     let mut before_format = true;
+    let mut noted = std::collections::HashSet::new();
 
     for event in stream {
         if stop.load(Ordering::Relaxed) {
@@ -406,15 +414,31 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
                 }
                 continue;
             }
-            _ => {
+            INCIDENT_EVENT => {
+                return Err(CoreError::SourceConfig(format!(
+                    "the source wrote an INCIDENT event at {}: changes may be missing from its binlog \
+                     (a replica of MySQL stops here too); resync the source with init_replica",
+                    at()
+                )));
+            }
+            t if ROWS_EVENTS.contains(&t) => {
                 if let Ok(Some(EventData::RowsEvent(rows))) = event.read_data() {
                     if let Some((tme, Some((name, table)))) = maps.get(&rows.table_id()) {
                         decode_rows(table, name, &rows, tme, pos, header.timestamp(), &mut changes, &mut discarded)
                             .map_err(|e| e.context(format!("at {}", at())))?;
                     }
                 }
-                // Other events (format description, GTID of MySQL, annotate rows, checkpoints,
-                // unknown types) carry nothing we store.
+                continue;
+            }
+            t => {
+                // Events that carry nothing we store are skipped; an unknown type is skipped
+                // too, and said once per type in the server log.
+                if !IGNORED_EVENTS.contains(&t) && noted.insert(t) {
+                    let note = format!("skipped a binlog event of unknown type {t} at {}", at());
+                    if tx.send(ReaderMessage::Note(note)).is_err() {
+                        return Ok(());
+                    }
+                }
                 continue;
             }
         }

@@ -175,6 +175,7 @@ fn follow(source_id: i32, options: &SourceOptions, rx: &crossbeam_channel::Recei
                     pending.idle_position = position;
                 }
             }
+            Ok(ReaderMessage::Note(note)) => log!("pg_chameleon_rs: source id {source_id}: {note}"),
             Ok(ReaderMessage::Error(e)) => reader_error = Some(ChameleonError::Core(e)),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
