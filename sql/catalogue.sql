@@ -29,7 +29,11 @@ CREATE TABLE sch_chameleon.t_sources (
     t_last_error        text,
     ts_last_error       timestamptz,
     ts_created          timestamptz NOT NULL DEFAULT now(),
-    ts_initialised      timestamptz
+    ts_initialised      timestamptz,
+    -- bumped when the source's tables change under running workers (sync_tables, a table
+    -- copy finishing): the workers reload their table caches; the read worker acknowledges
+    i_table_generation  bigint NOT NULL DEFAULT 0,
+    i_reader_generation bigint NOT NULL DEFAULT 0
 );
 
 CREATE TABLE sch_chameleon.t_replica_tables (

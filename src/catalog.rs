@@ -27,6 +27,11 @@ pub struct SourceRow {
     pub worker_pid: Option<i32>,
     pub replay_pid: Option<i32>,
     pub last_error: Option<String>,
+    /// Bumped whenever the set or state of the source's tables changes under running workers
+    /// (`sync_tables`, a table copy finishing); the workers reload their table caches.
+    pub table_generation: i64,
+    /// The generation the read worker's reader follows.
+    pub reader_generation: i64,
 }
 
 impl SourceRow {
@@ -41,11 +46,14 @@ impl SourceRow {
 }
 
 const SOURCE_COLS: &str = "i_id_source, t_source, t_mysql_url, t_mysql_url_safe, jsb_schema_mappings, \
-     jsb_options, enm_status, b_want_running, t_binlog_name, i_binlog_position, t_gtid, i_worker_pid, i_replay_pid, t_last_error";
+     jsb_options, enm_status, b_want_running, t_binlog_name, i_binlog_position, t_gtid, i_worker_pid, i_replay_pid, t_last_error, \
+     (to_jsonb(s) ->> 'i_table_generation')::bigint, (to_jsonb(s) ->> 'i_reader_generation')::bigint";
+// (the generations through to_jsonb: a catalogue older than 0.4.0, before ALTER EXTENSION
+// UPDATE, can still be read by this library)
 
 fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<SourceRow>> {
     Spi::connect(|client| {
-        let sql = format!("SELECT {SOURCE_COLS} FROM sch_chameleon.t_sources {where_clause} ORDER BY i_id_source");
+        let sql = format!("SELECT {SOURCE_COLS} FROM sch_chameleon.t_sources s {where_clause} ORDER BY i_id_source");
         let table = client.select(sql.as_str(), None, args)?;
         let mut out = Vec::new();
         for row in table {
@@ -65,6 +73,8 @@ fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Resul
                 worker_pid: row.get(12)?,
                 replay_pid: row.get(13)?,
                 last_error: row.get(14)?,
+                table_generation: row.get(15)?.unwrap_or_default(),
+                reader_generation: row.get(16)?.unwrap_or_default(),
             });
         }
         Ok(out)
@@ -106,6 +116,75 @@ pub fn try_lock_source_control(id: i32) -> Result<bool> {
 /// Locks the source row for the rest of the transaction (serialises state changes).
 pub fn lock_source(id: i32) -> Result<()> {
     run("SELECT 1 FROM sch_chameleon.t_sources WHERE i_id_source = $1 FOR UPDATE", &[id.into()])
+}
+
+/// Serialises replay with a table sync's catch-up: each replayed batch holds it shared, the
+/// copy worker finishing a table of a running source holds it exclusively.
+pub fn replay_lock(id: i32, exclusive: bool) -> Result<()> {
+    let f = if exclusive { "pg_advisory_xact_lock" } else { "pg_advisory_xact_lock_shared" };
+    run(&format!("SELECT {f}(hashtext('pg_chameleon_rs replay'), $1)"), &[id.into()])
+}
+
+pub fn bump_table_generation(id: i32) -> Result<()> {
+    run("UPDATE sch_chameleon.t_sources SET i_table_generation = i_table_generation + 1 WHERE i_id_source = $1", &[id.into()])
+}
+
+pub fn table_generation(id: i32) -> Result<i64> {
+    Ok(Spi::get_one_with_args::<i64>(
+        "SELECT i_table_generation FROM sch_chameleon.t_sources WHERE i_id_source = $1",
+        &[id.into()],
+    )?
+    .unwrap_or_default())
+}
+
+pub fn set_reader_generation(id: i32, generation: i64) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_sources SET i_reader_generation = $2 WHERE i_id_source = $1",
+        &[id.into(), generation.into()],
+    )
+}
+
+/// Sets tables of the source to be copied again: those named (`schema.table`, MySQL names),
+/// or every one not replicating (disabled, failed, or pending after an interrupted sync). Returns the names; an unknown name is an error.
+pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>) -> Result<Vec<String>> {
+    let known: Vec<(i32, String, String)> = Spi::connect(|client| {
+        let t = client.select(
+            "SELECT i_id_table, v_mysql_schema || '.' || v_mysql_table, \
+                    CASE WHEN cardinality(v_replica_key) > 0 THEN enm_state ELSE 'keyless' END \
+               FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 ORDER BY 2",
+            None,
+            &[id.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            out.push((r.get(1)?.unwrap_or_default(), r.get(2)?.unwrap_or_default(), r.get(3)?.unwrap_or_default()));
+        }
+        Ok::<_, ChameleonError>(out)
+    })?;
+    let chosen: Vec<&(i32, String, String)> = match names {
+        Some(names) => {
+            let unknown: Vec<&String> = names.iter().filter(|n| !known.iter().any(|k| &k.1 == *n)).collect();
+            if !unknown.is_empty() {
+                return Err(ChameleonError::NotFound(format!(
+                    "no table {} in this source (names are the MySQL schema.table, as in chameleon.tables.mysql_table)",
+                    unknown.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            known.iter().filter(|k| names.contains(&k.1)).collect()
+        }
+        // disabled by a replay error, failed, or left behind by a sync whose copy died (a table
+        // without a replica key is never replicated: copying it again would change nothing)
+        None => known.iter().filter(|k| matches!(k.2.as_str(), "disabled" | "failed" | "pending" | "copying")).collect(),
+    };
+    for (tid, _, _) in &chosen {
+        run(
+            "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'pending', b_replica_enabled = true, t_last_error = NULL \
+              WHERE i_id_table = $1",
+            &[(*tid).into()],
+        )?;
+    }
+    bump_table_generation(id)?;
+    Ok(chosen.iter().map(|k| k.1.clone()).collect())
 }
 
 /// A binlog position stored as (file, offset) columns.
@@ -550,6 +629,15 @@ pub fn set_table_copied(table_id: i32, rows: Option<i64>, discarded: Option<i64>
          i_rows_copied = coalesce($2, i_rows_copied), i_rows_discarded = coalesce($3, i_rows_discarded), t_binlog_name = $4, i_binlog_position = $5, ts_copied = clock_timestamp() \
          WHERE i_id_table = $1",
         &[table_id.into(), rows.into(), discarded.into(), point.file.as_str().into(), (point.pos as i64).into(), replicate.into()],
+    )
+}
+
+/// A table copied again while its source runs is replicating from now on.
+pub fn set_table_replicating_if_running(table_id: i32, source_id: i32) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'replicating' WHERE i_id_table = $1 AND enm_state = 'copied' \
+           AND EXISTS (SELECT 1 FROM sch_chameleon.t_sources WHERE i_id_source = $2 AND enm_status = 'running')",
+        &[table_id.into(), source_id.into()],
     )
 }
 

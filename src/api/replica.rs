@@ -156,6 +156,44 @@ fn stop_replica(source_name: &str) -> String {
     ok(stop(source_name))
 }
 
+fn sync(source_name: &str, tables: Option<Vec<String>>) -> Result<Vec<String>> {
+    let s = catalog::source_by_name(source_name)?;
+    catalog::lock_source_control(s.id)?;
+    catalog::lock_source(s.id)?;
+    let s = catalog::source_by_id(s.id)?;
+    if matches!(s.status.as_str(), "ready" | "initialising") {
+        return Err(ChameleonError::State(format!(
+            "source \"{source_name}\" has not been initialised: run init_replica (it copies every table)"
+        )));
+    }
+    for slot in catalog::copy_slots(s.id)? {
+        if workers::alive(slot.pid)? {
+            return Err(ChameleonError::State(format!(
+                "source \"{source_name}\" is copying tables (copy worker pid {}): wait until that copy ends",
+                slot.pid.unwrap_or_default()
+            )));
+        }
+    }
+    let names = catalog::mark_tables_for_sync(s.id, tables.as_deref())?;
+    if names.is_empty() {
+        notice!("source \"{source_name}\" has no disabled or failed table to copy again");
+        return Ok(names);
+    }
+    let db = catalog::current_database()?;
+    workers::start_worker(WorkerRole::Init, s.id | workers::init::SYNC_FLAG, &s.name, &db)?;
+    Ok(names)
+}
+
+/// Copies tables again at a new consistent point while the rest of the source keeps
+/// replicating: the named ones (`schema.table`, MySQL names), or every disabled or failed
+/// one. Returns their names at once; the copy runs in background workers after this
+/// transaction commits (`chameleon.tables` shows each table pending, copying, then back to
+/// replicating). Each table's changes after its new point are applied exactly once.
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
+fn sync_tables(source_name: &str, tables: default!(Option<Vec<String>>, "NULL")) -> Vec<String> {
+    ok(sync(source_name, tables))
+}
+
 fn replay_now(source_name: &str, max_events: Option<i64>) -> Result<i64> {
     let s = catalog::source_by_name(source_name)?;
     let mut replayer = Replayer::new(s.id, s.options()?.skip_events);

@@ -30,6 +30,7 @@ use crate::core::ranges;
 use crate::core::types::{map_column, MappedType};
 use crate::error::{ChameleonError, Result};
 use crate::workers::copy::{self, Mode};
+use crate::workers::replay::Replayer;
 use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -205,7 +206,7 @@ fn copy_claimed(
             catalog::record_discarded(source_id, claimed.id, None, &d.raw, &d.reason)?;
         }
         let rows = (outcome.rows as i64, outcome.discards.len() as i64);
-        finish_table(claimed.id, &def, created, Some(rows), &point, started.elapsed())
+        finish_table(source_id, options, claimed.id, &def, created, Some(rows), &point, started.elapsed())
     })
 }
 
@@ -293,7 +294,7 @@ fn copy_range(
         catalog::execute("SET LOCAL synchronous_commit = on")?;
         let (opts, notes) = column_options(&def, &registered.mapped, flavor);
         let created = Created { relid: relation(&qualified)?, mapped: registered.mapped.clone(), opts, notes };
-        finish_table(t.id, &def, created, None, point, copied_in)
+        finish_table(source_id, options, t.id, &def, created, None, point, copied_in)
     })?;
     Ok(conn)
 }
@@ -388,7 +389,10 @@ fn create_table(source_id: i32, table_id: i32, t: &TableDefinition, flavor: Flav
 /// After the rows: primary key, indexes, identity past the copied maximum, notes, foreign
 /// keys recorded, and the table's consistent point. `rows` (copied, discarded) replaces the
 /// counts; `None` keeps those the key ranges added up. Runs in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
 fn finish_table(
+    source_id: i32,
+    options: &SourceOptions,
     table_id: i32,
     t: &TableDefinition,
     created: Created,
@@ -435,5 +439,17 @@ fn finish_table(
     );
     catalog::set_table_notes(table_id, &notes)?;
     catalog::record_foreign_keys(table_id, &t.foreign_keys)?;
-    catalog::set_table_copied(table_id, rows.map(|r| r.0), rows.map(|r| r.1), point, t.problem.is_none())
+    catalog::set_table_copied(table_id, rows.map(|r| r.0), rows.map(|r| r.1), point, t.problem.is_none())?;
+    // A table copied again while the source runs (sync_tables): replay skipped its events
+    // while it was being copied; those after its consistent point are applied here, with
+    // replay held off, so that from the next batch on replay takes the table over.
+    catalog::replay_lock(source_id, true)?;
+    let mut replayer = Replayer::new(source_id, options.skip_events.clone());
+    replayer.reload_tables()?;
+    let caught_up = replayer.catch_up(table_id)?;
+    if caught_up > 0 {
+        log!("pg_chameleon_rs: {}.{}: {caught_up} changes made during the copy applied", t.mysql_schema, t.mysql_table);
+    }
+    catalog::set_table_replicating_if_running(table_id, source_id)?;
+    catalog::bump_table_generation(source_id)
 }

@@ -32,6 +32,16 @@ use std::time::{Duration, Instant};
 #[no_mangle]
 pub extern "C-unwind" fn pg_chameleon_rs_init_main(arg: pg_sys::Datum) {
     let arg = super::worker_prologue(arg);
+    if arg & SYNC_FLAG != 0 {
+        let source_id = arg & !SYNC_FLAG;
+        super::set_application_name("pg_chameleon_rs sync");
+        if let Err(e) = run_sync(source_id) {
+            let msg = format!("sync_tables failed: {e}");
+            let _ = in_transaction(|| catalog::record_error(source_id, None, None, None, Some(&e.sqlstate()), &msg));
+            log!("pg_chameleon_rs: source id {source_id}: {msg}");
+        }
+        return;
+    }
     let source_id = arg & !RESUME_FLAG;
     super::set_application_name("pg_chameleon_rs init");
     let mut phase = Phase::default();
@@ -83,6 +93,58 @@ pub fn discover(
 
 /// Whether the init worker was asked to resume (the argument's high bit).
 pub const RESUME_FLAG: i32 = 1 << 30;
+/// The init worker as `sync_tables`' coordinator: copies the source's pending tables again.
+pub const SYNC_FLAG: i32 = 1 << 29;
+
+/// `sync_tables`: copies the tables `sync_tables` set pending, under a new snapshot, while
+/// the source keeps running. The read worker must store their changes before the snapshot
+/// is taken: it acknowledges the table generation once its reader follows them. Each table
+/// then takes over where its copy stops (the copy worker's catch-up, `copy_worker`). The
+/// source's status and position are not touched.
+fn run_sync(source_id: i32) -> Result<()> {
+    // sync_tables set the tables pending in its transaction, holding the source's row: wait
+    // for it to commit
+    let source = in_transaction(|| {
+        catalog::lock_source(source_id)?;
+        catalog::source_by_id(source_id)
+    })?;
+    let options = source.options()?;
+    let url = SourceUrl::parse(&source.url)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = in_transaction(|| catalog::source_by_id(source_id))?;
+        let reading = s.status == "running" && in_transaction(|| super::alive(s.worker_pid))?;
+        if !reading || s.reader_generation >= s.table_generation {
+            break;
+        }
+        if Instant::now() > deadline || shutdown_requested() {
+            return Err(ChameleonError::State(
+                "the read worker did not take the tables to copy into its reader within 120 s".into(),
+            ));
+        }
+        backend_sleep(Duration::from_millis(200));
+    }
+    let mut meta = mysql_source::connect(&url, Duration::from_secs(options.connect_timeout as u64), None)?;
+    let info = mysql_source::check_server(&mut meta)?;
+    drop(meta);
+    let to_copy = in_transaction(|| catalog::uncopied_tables(source_id))?.len();
+    if to_copy > 0 {
+        let db = in_transaction(catalog::current_database)?;
+        let mut worker_errors = Vec::new();
+        copy_in_parallel(&source, &url, info.flavor, &options, options.copy_workers.min(to_copy), &db, &mut worker_errors)?;
+        let left = in_transaction(|| catalog::uncopied_tables(source_id))?;
+        if !left.is_empty() {
+            let list: Vec<String> = left.iter().map(|(t, e)| format!("{t} ({})", e.clone().unwrap_or_default())).collect();
+            let mut msg = format!("{} tables not copied: {}", left.len(), list.join("; "));
+            if !worker_errors.is_empty() {
+                msg.push_str(&format!("; copy workers: {}", worker_errors.join("; ")));
+            }
+            return Err(ChameleonError::State(msg));
+        }
+    }
+    log!("pg_chameleon_rs: source \"{}\": {to_copy} tables copied again", source.name);
+    Ok(())
+}
 
 fn run(arg: i32, phase: &mut Phase) -> Result<()> {
     let source_id = arg & !RESUME_FLAG;

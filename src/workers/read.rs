@@ -44,7 +44,11 @@ fn sigterm() -> bool {
 fn reader_tables(tables: &[TableRow], options: &SourceOptions) -> HashMap<(String, String), ReaderTable> {
     tables
         .iter()
-        .filter(|t| t.enabled && matches!(t.state.as_str(), "copied" | "replicating") && !t.key.is_empty())
+        // tables being copied again (sync_tables) too: their changes are stored from before
+        // their new consistent point, and applied once the copy is done
+        .filter(|t| {
+            t.enabled && matches!(t.state.as_str(), "pending" | "copying" | "copied" | "replicating") && !t.key.is_empty()
+        })
         .map(|t| {
             (
                 (t.mysql_schema.clone(), t.mysql_table.clone()),
@@ -88,11 +92,12 @@ fn run(source_id: i32) -> Result<()> {
                 source.name
             )));
         }
+        let cfg_tables = reader_tables(&tables, &options);
         let cfg = ReaderConfig {
             url: url.clone(),
             server_id: options.my_server_id,
             start: now.position.clone(),
-            tables: reader_tables(&tables, &options),
+            tables: cfg_tables.clone(),
             connect_timeout: Duration::from_secs(options.connect_timeout as u64),
             net_read_timeout: Duration::from_secs(options.net_read_timeout as u64),
             gtid,
@@ -106,13 +111,18 @@ fn run(source_id: i32) -> Result<()> {
             .spawn(move || reader::run(cfg, tx, &stop_reader))
             .map_err(|e| ChameleonError::State(format!("cannot start the binlog reader thread: {e}")))?;
 
-        let outcome = follow(source_id, &options, &rx);
+        let following = signature(&cfg_tables);
+        in_transaction(|| catalog::set_reader_generation(source_id, now.table_generation))?;
+        let outcome = follow(source_id, &options, &rx, now.table_generation, &following);
         stop.store(true, Ordering::Relaxed);
         drop(rx);
         // the thread notices `stop` at its next event or heartbeat; do not wait for it
         drop(handle);
         match outcome {
-            Ok(()) => return Ok(()),
+            Ok(FollowEnd::Stop) => return Ok(()),
+            Ok(FollowEnd::Reload) => {
+                log!("pg_chameleon_rs: source \"{}\": the replicated tables changed; the reader starts again from the stored position", source.name);
+            }
             Err(ChameleonError::Core(e)) if e.is_transient() => {
                 let msg = format!("source connection lost, reconnecting in {}s: {e}", backoff.as_secs());
                 log!("pg_chameleon_rs: source \"{}\": {msg}", source.name);
@@ -131,9 +141,31 @@ fn run(source_id: i32) -> Result<()> {
     }
 }
 
-/// Receives and stores until SIGTERM or the source is put in error (Ok), or a reader error
-/// (Err).
-fn follow(source_id: i32, options: &SourceOptions, rx: &crossbeam_channel::Receiver<ReaderMessage>) -> Result<()> {
+/// What the reader's table map is made of: when it changes, the reader starts again.
+fn signature(tables: &HashMap<(String, String), ReaderTable>) -> Vec<(i32, Vec<String>, Vec<usize>, Vec<Op>)> {
+    let mut sig: Vec<_> = tables.values().map(|t| (t.id, t.names.clone(), t.key.clone(), t.skip.clone())).collect();
+    sig.sort_by_key(|s| s.0);
+    sig
+}
+
+/// Why `follow` returned without an error.
+enum FollowEnd {
+    /// SIGTERM, or the source was put in error.
+    Stop,
+    /// The replicated tables changed (`sync_tables`): start the reader again with them.
+    Reload,
+}
+
+/// Receives and stores until SIGTERM or the source is put in error, or the table set changes;
+/// Err on a reader error.
+fn follow(
+    source_id: i32,
+    options: &SourceOptions,
+    rx: &crossbeam_channel::Receiver<ReaderMessage>,
+    generation: i64,
+    following: &[(i32, Vec<String>, Vec<usize>, Vec<Op>)],
+) -> Result<FollowEnd> {
+    let mut generation = generation;
     let mut pending = PendingBatch::default();
     let mut last_flush = Instant::now();
     let mut last_check = Instant::now() - Duration::from_secs(60);
@@ -142,7 +174,7 @@ fn follow(source_id: i32, options: &SourceOptions, rx: &crossbeam_channel::Recei
     loop {
         if sigterm() {
             flush(source_id, &mut pending)?;
-            return Ok(());
+            return Ok(FollowEnd::Stop);
         }
         backend_sleep(Duration::ZERO);
         // Once a second: stop if the replay worker put the source in error, and bound the
@@ -150,12 +182,24 @@ fn follow(source_id: i32, options: &SourceOptions, rx: &crossbeam_channel::Recei
         // fills and it stops reading the socket) until replay catches up.
         if last_check.elapsed() >= Duration::from_secs(1) || (paused && last_check.elapsed() >= Duration::from_millis(200)) {
             last_check = Instant::now();
-            let (backlog, status) = in_transaction(|| {
-                Ok((catalog::pending_events(source_id)?, catalog::source_by_id(source_id)?.status))
+            let (backlog, source) = in_transaction(|| {
+                Ok((catalog::pending_events(source_id)?, catalog::source_by_id(source_id)?))
             })?;
-            if status == "error" {
+            if source.status == "error" {
                 flush(source_id, &mut pending)?;
-                return Ok(());
+                return Ok(FollowEnd::Stop);
+            }
+            if source.table_generation != generation {
+                // the tables changed: acknowledge at once if the reader's map is the same,
+                // else store what was received and start again from the stored position
+                let tables = in_transaction(|| catalog::tables_for_source(source_id))?;
+                if signature(&reader_tables(&tables, options)) == following {
+                    generation = source.table_generation;
+                    in_transaction(|| catalog::set_reader_generation(source_id, generation))?;
+                } else {
+                    flush(source_id, &mut pending)?;
+                    return Ok(FollowEnd::Reload);
+                }
             }
             paused = backlog >= options.max_backlog_events as i64;
             if paused {

@@ -56,6 +56,36 @@ pub struct Replayer {
     skip_events: SkipEvents,
     /// Tables with skip_events, found once per table reload (not per event).
     skipping: HashSet<i32>,
+    /// The source's table generation when the tables were last read.
+    generation: i64,
+}
+
+/// A stored row event, as replay reads it.
+struct Ev {
+    table_id: i32,
+    op: String,
+    file: String,
+    pos: i64,
+    key: Option<Vec<u8>>,
+    row: Option<Vec<u8>>,
+}
+
+fn load_events(query: &str, args: &[DatumWithOid]) -> Result<Vec<Ev>> {
+    Spi::connect(|client| -> Result<Vec<Ev>> {
+        let t = client.select(query, None, args)?;
+        let mut out = Vec::with_capacity(t.len());
+        for r in t {
+            out.push(Ev {
+                table_id: r.get(1)?.unwrap_or_default(),
+                op: r.get(2)?.unwrap_or_default(),
+                file: r.get(3)?.unwrap_or_default(),
+                pos: r.get(4)?.unwrap_or_default(),
+                key: r.get(5)?,
+                row: r.get(6)?,
+            });
+        }
+        Ok(out)
+    })
 }
 
 pub struct PendingBatchInfo {
@@ -81,6 +111,7 @@ impl Replayer {
             applying_file: String::new(),
             skip_events,
             skipping: HashSet::new(),
+            generation: -1,
         }
     }
 
@@ -97,6 +128,7 @@ impl Replayer {
 
     /// Re-reads the table catalogue; plans of tables whose definition changed are dropped.
     pub fn reload_tables(&mut self) -> Result<()> {
+        self.generation = catalog::table_generation(self.source_id)?;
         let fresh: HashMap<i32, TableRow> =
             catalog::tables_for_source(self.source_id)?.into_iter().map(|t| (t.id, t)).collect();
         let changed: Vec<i32> = self
@@ -174,48 +206,12 @@ impl Replayer {
         Spi::connect_mut(|client| -> Result<usize> { Ok(client.update(&plan.stmt, None, &args)?.len()) })
     }
 
-    /// Applies one batch and marks it replayed, in the caller's transaction.
-    /// Returns the number of row events applied (skipped ones not counted).
-    pub fn apply_batch(&mut self, batch_id: i64) -> Result<i64> {
-        // Lock the batch: a concurrent replay (the worker and chameleon.replay()) waits here
-        // and then sees it replayed, so no batch is ever applied twice.
-        let already = Spi::get_one_with_args::<bool>(
-            "SELECT b_replayed FROM sch_chameleon.t_replica_batch WHERE i_id_batch = $1 FOR UPDATE",
-            &[batch_id.into()],
-        )?;
-        if already != Some(false) {
-            return Ok(0);
-        }
-        struct Ev {
-            table_id: i32,
-            op: String,
-            file: String,
-            pos: i64,
-            key: Option<Vec<u8>>,
-            row: Option<Vec<u8>>,
-        }
-        let events: Vec<Ev> = Spi::connect(|client| -> Result<Vec<Ev>> {
-            let t = client.select(
-                "SELECT i_id_table, v_op, t_binlog_name, i_binlog_position, b_key, b_row FROM sch_chameleon.t_log_replica \
-                 WHERE i_id_batch = $1 ORDER BY i_id_event",
-                None,
-                &[batch_id.into()],
-            )?;
-            let mut out = Vec::with_capacity(t.len());
-            for r in t {
-                out.push(Ev {
-                    table_id: r.get(1)?.unwrap_or_default(),
-                    op: r.get(2)?.unwrap_or_default(),
-                    file: r.get(3)?.unwrap_or_default(),
-                    pos: r.get(4)?.unwrap_or_default(),
-                    key: r.get(5)?,
-                    row: r.get(6)?,
-                });
-            }
-            Ok(out)
-        })?;
+    /// Applies events in order (those of tables not live, or at or before their table's
+    /// consistent point, are skipped); returns how many were applied. `label` names where
+    /// they come from in a divergence error.
+    fn apply_events(&mut self, events: &[Ev], label: &str) -> Result<i64> {
         let mut applied = 0i64;
-        for ev in &events {
+        for ev in events {
             let Some(table) = self.tables.get(&ev.table_id) else { continue };
             let live = table.enabled && matches!(table.state.as_str(), "copied" | "replicating");
             if !live || !after_consistent_point(&ev.file, ev.pos as u64, table.point.as_ref()) {
@@ -224,7 +220,7 @@ impl Replayer {
             let lacks_rows = table.rows_discarded > 0;
             let skipping = self.skipping.contains(&ev.table_id);
             let op = Op::from_code(&ev.op)
-                .ok_or_else(|| ChameleonError::Catalog(format!("unknown operation \"{}\" in batch {batch_id}", ev.op)))?;
+                .ok_or_else(|| ChameleonError::Catalog(format!("unknown operation \"{}\" in {label}", ev.op)))?;
             if self.applying_file != ev.file {
                 self.applying_file = ev.file.clone();
             }
@@ -260,7 +256,7 @@ impl Replayer {
                 let at = self.failure_point();
                 return Err(ChameleonError::State(format!(
                     "{} on {} at {}:{} matched {affected} rows at the destination instead of 1 (key {}): \
-                     the destination has diverged from the source; resync the table",
+                     the destination has diverged from the source; copy the table again with chameleon.sync_tables",
                     if op == Op::Update { "update" } else { "delete" },
                     at.table.unwrap_or_default(),
                     ev.file,
@@ -271,6 +267,46 @@ impl Replayer {
             applied += 1;
         }
         self.applying = None;
+        Ok(applied)
+    }
+
+    /// A table's catch-up when its copy finishes while the source runs (`sync_tables`): the
+    /// events of the table after its new consistent point that replay already passed (and
+    /// skipped, the table being copied) are applied now, in the copy's transaction, which
+    /// holds the replay lock. Returns how many.
+    pub fn catch_up(&mut self, table_id: i32) -> Result<i64> {
+        let events = load_events(
+            "SELECT l.i_id_table, l.v_op, l.t_binlog_name, l.i_binlog_position, l.b_key, l.b_row \
+               FROM sch_chameleon.t_log_replica l JOIN sch_chameleon.t_replica_batch b ON b.i_id_batch = l.i_id_batch \
+              WHERE b.i_id_source = $1 AND b.b_replayed AND l.i_id_table = $2 ORDER BY l.i_id_batch, l.i_id_event",
+            &[self.source_id.into(), table_id.into()],
+        )?;
+        self.apply_events(&events, "the catch-up after the table's copy")
+    }
+
+    /// Applies one batch and marks it replayed, in the caller's transaction.
+    /// Returns the number of row events applied (skipped ones not counted).
+    pub fn apply_batch(&mut self, batch_id: i64) -> Result<i64> {
+        // Lock the batch: a concurrent replay (the worker and chameleon.replay()) waits here
+        // and then sees it replayed, so no batch is ever applied twice.
+        let already = Spi::get_one_with_args::<bool>(
+            "SELECT b_replayed FROM sch_chameleon.t_replica_batch WHERE i_id_batch = $1 FOR UPDATE",
+            &[batch_id.into()],
+        )?;
+        if already != Some(false) {
+            return Ok(0);
+        }
+        // a table sync finishing (catch-up) goes first; then the table cache must be current
+        catalog::replay_lock(self.source_id, false)?;
+        if catalog::table_generation(self.source_id)? != self.generation {
+            self.reload_tables()?;
+        }
+        let events = load_events(
+            "SELECT i_id_table, v_op, t_binlog_name, i_binlog_position, b_key, b_row FROM sch_chameleon.t_log_replica \
+             WHERE i_id_batch = $1 ORDER BY i_id_event",
+            &[batch_id.into()],
+        )?;
+        let applied = self.apply_events(&events, &format!("batch {batch_id}"))?;
         Spi::connect_mut(|client| -> Result<()> {
             client.update(
                 "UPDATE sch_chameleon.t_replica_batch SET b_replayed = true, ts_replayed = clock_timestamp() WHERE i_id_batch = $1",

@@ -1,6 +1,7 @@
 """End to end: a real MariaDB and a real PostgreSQL with pg_chameleon_rs; the destination
 must equal the source value for value after each scenario."""
 import json
+import re
 import threading
 import time
 
@@ -628,3 +629,76 @@ def test_a_minute_of_load_through_worker_kills_and_both_servers_restarting(ctx):
         assert ctx.one("SELECT gtid FROM chameleon.sources") == cur.fetchone()[0]
     assert ctx.one("SELECT status FROM chameleon.sources") == "running"
     assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
+
+
+def _wait_states(ctx, want, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        states = dict(ctx.sql("SELECT mysql_table, state FROM chameleon.tables"))
+        if all(states.get(t) == s for t, s in want.items()):
+            return states
+        time.sleep(0.3)
+    raise AssertionError(f"tables did not reach {want}: {states}")
+
+
+def test_sync_tables_copies_a_disabled_table_again_while_the_source_keeps_replicating(ctx):
+    """A replay error disables orders (on_error_replay=continue); sync_tables copies it again
+    at a new consistent point while writes go on to every table; the changes made during its
+    copy are applied once (catch-up), and the others never stop."""
+    # large enough that replay passes changes to it while it is being copied again
+    ctx.my_exec("INSERT INTO orders (order_id, customer_id, amount, note) "
+                "SELECT 100000 + seq, 1, seq, REPEAT('n', 100) FROM seq_1_to_200000")
+    ctx.add_source(options='{"on_error_replay": "continue", "replica_batch_size": 30}')
+    init(ctx)
+    ctx.one("SELECT chameleon.start_replica('src')")
+    orders = f"{ctx.my_schema}.orders"
+    ctx.pg.execute("ALTER TABLE shop.orders ADD CONSTRAINT no_big CHECK (order_id < 500000)")
+    ctx.my_exec("INSERT INTO orders VALUES (600000, 1, 1, 'x', NULL, NULL)")
+    _wait_states(ctx, {orders: "disabled"})
+    # restarted, the reader no longer follows the disabled table: the sync must bring it back
+    ctx.one("SELECT chameleon.stop_replica('src')")
+    ctx.one("SELECT chameleon.start_replica('src')")
+    stop = threading.Event()
+    errors = []
+
+    def writer():
+        try:
+            conn = ctx.servers.mariadb.root()
+            next_order = 70_000
+            while not stop.is_set():
+                next_order = workload.run(conn, ctx.my_schema, 20, seed=next_order, next_order=next_order, pause=0.003)
+            conn.close()
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        time.sleep(2)
+        # an unknown name is refused, naming it; nothing changes
+        with pytest.raises(psycopg.Error, match="no table \"nope.nope\""):
+            ctx.one("SELECT chameleon.sync_tables('src', ARRAY['nope.nope'])")
+        assert ctx.one("SELECT chameleon.sync_tables('src')") == [orders]
+        _wait_states(ctx, {orders: "replicating"})
+        time.sleep(2)
+        # the reader started again following orders, before the copy's snapshot; the changes
+        # replay passed during the copy were applied by the catch-up
+        log = ctx.servers.postgres.log_tail(200)
+        assert "the replicated tables changed; the reader starts again" in log
+        assert re.search(r"orders: \d+ changes made during the copy applied", log)
+    finally:
+        stop.set()
+        t.join()
+    assert not errors, errors
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    assert ctx.one("SELECT status FROM chameleon.sources") == "running"
+    # the constraint that made replay fail went with the old table
+    assert ctx.one("SELECT count(*) FROM pg_constraint WHERE conname = 'no_big'") == 0
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 1
+    # named, a replicating table is copied again too, and stays equal
+    assert ctx.one(f"SELECT chameleon.sync_tables('src', ARRAY['{ctx.my_schema}.customers'])") == [f"{ctx.my_schema}.customers"]
+    ctx.my_exec("UPDATE customers SET name = 'after the sync' WHERE id = 1")
+    _wait_states(ctx, {f"{ctx.my_schema}.customers": "replicating"})
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
