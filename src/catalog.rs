@@ -744,6 +744,35 @@ pub fn pg_table_columns(schema: &str, table: &str) -> Result<Option<Vec<String>>
     })
 }
 
+/// Moves the sequence of `column` (identity or serial) of `qualified` past the column's
+/// maximum, so that the next generated value is free.
+pub fn set_sequence_past_max(qualified: &str, column: &str) -> Result<()> {
+    execute(&format!(
+        "SELECT setval(pg_get_serial_sequence({}, {}), greatest(max({}), 1), max({}) IS NOT NULL) FROM {qualified}",
+        crate::core::sql::quote_literal(qualified),
+        crate::core::sql::quote_literal(column),
+        crate::core::sql::quote_ident(column),
+        crate::core::sql::quote_ident(column)
+    ))
+}
+
+/// The columns of a table that own a sequence (identity or serial).
+pub fn sequence_columns(qualified: &str) -> Result<Vec<String>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 \
+               AND NOT a.attisdropped AND pg_get_serial_sequence($1, a.attname) IS NOT NULL ORDER BY a.attnum",
+            None,
+            &[qualified.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            out.push(r.get::<String>(1)?.unwrap_or_default());
+        }
+        Ok(out)
+    })
+}
+
 /// A table whose rows were loaded by other means: replicated from the source's start
 /// position on (no consistent point of its own), or kept unreplicated.
 pub fn set_table_adopted(table_id: i32, replicate: bool, note: &str) -> Result<()> {

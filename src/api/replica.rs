@@ -194,6 +194,39 @@ fn sync_tables(source_name: &str, tables: default!(Option<Vec<String>>, "NULL"))
     ok(sync(source_name, tables))
 }
 
+fn detach_now(source_name: &str) -> Result<String> {
+    let s = catalog::source_by_name(source_name)?;
+    catalog::lock_source_control(s.id)?;
+    if s.status == "initialising" && worker_alive(&s)? {
+        return Err(ChameleonError::State(format!(
+            "source \"{source_name}\" is initialising: wait for the copy or stop it before detaching"
+        )));
+    }
+    for slot in catalog::copy_slots(s.id)? {
+        if workers::alive(slot.pid)? {
+            return Err(ChameleonError::State(format!(
+                "source \"{source_name}\" is copying tables (copy worker pid {}): wait until that copy ends",
+                slot.pid.unwrap_or_default()
+            )));
+        }
+    }
+    workers::stop_all(&s, Duration::from_secs(60))?;
+    let replayed = replay_now(source_name, None)
+        .map_err(|e| e.context(format!("detach_replica of \"{source_name}\": the stored changes could not all be replayed; nothing was detached")))?;
+    let s = catalog::source_by_id(s.id)?;
+    let done = workers::detach::detach(&s)?;
+    Ok(done.summary(source_name, replayed))
+}
+
+/// Ends replication for good (the cut-over of a migration): stops the workers, replays what
+/// is stored, sets every sequence past its column's maximum, creates the recorded foreign
+/// keys (NOT VALID, then validated; failures are reported, not fatal) and drops the source
+/// from the catalogue. The tables stay, as ordinary read-write tables. Returns a summary.
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
+fn detach_replica(source_name: &str) -> String {
+    ok(detach_now(source_name))
+}
+
 fn replay_now(source_name: &str, max_events: Option<i64>) -> Result<i64> {
     let s = catalog::source_by_name(source_name)?;
     let mut replayer = Replayer::new(s.id, s.options()?.skip_events);

@@ -102,21 +102,34 @@ pub fn foreign_key_rules(ddl: &str) -> std::collections::HashMap<String, (String
     out
 }
 
-/// `ALTER TABLE` adding a recorded foreign key, NOT VALID (validated separately) and
-/// DEFERRABLE INITIALLY DEFERRED: replay applies a source transaction row by row, and the
-/// order of its rows need not satisfy the key until its end. MySQL's RESTRICT is NO ACTION
-/// (it checks immediately anyway), which PostgreSQL can defer.
-pub fn foreign_key_ddl(schema: &str, table: &str, fk: &ForeignKeyDef, ref_schema: &str, ref_table: &str) -> String {
+/// Where a foreign key is created: in a replica, or in tables detached from their source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignKeyUse {
+    /// DEFERRABLE INITIALLY DEFERRED: replay applies a source transaction row by row, and the
+    /// order of its rows need not satisfy the key until its end. MySQL's RESTRICT becomes NO
+    /// ACTION (InnoDB checks immediately anyway), which PostgreSQL can defer.
+    Replica,
+    /// `detach_replica`: the key as the application had it, checked immediately (RESTRICT
+    /// stays RESTRICT).
+    Detached,
+}
+
+/// `ALTER TABLE` adding a recorded foreign key, NOT VALID (validated separately).
+pub fn foreign_key_ddl(schema: &str, table: &str, fk: &ForeignKeyDef, ref_schema: &str, ref_table: &str, usage: ForeignKeyUse) -> String {
     let cols = |c: &[String]| c.iter().map(|x| quote_ident(x)).collect::<Vec<_>>().join(", ");
     let action = |a: &str| match a.to_ascii_uppercase().as_str() {
         "CASCADE" => "CASCADE",
         "SET NULL" => "SET NULL",
         "SET DEFAULT" => "SET DEFAULT",
+        "RESTRICT" if usage == ForeignKeyUse::Detached => "RESTRICT",
         _ => "NO ACTION",
     };
+    let deferred = match usage {
+        ForeignKeyUse::Replica => " DEFERRABLE INITIALLY DEFERRED",
+        ForeignKeyUse::Detached => "",
+    };
     format!(
-        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON UPDATE {} ON DELETE {} \
-         DEFERRABLE INITIALLY DEFERRED NOT VALID",
+        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON UPDATE {} ON DELETE {}{deferred} NOT VALID",
         qualified(schema, table),
         quote_ident(&fk.name),
         cols(&fk.columns),
@@ -298,9 +311,15 @@ mod tests {
             on_delete: "CASCADE".into(),
         };
         assert_eq!(
-            foreign_key_ddl("s", "child", &fk, "s", "Parent"),
+            foreign_key_ddl("s", "child", &fk, "s", "Parent", ForeignKeyUse::Replica),
             "ALTER TABLE \"s\".\"child\" ADD CONSTRAINT \"fk_Parent\" FOREIGN KEY (\"a\", \"b c\") REFERENCES \"s\".\"Parent\" (\"x\", \"y\") \
              ON UPDATE NO ACTION ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED NOT VALID"
+        );
+        // detached: the application's own key, RESTRICT kept, checked immediately
+        assert_eq!(
+            foreign_key_ddl("s", "child", &fk, "s", "Parent", ForeignKeyUse::Detached),
+            "ALTER TABLE \"s\".\"child\" ADD CONSTRAINT \"fk_Parent\" FOREIGN KEY (\"a\", \"b c\") REFERENCES \"s\".\"Parent\" (\"x\", \"y\") \
+             ON UPDATE RESTRICT ON DELETE CASCADE NOT VALID"
         );
     }
 

@@ -417,13 +417,7 @@ fn finish_table(
     for (c, o) in t.columns.iter().zip(&created.opts) {
         if o.identity {
             // the sequence continues after the copied maximum
-            catalog::execute(&format!(
-                "SELECT setval(pg_get_serial_sequence({}, {}), greatest(max({}), 1), max({}) IS NOT NULL) FROM {qualified}",
-                sql::quote_literal(&qualified),
-                sql::quote_literal(&c.name),
-                quote_ident(&c.name),
-                quote_ident(&c.name)
-            ))?;
+            catalog::set_sequence_past_max(&qualified, &c.name)?;
         }
     }
     log!(

@@ -401,7 +401,7 @@ fn create_foreign_keys(source_id: i32) -> Result<()> {
             continue;
         };
         let table = sql::qualified(&k.pg_schema, &k.pg_table);
-        let ddl = schema::foreign_key_ddl(&k.pg_schema, &k.pg_table, &k.fk, ref_schema, ref_table);
+        let ddl = schema::foreign_key_ddl(&k.pg_schema, &k.pg_table, &k.fk, ref_schema, ref_table, schema::ForeignKeyUse::Replica);
         if let Err(e) = in_subtransaction(|| {
             catalog::execute(&format!("ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {}", quote_ident(name)))?;
             catalog::execute(&ddl)

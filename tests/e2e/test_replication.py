@@ -702,3 +702,50 @@ def test_sync_tables_copies_a_disabled_table_again_while_the_source_keeps_replic
     _wait_states(ctx, {f"{ctx.my_schema}.customers": "replicating"})
     wait_for(ctx)
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+
+
+def test_detach_replica_replays_what_is_stored_and_leaves_ordinary_tables(ctx):
+    """The cut-over: changes stored behind a replay error are replayed by detach_replica,
+    sequences continue after the copied and replicated rows, the source's foreign keys exist
+    (validated, RESTRICT kept) and the source is gone; the tables are ordinary tables."""
+    ctx.add_source()
+    init(ctx)
+    ctx.one("SELECT chameleon.start_replica('src')")
+    # replay of orders will fail (exit): everything written now stays stored, not replayed
+    blocker = ctx.servers.postgres.connect(ctx.db, autocommit=False)
+    blocker.execute("LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE")
+    blocker.execute("ALTER TABLE shop.orders ADD CONSTRAINT no_big CHECK (order_id < 500000)")
+    ctx.my_exec("INSERT INTO orders VALUES (600000, 1, 1, 'x', NULL, NULL)")
+    workload.run(ctx.my, ctx.my_schema, 150, seed=51, next_order=20_000)
+    with ctx.my.cursor() as cur:
+        cur.execute("SHOW MASTER STATUS")
+        target = cur.fetchone()[:2]
+    deadline = time.time() + 60
+    while tuple(ctx.sql("SELECT binlog_file, binlog_position FROM chameleon.sources")[0]) != target:
+        assert time.time() < deadline, "the reader did not store everything"
+        time.sleep(0.2)
+    blocker.commit()
+    blocker.close()
+    deadline = time.time() + 60
+    while ctx.one("SELECT status FROM chameleon.sources") != "error":
+        assert time.time() < deadline
+        time.sleep(0.2)
+    pending = ctx.one("SELECT pending_events FROM chameleon.sources")
+    assert pending > 150, pending
+    ctx.pg.execute("ALTER TABLE shop.orders DROP CONSTRAINT no_big")
+
+    summary = ctx.one("SELECT chameleon.detach_replica('src')")
+    ctx.sources.clear()
+    assert f"{pending} stored changes replayed" in summary, summary
+    assert "foreign keys created and validated" in summary
+    assert ctx.one("SELECT count(*) FROM chameleon.sources") == 0
+    assert ctx.one("SELECT count(*) FROM chameleon.tables") == 0
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    # sequences continue after the rows
+    top = ctx.one("SELECT max(id) FROM shop.customers")
+    assert ctx.one("INSERT INTO shop.customers (name) VALUES ('written in PostgreSQL') RETURNING id") == top + 1
+    # the source's foreign key, validated, RESTRICT as the application had it
+    fk = ctx.sql("SELECT convalidated, condeferrable, confdeltype FROM pg_constraint WHERE conname = 'fk_supplier'")
+    assert fk == [(True, False, "r")], fk
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        ctx.pg.execute("DELETE FROM shop.suppliers WHERE id IN (SELECT supplier_id FROM shop.products)")
