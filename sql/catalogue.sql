@@ -121,7 +121,8 @@ CREATE TABLE sch_chameleon.t_replica_batch (
     ts_source           timestamptz,           -- source commit time of the last transaction
     ts_created          timestamptz NOT NULL DEFAULT clock_timestamp(),
     b_replayed          boolean NOT NULL DEFAULT false,
-    ts_replayed         timestamptz
+    ts_replayed         timestamptz,
+    i_log_slot          smallint NOT NULL DEFAULT 0   -- the partition of t_log_replica its rows are in
 );
 
 -- the read and replay rates of chameleon.sources look at the last minute only
@@ -130,6 +131,19 @@ CREATE INDEX idx_replica_batch_replayed ON sch_chameleon.t_replica_batch (i_id_s
 
 CREATE INDEX idx_replica_batch_pending ON sch_chameleon.t_replica_batch (i_id_source, i_id_batch)
     WHERE NOT b_replayed;
+
+-- The log is kept in 8 rotating partitions ("log slots") so that it never grows without bound
+-- and is emptied without DELETE: the batch writer writes into the current slot; maintenance
+-- (run_maintenance, or the replay worker with auto_maintenance) moves to the next slot once it
+-- is empty and the current one is older than a quarter of the shortest batch_retention, and
+-- empties with TRUNCATE a slot whose batches are all replayed and past their retention.
+CREATE TABLE sch_chameleon.t_log_slots (
+    i_slot              smallint PRIMARY KEY CHECK (i_slot BETWEEN 0 AND 7),
+    b_current           boolean NOT NULL DEFAULT false,
+    ts_opened           timestamptz
+);
+INSERT INTO sch_chameleon.t_log_slots (i_slot, b_current, ts_opened)
+SELECT s, s = 0, CASE WHEN s = 0 THEN now() END FROM generate_series(0, 7) s;
 
 -- One row change. b_key: the old replica key (update, delete); b_row: the new row (insert,
 -- update); both in the compact row encoding (values in PostgreSQL text form).
@@ -143,8 +157,18 @@ CREATE TABLE sch_chameleon.t_log_replica (
     i_event_time        bigint NOT NULL,
     b_key               bytea,
     b_row               bytea,
-    PRIMARY KEY (i_id_batch, i_id_event)
-);
+    i_log_slot          smallint NOT NULL,
+    PRIMARY KEY (i_id_batch, i_id_event, i_log_slot)
+) PARTITION BY LIST (i_log_slot);
+CREATE TABLE sch_chameleon.t_log_replica_0 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (0);
+CREATE TABLE sch_chameleon.t_log_replica_1 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (1);
+CREATE TABLE sch_chameleon.t_log_replica_2 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (2);
+CREATE TABLE sch_chameleon.t_log_replica_3 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (3);
+CREATE TABLE sch_chameleon.t_log_replica_4 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (4);
+CREATE TABLE sch_chameleon.t_log_replica_5 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (5);
+CREATE TABLE sch_chameleon.t_log_replica_6 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (6);
+CREATE TABLE sch_chameleon.t_log_replica_7 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (7);
+CREATE INDEX idx_replica_batch_slot ON sch_chameleon.t_replica_batch (i_log_slot);
 
 CREATE TABLE sch_chameleon.t_error_log (
     i_id_error          bigserial PRIMARY KEY,

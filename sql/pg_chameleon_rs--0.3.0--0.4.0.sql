@@ -1,6 +1,7 @@
 -- pg_chameleon_rs 0.3.0 -> 0.4.0: replication can start at a position the DBA gives (binlog
 -- file and offset, or GTID) without init_replica; sources can follow the binlog by GTID;
--- sync_tables copies tables again while the source runs; detach_replica ends replication.
+-- sync_tables copies tables again while the source runs; detach_replica ends replication;
+-- the log is partitioned and maintained (run_maintenance, auto_maintenance, batch_retention).
 \echo Use "ALTER EXTENSION pg_chameleon_rs UPDATE TO '0.4.0'" to load this file. \quit
 
 -- start_replica gains start_position (default NULL: the stored position)
@@ -42,5 +43,59 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'detach_replica_wrapper';
 REVOKE EXECUTE ON FUNCTION chameleon.detach_replica(text) FROM PUBLIC;
 COMMENT ON FUNCTION chameleon.detach_replica(text) IS 'Ends replication: stops the workers, replays what is stored, sets sequences past their maximum, creates the recorded foreign keys, drops the source; the tables stay as ordinary tables';
+
+-- The log moves into 8 rotating partitions emptied by TRUNCATE (run_maintenance,
+-- auto_maintenance, batch_retention); the rows stored so far go to slot 0.
+ALTER TABLE sch_chameleon.t_replica_batch ADD COLUMN i_log_slot smallint NOT NULL DEFAULT 0;
+CREATE TABLE sch_chameleon.t_log_slots (
+    i_slot              smallint PRIMARY KEY CHECK (i_slot BETWEEN 0 AND 7),
+    b_current           boolean NOT NULL DEFAULT false,
+    ts_opened           timestamptz
+);
+INSERT INTO sch_chameleon.t_log_slots (i_slot, b_current, ts_opened)
+SELECT s, s = 0, CASE WHEN s = 0 THEN now() END FROM generate_series(0, 7) s;
+ALTER TABLE sch_chameleon.t_log_replica RENAME TO t_log_replica_old;
+ALTER TABLE sch_chameleon.t_log_replica_old RENAME CONSTRAINT t_log_replica_pkey TO t_log_replica_old_pkey;
+ALTER TABLE sch_chameleon.t_log_replica_old RENAME CONSTRAINT t_log_replica_i_id_batch_fkey TO t_log_replica_old_i_id_batch_fkey;
+ALTER TABLE sch_chameleon.t_log_replica_old RENAME CONSTRAINT t_log_replica_v_op_check TO t_log_replica_old_v_op_check;
+CREATE TABLE sch_chameleon.t_log_replica (
+    i_id_batch          bigint NOT NULL REFERENCES sch_chameleon.t_replica_batch ON DELETE CASCADE,
+    i_id_event          integer NOT NULL,
+    i_id_table          integer NOT NULL,
+    v_op                text NOT NULL CHECK (v_op IN ('I', 'U', 'D')),
+    t_binlog_name       text NOT NULL,
+    i_binlog_position   bigint NOT NULL,
+    i_event_time        bigint NOT NULL,
+    b_key               bytea,
+    b_row               bytea,
+    i_log_slot          smallint NOT NULL,
+    PRIMARY KEY (i_id_batch, i_id_event, i_log_slot)
+) PARTITION BY LIST (i_log_slot);
+CREATE TABLE sch_chameleon.t_log_replica_0 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (0);
+CREATE TABLE sch_chameleon.t_log_replica_1 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (1);
+CREATE TABLE sch_chameleon.t_log_replica_2 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (2);
+CREATE TABLE sch_chameleon.t_log_replica_3 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (3);
+CREATE TABLE sch_chameleon.t_log_replica_4 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (4);
+CREATE TABLE sch_chameleon.t_log_replica_5 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (5);
+CREATE TABLE sch_chameleon.t_log_replica_6 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (6);
+CREATE TABLE sch_chameleon.t_log_replica_7 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (7);
+INSERT INTO sch_chameleon.t_log_replica
+SELECT i_id_batch, i_id_event, i_id_table, v_op, t_binlog_name, i_binlog_position, i_event_time, b_key, b_row, 0
+  FROM sch_chameleon.t_log_replica_old;
+DROP TABLE sch_chameleon.t_log_replica_old;
+CREATE INDEX idx_replica_batch_slot ON sch_chameleon.t_replica_batch (i_log_slot);
+REVOKE ALL ON sch_chameleon.t_log_slots, sch_chameleon.t_log_replica, sch_chameleon.t_log_replica_0,
+    sch_chameleon.t_log_replica_1, sch_chameleon.t_log_replica_2, sch_chameleon.t_log_replica_3,
+    sch_chameleon.t_log_replica_4, sch_chameleon.t_log_replica_5, sch_chameleon.t_log_replica_6,
+    sch_chameleon.t_log_replica_7 FROM PUBLIC;
+
+CREATE FUNCTION chameleon."run_maintenance"(
+	"source_name" TEXT
+) RETURNS TEXT
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'run_maintenance_wrapper';
+REVOKE EXECUTE ON FUNCTION chameleon.run_maintenance(text) FROM PUBLIC;
+COMMENT ON FUNCTION chameleon.run_maintenance(text) IS 'Removes replayed batches past batch_retention by emptying whole log partitions (TRUNCATE); serves every source of the database';
 
 CREATE OR REPLACE VIEW sch_chameleon.v_version AS SELECT '0.4.0'::text AS t_version;

@@ -227,6 +227,17 @@ fn detach_replica(source_name: &str) -> String {
     ok(detach_now(source_name))
 }
 
+/// Removes replayed batches past `batch_retention` (the log is shared by the database's
+/// sources: one pass serves them all): whole log partitions are emptied with TRUNCATE, so
+/// nothing is left to vacuum but the small batch rows (autovacuum). Returns a summary.
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
+fn run_maintenance(source_name: &str) -> String {
+    ok((|| {
+        catalog::source_by_name(source_name)?;
+        Ok(workers::maintenance::run()?.summary())
+    })())
+}
+
 fn replay_now(source_name: &str, max_events: Option<i64>) -> Result<i64> {
     let s = catalog::source_by_name(source_name)?;
     let mut replayer = Replayer::new(s.id, s.options()?.skip_events);

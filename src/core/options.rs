@@ -118,6 +118,10 @@ pub struct SourceOptions {
     /// that the replica can follow a source that moved to another server of the same
     /// replication topology.
     pub gtid_enable: bool,
+    /// How long replayed batches are kept before maintenance may remove them.
+    pub batch_retention: Duration,
+    /// Whether the replay worker runs the log maintenance by itself (about once a minute).
+    pub auto_maintenance: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +155,8 @@ impl Default for SourceOptions {
             copy_split_rows: 1_000_000,
             skip_events: SkipEvents::default(),
             gtid_enable: false,
+            batch_retention: Duration::from_secs(86_400),
+            auto_maintenance: true,
         }
     }
 }
@@ -176,15 +182,15 @@ pub const KNOWN_KEYS: &[&str] = &[
     "copy_split_rows",
     "skip_events",
     "gtid_enable",
+    "batch_retention",
+    "auto_maintenance",
 ];
 
 /// pg_chameleon / design.md options that a later release implements; named so that the
 /// error says "not supported yet" rather than "unknown".
 const PLANNED_KEYS: &[&str] = &[
     "replay_max_rows",
-    "batch_retention",
     "on_error_read",
-    "auto_maintenance",
     "keep_existing_schema",
 ];
 
@@ -203,6 +209,47 @@ fn as_uint(key: &str, v: &Value, min: u64, max: u64) -> CoreResult<u64> {
         return Err(err(key, &format!("must be a whole number from {min} to {max}, got {n}")));
     }
     Ok(n)
+}
+
+fn as_bool(key: &str, v: &Value) -> CoreResult<bool> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(t) if t.eq_ignore_ascii_case("true") => Ok(true),
+        Value::String(t) if t.eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(err(key, "must be true or false")),
+    }
+}
+
+/// `"7 days"`, `"1 day 12 hours"`, `"90 minutes"`, `"30 s"`, or a number of seconds.
+pub fn parse_interval(v: &Value) -> Option<Duration> {
+    let secs: f64 = match v {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(t) => {
+            let words: Vec<&str> = t.split_whitespace().collect();
+            if words.len() == 1 {
+                words[0].parse::<f64>().ok()?
+            } else if words.len() % 2 == 0 {
+                let mut total = 0.0;
+                for pair in words.chunks(2) {
+                    let n: f64 = pair[0].parse().ok()?;
+                    let unit = match pair[1].to_ascii_lowercase().trim_end_matches('s') {
+                        "" | "sec" | "second" => 1.0,
+                        "min" | "minute" => 60.0,
+                        "h" | "hour" => 3_600.0,
+                        "d" | "day" => 86_400.0,
+                        "week" => 604_800.0,
+                        _ => return None,
+                    };
+                    total += n * unit;
+                }
+                total
+            } else {
+                return None;
+            }
+        }
+        _ => return None,
+    };
+    (secs.is_finite() && secs >= 1.0 && secs <= 3.2e9).then(|| Duration::from_secs_f64(secs))
 }
 
 fn as_name_list(key: &str, v: &Value, qualified: bool) -> CoreResult<Vec<String>> {
@@ -307,13 +354,12 @@ impl SourceOptions {
                     o.sleep_loop = f;
                 }
                 "skip_events" => o.skip_events = SkipEvents::from_json(v)?,
-                "gtid_enable" => {
-                    o.gtid_enable = match v {
-                        Value::Bool(b) => *b,
-                        Value::String(t) if t.eq_ignore_ascii_case("true") => true,
-                        Value::String(t) if t.eq_ignore_ascii_case("false") => false,
-                        _ => return Err(err(key, "must be true or false")),
-                    }
+                "gtid_enable" => o.gtid_enable = as_bool(key, v)?,
+                "auto_maintenance" => o.auto_maintenance = as_bool(key, v)?,
+                "batch_retention" => {
+                    o.batch_retention = parse_interval(v).ok_or_else(|| {
+                        err(key, "must be a duration like \"7 days\", \"12 hours\", \"30 minutes\" or a number of seconds (at least 1 second)")
+                    })?
                 }
                 "copy_split_rows" => o.copy_split_rows = as_uint(key, v, 0, u64::MAX)?,
                 "foreign_keys" => {
@@ -422,12 +468,31 @@ mod tests {
     }
 
     #[test]
+    fn retention_durations() {
+        let d = |v: Value| parse_interval(&v).map(|d| d.as_secs());
+        assert_eq!(d(json!("7 days")), Some(604_800));
+        assert_eq!(d(json!("1 day 12 hours")), Some(129_600));
+        assert_eq!(d(json!("90 minutes")), Some(5_400));
+        assert_eq!(d(json!("2 seconds")), Some(2));
+        assert_eq!(d(json!(30)), Some(30));
+        assert_eq!(d(json!("45")), Some(45));
+        assert_eq!(d(json!("1 fortnight")), None);
+        assert_eq!(d(json!("0.5")), None);
+        let o = SourceOptions::from_json(&json!({"batch_retention": "2 hours", "auto_maintenance": false})).unwrap();
+        assert_eq!(o.batch_retention, Duration::from_secs(7_200));
+        assert!(!o.auto_maintenance);
+    }
+
+    #[test]
     fn rejects_naming_the_key() {
         for (opts, key) in [
             (json!({"bogus": 1}), "bogus"),
             (json!({"replica_batch_size": 0}), "replica_batch_size"),
             (json!({"replica_batch_size": "x"}), "replica_batch_size"),
             (json!({"on_error_replay": "maybe"}), "on_error_replay"),
+            (json!({"batch_retention": "forever"}), "batch_retention"),
+            (json!({"batch_retention": 0}), "batch_retention"),
+            (json!({"auto_maintenance": "yes"}), "auto_maintenance"),
             (json!({"limit_tables": ["nodot"]}), "limit_tables"),
             (json!({"sleep_loop": -1}), "sleep_loop"),
             (json!({"copy_workers": 0}), "copy_workers"),

@@ -73,11 +73,13 @@ pub fn store(source_id: i32, batch: &PendingBatch) -> Result<usize> {
                 rows.push(c.row.as_ref().map(|r| rowcodec::encode(r)));
             }
         }
+        let slot = catalog::current_log_slot()?;
         Spi::connect_mut(|client| -> Result<()> {
             let batch_id = client
                 .update(
                     "INSERT INTO sch_chameleon.t_replica_batch (i_id_source, t_binlog_name, i_binlog_position, t_gtid, \
-                     i_events, i_transactions, ts_source) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7)) RETURNING i_id_batch",
+                     i_events, i_transactions, ts_source, i_log_slot) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), $8) \
+                     RETURNING i_id_batch",
                     None,
                     &[
                         source_id.into(),
@@ -87,6 +89,7 @@ pub fn store(source_id: i32, batch: &PendingBatch) -> Result<usize> {
                         (n as i32).into(),
                         (batch.txns.len() as i32).into(),
                         last_time.map(|t| t as f64).into(),
+                        slot.into(),
                     ],
                 )?
                 .first()
@@ -94,8 +97,8 @@ pub fn store(source_id: i32, batch: &PendingBatch) -> Result<usize> {
                 .unwrap_or_default();
             client.update(
                 "INSERT INTO sch_chameleon.t_log_replica (i_id_batch, i_id_event, i_id_table, v_op, t_binlog_name, \
-                 i_binlog_position, i_event_time, b_key, b_row) \
-                 SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bytea[], $9::bytea[])",
+                 i_binlog_position, i_event_time, b_key, b_row, i_log_slot) \
+                 SELECT $1, *, $10 FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bytea[], $9::bytea[])",
                 None,
                 &[
                     batch_id.into(),
@@ -107,6 +110,7 @@ pub fn store(source_id: i32, batch: &PendingBatch) -> Result<usize> {
                     times.into(),
                     keys.into(),
                     rows.into(),
+                    slot.into(),
                 ],
             )?;
             Ok(())

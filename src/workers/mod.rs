@@ -17,6 +17,7 @@ pub mod copy_worker;
 pub mod detach;
 pub mod init;
 pub mod launcher;
+pub mod maintenance;
 pub mod read;
 pub mod replay;
 pub mod start_position;

@@ -277,7 +277,8 @@ impl Replayer {
     pub fn catch_up(&mut self, table_id: i32) -> Result<i64> {
         let events = load_events(
             "SELECT l.i_id_table, l.v_op, l.t_binlog_name, l.i_binlog_position, l.b_key, l.b_row \
-               FROM sch_chameleon.t_log_replica l JOIN sch_chameleon.t_replica_batch b ON b.i_id_batch = l.i_id_batch \
+               FROM sch_chameleon.t_log_replica l \
+               JOIN sch_chameleon.t_replica_batch b ON b.i_id_batch = l.i_id_batch AND b.i_log_slot = l.i_log_slot \
               WHERE b.i_id_source = $1 AND b.b_replayed AND l.i_id_table = $2 ORDER BY l.i_id_batch, l.i_id_event",
             &[self.source_id.into(), table_id.into()],
         )?;
@@ -289,10 +290,18 @@ impl Replayer {
     pub fn apply_batch(&mut self, batch_id: i64) -> Result<i64> {
         // Lock the batch: a concurrent replay (the worker and chameleon.replay()) waits here
         // and then sees it replayed, so no batch is ever applied twice.
-        let already = Spi::get_one_with_args::<bool>(
-            "SELECT b_replayed FROM sch_chameleon.t_replica_batch WHERE i_id_batch = $1 FOR UPDATE",
-            &[batch_id.into()],
-        )?;
+        let (already, slot) = Spi::connect_mut(|client| -> Result<(Option<bool>, i16)> {
+            let t = client.update(
+                "SELECT b_replayed, i_log_slot FROM sch_chameleon.t_replica_batch WHERE i_id_batch = $1 FOR UPDATE",
+                None,
+                &[batch_id.into()],
+            )?;
+            if t.is_empty() {
+                return Ok((None, 0));
+            }
+            let row = t.first();
+            Ok((row.get(1)?, row.get(2)?.unwrap_or_default()))
+        })?;
         if already != Some(false) {
             return Ok(0);
         }
@@ -303,8 +312,8 @@ impl Replayer {
         }
         let events = load_events(
             "SELECT i_id_table, v_op, t_binlog_name, i_binlog_position, b_key, b_row FROM sch_chameleon.t_log_replica \
-             WHERE i_id_batch = $1 ORDER BY i_id_event",
-            &[batch_id.into()],
+             WHERE i_id_batch = $1 AND i_log_slot = $2 ORDER BY i_id_event",
+            &[batch_id.into(), slot.into()],
         )?;
         let applied = self.apply_events(&events, &format!("batch {batch_id}"))?;
         Spi::connect_mut(|client| -> Result<()> {
@@ -344,7 +353,20 @@ fn run_worker(source_id: i32) -> Result<()> {
     let mut replayer = Replayer::new(source_id, options.skip_events.clone());
     let idle = options.sleep_loop_duration().min(Duration::from_millis(50));
     let mut last_status_check = std::time::Instant::now();
+    // log maintenance: a quarter of the retention, at least every minute
+    let maintenance_every = (options.batch_retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut last_maintenance = std::time::Instant::now();
     while !shutdown_requested() {
+        if options.auto_maintenance && last_maintenance.elapsed() >= maintenance_every {
+            last_maintenance = std::time::Instant::now();
+            match in_transaction(crate::workers::maintenance::run) {
+                Ok(r) if r.batches_removed > 0 || r.rotated_to.is_some() => {
+                    log!("pg_chameleon_rs: log maintenance: {}", r.summary())
+                }
+                Ok(_) => {}
+                Err(e) => log!("pg_chameleon_rs: log maintenance failed (tried again later): {e}"),
+            }
+        }
         let applied = replay_pending(&mut replayer, source_id, &options)?;
         if applied == 0 {
             if last_status_check.elapsed() >= Duration::from_secs(1) {

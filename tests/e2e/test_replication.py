@@ -749,3 +749,45 @@ def test_detach_replica_replays_what_is_stored_and_leaves_ordinary_tables(ctx):
     assert fk == [(True, False, "r")], fk
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
         ctx.pg.execute("DELETE FROM shop.suppliers WHERE id IN (SELECT supplier_id FROM shop.products)")
+
+
+def test_the_log_stays_bounded_under_load_with_auto_maintenance(ctx):
+    """batch_retention of 2 seconds: the replay worker's maintenance moves the writers from
+    log partition to log partition and empties, with TRUNCATE, those whose batches are all
+    replayed and older than that; the log holds seconds of changes, never the whole load, and
+    the replica stays equal to the source."""
+    _start_with(ctx, '{"batch_retention": "2 seconds", "replica_batch_size": 20}')
+    stop = threading.Event()
+
+    def writer():
+        conn = ctx.servers.mariadb.root()
+        next_order = 80_000
+        while not stop.is_set():
+            next_order = workload.run(conn, ctx.my_schema, 20, seed=next_order, next_order=next_order, pause=0.002)
+        conn.close()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    sizes = []
+    try:
+        for _ in range(24):
+            time.sleep(0.5)
+            sizes.append(ctx.one("SELECT count(*) FROM sch_chameleon.t_log_replica"))
+    finally:
+        stop.set()
+        t.join()
+    wait_for(ctx)
+    stored = ctx.one("SELECT count(*) FROM sch_chameleon.t_log_replica")
+    written = ctx.one("SELECT sum(i_events) FROM sch_chameleon.t_replica_batch")
+    slots = ctx.one("SELECT count(DISTINCT i_log_slot) FROM sch_chameleon.t_replica_batch")
+    log = ctx.servers.postgres.log_tail(400)
+    assert "log maintenance:" in log and "past their retention removed" in log, log[-2000:]
+    # the log never held the whole load: it shrank while the load went on
+    assert any(b < a for a, b in zip(sizes, sizes[1:])), sizes
+    assert stored == written  # what is left is consistent: every batch with its rows
+    assert slots >= 1
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    time.sleep(2.5)
+    summary = ctx.one("SELECT chameleon.run_maintenance('src')")
+    assert "past their retention removed" in summary, summary
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
