@@ -98,4 +98,14 @@ AS 'MODULE_PATHNAME', 'run_maintenance_wrapper';
 REVOKE EXECUTE ON FUNCTION chameleon.run_maintenance(text) FROM PUBLIC;
 COMMENT ON FUNCTION chameleon.run_maintenance(text) IS 'Removes replayed batches past batch_retention by emptying whole log partitions (TRUNCATE); serves every source of the database';
 
+CREATE FUNCTION chameleon."refresh_schema"(
+	"source_name" TEXT,
+	"schema_name" TEXT
+) RETURNS TEXT[]
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'refresh_schema_wrapper';
+REVOKE EXECUTE ON FUNCTION chameleon.refresh_schema(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION chameleon.refresh_schema(text, text) IS 'Copies a mapped MySQL schema again as it is now on the source (new tables added, gone ones no longer replicated) while the source keeps replicating; returns the tables, the copy runs after commit';
+
 CREATE OR REPLACE VIEW sch_chameleon.v_version AS SELECT '0.4.0'::text AS t_version;

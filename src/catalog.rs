@@ -574,6 +574,11 @@ pub fn register_table(
     })
 }
 
+/// Forgets one table (gone from the source); its PostgreSQL table is left alone.
+pub fn unregister_table(table_id: i32) -> Result<()> {
+    run("DELETE FROM sch_chameleon.t_replica_tables WHERE i_id_table = $1", &[table_id.into()])
+}
+
 /// Forgets tables of the source that are not in `keep` (dropped on the source since the last copy).
 pub fn unregister_tables_except(source_id: i32, keep: &[i32]) -> Result<()> {
     run(

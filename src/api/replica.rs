@@ -156,7 +156,8 @@ fn stop_replica(source_name: &str) -> String {
     ok(stop(source_name))
 }
 
-fn sync(source_name: &str, tables: Option<Vec<String>>) -> Result<Vec<String>> {
+/// Refuses a copy of tables while the source cannot take one; locks the source.
+fn ready_for_sync(source_name: &str) -> Result<catalog::SourceRow> {
     let s = catalog::source_by_name(source_name)?;
     catalog::lock_source_control(s.id)?;
     catalog::lock_source(s.id)?;
@@ -174,14 +175,48 @@ fn sync(source_name: &str, tables: Option<Vec<String>>) -> Result<Vec<String>> {
             )));
         }
     }
+    Ok(s)
+}
+
+fn start_sync(s: &catalog::SourceRow) -> Result<()> {
+    let db = catalog::current_database()?;
+    workers::start_worker(WorkerRole::Init, s.id | workers::init::SYNC_FLAG, &s.name, &db)?;
+    Ok(())
+}
+
+fn sync(source_name: &str, tables: Option<Vec<String>>) -> Result<Vec<String>> {
+    let s = ready_for_sync(source_name)?;
     let names = catalog::mark_tables_for_sync(s.id, tables.as_deref())?;
     if names.is_empty() {
         notice!("source \"{source_name}\" has no disabled or failed table to copy again");
         return Ok(names);
     }
-    let db = catalog::current_database()?;
-    workers::start_worker(WorkerRole::Init, s.id | workers::init::SYNC_FLAG, &s.name, &db)?;
+    start_sync(&s)?;
     Ok(names)
+}
+
+fn refresh(source_name: &str, schema_name: &str) -> Result<Vec<String>> {
+    let s = ready_for_sync(source_name)?;
+    let done = workers::refresh::register(&s, schema_name)?;
+    if !done.gone.is_empty() {
+        notice!(
+            "no longer on the source, kept in PostgreSQL and no longer replicated: {}",
+            done.gone.join(", ")
+        );
+    }
+    if !done.tables.is_empty() {
+        start_sync(&s)?;
+    }
+    Ok(done.tables)
+}
+
+/// Copies a whole mapped MySQL schema again, as it is now on the source, while the source
+/// keeps replicating: new tables are added, tables gone from the source stop being
+/// replicated (their PostgreSQL tables are kept; a NOTICE names them). Returns the tables
+/// to copy; the copy runs after this transaction commits, as for `sync_tables`.
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
+fn refresh_schema(source_name: &str, schema_name: &str) -> Vec<String> {
+    ok(refresh(source_name, schema_name))
 }
 
 /// Copies tables again at a new consistent point while the rest of the source keeps

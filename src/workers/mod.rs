@@ -19,6 +19,7 @@ pub mod init;
 pub mod launcher;
 pub mod maintenance;
 pub mod read;
+pub mod refresh;
 pub mod replay;
 pub mod start_position;
 pub mod txn;

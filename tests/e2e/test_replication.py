@@ -791,3 +791,42 @@ def test_the_log_stays_bounded_under_load_with_auto_maintenance(ctx):
     summary = ctx.one("SELECT chameleon.run_maintenance('src')")
     assert "past their retention removed" in summary, summary
     assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
+
+
+def test_refresh_schema_copies_the_schema_as_it_is_now_while_replicating(ctx):
+    """A table created and a table dropped on the source while it is written to:
+    refresh_schema copies the schema again (the new table is added, the dropped one is no
+    longer replicated but kept in PostgreSQL) and replication goes on for every table."""
+    _start_with(ctx, '{"replica_batch_size": 30}')
+    stop = threading.Event()
+
+    def writer():
+        conn = ctx.servers.mariadb.root()
+        next_order = 90_000
+        while not stop.is_set():
+            next_order = workload.run(conn, ctx.my_schema, 20, seed=next_order, next_order=next_order, pause=0.003)
+        conn.close()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        ctx.my_exec("CREATE TABLE fresh (id INT PRIMARY KEY, v VARCHAR(20))",
+                    "INSERT INTO fresh SELECT seq, CONCAT('v', seq) FROM seq_1_to_100",
+                    "DROP TABLE misc_types")
+        tables = ctx.one("SELECT chameleon.refresh_schema('src', %s)", (ctx.my_schema,))
+        assert f"{ctx.my_schema}.fresh" in tables and f"{ctx.my_schema}.misc_types" not in tables, tables
+        ctx.my_exec("INSERT INTO fresh SELECT seq, 'after' FROM seq_101_to_150", "UPDATE fresh SET v = 'changed' WHERE id <= 10")
+        _wait_states(ctx, {f"{ctx.my_schema}.{n}": "replicating" for n in ["fresh", "orders", "customers"]})
+        ctx.my_exec("DELETE FROM fresh WHERE id > 140")
+        time.sleep(1)
+    finally:
+        stop.set()
+        t.join()
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema,
+                              [n for n in ALL if n != "misc_types"] + ["fresh"])
+    assert ctx.one("SELECT count(*) FROM chameleon.tables WHERE mysql_table LIKE '%.misc_types'") == 0
+    assert ctx.one("SELECT count(*) FROM shop.misc_types") > 0   # kept in PostgreSQL
+    with pytest.raises(psycopg.Error, match="does not map a MySQL schema"):
+        ctx.one("SELECT chameleon.refresh_schema('src', 'nope')")
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0

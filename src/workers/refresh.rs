@@ -1,0 +1,66 @@
+//! `refresh_schema`: a mapped MySQL schema copied again, as it is now on the source, while the
+//! source keeps replicating. Its tables are read again from `information_schema` (new tables
+//! are registered, changed ones re-registered with their new definition, tables gone from the
+//! source are no longer replicated: their PostgreSQL tables are kept and named in the result)
+//! and set to be copied; the `sync_tables` coordinator (`init`, SYNC_FLAG) then copies them.
+//! Runs in the calling backend, inside its transaction.
+
+use crate::catalog::{self, SourceRow};
+use crate::core::mysql_source;
+use crate::core::source_url::SourceUrl;
+use crate::core::sql::{self, quote_ident};
+use crate::error::{ChameleonError, Result};
+use crate::workers::init;
+use std::time::Duration;
+
+pub struct Refreshed {
+    /// MySQL `schema.table` of the tables to copy.
+    pub tables: Vec<String>,
+    /// PostgreSQL tables whose MySQL table is gone: kept, no longer replicated.
+    pub gone: Vec<String>,
+}
+
+pub fn register(source: &SourceRow, my_schema: &str) -> Result<Refreshed> {
+    let mappings = source.mappings()?;
+    let Some(pg_schema) = mappings.0.get(my_schema).cloned() else {
+        return Err(ChameleonError::NotFound(format!(
+            "source \"{}\" does not map a MySQL schema \"{my_schema}\" (schema_mappings: {})",
+            source.name,
+            mappings.0.keys().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
+        )));
+    };
+    let options = source.options()?;
+    let url = SourceUrl::parse(&source.url)?;
+    let mut conn = mysql_source::connect(&url, Duration::from_secs(options.connect_timeout as u64), None)?;
+    mysql_source::check_server(&mut conn)?;
+    let postgis = catalog::postgis_schema()?;
+    let tables: Vec<_> = init::discover(&mut conn, source, &options, postgis.as_deref())?
+        .into_iter()
+        .filter(|t| t.mysql_schema == my_schema)
+        .collect();
+    let registered = catalog::tables_for_source(source.id)?;
+    for t in &tables {
+        let managed = registered.iter().any(|r| r.pg_schema == pg_schema && r.pg_table == t.mysql_table);
+        if !managed && catalog::table_exists(&pg_schema, &t.mysql_table)? {
+            return Err(ChameleonError::State(format!(
+                "source \"{}\": table {} already exists in PostgreSQL and is not managed by this source; drop or rename it",
+                source.name,
+                sql::qualified(&pg_schema, &t.mysql_table)
+            )));
+        }
+    }
+    catalog::execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&pg_schema)))?;
+    let mut out = Refreshed { tables: Vec::new(), gone: Vec::new() };
+    for t in &tables {
+        catalog::register_definition(source.id, t)?;
+        out.tables.push(format!("{}.{}", t.mysql_schema, t.mysql_table));
+    }
+    for r in registered.iter().filter(|r| r.mysql_schema == my_schema) {
+        if !tables.iter().any(|t| t.mysql_table == r.mysql_table) {
+            catalog::unregister_table(r.id)?;
+            out.gone.push(sql::qualified(&r.pg_schema, &r.pg_table));
+        }
+    }
+    catalog::bump_table_generation(source.id)?;
+    Ok(out)
+}
