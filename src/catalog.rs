@@ -812,7 +812,7 @@ pub fn pg_table_columns(schema: &str, table: &str) -> Result<Option<Vec<String>>
             "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
             None,
-            &[schema.into(), table.into()],
+            &[crate::core::sql::pg_identifier(schema).into(), crate::core::sql::pg_identifier(table).into()],
         )?;
         if exists.is_empty() {
             return Ok(None);
@@ -822,7 +822,7 @@ pub fn pg_table_columns(schema: &str, table: &str) -> Result<Option<Vec<String>>
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
             None,
-            &[schema.into(), table.into()],
+            &[crate::core::sql::pg_identifier(schema).into(), crate::core::sql::pg_identifier(table).into()],
         )?;
         let mut out = Vec::new();
         for r in t {
@@ -885,10 +885,11 @@ pub fn set_start_position(id: i32, pos: Option<&BinlogPosition>, gtid: Option<&s
 }
 
 /// Whether a relation exists and, if so, whether some table of the source owns it.
+/// (Names longer than 63 bytes are cut as PostgreSQL cuts them.)
 pub fn table_exists(schema: &str, table: &str) -> Result<bool> {
     Ok(Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)",
-        &[schema.into(), table.into()],
+        &[crate::core::sql::pg_identifier(schema).into(), crate::core::sql::pg_identifier(table).into()],
     )?
     .unwrap_or(false))
 }

@@ -123,9 +123,15 @@ def _key(row):
     return tuple((v is None, v if v is None else (len(v), v)) for v in row)
 
 
+def pg_identifier(name):
+    """The name PostgreSQL keeps: the first 63 bytes, cut at a character boundary."""
+    return name.encode()[:63].decode(errors="ignore")
+
+
 def assert_same_table(my, pg, my_schema, pg_schema, table):
     pcols, ptypes, prows = pg_rows(pg, pg_schema, table)
     mcols, mrows = mysql_rows(my, my_schema, table, ptypes if len(ptypes) == len(pcols) else None)
+    mcols = [pg_identifier(c) for c in mcols]
     assert mcols == pcols, f"{table}: columns differ: MySQL {mcols} vs PostgreSQL {pcols}"
     mrows.sort(key=_key)
     prows.sort(key=_key)

@@ -76,7 +76,13 @@ pub fn describe(
     let foreign_keys = mysql_source::foreign_keys(conn, my_schema, table)?;
     let comment = mysql_source::table_comment(conn, my_schema, table)?;
     let mapped: Result<Vec<_>, _> = columns.iter().map(|c| map_column(c, pg_schema, table)).collect();
+    let collision = crate::core::sql::identifier_collision(columns.iter().map(|c| c.name.as_str()));
     let problem = match mapped {
+        _ if collision.is_some() => collision.map(|(a, b)| {
+            Problem::Unsupported(format!(
+                "columns \"{a}\" and \"{b}\" have the same first 63 bytes, the longest name PostgreSQL keeps"
+            ))
+        }),
         Err(e) => Some(Problem::Unsupported(e.to_string())),
         Ok(_) if key.is_empty() => Some(Problem::NoKey),
         Ok(mapped) => columns

@@ -2,6 +2,34 @@
 //! reaches SQL only quoted), table DDL for the initial copy, and the parameterised
 //! statements replay prepares per table and operation.
 
+/// PostgreSQL's longest identifier, in bytes (NAMEDATALEN - 1).
+pub const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// The name PostgreSQL gives an identifier: cut to 63 bytes at a character boundary (MySQL
+/// allows 64 characters, up to 256 bytes). Quoted longer names reach the same object.
+pub fn pg_identifier(name: &str) -> &str {
+    if name.len() <= MAX_IDENTIFIER_BYTES {
+        return name;
+    }
+    let mut cut = MAX_IDENTIFIER_BYTES;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &name[..cut]
+}
+
+/// Names (of one table's columns, or of one schema's tables) that PostgreSQL would make the
+/// same by cutting them to 63 bytes: the first pair found.
+pub fn identifier_collision<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<(&'a str, &'a str)> {
+    let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for n in names {
+        if let Some(first) = seen.insert(pg_identifier(n), n) {
+            return Some((first, n));
+        }
+    }
+    None
+}
+
 /// Quotes an identifier as PostgreSQL does (always, so case and odd characters survive).
 pub fn quote_ident(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 2);
@@ -123,6 +151,21 @@ pub fn delete_statement(schema: &str, table: &str, key: &[&PgColumn]) -> String 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn identifiers_cut_to_63_bytes_at_a_character_boundary() {
+        let long = "k".repeat(64);
+        assert_eq!(pg_identifier(&long), &long[..63]);
+        assert_eq!(pg_identifier("short"), "short");
+        // 62 ASCII bytes, then a 2-byte character: cut before it
+        let mixed = format!("{}éé", "a".repeat(62));
+        assert_eq!(pg_identifier(&mixed), "a".repeat(62));
+        let a = format!("{}1", "x".repeat(63));
+        let b = format!("{}2", "x".repeat(63));
+        assert_eq!(identifier_collision([a.as_str(), "y", b.as_str()]), Some((a.as_str(), b.as_str())));
+        assert_eq!(identifier_collision(["a", "b"]), None);
+    }
+
     use super::*;
 
     fn c(name: &str, t: &str) -> PgColumn {

@@ -314,6 +314,12 @@ fn mapped_columns(t: &TableDefinition) -> Result<Vec<MappedType>> {
 /// Defaults and identity of each column, and notes on what could not be translated.
 fn column_options(t: &TableDefinition, mapped: &[MappedType], flavor: Flavor) -> (Vec<ColumnOptions>, Vec<String>) {
     let mut notes = Vec::new();
+    let long = |kind: &str, name: &str| {
+        let cut = sql::pg_identifier(name);
+        (cut != name).then(|| format!("{kind} \"{name}\" is longer than 63 bytes: PostgreSQL names it \"{cut}\""))
+    };
+    notes.extend(long("table", &t.mysql_table));
+    notes.extend(t.columns.iter().filter_map(|c| long("column", &c.name)));
     let opts = t
         .columns
         .iter()

@@ -226,6 +226,7 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
 /// Registers the discovered tables: those an interrupted copy finished are kept when
 /// resuming, the others are (re)set to `pending`. Returns (tables to copy, tables kept).
 fn register(source: &catalog::SourceRow, tables: &[TableDefinition], resume: bool) -> Result<(usize, usize)> {
+    check_table_names(source, tables)?;
     let known: Vec<(String, String)> = catalog::tables_for_source_names(source.id)?;
     for t in tables {
         let target = (t.pg_schema.clone(), t.mysql_table.clone());
@@ -266,6 +267,25 @@ fn register(source: &catalog::SourceRow, tables: &[TableDefinition], resume: boo
         catalog::execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(pg_schema)))?;
     }
     Ok((to_copy, kept))
+}
+
+/// Tables mapped into one PostgreSQL schema whose names PostgreSQL would cut to the same 63
+/// bytes cannot both be replicated: refused before anything is created, naming them.
+pub fn check_table_names(source: &catalog::SourceRow, tables: &[TableDefinition]) -> Result<()> {
+    let mut by_schema: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for t in tables {
+        by_schema.entry(t.pg_schema.as_str()).or_default().push(t.mysql_table.as_str());
+    }
+    for (schema, names) in by_schema {
+        if let Some((a, b)) = sql::identifier_collision(names) {
+            return Err(ChameleonError::State(format!(
+                "source \"{}\": tables \"{a}\" and \"{b}\" mapped into schema \"{schema}\" have the same first 63 bytes, \
+                 the longest name PostgreSQL keeps: map one of their schemas elsewhere or leave one out with skip_tables",
+                source.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the copy workers under one consistent snapshot (or per-table points when the global

@@ -38,6 +38,7 @@ pub fn register(source: &SourceRow, my_schema: &str) -> Result<Refreshed> {
         .into_iter()
         .filter(|t| t.mysql_schema == my_schema)
         .collect();
+    init::check_table_names(source, &tables)?;
     let registered = catalog::tables_for_source(source.id)?;
     for t in &tables {
         let managed = registered.iter().any(|r| r.pg_schema == pg_schema && r.pg_table == t.mysql_table);

@@ -74,7 +74,7 @@ pub fn set(source: &SourceRow, text: &str) -> Result<usize> {
                 None => missing.push(format!("table {name} does not exist")),
                 Some(have) => {
                     let lacking: Vec<&str> =
-                        t.columns.iter().map(|c| c.name.as_str()).filter(|c| !have.iter().any(|h| h == c)).collect();
+                        t.columns.iter().map(|c| c.name.as_str()).filter(|c| !have.iter().any(|h| h == sql::pg_identifier(c))).collect();
                     if !lacking.is_empty() {
                         missing.push(format!("{name} has no column {}", lacking.join(", ")));
                     }
