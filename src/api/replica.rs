@@ -156,6 +156,20 @@ fn stop_replica(source_name: &str) -> String {
     ok(stop(source_name))
 }
 
+/// A copy (init_replica, sync_tables, refresh_schema) of the source is running.
+fn refuse_while_copying(s: &catalog::SourceRow) -> Result<()> {
+    for slot in catalog::copy_slots(s.id)? {
+        if workers::alive(slot.pid)? {
+            return Err(ChameleonError::State(format!(
+                "source \"{}\" is copying tables (copy worker pid {}): wait until that copy ends",
+                s.name,
+                slot.pid.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a copy of tables while the source cannot take one; locks the source.
 fn ready_for_sync(source_name: &str) -> Result<catalog::SourceRow> {
     let s = catalog::source_by_name(source_name)?;
@@ -167,14 +181,7 @@ fn ready_for_sync(source_name: &str) -> Result<catalog::SourceRow> {
             "source \"{source_name}\" has not been initialised: run init_replica (it copies every table)"
         )));
     }
-    for slot in catalog::copy_slots(s.id)? {
-        if workers::alive(slot.pid)? {
-            return Err(ChameleonError::State(format!(
-                "source \"{source_name}\" is copying tables (copy worker pid {}): wait until that copy ends",
-                slot.pid.unwrap_or_default()
-            )));
-        }
-    }
+    refuse_while_copying(&s)?;
     Ok(s)
 }
 
@@ -237,14 +244,7 @@ fn detach_now(source_name: &str) -> Result<String> {
             "source \"{source_name}\" is initialising: wait for the copy or stop it before detaching"
         )));
     }
-    for slot in catalog::copy_slots(s.id)? {
-        if workers::alive(slot.pid)? {
-            return Err(ChameleonError::State(format!(
-                "source \"{source_name}\" is copying tables (copy worker pid {}): wait until that copy ends",
-                slot.pid.unwrap_or_default()
-            )));
-        }
-    }
+    refuse_while_copying(&s)?;
     workers::stop_all(&s, Duration::from_secs(60))?;
     let replayed = replay_now(source_name, None)
         .map_err(|e| e.context(format!("detach_replica of \"{source_name}\": the stored changes could not all be replayed; nothing was detached")))?;

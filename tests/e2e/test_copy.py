@@ -5,7 +5,6 @@ source value for value after each scenario."""
 import json
 import os
 import signal
-import threading
 import time
 
 import psycopg
@@ -13,7 +12,7 @@ import pytest
 
 import oracle
 import workload
-from test_replication import ALL, _reconnect, init, wait_for
+from test_replication import ALL, _Load, _reconnect, init, wait_for
 
 BIG = {"big_a": 240_000, "big_b": 160_000, "big_c": 80_000}
 
@@ -26,17 +25,16 @@ def make_big_tables(ctx):
             f"ANALYZE TABLE {name}")
 
 
-class Writer:
+class Writer(_Load):
     """Writes on the source until stopped: shop transactions and updates of the big tables."""
 
     def __init__(self, ctx, seed):
-        self.ctx, self.seed = ctx, seed
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run)
+        super().__init__(ctx, 30_000 + seed * 1000)
+        self.seed = seed
 
     def run(self):
         conn = self.ctx.servers.mariadb.root()
-        next_order = 30_000 + self.seed * 1000
+        next_order = self.next_order
         i = 0
         while not self.stop.is_set():
             next_order = workload.run(conn, self.ctx.my_schema, 2, seed=self.seed + i, next_order=next_order)
@@ -49,14 +47,6 @@ class Writer:
             i += 1
             time.sleep(0.01)
         conn.close()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
 
 
 def wait_status(ctx, wanted, timeout=180):

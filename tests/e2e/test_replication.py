@@ -408,6 +408,41 @@ class _OrdersLocked:
         self.conn.close()
 
 
+class _Load:
+    """Writes shop transactions (20 at a time) on the source while the block runs. While the
+    server is down it tries again, with fresh order ids (a commit may have happened before
+    the error); `chunks` counts the 20-transaction runs that completed."""
+
+    def __init__(self, ctx, next_order, pause=0.003):
+        self.ctx, self.next_order, self.pause = ctx, next_order, pause
+        self.chunks = 0
+        self.errors = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
+        next_order = self.next_order
+        while not self.stop.is_set():
+            try:
+                conn = self.ctx.servers.mariadb.root()
+                next_order = workload.run(conn, self.ctx.my_schema, 20, seed=next_order, next_order=next_order,
+                                          pause=self.pause)
+                conn.close()
+                self.chunks += 1
+            except Exception as e:  # the server is down: try again
+                self.errors.append(e)
+                next_order += 10_000
+                time.sleep(0.2)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
 def _start_with(ctx, options):
     ctx.add_source(options=options)
     init(ctx)
@@ -530,33 +565,13 @@ def test_mariadb_restart_mid_load_loses_and_duplicates_nothing(ctx):
     position and follows the binlog into the file the restart opened (an artificial ROTATE
     in mid-stream, whose name once lost 4 characters); the replica ends equal to the source."""
     _start_with(ctx, '{"replica_batch_size": 50}')
-    stop = threading.Event()
-    written = []
-
-    def writer():
-        next_order = 40_000
-        while not stop.is_set():
-            try:
-                conn = ctx.servers.mariadb.root()
-                next_order = workload.run(conn, ctx.my_schema, 20, seed=len(written), next_order=next_order, pause=0.002)
-                conn.close()
-                written.append(next_order)
-            except Exception:  # the server is down: try again, with fresh order ids
-                next_order += 10_000
-                time.sleep(0.2)
-
-    t = threading.Thread(target=writer)
-    t.start()
-    try:
+    with _Load(ctx, 40_000, pause=0.002) as load:
         time.sleep(1.5)
         ctx.my_exec("FLUSH BINARY LOGS")
         time.sleep(1.5)
         ctx.servers.mariadb.restart(down_seconds=2)
         time.sleep(3)
-    finally:
-        stop.set()
-        t.join()
-    assert len(written) >= 2
+    assert load.chunks >= 2
     ctx.my = ctx.servers.mariadb.root()  # the old session died with the server
     caught_up = ctx.one("SELECT chameleon.wait_for('src', '120 seconds')")
     assert caught_up, ctx.sql("SELECT status, last_error, binlog_file, binlog_position, pending_events FROM chameleon.sources")
@@ -579,20 +594,6 @@ def test_a_minute_of_load_through_worker_kills_and_both_servers_restarting(ctx):
     import os
     import signal
     _start_with(ctx, '{"replica_batch_size": 50, "gtid_enable": true}')
-    stop = threading.Event()
-    written = []
-
-    def writer():
-        next_order = 60_000
-        while not stop.is_set():
-            try:
-                conn = ctx.servers.mariadb.root()
-                next_order = workload.run(conn, ctx.my_schema, 20, seed=len(written), next_order=next_order, pause=0.003)
-                conn.close()
-                written.append(next_order)
-            except Exception:  # the server is down: try again, with fresh order ids
-                next_order += 10_000
-                time.sleep(0.2)
 
     def kill(column):
         pid = ctx.one(f"SELECT {column} FROM chameleon.sources")
@@ -601,9 +602,7 @@ def test_a_minute_of_load_through_worker_kills_and_both_servers_restarting(ctx):
         _wait_worker_back(ctx, pid)
 
     started = time.time()
-    t = threading.Thread(target=writer)
-    t.start()
-    try:
+    with _Load(ctx, 60_000) as load:
         time.sleep(8)
         kill("worker_pid")
         time.sleep(6)
@@ -616,10 +615,7 @@ def test_a_minute_of_load_through_worker_kills_and_both_servers_restarting(ctx):
         _reconnect(ctx)
         _wait_worker_back(ctx, pid)
         time.sleep(max(0.0, 60 - (time.time() - started)))
-    finally:
-        stop.set()
-        t.join()
-    assert len(written) >= 20, written
+    assert load.chunks >= 20, load.chunks
     ctx.my = ctx.servers.mariadb.root()
     caught_up = ctx.one("SELECT chameleon.wait_for('src', '180 seconds')")
     assert caught_up, ctx.sql("SELECT status, last_error, binlog_file, gtid, pending_events FROM chameleon.sources")
@@ -658,22 +654,7 @@ def test_sync_tables_copies_a_disabled_table_again_while_the_source_keeps_replic
     # restarted, the reader no longer follows the disabled table: the sync must bring it back
     ctx.one("SELECT chameleon.stop_replica('src')")
     ctx.one("SELECT chameleon.start_replica('src')")
-    stop = threading.Event()
-    errors = []
-
-    def writer():
-        try:
-            conn = ctx.servers.mariadb.root()
-            next_order = 70_000
-            while not stop.is_set():
-                next_order = workload.run(conn, ctx.my_schema, 20, seed=next_order, next_order=next_order, pause=0.003)
-            conn.close()
-        except Exception as e:  # reported below
-            errors.append(e)
-
-    t = threading.Thread(target=writer)
-    t.start()
-    try:
+    with _Load(ctx, 70_000) as load:
         time.sleep(2)
         # an unknown name is refused, naming it; nothing changes
         with pytest.raises(psycopg.Error, match="no table \"nope.nope\""):
@@ -686,10 +667,7 @@ def test_sync_tables_copies_a_disabled_table_again_while_the_source_keeps_replic
         log = ctx.servers.postgres.log_tail(200)
         assert "the replicated tables changed; the reader starts again" in log
         assert re.search(r"orders: \d+ changes made during the copy applied", log)
-    finally:
-        stop.set()
-        t.join()
-    assert not errors, errors
+    assert not load.errors, load.errors
     wait_for(ctx)
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
     assert ctx.one("SELECT status FROM chameleon.sources") == "running"
@@ -757,25 +735,11 @@ def test_the_log_stays_bounded_under_load_with_auto_maintenance(ctx):
     replayed and older than that; the log holds seconds of changes, never the whole load, and
     the replica stays equal to the source."""
     _start_with(ctx, '{"batch_retention": "2 seconds", "replica_batch_size": 20}')
-    stop = threading.Event()
-
-    def writer():
-        conn = ctx.servers.mariadb.root()
-        next_order = 80_000
-        while not stop.is_set():
-            next_order = workload.run(conn, ctx.my_schema, 20, seed=next_order, next_order=next_order, pause=0.002)
-        conn.close()
-
-    t = threading.Thread(target=writer)
-    t.start()
     sizes = []
-    try:
+    with _Load(ctx, 80_000, pause=0.002):
         for _ in range(24):
             time.sleep(0.5)
             sizes.append(ctx.one("SELECT count(*) FROM sch_chameleon.t_log_replica"))
-    finally:
-        stop.set()
-        t.join()
     wait_for(ctx)
     stored = ctx.one("SELECT count(*) FROM sch_chameleon.t_log_replica")
     written = ctx.one("SELECT sum(i_events) FROM sch_chameleon.t_replica_batch")
@@ -798,18 +762,7 @@ def test_refresh_schema_copies_the_schema_as_it_is_now_while_replicating(ctx):
     refresh_schema copies the schema again (the new table is added, the dropped one is no
     longer replicated but kept in PostgreSQL) and replication goes on for every table."""
     _start_with(ctx, '{"replica_batch_size": 30}')
-    stop = threading.Event()
-
-    def writer():
-        conn = ctx.servers.mariadb.root()
-        next_order = 90_000
-        while not stop.is_set():
-            next_order = workload.run(conn, ctx.my_schema, 20, seed=next_order, next_order=next_order, pause=0.003)
-        conn.close()
-
-    t = threading.Thread(target=writer)
-    t.start()
-    try:
+    with _Load(ctx, 90_000):
         ctx.my_exec("CREATE TABLE fresh (id INT PRIMARY KEY, v VARCHAR(20))",
                     "INSERT INTO fresh SELECT seq, CONCAT('v', seq) FROM seq_1_to_100",
                     "DROP TABLE misc_types")
@@ -819,9 +772,6 @@ def test_refresh_schema_copies_the_schema_as_it_is_now_while_replicating(ctx):
         _wait_states(ctx, {f"{ctx.my_schema}.{n}": "replicating" for n in ["fresh", "orders", "customers"]})
         ctx.my_exec("DELETE FROM fresh WHERE id > 140")
         time.sleep(1)
-    finally:
-        stop.set()
-        t.join()
     wait_for(ctx)
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema,
                               [n for n in ALL if n != "misc_types"] + ["fresh"])
