@@ -108,4 +108,17 @@ AS 'MODULE_PATHNAME', 'refresh_schema_wrapper';
 REVOKE EXECUTE ON FUNCTION chameleon.refresh_schema(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION chameleon.refresh_schema(text, text) IS 'Copies a mapped MySQL schema again as it is now on the source (new tables added, gone ones no longer replicated) while the source keeps replicating; returns the tables, the copy runs after commit';
 
+-- alter_source gains schema_mappings (and applies filter and mapping changes to the tables)
+DROP FUNCTION chameleon.alter_source(text, jsonb);
+CREATE FUNCTION chameleon."alter_source"(
+	"source_name" TEXT,
+	"options" jsonb DEFAULT '{}',
+	"schema_mappings" jsonb DEFAULT NULL
+) RETURNS jsonb
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'alter_source_wrapper';
+REVOKE EXECUTE ON FUNCTION chameleon.alter_source(text, jsonb, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION chameleon.alter_source(text, jsonb, jsonb) IS 'Merges options into a source (null removes a key) and replaces its schema mappings; tables no longer selected stop being replicated, newly selected ones are copied; validated';
+
 CREATE OR REPLACE VIEW sch_chameleon.v_version AS SELECT '0.4.0'::text AS t_version;

@@ -229,7 +229,7 @@ pub fn set_reader_generation(id: i32, generation: i64) -> Result<()> {
 
 /// Sets tables of the source to be copied again: those named (`schema.table`, MySQL names),
 /// or every one not replicating (disabled, failed, or pending after an interrupted sync). Returns the names; an unknown name is an error.
-pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>) -> Result<Vec<String>> {
+pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>, excluded: &[String]) -> Result<Vec<String>> {
     let known: Vec<(i32, String, String)> = Spi::connect(|client| {
         let t = client.select(
             "SELECT i_id_table, v_mysql_schema || '.' || v_mysql_table, \
@@ -257,7 +257,10 @@ pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>) -> Result<Vec<Str
         }
         // disabled by a replay error, failed, or left behind by a sync whose copy died (a table
         // without a replica key is never replicated: copying it again would change nothing)
-        None => known.iter().filter(|k| matches!(k.2.as_str(), "disabled" | "failed" | "pending" | "copying")).collect(),
+        None => known
+            .iter()
+            .filter(|k| matches!(k.2.as_str(), "disabled" | "failed" | "pending" | "copying") && !excluded.contains(&k.1))
+            .collect(),
     };
     for (tid, _, _) in &chosen {
         run(
@@ -296,6 +299,13 @@ pub fn insert_source(name: &str, url: &str, url_safe: &str, mappings: &Value, op
 
 pub fn update_options(id: i32, options: &Value) -> Result<()> {
     run("UPDATE sch_chameleon.t_sources SET jsb_options = $2 WHERE i_id_source = $1", &[id.into(), JsonB(options.clone()).into()])
+}
+
+pub fn update_mappings(id: i32, mappings: &Value) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_sources SET jsb_schema_mappings = $2 WHERE i_id_source = $1",
+        &[id.into(), JsonB(mappings.clone()).into()],
+    )
 }
 
 pub fn delete_source(id: i32) -> Result<()> {
@@ -390,6 +400,7 @@ pub struct TableRow {
     pub point: Option<BinlogPosition>,
     /// Rows of this table kept in discarded_rows: the destination knowingly lacks them.
     pub rows_discarded: i64,
+    pub last_error: Option<String>,
 }
 
 impl TableRow {
@@ -463,7 +474,7 @@ fn select_tables(filter: &str, id: i32) -> Result<Vec<TableRow>> {
         let t = client.select(
             &format!(
                 "SELECT i_id_table, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, jsb_columns, v_replica_key, \
-                 enm_state, b_replica_enabled, t_binlog_name, i_binlog_position, i_rows_discarded \
+                 enm_state, b_replica_enabled, t_binlog_name, i_binlog_position, i_rows_discarded, t_last_error \
                  FROM sch_chameleon.t_replica_tables WHERE {filter} ORDER BY i_id_table"
             ),
             None,
@@ -495,6 +506,7 @@ fn select_tables(filter: &str, id: i32) -> Result<Vec<TableRow>> {
                 enabled: row.get(9)?.unwrap_or(false),
                 point: point(file, pos),
                 rows_discarded: row.get(12)?.unwrap_or(0),
+                last_error: row.get(13)?,
             });
         }
         Ok(out)
@@ -737,6 +749,9 @@ pub fn set_tables_replicating(source_id: i32) -> Result<()> {
         &[source_id.into()],
     )
 }
+
+/// Why a table the options no longer select is disabled (`alter_source`).
+pub const NOT_SELECTED: &str = "not replicated: left out by the source's schema_mappings, limit_tables or skip_tables";
 
 pub fn disable_table(table_id: i32, reason: &str) -> Result<()> {
     run(

@@ -31,7 +31,7 @@ extension_sql!(
     r#"
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA chameleon FROM PUBLIC;
 COMMENT ON FUNCTION chameleon.add_source(text, text, jsonb, jsonb) IS 'Registers a MySQL/MariaDB source: name, mysql://user:password@host:port, {"mysql_schema": "pg_schema"}, options';
-COMMENT ON FUNCTION chameleon.alter_source(text, jsonb) IS 'Merges options into a source (null removes a key); validated';
+COMMENT ON FUNCTION chameleon.alter_source(text, jsonb, jsonb) IS 'Merges options into a source (null removes a key) and replaces its schema mappings; tables no longer selected stop being replicated, newly selected ones are copied; validated';
 COMMENT ON FUNCTION chameleon.drop_source(text, boolean) IS 'Stops the workers and removes the source and its stored changes; replicated tables are kept';
 COMMENT ON FUNCTION chameleon.enable_replica(text) IS 'Clears the error status of a source after the cause was fixed';
 COMMENT ON FUNCTION chameleon.init_replica(text, boolean, boolean) IS 'Initial copy with a consistent snapshot by copy_workers background workers; wait => true blocks and raises on failure; resume => false copies again the tables an interrupted copy finished';
@@ -126,6 +126,12 @@ mod tests {
         assert_eq!(merged.0["replica_batch_size"], 50);
         let e = err_of("SELECT chameleon.alter_source('a', '{\"replica_batch_size\": -5}')");
         assert!(e.contains("replica_batch_size"), "{e}");
+        // mappings are validated too; nothing changes on a refusal
+        let e = err_of("SELECT chameleon.alter_source('a', schema_mappings => '{\"x\": \"pg_nope\"}')");
+        assert!(e.contains("reserved schema"), "{e}");
+        Spi::run("SELECT chameleon.alter_source('a', schema_mappings => '{\"x\": \"y\", \"z\": \"w\"}')").unwrap();
+        let m = Spi::get_one::<pgrx::JsonB>("SELECT jsb_schema_mappings FROM sch_chameleon.t_sources").unwrap().unwrap();
+        assert_eq!(m.0["z"], "w");
         let e = err_of("SELECT chameleon.enable_replica('a')");
         assert!(e.contains("not in error"), "{e}");
         let e = err_of("SELECT chameleon.start_replica('a')");

@@ -185,26 +185,32 @@ fn ready_for_sync(source_name: &str) -> Result<catalog::SourceRow> {
     Ok(s)
 }
 
-fn start_sync(s: &catalog::SourceRow) -> Result<()> {
-    let db = catalog::current_database()?;
-    workers::start_worker(WorkerRole::Init, s.id | workers::init::SYNC_FLAG, &s.name, &db)?;
-    Ok(())
-}
 
 fn sync(source_name: &str, tables: Option<Vec<String>>) -> Result<Vec<String>> {
     let s = ready_for_sync(source_name)?;
-    let names = catalog::mark_tables_for_sync(s.id, tables.as_deref())?;
+    // tables the source's options leave out stay out (alter_source brings them back)
+    let excluded: Vec<String> = catalog::tables_for_source(s.id)?
+        .into_iter()
+        .filter(|t| t.last_error.as_deref() == Some(catalog::NOT_SELECTED))
+        .map(|t| t.mysql_name())
+        .collect();
+    if let Some(named) = tables.as_ref().and_then(|names| names.iter().find(|n| excluded.contains(n))) {
+        return Err(ChameleonError::State(format!(
+            "table \"{named}\" is left out by the source's schema_mappings, limit_tables or skip_tables: change them with alter_source"
+        )));
+    }
+    let names = catalog::mark_tables_for_sync(s.id, tables.as_deref(), &excluded)?;
     if names.is_empty() {
         notice!("source \"{source_name}\" has no disabled or failed table to copy again");
         return Ok(names);
     }
-    start_sync(&s)?;
+    workers::init::start_sync(&s)?;
     Ok(names)
 }
 
 fn refresh(source_name: &str, schema_name: &str) -> Result<Vec<String>> {
     let s = ready_for_sync(source_name)?;
-    let done = workers::refresh::register(&s, schema_name)?;
+    let done = workers::refresh::register(&s, schema_name, false)?;
     if !done.gone.is_empty() {
         notice!(
             "no longer on the source, kept in PostgreSQL and no longer replicated: {}",
@@ -212,7 +218,7 @@ fn refresh(source_name: &str, schema_name: &str) -> Result<Vec<String>> {
         );
     }
     if !done.tables.is_empty() {
-        start_sync(&s)?;
+        workers::init::start_sync(&s)?;
     }
     Ok(done.tables)
 }

@@ -52,21 +52,97 @@ fn add_source(
     ok(add(source_name, mysql_url, &schema_mappings.0, &options.0))
 }
 
-/// Changes options (merged; a key set to null is removed). Running workers pick the new
-/// options up at their next start.
-#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
-fn alter_source(source_name: &str, options: JsonB) -> JsonB {
-    ok((|| {
-        let s = catalog::source_by_name(source_name)?;
-        catalog::lock_source(s.id)?;
-        let merged = options::merge(&s.options, &options.0)
-            .map_err(|e| ChameleonError::from(e).context(format!("source \"{source_name}\"")))?;
-        catalog::update_options(s.id, &merged)?;
-        if workers::alive(s.worker_pid)? {
-            notice!("source \"{source_name}\" is running: the new options take effect at the next start_replica");
+fn alter(source_name: &str, changes: &serde_json::Value, mappings: Option<&serde_json::Value>) -> Result<serde_json::Value> {
+    let s = catalog::source_by_name(source_name)?;
+    catalog::lock_source_control(s.id)?;
+    catalog::lock_source(s.id)?;
+    let named = |e: crate::core::error::CoreError| ChameleonError::from(e).context(format!("source \"{source_name}\""));
+    let merged = options::merge(&s.options, changes).map_err(named)?;
+    let old_opts = s.options()?;
+    let new_opts = SourceOptions::from_json(&merged).map_err(named)?;
+    let old_map = s.mappings()?;
+    let new_map = match mappings {
+        Some(m) => SchemaMappings::from_json(m).map_err(named)?,
+        None => old_map.clone(),
+    };
+    for other in catalog::all_sources()?.iter().filter(|o| o.id != s.id) {
+        if let Some(schema) = other.mappings().ok().and_then(|m| new_map.overlap(&m).map(str::to_string)) {
+            return Err(ChameleonError::State(format!(
+                "PostgreSQL schema \"{schema}\" is already the target of source \"{}\"",
+                other.name
+            )));
         }
-        Ok(JsonB(merged))
-    })())
+    }
+    let change = old_map.change_to(&new_map);
+    let registered = catalog::tables_for_source(s.id)?;
+    if let Some((my, from, to)) = change.moved.iter().find(|(my, _, _)| registered.iter().any(|t| &t.mysql_schema == my)) {
+        return Err(ChameleonError::State(format!(
+            "source \"{source_name}\": MySQL schema \"{my}\" is replicated into \"{from}\"; its tables cannot move to \"{to}\" \
+             (remove the mapping, then map the schema again under the new name: it is copied again there)"
+        )));
+    }
+    catalog::update_options(s.id, &merged)?;
+    if let Some(m) = mappings {
+        catalog::update_mappings(s.id, m)?;
+    }
+    if registered.is_empty() {
+        return Ok(merged);
+    }
+    // tables no longer selected stop being replicated at once (their PostgreSQL tables stay;
+    // they stay registered, disabled with the reason, to come back if selected again)
+    let selected = |t: &catalog::TableRow| new_map.0.contains_key(&t.mysql_schema) && new_opts.table_selected(&t.mysql_schema, &t.mysql_table);
+    let dropped: Vec<&catalog::TableRow> =
+        registered.iter().filter(|t| !selected(t) && t.last_error.as_deref() != Some(catalog::NOT_SELECTED)).collect();
+    for t in &dropped {
+        catalog::disable_table(t.id, catalog::NOT_SELECTED)?;
+    }
+    if !dropped.is_empty() {
+        catalog::bump_table_generation(s.id)?;
+        notice!(
+            "no longer replicated (their PostgreSQL tables are kept): {}",
+            dropped.iter().map(|t| t.mysql_name()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    // tables newly selected are copied while the source goes on, as by sync_tables: those
+    // left out before, and those not registered yet (a newly mapped schema, wider filters)
+    let back: Vec<String> = registered
+        .iter()
+        .filter(|t| selected(t) && t.last_error.as_deref() == Some(catalog::NOT_SELECTED))
+        .map(catalog::TableRow::mysql_name)
+        .collect();
+    let mut added = Vec::new();
+    if !back.is_empty() {
+        added.extend(catalog::mark_tables_for_sync(s.id, Some(&back), &[])?);
+    }
+    let filters_changed = old_opts.limit_tables != new_opts.limit_tables || old_opts.skip_tables != new_opts.skip_tables;
+    let scan: Vec<&String> = new_map.0.keys().filter(|k| change.added.contains(k) || filters_changed).collect();
+    let s = catalog::source_by_id(s.id)?;
+    for schema in scan {
+        added.extend(workers::refresh::register(&s, schema, true)?.tables);
+    }
+    if !added.is_empty() {
+        workers::init::start_sync(&s)?;
+        notice!("to be copied, then replicated: {}", added.join(", "));
+    }
+    if workers::alive(s.worker_pid)? {
+        notice!("source \"{source_name}\" is running: its workers take the other options at the next start_replica");
+    }
+    Ok(merged)
+}
+
+/// Changes options (merged; a key set to null is removed) and, with `schema_mappings`, the
+/// mapped schemas. On a source already copied, tables no longer selected (schema unmapped,
+/// `limit_tables`/`skip_tables`) stop being replicated at once, their PostgreSQL tables
+/// kept; tables newly selected are copied and then replicated while the source goes on. A
+/// replicated schema cannot move to another PostgreSQL schema (refused, with the way to do
+/// it). Running workers take the other options at their next start. Returns the options.
+#[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
+fn alter_source(
+    source_name: &str,
+    options: default!(JsonB, "'{}'"),
+    schema_mappings: default!(Option<JsonB>, "NULL"),
+) -> JsonB {
+    ok(alter(source_name, &options.0, schema_mappings.as_ref().map(|m| &m.0)).map(JsonB))
 }
 
 /// Stops the source's workers and removes it from the catalogue with its stored changes.

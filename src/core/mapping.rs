@@ -8,6 +8,13 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaMappings(pub BTreeMap<String, String>);
 
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MappingChange {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub moved: Vec<(String, String, String)>,
+}
+
 fn bad(msg: String) -> CoreError {
     CoreError::InvalidParameter(format!("schema_mappings: {msg}"))
 }
@@ -52,6 +59,20 @@ impl SchemaMappings {
         self.0.get(mysql_schema).map(String::as_str)
     }
 
+    /// What changes from these mappings to `new`: MySQL schemas added, removed, and those
+    /// whose PostgreSQL target moves (mysql schema, old target, new target).
+    pub fn change_to(&self, new: &SchemaMappings) -> MappingChange {
+        MappingChange {
+            added: new.0.keys().filter(|k| !self.0.contains_key(*k)).cloned().collect(),
+            removed: self.0.keys().filter(|k| !new.0.contains_key(*k)).cloned().collect(),
+            moved: self
+                .0
+                .iter()
+                .filter_map(|(k, old)| new.0.get(k).filter(|n| *n != old).map(|n| (k.clone(), old.clone(), n.clone())))
+                .collect(),
+        }
+    }
+
     /// The first PostgreSQL schema that both mappings write into, if any.
     pub fn overlap<'a>(&'a self, other: &SchemaMappings) -> Option<&'a str> {
         self.0
@@ -63,6 +84,18 @@ impl SchemaMappings {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn changes_between_mappings() {
+        let a = SchemaMappings::from_json(&serde_json::json!({"shop": "shop", "crm": "crm", "old": "old"})).unwrap();
+        let b = SchemaMappings::from_json(&serde_json::json!({"shop": "shop", "crm": "crm2", "new": "new"})).unwrap();
+        let c = a.change_to(&b);
+        assert_eq!(c.added, vec!["new".to_string()]);
+        assert_eq!(c.removed, vec!["old".to_string()]);
+        assert_eq!(c.moved, vec![("crm".to_string(), "crm".to_string(), "crm2".to_string())]);
+        assert_eq!(a.change_to(&a), MappingChange::default());
+    }
+
     use super::*;
     use serde_json::json;
 

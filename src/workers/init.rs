@@ -96,6 +96,14 @@ pub const RESUME_FLAG: i32 = 1 << 30;
 /// The init worker as `sync_tables`' coordinator: copies the source's pending tables again.
 pub const SYNC_FLAG: i32 = 1 << 29;
 
+/// Starts the coordinator of a copy of the source's pending tables (`sync_tables`,
+/// `refresh_schema`, `alter_source`); it begins once the caller's transaction commits.
+pub fn start_sync(s: &catalog::SourceRow) -> Result<()> {
+    let db = catalog::current_database()?;
+    super::start_worker(super::WorkerRole::Init, s.id | SYNC_FLAG, &s.name, &db)?;
+    Ok(())
+}
+
 /// `sync_tables`: copies the tables `sync_tables` set pending, under a new snapshot, while
 /// the source keeps running. The read worker must store their changes before the snapshot
 /// is taken: it acknowledges the table generation once its reader follows them. Each table

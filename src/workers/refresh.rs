@@ -20,7 +20,10 @@ pub struct Refreshed {
     pub gone: Vec<String>,
 }
 
-pub fn register(source: &SourceRow, my_schema: &str) -> Result<Refreshed> {
+/// Registers the schema's tables to be copied. `only_new`: only tables not registered yet
+/// (what `alter_source` adds when a schema is mapped or the filters let more in); otherwise
+/// every table, and those gone from the source are forgotten.
+pub fn register(source: &SourceRow, my_schema: &str, only_new: bool) -> Result<Refreshed> {
     let mappings = source.mappings()?;
     let Some(pg_schema) = mappings.0.get(my_schema).cloned() else {
         return Err(ChameleonError::NotFound(format!(
@@ -53,10 +56,14 @@ pub fn register(source: &SourceRow, my_schema: &str) -> Result<Refreshed> {
     catalog::execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&pg_schema)))?;
     let mut out = Refreshed { tables: Vec::new(), gone: Vec::new() };
     for t in &tables {
+        let known = registered.iter().any(|r| r.mysql_schema == t.mysql_schema && r.mysql_table == t.mysql_table);
+        if only_new && known {
+            continue;
+        }
         catalog::register_definition(source.id, t)?;
         out.tables.push(format!("{}.{}", t.mysql_schema, t.mysql_table));
     }
-    for r in registered.iter().filter(|r| r.mysql_schema == my_schema) {
+    for r in registered.iter().filter(|r| r.mysql_schema == my_schema && !only_new) {
         if !tables.iter().any(|t| t.mysql_table == r.mysql_table) {
             catalog::unregister_table(r.id)?;
             out.gone.push(sql::qualified(&r.pg_schema, &r.pg_table));
