@@ -3,7 +3,7 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGRX_TEST_DATA ?= /tmp/pg_chameleon_rs-pgrx-test
 VENV = .cache/venv
 
-.PHONY: all setup build install unit pgtest e2e test demo bench clean
+.PHONY: all setup build install package unit pgtest e2e test demo bench clean
 
 all: build
 
@@ -16,6 +16,16 @@ build: setup
 install: setup
 	cargo pgrx install --release --pg-config $(PG_CONFIG)
 	install -m 644 sql/pg_chameleon_rs--*--*.sql sql/versions/*.sql $$($(PG_CONFIG) --sharedir)/extension/
+
+# An installable tree for another PostgreSQL 15 host (paths as on that host, from /), with
+# the upgrade scripts, and the same as a tarball.
+VERSION = $(shell sed -nE 's/^version = "([^"]+)"/\1/p' Cargo.toml | head -1)
+PACKAGE_DIR = target/release/pg_chameleon_rs-pg15
+package: setup
+	cargo pgrx package --pg-config $(PG_CONFIG)
+	install -m 644 sql/pg_chameleon_rs--*--*.sql sql/versions/*.sql $(PACKAGE_DIR)$$($(PG_CONFIG) --sharedir)/extension/
+	tar -C $(PACKAGE_DIR) -czf target/pg_chameleon_rs-$(VERSION)-pg15.tar.gz .
+	@echo "==> $(PACKAGE_DIR) and target/pg_chameleon_rs-$(VERSION)-pg15.tar.gz"
 
 # Tier 1: pure-core unit tests, no PostgreSQL.
 unit: setup

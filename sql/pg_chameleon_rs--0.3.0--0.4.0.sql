@@ -68,7 +68,7 @@ CREATE TABLE sch_chameleon.t_log_replica (
     i_event_time        bigint NOT NULL,
     b_key               bytea,
     b_row               bytea,
-    i_log_slot          smallint NOT NULL,
+    i_log_slot          smallint NOT NULL DEFAULT 0,   -- (the default: workers of the previous version still running during ALTER EXTENSION UPDATE)
     PRIMARY KEY (i_id_batch, i_id_event, i_log_slot)
 ) PARTITION BY LIST (i_log_slot);
 CREATE TABLE sch_chameleon.t_log_replica_0 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (0);
@@ -120,5 +120,48 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'alter_source_wrapper';
 REVOKE EXECUTE ON FUNCTION chameleon.alter_source(text, jsonb, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION chameleon.alter_source(text, jsonb, jsonb) IS 'Merges options into a source (null removes a key) and replaces its schema mappings; tables no longer selected stop being replicated, newly selected ones are copied; validated';
+
+-- The catalogue joined with the live state of the workers, in words: "running" only when the
+-- workers really are alive; what to do otherwise.
+CREATE FUNCTION chameleon.show_status(source_name text DEFAULT NULL)
+RETURNS TABLE (source text, status text, detail text)
+LANGUAGE sql STABLE
+AS $fn$
+SELECT s.name,
+       CASE
+         WHEN s.status IN ('running', 'syncing') AND s.worker_alive THEN 'running'
+         WHEN s.status IN ('running', 'syncing') AND s.auto_restart THEN 'restarting'
+         WHEN s.status IN ('running', 'syncing') THEN 'down'
+         WHEN s.status = 'initialising' AND NOT coalesce(s.worker_alive, false) THEN 'interrupted'
+         ELSE s.status
+       END,
+       concat_ws('; ',
+         CASE
+           WHEN s.status IN ('running', 'syncing') AND NOT s.worker_alive AND s.auto_restart
+             THEN 'the workers are not running; the launcher restarts them'
+           WHEN s.status IN ('running', 'syncing') AND NOT s.worker_alive
+             THEN 'the workers are not running: call start_replica (it resumes from the stored position)'
+           WHEN s.status = 'initialising' AND NOT coalesce(s.worker_alive, false)
+             THEN 'the initial copy stopped: init_replica resumes it'
+           WHEN s.status = 'error' THEN 'error: ' || s.last_error || ' (fix the cause, then enable_replica and start_replica)'
+           WHEN s.status = 'ready' THEN 'not initialised: init_replica, or start_replica with a start_position'
+         END,
+         CASE WHEN s.status IN ('running', 'syncing') AND s.worker_alive
+              THEN format('read lag %s, replay lag %s, %s row events pending',
+                          coalesce(date_trunc('second', s.read_lag)::text, '-'),
+                          coalesce(date_trunc('second', s.replay_lag)::text, '-'), s.pending_events) END,
+         (SELECT nullif(concat_ws(', ',
+                   nullif(count(*) FILTER (WHERE t.state IN ('pending', 'copying')), 0) || ' tables being copied',
+                   nullif(count(*) FILTER (WHERE t.state = 'failed'), 0) || ' tables failed to copy',
+                   nullif(count(*) FILTER (WHERE t.state = 'disabled' AND t.replica_enabled IS FALSE), 0)
+                     || ' tables not replicated (see chameleon.tables)'), '')
+            FROM chameleon.tables t WHERE t.source = s.name))
+  FROM chameleon.sources s
+ WHERE source_name IS NULL OR s.name = source_name
+ ORDER BY s.name
+$fn$;
+COMMENT ON FUNCTION chameleon.show_status(text) IS 'Each source''s status in words, joined with the live state of its workers ("running" only when they are alive), and what to do';
+GRANT EXECUTE ON FUNCTION chameleon.show_status(text) TO pg_monitor;
+REVOKE EXECUTE ON FUNCTION chameleon.show_status(text) FROM PUBLIC;
 
 CREATE OR REPLACE VIEW sch_chameleon.v_version AS SELECT '0.4.0'::text AS t_version;

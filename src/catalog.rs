@@ -85,7 +85,22 @@ pub fn all_sources() -> Result<Vec<SourceRow>> {
     read_sources("", &[])
 }
 
+/// The library and its catalogue must be the same version: after new binaries are
+/// installed, `ALTER EXTENSION pg_chameleon_rs UPDATE` brings the catalogue up to them.
+pub fn check_catalogue_version() -> Result<()> {
+    let catalogue = Spi::get_one::<String>("SELECT t_version FROM sch_chameleon.v_version")?.unwrap_or_default();
+    let library = env!("CARGO_PKG_VERSION");
+    if catalogue != library {
+        return Err(ChameleonError::State(format!(
+            "the pg_chameleon_rs catalogue of this database is version {catalogue} but the installed library is {library}: \
+             run ALTER EXTENSION pg_chameleon_rs UPDATE"
+        )));
+    }
+    Ok(())
+}
+
 pub fn source_by_name(name: &str) -> Result<SourceRow> {
+    check_catalogue_version()?;
     read_sources("WHERE t_source = $1", &[name.into()])?
         .into_iter()
         .next()

@@ -20,6 +20,7 @@ fn validate_name(name: &str) -> Result<()> {
 }
 
 fn add(name: &str, url: &str, mappings: &serde_json::Value, opts: &serde_json::Value) -> Result<i32> {
+    catalog::check_catalogue_version()?;
     validate_name(name)?;
     let parsed = SourceUrl::parse(url)?;
     let map = SchemaMappings::from_json(mappings)?;

@@ -180,7 +180,25 @@ pub fn stop_all(s: &crate::catalog::SourceRow, timeout: Duration) -> Result<()> 
 /// named in `bgw_extra`, and the source id from the argument.
 pub fn worker_prologue(arg: pgrx::pg_sys::Datum) -> i32 {
     attach_and_connect();
+    wait_for_catalogue_version();
     unsafe { i32::from_datum(arg, false) }.unwrap_or_default()
+}
+
+/// New binaries started by a server restart (or the launcher) before `ALTER EXTENSION
+/// pg_chameleon_rs UPDATE`: the worker waits, saying why once, instead of running against a
+/// catalogue it does not know; it goes on as soon as the catalogue is updated.
+fn wait_for_catalogue_version() {
+    let mut said = false;
+    while let Err(e) = txn::in_transaction(crate::catalog::check_catalogue_version) {
+        if !said {
+            pgrx::log!("pg_chameleon_rs: {e}; the worker waits for it");
+            said = true;
+        }
+        if txn::shutdown_requested() {
+            return;
+        }
+        txn::backend_sleep(std::time::Duration::from_secs(2));
+    }
 }
 
 /// Signal handlers and the connection to the database named in `bgw_extra`.

@@ -259,8 +259,13 @@ def test_catalogue_upgrade_from_0_1_0_equals_a_fresh_install_and_replicates(ctx,
         c.execute('CREATE DATABASE "t_upgrade"')
     with servers.postgres.connect("t_upgrade") as pg:
         pg.execute("CREATE EXTENSION pg_chameleon_rs VERSION '0.1.0'")
-        pg.execute("SELECT chameleon.add_source('up', %s, %s)",
-                   (servers.mariadb.url(), json.dumps({ctx.my_schema: "shop"})))
+        # the installed library refuses to work on an older catalogue, saying what to do
+        with pytest.raises(psycopg.Error, match="run ALTER EXTENSION pg_chameleon_rs UPDATE"):
+            pg.execute("SELECT chameleon.add_source('up', %s, %s)",
+                       (servers.mariadb.url(), json.dumps({ctx.my_schema: "shop"})))
+        # a source of the old version survives the update (created as 0.1.0 did)
+        pg.execute("""INSERT INTO sch_chameleon.t_sources (t_source, t_mysql_url, t_mysql_url_safe, jsb_schema_mappings)
+                      VALUES ('up', %s, 'redacted', %s)""", (servers.mariadb.url(), json.dumps({ctx.my_schema: "shop"})))
         # through every upgrade script in turn, up to the version built now
         pg.execute("ALTER EXTENSION pg_chameleon_rs UPDATE")
         current = pg.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'pg_chameleon_rs'").fetchone()[0]

@@ -96,7 +96,17 @@ def test_replicates_inserts_updates_deletes(ctx):
     events = ctx.one("SELECT sum(i_events) FROM sch_chameleon.t_replica_batch")
     rates = ctx.sql("SELECT read_events_per_s, replayed_events_per_s FROM chameleon.sources")[0]
     assert all(abs(float(r) - events / 60.0) <= 0.051 for r in rates), (rates, events)
+    # show_status says "running" only while the workers are alive, and what to do otherwise
+    status, detail = ctx.sql("SELECT status, detail FROM chameleon.show_status('src')")[0]
+    assert status == "running" and "replay lag" in detail, (status, detail)
+    ctx.one("SELECT pg_terminate_backend(replay_worker_pid) FROM chameleon.sources")
+    deadline = time.time() + 30
+    while ctx.one("SELECT status FROM chameleon.show_status('src')") != "down":
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert "start_replica" in ctx.one("SELECT detail FROM chameleon.show_status('src')")
     assert ctx.one("SELECT chameleon.stop_replica('src')") == "stopped"
+    assert ctx.sql("SELECT status FROM chameleon.show_status()") == [("stopped",)]
     assert ctx.one("SELECT worker_alive FROM chameleon.sources") is False
 
 
