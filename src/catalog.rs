@@ -244,14 +244,17 @@ pub fn set_reader_generation(id: i32, generation: i64) -> Result<()> {
 
 /// Sets tables of the source to be copied again: those named (`schema.table`, MySQL names),
 /// or every one not replicating (disabled, failed, or pending after an interrupted sync). Returns the names; an unknown name is an error.
-pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>, excluded: &[String]) -> Result<Vec<String>> {
+/// Tables the source's options leave out (`NOT_SELECTED`) are refused by name and skipped
+/// otherwise, unless `selected_again` (alter_source bringing them back).
+pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>, selected_again: bool) -> Result<Vec<String>> {
     let known: Vec<(i32, String, String)> = Spi::connect(|client| {
         let t = client.select(
             "SELECT i_id_table, v_mysql_schema || '.' || v_mysql_table, \
-                    CASE WHEN cardinality(v_replica_key) > 0 THEN enm_state ELSE 'keyless' END \
+                    CASE WHEN t_last_error IS NOT DISTINCT FROM $2 AND NOT $3 THEN 'left out' \
+                         WHEN cardinality(v_replica_key) > 0 THEN enm_state ELSE 'keyless' END \
                FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 ORDER BY 2",
             None,
-            &[id.into()],
+            &[id.into(), NOT_SELECTED.into(), selected_again.into()],
         )?;
         let mut out = Vec::new();
         for r in t {
@@ -268,13 +271,19 @@ pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>, excluded: &[Strin
                     unknown.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ")
                 )));
             }
+            if let Some(out) = known.iter().find(|k| names.contains(&k.1) && k.2 == "left out") {
+                return Err(ChameleonError::State(format!(
+                    "table \"{}\" is left out by the source's schema_mappings, limit_tables or skip_tables: change them with alter_source",
+                    out.1
+                )));
+            }
             known.iter().filter(|k| names.contains(&k.1)).collect()
         }
         // disabled by a replay error, failed, or left behind by a sync whose copy died (a table
         // without a replica key is never replicated: copying it again would change nothing)
         None => known
             .iter()
-            .filter(|k| matches!(k.2.as_str(), "disabled" | "failed" | "pending" | "copying") && !excluded.contains(&k.1))
+            .filter(|k| matches!(k.2.as_str(), "disabled" | "failed" | "pending" | "copying"))
             .collect(),
     };
     for (tid, _, _) in &chosen {
@@ -768,11 +777,17 @@ pub fn set_tables_replicating(source_id: i32) -> Result<()> {
 /// Why a table the options no longer select is disabled (`alter_source`).
 pub const NOT_SELECTED: &str = "not replicated: left out by the source's schema_mappings, limit_tables or skip_tables";
 
+/// Disables a table; the workers of its source reload their table caches (generation).
 pub fn disable_table(table_id: i32, reason: &str) -> Result<()> {
     run(
         "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'disabled', b_replica_enabled = false, t_last_error = $2 \
          WHERE i_id_table = $1",
         &[table_id.into(), reason.into()],
+    )?;
+    run(
+        "UPDATE sch_chameleon.t_sources SET i_table_generation = i_table_generation + 1 \
+          WHERE i_id_source = (SELECT i_id_source FROM sch_chameleon.t_replica_tables WHERE i_id_table = $1)",
+        &[table_id.into()],
     )
 }
 

@@ -189,17 +189,7 @@ fn ready_for_sync(source_name: &str) -> Result<catalog::SourceRow> {
 fn sync(source_name: &str, tables: Option<Vec<String>>) -> Result<Vec<String>> {
     let s = ready_for_sync(source_name)?;
     // tables the source's options leave out stay out (alter_source brings them back)
-    let excluded: Vec<String> = catalog::tables_for_source(s.id)?
-        .into_iter()
-        .filter(|t| t.last_error.as_deref() == Some(catalog::NOT_SELECTED))
-        .map(|t| t.mysql_name())
-        .collect();
-    if let Some(named) = tables.as_ref().and_then(|names| names.iter().find(|n| excluded.contains(n))) {
-        return Err(ChameleonError::State(format!(
-            "table \"{named}\" is left out by the source's schema_mappings, limit_tables or skip_tables: change them with alter_source"
-        )));
-    }
-    let names = catalog::mark_tables_for_sync(s.id, tables.as_deref(), &excluded)?;
+    let names = catalog::mark_tables_for_sync(s.id, tables.as_deref(), false)?;
     if names.is_empty() {
         notice!("source \"{source_name}\" has no disabled or failed table to copy again");
         return Ok(names);
@@ -281,8 +271,8 @@ fn run_maintenance(source_name: &str) -> String {
 
 fn replay_now(source_name: &str, max_events: Option<i64>) -> Result<i64> {
     let s = catalog::source_by_name(source_name)?;
+    // (apply_batch reads the tables at its first batch)
     let mut replayer = Replayer::new(s.id, s.options()?.skip_events);
-    replayer.reload_tables()?;
     let mut total = 0i64;
     loop {
         let batches = replayer.pending_batches(64)?;
@@ -330,7 +320,7 @@ fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
     let target_gtid = target_gtid.and_then(|g| GtidState::parse(&g).ok());
     let started = Instant::now();
     loop {
-        let now = catalog::source_by_name(source_name)?;
+        let now = catalog::source_by_id(s.id)?;
         if now.status == "error" {
             let err = now.last_error.clone().unwrap_or_default();
             return Err(ChameleonError::State(format!("source \"{source_name}\" is in error: {err}")));

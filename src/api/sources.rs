@@ -98,7 +98,6 @@ fn alter(source_name: &str, changes: &serde_json::Value, mappings: Option<&serde
         catalog::disable_table(t.id, catalog::NOT_SELECTED)?;
     }
     if !dropped.is_empty() {
-        catalog::bump_table_generation(s.id)?;
         notice!(
             "no longer replicated (their PostgreSQL tables are kept): {}",
             dropped.iter().map(|t| t.mysql_name()).collect::<Vec<_>>().join(", ")
@@ -113,7 +112,7 @@ fn alter(source_name: &str, changes: &serde_json::Value, mappings: Option<&serde
         .collect();
     let mut added = Vec::new();
     if !back.is_empty() {
-        added.extend(catalog::mark_tables_for_sync(s.id, Some(&back), &[])?);
+        added.extend(catalog::mark_tables_for_sync(s.id, Some(&back), true)?);
     }
     let filters_changed = old_opts.limit_tables != new_opts.limit_tables || old_opts.skip_tables != new_opts.skip_tables;
     let scan: Vec<&String> = new_map.0.keys().filter(|k| change.added.contains(k) || filters_changed).collect();

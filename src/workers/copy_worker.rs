@@ -440,9 +440,13 @@ fn finish_table(
     catalog::set_table_notes(table_id, &notes)?;
     catalog::record_foreign_keys(table_id, &t.foreign_keys)?;
     catalog::set_table_copied(table_id, rows.map(|r| r.0), rows.map(|r| r.1), point, t.problem.is_none())?;
-    // A table copied again while the source runs (sync_tables): replay skipped its events
-    // while it was being copied; those after its consistent point are applied here, with
-    // replay held off, so that from the next batch on replay takes the table over.
+    // A table copied again by sync_tables (not by init_replica, which no replay runs beside
+    // and whose old batches it discards): replay skipped its events while it was being
+    // copied; those after its consistent point are applied here, with replay held off, so
+    // that from the next batch on replay takes the table over.
+    if catalog::source_by_id(source_id)?.status == "initialising" {
+        return Ok(());
+    }
     catalog::replay_lock(source_id, true)?;
     let mut replayer = Replayer::new(source_id, options.skip_events.clone());
     replayer.reload_tables()?;

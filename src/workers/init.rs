@@ -142,12 +142,7 @@ fn run_sync(source_id: i32) -> Result<()> {
         copy_in_parallel(&source, &url, info.flavor, &options, options.copy_workers.min(to_copy), &db, &mut worker_errors)?;
         let left = in_transaction(|| catalog::uncopied_tables(source_id))?;
         if !left.is_empty() {
-            let list: Vec<String> = left.iter().map(|(t, e)| format!("{t} ({})", e.clone().unwrap_or_default())).collect();
-            let mut msg = format!("{} tables not copied: {}", left.len(), list.join("; "));
-            if !worker_errors.is_empty() {
-                msg.push_str(&format!("; copy workers: {}", worker_errors.join("; ")));
-            }
-            return Err(ChameleonError::State(msg));
+            return Err(ChameleonError::State(not_copied(&left, &worker_errors)));
         }
     }
     log!("pg_chameleon_rs: source \"{}\": {to_copy} tables copied again", source.name);
@@ -195,19 +190,8 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
     in_transaction(|| {
         let left = catalog::uncopied_tables(source_id)?;
         if !left.is_empty() {
-            let list: Vec<String> = left
-                .iter()
-                .map(|(t, e)| match e {
-                    Some(e) => format!("{t} ({e})"),
-                    None => t.clone(),
-                })
-                .collect();
-            let mut msg = format!("{} tables not copied: {}", left.len(), list.join("; "));
-            if list.iter().all(|l| !l.contains('(')) && !worker_errors.is_empty() {
-                msg.push_str(&format!("; copy workers: {}", worker_errors.join("; ")));
-            }
-            msg.push_str("; the tables copied are kept: init_replica again resumes");
-            return Err(ChameleonError::State(msg));
+            let msg = not_copied(&left, &worker_errors);
+            return Err(ChameleonError::State(format!("{msg}; the tables copied are kept: init_replica again resumes")));
         }
         if options.foreign_keys == ForeignKeys::Create {
             create_foreign_keys(source_id)?;
@@ -275,6 +259,23 @@ fn register(source: &catalog::SourceRow, tables: &[TableDefinition], resume: boo
         catalog::execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(pg_schema)))?;
     }
     Ok((to_copy, kept))
+}
+
+/// The tables a copy left behind, with their errors (or, when they have none, the copy
+/// workers' errors).
+fn not_copied(left: &[(String, Option<String>)], worker_errors: &[String]) -> String {
+    let list: Vec<String> = left
+        .iter()
+        .map(|(t, e)| match e {
+            Some(e) => format!("{t} ({e})"),
+            None => t.clone(),
+        })
+        .collect();
+    let mut msg = format!("{} tables not copied: {}", left.len(), list.join("; "));
+    if left.iter().all(|(_, e)| e.is_none()) && !worker_errors.is_empty() {
+        msg.push_str(&format!("; copy workers: {}", worker_errors.join("; ")));
+    }
+    msg
 }
 
 /// Tables mapped into one PostgreSQL schema whose names PostgreSQL would cut to the same 63

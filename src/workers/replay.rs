@@ -388,14 +388,8 @@ fn run_worker(source_id: i32) -> Result<()> {
 pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceOptions) -> Result<i64> {
     let mut total = 0;
     loop {
-        // the table catalogue is re-read only when there is something to apply
-        let batches = in_transaction(|| {
-            let b = replayer.pending_batches(16)?;
-            if !b.is_empty() {
-                replayer.reload_tables()?;
-            }
-            Ok(b)
-        })?;
+        // (the table catalogue is re-read by apply_batch when its generation moved)
+        let batches = in_transaction(|| replayer.pending_batches(16))?;
         if batches.is_empty() {
             return Ok(total);
         }
@@ -424,10 +418,8 @@ pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceO
                         })?;
                         match (options.on_error_replay, at.table_id) {
                             (OnErrorReplay::Continue, Some(tid)) => {
-                                in_transaction(|| {
-                                    catalog::disable_table(tid, &msg)?;
-                                    replayer.reload_tables()
-                                })?;
+                                // the generation moves: the retried batch reloads the tables
+                                in_transaction(|| catalog::disable_table(tid, &msg))?;
                             }
                             _ => {
                                 let pos = at.position.map(|p| format!(" at {p}")).unwrap_or_default();
