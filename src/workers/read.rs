@@ -93,11 +93,12 @@ fn run(source_id: i32) -> Result<()> {
             )));
         }
         let cfg_tables = reader_tables(&tables, &options);
+        let following = signature(&cfg_tables);
         let cfg = ReaderConfig {
             url: url.clone(),
             server_id: options.my_server_id,
             start: now.position.clone(),
-            tables: cfg_tables.clone(),
+            tables: cfg_tables,
             connect_timeout: Duration::from_secs(options.connect_timeout as u64),
             net_read_timeout: Duration::from_secs(options.net_read_timeout as u64),
             gtid,
@@ -111,7 +112,6 @@ fn run(source_id: i32) -> Result<()> {
             .spawn(move || reader::run(cfg, tx, &stop_reader))
             .map_err(|e| ChameleonError::State(format!("cannot start the binlog reader thread: {e}")))?;
 
-        let following = signature(&cfg_tables);
         in_transaction(|| catalog::set_reader_generation(source_id, now.table_generation))?;
         let outcome = follow(source_id, &options, &rx, now.table_generation, &following);
         stop.store(true, Ordering::Relaxed);
