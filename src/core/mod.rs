@@ -6,6 +6,7 @@
 
 pub mod change;
 pub mod copytext;
+pub mod ddl;
 pub mod discovery;
 pub mod error;
 pub mod gtid;

@@ -1,0 +1,1 @@
+//! The corpus: real-world DDL with the PostgreSQL and models expected.
