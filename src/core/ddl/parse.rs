@@ -941,7 +941,8 @@ fn alter(p: &mut P) -> Result<Stmt, ParseFail> {
         _ => rest,
     };
     let (clauses, partition) = split_partition(rest);
-    for clause in split_commas(clauses) {
+    let clauses = if clauses.is_empty() { Vec::new() } else { split_commas(clauses) };
+    for clause in clauses {
         if clause.is_empty() {
             if rest.is_empty() {
                 break;

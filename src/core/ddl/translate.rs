@@ -623,7 +623,7 @@ impl Alter<'_> {
         if spec.generated.is_some() {
             return Err(self.fail(format!("generated column {} added: the values MySQL computed for the existing rows are not in the binlog", c.name)));
         }
-        if matches!(spec.default, Some(parse::DefaultSpec::Expr(_))) && !c.nullable {
+        if matches!(&spec.default, Some(parse::DefaultSpec::Expr(e)) if !e.ends_with('\'')) {
             self.notes.push(format!("column {}: its default expression is evaluated by MySQL for the existing rows", c.name));
         }
         let name = c.name.clone();
