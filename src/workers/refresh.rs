@@ -42,6 +42,9 @@ pub fn register(source: &SourceRow, my_schema: &str, only_new: bool) -> Result<R
         .filter(|t| t.mysql_schema == my_schema)
         .collect();
     init::check_table_names(source, &tables)?;
+    // every table of the schema, the ones the filters leave out included: only a table missing
+    // here is gone
+    let present = mysql_source::list_tables(&mut conn, my_schema)?;
     let registered = catalog::tables_for_source(source.id)?;
     for t in &tables {
         let managed = registered.iter().any(|r| r.pg_schema == pg_schema && r.pg_table == t.mysql_table);
@@ -64,7 +67,7 @@ pub fn register(source: &SourceRow, my_schema: &str, only_new: bool) -> Result<R
         out.tables.push(format!("{}.{}", t.mysql_schema, t.mysql_table));
     }
     for r in registered.iter().filter(|r| r.mysql_schema == my_schema && !only_new) {
-        if !tables.iter().any(|t| t.mysql_table == r.mysql_table) {
+        if !present.iter().any(|t| *t == r.mysql_table) {
             catalog::unregister_table(r.id)?;
             out.gone.push(sql::qualified(&r.pg_schema, &r.pg_table));
         }
