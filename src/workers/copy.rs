@@ -226,7 +226,7 @@ pub fn copy_table(
     let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     let keep = mode == Mode::Isolate;
     let filter = filter.map(str::to_string);
-    let producer = std::thread::spawn(move || -> (mysql::Conn, CoreResult<u64>) {
+    let producer = crate::workers::txn::spawn_without_signals("copy-reader", move || -> (mysql::Conn, CoreResult<u64>) {
         let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
         let mut rows: Vec<KeptRow> = Vec::new();
         let mut kept_bytes = 0usize;
@@ -343,7 +343,9 @@ pub fn copy_table(
             (copied, discards, refused, interrupted)
         }
     };
+    // (a thread that could not start dropped its channel: the COPY saw no rows, and this fails)
     let (source, produced) = producer
+        .map_err(|e| ChameleonError::State(format!("cannot start the copy thread of {mysql_schema}.{mysql_table}: {e}")))?
         .join()
         .map_err(|_| ChameleonError::State(format!("the copy thread of {mysql_schema}.{mysql_table} panicked")))?;
     *conn = Some(source);

@@ -77,3 +77,24 @@ pub fn backend_sleep(d: Duration) {
 pub fn shutdown_requested() -> bool {
     unsafe { std::ptr::read_volatile(&raw const pg_sys::ShutdownRequestPending) != 0 }
 }
+
+/// Starts a pure-Rust thread that never receives a signal: PostgreSQL's and pgrx's signal
+/// handlers (SIGTERM, SIGINT, SIGUSR1, latches) call into PostgreSQL, which only the main
+/// thread may do; a signal the kernel delivered to this thread would abort the backend. The
+/// signals are blocked in the calling thread while the new one starts (it inherits that
+/// mask), then unblocked again.
+pub fn spawn_without_signals<T, F>(name: &str, body: F) -> std::io::Result<std::thread::JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut previous);
+        let handle = std::thread::Builder::new().name(name.to_string()).spawn(body);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        handle
+    }
+}
