@@ -1,4 +1,4 @@
--- pg_chameleon_rs catalogue, version 0.3.0 (a fresh install; upgrades: sql/pg_chameleon_rs--A--B.sql).
+-- pg_chameleon_rs catalogue, version 0.5.0 (a fresh install; upgrades: sql/pg_chameleon_rs--A--B.sql).
 -- Schema sch_chameleon: the replication state (sources, tables, batches, log, errors).
 -- Schema chameleon (the extension's schema): the SQL functions and the monitoring views.
 -- Catalogue tables are readable by no one but the owner (superuser): t_sources holds the
@@ -33,7 +33,10 @@ CREATE TABLE sch_chameleon.t_sources (
     -- bumped when the source's tables change under running workers (sync_tables, a table
     -- copy finishing): the workers reload their table caches; the read worker acknowledges
     i_table_generation  bigint NOT NULL DEFAULT 0,
-    i_reader_generation bigint NOT NULL DEFAULT 0
+    i_reader_generation bigint NOT NULL DEFAULT 0,
+    -- DDL statements of the source: translated and applied, or without meaning for the replica
+    i_ddl_applied       bigint NOT NULL DEFAULT 0,
+    i_ddl_skipped       bigint NOT NULL DEFAULT 0
 );
 
 CREATE TABLE sch_chameleon.t_replica_tables (
@@ -59,6 +62,11 @@ CREATE TABLE sch_chameleon.t_replica_tables (
     -- what the copy could not reproduce (skipped indexes, defaults) and why
     t_notes             text[] NOT NULL DEFAULT '{}',
     ts_copied           timestamptz,
+    -- indexes ([{"name", "unique", "columns", "kind", "prefix"}], PRIMARY included) and column
+    -- defaults/extras ([{"default", "extra", "comment"}], column order): what DDL replication
+    -- needs to change the table as the source does
+    jsb_indexes         jsonb NOT NULL DEFAULT '[]',
+    jsb_extras          jsonb NOT NULL DEFAULT '[]',
     UNIQUE (i_id_source, v_mysql_schema, v_mysql_table)
 );
 
@@ -122,7 +130,8 @@ CREATE TABLE sch_chameleon.t_replica_batch (
     ts_created          timestamptz NOT NULL DEFAULT clock_timestamp(),
     b_replayed          boolean NOT NULL DEFAULT false,
     ts_replayed         timestamptz,
-    i_log_slot          smallint NOT NULL DEFAULT 0   -- the partition of t_log_replica its rows are in
+    i_log_slot          smallint NOT NULL DEFAULT 0,  -- the partition of t_log_replica its rows are in
+    b_has_ddl           boolean NOT NULL DEFAULT false -- holds a DDL statement: the reader waits for its replay
 );
 
 -- the read and replay rates of chameleon.sources look at the last minute only
@@ -151,7 +160,7 @@ CREATE TABLE sch_chameleon.t_log_replica (
     i_id_batch          bigint NOT NULL REFERENCES sch_chameleon.t_replica_batch ON DELETE CASCADE,
     i_id_event          integer NOT NULL,
     i_id_table          integer NOT NULL,
-    v_op                text NOT NULL CHECK (v_op IN ('I', 'U', 'D')),
+    v_op                text NOT NULL CHECK (v_op IN ('I', 'U', 'D', 'Q')),   -- Q: a DDL statement (b_row: statement, schema, flavor, charsets)
     t_binlog_name       text NOT NULL,
     i_binlog_position   bigint NOT NULL,
     i_event_time        bigint NOT NULL,
@@ -252,7 +261,7 @@ REVOKE EXECUTE ON FUNCTION chameleon.show_status(text) FROM PUBLIC;
 
 COMMENT ON COLUMN sch_chameleon.t_sources.t_gtid IS 'GTID position of the source at the stored binlog position';
 
-CREATE VIEW sch_chameleon.v_version AS SELECT '0.4.0'::text AS t_version;
+CREATE VIEW sch_chameleon.v_version AS SELECT '0.5.0'::text AS t_version;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA sch_chameleon FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA sch_chameleon FROM PUBLIC;
@@ -296,7 +305,10 @@ SELECT s.t_source                                   AS name,
        s.ts_last_error                              AS last_error_at,
        -- row events stored (read) and replayed per second over the last minute
        rate.read_per_s                              AS read_events_per_s,
-       rate.replayed_per_s                          AS replayed_events_per_s
+       rate.replayed_per_s                          AS replayed_events_per_s,
+       -- DDL statements of mapped schemas applied, and those without meaning for the replica
+       s.i_ddl_applied                              AS ddl_applied,
+       s.i_ddl_skipped                              AS ddl_skipped
   FROM sch_chameleon.t_sources s
   LEFT JOIN sch_chameleon.t_replica_tables t ON t.i_id_source = s.i_id_source
   LEFT JOIN sch_chameleon.t_last_received r ON r.i_id_source = s.i_id_source

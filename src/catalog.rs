@@ -5,6 +5,8 @@
 use crate::core::mapping::SchemaMappings;
 use crate::core::options::SourceOptions;
 use crate::core::position::BinlogPosition;
+use crate::core::ddl::TableModel;
+use crate::core::schema::{ColumnExtra, ForeignKeyDef, IndexDef};
 use crate::core::types::{map_column, MappedType, MySqlColumn, ZeroDates};
 use crate::error::{ChameleonError, Result};
 use pgrx::prelude::*;
@@ -425,9 +427,35 @@ pub struct TableRow {
     /// Rows of this table kept in discarded_rows: the destination knowingly lacks them.
     pub rows_discarded: i64,
     pub last_error: Option<String>,
+    /// Every index, PRIMARY included (empty for tables copied before 0.5.0).
+    pub indexes: Vec<IndexDef>,
+    /// Defaults, EXTRA and comments, parallel to `columns` (may be empty: none recorded).
+    pub extras: Vec<ColumnExtra>,
 }
 
 impl TableRow {
+    /// The table as DDL replication sees it. Tables copied before indexes were recorded get
+    /// their replica key as their primary key.
+    pub fn model(&self, foreign_keys: Vec<ForeignKeyDef>) -> TableModel {
+        let mut indexes = self.indexes.clone();
+        if indexes.is_empty() && !self.key.is_empty() {
+            indexes.push(IndexDef { name: "PRIMARY".into(), unique: true, columns: self.key.clone(), kind: "BTREE".into(), prefix: false });
+        }
+        let mut extras = self.extras.clone();
+        extras.resize(self.columns.len(), ColumnExtra::default());
+        TableModel {
+            mysql_schema: self.mysql_schema.clone(),
+            mysql_table: self.mysql_table.clone(),
+            pg_schema: self.pg_schema.clone(),
+            pg_table: self.pg_table.clone(),
+            columns: self.columns.clone(),
+            extras,
+            indexes,
+            key: self.key.clone(),
+            foreign_keys,
+        }
+    }
+
     pub fn mysql_name(&self) -> String {
         format!("{}.{}", self.mysql_schema, self.mysql_table)
     }
@@ -455,6 +483,55 @@ pub fn columns_to_json(cols: &[MySqlColumn], pg_schema: &str, pg_table: &str) ->
             })
             .collect(),
     )
+}
+
+pub fn indexes_to_json(indexes: &[IndexDef]) -> Value {
+    Value::Array(
+        indexes
+            .iter()
+            .map(|i| json!({"name": i.name, "unique": i.unique, "columns": i.columns, "kind": i.kind, "prefix": i.prefix}))
+            .collect(),
+    )
+}
+
+fn indexes_from_json(v: &Value) -> Vec<IndexDef> {
+    let s = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let b = |c: &Value, k: &str| c.get(k).and_then(Value::as_bool).unwrap_or(false);
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| IndexDef {
+                    name: s(i, "name"),
+                    unique: b(i, "unique"),
+                    columns: i
+                        .get("columns")
+                        .and_then(Value::as_array)
+                        .map(|c| c.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                        .unwrap_or_default(),
+                    kind: s(i, "kind"),
+                    prefix: b(i, "prefix"),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn extras_to_json(extras: &[ColumnExtra]) -> Value {
+    Value::Array(extras.iter().map(|x| json!({"default": x.default, "extra": x.extra, "comment": x.comment})).collect())
+}
+
+fn extras_from_json(v: &Value) -> Vec<ColumnExtra> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| ColumnExtra {
+                    default: x.get("default").and_then(Value::as_str).map(str::to_string),
+                    extra: x.get("extra").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    comment: x.get("comment").and_then(Value::as_str).unwrap_or_default().to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn columns_from_json(v: &Value) -> Vec<MySqlColumn> {
@@ -498,7 +575,8 @@ fn select_tables(filter: &str, id: i32) -> Result<Vec<TableRow>> {
         let t = client.select(
             &format!(
                 "SELECT i_id_table, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, jsb_columns, v_replica_key, \
-                 enm_state, b_replica_enabled, t_binlog_name, i_binlog_position, i_rows_discarded, t_last_error \
+                 enm_state, b_replica_enabled, t_binlog_name, i_binlog_position, i_rows_discarded, t_last_error, \
+                 jsb_indexes, jsb_extras \
                  FROM sch_chameleon.t_replica_tables WHERE {filter} ORDER BY i_id_table"
             ),
             None,
@@ -531,6 +609,8 @@ fn select_tables(filter: &str, id: i32) -> Result<Vec<TableRow>> {
                 point: point(file, pos),
                 rows_discarded: row.get(12)?.unwrap_or(0),
                 last_error: row.get(13)?,
+                indexes: indexes_from_json(&row.get::<JsonB>(14)?.map(|j| j.0).unwrap_or(Value::Null)),
+                extras: extras_from_json(&row.get::<JsonB>(15)?.map(|j| j.0).unwrap_or(Value::Null)),
             });
         }
         Ok(out)
@@ -563,6 +643,8 @@ pub fn register_definition(source_id: i32, t: &crate::core::discovery::TableDefi
         &t.pg_schema,
         &t.columns,
         &t.key,
+        &t.indexes,
+        &t.extras,
         t.estimate,
         t.copyable(),
         t.problem_text().as_deref(),
@@ -578,6 +660,8 @@ pub fn register_table(
     pg_schema: &str,
     columns: &[MySqlColumn],
     key: &[String],
+    indexes: &[IndexDef],
+    extras: &[ColumnExtra],
     estimate: i64,
     copy: bool,
     problem: Option<&str>,
@@ -585,10 +669,11 @@ pub fn register_table(
     Spi::connect_mut(|client| {
         let t = client.update(
             "INSERT INTO sch_chameleon.t_replica_tables AS t (i_id_source, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, \
-                 jsb_columns, v_replica_key, i_rows_estimated, enm_state, b_replica_enabled, t_last_error) \
-             VALUES ($1, $2, $3, $4, $3, $5, $6, $7, CASE WHEN $9 THEN 'pending' ELSE 'disabled' END, $8::text IS NULL, $8) \
+                 jsb_columns, v_replica_key, i_rows_estimated, enm_state, b_replica_enabled, t_last_error, jsb_indexes, jsb_extras) \
+             VALUES ($1, $2, $3, $4, $3, $5, $6, $7, CASE WHEN $9 THEN 'pending' ELSE 'disabled' END, $8::text IS NULL, $8, $10, $11) \
              ON CONFLICT (i_id_source, v_mysql_schema, v_mysql_table) DO UPDATE SET \
                  v_pg_schema = EXCLUDED.v_pg_schema, jsb_columns = EXCLUDED.jsb_columns, v_replica_key = EXCLUDED.v_replica_key, \
+                 jsb_indexes = EXCLUDED.jsb_indexes, jsb_extras = EXCLUDED.jsb_extras, \
                  i_rows_estimated = EXCLUDED.i_rows_estimated, enm_state = EXCLUDED.enm_state, \
                  b_replica_enabled = EXCLUDED.b_replica_enabled, t_last_error = EXCLUDED.t_last_error, \
                  i_rows_copied = 0, i_rows_discarded = 0, t_binlog_name = NULL, i_binlog_position = NULL, ts_copied = NULL \
@@ -604,6 +689,8 @@ pub fn register_table(
                 estimate.into(),
                 problem.into(),
                 copy.into(),
+                JsonB(indexes_to_json(indexes)).into(),
+                JsonB(extras_to_json(extras)).into(),
             ],
         )?;
         Ok(t.first().get_one::<i32>()?.unwrap_or_default())
@@ -748,8 +835,9 @@ pub fn set_table_state(table_id: i32, state: &str) -> Result<()> {
 }
 
 pub fn set_table_copied(table_id: i32, rows: Option<i64>, discarded: Option<i64>, point: &BinlogPosition, replicate: bool) -> Result<()> {
+    // (a table disabled while it was being copied, by a DDL statement, stays disabled)
     run(
-        "UPDATE sch_chameleon.t_replica_tables SET enm_state = CASE WHEN $6 THEN 'copied' ELSE 'disabled' END, \
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = CASE WHEN $6 AND b_replica_enabled THEN 'copied' ELSE 'disabled' END, \
          i_rows_copied = coalesce($2, i_rows_copied), i_rows_discarded = coalesce($3, i_rows_discarded), t_binlog_name = $4, i_binlog_position = $5, ts_copied = clock_timestamp() \
          WHERE i_id_table = $1",
         &[table_id.into(), rows.into(), discarded.into(), point.file.as_str().into(), (point.pos as i64).into(), replicate.into()],
@@ -771,6 +859,84 @@ pub fn set_tables_replicating(source_id: i32) -> Result<()> {
         "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'replicating' \
          WHERE i_id_source = $1 AND enm_state = 'copied' AND b_replica_enabled",
         &[source_id.into()],
+    )
+}
+
+/// Whether a stored batch of the source holds a DDL statement replay has not applied yet (the
+/// reader decodes rows with the tables as the catalogue has them: it waits until then).
+pub fn ddl_pending(source_id: i32) -> Result<bool> {
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed AND b_has_ddl)",
+        &[source_id.into()],
+    )?
+    .unwrap_or(false))
+}
+
+/// The recorded foreign keys of every table of the source, by table id.
+pub fn foreign_keys_by_table(source_id: i32) -> Result<std::collections::HashMap<i32, Vec<ForeignKeyDef>>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT f.i_id_table, f.v_name, f.v_columns, f.v_ref_mysql_schema, f.v_ref_table, f.v_ref_columns, f.v_on_update, f.v_on_delete \
+               FROM sch_chameleon.t_foreign_keys f JOIN sch_chameleon.t_replica_tables t USING (i_id_table) \
+              WHERE t.i_id_source = $1 ORDER BY f.i_id_table, f.v_name",
+            None,
+            &[source_id.into()],
+        )?;
+        let mut out: std::collections::HashMap<i32, Vec<ForeignKeyDef>> = std::collections::HashMap::new();
+        for r in t {
+            out.entry(r.get(1)?.unwrap_or_default()).or_default().push(ForeignKeyDef {
+                name: r.get(2)?.unwrap_or_default(),
+                columns: r.get(3)?.unwrap_or_default(),
+                ref_schema: r.get(4)?.unwrap_or_default(),
+                ref_table: r.get(5)?.unwrap_or_default(),
+                ref_columns: r.get(6)?.unwrap_or_default(),
+                on_update: r.get(7)?.unwrap_or_default(),
+                on_delete: r.get(8)?.unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// A replicated table's new definition after a DDL statement (names included).
+pub fn save_table_model(table_id: i32, m: &TableModel) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET v_mysql_schema = $2, v_mysql_table = $3, v_pg_schema = $4, v_pg_table = $5, \
+         jsb_columns = $6, v_replica_key = $7, jsb_indexes = $8, jsb_extras = $9 WHERE i_id_table = $1",
+        &[
+            table_id.into(),
+            m.mysql_schema.as_str().into(),
+            m.mysql_table.as_str().into(),
+            m.pg_schema.as_str().into(),
+            m.pg_table.as_str().into(),
+            JsonB(columns_to_json(&m.columns, &m.pg_schema, &m.pg_table)).into(),
+            m.key.clone().into(),
+            JsonB(indexes_to_json(&m.indexes)).into(),
+            JsonB(extras_to_json(&m.extras)).into(),
+        ],
+    )?;
+    record_foreign_keys(table_id, &m.foreign_keys)
+}
+
+/// A table created on the source by a DDL statement at `point`: replicated from there (its
+/// rows all come after it), or registered disabled with the reason `problem`.
+pub fn register_created_table(source_id: i32, m: &TableModel, point: &BinlogPosition, problem: Option<&str>) -> Result<i32> {
+    let id = register_table(source_id, &m.mysql_schema, &m.mysql_table, &m.pg_schema, &m.columns, &m.key, &m.indexes, &m.extras, 0, true, problem)?;
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET v_pg_table = $2, t_binlog_name = $3, i_binlog_position = $4, ts_copied = clock_timestamp(), \
+         enm_state = CASE WHEN b_replica_enabled THEN 'replicating' ELSE 'disabled' END WHERE i_id_table = $1",
+        &[id.into(), m.pg_table.as_str().into(), point.file.as_str().into(), (point.pos as i64).into()],
+    )?;
+    record_foreign_keys(id, &m.foreign_keys)?;
+    Ok(id)
+}
+
+/// Counts a DDL statement of the source: applied, or without meaning for the replica.
+pub fn count_ddl(source_id: i32, applied: bool) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_sources SET i_ddl_applied = i_ddl_applied + $2::int, i_ddl_skipped = i_ddl_skipped + (NOT $2)::int \
+         WHERE i_id_source = $1",
+        &[source_id.into(), applied.into()],
     )
 }
 

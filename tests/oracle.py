@@ -109,9 +109,14 @@ def _pg_form(v, type_code, geometry_oids=()):
     return v
 
 
-def pg_rows(pg, schema, table):
-    q = '"' + schema.replace('"', '""') + '"."' + table.replace('"', '""') + '"'
-    cur = pg.execute(f"SELECT * FROM {q}")
+def _pq(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def pg_rows(pg, schema, table, columns=None):
+    """Rows of a PostgreSQL table, all columns in table order or `columns` in that order."""
+    select = ", ".join(_pq(c) for c in columns) if columns else "*"
+    cur = pg.execute(f"SELECT {select} FROM {_pq(schema)}.{_pq(table)}")
     cols = [d.name for d in cur.description]
     types = [d.type_code for d in cur.description]
     rows = cur.fetchall()
@@ -128,8 +133,20 @@ def pg_identifier(name):
     return name.encode()[:63].decode(errors="ignore")
 
 
-def assert_same_table(my, pg, my_schema, pg_schema, table):
-    pcols, ptypes, prows = pg_rows(pg, pg_schema, table)
+def mysql_columns(my, schema, table):
+    with my.cursor() as cur:
+        cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
+                    " ORDER BY ORDINAL_POSITION", (schema, table))
+        return [pg_identifier(r[0]) for r in cur.fetchall()]
+
+
+def assert_same_table(my, pg, my_schema, pg_schema, table, any_column_order=False):
+    """`any_column_order`: columns added by DDL replication (AFTER, FIRST) are at the end of
+    the PostgreSQL table, which cannot reorder them; values are compared in MySQL's order."""
+    order = None
+    if any_column_order:
+        order = mysql_columns(my, my_schema, table)
+    pcols, ptypes, prows = pg_rows(pg, pg_schema, table, columns=order)
     mcols, mrows = mysql_rows(my, my_schema, table, ptypes if len(ptypes) == len(pcols) else None)
     mcols = [pg_identifier(c) for c in mcols]
     assert mcols == pcols, f"{table}: columns differ: MySQL {mcols} vs PostgreSQL {pcols}"
@@ -156,5 +173,52 @@ def assert_same_table(my, pg, my_schema, pg_schema, table):
     return len(mrows)
 
 
-def assert_same_schema(my, pg, my_schema, pg_schema, tables):
-    return {t: assert_same_table(my, pg, my_schema, pg_schema, t) for t in tables}
+def assert_same_schema(my, pg, my_schema, pg_schema, tables, any_column_order=False):
+    return {t: assert_same_table(my, pg, my_schema, pg_schema, t, any_column_order) for t in tables}
+
+
+def pg_column_names(pg, schema, table):
+    return [r[0] for r in pg.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass"
+        " AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (schema, pg_identifier(table))).fetchall()]
+
+
+def assert_same_structure(my, pg, my_schema, pg_schema, table):
+    """Same columns (any order), nullability, primary key, and the source's plain indexes
+    (by the names the replica gives them: <table>_<index>), after DDL replication."""
+    with my.cursor() as cur:
+        cur.execute("SELECT COLUMN_NAME, IS_NULLABLE = 'YES' FROM information_schema.COLUMNS"
+                    " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (my_schema, table))
+        mcols = {pg_identifier(c): bool(n) for c, n in cur.fetchall()}
+        cur.execute("SELECT INDEX_NAME, NON_UNIQUE = 0, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX),"
+                    " MAX(SUB_PART IS NOT NULL), MAX(INDEX_TYPE) FROM information_schema.STATISTICS"
+                    " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s GROUP BY INDEX_NAME, NON_UNIQUE", (my_schema, table))
+        mindexes = {name: (bool(u), cols.split(",")) for name, u, cols, prefix, kind in cur.fetchall()
+                    if not prefix and kind == "BTREE"}
+    pt = pg_identifier(table)
+    pcols = dict(pg.execute(
+        "SELECT attname, NOT attnotnull FROM pg_attribute WHERE attrelid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass"
+        " AND attnum > 0 AND NOT attisdropped", (pg_schema, pt)).fetchall())
+    assert mcols == pcols, f"{my_schema}.{table}: columns (name: nullable) differ: MySQL {mcols} vs PostgreSQL {pcols}"
+    pindexes = {}
+    for name, unique, primary, cols in pg.execute(
+            "SELECT c.relname, i.indisunique, i.indisprimary, array_agg(a.attname ORDER BY k.ord) FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord) ON true"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+            " WHERE i.indrelid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass"
+            " GROUP BY c.relname, i.indisunique, i.indisprimary", (pg_schema, pt)).fetchall():
+        pindexes["PRIMARY" if primary else name] = (unique, list(cols))
+    if "PRIMARY" in mindexes:
+        assert pindexes.get("PRIMARY") == mindexes["PRIMARY"], \
+            f"{my_schema}.{table}: primary key differs: MySQL {mindexes['PRIMARY']} vs PostgreSQL {pindexes.get('PRIMARY')}"
+    for name, (unique, cols) in mindexes.items():
+        if name == "PRIMARY":
+            continue
+        pname = pg_identifier(f"{table}_{name}") if len(f"{table}_{name}".encode()) <= 63 else None
+        if pname is None or ("PRIMARY" in pindexes and pindexes["PRIMARY"][1] == cols and "PRIMARY" not in mindexes):
+            continue
+        assert pindexes.get(pname) == (unique, cols), \
+            f"{my_schema}.{table}: index {name} differs: MySQL {(unique, cols)} vs PostgreSQL {pindexes.get(pname)}"
+    extra = set(pindexes) - {"PRIMARY"} - {pg_identifier(f"{table}_{n}") for n in mindexes}
+    assert not extra, f"{my_schema}.{table}: PostgreSQL has indexes the source does not: {extra}"

@@ -10,6 +10,9 @@ pub enum Op {
     Insert,
     Update,
     Delete,
+    /// A DDL statement, in stream order between the row changes (`RowChange::row` holds
+    /// `DdlEvent::to_row`).
+    Ddl,
 }
 
 impl Op {
@@ -18,6 +21,7 @@ impl Op {
             Op::Insert => "I",
             Op::Update => "U",
             Op::Delete => "D",
+            Op::Ddl => "Q",
         }
     }
 
@@ -26,6 +30,7 @@ impl Op {
             "I" => Some(Op::Insert),
             "U" => Some(Op::Update),
             "D" => Some(Op::Delete),
+            "Q" => Some(Op::Ddl),
             _ => None,
         }
     }
@@ -67,6 +72,54 @@ pub struct SourceTransaction {
     pub timestamp: u32,
 }
 
+/// A DDL statement as the reader saw it: the text, the session's default schema, the source's
+/// flavor (how its `information_schema` writes types), and the default character set of each
+/// mapped schema (for columns created without one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DdlEvent {
+    pub query: String,
+    pub default_schema: String,
+    pub mysql: bool,
+    pub schema_charsets: Vec<(String, String)>,
+    /// The statement is part of a larger event group (MariaDB logs CREATE TABLE ... SELECT as
+    /// the CREATE statement followed by the rows, in one group): a table it creates comes with
+    /// rows the reader could not decode.
+    pub with_rows: bool,
+}
+
+impl DdlEvent {
+    /// Stored as one row of the log: [query, schema, flavor, charsets as "schema=charset"
+    /// lines, "rows" when `with_rows`].
+    pub fn to_row(&self) -> Row {
+        let charsets: Vec<String> = self.schema_charsets.iter().map(|(s, c)| format!("{s}={c}")).collect();
+        vec![
+            Some(self.query.clone()),
+            Some(self.default_schema.clone()),
+            Some(if self.mysql { "mysql" } else { "mariadb" }.to_string()),
+            Some(charsets.join("\n")),
+            Some(if self.with_rows { "rows" } else { "" }.to_string()),
+        ]
+    }
+
+    pub fn from_row(row: &[Option<&str>]) -> Result<DdlEvent, CoreError> {
+        let field = |i: usize| row.get(i).copied().flatten().unwrap_or_default().to_string();
+        if row.len() < 3 {
+            return Err(CoreError::Codec("a stored DDL event has fewer than 3 fields".into()));
+        }
+        let charsets = field(3)
+            .lines()
+            .filter_map(|l| l.rsplit_once('=').map(|(s, c)| (s.to_string(), c.to_string())))
+            .collect();
+        Ok(DdlEvent {
+            query: field(0),
+            default_schema: field(1),
+            mysql: field(2) == "mysql",
+            schema_charsets: charsets,
+            with_rows: field(4) == "rows",
+        })
+    }
+}
+
 #[derive(Debug)]
 pub enum ReaderMessage {
     Transaction(SourceTransaction),
@@ -76,6 +129,35 @@ pub enum ReaderMessage {
     Heartbeat { position: Option<BinlogPosition> },
     /// Something the server log should say (an unknown event type skipped).
     Note(String),
+    /// The transaction just sent holds a DDL statement that may change replicated tables:
+    /// the reader stopped after it. Rows after it are decoded with the tables as the statement
+    /// leaves them, so the worker restarts the reader once replay has applied it.
+    DdlBarrier,
     /// The reader stopped; the worker decides whether to reconnect.
     Error(CoreError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_events_survive_the_log_row() {
+        let ev = DdlEvent {
+            query: "ALTER TABLE `t` ADD COLUMN `a=b` int".into(),
+            default_schema: "shop".into(),
+            mysql: true,
+            schema_charsets: vec![("shop".into(), "utf8mb4".into()), ("we=ird".into(), "latin1".into())],
+            with_rows: true,
+        };
+        let row = ev.to_row();
+        let fields: Vec<Option<&str>> = row.iter().map(|v| v.as_deref()).collect();
+        assert_eq!(DdlEvent::from_row(&fields), Ok(ev.clone()));
+        let plain = DdlEvent { mysql: false, with_rows: false, schema_charsets: vec![], ..ev };
+        let row = plain.to_row();
+        let fields: Vec<Option<&str>> = row.iter().map(|v| v.as_deref()).collect();
+        assert_eq!(DdlEvent::from_row(&fields), Ok(plain));
+        assert!(DdlEvent::from_row(&[Some("x")]).is_err());
+        assert_eq!(Op::from_code(Op::Ddl.code()), Some(Op::Ddl));
+    }
 }

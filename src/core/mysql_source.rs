@@ -140,6 +140,15 @@ pub fn schema_exists(conn: &mut Conn, schema: &str) -> CoreResult<bool> {
     Ok(!rows.is_empty())
 }
 
+/// The default character set of each of `schemas` that exists (for columns a DDL statement
+/// creates without one).
+pub fn schema_charsets(conn: &mut Conn, schemas: &[String]) -> CoreResult<Vec<(String, String)>> {
+    let rows: Vec<(String, String)> = conn
+        .query("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA")
+        .map_err(|e| from_mysql(e, "cannot read information_schema.SCHEMATA"))?;
+    Ok(rows.into_iter().filter(|(s, _)| schemas.contains(s)).collect())
+}
+
 fn opt_u64(row: &Row, i: usize) -> Option<u64> {
     row_text(row, i).and_then(|s| s.parse().ok())
 }

@@ -33,6 +33,7 @@ impl SkipEvents {
             Op::Insert => &self.insert,
             Op::Update => &self.update,
             Op::Delete => &self.delete,
+            Op::Ddl => return false,
         };
         list.iter().any(|e| match e.split_once('.') {
             Some((s, t)) => s == schema && t == table,

@@ -7,11 +7,12 @@
 //! undecoded from the driver; the GTID event is decoded here from its raw bytes, the others
 //! carry nothing for us and are skipped, as is any unknown event type.
 
-use crate::core::change::{DiscardedRow, Op, ReaderMessage, Row, RowChange, SourceTransaction};
+use crate::core::change::{DdlEvent, DiscardedRow, Op, ReaderMessage, Row, RowChange, SourceTransaction};
+use crate::core::ddl;
 use crate::core::error::{from_mysql, CoreError, CoreResult};
 use crate::core::gtid::{self, Gtid, GtidState};
 use crate::core::mysql_source::{self, Flavor};
-use crate::core::position::BinlogPosition;
+use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::core::rowcodec;
 use crate::core::source_url::SourceUrl;
 use crate::core::types::ValueKind;
@@ -37,6 +38,9 @@ pub struct ReaderTable {
     pub key: Vec<usize>,
     /// Row event kinds not replicated for this table (`skip_events`).
     pub skip: Vec<Op>,
+    /// The table's consistent point: its row events at or before it are in its copy (and may
+    /// have the columns it had before a DDL statement), so they are not decoded.
+    pub point: Option<BinlogPosition>,
 }
 
 pub struct ReaderConfig {
@@ -53,6 +57,18 @@ pub struct ReaderConfig {
     pub gtid: Option<GtidState>,
     /// `gtid_enable`: connect at the GTID state, not at `start`'s file and offset.
     pub gtid_connect: bool,
+    /// The mapped MySQL schemas: DDL statements that may change them stop the reader.
+    pub mapped_schemas: Vec<String>,
+}
+
+/// What the reader learnt from the server when it connected.
+struct Opened {
+    stream: mysql::BinlogStream,
+    state: Option<GtidState>,
+    crc: Option<bool>,
+    flavor: Flavor,
+    /// Default character set of each mapped schema.
+    schema_charsets: Vec<(String, String)>,
 }
 
 // Event type codes (MySQL and MariaDB share the low numbers).
@@ -154,7 +170,7 @@ pub fn decode_rows(
     if ncols != table.kinds.len() {
         return Err(CoreError::Binlog(format!(
             "{table_name}: the row event has {ncols} columns but the replicated table has {}; \
-             the table's structure changed on the source (DDL replication is not supported yet): resync the table",
+             its structure changed on the source in a way the replica did not see: copy it again with sync_tables",
             table.kinds.len()
         )));
     }
@@ -192,6 +208,7 @@ pub fn decode_rows(
                 ),
                 _ => None,
             },
+            Op::Ddl => None,
         };
         match result {
             Some(Ok((key, row))) => out.push(RowChange { table_id: table.id, op, pos, timestamp, key, row }),
@@ -240,12 +257,11 @@ fn gtid_state_at(conn: &mut mysql::Conn, flavor: Flavor, at: &BinlogPosition) ->
 }
 
 /// Opens the binlog stream: at the GTID state with `gtid_connect`, else at `cfg.start`.
-/// Returns the stream, the GTID state at its start (when known), and whether the source
-/// writes checksums.
-fn open_stream(cfg: &ReaderConfig) -> CoreResult<(mysql::BinlogStream, Option<GtidState>, Option<bool>)> {
+fn open_stream(cfg: &ReaderConfig) -> CoreResult<Opened> {
     let mut conn = mysql_source::connect(&cfg.url, cfg.connect_timeout, Some(cfg.net_read_timeout))?;
     let info = mysql_source::check_server(&mut conn)?;
     let crc = mysql_source::variable(&mut conn, "binlog_checksum")?.map(|c| !c.eq_ignore_ascii_case("NONE"));
+    let schema_charsets = mysql_source::schema_charsets(&mut conn, &cfg.mapped_schemas)?;
     // MariaDB sends its own events (GTID, annotate...) only to replicas that say they
     // understand them; MySQL ignores the variable. One heartbeat a second keeps read lag
     // honest when the source is idle.
@@ -303,11 +319,14 @@ fn open_stream(cfg: &ReaderConfig) -> CoreResult<(mysql::BinlogStream, Option<Gt
         }
     };
     let stream = conn.get_binlog_stream(request).map_err(|e| from_mysql(e, &what))?;
-    Ok((stream, state, crc))
+    Ok(Opened { stream, state, crc, flavor: info.flavor, schema_charsets })
 }
 
 fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> CoreResult<()> {
-    let (stream, mut state, crc) = open_stream(cfg)?;
+    let Opened { stream, mut state, crc, flavor, schema_charsets } = open_stream(cfg)?;
+    let mapped = |schema: &str| cfg.mapped_schemas.iter().any(|m| m == schema);
+    // a DDL statement that may change replicated tables was stored: stop after its commit
+    let mut barrier = false;
     // Connected at a GTID, the server chooses the file (its first ROTATE says which) and
     // skips, without sending them, the transactions we have: the offset is known from the
     // first transaction it sends.
@@ -398,9 +417,29 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
                         in_txn = true;
                         continue;
                     }
+                    let end = q.eq_ignore_ascii_case("COMMIT") || q.eq_ignore_ascii_case("ROLLBACK");
+                    let schema = qe.schema();
+                    if !end && ddl::may_affect(q, &schema, &mapped) {
+                        let ev = DdlEvent {
+                            query: q.to_string(),
+                            default_schema: schema.into_owned(),
+                            mysql: flavor == Flavor::MySql,
+                            schema_charsets: schema_charsets.clone(),
+                            with_rows: in_txn,
+                        };
+                        changes.push(RowChange {
+                            table_id: 0,
+                            op: Op::Ddl,
+                            pos,
+                            timestamp: header.timestamp(),
+                            key: None,
+                            row: Some(ev.to_row()),
+                        });
+                        barrier = true;
+                    }
                     // COMMIT (non-transactional engines), ROLLBACK of a mixed transaction, or
                     // a standalone statement (DDL): all end the event group.
-                    commit = q.eq_ignore_ascii_case("COMMIT") || q.eq_ignore_ascii_case("ROLLBACK") || !in_txn;
+                    commit = end || !in_txn;
                 }
             }
             TABLE_MAP_EVENT => {
@@ -424,6 +463,9 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
             t if ROWS_EVENTS.contains(&t) => {
                 if let Ok(Some(EventData::RowsEvent(rows))) = event.read_data() {
                     if let Some((tme, Some((name, table)))) = maps.get(&rows.table_id()) {
+                        if !after_consistent_point(&file, pos, table.point.as_ref()) {
+                            continue;
+                        }
                         decode_rows(table, name, &rows, tme, pos, header.timestamp(), &mut changes, &mut discarded)
                             .map_err(|e| e.context(format!("at {}", at())))?;
                     }
@@ -460,6 +502,10 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
             txn_time = 0;
             maps.clear();
             if tx.send(ReaderMessage::Transaction(txn)).is_err() {
+                return Ok(());
+            }
+            if barrier {
+                let _ = tx.send(ReaderMessage::DdlBarrier);
                 return Ok(());
             }
         }

@@ -4,7 +4,7 @@
 //! the reader re-reads from the old position.
 
 use crate::catalog;
-use crate::core::change::SourceTransaction;
+use crate::core::change::{Op, SourceTransaction};
 use crate::core::position::BinlogPosition;
 use crate::core::rowcodec;
 use crate::error::Result;
@@ -73,12 +73,13 @@ pub fn store(source_id: i32, batch: &PendingBatch) -> Result<usize> {
                 rows.push(c.row.as_ref().map(|r| rowcodec::encode(r)));
             }
         }
+        let has_ddl = ops.contains(&Op::Ddl.code());
         let slot = catalog::current_log_slot()?;
         Spi::connect_mut(|client| -> Result<()> {
             let batch_id = client
                 .update(
                     "INSERT INTO sch_chameleon.t_replica_batch (i_id_source, t_binlog_name, i_binlog_position, t_gtid, \
-                     i_events, i_transactions, ts_source, i_log_slot) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), $8) \
+                     i_events, i_transactions, ts_source, i_log_slot, b_has_ddl) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), $8, $9) \
                      RETURNING i_id_batch",
                     None,
                     &[
@@ -90,6 +91,7 @@ pub fn store(source_id: i32, batch: &PendingBatch) -> Result<usize> {
                         (batch.txns.len() as i32).into(),
                         last_time.map(|t| t as f64).into(),
                         slot.into(),
+                        has_ddl.into(),
                     ],
                 )?
                 .first()

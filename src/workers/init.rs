@@ -118,6 +118,7 @@ fn run_sync(source_id: i32) -> Result<()> {
     })?;
     let options = source.options()?;
     let url = SourceUrl::parse(&source.url)?;
+    describe_unknown_tables(&source, &url, &options)?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let s = in_transaction(|| catalog::source_by_id(source_id))?;
@@ -146,6 +147,30 @@ fn run_sync(source_id: i32) -> Result<()> {
         }
     }
     log!("pg_chameleon_rs: source \"{}\": {to_copy} tables copied again", source.name);
+    Ok(())
+}
+
+/// Tables to copy whose columns the catalogue does not know (registered by a DDL statement that
+/// could not be translated) are described first: the reader can only follow them, from before
+/// the copy's snapshot, with their columns.
+fn describe_unknown_tables(source: &catalog::SourceRow, url: &SourceUrl, options: &SourceOptions) -> Result<()> {
+    let unknown: Vec<catalog::TableRow> = in_transaction(|| catalog::tables_for_source(source.id))?
+        .into_iter()
+        .filter(|t| t.state == "pending" && t.columns.is_empty())
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let mut conn = mysql_source::connect(url, Duration::from_secs(options.connect_timeout as u64), None)?;
+    mysql_source::check_server(&mut conn)?;
+    let postgis = in_transaction(catalog::postgis_schema)?;
+    for t in unknown {
+        let def = crate::core::discovery::describe(&mut conn, options, &t.mysql_schema, &t.mysql_table, &t.pg_schema, postgis.as_deref())?;
+        in_transaction(|| {
+            catalog::register_definition(source.id, &def)?;
+            catalog::bump_table_generation(source.id)
+        })?;
+    }
     Ok(())
 }
 

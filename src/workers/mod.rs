@@ -14,6 +14,7 @@
 pub mod batch_writer;
 pub mod copy;
 pub mod copy_worker;
+pub mod ddl_apply;
 pub mod detach;
 pub mod init;
 pub mod launcher;

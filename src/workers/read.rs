@@ -61,6 +61,7 @@ fn reader_tables(tables: &[TableRow], options: &SourceOptions) -> HashMap<(Strin
                         .into_iter()
                         .filter(|op| options.skip_events.skips(*op, &t.mysql_schema, &t.mysql_table))
                         .collect(),
+                    point: t.point.clone(),
                 },
             )
         })
@@ -81,7 +82,13 @@ fn run(source_id: i32) -> Result<()> {
     let url = SourceUrl::parse(&source.url)?;
     let mut backoff = Duration::from_secs(1);
 
+    let mapped_schemas: Vec<String> = source.mappings()?.0.keys().cloned().collect();
     loop {
+        // A stored DDL statement not yet replayed: the catalogue does not have the tables as
+        // the reader must decode them from the stored position on. Wait for replay.
+        if !wait_for_ddl_replay(source_id)? {
+            return Ok(());
+        }
         let (now, tables) = in_transaction(|| {
             Ok((catalog::source_by_id(source_id)?, catalog::tables_for_source(source_id)?))
         })?;
@@ -103,13 +110,12 @@ fn run(source_id: i32) -> Result<()> {
             net_read_timeout: Duration::from_secs(options.net_read_timeout as u64),
             gtid,
             gtid_connect: options.gtid_enable,
+            mapped_schemas: mapped_schemas.clone(),
         };
         let (tx, rx) = bounded(CHANNEL_TRANSACTIONS);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_reader = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("binlog-reader".into())
-            .spawn(move || reader::run(cfg, tx, &stop_reader))
+        let handle = crate::workers::txn::spawn_without_signals("binlog-reader", move || reader::run(cfg, tx, &stop_reader))
             .map_err(|e| ChameleonError::State(format!("cannot start the binlog reader thread: {e}")))?;
 
         in_transaction(|| catalog::set_reader_generation(source_id, now.table_generation))?;
@@ -123,6 +129,7 @@ fn run(source_id: i32) -> Result<()> {
             Ok(FollowEnd::Reload) => {
                 log!("pg_chameleon_rs: source \"{}\": the replicated tables changed; the reader starts again from the stored position", source.name);
             }
+            Ok(FollowEnd::Ddl) => {}
             Err(ChameleonError::Core(e)) if e.is_transient() => {
                 let msg = format!("source connection lost, reconnecting in {}s: {e}", backoff.as_secs());
                 log!("pg_chameleon_rs: source \"{}\": {msg}", source.name);
@@ -154,6 +161,28 @@ enum FollowEnd {
     Stop,
     /// The replicated tables changed (`sync_tables`): start the reader again with them.
     Reload,
+    /// A DDL statement was stored: start the reader again once it is replayed.
+    Ddl,
+}
+
+/// Waits until replay has applied every stored DDL statement of the source; false when the
+/// worker must stop meanwhile (SIGTERM, or the source put in error).
+fn wait_for_ddl_replay(source_id: i32) -> Result<bool> {
+    let mut checks = 0u32;
+    loop {
+        if sigterm() {
+            return Ok(false);
+        }
+        let (pending, status) = in_transaction(|| Ok((catalog::ddl_pending(source_id)?, catalog::source_by_id(source_id)?.status)))?;
+        if status == "error" {
+            return Ok(false);
+        }
+        if !pending {
+            return Ok(true);
+        }
+        checks += 1;
+        backend_sleep(Duration::from_millis(if checks < 50 { 20 } else { 200 }));
+    }
 }
 
 /// Receives and stores until SIGTERM or the source is put in error, or the table set changes;
@@ -220,6 +249,10 @@ fn follow(
                 }
             }
             Ok(ReaderMessage::Note(note)) => log!("pg_chameleon_rs: source id {source_id}: {note}"),
+            Ok(ReaderMessage::DdlBarrier) => {
+                flush(source_id, &mut pending)?;
+                return Ok(FollowEnd::Ddl);
+            }
             Ok(ReaderMessage::Error(e)) => reader_error = Some(ChameleonError::Core(e)),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {

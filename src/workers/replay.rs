@@ -9,7 +9,8 @@
 //! row) and `failure_point()` turns that into table, binlog position and statement.
 
 use crate::catalog::{self, TableRow, TEXT_OID};
-use crate::core::change::Op;
+use crate::core::change::{DdlEvent, Op};
+use crate::workers::ddl_apply;
 use crate::core::options::{OnErrorReplay, SkipEvents, SourceOptions};
 use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
 use pgrx::pg_sys;
@@ -176,15 +177,11 @@ impl Replayer {
             if key.is_empty() && op != Op::Insert {
                 return Err(ChameleonError::State(format!("table {} has no replica key", t.mysql_name())));
             }
-            let sql = match op {
-                Op::Insert => sql::insert_statement(&t.pg_schema, &t.pg_table, &cols),
-                Op::Update => sql::update_statement(&t.pg_schema, &t.pg_table, &cols, &key),
-                Op::Delete => sql::delete_statement(&t.pg_schema, &t.pg_table, &key),
-            };
-            let nargs = match op {
-                Op::Insert => cols.len(),
-                Op::Update => cols.len() + key.len(),
-                Op::Delete => key.len(),
+            let (sql, nargs) = match op {
+                Op::Insert => (sql::insert_statement(&t.pg_schema, &t.pg_table, &cols), cols.len()),
+                Op::Update => (sql::update_statement(&t.pg_schema, &t.pg_table, &cols, &key), cols.len() + key.len()),
+                Op::Delete => (sql::delete_statement(&t.pg_schema, &t.pg_table, &key), key.len()),
+                Op::Ddl => return Err(ChameleonError::Catalog("a DDL event has no row plan".into())),
             };
             let stmt = Spi::connect(|client| -> Result<OwnedPreparedStatement> {
                 Ok(client.prepare_mut(sql.as_str(), &vec![TEXT_OID; nargs])?.keep())
@@ -212,6 +209,11 @@ impl Replayer {
     fn apply_events(&mut self, events: &[Ev], label: &str) -> Result<i64> {
         let mut applied = 0i64;
         for ev in events {
+            if ev.op == Op::Ddl.code() {
+                self.apply_ddl(ev)?;
+                applied += 1;
+                continue;
+            }
             let Some(table) = self.tables.get(&ev.table_id) else { continue };
             let live = table.enabled && matches!(table.state.as_str(), "copied" | "replicating");
             if !live || !after_consistent_point(&ev.file, ev.pos as u64, table.point.as_ref()) {
@@ -235,6 +237,7 @@ impl Replayer {
                     values.extend(key.iter().flatten());
                 }
                 Op::Delete => values.extend(key.iter().flatten()),
+                Op::Ddl => {}
             }
             let mut affected = self.execute(ev.table_id, op, &values)?;
             if affected == 0 && (lacks_rows || skipping) {
@@ -248,7 +251,7 @@ impl Replayer {
                         let row_only: Vec<Option<&str>> = row.iter().flatten().copied().collect();
                         self.execute(ev.table_id, Op::Insert, &row_only)?
                     }
-                    Op::Insert => 0,
+                    Op::Insert | Op::Ddl => 0,
                 };
             }
             if affected != 1 {
@@ -268,6 +271,18 @@ impl Replayer {
         }
         self.applying = None;
         Ok(applied)
+    }
+
+    /// A DDL statement of the source, in stream order: applied (or recorded as failed), then
+    /// every plan is dropped and the tables read again.
+    fn apply_ddl(&mut self, ev: &Ev) -> Result<()> {
+        let at = BinlogPosition::new(ev.file.clone(), ev.pos as u64);
+        let fields = ev.row.as_deref().map(rowcodec::decode).transpose()?.unwrap_or_default();
+        let event = DdlEvent::from_row(&fields).map_err(|e| ChameleonError::from(e).context(format!("the DDL event at {at}")))?;
+        self.applying = None;
+        ddl_apply::apply(self.source_id, &self.tables, &event, &at)?;
+        self.plans.clear();
+        self.reload_tables()
     }
 
     /// A table's catch-up when its copy finishes while the source runs (`sync_tables`): the

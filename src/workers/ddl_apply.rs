@@ -1,0 +1,214 @@
+//! Applies a stored DDL statement of the source when replay reaches it in the log: translates
+//! it against the tables as the catalogue has them (`core::ddl`), runs each step's PostgreSQL
+//! in a subtransaction and records the tables' new definitions, in replay's transaction, so
+//! the change commits with the batch. A step that cannot be translated or fails is recorded
+//! in `chameleon.errors` with the statement and position, and its table is disabled; the
+//! rest of the source keeps replicating (`sync_tables` brings the table back).
+
+use crate::catalog::{self, TableRow};
+use crate::core::change::DdlEvent;
+use crate::core::ddl::{self, DdlContext, DdlError, DdlOutcome, DdlStep, TableAction, TableModel, TableName};
+use crate::core::mysql_source::Flavor;
+use crate::core::position::{after_consistent_point, BinlogPosition};
+use crate::error::{ChameleonError, Result};
+use crate::workers::txn::in_subtransaction;
+use pgrx::prelude::*;
+use std::collections::HashMap;
+
+/// What became of one statement.
+#[derive(Debug, Default)]
+pub struct DdlReport {
+    pub applied: bool,
+    pub failed_steps: usize,
+}
+
+/// Tables DDL replication follows: enabled, and copied or being copied (the reader decodes
+/// their rows). Only the live ones (copied, replicating) are changed in PostgreSQL; one being
+/// copied is disabled instead, its copy no longer matching the source.
+fn followed(t: &TableRow) -> bool {
+    t.enabled && matches!(t.state.as_str(), "pending" | "copying" | "copied" | "replicating")
+}
+
+fn live(t: &TableRow) -> bool {
+    t.enabled && matches!(t.state.as_str(), "copied" | "replicating")
+}
+
+pub fn apply(source_id: i32, tables: &HashMap<i32, TableRow>, event: &DdlEvent, at: &BinlogPosition) -> Result<DdlReport> {
+    let source = catalog::source_by_id(source_id)?;
+    let options = source.options()?;
+    let mappings = source.mappings()?;
+    let mut fks = catalog::foreign_keys_by_table(source_id)?;
+    let mut ids: HashMap<TableName, &TableRow> = HashMap::new();
+    let mut models: HashMap<TableName, TableModel> = HashMap::new();
+    for t in tables.values().filter(|t| followed(t)) {
+        let name = (t.mysql_schema.clone(), t.mysql_table.clone());
+        models.insert(name.clone(), t.model(fks.remove(&t.id).unwrap_or_default()));
+        ids.insert(name, t);
+    }
+    let charsets: HashMap<String, String> = event.schema_charsets.iter().cloned().collect();
+    let postgis = catalog::postgis_schema()?;
+    let ctx = DdlContext {
+        default_schema: &event.default_schema,
+        mappings: &mappings,
+        options: &options,
+        flavor: if event.mysql { Flavor::MySql } else { Flavor::MariaDb },
+        postgis: postgis.as_deref(),
+        tables: &models,
+        schema_charsets: &charsets,
+    };
+    let mut report = DdlReport::default();
+    match ddl::translate(&event.query, &ctx) {
+        Ok(DdlOutcome::Skipped(reason)) => {
+            catalog::count_ddl(source_id, false)?;
+            if !reason.is_empty() {
+                log!("pg_chameleon_rs: source \"{}\": DDL at {at} skipped ({reason}): {}", source.name, short(&event.query));
+            }
+        }
+        Ok(DdlOutcome::Apply(steps)) => {
+            for step in &steps {
+                if !apply_step(source_id, &ids, step, event, at)? {
+                    report.failed_steps += 1;
+                }
+            }
+            report.applied = true;
+            catalog::count_ddl(source_id, true)?;
+        }
+        Err(e) => {
+            report.failed_steps += 1;
+            untranslatable(source_id, &ids, &mappings, &e, None, event, at)?;
+        }
+    }
+    catalog::bump_table_generation(source_id)?;
+    Ok(report)
+}
+
+/// The first line of a statement, cut for the server log.
+fn short(query: &str) -> String {
+    let line = query.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &line[..i]),
+        None => line.to_string(),
+    }
+}
+
+/// A statement that matters but cannot be translated: recorded, and its table disabled (a
+/// table it would create is registered disabled, so that sync_tables can copy it).
+fn untranslatable(
+    source_id: i32,
+    ids: &HashMap<TableName, &TableRow>,
+    mappings: &crate::core::mapping::SchemaMappings,
+    e: &DdlError,
+    model: Option<&TableModel>,
+    event: &DdlEvent,
+    at: &BinlogPosition,
+) -> Result<()> {
+    let msg = format!("DDL statement not replicated: {e}");
+    let table_id = match &e.table {
+        Some(name) => match ids.get(name) {
+            Some(t) => Some(t.id),
+            // (with its definition when known: sync_tables' reader then follows it before the copy)
+            None => match (mappings.target(&name.0), model) {
+                (Some(_), Some(m)) => Some(catalog::register_table(
+                    source_id, &m.mysql_schema, &m.mysql_table, &m.pg_schema, &m.columns, &m.key, &m.indexes, &m.extras, 0, true, Some(&msg),
+                )?),
+                (Some(pg_schema), None) => Some(catalog::register_table(
+                    source_id, &name.0, &name.1, pg_schema, &[], &[], &[], &[], 0, true, Some(&msg),
+                )?),
+                (None, _) => None,
+            },
+        },
+        None => None,
+    };
+    catalog::record_error(source_id, table_id, Some(at), Some(&event.query), Some("0A000"), &msg)?;
+    if let Some(id) = table_id {
+        catalog::disable_table(id, &format!("{msg} (at {at}); copy it again with chameleon.sync_tables"))?;
+    }
+    warning!("pg_chameleon_rs: {msg} at {at}");
+    Ok(())
+}
+
+/// Runs one step; false when it failed (recorded, its table disabled).
+fn apply_step(source_id: i32, ids: &HashMap<TableName, &TableRow>, step: &DdlStep, event: &DdlEvent, at: &BinlogPosition) -> Result<bool> {
+    let table = step.table.as_ref().and_then(|n| ids.get(n)).copied();
+    // copied after the statement (per-table consistent points): the copy has it already
+    if let Some(t) = table.filter(|t| t.point.is_some() && !after_consistent_point(&at.file, at.pos, t.point.as_ref())) {
+        log!("pg_chameleon_rs: DDL at {at} on {} is before the table's consistent point: already in its copy", t.mysql_name());
+        return Ok(true);
+    }
+    if let Some(t) = table.filter(|t| !live(t)) {
+        let msg = format!(
+            "changed on the source by a DDL statement at {at} while it was being copied: copy it again with chameleon.sync_tables"
+        );
+        catalog::disable_table(t.id, &msg)?;
+        return Ok(true);
+    }
+    if let (true, TableAction::Create { model, .. }) = (event.with_rows, &step.action) {
+        // CREATE TABLE ... SELECT: the rows came in the same event group, before the table was
+        // known; it is copied instead
+        let e = DdlError {
+            table: Some((model.mysql_schema.clone(), model.mysql_table.clone())),
+            message: "created together with its rows (CREATE TABLE ... SELECT), which the binlog carries before the \
+                      replica knows the table"
+                .into(),
+        };
+        let mappings = catalog::source_by_id(source_id)?.mappings()?;
+        untranslatable(source_id, ids, &mappings, &e, Some(model), event, at)?;
+        return Ok(false);
+    }
+    let outcome = in_subtransaction(|| -> Result<Option<i32>> {
+        for sql in &step.sql {
+            catalog::execute(sql)?;
+        }
+        let id = match &step.action {
+            TableAction::Create { model, problem } => Some(catalog::register_created_table(source_id, model, at, problem.as_deref())?),
+            TableAction::Alter { model, .. } => {
+                let id = require(table, step)?;
+                catalog::save_table_model(id, model)?;
+                if model.key.is_empty() {
+                    catalog::disable_table(id, "no primary key or NOT NULL unique key any more after a DDL statement: not replicated")?;
+                }
+                Some(id)
+            }
+            TableAction::Drop(_) => {
+                catalog::unregister_table(require(table, step)?)?;
+                None
+            }
+            TableAction::Truncate(_) => table.map(|t| t.id),
+            TableAction::CreateSchema(_) | TableAction::DropSchema(_) => None,
+        };
+        if let Some(id) = id {
+            for note in &step.notes {
+                catalog::add_table_note(id, note)?;
+            }
+        }
+        Ok(id)
+    });
+    match outcome {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let name = step.table.as_ref().map(|(s, t)| format!("{s}.{t}")).unwrap_or_default();
+            let msg = format!("DDL statement on {name} failed at the destination: {e}");
+            let sql = step.sql.join(";\n");
+            catalog::record_error(source_id, table.map(|t| t.id), Some(at), Some(&format!("{}\n-- as: {sql}", event.query)), Some(&e.sqlstate()), &msg)?;
+            let disabled = format!("{msg}; copy it again with chameleon.sync_tables");
+            match (table, &step.action) {
+                (Some(t), _) => catalog::disable_table(t.id, &disabled)?,
+                // a table the statement creates: registered disabled, for sync_tables
+                (None, TableAction::Create { model, .. }) => {
+                    catalog::register_table(
+                        source_id, &model.mysql_schema, &model.mysql_table, &model.pg_schema, &[], &[], &[], &[], 0, true, Some(&disabled),
+                    )?;
+                }
+                _ => {}
+            }
+            warning!("pg_chameleon_rs: {msg}");
+            Ok(false)
+        }
+    }
+}
+
+fn require(table: Option<&TableRow>, step: &DdlStep) -> Result<i32> {
+    table.map(|t| t.id).ok_or_else(|| {
+        ChameleonError::Catalog(format!("DDL step for a table the catalogue does not have: {:?}", step.table))
+    })
+}
