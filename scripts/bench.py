@@ -1,29 +1,48 @@
 """Benchmark (not a test): prints numbers, gates nothing. Uses the harness's private servers.
 
-Scenarios, each checked afterwards against the source (a benchmark of a wrong result is
-worthless):
+Measures pg_chameleon_rs ("ours") and pg_chameleon 2.0.21 (the Python tool, installed and run
+by scripts/bench_pgc.py as the user pgcbench, into its own database of the same PostgreSQL
+cluster) on the same data in the same run, one tool at a time (the other one stopped: CPU
+and WAL are measured cluster-wide), next to what PostgreSQL alone needs. Every replication
+scenario ends with each measured destination checked equal to the source (a benchmark of a
+wrong result is worthless). Prints a table and writes it with the date, the machine and the
+versions to BENCHMARKS.md (BENCH_REPORT; empty: not written).
+
+Scenarios:
   copy   initial copy of TABLES sysbench-shaped tables of ROWS rows (id, k, c char(120), pad char(60)),
-         indexes included: seconds, rows/s, MB/s
-  drain  replica stopped, BACKLOG row events generated (updates and inserts in 100-row
-         transactions), replica started: seconds until everything is applied; events/s read and
-         stored (last batch stored) and replayed (last batch replayed)
+         indexes included, by each tool: seconds, rows/s, MB/s; CPU of the tool, of PostgreSQL and
+         of MariaDB meanwhile; BENCH_COPY_ROUNDS rounds, the order of limit/ours/pg_chameleon
+         reversed every other round (the median is compared)
   limit  what PostgreSQL alone needs for the same copy: server-side COPY ... FROM 'file' of files
          exported beforehand with SELECT ... INTO OUTFILE, two tables at a time, plus the same
-         index builds (two at a time)
-  keepup sysbench oltp_write_only (THREADS threads) on the source for SECONDS while replicating;
-         replication lag measured end to end by a probe row written on the source every 100 ms
-         with its wall-clock time and polled for in PostgreSQL every 10 ms (p50/p99/max)
-  wide   (only when named) memory: WIDE_ROWS rows of 8 KB copied; peak resident memory (VmHWM)
-         of the copy workers, sampled while they run
-Sizes from the environment: BENCH_TABLES, BENCH_ROWS, BENCH_BACKLOG, BENCH_SECONDS, BENCH_THREADS, BENCH_WIDE_ROWS;
-BENCH_SCENARIOS (comma-separated, default copy,limit,drain,keepup; drain and keepup need copy;
-add wide for the memory scenario), BENCH_COPY_WORKERS (default 2), BENCH_SPLIT_ROWS (the source's
-copy_split_rows; default the extension's).
+         index builds (two at a time); and, for reference, `mariadb --quick` piped into
+         `psql \copy`, two tables at a time, plus the index builds
+  drain  both replicas stopped, BACKLOG row events generated (updates and inserts in 100-row
+         transactions), then each tool started alone: seconds until everything is applied;
+         events/s, WAL bytes and CPU seconds per event, peak memory of its processes. Also the
+         in-backend apply limit: the same row changes by one PL/pgSQL loop in one backend
+  keepup sysbench oltp_write_only (THREADS threads) on the source for SECONDS while one tool
+         replicates (then the other): replication lag end to end by a probe row written on the
+         source every 100 ms with its wall-clock time and polled for in the destination every
+         10 ms (p50/p99/max); WAL and CPU per event from the start of the load until caught up
+  wide   (only when named) memory: WIDE_ROWS rows of 8 KB copied by ours; peak resident memory
+         (VmHWM) of the copy workers, sampled while they run
+Sizes from the environment: BENCH_TABLES, BENCH_ROWS, BENCH_BACKLOG, BENCH_SECONDS, BENCH_THREADS,
+BENCH_WIDE_ROWS, BENCH_COPY_ROUNDS (default 1); BENCH_ONLY or BENCH_SCENARIOS (comma-separated,
+default copy,limit,drain,keepup; drain and keepup copy first, unmeasured, when copy is not named);
+BENCH_TOOLS (default ours,pgc); BENCH_COPY_WORKERS (default 2), BENCH_SPLIT_ROWS (ours'
+copy_split_rows); BENCH_BATCH_SIZE (replica_batch_size of both, default 10000);
+BENCH_MYSQL_PORT / BENCH_PG_PORT (default 53396 / 55492), CHAMELEON_BENCH_SCRATCH;
+BENCH_PERF (comma-separated scenarios: a system-wide `perf` profile of ours in those phases,
+summarised in BENCHMARKS.md).
 """
+import datetime
 import json
 import os
 import re
+import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -33,6 +52,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import oracle  # noqa: E402
+import psycopg  # noqa: E402
+import bench_pgc  # noqa: E402
 from harness import Servers  # noqa: E402
 
 TABLES = int(os.environ.get("BENCH_TABLES", "4"))
@@ -44,8 +65,19 @@ SCRATCH = os.environ.get("CHAMELEON_BENCH_SCRATCH", "/tmp/pg_chameleon_rs-bench"
 WIDE_ROWS = int(os.environ.get("BENCH_WIDE_ROWS", "200000"))
 COPY_WORKERS = int(os.environ.get("BENCH_COPY_WORKERS", "2"))
 SPLIT_ROWS = os.environ.get("BENCH_SPLIT_ROWS")
-COPY_OPTIONS = json.dumps({"copy_workers": COPY_WORKERS, **({"copy_split_rows": int(SPLIT_ROWS)} if SPLIT_ROWS else {})})
-SCENARIOS = set(os.environ.get("BENCH_SCENARIOS", "copy,limit,drain,keepup").split(","))
+BATCH_SIZE = int(os.environ.get("BENCH_BATCH_SIZE", "10000"))
+COPY_OPTIONS = json.dumps({"copy_workers": COPY_WORKERS, "replica_batch_size": BATCH_SIZE, "sleep_loop": 1,
+                           "copy_max_memory": 64,
+                           **({"copy_split_rows": int(SPLIT_ROWS)} if SPLIT_ROWS else {})})
+SCENARIOS = set((os.environ.get("BENCH_ONLY") or os.environ.get("BENCH_SCENARIOS")
+                 or "copy,limit,drain,keepup").split(","))
+TOOLS = set(os.environ.get("BENCH_TOOLS", "ours,pgc").split(","))
+COPY_ROUNDS = int(os.environ.get("BENCH_COPY_ROUNDS", "1"))
+MYSQL_PORT = int(os.environ.get("BENCH_MYSQL_PORT", "53396"))
+PG_PORT = int(os.environ.get("BENCH_PG_PORT", "55492"))
+REPORT = os.environ.get("BENCH_REPORT", os.path.join(HERE, "..", "BENCHMARKS.md"))
+PERF = set(os.environ.get("BENCH_PERF", "").split(",")) - {""}
+FULL_SIZE = (TABLES, ROWS, BACKLOG, SECONDS, THREADS) == (4, 500_000, 1_000_000, 60, 2)
 
 
 def sbtest(my):
@@ -61,6 +93,9 @@ def sbtest(my):
                         f" REPEAT(SUBSTRING(MD5(seq + 1), 1, 11), 5) FROM seq_1_to_{ROWS}")
         # the keep-up scenario's lag probe: a row with the source's wall-clock time every 100 ms
         cur.execute("CREATE TABLE sbtest.probe (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, t DOUBLE NOT NULL)")
+        # persistent statistics are refreshed in the background: make DATA_LENGTH current
+        cur.execute("ANALYZE TABLE " + ", ".join(f"sbtest.sbtest{t}" for t in range(1, TABLES + 1)))
+        cur.fetchall()
         cur.execute("SELECT SUM(DATA_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'sbtest'")
         return int(cur.fetchone()[0])
 
@@ -69,6 +104,15 @@ def check(my, pg):
     for t in range(1, TABLES + 1):
         oracle.assert_same_table(my, pg, "sbtest", "sbtest", f"sbtest{t}")
     oracle.assert_same_table(my, pg, "sbtest", "sbtest", "probe")
+    CHECKS.append(pg.info.dbname)
+
+
+CHECKS = []  # destinations checked equal to the source, in order
+
+
+def check_tool(my, tool):
+    with tool.connect() as pg:
+        check(my, pg)
 
 
 def in_pairs(pg_connect, statements):
@@ -178,132 +222,659 @@ def wide(s, my, pg):
     return elapsed, mb, max(peak.values()) / 1024 if peak else 0.0
 
 
-def report(results):
-    print(f"\n{'scenario':<54} {'time / rate':<26} result")
-    for r in results:
-        print(f"{r[0]:<54} {r[1]:<26} {r[2]}")
-    print("\nevery replication scenario ended with the destination equal to the source")
+def pipe_reference(s):
+    """For reference: `mariadb --quick` piped into `psql \\copy`, two tables at a time, then the
+    same index builds two at a time (PostgreSQL and MariaDB on this host, rows through a pipe)."""
+    s.postgres.create_database("pipe")
+    with s.postgres.connect("pipe") as pg:
+        pg.execute("CREATE SCHEMA ref")
+        for t in range(1, TABLES + 1):
+            pg.execute(f"CREATE TABLE ref.sbtest{t} (id integer NOT NULL, k integer NOT NULL DEFAULT 0,"
+                       " c character(120) NOT NULL DEFAULT '', pad character(60) NOT NULL DEFAULT '')")
+    psql = f"psql -X -q -v ON_ERROR_STOP=1 -h {s.postgres.dir} -p {s.postgres.port} -U postgres -d pipe"
+    queue = [f"mariadb --quick --batch --skip-column-names -S {s.mariadb.socket} -u root "
+             f"-e 'SELECT * FROM sbtest.sbtest{t}' | {psql} -c '\\copy ref.sbtest{t} FROM STDIN'"
+             for t in range(1, TABLES + 1)]
+    lock = threading.Lock()
+    errors = []
+
+    def run():
+        while True:
+            with lock:
+                if not queue:
+                    return
+                cmd = queue.pop(0)
+            p = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True)
+            if p.returncode != 0:
+                errors.append(p.stderr)
+                return
+
+    t0 = time.time()
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise RuntimeError(f"mariadb | psql failed: {errors[0]}")
+    copy_s = time.time() - t0
+    connect = lambda: s.postgres.connect("pipe")  # noqa: E731
+    index_s = in_pairs(connect, [stmt for t in range(1, TABLES + 1) for stmt in (
+        f"ALTER TABLE ref.sbtest{t} ADD PRIMARY KEY (id)", f"CREATE INDEX ON ref.sbtest{t} (k)")])
+    with s.postgres.connect() as c:
+        c.execute('DROP DATABASE pipe WITH (FORCE)')
+    return copy_s + index_s, copy_s, index_s
+
+
+def apply_limit(s):
+    """The in-backend apply limit: BACKLOG row changes as in the drain (per 100-event
+    transaction 50 single-row UPDATEs by primary key setting every column and 50 single-row
+    INSERTs), run by one PL/pgSQL loop in one backend on tables shaped and filled like the
+    replicated ones, with their indexes, in a database of its own (nothing of the tools'
+    databases is touched or analysed). Returns (seconds, WAL bytes)."""
+    s.postgres.create_database("applim")
+    pg = s.postgres.connect("applim")
+    pg.execute("CREATE SCHEMA applim")
+    for t in range(1, TABLES + 1):
+        pg.execute(f"CREATE TABLE applim.sbtest{t} (id integer NOT NULL PRIMARY KEY, k integer NOT NULL DEFAULT 0,"
+                   " c character(120) NOT NULL DEFAULT '', pad character(60) NOT NULL DEFAULT '')")
+        pg.execute(f"CREATE INDEX ON applim.sbtest{t} (k)")
+        pg.execute(f"INSERT INTO applim.sbtest{t} SELECT g, (g * 7919) % {ROWS}, lpad(g::text, 11, '0') || '-' "
+                   f"|| repeat(substr(md5(g::text), 1, 11), 9), repeat(substr(md5((g + 1)::text), 1, 11), 5) "
+                   f"FROM generate_series(1, {ROWS}) g")
+    pg.execute("VACUUM ANALYZE")
+    branches = []
+    for t in range(1, TABLES + 1):
+        kw = "IF" if t == 1 else "ELSIF"
+        branches.append(f"""
+            {kw} tab = {t} THEN
+                FOR i IN 0..49 LOOP
+                    UPDATE applim.sbtest{t} SET id = lo + i, k = lo + i + n, c = v_c, pad = v_pad WHERE id = lo + i;
+                END LOOP;
+                FOR i IN 1..50 LOOP
+                    next_id := next_id + 1;
+                    INSERT INTO applim.sbtest{t} (id, k, c, pad) VALUES (next_id, i, 'drain', 'x');
+                END LOOP;""")
+    pg.execute(f"""
+        CREATE PROCEDURE applim.run(events int) LANGUAGE plpgsql AS $$
+        DECLARE
+            done int := 0; tab int; lo int; n int := 0; next_id int := {ROWS} * 10;
+            v_c text := repeat('c', 120); v_pad text := repeat('p', 60);
+        BEGIN
+            WHILE done < events LOOP
+                tab := 1 + (done / 100) % {TABLES};
+                lo := 1 + (done * 7) % ({ROWS} - 100);
+                n := n + 1;{''.join(branches)}
+                END IF;
+                COMMIT;
+                done := done + 100;
+            END LOOP;
+        END $$""")
+    lsn = bench_pgc.wal_lsn(pg)
+    t0 = time.time()
+    pg.execute("CALL applim.run(%s)", (BACKLOG,))
+    elapsed = time.time() - t0
+    wal = bench_pgc.wal_bytes(pg, lsn)
+    pg.close()
+    with s.postgres.connect() as c:
+        c.execute("DROP DATABASE applim WITH (FORCE)")
+    return elapsed, wal
+
+
+# -- the two tools --------------------------------------------------------------------------------
+class Ours:
+    key = "ours"
+    label = "pg_chameleon_rs"
+
+    def __init__(self, s):
+        self.s = s
+        s.postgres.create_database("bench")
+        self.pg = s.postgres.connect("bench")
+        self.pg.execute("SELECT chameleon.add_source('sb', %s, '{\"sbtest\": \"sbtest\"}', %s)",
+                        (s.mariadb.url(), COPY_OPTIONS))
+        self.pm = bench_pgc.postmaster_pid(s.postgres)
+
+    def connect(self):
+        return self.s.postgres.connect("bench")
+
+    def version(self):
+        v = self.pg.execute("SELECT extversion FROM pg_extension WHERE extname = 'pg_chameleon_rs'").fetchone()[0]
+        lib = os.path.join(self.pg.execute("SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'").fetchone()[0],
+                           "pg_chameleon_rs.so")
+        built = datetime.datetime.fromtimestamp(os.path.getmtime(lib), datetime.timezone.utc)
+        return f"{v} (installed {lib} of {built:%Y-%m-%d %H:%M} UTC)"
+
+    def init(self):
+        t0 = time.time()
+        self.pg.execute("SELECT chameleon.init_replica('sb', wait => true, resume => false)")
+        return time.time() - t0
+
+    def start(self):
+        self.pg.execute("SELECT chameleon.start_replica('sb')")
+
+    def wait(self, my, timeout=3600):
+        deadline = time.time() + 30
+        while True:
+            try:
+                ok = self.pg.execute("SELECT chameleon.wait_for('sb', make_interval(secs => %s))",
+                                     (timeout,)).fetchone()[0]
+                break
+            except psycopg.errors.ObjectNotInPrerequisiteState as e:
+                # just started: its workers are not alive yet
+                if "not running" not in str(e) or time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        if not ok:
+            raise TimeoutError(f"ours not caught up after {timeout}s")
+        return time.time()
+
+    def stop(self):
+        self.pg.execute("SELECT chameleon.stop_replica('sb')")
+
+    def pids(self):
+        """Our background workers (launcher, init, copy, read, replay): their process title."""
+        return bench_pgc.pids_by_cmdline(self.pm, "postgres: pg_chameleon_rs")
+
+    backend_pids = None
+
+    def events(self):
+        return int(self.pg.execute("SELECT coalesce(sum(i_events), 0) FROM sch_chameleon.t_replica_batch").fetchone()[0])
+
+    def stages(self, t0, events):
+        """Read-and-stored and replayed rates since t0 (from the batch timestamps)."""
+        stored_s, replayed_s = self.pg.execute(
+            """SELECT extract(epoch FROM max(ts_created)) - %s, extract(epoch FROM max(ts_replayed)) - %s
+                 FROM sch_chameleon.t_replica_batch WHERE ts_created >= to_timestamp(%s)""", (t0, t0, t0)).fetchone()
+        return (f"read and stored {events / float(stored_s):,.0f}/s, replayed {events / float(replayed_s):,.0f}/s"
+                if stored_s and replayed_s else "")
+
+
+class Pgc:
+    key = "pgc"
+    label = f"pg_chameleon {bench_pgc.PGC_VERSION}"
+
+    def __init__(self, s):
+        self.s = s
+        self.p = bench_pgc.PgChameleon(s.mariadb, s.postgres, "sbtest", replica_batch_size=BATCH_SIZE,
+                                       replay_max_rows=BATCH_SIZE, sleep_loop=1, copy_max_memory="64M").setup()
+        self.pg = self.p.connect()
+
+    def connect(self):
+        return self.p.connect()
+
+    def version(self):
+        freeze = subprocess.run([os.path.join(bench_pgc.VENV, "bin", "pip"), "freeze"], capture_output=True,
+                                text=True).stdout.split()
+        deps = [p for p in freeze if p.lower().startswith(("mysql-replication", "pymysql", "psycopg2"))]
+        return f"{bench_pgc.PGC_VERSION} ({', '.join(deps)}; Python 3.11 of Debian)"
+
+    def init(self):
+        return self.p.init_replica()
+
+    def start(self):
+        self.p.start_replica()
+
+    def wait(self, my, timeout=3600):
+        return self.p.wait_caught_up(my, timeout)
+
+    def stop(self):
+        self.p.stop_replica()
+
+    def pids(self):
+        return self.p.pids()
+
+    def backend_pids(self):
+        return self.p.backend_pids()
+
+    def events(self):
+        return self.p.replayed_events()
+
+    def stages(self, t0, events):
+        # a read cycle stores its rows in the open batch (created before) and then adds the next
+        # one: the last batch added and the last replayed during the phase end the two stages
+        stored_s, replayed_s = self.pg.execute(
+            """SELECT extract(epoch FROM max(ts_created) FILTER (WHERE ts_created >= to_timestamp(%s)::timestamp)
+                                         ::timestamptz) - %s,
+                      extract(epoch FROM max(ts_replayed)::timestamptz) - %s
+                 FROM sch_chameleon.t_replica_batch WHERE ts_replayed >= to_timestamp(%s)::timestamp
+                   OR ts_created >= to_timestamp(%s)::timestamp""",
+            (t0, t0, t0, t0, t0)).fetchone()
+        return (f"read and stored {events / float(stored_s):,.0f}/s, replayed {events / float(replayed_s):,.0f}/s"
+                if stored_s and replayed_s else "")
+
+
+class Phase:
+    """What one tool costs over a phase: its processes (sampled every 100 ms from /proc), the
+    whole PostgreSQL server's CPU (reaped backends included), MariaDB's CPU, the WAL written."""
+
+    def __init__(self, s, tool, pg, name):
+        self.s, self.tool, self.pg, self.name = s, tool, pg, name
+        self.perf = None
+
+    def start(self):
+        if self.tool.key == "ours" and self.name in PERF:
+            self.perf_file = os.path.join(self.s.scratch, f"perf-{self.name}.data")
+            self.perf = subprocess.Popen(["perf", "record", "-a", "-F", "499", "-o", self.perf_file],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.lsn = bench_pgc.wal_lsn(self.pg)
+        self.server0 = bench_pgc.pg_server_cpu(self.s.postgres)
+        self.my0 = bench_pgc.process_cpu(self.s.mariadb.proc.pid)
+        self.procs = bench_pgc.ProcSampler(self.tool.pids).start()
+        self.backends = bench_pgc.ProcSampler(self.tool.backend_pids).start() if self.tool.backend_pids else None
+        self.t0 = time.time()
+        return self
+
+    def end(self):
+        self.seconds = time.time() - self.t0
+        self.procs.stop()
+        if self.backends:
+            self.backends.stop()
+        self.server_cpu = bench_pgc.pg_server_cpu(self.s.postgres) - self.server0
+        self.mariadb_cpu = bench_pgc.process_cpu(self.s.mariadb.proc.pid) - self.my0
+        self.wal = bench_pgc.wal_bytes(self.pg, self.lsn)
+        # ours' workers run inside PostgreSQL; pg_chameleon's Python processes outside it
+        self.tool_cpu = self.procs.cpu_s
+        self.total_cpu = self.server_cpu + (self.tool_cpu if self.tool.key == "pgc" else 0.0)
+        if self.perf:
+            self.perf.send_signal(signal.SIGINT)
+            self.perf.wait(60)
+            rep = subprocess.run(["perf", "report", "-i", self.perf_file, "--no-children", "--stdio",
+                                  "--sort", "comm,dso,sym", "--comms", "postgres,mariadbd", "--percent-limit", "1"],
+                                 capture_output=True, text=True)
+            PROFILES[self.name] = "\n".join(l for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#"))[:6000]
+        return self
+
+    def cost(self, events):
+        """CPU seconds per 1k events and WAL bytes per event, with the breakdown."""
+        per_k = self.total_cpu / events * 1000
+        proc = "workers" if self.tool.key == "ours" else "Python processes"
+        detail = (f"{per_k:.3f} CPU s/1k events ({self.total_cpu:.1f} s: PostgreSQL {self.server_cpu:.1f} s"
+                  + (f" incl. workers {self.tool_cpu:.1f} s" if self.tool.key == "ours" else
+                     f" (its backends >= {self.backends.cpu_s:.1f} s) + {proc} {self.tool_cpu:.1f} s")
+                  + f"; MariaDB {self.mariadb_cpu:.1f} s)")
+        return per_k, self.wal / events, detail
+
+    def memory(self):
+        what = "workers" if self.tool.key == "ours" else "Python processes"
+        return (f"{what}: peak RSS {self.procs.peak_hwm_mb:.0f} MB per process, "
+                f"private {self.procs.peak_anon_mb:.0f} MB per process, {self.procs.sum_anon_mb:.0f} MB together")
+
+
+PROFILES = {}
+
+
+def keepup(s, my, tool):
+    """sysbench oltp_write_only while `tool` replicates alone (caught up first); the lag of probe
+    rows end to end. Returns (tps, events, lags, phase)."""
+    stop = threading.Event()
+    sent = {}
+    with my.cursor() as cur:
+        cur.execute("SELECT coalesce(max(id), 0) FROM sbtest.probe")
+        start_id = cur.fetchone()[0]
+
+    def prober():
+        conn = s.mariadb.root()
+        with conn.cursor() as cur:
+            while not stop.is_set():
+                cur.execute("INSERT INTO sbtest.probe (t) VALUES (%s)", (time.time(),))
+                sent[cur.lastrowid] = True
+                time.sleep(0.1)
+        conn.close()
+
+    lags = []
+
+    def poller():
+        conn = tool.connect()
+        last = start_id
+        while not stop.is_set() or last < max(sent, default=0):
+            for pid, t in conn.execute("SELECT id, t FROM sbtest.probe WHERE id > %s ORDER BY id", (last,)).fetchall():
+                lags.append(time.time() - t)
+                last = pid
+            time.sleep(0.01)
+        conn.close()
+
+    before = tool.events()
+    ph = Phase(s, tool, tool.pg, "keepup").start()
+    threads = [threading.Thread(target=prober), threading.Thread(target=poller)]
+    for th in threads:
+        th.start()
+    sb = subprocess.run(
+        ["sysbench", "oltp_write_only", "--db-driver=mysql", f"--mysql-socket={s.mariadb.socket}",
+         "--mysql-user=root", "--mysql-db=sbtest", f"--tables={TABLES}", f"--table-size={ROWS}",
+         f"--threads={THREADS}", f"--time={SECONDS}", "--mysql-ignore-errors=1062", "run"],
+        capture_output=True, text=True)
+    stop.set()
+    for th in threads:
+        th.join()
+    if sb.returncode != 0:
+        raise RuntimeError(f"sysbench failed: {sb.stderr or sb.stdout}")
+    tool.wait(my)
+    ph.end()
+    tps = float(re.search(r"transactions:\s+\d+\s+\(([\d.]+) per sec", sb.stdout).group(1))
+    events = tool.events() - before
+    lags.sort()
+    return tps, events, lags, ph
+
+
+def lag_text(lags):
+    p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+    return p99, (f"lag p50 {statistics.median(lags):.3f} s, p99 {p99:.3f} s, max {lags[-1]:.3f} s "
+                 f"({len(lags)} probes)")
+
+
+def generate_backlog(my):
+    with my.cursor() as cur:
+        cur.execute("USE sbtest")
+        done = 0
+        while done < BACKLOG:
+            t = 1 + (done // 100) % TABLES
+            lo = 1 + (done * 7) % (ROWS - 100)
+            cur.execute("START TRANSACTION")
+            cur.execute(f"UPDATE sbtest.sbtest{t} SET k = k + 1 WHERE id BETWEEN {lo} AND {lo + 49}")
+            cur.execute(f"INSERT INTO sbtest.sbtest{t} (k, c, pad) SELECT seq, 'drain', 'x' FROM seq_1_to_50")
+            cur.execute("COMMIT")
+            done += 100
+
+
+def fmt_ratio(value, limit, le=True):
+    ok = value <= limit if le else value >= limit
+    return ok, f"{value:.2f} {'met' if ok else 'MISSED'}"
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    return f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.1f} GiB memory, {platform.platform()}"
+
+
+def git_head():
+    p = subprocess.run(["git", "-C", os.path.join(HERE, ".."), "log", "-1", "--format=%h %cs"],
+                       capture_output=True, text=True)
+    return p.stdout.strip() or "?"
+
+
+def report(rows, notes, header, gaps):
+    print(f"\n{'scenario':<48} | {'ours':<40} | {'pg_chameleon':<40} | {'reference':<30} | target")
+    for r in rows:
+        print(" | ".join(f"{c:<40}" if i else f"{c:<48}" for i, c in enumerate(r)))
+    for n in notes:
+        print("  " + n)
+    if CHECKS:
+        print(f"\nchecked equal to the source after each scenario: {', '.join(CHECKS)}")
+    if not REPORT:
+        return
+    out = ["# Benchmarks", "",
+           "Written by `make bench` (scripts/bench.py, scripts/bench_pgc.py); the same run measures both "
+           "tools on the same data, one at a time, on the same servers, next to what PostgreSQL alone needs.",
+           ""]
+    out += [f"- {h}" for h in header]
+    out += ["", "| scenario | pg_chameleon_rs | pg_chameleon | limit / reference | target: met? |",
+            "|---|---|---|---|---|"]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    out += [""] + [f"- {n}" for n in notes]
+    if CHECKS:
+        out += ["", "After every scenario each measured destination was checked equal to the source, "
+                "value for value (databases in order: " + ", ".join(CHECKS) + ")."]
+    out += ["", "## How it is measured", "",
+            "- One tool at a time: the other one's replica is stopped (WAL and CPU are counted for the whole "
+            "PostgreSQL cluster). pg_chameleon replicates into its own database `pgcbench` of the same cluster "
+            "(it keeps its state in a schema `sch_chameleon`, as we do), as the system user `pgcbench`, "
+            "configured with the same `replica_batch_size` (and `replay_max_rows`), `sleep_loop` 1, "
+            "`copy_max_memory` 64M, `copy_mode: direct`; the source has `binlog_row_metadata=FULL`.",
+            "- pg_chameleon's copy is its `init_replica` in the foreground (`--debug`), whole command; ours "
+            "`chameleon.init_replica(..., wait => true)`.",
+            "- Caught up: ours `chameleon.wait_for`; pg_chameleon when its open batch (sch_chameleon.t_replica_batch, "
+            "the position its reader resumes from) has no row event after it in the source's binlog "
+            "(`SHOW BINLOG EVENTS`) and every other batch is replayed (polled every 100 ms).",
+            "- CPU s per 1k events: the PostgreSQL server's CPU over the phase (postmaster, live and reaped "
+            "backends: our workers are backends; pg_chameleon's replay runs in its PL/pgSQL in a backend), plus "
+            "pg_chameleon's Python processes (sampled from /proc every 100 ms). MariaDB's CPU is shown apart. "
+            "WAL: `pg_current_wal_lsn()` difference over the phase.",
+            "- Drain: both replicas caught up and stopped, the backlog written once, then each tool started "
+            "alone and timed until it has applied everything. Keep-up: each tool alone, caught up first; "
+            "WAL and CPU from the start of the load until caught up.",
+            "- In-backend apply limit: the drain's row changes (per 100-event transaction 50 single-row "
+            "UPDATEs by primary key setting every column, 50 single-row INSERTs) by one PL/pgSQL procedure "
+            "in one backend, on tables shaped and filled like the replicated ones, with their indexes, in a database of its own."]
+    if gaps:
+        out += ["", "## Where the time goes (targets missed)", ""] + gaps
+    if PROFILES:
+        out += ["", "## perf profiles (ours, whole machine, PostgreSQL and MariaDB processes, `perf report --sort comm,dso,sym`)", ""]
+        for name, text in PROFILES.items():
+            out += [f"### {name}", "", "```", text, "```", ""]
+    with open(REPORT, "w") as f:
+        f.write("\n".join(out) + "\n")
+    print(f"\nwritten to {os.path.abspath(REPORT)}")
 
 
 def main():
-    s = Servers(SCRATCH, 53396, 55492)
-    results = []
+    s = Servers(SCRATCH, MYSQL_PORT, PG_PORT)
+    rows, notes, gaps = [], [], []
+    tools = []
     try:
         s.start()
         my = s.mariadb.root()
         t0 = time.time()
         data_bytes = sbtest(my)
         print(f"generated {TABLES} x {ROWS} rows ({data_bytes / 1e6:.0f} MB InnoDB data) in {time.time() - t0:.1f}s")
-        s.postgres.create_database("bench")
-        pg = s.postgres.connect("bench")
-        pg.execute("SELECT chameleon.add_source('sb', %s, '{\"sbtest\": \"sbtest\"}', %s)",
-                   (s.mariadb.url(), COPY_OPTIONS))
-
-        rows = TABLES * ROWS
-        if "wide" in SCENARIOS:
-            elapsed, mb, peak_mb = wide(s, my, pg)
-            results.append((f"wide: {WIDE_ROWS:,} rows of 8 KB ({mb:,.0f} MB)", f"{elapsed:.2f} s",
-                            f"peak RSS of a copy worker {peak_mb:.0f} MB"))
-        if "limit" in SCENARIOS:
-            total, copy_s, index_s = limit(s, my, data_bytes)
-            results.append(("limit: PG COPY FROM file + index builds, 2 at a time", f"{total:.2f} s",
-                            f"copy {copy_s:.2f} s + indexes {index_s:.2f} s, {rows / total:,.0f} rows/s"))
-        if "copy" not in SCENARIOS:
-            report(results)
-            return
-        t0 = time.time()
-        pg.execute("SELECT chameleon.init_replica('sb', wait => true)")
-        copy_s = time.time() - t0
-        results.append(("initial copy incl. indexes", f"{copy_s:.2f} s",
-                        f"{rows / copy_s:,.0f} rows/s, {data_bytes / 1e6 / copy_s:.0f} MB/s"))
-        check(my, pg)
-        if "limit" in SCENARIOS:
-            results.append(("  ratio ours / limit", f"{copy_s / total:.2f}", ""))
-        if "drain" not in SCENARIOS and "keepup" not in SCENARIOS:
-            report(results)
-            return
-
-        # drain: a stored backlog applied by the replay worker
-        pg.execute("SELECT chameleon.start_replica('sb')")
-        pg.execute("SELECT chameleon.wait_for('sb', '60 seconds')")
-        pg.execute("SELECT chameleon.stop_replica('sb')")
+        ours = Ours(s) if "ours" in TOOLS else None
+        pgc = Pgc(s) if "pgc" in TOOLS else None
+        tools = [t for t in (ours, pgc) if t]
         with my.cursor() as cur:
-            cur.execute("USE sbtest")
-            done = 0
-            while done < BACKLOG:
-                t = 1 + (done // 100) % TABLES
-                lo = 1 + (done * 7) % (ROWS - 100)
-                cur.execute("START TRANSACTION")
-                cur.execute(f"UPDATE sbtest.sbtest{t} SET k = k + 1 WHERE id BETWEEN {lo} AND {lo + 49}")
-                cur.execute(f"INSERT INTO sbtest.sbtest{t} (k, c, pad) SELECT seq, 'drain', 'x' FROM seq_1_to_50")
-                cur.execute("COMMIT")
-                done += 100
-        t0 = time.time()
-        pg.execute("SELECT chameleon.start_replica('sb')")
-        pg.execute("SELECT chameleon.wait_for('sb', '30 minutes')")
-        drain_s = time.time() - t0
-        stored_s, replayed_s = pg.execute(
-            """SELECT extract(epoch FROM max(ts_created)) - %s, extract(epoch FROM max(ts_replayed)) - %s
-                 FROM sch_chameleon.t_replica_batch WHERE ts_created >= to_timestamp(%s)""", (t0, t0, t0)).fetchone()
-        results.append((f"drain {BACKLOG:,} row events (read + store + replay)", f"{drain_s:.2f} s",
-                        f"{BACKLOG / drain_s:,.0f} events/s; read and stored {BACKLOG / float(stored_s):,.0f}/s, "
-                        f"replayed {BACKLOG / float(replayed_s):,.0f}/s"))
-        check(my, pg)
+            cur.execute("SELECT VERSION()")
+            my_version = cur.fetchone()[0]
+        pg_any = s.postgres.connect()
+        sizes = (f"{TABLES} tables x {ROWS:,} rows ({data_bytes / 1e6:.0f} MB InnoDB data), backlog {BACKLOG:,} "
+                 f"row events, keep-up {THREADS} threads x {SECONDS} s")
+        header = [f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+                  f"machine: {machine()}",
+                  f"MariaDB {my_version}; PostgreSQL {pg_any.execute('SHOW server_version').fetchone()[0]}; "
+                  f"{subprocess.run(['sysbench', '--version'], capture_output=True, text=True).stdout.strip()}",
+                  *(f"{t.label}: {t.version()}" for t in tools),
+                  f"benchmark scripts: {git_head()}",
+                  f"sizes: {sizes}" + ("" if FULL_SIZE else " (REDUCED sizes: not the published configuration)"),
+                  f"ours: copy_workers {COPY_WORKERS}, replica_batch_size {BATCH_SIZE}"]
+        pg_any.close()
+        rows_total = TABLES * ROWS
+        measured = {}
 
-        # keep-up: sysbench oltp_write_only on the source, lag measured by a probe row
-        stop = threading.Event()
-        sent = {}
+        # -- copy and limit -----------------------------------------------------------------
+        copies = {t.key: [] for t in tools}
+        lim = []
+        pipe = None
+        need_copy = bool(SCENARIOS & {"copy", "drain", "keepup"})
+        rounds = COPY_ROUNDS if "copy" in SCENARIOS else (1 if need_copy else 0)
+        if "wide" in SCENARIOS and ours:
+            elapsed, mb, peak_mb = wide(s, my, ours.pg)
+            rows.append((f"wide: {WIDE_ROWS:,} rows of 8 KB ({mb:,.0f} MB)", f"{elapsed:.2f} s; peak RSS of a copy "
+                         f"worker {peak_mb:.0f} MB", "", "", ""))
+        if "limit" in SCENARIOS:
+            pipe = pipe_reference(s)
+        for r in range(max(rounds, 1 if "limit" in SCENARIOS else 0)):
+            order = (["limit"] if "limit" in SCENARIOS else []) + [t.key for t in tools] * (r < rounds)
+            if r % 2:
+                order.reverse()
+            for what in order:
+                if what == "limit":
+                    lim.append(limit(s, my, data_bytes))
+                    print(f"limit: {lim[-1][0]:.2f} s")
+                    continue
+                tool = ours if what == "ours" else pgc
+                ph = Phase(s, tool, tool.pg, "copy").start()
+                secs = tool.init()
+                ph.end()
+                copies[what].append((secs, ph))
+                print(f"copy {tool.label}: {secs:.2f} s")
+                check_tool(my, tool)
+        med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
+        lim_s = med([x[0] for x in lim])
+        if "copy" in SCENARIOS:
+            cells, ratio = {}, {}
+            for t in tools:
+                secs = [c[0] for c in copies[t.key]]
+                m = med(secs)
+                ph = copies[t.key][len(secs) // 2][1]
+                rounds_txt = f" (rounds: {', '.join(f'{x:.2f}' for x in secs)})" if len(secs) > 1 else ""
+                cpu = (f"PostgreSQL {ph.server_cpu:.1f} s (incl. workers {ph.tool_cpu:.1f} s)" if t.key == "ours"
+                       else f"PostgreSQL {ph.server_cpu:.1f} s + Python {ph.tool_cpu:.1f} s")
+                cells[t.key] = (f"{m:.2f} s, {rows_total / m:,.0f} rows/s, {data_bytes / 1e6 / m:.0f} MB/s{rounds_txt}; "
+                                f"CPU: {cpu}")
+                cells[t.key] += f", MariaDB {ph.mariadb_cpu:.1f} s; WAL {ph.wal / 1e6:.0f} MB"
+                ratio[t.key] = m
+            verdicts = []
+            if ours and pgc:
+                ok, txt = fmt_ratio(ratio["ours"] / ratio["pgc"], 0.4)
+                verdicts.append(f"ours / pg_chameleon <= 0.4: {txt}")
+                if not ok:
+                    gaps.append(f"- initial copy: ours {ratio['ours']:.2f} s vs pg_chameleon {ratio['pgc']:.2f} s.")
+            if ours and lim_s:
+                ok, txt = fmt_ratio(ratio["ours"] / lim_s, 1.5)
+                verdicts.append(f"ours / limit <= 1.5: {txt}")
+                if not ok:
+                    l0 = lim[len(lim) // 2]
+                    ph = copies["ours"][len(copies["ours"]) // 2][1]
+                    gaps.append(f"- initial copy vs the limit: ours {ratio['ours']:.2f} s, the limit {lim_s:.2f} s "
+                                f"(its COPY {l0[1]:.2f} s + index builds {l0[2]:.2f} s, PostgreSQL alone reading "
+                                f"files). During ours the machine spent {ph.server_cpu:.1f} CPU s in PostgreSQL "
+                                f"({ph.tool_cpu:.1f} s in our workers) and {ph.mariadb_cpu:.1f} s in MariaDB "
+                                f"sending the rows, on {os.cpu_count()} cores for {ph.seconds:.2f} s: with the "
+                                f"source on the same host its CPU is what the limit does not pay. A `perf` "
+                                f"profile: `BENCH_PERF=copy`. Candidates to close the gap: fewer CPU cycles per "
+                                f"row in PostgreSQL's COPY input path (README: text parsing of character(n) is "
+                                f"a large part), the source on its own host.")
+            ref = (f"limit {lim_s:.2f} s" if lim_s else "") + (
+                f"; mariadb | psql \\copy {pipe[0]:.2f} s" if pipe else "")
+            rows.append((f"initial copy, {TABLES} x {ROWS:,} rows, indexes included",
+                         cells.get("ours", "-"), cells.get("pgc", "-"), ref, "; ".join(verdicts) or "-"))
+        if lim:
+            l0 = lim[len(lim) // 2]
+            rows.append(("limit: PG COPY FROM file + index builds, 2 at a time", "", "",
+                         f"{l0[0]:.2f} s (COPY {l0[1]:.2f} s + indexes {l0[2]:.2f} s), {rows_total / l0[0]:,.0f} rows/s"
+                         + (f" (rounds: {', '.join(f'{x[0]:.2f}' for x in lim)})" if len(lim) > 1 else ""), ""))
+        if pipe:
+            rows.append(("reference: mariadb --quick | psql \\copy, 2 at a time + index builds", "", "",
+                         f"{pipe[0]:.2f} s (copy {pipe[1]:.2f} s + indexes {pipe[2]:.2f} s)", ""))
 
-        def prober():
-            conn = s.mariadb.root()
-            with conn.cursor() as cur:
-                while not stop.is_set():
-                    cur.execute("INSERT INTO sbtest.probe (t) VALUES (%s)", (time.time(),))
-                    sent[cur.lastrowid] = True
-                    time.sleep(0.1)
-            conn.close()
+        if not SCENARIOS & {"drain", "keepup"}:
+            report(rows, notes, header, gaps)
+            return
 
-        lags = []
+        # -- drain ----------------------------------------------------------------------------
+        for t in tools:
+            t.start()
+            t.wait(my)
+            t.stop()
+        if "drain" in SCENARIOS:
+            generate_backlog(my)
+            drain = {}
+            for t in tools:  # the same backlog for each, one at a time
+                ph = Phase(s, t, t.pg, "drain").start()
+                t.start()
+                t.wait(my)
+                ph.end()
+                t.stop()
+                check_tool(my, t)
+                drain[t.key] = ph
+                print(f"drain {t.label}: {ph.seconds:.2f} s")
+            apply_s, apply_wal = apply_limit(s)
+            apply_rate = BACKLOG / apply_s
+            cells, verdicts = {}, []
+            for t in tools:
+                ph = drain[t.key]
+                per_k, wal_ev, detail = ph.cost(BACKLOG)
+                measured[("drain", t.key)] = (per_k, wal_ev)
+                cells[t.key] = (f"{ph.seconds:.2f} s, {BACKLOG / ph.seconds:,.0f} events/s; "
+                                f"{t.stages(ph.t0, BACKLOG)}")
+                rows_cost = (per_k, wal_ev, detail, ph.memory())
+                cells[t.key + "_cost"] = rows_cost
+            if ours and pgc:
+                x = (BACKLOG / drain["ours"].seconds) / (BACKLOG / drain["pgc"].seconds)
+                ok, txt = fmt_ratio(x, 8, le=False)
+                verdicts.append(f"ours >= 8x pg_chameleon: {x:.1f}x {'met' if ok else 'MISSED'}")
+            if ours:
+                x = (BACKLOG / drain["ours"].seconds) / apply_rate
+                ok2, txt2 = fmt_ratio(x, 0.5, le=False)
+                verdicts.append(f"ours >= 0.5 x in-backend: {txt2}")
+                vs_pgc_ok = ok if pgc else True
+                if not ok2 or not vs_pgc_ok:
+                    gaps.append(f"- drain ({'; '.join(verdicts)}): ours {BACKLOG / drain['ours'].seconds:,.0f} "
+                                f"events/s ({ours.stages(drain['ours'].t0, BACKLOG)})"
+                                + (f"; pg_chameleon {BACKLOG / drain['pgc'].seconds:,.0f} events/s "
+                                   f"({pgc.stages(drain['pgc'].t0, BACKLOG)})" if pgc else "")
+                                + f"; in-backend apply {apply_rate:,.0f} row changes/s. The slower stage bounds "
+                                f"the drain; our replay is one backend applying prepared statements row by row. "
+                                f"At reduced sizes fixed costs (worker start, pg_chameleon's 1 s sleep_loop) "
+                                f"weigh more. A `perf` profile: `BENCH_PERF=drain`.")
+            rows.append((f"drain {BACKLOG:,} row events (read + store + replay)", cells.get("ours", "-"),
+                         cells.get("pgc", "-"),
+                         f"in-backend PL/pgSQL apply: {apply_rate:,.0f} row changes/s ({apply_s:.2f} s, "
+                         f"WAL {apply_wal / BACKLOG:,.0f} B/change)", "; ".join(verdicts) or "-"))
+            cost_rows(rows, gaps, cells, "drain", ours, pgc)
 
-        def poller():
-            conn = s.postgres.connect("bench")
-            last = 0
-            while not stop.is_set() or last < max(sent, default=0):
-                for pid, t in conn.execute("SELECT id, t FROM sbtest.probe WHERE id > %s ORDER BY id", (last,)).fetchall():
-                    lags.append(time.time() - t)
-                    last = pid
-                time.sleep(0.01)
-            conn.close()
-
-        threads = [threading.Thread(target=prober), threading.Thread(target=poller)]
-        for th in threads:
-            th.start()
-        before = pg.execute("SELECT coalesce(sum(i_events), 0) FROM sch_chameleon.t_replica_batch").fetchone()[0]
-        sb = subprocess.run(
-            ["sysbench", "oltp_write_only", "--db-driver=mysql", f"--mysql-socket={s.mariadb.socket}",
-             "--mysql-user=root", "--mysql-db=sbtest", f"--tables={TABLES}", f"--table-size={ROWS}",
-             f"--threads={THREADS}", f"--time={SECONDS}", "--mysql-ignore-errors=1062", "run"],
-            capture_output=True, text=True)
-        stop.set()
-        for th in threads:
-            th.join()
-        if sb.returncode != 0:
-            raise RuntimeError(f"sysbench failed: {sb.stderr or sb.stdout}")
-        tps = float(re.search(r"transactions:\s+\d+\s+\(([\d.]+) per sec", sb.stdout).group(1))
-        pg.execute("SELECT chameleon.wait_for('sb', '5 minutes')")
-        events = pg.execute("SELECT coalesce(sum(i_events), 0) FROM sch_chameleon.t_replica_batch").fetchone()[0] - before
-        lags.sort()
-        p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
-        results.append((f"keep-up: sysbench oltp_write_only, {THREADS} threads, {SECONDS} s",
-                        f"{tps:,.0f} tps, {events / SECONDS:,.0f} row events/s",
-                        f"lag p50 {statistics.median(lags):.3f} s, p99 {p99:.3f} s, max {lags[-1]:.3f} s "
-                        f"({len(lags)} probes)"))
-        check(my, pg)
-        pg.execute("SELECT chameleon.stop_replica('sb')")
-
-        report(results)
+        # -- keep-up --------------------------------------------------------------------------
+        if "keepup" in SCENARIOS:
+            cells, verdicts = {}, []
+            for t in tools:
+                t.start()
+                t.wait(my)  # the other tool's changes, unmeasured
+                tps, events, lags, ph = keepup(s, my, t)
+                t.stop()
+                check_tool(my, t)
+                p99, txt = lag_text(lags)
+                per_k, wal_ev, detail = ph.cost(events)
+                cells[t.key] = f"{tps:,.0f} tps, {events / SECONDS:,.0f} row events/s; {txt}"
+                cells[t.key + "_cost"] = (per_k, wal_ev, detail, ph.memory())
+                cells[t.key + "_p99"] = p99
+                print(f"keep-up {t.label}: {cells[t.key]}")
+            for t in tools:
+                ok = cells[t.key + "_p99"] < 1.0
+                verdicts.append(f"{'ours' if t.key == 'ours' else 'pg_chameleon'} p99 < 1 s: "
+                                f"{'met' if ok else 'MISSED'}")
+                if t.key == "ours" and not ok:
+                    gaps.append(f"- keep-up: ours' lag p99 {cells['ours_p99']:.3f} s at this rate.")
+            rows.append((f"keep-up: sysbench oltp_write_only, {THREADS} threads, {SECONDS} s", cells.get("ours", "-"),
+                         cells.get("pgc", "-"), "", "; ".join(verdicts)))
+            cost_rows(rows, gaps, cells, "keep-up", ours, pgc)
+            # both destinations up to date at the end
+            for t in tools:
+                t.start()
+                t.wait(my)
+                t.stop()
+                check_tool(my, t)
+        report(rows, notes, header, gaps)
     finally:
+        for t in tools:
+            try:
+                t.stop()
+            except Exception as e:  # keep stopping
+                print(f"warning: stopping {t.label}: {e}")
         s.stop()
+
+
+def cost_rows(rows, gaps, cells, phase, ours, pgc):
+    """WAL per event, CPU per 1k events and peak memory rows of a phase."""
+    o, p = cells.get("ours_cost"), cells.get("pgc_cost")
+    wal_v = cpu_v = "-"
+    if o and p:
+        wal_ok, cpu_ok = o[1] < p[1], o[0] < p[0]
+        wal_v = f"ours < pg_chameleon: {'met' if wal_ok else 'MISSED'}"
+        cpu_v = f"ours < pg_chameleon: {'met' if cpu_ok else 'MISSED'}"
+        if not wal_ok:
+            gaps.append(f"- WAL per event ({phase}): ours {o[1]:,.0f} B, pg_chameleon {p[1]:,.0f} B. Ours stores "
+                        f"each batch in sch_chameleon.t_log_replica (logged) before applying it.")
+        if not cpu_ok:
+            gaps.append(f"- CPU per 1k events ({phase}): ours {o[2]}; pg_chameleon {p[2]}.")
+    rows.append((f"  {phase}: WAL bytes per row event", f"{o[1]:,.0f}" if o else "-", f"{p[1]:,.0f}" if p else "-",
+                 "", wal_v))
+    rows.append((f"  {phase}: CPU s per 1k row events (PostgreSQL + tool)", o[2] if o else "-", p[2] if p else "-",
+                 "", cpu_v))
+    rows.append((f"  {phase}: memory of the replication processes", o[3] if o else "-", p[3] if p else "-", "", ""))
 
 
 if __name__ == "__main__":
