@@ -45,10 +45,12 @@ class _RenamedWriter:
             cur.execute(f"USE `{self.ctx.my_schema}`")
             while not self.stop.is_set():
                 try:
-                    cur.execute(f"INSERT INTO `{self.names[0]}` (id, n) VALUES (%s, %s)", (n, n))
-                    cur.execute(f"UPDATE `{self.names[0]}` SET n = n + 1 WHERE id = %s", (n - 1,))
-                    conn.commit()
+                    # (a statement cut by the rename is tried again on the new name: idempotent)
+                    cur.execute(f"INSERT INTO `{self.names[0]}` (id, n) VALUES (%s, %s) "
+                                "ON DUPLICATE KEY UPDATE n = n + 1", (n, n))
                     n += 1
+                    cur.execute(f"UPDATE `{self.names[0]}` SET n = n + 1 WHERE id = %s", (n - 2,))
+                    conn.commit()
                     self.written += 1
                     time.sleep(0.005)
                 except Exception as e:  # renamed: the next name

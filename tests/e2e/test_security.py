@@ -64,6 +64,31 @@ def test_hostile_identifiers_are_quoted_everywhere(ctx):
     assert any("longer than 63 bytes" in n for n in notes), notes
     assert ctx.one("SELECT count(*) FROM chameleon.tables WHERE state = 'replicating'") == len(tables)
     assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
+    # DDL spelled with hostile names replicates, quoted: a column and an index added, a table
+    # created with hostile enum labels, renamed, written and dropped
+    first = list(TABLES)[0]
+    t0 = f"{q(MY_SCHEMA)}.{q(first)}"
+    added, index, label_col = 'added"; DROP TABLE canary; --', 'ix"; DROP TABLE canary', "e$$"
+    fresh = 'new"tab; DROP TABLE canary; -- $$'
+    renamed = fresh + " renamed"
+    with my.cursor() as cur:
+        cur.execute(f"ALTER TABLE {t0} ADD COLUMN {q(added)} VARCHAR(10) DEFAULT 'x''; --' AFTER id, "
+                    f"ADD INDEX {q(index)} ({q(HOSTILE_COLUMN)})")
+        cur.execute(f"INSERT INTO {t0} ({q(HOSTILE_COLUMN)}, {q(added)}) VALUES ('after ddl', '$$')")
+        cur.execute(f"CREATE TABLE {q(MY_SCHEMA)}.{q(fresh)} (id INT PRIMARY KEY, {q(label_col)} ENUM('a''b', '$$', 'c\"d'))")
+        cur.execute(f"INSERT INTO {q(MY_SCHEMA)}.{q(fresh)} VALUES (1, '$$'), (2, 'a''b')")
+        cur.execute(f"RENAME TABLE {q(MY_SCHEMA)}.{q(fresh)} TO {q(MY_SCHEMA)}.{q(renamed)}")
+        cur.execute(f"INSERT INTO {q(MY_SCHEMA)}.{q(renamed)} VALUES (3, 'c\"d')")
+    wait_for(ctx)
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
+    oracle.assert_same_table(my, pg, MY_SCHEMA, PG_SCHEMA, first, any_column_order=True)
+    oracle.assert_same_structure(my, pg, MY_SCHEMA, PG_SCHEMA, first)
+    oracle.assert_same_table(my, pg, MY_SCHEMA, PG_SCHEMA, renamed)
+    with my.cursor() as cur:
+        cur.execute(f"DROP TABLE {q(MY_SCHEMA)}.{q(renamed)}")
+    wait_for(ctx)
+    assert ctx.one("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                   "WHERE n.nspname = %s AND c.relname LIKE 'new%%'", (PG_SCHEMA,)) == 0
     with my.cursor() as cur:
         cur.execute(f"DROP TABLE {q(MY_SCHEMA)}.collide")
     # copied again, then detached: the same names go through sync, sequences and keys
