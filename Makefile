@@ -3,7 +3,11 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGRX_TEST_DATA ?= /tmp/pg_chameleon_rs-pgrx-test
 VENV = .cache/venv
 
-.PHONY: all setup build install package unit pgtest e2e test demo bench clean
+.PHONY: all setup build install package prev unit pgtest e2e test demo bench clean
+
+# The previous release, built from its commit, for the upgrade test (tests/e2e/test_upgrade.py).
+PREV_VERSION = 0.4.0
+PREV_COMMIT = 22cf8b06908abb2919ea4d3696beddeae36fb197
 
 all: build
 
@@ -27,6 +31,9 @@ package: setup
 	tar -C $(PACKAGE_DIR) -czf target/pg_chameleon_rs-$(VERSION)-pg15.tar.gz .
 	@echo "==> $(PACKAGE_DIR) and target/pg_chameleon_rs-$(VERSION)-pg15.tar.gz"
 
+prev: setup
+	bash scripts/build_prev.sh $(PREV_COMMIT) $(PREV_VERSION)
+
 # Tier 1: pure-core unit tests, no PostgreSQL.
 unit: setup
 	cargo test --lib core::
@@ -38,8 +45,8 @@ pgtest: setup
 	rm -rf $(PGRX_TEST_DATA)
 
 # Tier 3: end to end, real MariaDB and real PostgreSQL with the extension (release build).
-e2e: install
-	$(VENV)/bin/pytest -v tests/e2e
+e2e: prev install
+	CHAMELEON_PREV_VERSION=$(PREV_VERSION) $(VENV)/bin/pytest -v tests/e2e
 
 test: unit pgtest e2e
 

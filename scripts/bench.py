@@ -353,7 +353,7 @@ def apply_limit(s):
         pg.execute(f"CREATE TABLE applim.sbtest{t} (id integer NOT NULL PRIMARY KEY, k integer NOT NULL DEFAULT 0,"
                    " c character(120) NOT NULL DEFAULT '', pad character(60) NOT NULL DEFAULT '')")
         pg.execute(f"CREATE INDEX ON applim.sbtest{t} (k)")
-        pg.execute(f"INSERT INTO applim.sbtest{t} SELECT g, (g * 7919) % {ROWS}, lpad(g::text, 11, '0') || '-' "
+        pg.execute(f"INSERT INTO applim.sbtest{t} SELECT g, (g::bigint * 7919) % {ROWS}, lpad(g::text, 11, '0') || '-' "
                    f"|| repeat(substr(md5(g::text), 1, 11), 9), repeat(substr(md5((g + 1)::text), 1, 11), 5) "
                    f"FROM generate_series(1, {ROWS}) g")
     pg.execute("VACUUM ANALYZE")
