@@ -245,13 +245,13 @@ TYPES_COLUMNS = """id INT NOT NULL PRIMARY KEY, ti TINYINT, uti TINYINT UNSIGNED
     dt DATE, dtm DATETIME(6), ts TIMESTAMP(3) NULL, tm TIME, y YEAR, ch CHAR(10), vc VARCHAR(255),
     tx TEXT, bl BLOB, en ENUM('small','medium','large'), st SET('x','y','z'), js JSON"""
 
-TYPES_VALUES = """seq, seq % 256 - 128, seq % 256, seq % 65536 - 32768, seq % 16777216 - 8388608,
-    seq * 7919 - 1000000000, seq * 3001, seq * 1000003 - 4611686018427387904, seq * 1000003 + 9223372036854775807,
-    seq * 1.000001 - 500000.5, seq / 7, seq / 13.0e0, seq % 256, DATE '2000-01-01' + INTERVAL (seq % 9000) DAY,
-    TIMESTAMP '2001-02-03 04:05:06.123456' + INTERVAL seq SECOND, TIMESTAMP '2020-01-01 00:00:00.5' + INTERVAL seq MINUTE,
-    SEC_TO_TIME(seq % 86400), 1901 + seq % 254, LEFT(MD5(seq), 10), CONCAT('zażółć ', seq, ' 🐢 ', REPEAT('é', seq % 40)),
-    REPEAT(MD5(seq), 20), UNHEX(REPEAT(MD5(seq), 3)), ELT(1 + seq % 3, 'small', 'medium', 'large'),
-    ELT(1 + seq % 4, '', 'x', 'x,y', 'x,y,z'), JSON_OBJECT('n', seq, 'tags', JSON_ARRAY('a', seq % 7), 's', MD5(seq))"""
+TYPES_VALUES = """n, n % 256 - 128, n % 256, n % 65536 - 32768, n % 16777216 - 8388608,
+    n * 7919 - 1000000000, n * 3001, n * 1000003 - 4611686018427387904, CAST(n AS UNSIGNED) * 1000003 + 4000000000,
+    n * 1.000001 - 500000.5, n / 7, n / 13.0e0, n % 256, DATE '2000-01-01' + INTERVAL (n % 9000) DAY,
+    TIMESTAMP '2001-02-03 04:05:06.123456' + INTERVAL n SECOND, TIMESTAMP '2020-01-01 00:00:00.5' + INTERVAL n MINUTE,
+    SEC_TO_TIME(n % 86400), 1901 + n % 254, LEFT(MD5(n), 10), CONCAT('zażółć ', n, ' 🐢 ', REPEAT('é', n % 40)),
+    REPEAT(MD5(n), 20), UNHEX(REPEAT(MD5(n), 3)), ELT(1 + n % 3, 'small', 'medium', 'large'),
+    ELT(1 + n % 4, '', 'x', 'x,y', 'x,y,z'), JSON_OBJECT('n', n, 'tags', JSON_ARRAY('a', n % 7), 's', MD5(n))"""
 
 
 def types_data(my):
@@ -263,7 +263,8 @@ def types_data(my):
         cur.execute(f"CREATE TABLE wide_types ({TYPES_COLUMNS}) DEFAULT CHARSET=utf8mb4")
         step = 50_000
         for lo in range(0, TYPES_ROWS, step):
-            cur.execute(f"INSERT INTO wide_types SELECT {TYPES_VALUES} FROM seq_{lo + 1}_to_{min(TYPES_ROWS, lo + step)}")
+            cur.execute(f"INSERT INTO wide_types SELECT {TYPES_VALUES} FROM "
+                        f"(SELECT CAST(seq AS SIGNED) AS n FROM seq_{lo + 1}_to_{min(TYPES_ROWS, lo + step)}) x")
         cur.execute("COMMIT")
         cur.execute("ANALYZE TABLE wide_types")
         cur.fetchall()
@@ -294,6 +295,26 @@ def types_copy(s, my, tool_key):
         diff = str(e)[:300]
     pg.close()
     return secs, diff
+
+
+def types_scenario(s, my, tools, ours, pgc, rows):
+    """The second data set copied by each tool (the sysbench replicas stay stopped)."""
+    for t in tools:
+        t.stop()
+    type_bytes = types_data(my)
+    cells = {}
+    for t in tools:
+        secs, diff = types_copy(s, my, t.key)
+        print(f"types copy {t.label}: {secs:.2f} s" + (f" DIFFERS: {diff}" if diff else ""))
+        cells[t.key] = (f"{secs:.2f} s, {TYPES_ROWS / secs:,.0f} rows/s, {type_bytes / 1e6 / secs:.0f} MB/s; "
+                        + ("equal to the source" if diff is None else f"NOT equal to the source: {diff}"))
+    ratio = ""
+    if ours and pgc:
+        o = float(cells["ours"].split(" s,")[0])
+        p = float(cells["pgc"].split(" s,")[0])
+        ratio = f"ours / pg_chameleon: {o / p:.2f}"
+    rows.append((f"initial copy, second data set: {TYPES_ROWS:,} rows x 25 types (~1 KB, {type_bytes / 1e6:.0f} MB)",
+                 cells.get("ours", "-"), cells.get("pgc", "-"), "", ratio or "-"))
 
 
 def pipe_reference(s):
@@ -577,6 +598,21 @@ class Phase:
 PROFILES = {}
 
 
+def quiesce(s, tools):
+    """Before a measured phase: every tool stopped (its processes gone) and no autovacuum worker
+    left from the previous phase (another tool's million changes are vacuumed meanwhile, which
+    would be charged to the tool measured next), then a checkpoint."""
+    deadline = time.time() + 300
+    with s.postgres.connect() as c:
+        quiet = 0
+        while time.time() < deadline and quiet < 3:
+            busy = c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'").fetchone()[0]
+            leftovers = [p for t in tools if t.key == "pgc" for p in t.pids()]
+            quiet = quiet + 1 if busy == 0 and not leftovers else 0
+            time.sleep(1)
+        c.execute("CHECKPOINT")
+
+
 def keepup(s, my, tool):
     """sysbench oltp_write_only while `tool` replicates alone (caught up first); the lag of probe
     rows end to end. Returns (tps, events, lags, phase)."""
@@ -835,6 +871,8 @@ def main():
             rows.append(("reference: mariadb --quick | psql \\copy, 2 at a time + index builds", "", "",
                          f"{pipe[0]:.2f} s (copy {pipe[1]:.2f} s + indexes {pipe[2]:.2f} s)", ""))
 
+        if "types" in SCENARIOS:
+            types_scenario(s, my, tools, ours, pgc, rows)
         if not SCENARIOS & {"drain", "keepup"}:
             report(rows, notes, header, gaps)
             return
@@ -848,6 +886,7 @@ def main():
             generate_backlog(my)
             drain = {}
             for t in tools:  # the same backlog for each, one at a time
+                quiesce(s, tools)
                 ph = Phase(s, t, t.pg, "drain").start()
                 t.start()
                 t.wait(my)
@@ -897,6 +936,7 @@ def main():
             for t in tools:
                 t.start()
                 t.wait(my)  # the other tool's changes, unmeasured
+                quiesce(s, [x for x in tools if x is not t])
                 tps, events, lags, ph = keepup(s, my, t)
                 t.stop()
                 check_tool(my, t)
@@ -921,23 +961,6 @@ def main():
                 t.wait(my)
                 t.stop()
                 check_tool(my, t)
-        if "types" in SCENARIOS:
-            for t in tools:  # (the replicas of the sysbench data stay stopped)
-                t.stop()
-            type_bytes = types_data(my)
-            cells = {}
-            for t in tools:
-                secs, diff = types_copy(s, my, t.key)
-                print(f"types copy {t.label}: {secs:.2f} s" + (f" DIFFERS: {diff}" if diff else ""))
-                cells[t.key] = (f"{secs:.2f} s, {TYPES_ROWS / secs:,.0f} rows/s, {type_bytes / 1e6 / secs:.0f} MB/s; "
-                                + ("equal to the source" if diff is None else f"NOT equal to the source: {diff}"))
-            ratio = ""
-            if ours and pgc:
-                o = float(cells["ours"].split(" s,")[0])
-                p = float(cells["pgc"].split(" s,")[0])
-                ratio = f"ours / pg_chameleon: {o / p:.2f}"
-            rows.append((f"initial copy, second data set: {TYPES_ROWS:,} rows x 25 types (~1 KB, {type_bytes / 1e6:.0f} MB)",
-                         cells.get("ours", "-"), cells.get("pgc", "-"), "", ratio or "-"))
         report(rows, notes, header, gaps)
     finally:
         for t in tools:
