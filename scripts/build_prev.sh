@@ -12,6 +12,11 @@ if [ -f "$out/pg_chameleon_rs.so" ] && [ -f "$out/pg_chameleon_rs--$version.sql"
     echo "==> previous release $version already built in $out"
     exit 0
 fi
+if ! git -C "$root" cat-file -e "$commit^{commit}" 2>/dev/null \
+        && [ "$(git -C "$root" rev-parse --is-shallow-repository 2>/dev/null)" = "true" ]; then
+    echo "==> shallow clone: fetching the history for release $version"
+    git -C "$root" fetch --quiet --unshallow || true
+fi
 if ! git -C "$root" cat-file -e "$commit^{commit}" 2>/dev/null; then
     echo "error: commit $commit (release $version) is not in this clone: the upgrade test needs the history" >&2
     exit 1
