@@ -41,6 +41,7 @@ BENCH_MYSQL_PORT / BENCH_PG_PORT (default 53396 / 55492), CHAMELEON_BENCH_SCRATC
 BENCH_PERF (comma-separated scenarios: a system-wide `perf` profile of ours in those phases,
 summarised in BENCHMARKS.md).
 """
+import contextlib
 import datetime
 import json
 import os
@@ -133,21 +134,23 @@ def check_tool(my, tool):
         check(my, pg)
 
 
-def in_pairs(pg_connect, statements):
-    """Runs the statements two at a time on two connections; returns the elapsed seconds."""
-    queue = list(statements)
+def two_at_a_time(jobs, worker):
+    """Runs the jobs on two threads, each thread opening its resource once: `worker()` returns
+    a context manager yielding a function that runs one job (raising on failure). Returns the
+    elapsed seconds; the first failure is raised after both threads end."""
+    queue = list(jobs)
     lock = threading.Lock()
     errors = []
 
     def run():
-        with pg_connect() as c:
+        with worker() as run_one:
             while True:
                 with lock:
                     if not queue:
                         return
-                    stmt = queue.pop(0)
+                    job = queue.pop(0)
                 try:
-                    c.execute(stmt)
+                    run_one(job)
                 except Exception as e:  # reported after the join
                     errors.append(e)
                     return
@@ -161,6 +164,15 @@ def in_pairs(pg_connect, statements):
     if errors:
         raise errors[0]
     return time.time() - t0
+
+
+def in_pairs(pg_connect, statements):
+    """Runs the statements two at a time on two connections; returns the elapsed seconds."""
+    @contextlib.contextmanager
+    def connection():
+        with pg_connect() as c:
+            yield c.execute
+    return two_at_a_time(statements, connection)
 
 
 def limit(s, my, data_bytes):
@@ -330,29 +342,14 @@ def pipe_reference(s):
     queue = [f"mariadb --quick --batch --skip-column-names -S {s.mariadb.socket} -u root "
              f"-e 'SELECT * FROM sbtest.sbtest{t}' | {psql} -c '\\copy ref.sbtest{t} FROM STDIN'"
              for t in range(1, TABLES + 1)]
-    lock = threading.Lock()
-    errors = []
-
-    def run():
-        while True:
-            with lock:
-                if not queue:
-                    return
-                cmd = queue.pop(0)
+    @contextlib.contextmanager
+    def shell():
+        def run_one(cmd):
             p = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True)
             if p.returncode != 0:
-                errors.append(p.stderr)
-                return
-
-    t0 = time.time()
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if errors:
-        raise RuntimeError(f"mariadb | psql failed: {errors[0]}")
-    copy_s = time.time() - t0
+                raise RuntimeError(f"mariadb | psql failed: {p.stderr}")
+        yield run_one
+    copy_s = two_at_a_time(queue, shell)
     connect = lambda: s.postgres.connect("pipe")  # noqa: E731
     index_s = in_pairs(connect, [stmt for t in range(1, TABLES + 1) for stmt in (
         f"ALTER TABLE ref.sbtest{t} ADD PRIMARY KEY (id)", f"CREATE INDEX ON ref.sbtest{t} (k)")])

@@ -66,6 +66,22 @@ pub struct PgColumn {
     pub nullable: bool,
 }
 
+impl PgColumn {
+    /// The destination column of a MySQL column mapped to `mapped`.
+    pub fn of(col: &crate::core::types::MySqlColumn, mapped: &crate::core::types::MappedType) -> PgColumn {
+        PgColumn { name: col.name.clone(), pg_type: mapped.pg_type.clone(), nullable: col.nullable }
+    }
+}
+
+/// Notes for a table and columns whose names PostgreSQL cuts to 63 bytes.
+pub fn long_name_notes<'a>(table: &str, columns: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let long = |kind: &str, name: &str| {
+        let cut = pg_identifier(name);
+        (cut != name).then(|| format!("{kind} \"{name}\" is longer than 63 bytes: PostgreSQL names it \"{cut}\""))
+    };
+    std::iter::once(long("table", table)).chain(columns.into_iter().map(|c| long("column", c))).flatten().collect()
+}
+
 /// Column options of CREATE TABLE beyond type and NOT NULL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ColumnOptions {

@@ -313,13 +313,7 @@ fn mapped_columns(t: &TableDefinition) -> Result<Vec<MappedType>> {
 
 /// Defaults and identity of each column, and notes on what could not be translated.
 fn column_options(t: &TableDefinition, mapped: &[MappedType], flavor: Flavor) -> (Vec<ColumnOptions>, Vec<String>) {
-    let mut notes = Vec::new();
-    let long = |kind: &str, name: &str| {
-        let cut = sql::pg_identifier(name);
-        (cut != name).then(|| format!("{kind} \"{name}\" is longer than 63 bytes: PostgreSQL names it \"{cut}\""))
-    };
-    notes.extend(long("table", &t.mysql_table));
-    notes.extend(t.columns.iter().filter_map(|c| long("column", &c.name)));
+    let mut notes = sql::long_name_notes(&t.mysql_table, t.columns.iter().map(|c| c.name.as_str()));
     let opts = t
         .columns
         .iter()
@@ -362,7 +356,7 @@ fn create_table(source_id: i32, table_id: i32, t: &TableDefinition, flavor: Flav
         .columns
         .iter()
         .zip(&mapped)
-        .map(|(c, m)| PgColumn { name: c.name.clone(), pg_type: m.pg_type.clone(), nullable: c.nullable })
+        .map(|(c, m)| PgColumn::of(c, m))
         .collect();
     let qualified = sql::qualified(&t.pg_schema, &t.mysql_table);
     // foreign keys of other tables that reference this one (foreign_keys = create) go first:

@@ -8,6 +8,7 @@
 use crate::catalog::{self, TableRow};
 use crate::core::change::DdlEvent;
 use crate::core::ddl::{self, DdlContext, DdlError, DdlOutcome, DdlStep, TableAction, TableModel, TableName};
+use crate::core::mapping::SchemaMappings;
 use crate::core::mysql_source::Flavor;
 use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::error::{ChameleonError, Result};
@@ -66,7 +67,7 @@ pub fn apply(source_id: i32, tables: &HashMap<i32, TableRow>, event: &DdlEvent, 
         }
         Ok(DdlOutcome::Apply(steps)) => {
             for step in &steps {
-                if !apply_step(source_id, &ids, step, event, at)? {
+                if !apply_step(source_id, &ids, &mappings, step, event, at)? {
                     report.failed_steps += 1;
                 }
             }
@@ -96,7 +97,7 @@ fn short(query: &str) -> String {
 fn untranslatable(
     source_id: i32,
     ids: &HashMap<TableName, &TableRow>,
-    mappings: &crate::core::mapping::SchemaMappings,
+    mappings: &SchemaMappings,
     e: &DdlError,
     model: Option<&TableModel>,
     event: &DdlEvent,
@@ -107,14 +108,17 @@ fn untranslatable(
         Some(name) => match ids.get(name) {
             Some(t) => Some(t.id),
             // (with its definition when known: sync_tables' reader then follows it before the copy)
-            None => match (mappings.target(&name.0), model) {
-                (Some(_), Some(m)) => Some(catalog::register_table(
-                    source_id, &m.mysql_schema, &m.mysql_table, &m.pg_schema, &m.columns, &m.key, &m.indexes, &m.extras, 0, true, Some(&msg),
-                )?),
-                (Some(pg_schema), None) => Some(catalog::register_table(
-                    source_id, &name.0, &name.1, pg_schema, &[], &[], &[], &[], 0, true, Some(&msg),
-                )?),
-                (None, _) => None,
+            None => match mappings.target(&name.0) {
+                Some(pg_schema) => {
+                    let (columns, key, indexes, extras) = match model {
+                        Some(m) => (&m.columns[..], &m.key[..], &m.indexes[..], &m.extras[..]),
+                        None => (&[][..], &[][..], &[][..], &[][..]),
+                    };
+                    Some(catalog::register_table(
+                        source_id, &name.0, &name.1, pg_schema, columns, key, indexes, extras, 0, true, Some(&msg),
+                    )?)
+                }
+                None => None,
             },
         },
         None => None,
@@ -128,7 +132,14 @@ fn untranslatable(
 }
 
 /// Runs one step; false when it failed (recorded, its table disabled).
-fn apply_step(source_id: i32, ids: &HashMap<TableName, &TableRow>, step: &DdlStep, event: &DdlEvent, at: &BinlogPosition) -> Result<bool> {
+fn apply_step(
+    source_id: i32,
+    ids: &HashMap<TableName, &TableRow>,
+    mappings: &SchemaMappings,
+    step: &DdlStep,
+    event: &DdlEvent,
+    at: &BinlogPosition,
+) -> Result<bool> {
     let table = step.table.as_ref().and_then(|n| ids.get(n)).copied();
     // copied after the statement (per-table consistent points): the copy has it already
     if let Some(t) = table.filter(|t| t.point.is_some() && !after_consistent_point(&at.file, at.pos, t.point.as_ref())) {
@@ -151,8 +162,7 @@ fn apply_step(source_id: i32, ids: &HashMap<TableName, &TableRow>, step: &DdlSte
                       replica knows the table"
                 .into(),
         };
-        let mappings = catalog::source_by_id(source_id)?.mappings()?;
-        untranslatable(source_id, ids, &mappings, &e, Some(model), event, at)?;
+        untranslatable(source_id, ids, mappings, &e, Some(model), event, at)?;
         return Ok(false);
     }
     let outcome = in_subtransaction(|| -> Result<Option<i32>> {
@@ -193,10 +203,11 @@ fn apply_step(source_id: i32, ids: &HashMap<TableName, &TableRow>, step: &DdlSte
             let disabled = format!("{msg}; copy it again with chameleon.sync_tables");
             match (table, &step.action) {
                 (Some(t), _) => catalog::disable_table(t.id, &disabled)?,
-                // a table the statement creates: registered disabled, for sync_tables
+                // a table the statement creates: registered disabled with its definition, for sync_tables
                 (None, TableAction::Create { model, .. }) => {
                     catalog::register_table(
-                        source_id, &model.mysql_schema, &model.mysql_table, &model.pg_schema, &[], &[], &[], &[], 0, true, Some(&disabled),
+                        source_id, &model.mysql_schema, &model.mysql_table, &model.pg_schema, &model.columns, &model.key,
+                        &model.indexes, &model.extras, 0, true, Some(&disabled),
                     )?;
                 }
                 _ => {}

@@ -98,7 +98,7 @@ fn pg_columns(t: &TableRow) -> Vec<PgColumn> {
     t.columns
         .iter()
         .zip(&t.mapped)
-        .map(|(c, m)| PgColumn { name: c.name.clone(), pg_type: m.pg_type.clone(), nullable: c.nullable })
+        .map(|(c, m)| PgColumn::of(c, m))
         .collect()
 }
 
@@ -209,7 +209,9 @@ impl Replayer {
     fn apply_events(&mut self, events: &[Ev], label: &str) -> Result<i64> {
         let mut applied = 0i64;
         for ev in events {
-            if ev.op == Op::Ddl.code() {
+            let op = Op::from_code(&ev.op)
+                .ok_or_else(|| ChameleonError::Catalog(format!("unknown operation \"{}\" in {label}", ev.op)))?;
+            if op == Op::Ddl {
                 self.apply_ddl(ev)?;
                 applied += 1;
                 continue;
@@ -221,8 +223,6 @@ impl Replayer {
             }
             let lacks_rows = table.rows_discarded > 0;
             let skipping = self.skipping.contains(&ev.table_id);
-            let op = Op::from_code(&ev.op)
-                .ok_or_else(|| ChameleonError::Catalog(format!("unknown operation \"{}\" in {label}", ev.op)))?;
             if self.applying_file != ev.file {
                 self.applying_file = ev.file.clone();
             }

@@ -1,13 +1,12 @@
 """End to end: schema changes on the source replicate in stream order, in the middle of a
 write load, and the destination equals MariaDB, structure and data, at the end."""
-import threading
 import time
 
 import psycopg
 import pytest
 
 import oracle
-from test_replication import ALL, _Load, _wait_states, init, wait_for
+from test_replication import ALL, _Background, _Load, _wait_states, init, wait_for
 
 DDL_TABLES = """
 CREATE TABLE ddl_items (id int AUTO_INCREMENT PRIMARY KEY, label varchar(20) NOT NULL, qty int,
@@ -27,15 +26,13 @@ def _setup(ctx, options='{"replica_batch_size": 40}'):
     assert ctx.one("SELECT chameleon.start_replica('src')") == "running"
 
 
-class _RenamedWriter:
+class _RenamedWriter(_Background):
     """Writes to a table that is renamed under it: on "table doesn't exist" it moves to the
     next name."""
 
     def __init__(self, ctx, names):
-        self.ctx, self.names = ctx, list(names)
-        self.stop = threading.Event()
-        self.errors = []
-        self.thread = threading.Thread(target=self.run)
+        super().__init__(ctx)
+        self.names = list(names)
         self.written = 0
 
     def run(self):
@@ -60,14 +57,6 @@ class _RenamedWriter:
                         self.errors.append(e)
                         time.sleep(0.05)
         conn.close()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
 
 
 def _burst(ctx, statements, times=20):

@@ -418,17 +418,34 @@ class _OrdersLocked:
         self.conn.close()
 
 
-class _Load:
+class _Background:
+    """A writer thread on the source while a `with` block runs: `run` until `stop` is set;
+    what went wrong is in `errors`."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.errors = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+class _Load(_Background):
     """Writes shop transactions (20 at a time) on the source while the block runs. While the
     server is down it tries again, with fresh order ids (a commit may have happened before
     the error); `chunks` counts the 20-transaction runs that completed."""
 
     def __init__(self, ctx, next_order, pause=0.003):
-        self.ctx, self.next_order, self.pause = ctx, next_order, pause
+        super().__init__(ctx)
+        self.next_order, self.pause = next_order, pause
         self.chunks = 0
-        self.errors = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run)
 
     def run(self):
         next_order = self.next_order
@@ -443,14 +460,6 @@ class _Load:
                 self.errors.append(e)
                 next_order += 10_000
                 time.sleep(0.2)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
 
 
 def _start_with(ctx, options):

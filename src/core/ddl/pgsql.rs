@@ -106,18 +106,12 @@ fn column_options(flavor: Flavor, m: &TableModel, mapped: &[MappedType], notes: 
 /// CREATE TABLE as the copy does it, with keys and indexes at once (the table is empty).
 pub(crate) fn create_table(flavor: Flavor, m: &TableModel, mapped: &[MappedType], comment: Option<&str>) -> (Vec<String>, Vec<String>) {
     let mut sql_out = Vec::new();
-    let mut notes = Vec::new();
-    let long = |kind: &str, name: &str| {
-        let cut = sql::pg_identifier(name);
-        (cut != name).then(|| format!("{kind} \"{name}\" is longer than 63 bytes: PostgreSQL names it \"{cut}\""))
-    };
-    notes.extend(long("table", &m.mysql_table));
-    notes.extend(m.columns.iter().filter_map(|c| long("column", &c.name)));
+    let mut notes = sql::long_name_notes(&m.mysql_table, m.columns.iter().map(|c| c.name.as_str()));
     for (name, labels) in mapped.iter().filter_map(|mt| mt.create_enum.as_ref()) {
         sql_out.extend(create_enum(m, name, labels));
     }
     let cols: Vec<PgColumn> =
-        m.columns.iter().zip(mapped).map(|(c, mt)| PgColumn { name: c.name.clone(), pg_type: mt.pg_type.clone(), nullable: c.nullable }).collect();
+        m.columns.iter().zip(mapped).map(|(c, mt)| PgColumn::of(c, mt)).collect();
     let opts = column_options(flavor, m, mapped, &mut notes);
     sql_out.push(sql::create_table_with(&m.pg_schema, &m.mysql_table, &cols, &opts));
     if let Some(c) = comment.filter(|c| !c.is_empty()) {
@@ -231,7 +225,7 @@ pub(crate) fn add_column(flavor: Flavor, m: &TableModel, at: usize, notes: &mut 
         out.extend(create_enum(m, name, labels));
     }
     let mut opts = options_of(flavor, c, &mt, x, notes);
-    let mut pg = PgColumn { name: c.name.clone(), pg_type: mt.pg_type.clone(), nullable: c.nullable };
+    let mut pg = PgColumn::of(c, &mt);
     let mut after = Vec::new();
     if !c.nullable && opts.default.is_none() && !opts.identity {
         match implicit_default(&mt, c.zero_dates) {
