@@ -82,6 +82,13 @@ pub fn from_mysql(err: mysql::Error, what: &str) -> CoreError {
             // 1045 access denied, 1044 db access denied, 2013 lost connection.
             let msg = format!("{what}: MySQL error {} ({}): {}", e.code, e.state, e.message);
             match e.code {
+                // another binlog connection with our server_id is still registered on the source
+                // (our previous reader's, until the server notices it closed): try again.
+                // MariaDB says 4052; MySQL says 1236 with this text.
+                4052 => CoreError::SourceConnection(msg),
+                1236 if e.message.contains("same server_uuid") || e.message.contains("same server_id") => {
+                    CoreError::SourceConnection(msg)
+                }
                 1236 => CoreError::BinlogPurged(format!(
                     "{msg}; the binlog the replica needs is no longer on the source: resync it with init_replica"
                 )),
@@ -92,5 +99,24 @@ pub fn from_mysql(err: mysql::Error, what: &str) -> CoreError {
         mysql::Error::IoError(e) => CoreError::SourceConnection(format!("{what}: {e}")),
         mysql::Error::DriverError(e) => CoreError::SourceConnection(format!("{what}: {e}")),
         other => CoreError::SourceConnection(format!("{what}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: u16, message: &str) -> mysql::Error {
+        mysql::Error::MySqlError(mysql::MySqlError { state: "HY000".into(), message: message.into(), code })
+    }
+
+    #[test]
+    fn a_previous_connection_with_our_server_id_is_transient_a_purged_binlog_is_not() {
+        let busy = from_mysql(server(4052, "A slave with the same server_uuid/server_id is already connected"), "reading");
+        assert!(busy.is_transient(), "{busy:?}");
+        let mysql_busy = from_mysql(server(1236, "A slave with the same server_uuid/server_id as this slave has connected to the master"), "reading");
+        assert!(mysql_busy.is_transient(), "{mysql_busy:?}");
+        let purged = from_mysql(server(1236, "Could not find first log file name in binary log index file"), "reading");
+        assert!(matches!(purged, CoreError::BinlogPurged(_)));
     }
 }

@@ -122,7 +122,14 @@ fn run(source_id: i32) -> Result<()> {
         let outcome = follow(source_id, &options, &rx, now.table_generation, &following);
         stop.store(true, Ordering::Relaxed);
         drop(rx);
-        // the thread notices `stop` at its next event or heartbeat; do not wait for it
+        // The thread notices `stop` at its next event or heartbeat (one a second) and closes its
+        // connection: wait that long, so that the next reader's binlog connection is not refused
+        // for a server_id still connected. (It is not joined beyond that: a stuck socket must
+        // not hold the worker.)
+        let until = Instant::now() + Duration::from_millis(2500);
+        while !handle.is_finished() && Instant::now() < until {
+            backend_sleep(Duration::from_millis(20));
+        }
         drop(handle);
         match outcome {
             Ok(FollowEnd::Stop) => return Ok(()),
