@@ -1404,6 +1404,15 @@ pub fn table_copy_failed(table_id: i32, error: &str) -> Result<()> {
     )
 }
 
+/// How many tables of the source are waiting for a copy, being copied or catching up after it.
+pub fn tables_being_copied(source_id: i32) -> Result<i64> {
+    Ok(Spi::get_one_with_args::<i64>(
+        "SELECT count(*) FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 AND enm_state IN ('pending', 'copying', 'copied')",
+        &[source_id.into()],
+    )?
+    .unwrap_or_default())
+}
+
 /// Tables of the source not copied yet, with the error that stopped each, if any.
 pub fn uncopied_tables(source_id: i32) -> Result<Vec<(String, Option<String>)>> {
     Spi::connect(|client| {

@@ -156,18 +156,33 @@ fn stop_replica(source_name: &str) -> String {
     ok(stop(source_name))
 }
 
-/// A copy (init_replica, sync_tables, refresh_schema) of the source is running.
+/// A copy (init_replica, sync_tables, refresh_schema) of the source is running. A copy worker
+/// that finished its tables (they are replicating again) may still be ending for a moment: it
+/// is waited for (up to 10 s), not refused.
 fn refuse_while_copying(s: &catalog::SourceRow) -> Result<()> {
-    for slot in catalog::copy_slots(s.id)? {
-        if workers::alive(slot.pid)? {
-            return Err(ChameleonError::State(format!(
-                "source \"{}\" is copying tables (copy worker pid {}): wait until that copy ends",
-                s.name,
-                slot.pid.unwrap_or_default()
-            )));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut ending = None;
+        for slot in catalog::copy_slots(s.id)? {
+            if !workers::alive(slot.pid)? {
+                continue;
+            }
+            let finished = matches!(slot.state.as_str(), "done" | "failed" | "aborted")
+                || (slot.state == "go" && catalog::tables_being_copied(s.id)? == 0);
+            if !finished || Instant::now() > deadline {
+                return Err(ChameleonError::State(format!(
+                    "source \"{}\" is copying tables (copy worker pid {}): wait until that copy ends",
+                    s.name,
+                    slot.pid.unwrap_or_default()
+                )));
+            }
+            ending = slot.pid;
         }
+        if ending.is_none() {
+            return Ok(());
+        }
+        backend_sleep(Duration::from_millis(50));
     }
-    Ok(())
 }
 
 /// Refuses a copy of tables while the source cannot take one; locks the source.
