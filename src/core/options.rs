@@ -85,6 +85,10 @@ pub struct SourceOptions {
     pub replica_batch_size: usize,
     /// Seconds between flushes of a partial batch, and the idle poll interval.
     pub sleep_loop: f64,
+    /// Milliseconds a busy reader keeps gathering transactions after its last flush before it
+    /// stores them as one batch (an idle reader flushes at once): fewer, larger batches under a
+    /// stream of small transactions, for a lag of at most this much.
+    pub batch_delay_ms: u64,
     pub on_error_replay: OnErrorReplay,
     /// `schema.table` names; when non-empty only these are replicated.
     pub limit_tables: Vec<String>,
@@ -140,6 +144,7 @@ impl Default for SourceOptions {
             my_server_id: 100,
             replica_batch_size: 10_000,
             sleep_loop: 1.0,
+            batch_delay_ms: 50,
             on_error_replay: OnErrorReplay::Exit,
             limit_tables: vec![],
             skip_tables: vec![],
@@ -167,6 +172,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "my_server_id",
     "replica_batch_size",
     "sleep_loop",
+    "batch_delay_ms",
     "on_error_replay",
     "limit_tables",
     "skip_tables",
@@ -354,6 +360,7 @@ impl SourceOptions {
                     .ok_or_else(|| err(key, "must be a number of seconds from 0.01 to 3600"))?;
                     o.sleep_loop = f;
                 }
+                "batch_delay_ms" => o.batch_delay_ms = as_uint(key, v, 0, 10_000)?,
                 "skip_events" => o.skip_events = SkipEvents::from_json(v)?,
                 "gtid_enable" => o.gtid_enable = as_bool(key, v)?,
                 "auto_maintenance" => o.auto_maintenance = as_bool(key, v)?,
@@ -404,6 +411,10 @@ impl SourceOptions {
             }
         }
         Ok(o)
+    }
+
+    pub fn batch_delay(&self) -> Duration {
+        Duration::from_millis(self.batch_delay_ms)
     }
 
     pub fn sleep_loop_duration(&self) -> Duration {
@@ -457,9 +468,11 @@ mod tests {
     fn parses_known_keys() {
         let o = SourceOptions::from_json(&json!({
             "my_server_id": 77, "replica_batch_size": "500", "sleep_loop": 0.5,
-            "on_error_replay": "continue", "limit_tables": ["shop.a"], "skip_tables": "shop.b"
+            "on_error_replay": "continue", "limit_tables": ["shop.a"], "skip_tables": "shop.b",
+            "batch_delay_ms": 0
         }))
         .unwrap();
+        assert_eq!(o.batch_delay_ms, 0);
         assert_eq!(o.my_server_id, 77);
         assert_eq!(o.replica_batch_size, 500);
         assert_eq!(o.on_error_replay, OnErrorReplay::Continue);
@@ -496,6 +509,8 @@ mod tests {
             (json!({"auto_maintenance": "yes"}), "auto_maintenance"),
             (json!({"limit_tables": ["nodot"]}), "limit_tables"),
             (json!({"sleep_loop": -1}), "sleep_loop"),
+            (json!({"batch_delay_ms": 10_001}), "batch_delay_ms"),
+            (json!({"batch_delay_ms": -5}), "batch_delay_ms"),
             (json!({"copy_workers": 0}), "copy_workers"),
             (json!({"copy_max_memory": 1}), "copy_max_memory"),
             (json!({"zero_dates": "epoch"}), "zero_dates"),

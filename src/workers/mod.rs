@@ -120,6 +120,19 @@ pub fn pid_alive(pid: i32) -> Result<bool> {
     .unwrap_or(false))
 }
 
+/// Sets the latch of the backend with this pid, if there is one: a worker sleeping in
+/// `backend_sleep` wakes at once (the read worker wakes the replay worker after storing a
+/// batch). A pid reused by another backend only costs that backend a spurious wake-up.
+pub fn wake(pid: Option<i32>) {
+    let Some(pid) = pid else { return };
+    unsafe {
+        let proc_ = pgrx::pg_sys::BackendPidGetProc(pid);
+        if !proc_.is_null() {
+            pgrx::pg_sys::SetLatch(&raw mut (*proc_).procLatch);
+        }
+    }
+}
+
 /// Whether the worker whose pid the catalogue recorded (if any) is alive.
 pub fn alive(pid: Option<i32>) -> Result<bool> {
     match pid {

@@ -207,6 +207,9 @@ fn follow(
     let mut last_check = Instant::now() - Duration::from_secs(60);
     let mut paused = false;
     let poll = options.sleep_loop_duration().min(Duration::from_millis(100));
+    let delay = options.batch_delay();
+    // the replay worker, woken after each stored batch (found again once a second)
+    let mut replay_pid = None;
     loop {
         if sigterm() {
             flush(source_id, &mut pending)?;
@@ -225,6 +228,7 @@ fn follow(
                 flush(source_id, &mut pending)?;
                 return Ok(FollowEnd::Stop);
             }
+            replay_pid = source.replay_pid;
             if source.table_generation != generation {
                 // the tables changed: acknowledge at once if the reader's map is the same,
                 // else store what was received and start again from the stored position
@@ -247,7 +251,9 @@ fn follow(
             continue;
         }
         let mut reader_error = None;
-        match rx.recv_timeout(poll) {
+        // with transactions waiting for the batch delay, wake up when it ends
+        let wait = if pending.txns.is_empty() { poll } else { delay.saturating_sub(last_flush.elapsed()).min(poll) };
+        match rx.recv_timeout(wait) {
             Ok(ReaderMessage::Transaction(t)) => pending.push(t),
             Ok(ReaderMessage::Heartbeat { position }) => {
                 pending.heartbeat = true;
@@ -268,14 +274,9 @@ fn follow(
                 )))
             }
         }
-        // Flush whole transactions: when the batch is full, when the reader has nothing more
-        // right now (low lag when idle, large batches under load), or on a heartbeat.
-        let due = pending.events >= options.replica_batch_size
-            || (!pending.txns.is_empty() && rx.is_empty())
-            || last_flush.elapsed() >= options.sleep_loop_duration()
-            || reader_error.is_some();
-        if due && !pending.is_empty() {
+        if flush_due(&pending, rx.is_empty(), last_flush.elapsed(), options) || reader_error.is_some() {
             if flush(source_id, &mut pending)? > 0 {
+                super::wake(replay_pid);
                 // re-check the backlog right after storing rows
                 last_check = Instant::now() - Duration::from_secs(60);
             }
@@ -287,10 +288,68 @@ fn follow(
     }
 }
 
+/// Whether to store what was received now: whole transactions only, when the batch is full;
+/// when the reader has nothing more right now and the batch delay since the last flush has
+/// passed (an idle source flushes its first transaction at once, a busy one gathers the
+/// transactions of `batch_delay_ms` into one batch: one store and one replay transaction for
+/// many small source transactions); or, with heartbeats only, every `sleep_loop`.
+fn flush_due(pending: &PendingBatch, reader_empty: bool, since_flush: Duration, options: &SourceOptions) -> bool {
+    if pending.is_empty() {
+        return false;
+    }
+    pending.events >= options.replica_batch_size
+        || (!pending.txns.is_empty() && reader_empty && since_flush >= options.batch_delay())
+        || since_flush >= options.sleep_loop_duration()
+}
+
 fn flush(source_id: i32, pending: &mut PendingBatch) -> Result<usize> {
     if pending.is_empty() {
         return Ok(0);
     }
     let batch = std::mem::take(pending);
     in_transaction(|| batch_writer::store(source_id, &batch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::change::SourceTransaction;
+    use crate::core::position::BinlogPosition;
+
+    fn one_txn(events: usize) -> PendingBatch {
+        let mut p = PendingBatch::default();
+        p.push(SourceTransaction {
+            file: "mysql-bin.000001".into(),
+            changes: vec![],
+            discarded: vec![],
+            end: BinlogPosition { file: "mysql-bin.000001".into(), pos: 400 },
+            gtid: None,
+            timestamp: 0,
+        });
+        p.events = events;
+        p
+    }
+
+    #[test]
+    fn flushes_at_once_when_idle_and_gathers_when_busy() {
+        let o = SourceOptions { replica_batch_size: 100, batch_delay_ms: 50, ..Default::default() };
+        let ms = Duration::from_millis;
+        assert!(!flush_due(&PendingBatch::default(), true, ms(5000), &o), "nothing to store");
+        // the first transaction after a quiet spell goes at once
+        assert!(flush_due(&one_txn(4), true, ms(800), &o));
+        // shortly after a flush, transactions are gathered until the delay ends
+        assert!(!flush_due(&one_txn(4), true, ms(10), &o));
+        assert!(flush_due(&one_txn(4), true, ms(50), &o));
+        // more is waiting in the reader: keep taking it (up to the batch size or sleep_loop)
+        assert!(!flush_due(&one_txn(4), false, ms(60), &o));
+        assert!(flush_due(&one_txn(100), false, ms(1), &o));
+        assert!(flush_due(&one_txn(4), false, o.sleep_loop_duration(), &o));
+        // heartbeats alone: every sleep_loop
+        let beat = PendingBatch { heartbeat: true, ..Default::default() };
+        assert!(!flush_due(&beat, true, ms(100), &o));
+        assert!(flush_due(&beat, true, o.sleep_loop_duration(), &o));
+        // batch_delay_ms 0: the old behaviour, flush whenever the reader has nothing more
+        let o0 = SourceOptions { batch_delay_ms: 0, ..o };
+        assert!(flush_due(&one_txn(4), true, ms(0), &o0));
+    }
 }
