@@ -36,7 +36,7 @@ prev: setup
 
 # Tier 1: pure-core unit tests, no PostgreSQL.
 unit: setup
-	cargo test --lib core::
+	cargo test --lib -- core:: workers::read::tests
 
 # Tier 2: in-backend tests (#[pg_test]) in a throwaway cluster run as postgres.
 pgtest: setup

@@ -37,7 +37,7 @@ BENCH_WIDE_ROWS, BENCH_COPY_ROUNDS (default 1); BENCH_ONLY or BENCH_SCENARIOS (c
 default copy,limit,drain,keepup; drain and keepup copy first, unmeasured, when copy is not named);
 BENCH_TOOLS (default ours,pgc); BENCH_COPY_WORKERS (default 2), BENCH_SPLIT_ROWS (ours'
 copy_split_rows); BENCH_BATCH_SIZE (replica_batch_size of both, default 10000);
-BENCH_MYSQL_PORT / BENCH_PG_PORT (default 53396 / 55492), CHAMELEON_BENCH_SCRATCH;
+BENCH_BUFFERS_MB (InnoDB buffer pool and shared_buffers, default 2048); BENCH_MYSQL_PORT / BENCH_PG_PORT (default 53396 / 55492), CHAMELEON_BENCH_SCRATCH;
 BENCH_PERF (comma-separated scenarios: a system-wide `perf` profile of ours in those phases,
 summarised in BENCHMARKS.md).
 """
@@ -74,6 +74,9 @@ TYPES_ROWS = int(os.environ.get("BENCH_TYPES_ROWS", "200000"))
 COPY_WORKERS = int(os.environ.get("BENCH_COPY_WORKERS", "2"))
 SPLIT_ROWS = os.environ.get("BENCH_SPLIT_ROWS")
 BATCH_SIZE = int(os.environ.get("BENCH_BATCH_SIZE", "10000"))
+# InnoDB buffer pool and PostgreSQL shared_buffers, each (the tests' 256 MB is smaller than the
+# data set: both servers would spend the keep-up and drain phases moving pages)
+BUFFERS_MB = int(os.environ.get("BENCH_BUFFERS_MB", "2048"))
 COPY_OPTIONS = json.dumps({"copy_workers": COPY_WORKERS, "replica_batch_size": BATCH_SIZE, "sleep_loop": 1,
                            "copy_max_memory": 64,
                            **({"copy_split_rows": int(SPLIT_ROWS)} if SPLIT_ROWS else {})})
@@ -610,6 +613,26 @@ def quiesce(s, tools):
         c.execute("CHECKPOINT")
 
 
+def settle(s, my):
+    """Before a measured copy: the source's InnoDB writes out its dirty pages (the data load, a
+    previous phase) and PostgreSQL checkpoints, so that no phase pays for the one before it."""
+    with my.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.innodb_max_dirty_pages_pct")
+        pct = cur.fetchone()[0]
+        cur.execute("SET GLOBAL innodb_max_dirty_pages_pct = 0")
+        try:
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+                if int(cur.fetchone()[1]) < 64:
+                    break
+                time.sleep(0.5)
+        finally:
+            cur.execute(f"SET GLOBAL innodb_max_dirty_pages_pct = {float(pct)}")
+    with s.postgres.connect() as c:
+        c.execute("CHECKPOINT")
+
+
 def keepup(s, my, tool):
     """sysbench oltp_write_only while `tool` replicates alone (caught up first); the lag of probe
     rows end to end. Returns (tps, events, lags, phase)."""
@@ -769,7 +792,7 @@ def report(rows, notes, header, gaps):
 
 
 def main():
-    s = Servers(SCRATCH, MYSQL_PORT, PG_PORT)
+    s = Servers(SCRATCH, MYSQL_PORT, PG_PORT, buffers_mb=BUFFERS_MB)
     rows, notes, gaps = [], [], []
     tools = []
     try:
@@ -794,6 +817,8 @@ def main():
                   *(f"{t.label}: {t.version()}" for t in tools),
                   f"benchmark scripts: {git_head()}",
                   f"sizes: {sizes}" + ("" if FULL_SIZE else " (REDUCED sizes: not the published configuration)"),
+                  f"servers: InnoDB buffer pool and PostgreSQL shared_buffers {BUFFERS_MB} MB each; PostgreSQL "
+                  f"fsync, synchronous_commit and full_page_writes off (the test harness's settings, both tools)",
                   f"ours: copy_workers {COPY_WORKERS}, replica_batch_size {BATCH_SIZE}"]
         pg_any.close()
         rows_total = TABLES * ROWS
@@ -816,6 +841,7 @@ def main():
             if r % 2:
                 order.reverse()
             for what in order:
+                settle(s, my)
                 if what == "limit":
                     lim.append(limit(s, my, data_bytes))
                     print(f"limit: {lim[-1][0]:.2f} s")
@@ -964,12 +990,13 @@ def main():
                         f"{ph.server_cpu:.1f} CPU s (our workers {ph.tool_cpu:.1f} s) and MariaDB {ph.mariadb_cpu:.1f} s, "
                         f"with sysbench's own client besides, on {os.cpu_count()} cores ({os.cpu_count() * ph.seconds:.0f} "
                         f"CPU s available): source, load generator and replica share a saturated machine, and the lag "
-                        f"grows while replay gets less CPU than the source's rate needs. Small source transactions "
-                        f"(4 row events each) cost our workers about 3x the CPU per event of the drain's 100-event "
-                        f"transactions (see the CPU rows); the likely cause is per-batch overhead (a PostgreSQL transaction, the position "
-                        f"and last-received rows, the batch row, its replayed mark) paid on batches of a few "
-                        f"transactions. What would close the gap: larger batches under load (flush on size or time "
-                        f"rather than whenever the reader's channel is momentarily empty), and the source on its own host.")
+                        f"grows while replay gets less CPU than the source's rate needs. A busy reader already gathers "
+                        f"the source's small transactions for batch_delay_ms into one batch (one store and one replay "
+                        f"transaction per 50 ms), so what is left per event is the work itself: decoding, storing the "
+                        f"event in the log, and replay's one prepared statement per row event (see the CPU rows; "
+                        f"`BENCH_PERF=keepup` profiles it). What would close the gap: the source on its own host "
+                        f"(the usual deployment), or fewer CPU cycles per replayed row (a set-based apply of the "
+                        f"batch's rows per table and operation).")
             rows.append((f"keep-up: sysbench oltp_write_only, {THREADS} threads, {SECONDS} s", cells.get("ours", "-"),
                          cells.get("pgc", "-"), "", "; ".join(verdicts)))
             cost_rows(rows, gaps, cells, "keep-up", ours, pgc)

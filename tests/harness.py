@@ -40,8 +40,9 @@ def _wait_port(check, what, timeout=60):
 
 
 class MariaDB:
-    def __init__(self, scratch, port, binlog=True, server_id=1):
+    def __init__(self, scratch, port, binlog=True, server_id=1, buffer_pool="256M"):
         self.dir = os.path.join(scratch, f"mariadb-{port}")
+        self.buffer_pool = buffer_pool
         self.port = port
         self.socket = os.path.join(self.dir, "mysqld.sock")
         self.binlog = binlog
@@ -71,7 +72,7 @@ class MariaDB:
         args = ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={self.dir}/data",
                 f"--port={self.port}", f"--socket={self.socket}", "--bind-address=127.0.0.1",
                 f"--pid-file={self.dir}/mariadb.pid", f"--log-error={self.dir}/mariadb.err",
-                "--skip-name-resolve", f"--server-id={self.server_id}", "--innodb-buffer-pool-size=256M",
+                "--skip-name-resolve", f"--server-id={self.server_id}", f"--innodb-buffer-pool-size={self.buffer_pool}",
                 "--innodb-flush-log-at-trx-commit=2", "--character-set-server=utf8mb4",
                 "--collation-server=utf8mb4_general_ci", "--max-connections=200",
                 "--max-allowed-packet=64M"]
@@ -116,8 +117,9 @@ class MariaDB:
 
 
 class Postgres:
-    def __init__(self, scratch, port):
+    def __init__(self, scratch, port, shared_buffers="256MB"):
         self.dir = os.path.join(scratch, f"postgres-{port}")
+        self.shared_buffers = shared_buffers
         self.data = os.path.join(self.dir, "data")
         self.port = port
         self.started = False
@@ -148,7 +150,7 @@ max_worker_processes = 32
 fsync = off
 synchronous_commit = off
 full_page_writes = off
-shared_buffers = 256MB
+shared_buffers = {self.shared_buffers}
 max_wal_size = 4GB
 log_min_messages = log
 """)
@@ -204,12 +206,13 @@ log_min_messages = log
 class Servers:
     """Both servers under one scratch directory; stopped at exit whatever happens."""
 
-    def __init__(self, scratch, mysql_port, pg_port):
+    def __init__(self, scratch, mysql_port, pg_port, buffers_mb=256):
+        """`buffers_mb`: InnoDB buffer pool and PostgreSQL shared_buffers, each."""
         self.scratch = scratch
         os.makedirs(scratch, exist_ok=True)
         os.chmod(scratch, 0o755)
-        self.mariadb = MariaDB(scratch, mysql_port)
-        self.postgres = Postgres(scratch, pg_port)
+        self.mariadb = MariaDB(scratch, mysql_port, buffer_pool=f"{buffers_mb}M")
+        self.postgres = Postgres(scratch, pg_port, shared_buffers=f"{buffers_mb}MB")
         self.extra = []
         atexit.register(self.stop)
         # a run killed with SIGTERM (CI timeout, Ctrl-C in a wrapper) still stops its servers

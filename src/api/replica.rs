@@ -352,7 +352,9 @@ fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
             (Some(t), Some(have)) if by_gtid => have.contains(t),
             _ => now.position.as_ref().is_some_and(|p| *p >= target),
         };
-        if pending == 0 && reached {
+        // tables being copied again (sync_tables, refresh_schema) are not current until their
+        // copy and catch-up are done
+        if pending == 0 && reached && catalog::tables_being_copied(s.id)? == 0 {
             return Ok(true);
         }
         if started.elapsed() >= timeout {
@@ -369,7 +371,9 @@ fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
 }
 
 /// Blocks until everything the source had written when the call started has been stored
-/// and replayed; false on timeout. Raises if the source is in error.
+/// and replayed, and every table being copied again (`sync_tables`, `refresh_schema`) is
+/// replicating (or has failed: `chameleon.tables` says why); false on timeout. Raises if the
+/// source is in error.
 #[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
 fn wait_for(source_name: &str, timeout: default!(pgrx::datum::Interval, "'5 minutes'")) -> bool {
     ok((|| {

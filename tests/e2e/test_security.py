@@ -94,12 +94,10 @@ def test_hostile_identifiers_are_quoted_everywhere(ctx):
     # copied again, then detached: the same names go through sync, sequences and keys
     synced = ctx.one("SELECT chameleon.sync_tables('src', %s)", ([f"{MY_SCHEMA}.{t}" for t in TABLES],))
     assert len(synced) == len(TABLES)
-    import time
-    deadline = time.time() + 60
-    while ctx.one("SELECT count(*) FROM chameleon.tables WHERE state = 'replicating'") != len(tables):
-        assert time.time() < deadline, ctx.sql("SELECT mysql_table, state, last_error FROM chameleon.tables")
-        time.sleep(0.3)
+    # wait_for returns once the synced tables have finished their copy and catch-up
     wait_for(ctx)
+    assert ctx.one("SELECT count(*) FROM chameleon.tables WHERE state = 'replicating'") == len(tables), \
+        ctx.sql("SELECT mysql_table, state, last_error FROM chameleon.tables")
     summary = ctx.one("SELECT chameleon.detach_replica('src')")
     ctx.sources.clear()
     assert "detached" in summary
