@@ -34,9 +34,10 @@ package: setup
 prev: setup
 	bash scripts/build_prev.sh $(PREV_COMMIT) $(PREV_VERSION)
 
-# Tier 1: pure-core unit tests, no PostgreSQL.
+# Tier 1: every plain #[test] (the pure core, pure worker rules), no PostgreSQL; the
+# #[pg_test]s (named tests::pg_*) run in pgtest.
 unit: setup
-	cargo test --lib -- core:: workers::read::tests
+	cargo test --lib -- --skip tests::pg_
 
 # Tier 2: in-backend tests (#[pg_test]) in a throwaway cluster run as postgres.
 pgtest: setup

@@ -163,12 +163,22 @@ fn refuse_while_copying(s: &catalog::SourceRow) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mut ending = None;
+        let mut copying = None;
         for slot in catalog::copy_slots(s.id)? {
             if !workers::alive(slot.pid)? {
                 continue;
             }
-            let finished = matches!(slot.state.as_str(), "done" | "failed" | "aborted")
-                || (slot.state == "go" && catalog::tables_being_copied(s.id)? == 0);
+            let finished = match slot.state.as_str() {
+                "done" | "failed" | "aborted" => true,
+                // idle, or about to be: nothing left to claim
+                "go" => {
+                    if copying.is_none() {
+                        copying = Some(catalog::tables_being_copied(s.id)?);
+                    }
+                    copying == Some(0)
+                }
+                _ => false,
+            };
             if !finished || Instant::now() > deadline {
                 return Err(ChameleonError::State(format!(
                     "source \"{}\" is copying tables (copy worker pid {}): wait until that copy ends",

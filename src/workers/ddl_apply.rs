@@ -107,17 +107,8 @@ fn untranslatable(
     let table_id = match &e.table {
         Some(name) => match ids.get(name) {
             Some(t) => Some(t.id),
-            // (with its definition when known: sync_tables' reader then follows it before the copy)
             None => match mappings.target(&name.0) {
-                Some(pg_schema) => {
-                    let (columns, key, indexes, extras) = match model {
-                        Some(m) => (&m.columns[..], &m.key[..], &m.indexes[..], &m.extras[..]),
-                        None => (&[][..], &[][..], &[][..], &[][..]),
-                    };
-                    Some(catalog::register_table(
-                        source_id, &name.0, &name.1, pg_schema, columns, key, indexes, extras, 0, true, Some(&msg),
-                    )?)
-                }
+                Some(pg_schema) => Some(register_disabled(source_id, name, pg_schema, model, &msg)?),
                 None => None,
             },
         },
@@ -129,6 +120,16 @@ fn untranslatable(
     }
     warning!("pg_chameleon_rs: {msg} at {at}");
     Ok(())
+}
+
+/// A table a statement creates but the replica could not: registered disabled, with its
+/// definition when known (sync_tables' reader then follows it from before its copy).
+fn register_disabled(source_id: i32, name: &TableName, pg_schema: &str, model: Option<&TableModel>, why: &str) -> Result<i32> {
+    let (columns, key, indexes, extras) = match model {
+        Some(m) => (&m.columns[..], &m.key[..], &m.indexes[..], &m.extras[..]),
+        None => (&[][..], &[][..], &[][..], &[][..]),
+    };
+    catalog::register_table(source_id, &name.0, &name.1, pg_schema, columns, key, indexes, extras, 0, true, Some(why))
 }
 
 /// Runs one step; false when it failed (recorded, its table disabled).
@@ -205,10 +206,8 @@ fn apply_step(
                 (Some(t), _) => catalog::disable_table(t.id, &disabled)?,
                 // a table the statement creates: registered disabled with its definition, for sync_tables
                 (None, TableAction::Create { model, .. }) => {
-                    catalog::register_table(
-                        source_id, &model.mysql_schema, &model.mysql_table, &model.pg_schema, &model.columns, &model.key,
-                        &model.indexes, &model.extras, 0, true, Some(&disabled),
-                    )?;
+                    let name = (model.mysql_schema.clone(), model.mysql_table.clone());
+                    register_disabled(source_id, &name, &model.pg_schema, Some(model), &disabled)?;
                 }
                 _ => {}
             }
