@@ -2,10 +2,10 @@
 //! extension runs against its own catalogue lives here, so the tables' shape is known in one
 //! place. Runs in whatever transaction the caller (SQL function or worker) has open.
 
+use crate::core::ddl::TableModel;
 use crate::core::mapping::SchemaMappings;
 use crate::core::options::SourceOptions;
 use crate::core::position::BinlogPosition;
-use crate::core::ddl::TableModel;
 use crate::core::schema::{ColumnExtra, ForeignKeyDef, IndexDef};
 use crate::core::types::{map_column, MappedType, MySqlColumn, ZeroDates};
 use crate::error::{ChameleonError, Result};
@@ -125,7 +125,8 @@ pub fn lock_source_control(id: i32) -> Result<()> {
 /// The launcher's non-blocking form of `lock_source_control`.
 pub fn try_lock_source_control(id: i32) -> Result<bool> {
     Spi::connect_mut(|client| {
-        let t = client.update("SELECT pg_try_advisory_xact_lock(hashtext('pg_chameleon_rs'), $1)", None, &[id.into()])?;
+        let t =
+            client.update("SELECT pg_try_advisory_xact_lock(hashtext('pg_chameleon_rs'), $1)", None, &[id.into()])?;
         Ok(t.first().get_one::<bool>()?.unwrap_or(false))
     })
 }
@@ -174,7 +175,8 @@ pub fn log_slots() -> Result<Vec<LogSlot>> {
 
 /// One maintenance at a time (per database).
 pub fn try_maintenance_lock() -> Result<bool> {
-    Ok(Spi::get_one::<bool>("SELECT pg_try_advisory_xact_lock(hashtext('pg_chameleon_rs maintenance'), 0)")?.unwrap_or(false))
+    Ok(Spi::get_one::<bool>("SELECT pg_try_advisory_xact_lock(hashtext('pg_chameleon_rs maintenance'), 0)")?
+        .unwrap_or(false))
 }
 
 /// Empties a slot when every batch in it is replayed and past its source's retention
@@ -226,7 +228,10 @@ pub fn replay_lock(id: i32, exclusive: bool) -> Result<()> {
 }
 
 pub fn bump_table_generation(id: i32) -> Result<()> {
-    run("UPDATE sch_chameleon.t_sources SET i_table_generation = i_table_generation + 1 WHERE i_id_source = $1", &[id.into()])
+    run(
+        "UPDATE sch_chameleon.t_sources SET i_table_generation = i_table_generation + 1 WHERE i_id_source = $1",
+        &[id.into()],
+    )
 }
 
 pub fn table_generation(id: i32) -> Result<i64> {
@@ -283,10 +288,9 @@ pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>, selected_again: b
         }
         // disabled by a replay error, failed, or left behind by a sync whose copy died (a table
         // without a replica key is never replicated: copying it again would change nothing)
-        None => known
-            .iter()
-            .filter(|k| matches!(k.2.as_str(), "disabled" | "failed" | "pending" | "copying"))
-            .collect(),
+        None => {
+            known.iter().filter(|k| matches!(k.2.as_str(), "disabled" | "failed" | "pending" | "copying")).collect()
+        }
     };
     for (tid, _, _) in &chosen {
         run(
@@ -324,7 +328,10 @@ pub fn insert_source(name: &str, url: &str, url_safe: &str, mappings: &Value, op
 }
 
 pub fn update_options(id: i32, options: &Value) -> Result<()> {
-    run("UPDATE sch_chameleon.t_sources SET jsb_options = $2 WHERE i_id_source = $1", &[id.into(), JsonB(options.clone()).into()])
+    run(
+        "UPDATE sch_chameleon.t_sources SET jsb_options = $2 WHERE i_id_source = $1",
+        &[id.into(), JsonB(options.clone()).into()],
+    )
 }
 
 pub fn update_mappings(id: i32, mappings: &Value) -> Result<()> {
@@ -352,7 +359,10 @@ pub fn set_source_error(id: i32, status: Option<&str>, message: &str) -> Result<
 }
 
 pub fn clear_source_error(id: i32) -> Result<()> {
-    run("UPDATE sch_chameleon.t_sources SET t_last_error = NULL, ts_last_error = NULL WHERE i_id_source = $1", &[id.into()])
+    run(
+        "UPDATE sch_chameleon.t_sources SET t_last_error = NULL, ts_last_error = NULL WHERE i_id_source = $1",
+        &[id.into()],
+    )
 }
 
 pub fn set_want_running(id: i32, want: bool) -> Result<()> {
@@ -439,7 +449,13 @@ impl TableRow {
     pub fn model(&self, foreign_keys: Vec<ForeignKeyDef>) -> TableModel {
         let mut indexes = self.indexes.clone();
         if indexes.is_empty() && !self.key.is_empty() {
-            indexes.push(IndexDef { name: "PRIMARY".into(), unique: true, columns: self.key.clone(), kind: "BTREE".into(), prefix: false });
+            indexes.push(IndexDef {
+                name: "PRIMARY".into(),
+                unique: true,
+                columns: self.key.clone(),
+                kind: "BTREE".into(),
+                prefix: false,
+            });
         }
         let mut extras = self.extras.clone();
         extras.resize(self.columns.len(), ColumnExtra::default());
@@ -550,7 +566,11 @@ fn columns_from_json(v: &Value) -> Vec<MySqlColumn> {
                     numeric_scale: n(c, "numeric_scale"),
                     datetime_precision: n(c, "datetime_precision"),
                     pg_override: c.get("pg_override").and_then(Value::as_str).map(str::to_string),
-                    zero_dates: c.get("zero_dates").and_then(Value::as_str).and_then(ZeroDates::parse).unwrap_or_default(),
+                    zero_dates: c
+                        .get("zero_dates")
+                        .and_then(Value::as_str)
+                        .and_then(ZeroDates::parse)
+                        .unwrap_or_default(),
                     postgis: c.get("postgis").and_then(Value::as_str).map(str::to_string),
                     charset: c.get("charset").and_then(Value::as_str).map(str::to_string),
                 })
@@ -712,7 +732,10 @@ pub fn unregister_tables_except(source_id: i32, keep: &[i32]) -> Result<()> {
 
 /// Records what the copy of a table could not reproduce.
 pub fn set_table_notes(table_id: i32, notes: &[String]) -> Result<()> {
-    run("UPDATE sch_chameleon.t_replica_tables SET t_notes = $2 WHERE i_id_table = $1", &[table_id.into(), notes.to_vec().into()])
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET t_notes = $2 WHERE i_id_table = $1",
+        &[table_id.into(), notes.to_vec().into()],
+    )
 }
 
 /// Adds a note to a table's notes.
@@ -831,10 +854,19 @@ pub fn record_foreign_keys(table_id: i32, fks: &[crate::core::schema::ForeignKey
 }
 
 pub fn set_table_state(table_id: i32, state: &str) -> Result<()> {
-    run("UPDATE sch_chameleon.t_replica_tables SET enm_state = $2 WHERE i_id_table = $1", &[table_id.into(), state.into()])
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = $2 WHERE i_id_table = $1",
+        &[table_id.into(), state.into()],
+    )
 }
 
-pub fn set_table_copied(table_id: i32, rows: Option<i64>, discarded: Option<i64>, point: &BinlogPosition, replicate: bool) -> Result<()> {
+pub fn set_table_copied(
+    table_id: i32,
+    rows: Option<i64>,
+    discarded: Option<i64>,
+    point: &BinlogPosition,
+    replicate: bool,
+) -> Result<()> {
     // (a table disabled while it was being copied, by a DDL statement, stays disabled)
     run(
         "UPDATE sch_chameleon.t_replica_tables SET enm_state = CASE WHEN $6 AND b_replica_enabled THEN 'copied' ELSE 'disabled' END, \
@@ -920,8 +952,25 @@ pub fn save_table_model(table_id: i32, m: &TableModel) -> Result<()> {
 
 /// A table created on the source by a DDL statement at `point`: replicated from there (its
 /// rows all come after it), or registered disabled with the reason `problem`.
-pub fn register_created_table(source_id: i32, m: &TableModel, point: &BinlogPosition, problem: Option<&str>) -> Result<i32> {
-    let id = register_table(source_id, &m.mysql_schema, &m.mysql_table, &m.pg_schema, &m.columns, &m.key, &m.indexes, &m.extras, 0, true, problem)?;
+pub fn register_created_table(
+    source_id: i32,
+    m: &TableModel,
+    point: &BinlogPosition,
+    problem: Option<&str>,
+) -> Result<i32> {
+    let id = register_table(
+        source_id,
+        &m.mysql_schema,
+        &m.mysql_table,
+        &m.pg_schema,
+        &m.columns,
+        &m.key,
+        &m.indexes,
+        &m.extras,
+        0,
+        true,
+        problem,
+    )?;
     run(
         "UPDATE sch_chameleon.t_replica_tables SET v_pg_table = $2, t_binlog_name = $3, i_binlog_position = $4, ts_copied = clock_timestamp(), \
          enm_state = CASE WHEN b_replica_enabled THEN 'replicating' ELSE 'disabled' END WHERE i_id_table = $1",
@@ -1124,7 +1173,14 @@ pub fn copy_incomplete(source_id: i32) -> Result<bool> {
 
 /// The id of a table an interrupted copy already finished, if its definition on the source
 /// is still the one copied and its PostgreSQL table still exists: resuming keeps it.
-pub fn finished_table(source_id: i32, mysql_schema: &str, mysql_table: &str, pg_schema: &str, columns: &[MySqlColumn], key: &[String]) -> Result<Option<i32>> {
+pub fn finished_table(
+    source_id: i32,
+    mysql_schema: &str,
+    mysql_table: &str,
+    pg_schema: &str,
+    columns: &[MySqlColumn],
+    key: &[String],
+) -> Result<Option<i32>> {
     Spi::connect(|client| {
         let t = client.select(
             "SELECT t.i_id_table FROM sch_chameleon.t_replica_tables t \
@@ -1235,11 +1291,7 @@ pub fn copy_slots_go(source_id: i32, point: Option<&BinlogPosition>) -> Result<(
     run(
         "UPDATE sch_chameleon.t_copy_workers SET enm_state = 'go', b_per_table_points = $2::text IS NULL, \
          t_binlog_name = $2, i_binlog_position = $3 WHERE i_id_source = $1 AND enm_state = 'ready'",
-        &[
-            source_id.into(),
-            point.map(|p| p.file.clone()).into(),
-            point.map(|p| p.pos as i64).into(),
-        ],
+        &[source_id.into(), point.map(|p| p.file.clone()).into(), point.map(|p| p.pos as i64).into()],
     )
 }
 

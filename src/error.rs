@@ -17,7 +17,10 @@ pub enum ChameleonError {
     /// The request does not fit the source's current state.
     State(String),
     /// An error PostgreSQL raised while we applied or copied data, with its SQLSTATE.
-    Postgres { message: String, sqlstate: String },
+    Postgres {
+        message: String,
+        sqlstate: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, ChameleonError>;
@@ -38,9 +41,7 @@ impl std::fmt::Display for ChameleonError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ChameleonError::Core(e) => write!(f, "{e}"),
-            ChameleonError::Catalog(m) | ChameleonError::NotFound(m) | ChameleonError::State(m) => {
-                f.write_str(m)
-            }
+            ChameleonError::Catalog(m) | ChameleonError::NotFound(m) | ChameleonError::State(m) => f.write_str(m),
             ChameleonError::Postgres { message, .. } => f.write_str(message),
         }
     }

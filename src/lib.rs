@@ -54,16 +54,14 @@ mod tests {
     use pgrx::prelude::*;
 
     fn err_of(sql: &str) -> String {
-        PgTryBuilder::new(|| {
-            Spi::run(sql).map(|_| String::new()).unwrap_or_else(|e| e.to_string())
-        })
-        .catch_others(|e| match e {
-            pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => {
-                r.message().to_string()
-            }
-            pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
-        })
-        .execute()
+        PgTryBuilder::new(|| Spi::run(sql).map(|_| String::new()).unwrap_or_else(|e| e.to_string()))
+            .catch_others(|e| match e {
+                pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => {
+                    r.message().to_string()
+                }
+                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+            })
+            .execute()
     }
 
     #[pg_test]
@@ -71,20 +69,16 @@ mod tests {
         let v = Spi::get_one::<String>("SELECT t_version FROM sch_chameleon.v_version").unwrap();
         // the catalogue version follows the extension version (upgrade scripts go from one to the next)
         assert_eq!(v.as_deref(), Some(env!("CARGO_PKG_VERSION")));
-        let public_can = Spi::get_one::<bool>(
-            "SELECT has_table_privilege('public', 'sch_chameleon.t_sources', 'SELECT')",
-        )
-        .unwrap();
+        let public_can =
+            Spi::get_one::<bool>("SELECT has_table_privilege('public', 'sch_chameleon.t_sources', 'SELECT')").unwrap();
         assert_eq!(public_can, Some(false));
         let public_exec = Spi::get_one::<bool>(
             "SELECT has_function_privilege('public', 'chameleon.add_source(text,text,jsonb,jsonb)', 'EXECUTE')",
         )
         .unwrap();
         assert_eq!(public_exec, Some(false));
-        let monitor = Spi::get_one::<bool>(
-            "SELECT has_table_privilege('pg_monitor', 'chameleon.sources', 'SELECT')",
-        )
-        .unwrap();
+        let monitor =
+            Spi::get_one::<bool>("SELECT has_table_privilege('pg_monitor', 'chameleon.sources', 'SELECT')").unwrap();
         assert_eq!(monitor, Some(true));
     }
 
@@ -130,7 +124,8 @@ mod tests {
         let e = err_of("SELECT chameleon.alter_source('a', schema_mappings => '{\"x\": \"pg_nope\"}')");
         assert!(e.contains("reserved schema"), "{e}");
         Spi::run("SELECT chameleon.alter_source('a', schema_mappings => '{\"x\": \"y\", \"z\": \"w\"}')").unwrap();
-        let m = Spi::get_one::<pgrx::JsonB>("SELECT jsb_schema_mappings FROM sch_chameleon.t_sources").unwrap().unwrap();
+        let m =
+            Spi::get_one::<pgrx::JsonB>("SELECT jsb_schema_mappings FROM sch_chameleon.t_sources").unwrap().unwrap();
         assert_eq!(m.0["z"], "w");
         let e = err_of("SELECT chameleon.enable_replica('a')");
         assert!(e.contains("not in error"), "{e}");

@@ -33,9 +33,7 @@ fn init(source_name: &str, wait: bool, resume: bool) -> Result<String> {
     let alive = worker_alive(&s)?;
     match s.status.as_str() {
         "running" | "syncing" if alive => {
-            return Err(ChameleonError::State(format!(
-                "source \"{source_name}\" is running: stop_replica first"
-            )))
+            return Err(ChameleonError::State(format!("source \"{source_name}\" is running: stop_replica first")))
         }
         "initialising" if alive => {
             return Err(ChameleonError::State(format!(
@@ -53,9 +51,10 @@ fn init(source_name: &str, wait: bool, resume: bool) -> Result<String> {
         // the worker records its own pid; nothing to write in the caller's transaction
         return Ok("initialising".into());
     }
-    started.handle.wait_for_shutdown().map_err(|st| {
-        ChameleonError::State(format!("lost track of the init worker of \"{source_name}\": {st:?}"))
-    })?;
+    started
+        .handle
+        .wait_for_shutdown()
+        .map_err(|st| ChameleonError::State(format!("lost track of the init worker of \"{source_name}\": {st:?}")))?;
     let after = catalog::source_by_name(source_name)?;
     if after.status == "initialised" {
         Ok(after.status)
@@ -91,7 +90,9 @@ fn start(source_name: &str, start_position: Option<&str>) -> Result<String> {
         }
         let adopted = start_position::set(&s, text)?;
         if adopted > 0 {
-            notice!("source \"{source_name}\": {adopted} tables registered without a copy; replication starts at {text}");
+            notice!(
+                "source \"{source_name}\": {adopted} tables registered without a copy; replication starts at {text}"
+            );
         }
     } else {
         match s.status.as_str() {
@@ -210,7 +211,6 @@ fn ready_for_sync(source_name: &str) -> Result<catalog::SourceRow> {
     Ok(s)
 }
 
-
 fn sync(source_name: &str, tables: Option<Vec<String>>) -> Result<Vec<String>> {
     let s = ready_for_sync(source_name)?;
     // tables the source's options leave out stay out (alter_source brings them back)
@@ -227,10 +227,7 @@ fn refresh(source_name: &str, schema_name: &str) -> Result<Vec<String>> {
     let s = ready_for_sync(source_name)?;
     let done = workers::refresh::register(&s, schema_name, false)?;
     if !done.gone.is_empty() {
-        notice!(
-            "no longer on the source, kept in PostgreSQL and no longer replicated: {}",
-            done.gone.join(", ")
-        );
+        notice!("no longer on the source, kept in PostgreSQL and no longer replicated: {}", done.gone.join(", "));
     }
     if !done.tables.is_empty() {
         workers::init::start_sync(&s)?;
@@ -267,8 +264,11 @@ fn detach_now(source_name: &str) -> Result<String> {
     }
     refuse_while_copying(&s)?;
     workers::stop_all(&s, Duration::from_secs(60))?;
-    let replayed = replay_now(source_name, None)
-        .map_err(|e| e.context(format!("detach_replica of \"{source_name}\": the stored changes could not all be replayed; nothing was detached")))?;
+    let replayed = replay_now(source_name, None).map_err(|e| {
+        e.context(format!(
+            "detach_replica of \"{source_name}\": the stored changes could not all be replayed; nothing was detached"
+        ))
+    })?;
     let s = catalog::source_by_id(s.id)?;
     let done = workers::detach::detach(&s)?;
     Ok(done.summary(source_name, replayed))

@@ -44,16 +44,15 @@ fn add(name: &str, url: &str, mappings: &serde_json::Value, opts: &serde_json::V
 
 /// Registers a source (status `ready`). Returns its id.
 #[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
-fn add_source(
-    source_name: &str,
-    mysql_url: &str,
-    schema_mappings: JsonB,
-    options: default!(JsonB, "'{}'"),
-) -> i32 {
+fn add_source(source_name: &str, mysql_url: &str, schema_mappings: JsonB, options: default!(JsonB, "'{}'")) -> i32 {
     ok(add(source_name, mysql_url, &schema_mappings.0, &options.0))
 }
 
-fn alter(source_name: &str, changes: &serde_json::Value, mappings: Option<&serde_json::Value>) -> Result<serde_json::Value> {
+fn alter(
+    source_name: &str,
+    changes: &serde_json::Value,
+    mappings: Option<&serde_json::Value>,
+) -> Result<serde_json::Value> {
     let s = catalog::source_by_name(source_name)?;
     catalog::lock_source_control(s.id)?;
     catalog::lock_source(s.id)?;
@@ -76,7 +75,9 @@ fn alter(source_name: &str, changes: &serde_json::Value, mappings: Option<&serde
     }
     let change = old_map.change_to(&new_map);
     let registered = catalog::tables_for_source(s.id)?;
-    if let Some((my, from, to)) = change.moved.iter().find(|(my, _, _)| registered.iter().any(|t| &t.mysql_schema == my)) {
+    if let Some((my, from, to)) =
+        change.moved.iter().find(|(my, _, _)| registered.iter().any(|t| &t.mysql_schema == my))
+    {
         return Err(ChameleonError::State(format!(
             "source \"{source_name}\": MySQL schema \"{my}\" is replicated into \"{from}\"; its tables cannot move to \"{to}\" \
              (remove the mapping, then map the schema again under the new name: it is copied again there)"
@@ -91,7 +92,9 @@ fn alter(source_name: &str, changes: &serde_json::Value, mappings: Option<&serde
     }
     // tables no longer selected stop being replicated at once (their PostgreSQL tables stay;
     // they stay registered, disabled with the reason, to come back if selected again)
-    let selected = |t: &catalog::TableRow| new_map.0.contains_key(&t.mysql_schema) && new_opts.table_selected(&t.mysql_schema, &t.mysql_table);
+    let selected = |t: &catalog::TableRow| {
+        new_map.0.contains_key(&t.mysql_schema) && new_opts.table_selected(&t.mysql_schema, &t.mysql_table)
+    };
     let dropped: Vec<&catalog::TableRow> =
         registered.iter().filter(|t| !selected(t) && t.last_error.as_deref() != Some(catalog::NOT_SELECTED)).collect();
     for t in &dropped {
@@ -114,7 +117,8 @@ fn alter(source_name: &str, changes: &serde_json::Value, mappings: Option<&serde
     if !back.is_empty() {
         added.extend(catalog::mark_tables_for_sync(s.id, Some(&back), true)?);
     }
-    let filters_changed = old_opts.limit_tables != new_opts.limit_tables || old_opts.skip_tables != new_opts.skip_tables;
+    let filters_changed =
+        old_opts.limit_tables != new_opts.limit_tables || old_opts.skip_tables != new_opts.skip_tables;
     let scan: Vec<&String> = new_map.0.keys().filter(|k| change.added.contains(k) || filters_changed).collect();
     let s = catalog::source_by_id(s.id)?;
     for schema in scan {
@@ -175,10 +179,7 @@ fn enable_replica(source_name: &str) -> String {
         let s = catalog::source_by_name(source_name)?;
         catalog::lock_source(s.id)?;
         if s.status != "error" {
-            return Err(ChameleonError::State(format!(
-                "source \"{source_name}\" is {}, not in error",
-                s.status
-            )));
+            return Err(ChameleonError::State(format!("source \"{source_name}\" is {}, not in error", s.status)));
         }
         let status = if s.position.is_some() { "stopped" } else { "ready" };
         catalog::set_status(s.id, status)?;

@@ -106,10 +106,8 @@ impl DdlEvent {
         if row.len() < 3 {
             return Err(CoreError::Codec("a stored DDL event has fewer than 3 fields".into()));
         }
-        let charsets = field(3)
-            .lines()
-            .filter_map(|l| l.rsplit_once('=').map(|(s, c)| (s.to_string(), c.to_string())))
-            .collect();
+        let charsets =
+            field(3).lines().filter_map(|l| l.rsplit_once('=').map(|(s, c)| (s.to_string(), c.to_string()))).collect();
         Ok(DdlEvent {
             query: field(0),
             default_schema: field(1),
@@ -126,7 +124,9 @@ pub enum ReaderMessage {
     /// The source sent a heartbeat: everything it had was received. `position` is the
     /// reader's position when it is between event groups (a safe place to resume), so that
     /// a rotate or events of unreplicated kinds still move the stored position.
-    Heartbeat { position: Option<BinlogPosition> },
+    Heartbeat {
+        position: Option<BinlogPosition>,
+    },
     /// Something the server log should say (an unknown event type skipped).
     Note(String),
     /// The transaction just sent holds a DDL statement that may change replicated tables:

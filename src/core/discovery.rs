@@ -85,17 +85,15 @@ pub fn describe(
         }),
         Err(e) => Some(Problem::Unsupported(e.to_string())),
         Ok(_) if key.is_empty() => Some(Problem::NoKey),
-        Ok(mapped) => columns
-            .iter()
-            .zip(&mapped)
-            .find(|(_, m)| m.kind == ValueKind::Text(Charset::Other))
-            .map(|(c, _)| {
+        Ok(mapped) => {
+            columns.iter().zip(&mapped).find(|(_, m)| m.kind == ValueKind::Text(Charset::Other)).map(|(c, _)| {
                 Problem::CopyOnly(format!(
                     "column \"{}\" has character set {}, which the change stream cannot decode yet",
                     c.name,
                     c.charset.as_deref().unwrap_or("?")
                 ))
-            }),
+            })
+        }
     };
     Ok(TableDefinition {
         mysql_schema: my_schema.to_string(),

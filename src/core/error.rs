@@ -112,9 +112,13 @@ mod tests {
 
     #[test]
     fn a_previous_connection_with_our_server_id_is_transient_a_purged_binlog_is_not() {
-        let busy = from_mysql(server(4052, "A slave with the same server_uuid/server_id is already connected"), "reading");
+        let busy =
+            from_mysql(server(4052, "A slave with the same server_uuid/server_id is already connected"), "reading");
         assert!(busy.is_transient(), "{busy:?}");
-        let mysql_busy = from_mysql(server(1236, "A slave with the same server_uuid/server_id as this slave has connected to the master"), "reading");
+        let mysql_busy = from_mysql(
+            server(1236, "A slave with the same server_uuid/server_id as this slave has connected to the master"),
+            "reading",
+        );
         assert!(mysql_busy.is_transient(), "{mysql_busy:?}");
         let purged = from_mysql(server(1236, "Could not find first log file name in binary log index file"), "reading");
         assert!(matches!(purged, CoreError::BinlogPurged(_)));

@@ -25,9 +25,16 @@ pub enum GtidState {
 /// One transaction's GTID, as the binlog's GTID event gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gtid {
-    MariaDb { domain: u32, server: u32, seq: u64 },
+    MariaDb {
+        domain: u32,
+        server: u32,
+        seq: u64,
+    },
     /// `sid` is the uuid, with `:tag` for MySQL 8.4 tagged GTIDs.
-    MySql { sid: String, gno: u64 },
+    MySql {
+        sid: String,
+        gno: u64,
+    },
 }
 
 impl fmt::Display for Gtid {
@@ -290,7 +297,8 @@ mod tests {
 
     #[test]
     fn uuid_bytes_to_text() {
-        let b: [u8; 16] = [0x3e, 0x11, 0xfa, 0x47, 0x71, 0xca, 0x11, 0xe1, 0x9e, 0x33, 0xc8, 0x0a, 0xa9, 0x42, 0x95, 0x62];
+        let b: [u8; 16] =
+            [0x3e, 0x11, 0xfa, 0x47, 0x71, 0xca, 0x11, 0xe1, 0x9e, 0x33, 0xc8, 0x0a, 0xa9, 0x42, 0x95, 0x62];
         assert_eq!(uuid_text(&b), U1);
     }
 }

@@ -21,9 +21,9 @@ fn bad(msg: String) -> CoreError {
 
 impl SchemaMappings {
     pub fn from_json(v: &Value) -> CoreResult<SchemaMappings> {
-        let obj = v.as_object().ok_or_else(|| {
-            bad("must be a JSON object {\"mysql_schema\": \"postgres_schema\", ...}".into())
-        })?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad("must be a JSON object {\"mysql_schema\": \"postgres_schema\", ...}".into()))?;
         if obj.is_empty() {
             return Err(bad("is empty: map at least one MySQL schema".into()));
         }
@@ -46,9 +46,7 @@ impl SchemaMappings {
                 return Err(bad(format!("\"{pg}\" is a reserved schema and cannot be a target")));
             }
             if let Some(other) = targets.insert(pg, my) {
-                return Err(bad(format!(
-                    "MySQL schemas \"{other}\" and \"{my}\" both map to \"{pg}\""
-                )));
+                return Err(bad(format!("MySQL schemas \"{other}\" and \"{my}\" both map to \"{pg}\"")));
             }
             map.insert(my.clone(), pg.to_string());
         }
@@ -75,10 +73,7 @@ impl SchemaMappings {
 
     /// The first PostgreSQL schema that both mappings write into, if any.
     pub fn overlap<'a>(&'a self, other: &SchemaMappings) -> Option<&'a str> {
-        self.0
-            .values()
-            .find(|pg| other.0.values().any(|o| o == *pg))
-            .map(String::as_str)
+        self.0.values().find(|pg| other.0.values().any(|o| o == *pg)).map(String::as_str)
     }
 }
 

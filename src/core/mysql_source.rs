@@ -65,14 +65,13 @@ pub fn check_server(conn: &mut Conn) -> CoreResult<ServerInfo> {
     let log_bin = variable(conn, "log_bin")?.unwrap_or_default();
     if !log_bin.eq_ignore_ascii_case("ON") && log_bin != "1" {
         return Err(CoreError::SourceConfig(
-            "the source has no binary log: start it with log_bin (for example log_bin=mysql-bin) and server_id set".into(),
+            "the source has no binary log: start it with log_bin (for example log_bin=mysql-bin) and server_id set"
+                .into(),
         ));
     }
     let format = variable(conn, "binlog_format")?.unwrap_or_default();
     if !format.eq_ignore_ascii_case("ROW") {
-        return Err(CoreError::SourceConfig(format!(
-            "binlog_format is {format}; set binlog_format=ROW on the source"
-        )));
+        return Err(CoreError::SourceConfig(format!("binlog_format is {format}; set binlog_format=ROW on the source")));
     }
     if let Some(image) = variable(conn, "binlog_row_image")? {
         if !image.eq_ignore_ascii_case("FULL") {
@@ -81,7 +80,10 @@ pub fn check_server(conn: &mut Conn) -> CoreResult<ServerInfo> {
             )));
         }
     }
-    for (setting, what) in [("log_bin_compress", "log_bin_compress=OFF"), ("binlog_transaction_compression", "binlog_transaction_compression=OFF")] {
+    for (setting, what) in [
+        ("log_bin_compress", "log_bin_compress=OFF"),
+        ("binlog_transaction_compression", "binlog_transaction_compression=OFF"),
+    ] {
         if variable(conn, setting)?.is_some_and(|v| v.eq_ignore_ascii_case("ON") || v == "1") {
             return Err(CoreError::SourceConfig(format!(
                 "{setting} is ON: compressed binlog events cannot be decoded; set {what} on the source"
@@ -102,9 +104,9 @@ pub fn binlog_status(conn: &mut Conn, flavor: Flavor) -> CoreResult<(BinlogPosit
         CoreError::SourceConfig("SHOW MASTER STATUS returned nothing: the binary log is disabled".into())
     })?;
     let file = row_text(row, 0).unwrap_or_default();
-    let pos = row_text(row, 1).and_then(|p| p.parse::<u64>().ok()).ok_or_else(|| {
-        CoreError::SourceQuery("SHOW MASTER STATUS returned no position".into())
-    })?;
+    let pos = row_text(row, 1)
+        .and_then(|p| p.parse::<u64>().ok())
+        .ok_or_else(|| CoreError::SourceQuery("SHOW MASTER STATUS returned no position".into()))?;
     let gtid = match flavor {
         Flavor::MariaDb => q::<Option<String>>(conn, "SELECT @@GLOBAL.gtid_binlog_pos")?.into_iter().next().flatten(),
         Flavor::MySql => row_text(row, 4),
@@ -264,7 +266,11 @@ pub fn table_snapshot(
         Flavor::MariaDb => {
             open_snapshot(snap)?;
             let rows: Vec<Row> = q(snap, "SHOW SESSION STATUS LIKE 'binlog_snapshot_%'")?;
-            let get = |name: &str| rows.iter().find(|r| row_text(r, 0).is_some_and(|n| n.eq_ignore_ascii_case(name))).and_then(|r| row_text(r, 1));
+            let get = |name: &str| {
+                rows.iter()
+                    .find(|r| row_text(r, 0).is_some_and(|n| n.eq_ignore_ascii_case(name)))
+                    .and_then(|r| row_text(r, 1))
+            };
             let file = get("Binlog_snapshot_file").filter(|f| !f.is_empty()).ok_or_else(|| {
                 CoreError::SourceConfig("the server reports no binlog_snapshot_file: the binary log is disabled".into())
             })?;
@@ -349,7 +355,10 @@ pub fn key_span(conn: &mut Conn, schema: &str, table: &str, column: &str) -> Cor
     let Some(r) = rows.first() else { return Ok(None) };
     let parse = |i| {
         row_text(r, i)
-            .map(|s| s.parse::<i128>().map_err(|_| CoreError::SourceQuery(format!("key span of {schema}.{table}: {s} is not an integer"))))
+            .map(|s| {
+                s.parse::<i128>()
+                    .map_err(|_| CoreError::SourceQuery(format!("key span of {schema}.{table}: {s} is not an integer")))
+            })
             .transpose()
     };
     Ok(match (parse(0)?, parse(1)?) {
@@ -456,7 +465,10 @@ pub fn foreign_keys(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<Ve
 
 pub fn table_comment(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<String> {
     let rows: Vec<Option<String>> = conn
-        .exec("SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (schema, table))
+        .exec(
+            "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (schema, table),
+        )
         .map_err(|e| from_mysql(e, &format!("cannot read the comment of {schema}.{table}")))?;
     Ok(rows.into_iter().next().flatten().unwrap_or_default())
 }

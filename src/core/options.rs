@@ -59,7 +59,10 @@ impl SkipEvents {
                 "update" => out.update = names,
                 "delete" => out.delete = names,
                 other => {
-                    return Err(err("skip_events", &format!("\"{other}\" is not an event kind: insert, update or delete")))
+                    return Err(err(
+                        "skip_events",
+                        &format!("\"{other}\" is not an event kind: insert, update or delete"),
+                    ))
                 }
             }
         }
@@ -195,11 +198,7 @@ pub const KNOWN_KEYS: &[&str] = &[
 
 /// pg_chameleon / design.md options that a later release implements; named so that the
 /// error says "not supported yet" rather than "unknown".
-const PLANNED_KEYS: &[&str] = &[
-    "replay_max_rows",
-    "on_error_read",
-    "keep_existing_schema",
-];
+const PLANNED_KEYS: &[&str] = &["replay_max_rows", "on_error_read", "keep_existing_schema"];
 
 fn err(key: &str, msg: &str) -> CoreError {
     CoreError::InvalidParameter(format!("option \"{key}\": {msg}"))
@@ -337,11 +336,7 @@ impl SourceOptions {
         let map: Map<String, Value> = match options {
             Value::Object(m) => m.clone(),
             Value::Null => Map::new(),
-            _ => {
-                return Err(CoreError::InvalidParameter(
-                    "options must be a JSON object".into(),
-                ))
-            }
+            _ => return Err(CoreError::InvalidParameter("options must be a JSON object".into())),
         };
         let mut o = SourceOptions::default();
         for (key, v) in &map {
@@ -527,8 +522,10 @@ mod tests {
 
     #[test]
     fn skip_events_like_pg_chameleon() {
-        let o = SourceOptions::from_json(&json!({"skip_events": {"delete": ["shop.orders", "archive"], "insert": "shop.log"}}))
-            .unwrap();
+        let o = SourceOptions::from_json(
+            &json!({"skip_events": {"delete": ["shop.orders", "archive"], "insert": "shop.log"}}),
+        )
+        .unwrap();
         let s = &o.skip_events;
         assert!(s.skips(Op::Delete, "shop", "orders") && s.skips(Op::Delete, "archive", "anything"));
         assert!(!s.skips(Op::Delete, "shop", "customers") && !s.skips(Op::Update, "shop", "orders"));
@@ -560,8 +557,9 @@ mod tests {
 
     #[test]
     fn merge_overrides_and_removes() {
-        let m = merge(&json!({"sleep_loop": 2, "my_server_id": 5}), &json!({"sleep_loop": null, "replica_batch_size": 9}))
-            .unwrap();
+        let m =
+            merge(&json!({"sleep_loop": 2, "my_server_id": 5}), &json!({"sleep_loop": null, "replica_batch_size": 9}))
+                .unwrap();
         assert_eq!(m, json!({"my_server_id": 5, "replica_batch_size": 9}));
         assert!(merge(&json!({}), &json!({"nope": 1})).is_err());
     }

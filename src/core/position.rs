@@ -27,17 +27,13 @@ impl BinlogPosition {
     /// Parses `file:pos`, the form used in messages and in `chameleon.sources`.
     pub fn parse(text: &str) -> CoreResult<Self> {
         let (file, pos) = text.rsplit_once(':').ok_or_else(|| {
-            CoreError::InvalidParameter(format!(
-                "binlog position \"{text}\" is not of the form file:offset"
-            ))
+            CoreError::InvalidParameter(format!("binlog position \"{text}\" is not of the form file:offset"))
         })?;
-        let pos = pos.parse::<u64>().map_err(|_| {
-            CoreError::InvalidParameter(format!("binlog position \"{text}\": offset is not a number"))
-        })?;
+        let pos = pos
+            .parse::<u64>()
+            .map_err(|_| CoreError::InvalidParameter(format!("binlog position \"{text}\": offset is not a number")))?;
         if file.is_empty() {
-            return Err(CoreError::InvalidParameter(format!(
-                "binlog position \"{text}\": empty file name"
-            )));
+            return Err(CoreError::InvalidParameter(format!("binlog position \"{text}\": empty file name")));
         }
         Ok(BinlogPosition::new(file, pos))
     }
@@ -127,9 +123,14 @@ mod tests {
 
     #[test]
     fn start_positions_parse() {
-        assert_eq!(StartAt::parse("mysql-bin.000042:1234").unwrap(), StartAt::File(BinlogPosition::new("mysql-bin.000042", 1234)));
+        assert_eq!(
+            StartAt::parse("mysql-bin.000042:1234").unwrap(),
+            StartAt::File(BinlogPosition::new("mysql-bin.000042", 1234))
+        );
         assert!(matches!(StartAt::parse("0-1-4711").unwrap(), StartAt::Gtid(g) if g.is_mariadb()));
-        assert!(matches!(StartAt::parse("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-9").unwrap(), StartAt::Gtid(g) if !g.is_mariadb()));
+        assert!(
+            matches!(StartAt::parse("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-9").unwrap(), StartAt::Gtid(g) if !g.is_mariadb())
+        );
         assert!(StartAt::parse("yesterday").unwrap_err().to_string().contains("start_position"));
     }
 

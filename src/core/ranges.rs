@@ -67,7 +67,7 @@ pub fn filter(column: &str, range: &KeyRange) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::types::{map_column, col};
+    use crate::core::types::{col, map_column};
 
     #[test]
     fn ranges_cover_the_span_without_overlap() {

@@ -88,7 +88,8 @@ const ROWS_EVENTS: &[u8] = &[20, 21, 22, 23, 24, 25, 30, 31, 32, 39];
 /// Known events with nothing for us: STOP, INTVAR, LOAD/EXEC_LOAD and friends, RAND, USER_VAR,
 /// ROWS_QUERY, PREVIOUS_GTIDS, TRANSACTION_CONTEXT, VIEW_CHANGE, XA_PREPARE, HEARTBEAT_V2;
 /// MariaDB: ANNOTATE_ROWS (160), BINLOG_CHECKPOINT (161), GTID_LIST (163), START_ENCRYPTION (164).
-const IGNORED_EVENTS: &[u8] = &[3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 29, 35, 36, 37, 38, 41, 160, 161, 163, 164];
+const IGNORED_EVENTS: &[u8] =
+    &[3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 29, 35, 36, 37, 38, 41, 160, 161, 163, 164];
 /// MySQL 8 binlog_transaction_compression wraps whole transactions in this event.
 const TRANSACTION_PAYLOAD_EVENT: u8 = 40;
 /// MariaDB log_bin_compress: QUERY_COMPRESSED_EVENT (165) .. DELETE_ROWS_COMPRESSED_EVENT (171).
@@ -132,10 +133,7 @@ pub fn rotate_target(raw: &[u8], current: &str, before_format: bool, crc: Option
     if raw.starts_with(current.as_bytes()) && raw.len() <= current.len() + 4 {
         return current.to_string();
     }
-    let name_len = raw
-        .iter()
-        .position(|b| !(b.is_ascii_alphanumeric() || b"._-".contains(b)))
-        .unwrap_or(raw.len());
+    let name_len = raw.iter().position(|b| !(b.is_ascii_alphanumeric() || b"._-".contains(b))).unwrap_or(raw.len());
     let name = &raw[..name_len];
     let name = if raw.len() >= 4 && name_len == raw.len() { &raw[..raw.len() - 4] } else { name };
     String::from_utf8_lossy(name).into_owned()
@@ -175,7 +173,8 @@ pub fn decode_rows(
         )));
     }
     for item in rows_event.rows(tme) {
-        let (before, after) = item.map_err(|e| CoreError::Binlog(format!("{table_name}: undecodable row event: {e}")))?;
+        let (before, after) =
+            item.map_err(|e| CoreError::Binlog(format!("{table_name}: undecodable row event: {e}")))?;
         let convert = |row: &BinlogRow, only: Option<&[usize]>| -> Result<Row, (String, Vec<u8>)> {
             let idx: Vec<usize> = match only {
                 Some(k) => k.to_vec(),
@@ -186,26 +185,21 @@ pub fn decode_rows(
                 let v = row.as_ref(i).ok_or_else(|| {
                     (format!("column {} is missing from the row image: set binlog_row_image=FULL", i + 1), raw_row(row))
                 })?;
-                let c = value::from_binlog(&table.kinds[i], v)
-                    .map_err(|reason| match table.names.get(i) {
-                        Some(name) => (format!("column \"{name}\": {reason}"), raw_row(row)),
-                        None => (format!("column {}: {reason}", i + 1), raw_row(row)),
-                    })?;
+                let c = value::from_binlog(&table.kinds[i], v).map_err(|reason| match table.names.get(i) {
+                    Some(name) => (format!("column \"{name}\": {reason}"), raw_row(row)),
+                    None => (format!("column {}: {reason}", i + 1), raw_row(row)),
+                })?;
                 vals.push(c);
             }
             Ok(vals)
         };
         let result = match op {
-            Op::Insert => after
-                .as_ref()
-                .map(|a| convert(a, None).map(|r| (None, Some(r)))),
-            Op::Delete => before
-                .as_ref()
-                .map(|b| convert(b, Some(&table.key)).map(|k| (Some(k), None))),
+            Op::Insert => after.as_ref().map(|a| convert(a, None).map(|r| (None, Some(r)))),
+            Op::Delete => before.as_ref().map(|b| convert(b, Some(&table.key)).map(|k| (Some(k), None))),
             Op::Update => match (before.as_ref(), after.as_ref()) {
-                (Some(b), Some(a)) => Some(
-                    convert(b, Some(&table.key)).and_then(|k| convert(a, None).map(|r| (Some(k), Some(r)))),
-                ),
+                (Some(b), Some(a)) => {
+                    Some(convert(b, Some(&table.key)).and_then(|k| convert(a, None).map(|r| (Some(k), Some(r)))))
+                }
                 _ => None,
             },
             Op::Ddl => None,
@@ -213,9 +207,7 @@ pub fn decode_rows(
         match result {
             Some(Ok((key, row))) => out.push(RowChange { table_id: table.id, op, pos, timestamp, key, row }),
             Some(Err((reason, raw))) => discarded.push(DiscardedRow { table_id: table.id, pos, raw, reason }),
-            None => {
-                return Err(CoreError::Binlog(format!("{table_name}: row event without the expected row image")))
-            }
+            None => return Err(CoreError::Binlog(format!("{table_name}: row event without the expected row image"))),
         }
     }
     Ok(())
@@ -304,9 +296,8 @@ fn open_stream(cfg: &ReaderConfig) -> CoreResult<Opened> {
         (Some(s @ GtidState::MySql(_)), true) => {
             let mut sids = Vec::new();
             for block in s.mysql_blocks() {
-                let sid: mysql_common::packets::Sid<'static> = block
-                    .parse()
-                    .map_err(|e| CoreError::InvalidParameter(format!("GTID set {block}: {e}")))?;
+                let sid: mysql_common::packets::Sid<'static> =
+                    block.parse().map_err(|e| CoreError::InvalidParameter(format!("GTID set {block}: {e}")))?;
                 sids.push(sid);
             }
             request = request.with_use_gtid(true).with_sids(sids).with_filename(Vec::new()).with_pos(4u64);
@@ -445,10 +436,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
             TABLE_MAP_EVENT => {
                 if let Ok(Some(EventData::TableMapEvent(tme))) = event.read_data() {
                     let key = (tme.database_name().into_owned(), tme.table_name().into_owned());
-                    let target = cfg
-                        .tables
-                        .get(&key)
-                        .map(|t| (format!("{}.{}", key.0, key.1), t.clone()));
+                    let target = cfg.tables.get(&key).map(|t| (format!("{}.{}", key.0, key.1), t.clone()));
                     maps.insert(tme.table_id(), (tme.into_owned(), target));
                 }
                 continue;
@@ -526,11 +514,17 @@ mod tests {
         raw.extend_from_slice(b"ABCD");
         assert_eq!(rotate_target(&raw, "mysql-bin.000001", true, None), "mysql-bin.000001");
         assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false, None), "mysql-bin.000002");
-        assert_eq!(rotate_target(b"mysql-bin.000002\xff\x01\x02\x03", "mysql-bin.000001", true, None), "mysql-bin.000002");
+        assert_eq!(
+            rotate_target(b"mysql-bin.000002\xff\x01\x02\x03", "mysql-bin.000001", true, None),
+            "mysql-bin.000002"
+        );
         // the server moving to the next file mid-stream (artificial, log_pos 0, after the
         // format description): the name is whole, nothing may be cut from it
         assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false, None), "mysql-bin.000002");
-        assert_eq!(rotate_target(b"binlog-with.dots.000010", "binlog-with.dots.000009", false, None), "binlog-with.dots.000010");
+        assert_eq!(
+            rotate_target(b"binlog-with.dots.000010", "binlog-with.dots.000009", false, None),
+            "binlog-with.dots.000010"
+        );
         // binlog_checksum known: exactly the 4 CRC bytes go, whatever they look like (here
         // alphanumeric, which the guess cannot tell from the name); connected by GTID the
         // current name is empty

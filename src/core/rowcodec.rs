@@ -16,9 +16,7 @@ fn get_varint(buf: &[u8], at: &mut usize) -> CoreResult<u64> {
     let mut v: u64 = 0;
     let mut shift = 0;
     loop {
-        let b = *buf
-            .get(*at)
-            .ok_or_else(|| CoreError::Codec("row encoding truncated in a length".into()))?;
+        let b = *buf.get(*at).ok_or_else(|| CoreError::Codec("row encoding truncated in a length".into()))?;
         *at += 1;
         if shift > 63 {
             return Err(CoreError::Codec("row encoding has an overlong length".into()));
@@ -54,9 +52,9 @@ pub fn decode(buf: &[u8]) -> CoreResult<Vec<Option<&str>>> {
         .into_iter()
         .map(|v| match v {
             None => Ok(None),
-            Some(b) => std::str::from_utf8(b).map(Some).map_err(|_| {
-                CoreError::Codec("row encoding holds a value that is not UTF-8".into())
-            }),
+            Some(b) => std::str::from_utf8(b)
+                .map(Some)
+                .map_err(|_| CoreError::Codec("row encoding holds a value that is not UTF-8".into())),
         })
         .collect()
 }

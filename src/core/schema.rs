@@ -115,7 +115,14 @@ pub enum ForeignKeyUse {
 }
 
 /// `ALTER TABLE` adding a recorded foreign key, NOT VALID (validated separately).
-pub fn foreign_key_ddl(schema: &str, table: &str, fk: &ForeignKeyDef, ref_schema: &str, ref_table: &str, usage: ForeignKeyUse) -> String {
+pub fn foreign_key_ddl(
+    schema: &str,
+    table: &str,
+    fk: &ForeignKeyDef,
+    ref_schema: &str,
+    ref_table: &str,
+    usage: ForeignKeyUse,
+) -> String {
     let cols = |c: &[String]| c.iter().map(|x| quote_ident(x)).collect::<Vec<_>>().join(", ");
     let action = |a: &str| match a.to_ascii_uppercase().as_str() {
         "CASCADE" => "CASCADE",
@@ -185,7 +192,12 @@ fn is_current_timestamp(expr: &str) -> bool {
 
 /// The PostgreSQL DEFAULT clause of a column, or `Err(note)` when it cannot be expressed.
 /// `Ok(None)`: no default.
-pub fn default_clause(flavor: Flavor, col: &MySqlColumn, mapped: &MappedType, extra: &ColumnExtra) -> Result<Option<String>, String> {
+pub fn default_clause(
+    flavor: Flavor,
+    col: &MySqlColumn,
+    mapped: &MappedType,
+    extra: &ColumnExtra,
+) -> Result<Option<String>, String> {
     let Some(raw) = extra.default.as_deref() else { return Ok(None) };
     let generated = extra.extra.to_ascii_uppercase().contains("DEFAULT_GENERATED");
     // MariaDB (10.2.7+) quotes literals and writes NULL and expressions bare; MySQL writes
@@ -218,8 +230,14 @@ pub fn default_clause(flavor: Flavor, col: &MySqlColumn, mapped: &MappedType, ex
             };
             Ok(Some(format!("{}::{}", quote_literal(&text), mapped.pg_type)))
         }
-        None if is_current_timestamp(raw) && matches!(mapped.kind, ValueKind::DateTime(_) | ValueKind::Timestamp(_)) => {
-            Ok(Some(if matches!(mapped.kind, ValueKind::DateTime(_)) { "LOCALTIMESTAMP".into() } else { "CURRENT_TIMESTAMP".into() }))
+        None if is_current_timestamp(raw)
+            && matches!(mapped.kind, ValueKind::DateTime(_) | ValueKind::Timestamp(_)) =>
+        {
+            Ok(Some(if matches!(mapped.kind, ValueKind::DateTime(_)) {
+                "LOCALTIMESTAMP".into()
+            } else {
+                "CURRENT_TIMESTAMP".into()
+            }))
         }
         None => Err(format!("default expression {raw} of column \"{}\" not translated", col.name)),
     }
@@ -238,7 +256,13 @@ mod tests {
     use crate::core::types::{col, map_column};
 
     fn ix(name: &str, unique: bool, cols: &[&str], kind: &str, prefix: bool) -> IndexDef {
-        IndexDef { name: name.into(), unique, columns: cols.iter().map(|c| c.to_string()).collect(), kind: kind.into(), prefix }
+        IndexDef {
+            name: name.into(),
+            unique,
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            kind: kind.into(),
+            prefix,
+        }
     }
 
     #[test]
@@ -323,21 +347,44 @@ mod tests {
         );
     }
 
-    fn dflt(flavor: Flavor, data_type: &str, column_type: &str, raw: Option<&str>, extra: &str) -> Result<Option<String>, String> {
+    fn dflt(
+        flavor: Flavor,
+        data_type: &str,
+        column_type: &str,
+        raw: Option<&str>,
+        extra: &str,
+    ) -> Result<Option<String>, String> {
         let c = col("c", data_type, column_type);
         let m = map_column(&c, "s", "t").unwrap();
-        default_clause(flavor, &c, &m, &ColumnExtra { default: raw.map(str::to_string), extra: extra.into(), comment: String::new() })
+        default_clause(
+            flavor,
+            &c,
+            &m,
+            &ColumnExtra { default: raw.map(str::to_string), extra: extra.into(), comment: String::new() },
+        )
     }
 
     #[test]
     fn defaults() {
-        assert_eq!(dflt(Flavor::MariaDb, "varchar", "varchar(10)", Some("'it''s'"), ""), Ok(Some("'it''s'::character varying(1)".into())));
+        assert_eq!(
+            dflt(Flavor::MariaDb, "varchar", "varchar(10)", Some("'it''s'"), ""),
+            Ok(Some("'it''s'::character varying(1)".into()))
+        );
         assert_eq!(dflt(Flavor::MariaDb, "int", "int(11)", Some("42"), ""), Ok(Some("'42'::integer".into())));
         assert_eq!(dflt(Flavor::MariaDb, "int", "int(11)", Some("NULL"), ""), Ok(None));
         assert_eq!(dflt(Flavor::MariaDb, "int", "int(11)", None, ""), Ok(None));
-        assert_eq!(dflt(Flavor::MariaDb, "datetime", "datetime", Some("current_timestamp()"), ""), Ok(Some("LOCALTIMESTAMP".into())));
-        assert_eq!(dflt(Flavor::MySql, "timestamp", "timestamp", Some("CURRENT_TIMESTAMP"), "DEFAULT_GENERATED"), Ok(Some("CURRENT_TIMESTAMP".into())));
-        assert_eq!(dflt(Flavor::MySql, "varchar", "varchar(10)", Some("abc"), ""), Ok(Some("'abc'::character varying(1)".into())));
+        assert_eq!(
+            dflt(Flavor::MariaDb, "datetime", "datetime", Some("current_timestamp()"), ""),
+            Ok(Some("LOCALTIMESTAMP".into()))
+        );
+        assert_eq!(
+            dflt(Flavor::MySql, "timestamp", "timestamp", Some("CURRENT_TIMESTAMP"), "DEFAULT_GENERATED"),
+            Ok(Some("CURRENT_TIMESTAMP".into()))
+        );
+        assert_eq!(
+            dflt(Flavor::MySql, "varchar", "varchar(10)", Some("abc"), ""),
+            Ok(Some("'abc'::character varying(1)".into()))
+        );
         assert!(dflt(Flavor::MariaDb, "date", "date", Some("'0000-00-00'"), "").unwrap_err().contains("zero date"));
         assert!(dflt(Flavor::MariaDb, "int", "int(11)", Some("(1 + 1)"), "").is_err());
         assert_eq!(

@@ -57,13 +57,10 @@ impl SourceUrl {
             None => (rest, ""),
         };
         if !path.is_empty() {
-            return Err(bad(
-                "a database name in the URL is not used; map schemas with schema_mappings instead",
-            ));
+            return Err(bad("a database name in the URL is not used; map schemas with schema_mappings instead"));
         }
-        let (userinfo, hostport) = authority
-            .rsplit_once('@')
-            .ok_or_else(|| bad("no user given (mysql://user:password@host:port)"))?;
+        let (userinfo, hostport) =
+            authority.rsplit_once('@').ok_or_else(|| bad("no user given (mysql://user:password@host:port)"))?;
         let (user, password) = match userinfo.split_once(':') {
             Some((u, p)) => (u, p),
             None => (userinfo, ""),

@@ -128,14 +128,8 @@ pub fn add_primary_key(schema: &str, table: &str, key: &[String]) -> String {
 /// `INSERT` with one text parameter per column, cast to the column type.
 pub fn insert_statement(schema: &str, table: &str, cols: &[PgColumn]) -> String {
     let names: Vec<String> = cols.iter().map(|c| quote_ident(&c.name)).collect();
-    let params: Vec<String> =
-        cols.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.pg_type)).collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        qualified(schema, table),
-        names.join(", "),
-        params.join(", ")
-    )
+    let params: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.pg_type)).collect();
+    format!("INSERT INTO {} ({}) VALUES ({})", qualified(schema, table), names.join(", "), params.join(", "))
 }
 
 fn key_predicate(key: &[&PgColumn], first_param: usize) -> String {
@@ -148,17 +142,9 @@ fn key_predicate(key: &[&PgColumn], first_param: usize) -> String {
 
 /// `UPDATE` setting every column ($1..$n) where the old key matches ($n+1..).
 pub fn update_statement(schema: &str, table: &str, cols: &[PgColumn], key: &[&PgColumn]) -> String {
-    let sets: Vec<String> = cols
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{} = ${}::{}", quote_ident(&c.name), i + 1, c.pg_type))
-        .collect();
-    format!(
-        "UPDATE {} SET {} WHERE {}",
-        qualified(schema, table),
-        sets.join(", "),
-        key_predicate(key, cols.len() + 1)
-    )
+    let sets: Vec<String> =
+        cols.iter().enumerate().map(|(i, c)| format!("{} = ${}::{}", quote_ident(&c.name), i + 1, c.pg_type)).collect();
+    format!("UPDATE {} SET {} WHERE {}", qualified(schema, table), sets.join(", "), key_predicate(key, cols.len() + 1))
 }
 
 pub fn delete_statement(schema: &str, table: &str, key: &[&PgColumn]) -> String {

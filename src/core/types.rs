@@ -72,7 +72,10 @@ impl MySqlColumn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ValueKind {
     /// Integer of `bits` width (8, 16, 24, 32, 64).
-    Int { bits: u8, unsigned: bool },
+    Int {
+        bits: u8,
+        unsigned: bool,
+    },
     Decimal,
     Float,
     Double,
@@ -101,7 +104,9 @@ pub enum ValueKind {
     Bool,
     /// A spatial value (MySQL stores a 4-byte SRID, then WKB), rendered as EWKB: for a PostGIS
     /// geometry column in hex, otherwise as bytea.
-    Spatial { postgis: bool },
+    Spatial {
+        postgis: bool,
+    },
 }
 
 /// The character set of a character column, as far as the binlog converter decodes it.
@@ -265,7 +270,9 @@ fn map_natural(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult
                 kind: ValueKind::Spatial { postgis: true },
                 create_enum: None,
             },
-            None => MappedType { pg_type: "bytea".into(), kind: ValueKind::Spatial { postgis: false }, create_enum: None },
+            None => {
+                MappedType { pg_type: "bytea".into(), kind: ValueKind::Spatial { postgis: false }, create_enum: None }
+            }
         });
     }
     if col.data_type == "enum" {

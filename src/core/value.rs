@@ -14,9 +14,8 @@ use mysql::Value;
 pub type ValueResult = Result<String, String>;
 
 fn utf8(bytes: &[u8]) -> Result<&str, String> {
-    let s = std::str::from_utf8(bytes).map_err(|e| {
-        format!("invalid UTF-8 byte sequence at byte {}", e.valid_up_to())
-    })?;
+    let s =
+        std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8 byte sequence at byte {}", e.valid_up_to()))?;
     if s.contains('\0') {
         return Err("text contains a NUL byte, which PostgreSQL cannot store".into());
     }
@@ -67,7 +66,9 @@ fn decode_text(cs: Charset, bytes: &[u8]) -> ValueResult {
             }
             bytes
                 .chunks_exact(4)
-                .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])).ok_or("invalid UTF-32 code point"))
+                .map(|c| {
+                    char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])).ok_or("invalid UTF-32 code point")
+                })
                 .collect::<Result<String, _>>()?
         }
     };
@@ -190,9 +191,7 @@ fn normalize_int(v: i128, bits: u8, unsigned: bool) -> Result<i128, String> {
 
 fn check_date(y: u32, m: u32, d: u32) -> Result<(), String> {
     if y == 0 || m == 0 || d == 0 {
-        return Err(format!(
-            "zero date {y:04}-{m:02}-{d:02} has no PostgreSQL equivalent"
-        ));
+        return Err(format!("zero date {y:04}-{m:02}-{d:02} has no PostgreSQL equivalent"));
     }
     if m > 12 || d > 31 {
         return Err(format!("invalid date {y:04}-{m:02}-{d:02}"));
@@ -210,15 +209,9 @@ fn fmt_datetime(y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: u32) -> St
 
 fn fmt_time(hours: u64, m: u32, s: u32, us: u32) -> ValueResult {
     if hours > 24 || (hours == 24 && (m, s, us) != (0, 0, 0)) {
-        return Err(format!(
-            "TIME {hours}:{m:02}:{s:02} is outside PostgreSQL's 00:00:00..24:00:00"
-        ));
+        return Err(format!("TIME {hours}:{m:02}:{s:02} is outside PostgreSQL's 00:00:00..24:00:00"));
     }
-    Ok(if us == 0 {
-        format!("{hours:02}:{m:02}:{s:02}")
-    } else {
-        format!("{hours:02}:{m:02}:{s:02}.{us:06}")
-    })
+    Ok(if us == 0 { format!("{hours:02}:{m:02}:{s:02}") } else { format!("{hours:02}:{m:02}:{s:02}.{us:06}") })
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
@@ -394,9 +387,7 @@ pub fn from_text(kind: &ValueKind, bytes: &[u8]) -> Result<Option<String>, Strin
 
 fn text_value(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
     match kind {
-        ValueKind::Int { .. } | ValueKind::Decimal | ValueKind::Float | ValueKind::Double => {
-            numeric_text(bytes)
-        }
+        ValueKind::Int { .. } | ValueKind::Decimal | ValueKind::Float | ValueKind::Double => numeric_text(bytes),
         ValueKind::Year => numeric_text(bytes),
         ValueKind::Bit(n) => bit_string(bytes, *n),
         // the copy session reads every character set as utf8mb4
@@ -437,22 +428,19 @@ pub fn from_binlog(kind: &ValueKind, value: &BinlogValue<'_>) -> Result<Option<S
     let v = match value {
         BinlogValue::Value(v) => v,
         BinlogValue::Jsonb(j) => {
-            let json = serde_json::Value::try_from(j.clone())
-                .map_err(|e| format!("undecodable binary JSON: {e}"))?;
+            let json = serde_json::Value::try_from(j.clone()).map_err(|e| format!("undecodable binary JSON: {e}"))?;
             return Ok(Some(json.to_string()));
         }
         BinlogValue::JsonDiff(_) => {
-            return Err("partial JSON update (binlog_row_value_options=PARTIAL_JSON) is not supported; set it to ''".into())
+            return Err(
+                "partial JSON update (binlog_row_value_options=PARTIAL_JSON) is not supported; set it to ''".into()
+            )
         }
     };
     let out = match (kind, v) {
         (_, Value::NULL) => return Ok(None),
-        (ValueKind::Int { bits, unsigned }, Value::Int(i)) => {
-            normalize_int(*i as i128, *bits, *unsigned)?.to_string()
-        }
-        (ValueKind::Int { bits, unsigned }, Value::UInt(u)) => {
-            normalize_int(*u as i128, *bits, *unsigned)?.to_string()
-        }
+        (ValueKind::Int { bits, unsigned }, Value::Int(i)) => normalize_int(*i as i128, *bits, *unsigned)?.to_string(),
+        (ValueKind::Int { bits, unsigned }, Value::UInt(u)) => normalize_int(*u as i128, *bits, *unsigned)?.to_string(),
         (ValueKind::Float, Value::Float(f)) => f.to_string(),
         (ValueKind::Float, Value::Double(f)) => (*f as f32).to_string(),
         (ValueKind::Double, Value::Double(f)) => f.to_string(),
@@ -461,7 +449,11 @@ pub fn from_binlog(kind: &ValueKind, value: &BinlogValue<'_>) -> Result<Option<S
         (ValueKind::Year, Value::Bytes(b)) => {
             // mysql_common renders the stored byte as 1900 + n; n = 0 is the year 0000.
             let y = numeric_text(b)?;
-            if y == "1900" { "0".into() } else { y }
+            if y == "1900" {
+                "0".into()
+            } else {
+                y
+            }
         }
         (ValueKind::Year, Value::Int(i)) => i.to_string(),
         (ValueKind::Bit(n), Value::Bytes(b)) => bit_string(b, *n)?,
@@ -505,9 +497,7 @@ pub fn from_binlog(kind: &ValueKind, value: &BinlogValue<'_>) -> Result<Option<S
             }
             fmt_time(*days as u64 * 24 + *h as u64, *m as u32, *s as u32, *us)?
         }
-        (kind, other) => {
-            return Err(format!("unexpected binlog value {other:?} for a {kind:?} column"))
-        }
+        (kind, other) => return Err(format!("unexpected binlog value {other:?} for a {kind:?} column")),
     };
     Ok(Some(out))
 }
@@ -534,7 +524,8 @@ mod tests {
             ValueKind::Text(Charset::Latin1),
             ValueKind::Json,
         ];
-        let values: [&[u8]; 8] = [b"-12", b"3.5e-7", b"tab\there\\ \r\n end", b"", "zażółć 🐢".as_bytes(), b"x\0y", b"\xff", b"1 2"];
+        let values: [&[u8]; 8] =
+            [b"-12", b"3.5e-7", b"tab\there\\ \r\n end", b"", "zażółć 🐢".as_bytes(), b"x\0y", b"\xff", b"1 2"];
         for k in &kinds {
             for v in values {
                 let mut fast = Vec::new();
@@ -584,8 +575,10 @@ mod tests {
         assert_eq!(&e[9..], &point[9..]);
         let k = ValueKind::Spatial { postgis: true };
         assert_eq!(ft(&k, &with_srid).unwrap(), "0101000020e6100000000000000000f03f0000000000000040");
-        assert_eq!(bl(&ValueKind::Spatial { postgis: false }, Value::Bytes(point.clone())).unwrap().unwrap(),
-                   "\\x0101000000000000000000f03f0000000000000040");
+        assert_eq!(
+            bl(&ValueKind::Spatial { postgis: false }, Value::Bytes(point.clone())).unwrap().unwrap(),
+            "\\x0101000000000000000000f03f0000000000000040"
+        );
         assert!(ft(&k, &[0, 0, 0, 0, 1]).unwrap_err().contains("too short"));
         assert!(ft(&k, &[0, 0, 0, 0, 7, 1, 0, 0, 0]).unwrap_err().contains("byte order"));
     }
@@ -603,7 +596,10 @@ mod tests {
             assert_eq!(ft(&kind(MinusInfinity), text).unwrap(), "-infinity");
         }
         assert_eq!(bl(&ValueKind::Date(Null), Value::Date(0, 0, 0, 0, 0, 0, 0)).unwrap(), None);
-        assert_eq!(bl(&ValueKind::DateTime(MinusInfinity), Value::Date(2024, 1, 0, 0, 0, 0, 0)).unwrap().unwrap(), "-infinity");
+        assert_eq!(
+            bl(&ValueKind::DateTime(MinusInfinity), Value::Date(2024, 1, 0, 0, 0, 0, 0)).unwrap().unwrap(),
+            "-infinity"
+        );
         assert_eq!(bl(&ValueKind::Timestamp(MinusInfinity), Value::Int(0)).unwrap().unwrap(), "-infinity");
         assert!(bl(&ValueKind::Timestamp(Discard), Value::Int(0)).unwrap_err().contains("zero timestamp"));
         // a date that is merely early is not a zero date
@@ -632,12 +628,17 @@ mod tests {
 
     #[test]
     fn dates_and_times() {
-        assert_eq!(bl(&ValueKind::Date(ZeroDates::Discard), Value::Date(2024, 2, 29, 0, 0, 0, 0)).unwrap().unwrap(), "2024-02-29");
+        assert_eq!(
+            bl(&ValueKind::Date(ZeroDates::Discard), Value::Date(2024, 2, 29, 0, 0, 0, 0)).unwrap().unwrap(),
+            "2024-02-29"
+        );
         assert_eq!(
             bl(&ValueKind::DateTime(ZeroDates::Discard), Value::Date(1999, 12, 31, 23, 59, 58, 120)).unwrap().unwrap(),
             "1999-12-31 23:59:58.000120"
         );
-        assert!(bl(&ValueKind::Date(ZeroDates::Discard), Value::Date(0, 0, 0, 0, 0, 0, 0)).unwrap_err().contains("zero date"));
+        assert!(bl(&ValueKind::Date(ZeroDates::Discard), Value::Date(0, 0, 0, 0, 0, 0, 0))
+            .unwrap_err()
+            .contains("zero date"));
         assert_eq!(ft(&ValueKind::Date(ZeroDates::Discard), b"2024-01-05").unwrap(), "2024-01-05");
         assert!(ft(&ValueKind::Date(ZeroDates::Discard), b"0000-00-00").is_err());
         assert!(ft(&ValueKind::DateTime(ZeroDates::Discard), b"2024-00-01 00:00:00").is_err());

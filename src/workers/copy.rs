@@ -120,7 +120,14 @@ fn run_copy(relid: pg_sys::Oid) -> Result<u64> {
         let rel = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
         let pstate = pg_sys::make_parsestate(std::ptr::null_mut());
         // CopyFrom initialises its result relation from the range table, as DoCopy sets it up
-        pg_sys::addRangeTableEntryForRelation(pstate, rel, pg_sys::RowExclusiveLock as i32, std::ptr::null_mut(), false, false);
+        pg_sys::addRangeTableEntryForRelation(
+            pstate,
+            rel,
+            pg_sys::RowExclusiveLock as i32,
+            std::ptr::null_mut(),
+            false,
+            false,
+        );
         let encoding = pg_sys::makeDefElem(
             c"encoding".as_ptr() as *mut _,
             pg_sys::makeString(c"UTF8".as_ptr() as *mut _) as *mut pg_sys::Node,
@@ -180,7 +187,9 @@ fn copy_chunk(relid: pg_sys::Oid, text: Vec<u8>, rows: Vec<KeptRow>, discards: &
             Ok(n) => stored += n,
             Err(e) if refused_data(&e) => {
                 let reason = match &e {
-                    ChameleonError::Postgres { message, sqlstate } => format!("PostgreSQL refused the row: {message} (SQLSTATE {sqlstate})"),
+                    ChameleonError::Postgres { message, sqlstate } => {
+                        format!("PostgreSQL refused the row: {message} (SQLSTATE {sqlstate})")
+                    }
                     other => other.to_string(),
                 };
                 discards.push(CopyDiscard { raw: rowcodec::encode(&row.raw), reason });
@@ -226,67 +235,70 @@ pub fn copy_table(
     let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     let keep = mode == Mode::Isolate;
     let filter = filter.map(str::to_string);
-    let producer = crate::workers::txn::spawn_without_signals("copy-reader", move || -> (mysql::Conn, CoreResult<u64>) {
-        let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
-        let mut rows: Vec<KeptRow> = Vec::new();
-        let mut kept_bytes = 0usize;
-        let mut sent = 0u64;
-        let res = mysql_source::stream_rows(&mut source, &schema, &table, &cols, filter.as_deref(), |raw| {
-            // the row's COPY line goes straight into the chunk; a refused row is cut off again
-            let before = buf.len();
-            let mut refused = None;
-            for (i, v) in raw.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b'\t');
+    let producer =
+        crate::workers::txn::spawn_without_signals("copy-reader", move || -> (mysql::Conn, CoreResult<u64>) {
+            let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
+            let mut rows: Vec<KeptRow> = Vec::new();
+            let mut kept_bytes = 0usize;
+            let mut sent = 0u64;
+            let res = mysql_source::stream_rows(&mut source, &schema, &table, &cols, filter.as_deref(), |raw| {
+                // the row's COPY line goes straight into the chunk; a refused row is cut off again
+                let before = buf.len();
+                let mut refused = None;
+                for (i, v) in raw.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b'\t');
+                    }
+                    let Some(bytes) = v else {
+                        buf.extend_from_slice(b"\\N");
+                        continue;
+                    };
+                    let done = match value::push_copy_text(&kinds[i], bytes, &mut buf) {
+                        Ok(true) => Ok(()),
+                        Ok(false) => {
+                            value::from_text(&kinds[i], bytes).map(|s| copytext::push_field(&mut buf, s.as_deref()))
+                        }
+                        Err(reason) => Err(reason),
+                    };
+                    if let Err(reason) = done {
+                        refused = Some(format!("column \"{}\": {reason}", names[i]));
+                        break;
+                    }
                 }
-                let Some(bytes) = v else {
-                    buf.extend_from_slice(b"\\N");
-                    continue;
-                };
-                let done = match value::push_copy_text(&kinds[i], bytes, &mut buf) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => value::from_text(&kinds[i], bytes).map(|s| copytext::push_field(&mut buf, s.as_deref())),
-                    Err(reason) => Err(reason),
-                };
-                if let Err(reason) = done {
-                    refused = Some(format!("column \"{}\": {reason}", names[i]));
-                    break;
+                if refused.is_none() {
+                    buf.push(b'\n');
+                    if buf.len() - before > MAX_ROW_BYTES {
+                        refused = Some(format!(
+                            "the row is {} bytes in COPY form, over PostgreSQL's 1 GB limit for one row",
+                            buf.len() - before
+                        ));
+                    }
                 }
-            }
-            if refused.is_none() {
-                buf.push(b'\n');
-                if buf.len() - before > MAX_ROW_BYTES {
-                    refused = Some(format!(
-                        "the row is {} bytes in COPY form, over PostgreSQL's 1 GB limit for one row",
-                        buf.len() - before
-                    ));
+                if let Some(reason) = refused {
+                    buf.truncate(before);
+                    let d = CopyDiscard { raw: rowcodec::encode(&raw), reason };
+                    return tx.send(Chunk::Discard(d)).map_err(|_| gone());
                 }
-            }
-            if let Some(reason) = refused {
-                buf.truncate(before);
-                let d = CopyDiscard { raw: rowcodec::encode(&raw), reason };
-                return tx.send(Chunk::Discard(d)).map_err(|_| gone());
-            }
-            sent += 1;
-            if keep {
-                kept_bytes += raw.iter().map(|v| v.as_ref().map_or(0, |b| b.len())).sum::<usize>();
-                rows.push(KeptRow { end: buf.len(), raw });
-            }
-            if buf.len() + kept_bytes >= CHUNK_BYTES {
-                let text = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK_BYTES + 4096));
-                kept_bytes = 0;
-                tx.send(Chunk::Data { text, rows: std::mem::take(&mut rows) }).map_err(|_| gone())?;
-            }
-            Ok(())
+                sent += 1;
+                if keep {
+                    kept_bytes += raw.iter().map(|v| v.as_ref().map_or(0, |b| b.len())).sum::<usize>();
+                    rows.push(KeptRow { end: buf.len(), raw });
+                }
+                if buf.len() + kept_bytes >= CHUNK_BYTES {
+                    let text = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK_BYTES + 4096));
+                    kept_bytes = 0;
+                    tx.send(Chunk::Data { text, rows: std::mem::take(&mut rows) }).map_err(|_| gone())?;
+                }
+                Ok(())
+            });
+            let res = res.and_then(|_| {
+                if !buf.is_empty() {
+                    tx.send(Chunk::Data { text: buf, rows }).map_err(|_| gone())?;
+                }
+                Ok(sent)
+            });
+            (source, res)
         });
-        let res = res.and_then(|_| {
-            if !buf.is_empty() {
-                tx.send(Chunk::Data { text: buf, rows }).map_err(|_| gone())?;
-            }
-            Ok(sent)
-        });
-        (source, res)
-    });
 
     // rows stored, rows set aside (by the converter or by PostgreSQL), how many of those
     // PostgreSQL refused, and whether a shutdown cut the copy short
@@ -345,7 +357,9 @@ pub fn copy_table(
     };
     // (a thread that could not start dropped its channel: the COPY saw no rows, and this fails)
     let (source, produced) = producer
-        .map_err(|e| ChameleonError::State(format!("cannot start the copy thread of {mysql_schema}.{mysql_table}: {e}")))?
+        .map_err(|e| {
+            ChameleonError::State(format!("cannot start the copy thread of {mysql_schema}.{mysql_table}: {e}"))
+        })?
         .join()
         .map_err(|_| ChameleonError::State(format!("the copy thread of {mysql_schema}.{mysql_table} panicked")))?;
     *conn = Some(source);
@@ -353,7 +367,8 @@ pub fn copy_table(
     if interrupted {
         return Err(ChameleonError::State(format!("copy of {mysql_schema}.{mysql_table} interrupted by shutdown")));
     }
-    let produced = produced.map_err(|e| ChameleonError::from(e).context(format!("copy of {mysql_schema}.{mysql_table}")))?;
+    let produced =
+        produced.map_err(|e| ChameleonError::from(e).context(format!("copy of {mysql_schema}.{mysql_table}")))?;
     if produced != copied + refused_by_postgres {
         return Err(ChameleonError::State(format!(
             "copy of {mysql_schema}.{mysql_table}: {produced} rows read from MySQL but {copied} stored and {refused_by_postgres} refused"

@@ -21,12 +21,12 @@
 use crate::catalog::{self, ClaimedRange, ClaimedTable};
 use crate::core::discovery::{self, TableDefinition};
 use crate::core::mysql_source::{self, Flavor};
+use crate::core::options::SourceOptions;
 use crate::core::position::BinlogPosition;
+use crate::core::ranges;
 use crate::core::schema;
 use crate::core::source_url::SourceUrl;
 use crate::core::sql::{self, quote_ident, ColumnOptions, PgColumn};
-use crate::core::options::SourceOptions;
-use crate::core::ranges;
 use crate::core::types::{map_column, MappedType};
 use crate::error::{ChameleonError, Result};
 use crate::workers::copy::{self, Mode};
@@ -104,7 +104,9 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
             let c = conn.take().ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))?;
             let point = match &points {
                 Points::Snapshot(p) => p.clone(),
-                Points::PerTable(_) => return Err(ChameleonError::State("a key range without a shared snapshot".into())),
+                Points::PerTable(_) => {
+                    return Err(ChameleonError::State("a key range without a shared snapshot".into()))
+                }
             };
             (range.table.clone(), copy_range(source_id, &range, c, &point, flavor, &options))
         } else if let Some(claimed) = in_transaction(|| catalog::claim_table(source_id, slot))? {
@@ -125,7 +127,14 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
                 let msg = e.to_string();
                 let _ = in_transaction(|| {
                     catalog::table_copy_failed(table.id, &msg)?;
-                    catalog::record_error(source_id, Some(table.id), None, None, Some(&e.sqlstate()), &format!("initial copy failed: {msg}"))
+                    catalog::record_error(
+                        source_id,
+                        Some(table.id),
+                        None,
+                        None,
+                        Some(&e.sqlstate()),
+                        &format!("initial copy failed: {msg}"),
+                    )
                 });
                 return Err(e);
             }
@@ -201,7 +210,17 @@ fn copy_claimed(
     with_isolation_fallback(&what, conn, |conn, mode| {
         let Some(created) = create_table(source_id, claimed.id, &def, flavor)? else { return Ok(()) };
         let started = Instant::now();
-        let outcome = copy::copy_table(conn, &def.mysql_schema, &def.mysql_table, &def.columns, &created.mapped, created.relid, None, memory, mode)?;
+        let outcome = copy::copy_table(
+            conn,
+            &def.mysql_schema,
+            &def.mysql_table,
+            &def.columns,
+            &created.mapped,
+            created.relid,
+            None,
+            memory,
+            mode,
+        )?;
         for d in &outcome.discards {
             catalog::record_discarded(source_id, claimed.id, None, &d.raw, &d.reason)?;
         }
@@ -227,7 +246,8 @@ fn split(
 ) -> Result<Option<usize>> {
     let names: Vec<String> = def.columns.iter().map(|c| c.name.clone()).collect();
     let mapped = mapped_columns(def)?;
-    let Some(column) = ranges::split_column(&def.key, &names, &mapped, def.estimate, options.copy_split_rows, options.copy_workers)
+    let Some(column) =
+        ranges::split_column(&def.key, &names, &mapped, def.estimate, options.copy_split_rows, options.copy_workers)
     else {
         return Ok(None);
     };
@@ -290,7 +310,8 @@ fn copy_range(
         // the last range: keys, indexes, defaults and comments need the whole definition
         // (read here, in this transaction: `describe` would open one of its own)
         let postgis = catalog::postgis_schema()?;
-        let def = discovery::describe(&mut conn, options, &t.mysql_schema, &t.mysql_table, &t.pg_schema, postgis.as_deref())?;
+        let def =
+            discovery::describe(&mut conn, options, &t.mysql_schema, &t.mysql_table, &t.pg_schema, postgis.as_deref())?;
         catalog::execute("SET LOCAL synchronous_commit = on")?;
         let (opts, notes) = column_options(&def, &registered.mapped, flavor);
         let created = Created { relid: relation(&qualified)?, mapped: registered.mapped.clone(), opts, notes };
@@ -352,12 +373,7 @@ fn create_table(source_id: i32, table_id: i32, t: &TableDefinition, flavor: Flav
     }
     catalog::set_table_state(table_id, "copying")?;
     let mapped = mapped_columns(t)?;
-    let pg_cols: Vec<PgColumn> = t
-        .columns
-        .iter()
-        .zip(&mapped)
-        .map(|(c, m)| PgColumn::of(c, m))
-        .collect();
+    let pg_cols: Vec<PgColumn> = t.columns.iter().zip(&mapped).map(|(c, m)| PgColumn::of(c, m)).collect();
     let qualified = sql::qualified(&t.pg_schema, &t.mysql_table);
     // foreign keys of other tables that reference this one (foreign_keys = create) go first:
     // they are created again after the copy

@@ -34,7 +34,12 @@ fn live(t: &TableRow) -> bool {
     t.enabled && matches!(t.state.as_str(), "copied" | "replicating")
 }
 
-pub fn apply(source_id: i32, tables: &HashMap<i32, TableRow>, event: &DdlEvent, at: &BinlogPosition) -> Result<DdlReport> {
+pub fn apply(
+    source_id: i32,
+    tables: &HashMap<i32, TableRow>,
+    event: &DdlEvent,
+    at: &BinlogPosition,
+) -> Result<DdlReport> {
     let source = catalog::source_by_id(source_id)?;
     let options = source.options()?;
     let mappings = source.mappings()?;
@@ -62,7 +67,11 @@ pub fn apply(source_id: i32, tables: &HashMap<i32, TableRow>, event: &DdlEvent, 
         Ok(DdlOutcome::Skipped(reason)) => {
             catalog::count_ddl(source_id, false)?;
             if !reason.is_empty() {
-                log!("pg_chameleon_rs: source \"{}\": DDL at {at} skipped ({reason}): {}", source.name, short(&event.query));
+                log!(
+                    "pg_chameleon_rs: source \"{}\": DDL at {at} skipped ({reason}): {}",
+                    source.name,
+                    short(&event.query)
+                );
             }
         }
         Ok(DdlOutcome::Apply(steps)) => {
@@ -124,7 +133,13 @@ fn untranslatable(
 
 /// A table a statement creates but the replica could not: registered disabled, with its
 /// definition when known (sync_tables' reader then follows it from before its copy).
-fn register_disabled(source_id: i32, name: &TableName, pg_schema: &str, model: Option<&TableModel>, why: &str) -> Result<i32> {
+fn register_disabled(
+    source_id: i32,
+    name: &TableName,
+    pg_schema: &str,
+    model: Option<&TableModel>,
+    why: &str,
+) -> Result<i32> {
     let (columns, key, indexes, extras) = match model {
         Some(m) => (&m.columns[..], &m.key[..], &m.indexes[..], &m.extras[..]),
         None => (&[][..], &[][..], &[][..], &[][..]),
@@ -143,8 +158,12 @@ fn apply_step(
 ) -> Result<bool> {
     let table = step.table.as_ref().and_then(|n| ids.get(n)).copied();
     // copied after the statement (per-table consistent points): the copy has it already
-    if let Some(t) = table.filter(|t| t.point.is_some() && !after_consistent_point(&at.file, at.pos, t.point.as_ref())) {
-        log!("pg_chameleon_rs: DDL at {at} on {} is before the table's consistent point: already in its copy", t.mysql_name());
+    if let Some(t) = table.filter(|t| t.point.is_some() && !after_consistent_point(&at.file, at.pos, t.point.as_ref()))
+    {
+        log!(
+            "pg_chameleon_rs: DDL at {at} on {} is before the table's consistent point: already in its copy",
+            t.mysql_name()
+        );
         return Ok(true);
     }
     if let Some(t) = table.filter(|t| !live(t)) {
@@ -171,12 +190,17 @@ fn apply_step(
             catalog::execute(sql)?;
         }
         let id = match &step.action {
-            TableAction::Create { model, problem } => Some(catalog::register_created_table(source_id, model, at, problem.as_deref())?),
+            TableAction::Create { model, problem } => {
+                Some(catalog::register_created_table(source_id, model, at, problem.as_deref())?)
+            }
             TableAction::Alter { model, .. } => {
                 let id = require(table, step)?;
                 catalog::save_table_model(id, model)?;
                 if model.key.is_empty() {
-                    catalog::disable_table(id, "no primary key or NOT NULL unique key any more after a DDL statement: not replicated")?;
+                    catalog::disable_table(
+                        id,
+                        "no primary key or NOT NULL unique key any more after a DDL statement: not replicated",
+                    )?;
                 }
                 Some(id)
             }
@@ -200,7 +224,14 @@ fn apply_step(
             let name = step.table.as_ref().map(|(s, t)| format!("{s}.{t}")).unwrap_or_default();
             let msg = format!("DDL statement on {name} failed at the destination: {e}");
             let sql = step.sql.join(";\n");
-            catalog::record_error(source_id, table.map(|t| t.id), Some(at), Some(&format!("{}\n-- as: {sql}", event.query)), Some(&e.sqlstate()), &msg)?;
+            catalog::record_error(
+                source_id,
+                table.map(|t| t.id),
+                Some(at),
+                Some(&format!("{}\n-- as: {sql}", event.query)),
+                Some(&e.sqlstate()),
+                &msg,
+            )?;
             let disabled = format!("{msg}; copy it again with chameleon.sync_tables");
             match (table, &step.action) {
                 (Some(t), _) => catalog::disable_table(t.id, &disabled)?,

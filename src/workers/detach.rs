@@ -71,7 +71,8 @@ pub fn detach(source: &SourceRow) -> Result<Detached> {
             ));
             continue;
         };
-        let ddl = schema::foreign_key_ddl(&k.pg_schema, &k.pg_table, &k.fk, ref_schema, ref_table, ForeignKeyUse::Detached);
+        let ddl =
+            schema::foreign_key_ddl(&k.pg_schema, &k.pg_table, &k.fk, ref_schema, ref_table, ForeignKeyUse::Detached);
         // a key created for the replica (foreign_keys = create) is replaced by the final form
         if let Err(e) = in_subtransaction(|| {
             catalog::execute(&format!("ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {}", quote_ident(name)))?;

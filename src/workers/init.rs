@@ -18,8 +18,8 @@ use crate::catalog;
 use crate::core::discovery::{self, TableDefinition};
 use crate::core::mysql_source::{self, LockOutcome};
 use crate::core::options::{ForeignKeys, SourceOptions};
-use crate::core::schema;
 use crate::core::position::BinlogPosition;
+use crate::core::schema;
 use crate::core::source_url::SourceUrl;
 use crate::core::sql::{self, quote_ident};
 use crate::error::{ChameleonError, Result};
@@ -49,9 +49,17 @@ pub extern "C-unwind" fn pg_chameleon_rs_init_main(arg: pg_sys::Datum) {
         let msg = e.to_string();
         // Before the copy touched anything (connection, settings, discovery) the source keeps
         // its status; once tables were being replaced it is in error.
-        let status = if phase.copying { "error".to_string() } else { phase.previous_status.unwrap_or_else(|| "ready".into()) };
+        let status =
+            if phase.copying { "error".to_string() } else { phase.previous_status.unwrap_or_else(|| "ready".into()) };
         let _ = in_transaction(|| {
-            catalog::record_error(source_id, None, None, None, Some(&e.sqlstate()), &format!("initial copy failed: {msg}"))?;
+            catalog::record_error(
+                source_id,
+                None,
+                None,
+                None,
+                Some(&e.sqlstate()),
+                &format!("initial copy failed: {msg}"),
+            )?;
             catalog::set_source_error(source_id, Some(&status), &format!("initial copy failed: {msg}"))?;
             catalog::set_worker_pid(source_id, None)
         });
@@ -140,7 +148,15 @@ fn run_sync(source_id: i32) -> Result<()> {
     if to_copy > 0 {
         let db = in_transaction(catalog::current_database)?;
         let mut worker_errors = Vec::new();
-        copy_in_parallel(&source, &url, info.flavor, &options, options.copy_workers.min(to_copy), &db, &mut worker_errors)?;
+        copy_in_parallel(
+            &source,
+            &url,
+            info.flavor,
+            &options,
+            options.copy_workers.min(to_copy),
+            &db,
+            &mut worker_errors,
+        )?;
         let left = in_transaction(|| catalog::uncopied_tables(source_id))?;
         if !left.is_empty() {
             return Err(ChameleonError::State(not_copied(&left, &worker_errors)));
@@ -165,7 +181,14 @@ fn describe_unknown_tables(source: &catalog::SourceRow, url: &SourceUrl, options
     mysql_source::check_server(&mut conn)?;
     let postgis = in_transaction(catalog::postgis_schema)?;
     for t in unknown {
-        let def = crate::core::discovery::describe(&mut conn, options, &t.mysql_schema, &t.mysql_table, &t.pg_schema, postgis.as_deref())?;
+        let def = crate::core::discovery::describe(
+            &mut conn,
+            options,
+            &t.mysql_schema,
+            &t.mysql_table,
+            &t.pg_schema,
+            postgis.as_deref(),
+        )?;
         in_transaction(|| {
             catalog::register_definition(source.id, &def)?;
             catalog::bump_table_generation(source.id)
@@ -202,7 +225,10 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
     phase.copying = true;
     let (to_copy, kept) = in_transaction(|| register(&source, &tables, resume))?;
     if kept > 0 {
-        log!("pg_chameleon_rs: source \"{}\": resuming the interrupted copy; {kept} tables already copied are kept", source.name);
+        log!(
+            "pg_chameleon_rs: source \"{}\": resuming the interrupted copy; {kept} tables already copied are kept",
+            source.name
+        );
     }
     let mut snapshot_gtid = None;
     let mut worker_errors = Vec::new();
@@ -216,7 +242,9 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
         let left = catalog::uncopied_tables(source_id)?;
         if !left.is_empty() {
             let msg = not_copied(&left, &worker_errors);
-            return Err(ChameleonError::State(format!("{msg}; the tables copied are kept: init_replica again resumes")));
+            return Err(ChameleonError::State(format!(
+                "{msg}; the tables copied are kept: init_replica again resumes"
+            )));
         }
         if options.foreign_keys == ForeignKeys::Create {
             create_foreign_keys(source_id)?;
@@ -226,7 +254,11 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
         catalog::mark_initialised(source_id, &start, gtid.as_deref())?;
         for role in &options.grant_select_to {
             for pg_schema in source.mappings()?.0.values() {
-                catalog::execute(&format!("GRANT USAGE ON SCHEMA {} TO {}", quote_ident(pg_schema), quote_ident(role)))?;
+                catalog::execute(&format!(
+                    "GRANT USAGE ON SCHEMA {} TO {}",
+                    quote_ident(pg_schema),
+                    quote_ident(role)
+                ))?;
                 catalog::execute(&format!(
                     "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}",
                     quote_ident(pg_schema),
@@ -394,7 +426,9 @@ fn copy_in_parallel(
             for s in &slots {
                 match (s.state.as_str(), &s.error) {
                     ("failed", Some(e)) => worker_errors.push(format!("worker {}: {e}", s.slot)),
-                    ("go", _) => worker_errors.push(format!("worker {} (pid {}) died", s.slot, s.pid.unwrap_or_default())),
+                    ("go", _) => {
+                        worker_errors.push(format!("worker {} (pid {}) died", s.slot, s.pid.unwrap_or_default()))
+                    }
                     _ => {}
                 }
             }
@@ -455,7 +489,14 @@ fn create_foreign_keys(source_id: i32) -> Result<()> {
             continue;
         };
         let table = sql::qualified(&k.pg_schema, &k.pg_table);
-        let ddl = schema::foreign_key_ddl(&k.pg_schema, &k.pg_table, &k.fk, ref_schema, ref_table, schema::ForeignKeyUse::Replica);
+        let ddl = schema::foreign_key_ddl(
+            &k.pg_schema,
+            &k.pg_table,
+            &k.fk,
+            ref_schema,
+            ref_table,
+            schema::ForeignKeyUse::Replica,
+        );
         if let Err(e) = in_subtransaction(|| {
             catalog::execute(&format!("ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {}", quote_ident(name)))?;
             catalog::execute(&ddl)
@@ -477,7 +518,10 @@ fn create_foreign_keys(source_id: i32) -> Result<()> {
         if let Err(e) = in_subtransaction(|| {
             catalog::execute(&format!("ALTER TABLE {table} VALIDATE CONSTRAINT {}", quote_ident(name)))
         }) {
-            catalog::add_table_note(k.table_id, &format!("foreign key {name} created NOT VALID: validation failed: {e}"))?;
+            catalog::add_table_note(
+                k.table_id,
+                &format!("foreign key {name} created NOT VALID: validation failed: {e}"),
+            )?;
         }
     }
     Ok(())

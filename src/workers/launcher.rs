@@ -11,8 +11,8 @@
 
 use crate::catalog;
 use crate::error::Result;
-use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
 use crate::workers;
+use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
@@ -99,7 +99,11 @@ fn resume_copy(s: &catalog::SourceRow, db: &str) -> Result<()> {
     match workers::start_worker(workers::WorkerRole::Init, s.id | workers::init::RESUME_FLAG, &s.name, db) {
         Ok(w) => {
             catalog::set_worker_pid(s.id, Some(w.pid))?;
-            log!("pg_chameleon_rs launcher: source \"{}\": resuming the interrupted initial copy (pid {})", s.name, w.pid);
+            log!(
+                "pg_chameleon_rs launcher: source \"{}\": resuming the interrupted initial copy (pid {})",
+                s.name,
+                w.pid
+            );
         }
         Err(e) => log!("pg_chameleon_rs launcher: source \"{}\": {e}", s.name),
     }

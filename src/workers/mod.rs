@@ -66,13 +66,25 @@ pub struct StartedWorker {
 
 /// Starts a dynamic background worker for `source_id` in the current database.
 pub fn start_worker(role: WorkerRole, source_id: i32, source_name: &str, database: &str) -> Result<StartedWorker> {
-    launch(role, &format!("pg_chameleon_rs {} {}", role.label(), source_name), source_id.into_datum(), source_name, database)
+    launch(
+        role,
+        &format!("pg_chameleon_rs {} {}", role.label(), source_name),
+        source_id.into_datum(),
+        source_name,
+        database,
+    )
 }
 
 /// Starts copy worker `slot` of `source_id`'s initial copy.
 pub fn start_copy_worker(source_id: i32, slot: i32, source_name: &str, database: &str) -> Result<StartedWorker> {
     let arg = ((source_id as i64) << 16) | (slot as i64 & 0xffff);
-    launch(WorkerRole::Copy, &format!("pg_chameleon_rs copy {slot} {source_name}"), arg.into_datum(), source_name, database)
+    launch(
+        WorkerRole::Copy,
+        &format!("pg_chameleon_rs copy {slot} {source_name}"),
+        arg.into_datum(),
+        source_name,
+        database,
+    )
 }
 
 /// The source id and slot of a copy worker, from its argument.
@@ -81,7 +93,13 @@ pub fn copy_worker_arg(arg: pgrx::pg_sys::Datum) -> (i32, i32) {
     ((v >> 16) as i32, (v & 0xffff) as i32)
 }
 
-fn launch(role: WorkerRole, name: &str, arg: Option<pgrx::pg_sys::Datum>, source_name: &str, database: &str) -> Result<StartedWorker> {
+fn launch(
+    role: WorkerRole,
+    name: &str,
+    arg: Option<pgrx::pg_sys::Datum>,
+    source_name: &str,
+    database: &str,
+) -> Result<StartedWorker> {
     let handle = BackgroundWorkerBuilder::new(name)
         .set_type(&format!("pg_chameleon_rs {}", role.label()))
         .set_library("pg_chameleon_rs")
@@ -113,11 +131,8 @@ fn launch(role: WorkerRole, name: &str, arg: Option<pgrx::pg_sys::Datum>, source
 pub fn pid_alive(pid: i32) -> Result<bool> {
     // pg_stat_activity is a snapshot taken once per transaction; polling needs a fresh one.
     unsafe { pgrx::pg_sys::pgstat_clear_snapshot() };
-    Ok(Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
-        &[pid.into()],
-    )?
-    .unwrap_or(false))
+    Ok(Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", &[pid.into()])?
+        .unwrap_or(false))
 }
 
 /// Sets the latch of the backend with this pid, if there is one: a worker sleeping in

@@ -47,7 +47,9 @@ fn reader_tables(tables: &[TableRow], options: &SourceOptions) -> HashMap<(Strin
         // tables being copied again (sync_tables) too: their changes are stored from before
         // their new consistent point, and applied once the copy is done
         .filter(|t| {
-            t.enabled && matches!(t.state.as_str(), "pending" | "copying" | "copied" | "replicating") && !t.key.is_empty()
+            t.enabled
+                && matches!(t.state.as_str(), "pending" | "copying" | "copied" | "replicating")
+                && !t.key.is_empty()
         })
         .map(|t| {
             (
@@ -89,9 +91,8 @@ fn run(source_id: i32) -> Result<()> {
         if !wait_for_ddl_replay(source_id)? {
             return Ok(());
         }
-        let (now, tables) = in_transaction(|| {
-            Ok((catalog::source_by_id(source_id)?, catalog::tables_for_source(source_id)?))
-        })?;
+        let (now, tables) =
+            in_transaction(|| Ok((catalog::source_by_id(source_id)?, catalog::tables_for_source(source_id)?)))?;
         let gtid = now.gtid.as_deref().and_then(|g| GtidState::parse(g).ok());
         if now.position.is_none() && gtid.is_none() {
             return Err(ChameleonError::State(format!(
@@ -115,8 +116,9 @@ fn run(source_id: i32) -> Result<()> {
         let (tx, rx) = bounded(CHANNEL_TRANSACTIONS);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_reader = stop.clone();
-        let handle = crate::workers::txn::spawn_without_signals("binlog-reader", move || reader::run(cfg, tx, &stop_reader))
-            .map_err(|e| ChameleonError::State(format!("cannot start the binlog reader thread: {e}")))?;
+        let handle =
+            crate::workers::txn::spawn_without_signals("binlog-reader", move || reader::run(cfg, tx, &stop_reader))
+                .map_err(|e| ChameleonError::State(format!("cannot start the binlog reader thread: {e}")))?;
 
         in_transaction(|| catalog::set_reader_generation(source_id, now.table_generation))?;
         let outcome = follow(source_id, &options, &rx, now.table_generation, &following);
@@ -180,7 +182,8 @@ fn wait_for_ddl_replay(source_id: i32) -> Result<bool> {
         if sigterm() {
             return Ok(false);
         }
-        let (pending, status) = in_transaction(|| Ok((catalog::ddl_pending(source_id)?, catalog::source_by_id(source_id)?.status)))?;
+        let (pending, status) =
+            in_transaction(|| Ok((catalog::ddl_pending(source_id)?, catalog::source_by_id(source_id)?.status)))?;
         if status == "error" {
             return Ok(false);
         }
@@ -219,11 +222,12 @@ fn follow(
         // Once a second: stop if the replay worker put the source in error, and bound the
         // backlog: while replay is this far behind, stop taking from the reader (its channel
         // fills and it stops reading the socket) until replay catches up.
-        if last_check.elapsed() >= Duration::from_secs(1) || (paused && last_check.elapsed() >= Duration::from_millis(200)) {
+        if last_check.elapsed() >= Duration::from_secs(1)
+            || (paused && last_check.elapsed() >= Duration::from_millis(200))
+        {
             last_check = Instant::now();
-            let (backlog, source) = in_transaction(|| {
-                Ok((catalog::pending_events(source_id)?, catalog::source_by_id(source_id)?))
-            })?;
+            let (backlog, source) =
+                in_transaction(|| Ok((catalog::pending_events(source_id)?, catalog::source_by_id(source_id)?)))?;
             if source.status == "error" {
                 flush(source_id, &mut pending)?;
                 return Ok(FollowEnd::Stop);

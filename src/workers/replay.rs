@@ -10,19 +10,19 @@
 
 use crate::catalog::{self, TableRow, TEXT_OID};
 use crate::core::change::{DdlEvent, Op};
-use crate::workers::ddl_apply;
 use crate::core::options::{OnErrorReplay, SkipEvents, SourceOptions};
-use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
-use pgrx::pg_sys;
-use std::time::Duration;
 use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::core::rowcodec;
 use crate::core::sql::{self, PgColumn};
 use crate::error::{ChameleonError, Result};
+use crate::workers::ddl_apply;
+use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
 use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 /// Where replay was when an error happened.
 #[derive(Debug, Clone, Default)]
@@ -95,11 +95,7 @@ pub struct PendingBatchInfo {
 }
 
 fn pg_columns(t: &TableRow) -> Vec<PgColumn> {
-    t.columns
-        .iter()
-        .zip(&t.mapped)
-        .map(|(c, m)| PgColumn::of(c, m))
-        .collect()
+    t.columns.iter().zip(&t.mapped).map(|(c, m)| PgColumn::of(c, m)).collect()
 }
 
 impl Replayer {
@@ -136,7 +132,9 @@ impl Replayer {
             .tables
             .iter()
             .filter(|(id, old)| {
-                fresh.get(id).is_none_or(|new| new.columns != old.columns || new.key != old.key || new.pg_table != old.pg_table)
+                fresh
+                    .get(id)
+                    .is_none_or(|new| new.columns != old.columns || new.key != old.key || new.pg_table != old.pg_table)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -160,7 +158,10 @@ impl Replayer {
             )?;
             let mut out = Vec::new();
             for row in t {
-                out.push(PendingBatchInfo { id: row.get(1)?.unwrap_or_default(), events: row.get(2)?.unwrap_or_default() });
+                out.push(PendingBatchInfo {
+                    id: row.get(1)?.unwrap_or_default(),
+                    events: row.get(2)?.unwrap_or_default(),
+                });
             }
             Ok(out)
         })
@@ -188,9 +189,7 @@ impl Replayer {
             })?;
             self.plans.insert((table_id, op), Plan { sql, stmt });
         }
-        self.plans
-            .get(&(table_id, op))
-            .ok_or_else(|| ChameleonError::Catalog("plan cache lost a plan".into()))
+        self.plans.get(&(table_id, op)).ok_or_else(|| ChameleonError::Catalog("plan cache lost a plan".into()))
     }
 
     /// Runs the table's prepared statement for `op`; returns the rows it touched.
@@ -278,7 +277,8 @@ impl Replayer {
     fn apply_ddl(&mut self, ev: &Ev) -> Result<()> {
         let at = BinlogPosition::new(ev.file.clone(), ev.pos as u64);
         let fields = ev.row.as_deref().map(rowcodec::decode).transpose()?.unwrap_or_default();
-        let event = DdlEvent::from_row(&fields).map_err(|e| ChameleonError::from(e).context(format!("the DDL event at {at}")))?;
+        let event = DdlEvent::from_row(&fields)
+            .map_err(|e| ChameleonError::from(e).context(format!("the DDL event at {at}")))?;
         self.applying = None;
         ddl_apply::apply(self.source_id, &self.tables, &event, &at)?;
         self.plans.clear();

@@ -6,8 +6,8 @@
 //! Runs in the calling backend, inside its transaction (nothing is kept if it fails).
 
 use crate::catalog::{self, SourceRow};
-use crate::core::position::StartAt;
 use crate::core::mysql_source::{self, Flavor};
+use crate::core::position::StartAt;
 use crate::core::source_url::SourceUrl;
 use crate::core::sql;
 use crate::error::{ChameleonError, Result};
@@ -73,8 +73,12 @@ pub fn set(source: &SourceRow, text: &str) -> Result<usize> {
             match catalog::pg_table_columns(&t.pg_schema, &t.mysql_table)? {
                 None => missing.push(format!("table {name} does not exist")),
                 Some(have) => {
-                    let lacking: Vec<&str> =
-                        t.columns.iter().map(|c| c.name.as_str()).filter(|c| !have.iter().any(|h| h == sql::pg_identifier(c))).collect();
+                    let lacking: Vec<&str> = t
+                        .columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .filter(|c| !have.iter().any(|h| h == sql::pg_identifier(c)))
+                        .collect();
                     if !lacking.is_empty() {
                         missing.push(format!("{name} has no column {}", lacking.join(", ")));
                     }

@@ -16,9 +16,8 @@ pub fn in_transaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
         pg_sys::StartTransactionCommand();
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
     }
-    let result = PgTryBuilder::new(AssertUnwindSafe(body))
-        .catch_others(|e| Err(ChameleonError::from_caught(&e)))
-        .execute();
+    let result =
+        PgTryBuilder::new(AssertUnwindSafe(body)).catch_others(|e| Err(ChameleonError::from_caught(&e))).execute();
     unsafe {
         match &result {
             Ok(_) => {
@@ -34,9 +33,7 @@ pub fn in_transaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
 /// Runs `body` and turns an error PostgreSQL raises inside it into `Err`, without touching
 /// the transaction (the caller must abort it).
 pub fn catch_pg<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
-    PgTryBuilder::new(AssertUnwindSafe(body))
-        .catch_others(|e| Err(ChameleonError::from_caught(&e)))
-        .execute()
+    PgTryBuilder::new(AssertUnwindSafe(body)).catch_others(|e| Err(ChameleonError::from_caught(&e))).execute()
 }
 
 /// Runs `body` in a subtransaction of the current transaction: released on `Ok`, rolled back

@@ -57,10 +57,16 @@ pub struct DdlContext<'a> {
 pub enum TableAction {
     /// A new table, replicated from this event on; `problem` says why it is not replicated
     /// (no key, a type we cannot map): it is then registered disabled.
-    Create { model: TableModel, problem: Option<String> },
+    Create {
+        model: TableModel,
+        problem: Option<String>,
+    },
     /// The table's definition changed; `from` is its name before the statement (a rename
     /// changes the name in `model`).
-    Alter { from: TableName, model: TableModel },
+    Alter {
+        from: TableName,
+        model: TableModel,
+    },
     Drop(TableName),
     Truncate(TableName),
     /// CREATE DATABASE / DROP DATABASE of a mapped schema (PostgreSQL schema name).
@@ -105,13 +111,13 @@ impl std::fmt::Display for DdlError {
     }
 }
 
+#[cfg(test)]
+mod corpus;
 mod model;
 mod normalize;
 mod parse;
 mod pgsql;
 mod translate;
-#[cfg(test)]
-mod corpus;
 
 /// Translates one statement. Ok(Skipped(reason)) for statements with no meaning for the
 /// replica or outside mapped schemas / replicated tables; Err only for a statement that
@@ -143,7 +149,9 @@ pub fn may_affect(query: &str, default_schema: &str, mapped: &dyn Fn(&str) -> bo
     match parse::statement(&toks) {
         Ok(Stmt::Skip(_)) => false,
         Ok(Stmt::CreateTable { temporary: true, .. }) | Ok(Stmt::DropTable { temporary: true, .. }) => false,
-        Ok(Stmt::CreateTable { name, .. }) | Ok(Stmt::AlterTable { name, .. }) | Ok(Stmt::Truncate(name)) => any(&mut std::iter::once(&name)),
+        Ok(Stmt::CreateTable { name, .. }) | Ok(Stmt::AlterTable { name, .. }) | Ok(Stmt::Truncate(name)) => {
+            any(&mut std::iter::once(&name))
+        }
         Ok(Stmt::CreateIndex { table, .. }) | Ok(Stmt::DropIndex { table, .. }) => any(&mut std::iter::once(&table)),
         Ok(Stmt::DropTable { names, .. }) => any(&mut names.iter()),
         Ok(Stmt::Rename(pairs)) => any(&mut pairs.iter().flat_map(|(a, b)| [a, b])),
@@ -168,11 +176,15 @@ pub fn model_from_create(create_table: &str, ctx: &DdlContext) -> Result<TableMo
     match parse::statement(&toks) {
         Ok(parse::Stmt::CreateTable { name, body: parse::CreateBody::Elements { elements, charset, .. }, .. }) => {
             let t = (name.schema.clone().unwrap_or_else(|| ctx.default_schema.to_string()), name.table.clone());
-            let pg = ctx.mappings.target(&t.0).ok_or_else(|| bad(Some(t.clone()), "schema not mapped".into()))?.to_string();
-            let (m, _) = translate::model_from_elements(ctx, &t, &pg, &elements, charset).map_err(|e| bad(Some(t.clone()), e))?;
+            let pg =
+                ctx.mappings.target(&t.0).ok_or_else(|| bad(Some(t.clone()), "schema not mapped".into()))?.to_string();
+            let (m, _) = translate::model_from_elements(ctx, &t, &pg, &elements, charset)
+                .map_err(|e| bad(Some(t.clone()), e))?;
             Ok(m)
         }
         Ok(_) => Err(bad(None, "not a CREATE TABLE with columns".into())),
-        Err(f) => Err(bad(f.table.map(|n| (n.schema.unwrap_or_else(|| ctx.default_schema.to_string()), n.table)), f.message)),
+        Err(f) => {
+            Err(bad(f.table.map(|n| (n.schema.unwrap_or_else(|| ctx.default_schema.to_string()), n.table)), f.message))
+        }
     }
 }

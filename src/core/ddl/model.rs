@@ -33,7 +33,8 @@ struct TypeInfo {
 }
 
 fn labels_text(kind: &str, labels: &[String]) -> String {
-    let quoted: Vec<String> = labels.iter().map(|l| format!("'{}'", l.replace('\\', "\\\\").replace('\'', "''"))).collect();
+    let quoted: Vec<String> =
+        labels.iter().map(|l| format!("'{}'", l.replace('\\', "\\\\").replace('\'', "''"))).collect();
     format!("{kind}({})", quoted.join(","))
 }
 
@@ -75,11 +76,27 @@ fn int_info(c: &ColumnSpec, name: &str, flavor: Flavor) -> TypeInfo {
         "int" => 10,
         _ => 19,
     });
-    TypeInfo { data_type: name.into(), column_type, char_len: None, precision, scale: Some(0), dt_precision: None, character: false }
+    TypeInfo {
+        data_type: name.into(),
+        column_type,
+        char_len: None,
+        precision,
+        scale: Some(0),
+        dt_precision: None,
+        character: false,
+    }
 }
 
 fn plain(data_type: &str, column_type: String) -> TypeInfo {
-    TypeInfo { data_type: data_type.into(), column_type, char_len: None, precision: None, scale: None, dt_precision: None, character: false }
+    TypeInfo {
+        data_type: data_type.into(),
+        column_type,
+        char_len: None,
+        precision: None,
+        scale: None,
+        dt_precision: None,
+        character: false,
+    }
 }
 
 fn sized_text(size: Option<u64>, names: [&str; 4]) -> &str {
@@ -115,16 +132,25 @@ fn type_info(c: &ColumnSpec, flavor: Flavor) -> Result<TypeInfo, String> {
             if p > 65 || s > 30 || s > p {
                 return Err(format!("bad DECIMAL({p},{s})"));
             }
-            TypeInfo { precision: Some(p), scale: Some(s), ..plain("decimal", zf(unsigned(format!("decimal({p},{s})")))) }
+            TypeInfo {
+                precision: Some(p),
+                scale: Some(s),
+                ..plain("decimal", zf(unsigned(format!("decimal({p},{s})"))))
+            }
         }
         "float" | "float4" | "float8" | "double" | "double precision" | "real" => {
-            let is_double = matches!(t, "double" | "double precision" | "real" | "float8") || (t == "float" && c.args.len() == 1 && a0.unwrap_or(0) > 24);
+            let is_double = matches!(t, "double" | "double precision" | "real" | "float8")
+                || (t == "float" && c.args.len() == 1 && a0.unwrap_or(0) > 24);
             let name = if is_double { "double" } else { "float" };
             let base = match c.args.as_slice() {
                 [m, d] => format!("{name}({m},{d})"),
                 _ => name.to_string(),
             };
-            TypeInfo { precision: Some(if is_double { 22 } else { 12 }), scale: c.args.get(1).copied(), ..plain(name, zf(unsigned(base))) }
+            TypeInfo {
+                precision: Some(if is_double { 22 } else { 12 }),
+                scale: c.args.get(1).copied(),
+                ..plain(name, zf(unsigned(base)))
+            }
         }
         "bit" => {
             let n = a0.unwrap_or(1);
@@ -134,12 +160,22 @@ fn type_info(c: &ColumnSpec, flavor: Flavor) -> Result<TypeInfo, String> {
             let n = a0.unwrap_or(1);
             TypeInfo { char_len: Some(n), character: true, ..plain("char", format!("char({n})")) }
         }
-        "varchar" | "char varying" | "character varying" | "nvarchar" | "varcharacter" | "national varchar" | "national char varying"
-        | "national character varying" | "nchar varying" | "varchar2" => {
+        "varchar"
+        | "char varying"
+        | "character varying"
+        | "nvarchar"
+        | "varcharacter"
+        | "national varchar"
+        | "national char varying"
+        | "national character varying"
+        | "nchar varying"
+        | "varchar2" => {
             let n = a0.ok_or("VARCHAR needs a length")?;
             TypeInfo { char_len: Some(n), character: true, ..plain("varchar", format!("varchar({n})")) }
         }
-        "long" | "long varchar" | "long char varying" | "mediumtext" => TypeInfo { char_len: Some(16_777_215), character: true, ..plain("mediumtext", "mediumtext".into()) },
+        "long" | "long varchar" | "long char varying" | "mediumtext" => {
+            TypeInfo { char_len: Some(16_777_215), character: true, ..plain("mediumtext", "mediumtext".into()) }
+        }
         "tinytext" | "text" | "longtext" => {
             let name = if t == "text" { sized_text(a0, ["tinytext", "text", "mediumtext", "longtext"]) } else { t };
             TypeInfo { character: true, ..plain(name, name.into()) }
@@ -175,7 +211,9 @@ fn type_info(c: &ColumnSpec, flavor: Flavor) -> Result<TypeInfo, String> {
             }
             TypeInfo { character: true, ..plain(t, labels_text(t, &c.labels)) }
         }
-        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring" | "multipolygon" => plain(t, t.into()),
+        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring" | "multipolygon" => {
+            plain(t, t.into())
+        }
         "geometrycollection" | "geomcollection" => {
             let name = if flavor == Flavor::MySql { "geomcollection" } else { "geometrycollection" };
             plain(name, name.into())
@@ -191,10 +229,14 @@ fn default_form(d: &DefaultSpec, flavor: Flavor) -> (Option<String>, bool) {
     match (d, flavor) {
         (DefaultSpec::Null, Flavor::MariaDb) => (Some("NULL".into()), false),
         (DefaultSpec::Null, Flavor::MySql) => (None, false),
-        (DefaultSpec::Str(s), Flavor::MariaDb) => (Some(format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))), false),
+        (DefaultSpec::Str(s), Flavor::MariaDb) => {
+            (Some(format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))), false)
+        }
         (DefaultSpec::Str(s), Flavor::MySql) => (Some(s.clone()), false),
         (DefaultSpec::Num(n), _) => (Some(n.clone()), false),
-        (DefaultSpec::CurrentTimestamp(p), Flavor::MariaDb) => (Some(format!("current_timestamp({})", p.map(|n| n.to_string()).unwrap_or_default())), false),
+        (DefaultSpec::CurrentTimestamp(p), Flavor::MariaDb) => {
+            (Some(format!("current_timestamp({})", p.map(|n| n.to_string()).unwrap_or_default())), false)
+        }
         (DefaultSpec::CurrentTimestamp(p), Flavor::MySql) => {
             (Some(p.map(|n| format!("CURRENT_TIMESTAMP({n})")).unwrap_or_else(|| "CURRENT_TIMESTAMP".into())), true)
         }
@@ -255,7 +297,9 @@ pub(crate) fn column(c: &ColumnSpec, env: &Env) -> Result<(MySqlColumn, ColumnEx
             text
         }
         // MariaDB reports NULL as the default of a nullable column without one
-        None if env.flavor == Flavor::MariaDb && nullable && c.generated.is_none() && !c.auto_increment => Some("NULL".into()),
+        None if env.flavor == Flavor::MariaDb && nullable && c.generated.is_none() && !c.auto_increment => {
+            Some("NULL".into())
+        }
         None => None,
     };
     extra_list.extend(extra_words(c, env.flavor));
@@ -265,7 +309,10 @@ pub(crate) fn column(c: &ColumnSpec, env: &Env) -> Result<(MySqlColumn, ColumnEx
 
 /// Whether the column holds character data (its charset follows the table's).
 pub(crate) fn is_character(col: &MySqlColumn) -> bool {
-    matches!(col.data_type.as_str(), "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set")
+    matches!(
+        col.data_type.as_str(),
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set"
+    )
 }
 
 /// An index of the model from a parsed one; `None` for an index on an expression.
@@ -282,7 +329,13 @@ pub(crate) fn index(spec: &IndexSpec, existing: &[IndexDef]) -> Option<IndexDef>
         IndexKind::Spatial => "SPATIAL".to_string(),
         _ => spec.using.clone().unwrap_or_else(|| "BTREE".into()),
     };
-    Some(IndexDef { name, unique: matches!(spec.kind, IndexKind::Primary | IndexKind::Unique), columns, kind, prefix: spec.prefix })
+    Some(IndexDef {
+        name,
+        unique: matches!(spec.kind, IndexKind::Primary | IndexKind::Unique),
+        columns,
+        kind,
+        prefix: spec.prefix,
+    })
 }
 
 /// MySQL's name for an unnamed index: its first column, then `_2`, `_3`... when taken.
@@ -307,9 +360,15 @@ pub(crate) fn foreign_key(spec: &ForeignKeySpec, model: &TableModel, n: usize) -
         on_update: spec.on_update.clone().unwrap_or_else(|| "RESTRICT".into()),
         on_delete: spec.on_delete.clone().unwrap_or_else(|| "RESTRICT".into()),
     };
-    let covered = model.indexes.iter().any(|i| i.columns.len() >= fk.columns.len() && i.columns.iter().zip(&fk.columns).all(|(a, b)| a.eq_ignore_ascii_case(b)));
+    let covered = model.indexes.iter().any(|i| {
+        i.columns.len() >= fk.columns.len() && i.columns.iter().zip(&fk.columns).all(|(a, b)| a.eq_ignore_ascii_case(b))
+    });
     let index = (!covered && !fk.columns.is_empty()).then(|| IndexDef {
-        name: spec.index_name.clone().or(spec.constraint.clone()).unwrap_or_else(|| unique_name(&fk.columns[0], &model.indexes)),
+        name: spec
+            .index_name
+            .clone()
+            .or(spec.constraint.clone())
+            .unwrap_or_else(|| unique_name(&fk.columns[0], &model.indexes)),
         unique: false,
         columns: fk.columns.clone(),
         kind: "BTREE".into(),
@@ -345,11 +404,18 @@ pub(crate) fn find_column(model: &TableModel, name: &str) -> Option<usize> {
 }
 
 /// Inserts a column at its MySQL position.
-pub(crate) fn insert_column(model: &mut TableModel, col: MySqlColumn, extra: ColumnExtra, pos: &Option<Position>) -> Result<usize, String> {
+pub(crate) fn insert_column(
+    model: &mut TableModel,
+    col: MySqlColumn,
+    extra: ColumnExtra,
+    pos: &Option<Position>,
+) -> Result<usize, String> {
     let at = match pos {
         None => model.columns.len(),
         Some(Position::First) => 0,
-        Some(Position::After(a)) => find_column(model, a).ok_or_else(|| format!("AFTER names an unknown column {a}"))? + 1,
+        Some(Position::After(a)) => {
+            find_column(model, a).ok_or_else(|| format!("AFTER names an unknown column {a}"))? + 1
+        }
     };
     model.columns.insert(at, col);
     model.extras.insert(at, extra);
@@ -406,7 +472,8 @@ mod tests {
         let toks = lex(def);
         let spec = parse_column(&mut P::new(&toks)).unwrap();
         let options = SourceOptions::default();
-        let env = Env { flavor, options: &options, schema: "s", table: "t", charset: Some("utf8mb4".into()), postgis: None };
+        let env =
+            Env { flavor, options: &options, schema: "s", table: "t", charset: Some("utf8mb4".into()), postgis: None };
         column(&spec, &env).unwrap()
     }
 
@@ -420,16 +487,26 @@ mod tests {
         let (c, x) = col("ok BOOLEAN DEFAULT TRUE", Flavor::MySql);
         assert_eq!((c.column_type.as_str(), x.default.as_deref()), ("tinyint(1)", Some("1")));
         let (c, x) = col("name varchar(20) DEFAULT 'it''s'", Flavor::MariaDb);
-        assert_eq!((c.char_max_len, c.charset.as_deref(), x.default.as_deref()), (Some(20), Some("utf8mb4"), Some("'it''s'")));
+        assert_eq!(
+            (c.char_max_len, c.charset.as_deref(), x.default.as_deref()),
+            (Some(20), Some("utf8mb4"), Some("'it''s'"))
+        );
         let (c, _) = col("e enum('a','b''c') CHARACTER SET latin1", Flavor::MariaDb);
         assert_eq!((c.column_type.as_str(), c.charset.as_deref()), ("enum('a','b''c')", Some("latin1")));
         let (c, _) = col("d DEC(5)", Flavor::MariaDb);
         assert_eq!((c.column_type.as_str(), c.numeric_precision, c.numeric_scale), ("decimal(5,0)", Some(5), Some(0)));
-        let (c, x) = col("t timestamp(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)", Flavor::MySql);
+        let (c, x) =
+            col("t timestamp(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3)", Flavor::MySql);
         assert_eq!((c.column_type.as_str(), c.datetime_precision), ("timestamp(3)", Some(3)));
-        assert_eq!((x.default.as_deref(), x.extra.as_str()), (Some("CURRENT_TIMESTAMP(3)"), "DEFAULT_GENERATED on update CURRENT_TIMESTAMP(3)"));
+        assert_eq!(
+            (x.default.as_deref(), x.extra.as_str()),
+            (Some("CURRENT_TIMESTAMP(3)"), "DEFAULT_GENERATED on update CURRENT_TIMESTAMP(3)")
+        );
         let (c, x) = col("s SERIAL", Flavor::MariaDb);
-        assert_eq!((c.column_type.as_str(), c.nullable, x.extra.as_str()), ("bigint(20) unsigned", false, "auto_increment"));
+        assert_eq!(
+            (c.column_type.as_str(), c.nullable, x.extra.as_str()),
+            ("bigint(20) unsigned", false, "auto_increment")
+        );
         let (c, _) = col("l LONG VARCHAR", Flavor::MariaDb);
         assert_eq!(c.data_type, "mediumtext");
         let (c, _) = col("j json", Flavor::MariaDb);

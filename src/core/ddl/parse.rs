@@ -17,13 +17,34 @@ pub(crate) struct Name {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Stmt {
-    CreateTable { name: Name, temporary: bool, if_not_exists: bool, or_replace: bool, body: CreateBody },
-    AlterTable { name: Name, ops: Vec<AlterOp> },
-    DropTable { temporary: bool, if_exists: bool, names: Vec<Name> },
+    CreateTable {
+        name: Name,
+        temporary: bool,
+        if_not_exists: bool,
+        or_replace: bool,
+        body: CreateBody,
+    },
+    AlterTable {
+        name: Name,
+        ops: Vec<AlterOp>,
+    },
+    DropTable {
+        temporary: bool,
+        if_exists: bool,
+        names: Vec<Name>,
+    },
     Rename(Vec<(Name, Name)>),
     Truncate(Name),
-    CreateIndex { table: Name, index: IndexSpec, if_not_exists: bool },
-    DropIndex { table: Name, name: String, if_exists: bool },
+    CreateIndex {
+        table: Name,
+        index: IndexSpec,
+        if_not_exists: bool,
+    },
+    DropIndex {
+        table: Name,
+        name: String,
+        if_exists: bool,
+    },
     CreateDatabase(String),
     DropDatabase(String),
     /// No structure of a replicated table can change: why.
@@ -32,7 +53,11 @@ pub(crate) enum Stmt {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum CreateBody {
-    Elements { elements: Vec<Element>, charset: Option<String>, comment: Option<String> },
+    Elements {
+        elements: Vec<Element>,
+        charset: Option<String>,
+        comment: Option<String>,
+    },
     Like(Name),
     /// `CREATE TABLE ... [AS] SELECT`: rows we never see as row events of a known table.
     Select,
@@ -129,21 +154,54 @@ pub(crate) enum Position {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum AlterOp {
-    AddColumn { col: ColumnSpec, pos: Option<Position>, if_not_exists: bool },
-    DropColumn { name: String, if_exists: bool },
+    AddColumn {
+        col: ColumnSpec,
+        pos: Option<Position>,
+        if_not_exists: bool,
+    },
+    DropColumn {
+        name: String,
+        if_exists: bool,
+    },
     /// CHANGE (old name given) and MODIFY (old name = new name).
-    Change { old: String, col: ColumnSpec, pos: Option<Position>, if_exists: bool },
-    RenameColumn { old: String, new: String },
-    SetDefault { col: String, default: DefaultSpec },
-    DropDefault { col: String },
-    AddIndex { index: IndexSpec, if_not_exists: bool },
-    DropIndex { name: String, if_exists: bool },
+    Change {
+        old: String,
+        col: ColumnSpec,
+        pos: Option<Position>,
+        if_exists: bool,
+    },
+    RenameColumn {
+        old: String,
+        new: String,
+    },
+    SetDefault {
+        col: String,
+        default: DefaultSpec,
+    },
+    DropDefault {
+        col: String,
+    },
+    AddIndex {
+        index: IndexSpec,
+        if_not_exists: bool,
+    },
+    DropIndex {
+        name: String,
+        if_exists: bool,
+    },
     DropPrimaryKey,
-    RenameIndex { old: String, new: String },
+    RenameIndex {
+        old: String,
+        new: String,
+    },
     AddForeignKey(ForeignKeySpec),
-    DropForeignKey { name: String },
+    DropForeignKey {
+        name: String,
+    },
     /// MySQL 8 `DROP CONSTRAINT x`: a foreign key, a unique index or a check.
-    DropConstraint { name: String },
+    DropConstraint {
+        name: String,
+    },
     RenameTable(Name),
     TableComment(String),
     /// `[DEFAULT] CHARSET=`: the default of columns added later.
@@ -386,7 +444,10 @@ pub(crate) fn statement(toks: &[Tok]) -> Result<Stmt, ParseFail> {
             let name = p.name().map_err(|m| fail(None, true, m))?;
             Ok(Stmt::Truncate(name))
         }
-        other => Ok(Stmt::Skip(format!("{} statement: no structure to replicate", if other.is_empty() { "unknown" } else { other }))),
+        other => Ok(Stmt::Skip(format!(
+            "{} statement: no structure to replicate",
+            if other.is_empty() { "unknown" } else { other }
+        ))),
     }
 }
 
@@ -426,7 +487,14 @@ fn create(p: &mut P) -> Result<Stmt, ParseFail> {
         if p.eat("USING") || p.eat("TYPE") {
             using = p.ident().ok();
         }
-        let index = IndexSpec { name: Some(name), constraint: None, kind: unique.unwrap_or(IndexKind::Plain), columns, prefix, using };
+        let index = IndexSpec {
+            name: Some(name),
+            constraint: None,
+            kind: unique.unwrap_or(IndexKind::Plain),
+            columns,
+            prefix,
+            using,
+        };
         return Ok(Stmt::CreateIndex { table, index, if_not_exists });
     }
     if unique.is_none() && (p.eat("DATABASE") || p.eat("SCHEMA")) {
@@ -435,7 +503,28 @@ fn create(p: &mut P) -> Result<Stmt, ParseFail> {
         return Ok(Stmt::CreateDatabase(name));
     }
     let what = p.rest().iter().find_map(|t| match t {
-        Tok::Word(w) if ["VIEW", "TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "USER", "ROLE", "SERVER", "SEQUENCE", "TABLESPACE", "LOGFILE", "PACKAGE", "SYNONYM", "RESOURCE", "SPATIAL"].contains(&w.to_ascii_uppercase().as_str()) => Some(w.to_ascii_uppercase()),
+        Tok::Word(w)
+            if [
+                "VIEW",
+                "TRIGGER",
+                "PROCEDURE",
+                "FUNCTION",
+                "EVENT",
+                "USER",
+                "ROLE",
+                "SERVER",
+                "SEQUENCE",
+                "TABLESPACE",
+                "LOGFILE",
+                "PACKAGE",
+                "SYNONYM",
+                "RESOURCE",
+                "SPATIAL",
+            ]
+            .contains(&w.to_ascii_uppercase().as_str()) =>
+        {
+            Some(w.to_ascii_uppercase())
+        }
         _ => None,
     });
     Ok(Stmt::Skip(format!("CREATE {}: no table structure to replicate", what.unwrap_or_else(|| "(other)".into()))))
@@ -485,7 +574,15 @@ fn table_options(p: &mut P) -> PResult<(Option<String>, Option<String>, bool)> {
         if p.eat_punct(",") {
             continue;
         }
-        if p.is("AS") || p.is("SELECT") || p.is("IGNORE") || p.is("REPLACE") || p.is("WITH") || p.is("TABLE") || p.is("VALUES") || p.is_punct("(") {
+        if p.is("AS")
+            || p.is("SELECT")
+            || p.is("IGNORE")
+            || p.is("REPLACE")
+            || p.is("WITH")
+            || p.is("TABLE")
+            || p.is("VALUES")
+            || p.is_punct("(")
+        {
             if p.is("WITH") && p.is_at(1, "SYSTEM") {
                 p.i += 3;
                 continue;
@@ -524,8 +621,10 @@ fn table_options(p: &mut P) -> PResult<(Option<String>, Option<String>, bool)> {
 fn element(toks: &[Tok]) -> PResult<Element> {
     let mut p = P::new(toks);
     let starts = |p: &P, kws: &[&str]| kws.iter().any(|k| p.is(k));
-    if starts(&p, &["PRIMARY", "UNIQUE", "KEY", "INDEX", "FULLTEXT", "SPATIAL", "CONSTRAINT", "FOREIGN", "CHECK", "PERIOD"])
-        && !p.peek_at(1).is_some_and(|t| matches!(t, Tok::Word(w) if is_type_word(w)))
+    if starts(
+        &p,
+        &["PRIMARY", "UNIQUE", "KEY", "INDEX", "FULLTEXT", "SPATIAL", "CONSTRAINT", "FOREIGN", "CHECK", "PERIOD"],
+    ) && !p.peek_at(1).is_some_and(|t| matches!(t, Tok::Word(w) if is_type_word(w)))
     {
         return constraint(&mut p);
     }
@@ -562,7 +661,15 @@ fn constraint(p: &mut P) -> PResult<Element> {
                 return Err(format!("unexpected {} in FOREIGN KEY", p.here()));
             }
         }
-        return Ok(Element::ForeignKey(ForeignKeySpec { constraint: symbol, index_name, columns, ref_table, ref_columns, on_delete, on_update }));
+        return Ok(Element::ForeignKey(ForeignKeySpec {
+            constraint: symbol,
+            index_name,
+            columns,
+            ref_table,
+            ref_columns,
+            on_delete,
+            on_update,
+        }));
     }
     let kind = if p.eat_seq(&["PRIMARY", "KEY"]) {
         IndexKind::Primary
@@ -598,7 +705,13 @@ fn index_body(p: &mut P, kind: IndexKind, constraint: Option<String>) -> PResult
     while !p.done() {
         if p.eat("USING") || p.eat("TYPE") {
             using = Some(p.ident()?.to_ascii_uppercase());
-        } else if p.eat_seq(&["WITH", "PARSER"]) || p.eat("COMMENT") || p.eat("KEY_BLOCK_SIZE") || p.eat("CLUSTERING") || p.eat("ENGINE_ATTRIBUTE") || p.eat("SECONDARY_ENGINE_ATTRIBUTE") {
+        } else if p.eat_seq(&["WITH", "PARSER"])
+            || p.eat("COMMENT")
+            || p.eat("KEY_BLOCK_SIZE")
+            || p.eat("CLUSTERING")
+            || p.eat("ENGINE_ATTRIBUTE")
+            || p.eat("SECONDARY_ENGINE_ATTRIBUTE")
+        {
             p.option_value()?;
         } else if p.eat("VISIBLE") || p.eat("INVISIBLE") || p.eat("IGNORED") || p.eat_seq(&["NOT", "IGNORED"]) {
         } else {
@@ -668,12 +781,74 @@ fn ref_action(p: &mut P) -> PResult<String> {
 /// a column, not an index).
 fn is_type_word(w: &str) -> bool {
     const TYPES: &[&str] = &[
-        "int", "integer", "tinyint", "smallint", "mediumint", "bigint", "int1", "int2", "int3", "int4", "int8", "middleint", "bool", "boolean",
-        "decimal", "dec", "numeric", "fixed", "float", "double", "real", "float4", "float8", "bit", "char", "character", "varchar", "nchar",
-        "nvarchar", "national", "varcharacter", "tinytext", "text", "mediumtext", "longtext", "long", "binary", "varbinary", "tinyblob", "blob",
-        "mediumblob", "longblob", "date", "datetime", "timestamp", "time", "year", "json", "enum", "set", "serial", "geometry", "point",
-        "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection", "geomcollection", "inet4", "inet6",
-        "uuid", "vector", "varchar2", "number", "raw", "clob",
+        "int",
+        "integer",
+        "tinyint",
+        "smallint",
+        "mediumint",
+        "bigint",
+        "int1",
+        "int2",
+        "int3",
+        "int4",
+        "int8",
+        "middleint",
+        "bool",
+        "boolean",
+        "decimal",
+        "dec",
+        "numeric",
+        "fixed",
+        "float",
+        "double",
+        "real",
+        "float4",
+        "float8",
+        "bit",
+        "char",
+        "character",
+        "varchar",
+        "nchar",
+        "nvarchar",
+        "national",
+        "varcharacter",
+        "tinytext",
+        "text",
+        "mediumtext",
+        "longtext",
+        "long",
+        "binary",
+        "varbinary",
+        "tinyblob",
+        "blob",
+        "mediumblob",
+        "longblob",
+        "date",
+        "datetime",
+        "timestamp",
+        "time",
+        "year",
+        "json",
+        "enum",
+        "set",
+        "serial",
+        "geometry",
+        "point",
+        "linestring",
+        "polygon",
+        "multipoint",
+        "multilinestring",
+        "multipolygon",
+        "geometrycollection",
+        "geomcollection",
+        "inet4",
+        "inet6",
+        "uuid",
+        "vector",
+        "varchar2",
+        "number",
+        "raw",
+        "clob",
     ];
     TYPES.contains(&w.to_ascii_lowercase().as_str())
 }
@@ -757,7 +932,14 @@ fn column_option(p: &mut P, c: &mut ColumnSpec) -> PResult<()> {
     } else if p.eat("ZEROFILL") {
         c.zerofill = true;
         c.unsigned = true;
-    } else if p.eat("SIGNED") || p.eat("BINARY") || p.eat("BYTE") || p.eat("VISIBLE") || p.eat("INVISIBLE") || p.eat_seq(&["WITHOUT", "SYSTEM", "VERSIONING"]) || p.eat_seq(&["WITH", "SYSTEM", "VERSIONING"]) {
+    } else if p.eat("SIGNED")
+        || p.eat("BINARY")
+        || p.eat("BYTE")
+        || p.eat("VISIBLE")
+        || p.eat("INVISIBLE")
+        || p.eat_seq(&["WITHOUT", "SYSTEM", "VERSIONING"])
+        || p.eat_seq(&["WITH", "SYSTEM", "VERSIONING"])
+    {
     } else if p.eat("ASCII") {
         c.implied_charset = Some("latin1".into());
     } else if p.eat("UNICODE") {
@@ -793,7 +975,13 @@ fn column_option(p: &mut P, c: &mut ColumnSpec) -> PResult<()> {
         p.group()?;
         c.generated = Some(if p.eat("STORED") || p.eat("PERSISTENT") { "STORED".into() } else { "VIRTUAL".into() });
         p.eat("VIRTUAL");
-    } else if p.eat("COLUMN_FORMAT") || p.eat("STORAGE") || p.eat("SRID") || p.eat("ENGINE_ATTRIBUTE") || p.eat("SECONDARY_ENGINE_ATTRIBUTE") || p.eat("COMPRESSED") {
+    } else if p.eat("COLUMN_FORMAT")
+        || p.eat("STORAGE")
+        || p.eat("SRID")
+        || p.eat("ENGINE_ATTRIBUTE")
+        || p.eat("SECONDARY_ENGINE_ATTRIBUTE")
+        || p.eat("COMPRESSED")
+    {
         if p.is_punct("=") || !(p.done() || matches!(p.peek(), Some(Tok::Word(w)) if is_option_start(w))) {
             p.option_value()?;
         }
@@ -826,9 +1014,23 @@ fn column_option(p: &mut P, c: &mut ColumnSpec) -> PResult<()> {
 }
 
 fn is_option_start(w: &str) -> bool {
-    ["NOT", "NULL", "DEFAULT", "COMMENT", "AUTO_INCREMENT", "PRIMARY", "UNIQUE", "KEY", "COLLATE", "ON", "CHECK", "FIRST", "AFTER"]
-        .iter()
-        .any(|k| w.eq_ignore_ascii_case(k))
+    [
+        "NOT",
+        "NULL",
+        "DEFAULT",
+        "COMMENT",
+        "AUTO_INCREMENT",
+        "PRIMARY",
+        "UNIQUE",
+        "KEY",
+        "COLLATE",
+        "ON",
+        "CHECK",
+        "FIRST",
+        "AFTER",
+    ]
+    .iter()
+    .any(|k| w.eq_ignore_ascii_case(k))
 }
 
 /// The value after DEFAULT.
@@ -837,7 +1039,9 @@ fn default_value(p: &mut P) -> PResult<DefaultSpec> {
         Some(Tok::Str { value, prefix }) => {
             p.i += 1;
             match prefix.as_deref().map(str::to_ascii_lowercase).as_deref() {
-                Some("b") | Some("x") => Ok(DefaultSpec::Expr(Tok::Str { value: value.clone(), prefix: prefix.clone() }.render())),
+                Some("b") | Some("x") => {
+                    Ok(DefaultSpec::Expr(Tok::Str { value: value.clone(), prefix: prefix.clone() }.render()))
+                }
                 _ => Ok(DefaultSpec::Str(value.clone())),
             }
         }
@@ -974,8 +1178,14 @@ fn split_partition(toks: &[Tok]) -> (&[Tok], Option<AlterOp>) {
         let next = toks.get(i + 1);
         let ends_here = (t.is("PARTITION") && next.is_some_and(|n| n.is("BY")))
             || (t.is("REMOVE") && next.is_some_and(|n| n.is("PARTITIONING")))
-            || (at_start && next.is_some_and(|n| n.is("PARTITION")) && !t.is("ADD") && !t.is("DROP") && !t.is("CONVERT"))
-            || (at_start && (t.is("ADD") || t.is("DROP") || t.is("CONVERT")) && next.is_some_and(|n| n.is("PARTITION")));
+            || (at_start
+                && next.is_some_and(|n| n.is("PARTITION"))
+                && !t.is("ADD")
+                && !t.is("DROP")
+                && !t.is("CONVERT"))
+            || (at_start
+                && (t.is("ADD") || t.is("DROP") || t.is("CONVERT"))
+                && next.is_some_and(|n| n.is("PARTITION")));
         if ends_here {
             let before = toks.get(..i).unwrap_or(&[]);
             let before = match before.last() {
@@ -1018,11 +1228,40 @@ fn column_clause(toks: &[Tok]) -> PResult<(ColumnSpec, Option<Position>)> {
 }
 
 const IGNORED_OPTIONS: &[&str] = &[
-    "ENGINE", "AUTO_INCREMENT", "ROW_FORMAT", "KEY_BLOCK_SIZE", "AVG_ROW_LENGTH", "MAX_ROWS", "MIN_ROWS", "PACK_KEYS", "CHECKSUM",
-    "TABLE_CHECKSUM", "DELAY_KEY_WRITE", "STATS_AUTO_RECALC", "STATS_PERSISTENT", "STATS_SAMPLE_PAGES", "COMPRESSION", "ENCRYPTION",
-    "ENCRYPTED", "ENCRYPTION_KEY_ID", "PAGE_CHECKSUM", "PAGE_COMPRESSED", "PAGE_COMPRESSION_LEVEL", "TRANSACTIONAL", "IETF_QUOTES",
-    "INSERT_METHOD", "TABLESPACE", "STORAGE", "SECONDARY_ENGINE", "SECONDARY_ENGINE_ATTRIBUTE", "ENGINE_ATTRIBUTE", "AUTOEXTEND_SIZE",
-    "ALGORITHM", "LOCK", "COLLATE", "SEQUENCE",
+    "ENGINE",
+    "AUTO_INCREMENT",
+    "ROW_FORMAT",
+    "KEY_BLOCK_SIZE",
+    "AVG_ROW_LENGTH",
+    "MAX_ROWS",
+    "MIN_ROWS",
+    "PACK_KEYS",
+    "CHECKSUM",
+    "TABLE_CHECKSUM",
+    "DELAY_KEY_WRITE",
+    "STATS_AUTO_RECALC",
+    "STATS_PERSISTENT",
+    "STATS_SAMPLE_PAGES",
+    "COMPRESSION",
+    "ENCRYPTION",
+    "ENCRYPTED",
+    "ENCRYPTION_KEY_ID",
+    "PAGE_CHECKSUM",
+    "PAGE_COMPRESSED",
+    "PAGE_COMPRESSION_LEVEL",
+    "TRANSACTIONAL",
+    "IETF_QUOTES",
+    "INSERT_METHOD",
+    "TABLESPACE",
+    "STORAGE",
+    "SECONDARY_ENGINE",
+    "SECONDARY_ENGINE_ATTRIBUTE",
+    "ENGINE_ATTRIBUTE",
+    "AUTOEXTEND_SIZE",
+    "ALGORITHM",
+    "LOCK",
+    "COLLATE",
+    "SEQUENCE",
 ];
 
 /// One clause of ALTER TABLE (`ADD COLUMN (a int, b int)` gives several).
@@ -1036,8 +1275,11 @@ fn alter_clause(toks: &[Tok]) -> PResult<Vec<AlterOp>> {
         }
         let column_kw = p.eat("COLUMN");
         let if_not_exists = p.eat_seq(&["IF", "NOT", "EXISTS"]);
-        let is_index = ["PRIMARY", "UNIQUE", "KEY", "INDEX", "FULLTEXT", "SPATIAL", "CONSTRAINT", "FOREIGN", "CHECK", "PERIOD"].iter().any(|k| p.is(k))
-            && !p.peek_at(1).is_some_and(|t| matches!(t, Tok::Word(w) if is_type_word(w)));
+        let is_index =
+            ["PRIMARY", "UNIQUE", "KEY", "INDEX", "FULLTEXT", "SPATIAL", "CONSTRAINT", "FOREIGN", "CHECK", "PERIOD"]
+                .iter()
+                .any(|k| p.is(k))
+                && !p.peek_at(1).is_some_and(|t| matches!(t, Tok::Word(w) if is_type_word(w)));
         if !column_kw && is_index {
             let rest = p.rest();
             // MariaDB: ADD INDEX IF NOT EXISTS name (...)
@@ -1045,10 +1287,17 @@ fn alter_clause(toks: &[Tok]) -> PResult<Vec<AlterOp>> {
             let mut ine = if_not_exists;
             let cleaned: Vec<Tok>;
             let toks_for_constraint = if let Some(at) = (0..rest.len()).find(|&i| {
-                rest.get(i).is_some_and(|t| t.is("IF")) && rest.get(i + 1).is_some_and(|t| t.is("NOT")) && rest.get(i + 2).is_some_and(|t| t.is("EXISTS"))
+                rest.get(i).is_some_and(|t| t.is("IF"))
+                    && rest.get(i + 1).is_some_and(|t| t.is("NOT"))
+                    && rest.get(i + 2).is_some_and(|t| t.is("EXISTS"))
             }) {
                 ine = true;
-                cleaned = rest.iter().enumerate().filter(|(i, _)| !(at..at + 3).contains(i)).map(|(_, t)| t.clone()).collect();
+                cleaned = rest
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !(at..at + 3).contains(i))
+                    .map(|(_, t)| t.clone())
+                    .collect();
                 &cleaned[..]
             } else {
                 rest
@@ -1152,7 +1401,16 @@ fn alter_clause(toks: &[Tok]) -> PResult<Vec<AlterOp>> {
     if default {
         return one(AlterOp::Ignored(text));
     }
-    if p.eat("FORCE") || p.eat("ORDER") || p.eat_seq(&["ENABLE", "KEYS"]) || p.eat_seq(&["DISABLE", "KEYS"]) || p.eat("WITH") || p.eat("WITHOUT") || p.eat("UNION") || p.eat_seq(&["DATA", "DIRECTORY"]) || p.eat_seq(&["INDEX", "DIRECTORY"]) {
+    if p.eat("FORCE")
+        || p.eat("ORDER")
+        || p.eat_seq(&["ENABLE", "KEYS"])
+        || p.eat_seq(&["DISABLE", "KEYS"])
+        || p.eat("WITH")
+        || p.eat("WITHOUT")
+        || p.eat("UNION")
+        || p.eat_seq(&["DATA", "DIRECTORY"])
+        || p.eat_seq(&["INDEX", "DIRECTORY"])
+    {
         return one(AlterOp::Ignored(text));
     }
     if p.eat("DISCARD") || p.eat("IMPORT") {
@@ -1241,12 +1499,16 @@ mod tests {
 
     #[test]
     fn alter_clauses() {
-        let Stmt::AlterTable { name, ops } = st("ALTER TABLE `db`.`t` ADD COLUMN `x` int(11) NOT NULL DEFAULT '0' AFTER `y`, DROP KEY `k`, ENGINE=InnoDB") else {
+        let Stmt::AlterTable { name, ops } = st(
+            "ALTER TABLE `db`.`t` ADD COLUMN `x` int(11) NOT NULL DEFAULT '0' AFTER `y`, DROP KEY `k`, ENGINE=InnoDB",
+        ) else {
             panic!()
         };
         assert_eq!(name, Name { schema: Some("db".into()), table: "t".into() });
         assert_eq!(ops.len(), 3);
-        assert!(matches!(&ops[0], AlterOp::AddColumn { col, pos: Some(Position::After(a)), .. } if col.type_name == "int" && col.args == vec![11] && a == "y" && col.default == Some(DefaultSpec::Str("0".into()))));
+        assert!(
+            matches!(&ops[0], AlterOp::AddColumn { col, pos: Some(Position::After(a)), .. } if col.type_name == "int" && col.args == vec![11] && a == "y" && col.default == Some(DefaultSpec::Str("0".into())))
+        );
         assert_eq!(ops[1], AlterOp::DropIndex { name: "k".into(), if_exists: false });
         assert!(matches!(&ops[2], AlterOp::Ignored(_)));
     }
@@ -1258,7 +1520,13 @@ mod tests {
         else {
             panic!()
         };
-        let d: Vec<_> = elements.iter().map(|e| match e { Element::Column(c) => c.default.clone(), _ => None }).collect();
+        let d: Vec<_> = elements
+            .iter()
+            .map(|e| match e {
+                Element::Column(c) => c.default.clone(),
+                _ => None,
+            })
+            .collect();
         assert_eq!(d[0], Some(DefaultSpec::CurrentTimestamp(Some(6))));
         assert_eq!(d[1], Some(DefaultSpec::Num("-1".into())));
         assert_eq!(d[2], Some(DefaultSpec::Expr("(uuid())".into())));

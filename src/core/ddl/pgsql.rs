@@ -56,10 +56,16 @@ pub(crate) fn mapped_columns(m: &TableModel) -> Result<Vec<MappedType>, String> 
 /// Why a table with this model cannot be replicated, if it cannot.
 pub(crate) fn problem(m: &TableModel, mapped: &[MappedType]) -> Option<String> {
     if let Some((a, b)) = sql::identifier_collision(m.columns.iter().map(|c| c.name.as_str())) {
-        return Some(format!("columns \"{a}\" and \"{b}\" have the same first 63 bytes, the longest name PostgreSQL keeps"));
+        return Some(format!(
+            "columns \"{a}\" and \"{b}\" have the same first 63 bytes, the longest name PostgreSQL keeps"
+        ));
     }
     if let Some((c, _)) = m.columns.iter().zip(mapped).find(|(_, mt)| mt.kind == ValueKind::Text(Charset::Other)) {
-        return Some(format!("column \"{}\" has character set {}, which the change stream cannot decode yet", c.name, c.charset.as_deref().unwrap_or("?")));
+        return Some(format!(
+            "column \"{}\" has character set {}, which the change stream cannot decode yet",
+            c.name,
+            c.charset.as_deref().unwrap_or("?")
+        ));
     }
     if m.key.is_empty() {
         return Some("no primary key or NOT NULL unique key: not replicated".into());
@@ -83,7 +89,12 @@ fn create_enum(m: &TableModel, name: &str, labels: &[String]) -> Vec<String> {
 
 /// The options (default, identity) of each column, as the copy sets them; notes for
 /// defaults that cannot be translated.
-fn column_options(flavor: Flavor, m: &TableModel, mapped: &[MappedType], notes: &mut Vec<String>) -> Vec<ColumnOptions> {
+fn column_options(
+    flavor: Flavor,
+    m: &TableModel,
+    mapped: &[MappedType],
+    notes: &mut Vec<String>,
+) -> Vec<ColumnOptions> {
     m.columns
         .iter()
         .zip(mapped)
@@ -104,14 +115,18 @@ fn column_options(flavor: Flavor, m: &TableModel, mapped: &[MappedType], notes: 
 }
 
 /// CREATE TABLE as the copy does it, with keys and indexes at once (the table is empty).
-pub(crate) fn create_table(flavor: Flavor, m: &TableModel, mapped: &[MappedType], comment: Option<&str>) -> (Vec<String>, Vec<String>) {
+pub(crate) fn create_table(
+    flavor: Flavor,
+    m: &TableModel,
+    mapped: &[MappedType],
+    comment: Option<&str>,
+) -> (Vec<String>, Vec<String>) {
     let mut sql_out = Vec::new();
     let mut notes = sql::long_name_notes(&m.mysql_table, m.columns.iter().map(|c| c.name.as_str()));
     for (name, labels) in mapped.iter().filter_map(|mt| mt.create_enum.as_ref()) {
         sql_out.extend(create_enum(m, name, labels));
     }
-    let cols: Vec<PgColumn> =
-        m.columns.iter().zip(mapped).map(|(c, mt)| PgColumn::of(c, mt)).collect();
+    let cols: Vec<PgColumn> = m.columns.iter().zip(mapped).map(|(c, mt)| PgColumn::of(c, mt)).collect();
     let opts = column_options(flavor, m, mapped, &mut notes);
     sql_out.push(sql::create_table_with(&m.pg_schema, &m.mysql_table, &cols, &opts));
     if let Some(c) = comment.filter(|c| !c.is_empty()) {
@@ -169,7 +184,12 @@ pub(crate) fn rename_table(old: &TableModel, pg_schema: &str, table: &str) -> Ve
     }
     let (from, to) = (pkey_name(&old.mysql_table), pkey_name(table));
     if !old.key.is_empty() && from != to {
-        out.push(format!("ALTER TABLE {} RENAME CONSTRAINT {} TO {}", qualified(pg_schema, table), quote_ident(&from), quote_ident(&to)));
+        out.push(format!(
+            "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+            qualified(pg_schema, table),
+            quote_ident(&from),
+            quote_ident(&to)
+        ));
     }
     out
 }
@@ -178,7 +198,12 @@ pub(crate) fn rename_table(old: &TableModel, pg_schema: &str, table: &str) -> Ve
 /// PostgreSQL constant; `None` when PostgreSQL has no such value (zero dates).
 fn implicit_default(mt: &MappedType, zero_dates: ZeroDates) -> Option<String> {
     let lit = match &mt.kind {
-        ValueKind::Int { .. } | ValueKind::Decimal | ValueKind::Float | ValueKind::Double | ValueKind::Year | ValueKind::Bool => "0".to_string(),
+        ValueKind::Int { .. }
+        | ValueKind::Decimal
+        | ValueKind::Float
+        | ValueKind::Double
+        | ValueKind::Year
+        | ValueKind::Bool => "0".to_string(),
         ValueKind::Text(_) | ValueKind::Set(_) => String::new(),
         ValueKind::Enum(labels) => labels.first().cloned()?,
         ValueKind::Binary => "\\x".into(),
@@ -186,14 +211,24 @@ fn implicit_default(mt: &MappedType, zero_dates: ZeroDates) -> Option<String> {
         ValueKind::Bit(n) => "0".repeat(*n as usize),
         ValueKind::Json => "null".into(),
         ValueKind::Time => "00:00:00".into(),
-        ValueKind::Date(_) | ValueKind::DateTime(_) | ValueKind::Timestamp(_) if zero_dates == ZeroDates::MinusInfinity => "-infinity".into(),
+        ValueKind::Date(_) | ValueKind::DateTime(_) | ValueKind::Timestamp(_)
+            if zero_dates == ZeroDates::MinusInfinity =>
+        {
+            "-infinity".into()
+        }
         _ => return None,
     };
     Some(format!("{}::{}", quote_literal(&lit), mt.pg_type))
 }
 
 /// The column's PostgreSQL options: identity, and the default (or a note).
-fn options_of(flavor: Flavor, c: &MySqlColumn, mt: &MappedType, x: &ColumnExtra, notes: &mut Vec<String>) -> ColumnOptions {
+fn options_of(
+    flavor: Flavor,
+    c: &MySqlColumn,
+    mt: &MappedType,
+    x: &ColumnExtra,
+    notes: &mut Vec<String>,
+) -> ColumnOptions {
     let identity = schema::identity(c, mt, x);
     let default = if identity {
         None
@@ -213,11 +248,20 @@ fn alter_column(m: &TableModel, col: &str, what: &str) -> String {
 fn sequence_past_max(m: &TableModel, col: &str) -> String {
     let t = table_ref(m);
     let c = quote_ident(col);
-    format!("SELECT setval(pg_get_serial_sequence({}, {}), coalesce(max({c}), 0) + 1, false) FROM {t}", quote_literal(&t), quote_literal(&c))
+    format!(
+        "SELECT setval(pg_get_serial_sequence({}, {}), coalesce(max({c}), 0) + 1, false) FROM {t}",
+        quote_literal(&t),
+        quote_literal(&c)
+    )
 }
 
 /// ALTER TABLE ... ADD COLUMN for column `at` of the model (already in it).
-pub(crate) fn add_column(flavor: Flavor, m: &TableModel, at: usize, notes: &mut Vec<String>) -> Result<Vec<String>, String> {
+pub(crate) fn add_column(
+    flavor: Flavor,
+    m: &TableModel,
+    at: usize,
+    notes: &mut Vec<String>,
+) -> Result<Vec<String>, String> {
     let (Some(c), Some(x)) = (m.columns.get(at), m.extras.get(at)) else { return Err("column out of range".into()) };
     let mt = map_column(c, &m.pg_schema, &m.mysql_table).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
@@ -242,10 +286,16 @@ pub(crate) fn add_column(flavor: Flavor, m: &TableModel, at: usize, notes: &mut 
         }
     }
     if opts.identity {
-        notes.push(format!("AUTO_INCREMENT column \"{}\" added: PostgreSQL numbers the existing rows in its own order", c.name));
+        notes.push(format!(
+            "AUTO_INCREMENT column \"{}\" added: PostgreSQL numbers the existing rows in its own order",
+            c.name
+        ));
     }
     if opts.default.as_deref().is_some_and(|d| d.contains("TIMESTAMP")) {
-        notes.push(format!("column \"{}\": existing rows get the time of replay, not the time of the ALTER on the source", c.name));
+        notes.push(format!(
+            "column \"{}\": existing rows get the time of replay, not the time of the ALTER on the source",
+            c.name
+        ));
     }
     out.push(format!("ALTER TABLE {} ADD COLUMN {}", table_ref(m), sql::column_definition(&pg, &opts)));
     if opts.identity {
@@ -268,7 +318,12 @@ pub(crate) fn drop_column(m: &TableModel, c: &MySqlColumn) -> Vec<String> {
 
 /// Renames a column (and its enum type).
 pub(crate) fn rename_column(m: &TableModel, old: &MySqlColumn, new_name: &str) -> Vec<String> {
-    let mut out = vec![format!("ALTER TABLE {} RENAME COLUMN {} TO {}", table_ref(m), quote_ident(&old.name), quote_ident(new_name))];
+    let mut out = vec![format!(
+        "ALTER TABLE {} RENAME COLUMN {} TO {}",
+        table_ref(m),
+        quote_ident(&old.name),
+        quote_ident(new_name)
+    )];
     let (from, to) = (enum_type_name(&m.mysql_table, &old.name), enum_type_name(&m.mysql_table, new_name));
     if old.data_type == "enum" && from != to {
         out.push(format!("ALTER TYPE {} RENAME TO {}", qualified(&m.pg_schema, &from), quote_ident(&to)));
@@ -363,7 +418,13 @@ pub(crate) fn change_column(
 }
 
 /// SET DEFAULT / DROP DEFAULT after ALTER COLUMN.
-pub(crate) fn set_default(flavor: Flavor, m: &TableModel, c: &MySqlColumn, x: &ColumnExtra, notes: &mut Vec<String>) -> Result<Vec<String>, String> {
+pub(crate) fn set_default(
+    flavor: Flavor,
+    m: &TableModel,
+    c: &MySqlColumn,
+    x: &ColumnExtra,
+    notes: &mut Vec<String>,
+) -> Result<Vec<String>, String> {
     let mt = map_column(c, &m.pg_schema, &m.mysql_table).map_err(|e| e.to_string())?;
     let opts = options_of(flavor, c, &mt, x, notes);
     if opts.identity {

@@ -113,7 +113,9 @@ pub(crate) fn translate(query: &str, ctx: &DdlContext) -> Result<DdlOutcome, Ddl
         Stmt::CreateIndex { table, index, if_not_exists } => {
             alter_table(ctx, &mut tables, &mut out, &table, &[AlterOp::AddIndex { index, if_not_exists }])?
         }
-        Stmt::DropIndex { table, name, if_exists } => alter_table(ctx, &mut tables, &mut out, &table, &[AlterOp::DropIndex { name, if_exists }])?,
+        Stmt::DropIndex { table, name, if_exists } => {
+            alter_table(ctx, &mut tables, &mut out, &table, &[AlterOp::DropIndex { name, if_exists }])?
+        }
         Stmt::CreateDatabase(s) => match pg_schema(ctx, &s) {
             Some(pg) => out.steps.push(DdlStep {
                 table: None,
@@ -129,7 +131,11 @@ pub(crate) fn translate(query: &str, ctx: &DdlContext) -> Result<DdlOutcome, Ddl
 }
 
 /// A statement we could not read: an error when it is about a mapped schema.
-fn unreadable(fail: parse::ParseFail, toks: &[super::normalize::Tok], ctx: &DdlContext) -> Result<DdlOutcome, DdlError> {
+fn unreadable(
+    fail: parse::ParseFail,
+    toks: &[super::normalize::Tok],
+    ctx: &DdlContext,
+) -> Result<DdlOutcome, DdlError> {
     let creates = toks.first().is_some_and(|t| t.is("CREATE"));
     match fail.table.map(|n| resolve(&n, ctx)) {
         Some(t) if pg_schema(ctx, &t.0).is_some() => {
@@ -180,7 +186,13 @@ fn empty_model(t: &TableName, pg: &str) -> TableModel {
 }
 
 /// A model from CREATE TABLE elements.
-pub(crate) fn model_from_elements(ctx: &DdlContext, t: &TableName, pg: &str, elements: &[Element], charset: Option<String>) -> Result<(TableModel, Vec<String>), String> {
+pub(crate) fn model_from_elements(
+    ctx: &DdlContext,
+    t: &TableName,
+    pg: &str,
+    elements: &[Element],
+    charset: Option<String>,
+) -> Result<(TableModel, Vec<String>), String> {
     let mut m = empty_model(t, pg);
     let mut notes = Vec::new();
     let e = env(ctx, t, charset);
@@ -198,7 +210,13 @@ pub(crate) fn model_from_elements(ctx: &DdlContext, t: &TableName, pg: &str, ele
     }
     for (spec, name) in &inline {
         if spec.primary_key {
-            let ix = crate::core::schema::IndexDef { name: "PRIMARY".into(), unique: true, columns: vec![name.clone()], kind: "BTREE".into(), prefix: false };
+            let ix = crate::core::schema::IndexDef {
+                name: "PRIMARY".into(),
+                unique: true,
+                columns: vec![name.clone()],
+                kind: "BTREE".into(),
+                prefix: false,
+            };
             model::add_index(&mut m, ix)?;
         }
     }
@@ -222,7 +240,13 @@ pub(crate) fn model_from_elements(ctx: &DdlContext, t: &TableName, pg: &str, ele
     }
     for (spec, name) in &inline {
         if spec.unique || spec.serial || spec.type_name == "serial" {
-            let ix = crate::core::schema::IndexDef { name: name.clone(), unique: true, columns: vec![name.clone()], kind: "BTREE".into(), prefix: false };
+            let ix = crate::core::schema::IndexDef {
+                name: name.clone(),
+                unique: true,
+                columns: vec![name.clone()],
+                kind: "BTREE".into(),
+                prefix: false,
+            };
             if !m.indexes.iter().any(|i| i.unique && i.columns == ix.columns) {
                 let named = crate::core::schema::IndexDef { name: unique_index_name(&m, name), ..ix };
                 model::add_index(&mut m, named)?;
@@ -251,12 +275,22 @@ fn create_step(ctx: &DdlContext, m: TableModel, comment: Option<&str>, mut notes
             notes.extend(more);
             DdlStep { table: Some(t), action: TableAction::Create { model: m, problem }, sql, notes }
         }
-        Err(e) => DdlStep { table: Some(t), action: TableAction::Create { model: m, problem: Some(e) }, sql: vec![], notes },
+        Err(e) => {
+            DdlStep { table: Some(t), action: TableAction::Create { model: m, problem: Some(e) }, sql: vec![], notes }
+        }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn create_table(ctx: &DdlContext, tables: &mut Tables, out: &mut Out, name: &Name, if_not_exists: bool, or_replace: bool, body: &CreateBody) -> Result<(), DdlError> {
+fn create_table(
+    ctx: &DdlContext,
+    tables: &mut Tables,
+    out: &mut Out,
+    name: &Name,
+    if_not_exists: bool,
+    or_replace: bool,
+    body: &CreateBody,
+) -> Result<(), DdlError> {
     let t = resolve(name, ctx);
     let Some(pg) = pg_schema(ctx, &t.0) else {
         out.skipped.push(format!("{} is outside the mapped schemas", show(&t)));
@@ -273,16 +307,29 @@ fn create_table(ctx: &DdlContext, tables: &mut Tables, out: &mut Out, name: &Nam
         }
         if or_replace {
             let sql = pgsql::drop_table(existing);
-            out.steps.push(DdlStep { table: Some(t.clone()), action: TableAction::Drop(t.clone()), sql, notes: vec![] });
+            out.steps.push(DdlStep {
+                table: Some(t.clone()),
+                action: TableAction::Drop(t.clone()),
+                sql,
+                notes: vec![],
+            });
             tables.set(t.clone(), None);
         }
     }
     let step = match body {
-        CreateBody::Select => return Err(err(&t, "CREATE TABLE ... SELECT: its rows are not in the binlog as rows of a table we know")),
+        CreateBody::Select => {
+            return Err(err(&t, "CREATE TABLE ... SELECT: its rows are not in the binlog as rows of a table we know"))
+        }
         CreateBody::Like(other) => {
             let o = resolve(other, ctx);
             let Some(src) = tables.get(&o) else {
-                return Err(err(&t, format!("CREATE TABLE ... LIKE {}: that table is not replicated, so its definition is unknown", show(&o))));
+                return Err(err(
+                    &t,
+                    format!(
+                        "CREATE TABLE ... LIKE {}: that table is not replicated, so its definition is unknown",
+                        show(&o)
+                    ),
+                ));
             };
             let mut m = src.clone();
             m.mysql_schema = t.0.clone();
@@ -312,7 +359,12 @@ fn drop_table(ctx: &DdlContext, tables: &mut Tables, out: &mut Out, n: &Name, if
     match replicated(ctx, tables, &t) {
         Ok(m) => {
             let sql = pgsql::drop_table(m);
-            out.steps.push(DdlStep { table: Some(t.clone()), action: TableAction::Drop(t.clone()), sql, notes: vec![] });
+            out.steps.push(DdlStep {
+                table: Some(t.clone()),
+                action: TableAction::Drop(t.clone()),
+                sql,
+                notes: vec![],
+            });
             tables.set(t, None);
         }
         Err(reason) => out.skipped.push(if if_exists { format!("{reason} (IF EXISTS)") } else { reason }),
@@ -328,7 +380,12 @@ fn drop_database(ctx: &DdlContext, out: &mut Out, s: &str) {
     names.sort();
     for t in names {
         if let Some(m) = ctx.tables.get(t) {
-            out.steps.push(DdlStep { table: Some(t.clone()), action: TableAction::Drop(t.clone()), sql: pgsql::drop_table(m), notes: vec![] });
+            out.steps.push(DdlStep {
+                table: Some(t.clone()),
+                action: TableAction::Drop(t.clone()),
+                sql: pgsql::drop_table(m),
+                notes: vec![],
+            });
         }
     }
     out.steps.push(DdlStep {
@@ -356,7 +413,11 @@ fn rename(ctx: &DdlContext, tables: &mut Tables, out: &mut Out, from: &Name, to:
     let m = match replicated(ctx, tables, &f) {
         Ok(m) => m.clone(),
         Err(reason) => {
-            let into = if pg_schema(ctx, &t.0).is_some() { format!(", renamed to {} which is therefore not replicated either", show(&t)) } else { String::new() };
+            let into = if pg_schema(ctx, &t.0).is_some() {
+                format!(", renamed to {} which is therefore not replicated either", show(&t))
+            } else {
+                String::new()
+            };
             out.skipped.push(format!("{reason}{into}"));
             return Ok(());
         }
@@ -366,7 +427,12 @@ fn rename(ctx: &DdlContext, tables: &mut Tables, out: &mut Out, from: &Name, to:
     let new = renamed_model(&m, &t, &pg);
     tables.set(f.clone(), None);
     tables.set(t.clone(), Some(new.clone()));
-    out.steps.push(DdlStep { table: Some(f.clone()), action: TableAction::Alter { from: f, model: new }, sql, notes: vec![] });
+    out.steps.push(DdlStep {
+        table: Some(f.clone()),
+        action: TableAction::Alter { from: f, model: new },
+        sql,
+        notes: vec![],
+    });
     Ok(())
 }
 
@@ -418,7 +484,13 @@ struct Alter<'a> {
     meaningful: bool,
 }
 
-fn alter_table(ctx: &DdlContext, tables: &mut Tables, out: &mut Out, name: &Name, ops: &[AlterOp]) -> Result<(), DdlError> {
+fn alter_table(
+    ctx: &DdlContext,
+    tables: &mut Tables,
+    out: &mut Out,
+    name: &Name,
+    ops: &[AlterOp],
+) -> Result<(), DdlError> {
     let t = resolve(name, ctx);
     let old = match replicated(ctx, tables, &t) {
         Ok(m) => m.clone(),
@@ -428,7 +500,8 @@ fn alter_table(ctx: &DdlContext, tables: &mut Tables, out: &mut Out, name: &Name
         }
     };
     if ops.iter().all(model::is_ignored) {
-        let what: Vec<String> = ops.iter().filter_map(|o| if let AlterOp::Ignored(s) = o { Some(s.clone()) } else { None }).collect();
+        let what: Vec<String> =
+            ops.iter().filter_map(|o| if let AlterOp::Ignored(s) = o { Some(s.clone()) } else { None }).collect();
         out.skipped.push(format!("{}: no meaning for the replica ({})", show(&t), what.join(", ")));
         return Ok(());
     }
@@ -447,7 +520,17 @@ fn alter_table(ctx: &DdlContext, tables: &mut Tables, out: &mut Out, name: &Name
     }
     let charset = m.columns.iter().find(|c| model::is_character(c)).and_then(|c| c.charset.clone());
     let fates = Fates(old.columns.iter().map(|c| (c.name.clone(), Some(c.name.clone()))).collect());
-    let mut a = Alter { ctx, t: t.clone(), m, fates, charset, sql: vec![], tail: vec![], notes: vec![], meaningful: !pre.is_empty() };
+    let mut a = Alter {
+        ctx,
+        t: t.clone(),
+        m,
+        fates,
+        charset,
+        sql: vec![],
+        tail: vec![],
+        notes: vec![],
+        meaningful: !pre.is_empty(),
+    };
     for op in ops {
         a.apply(op)?;
     }
@@ -470,7 +553,12 @@ fn alter_table(ctx: &DdlContext, tables: &mut Tables, out: &mut Out, name: &Name
         tables.set(t.clone(), None);
     }
     tables.set(new_name, Some(a.m.clone()));
-    out.steps.push(DdlStep { table: Some(t.clone()), action: TableAction::Alter { from: t, model: a.m }, sql, notes: a.notes });
+    out.steps.push(DdlStep {
+        table: Some(t.clone()),
+        action: TableAction::Alter { from: t, model: a.m },
+        sql,
+        notes: a.notes,
+    });
     Ok(())
 }
 
@@ -478,7 +566,9 @@ fn alter_table(ctx: &DdlContext, tables: &mut Tables, out: &mut Out, name: &Name
 fn check_columns(m: &TableModel, old: &TableModel) -> Result<(), String> {
     let mapped = pgsql::mapped_columns(m)?;
     if let Some(p) = pgsql::problem(&TableModel { key: vec!["-".into()], ..m.clone() }, &mapped) {
-        let before = pgsql::mapped_columns(old).ok().and_then(|mo| pgsql::problem(&TableModel { key: vec!["-".into()], ..old.clone() }, &mo));
+        let before = pgsql::mapped_columns(old)
+            .ok()
+            .and_then(|mo| pgsql::problem(&TableModel { key: vec!["-".into()], ..old.clone() }, &mo));
         if before.as_ref() != Some(&p) {
             return Err(p);
         }
@@ -489,13 +579,22 @@ fn check_columns(m: &TableModel, old: &TableModel) -> Result<(), String> {
 /// Statements that bring the primary key and the secondary indexes from what PostgreSQL has
 /// (the old model, with columns renamed and dropped as PostgreSQL does) to the new model:
 /// those to run before the column changes, and those after.
-fn key_and_index_diff(old: &TableModel, new: &TableModel, fates: &Fates, notes: &mut Vec<String>) -> (Vec<String>, Vec<String>) {
+fn key_and_index_diff(
+    old: &TableModel,
+    new: &TableModel,
+    fates: &Fates,
+    notes: &mut Vec<String>,
+) -> (Vec<String>, Vec<String>) {
     let mut base = new.clone();
     let now = |c: &String| fates.now(c);
-    base.indexes = old.indexes.iter().filter_map(|ix| {
-        let cols: Option<Vec<String>> = ix.columns.iter().map(now).collect();
-        cols.map(|columns| crate::core::schema::IndexDef { columns, ..ix.clone() })
-    }).collect();
+    base.indexes = old
+        .indexes
+        .iter()
+        .filter_map(|ix| {
+            let cols: Option<Vec<String>> = ix.columns.iter().map(now).collect();
+            cols.map(|columns| crate::core::schema::IndexDef { columns, ..ix.clone() })
+        })
+        .collect();
     let base_key: Option<Vec<String>> = old.key.iter().map(now).collect();
     base.key = base_key.unwrap_or_default();
     let (before, _) = pgsql::pg_indexes(&base);
@@ -506,23 +605,36 @@ fn key_and_index_diff(old: &TableModel, new: &TableModel, fates: &Fates, notes: 
     let mut adds = Vec::new();
     let table = pgsql::table_ref(new);
     if base.key != new.key && !base.key.is_empty() {
-        drops.push(format!("ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {}", crate::core::sql::quote_ident(&pgsql::pkey_name(&new.mysql_table))));
+        drops.push(format!(
+            "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {}",
+            crate::core::sql::quote_ident(&pgsql::pkey_name(&new.mysql_table))
+        ));
     }
-    let same_def = |a: &crate::core::schema::IndexDef, b: &crate::core::schema::IndexDef| a.unique == b.unique && a.columns == b.columns && a.kind == b.kind && a.prefix == b.prefix;
+    let same_def = |a: &crate::core::schema::IndexDef, b: &crate::core::schema::IndexDef| {
+        a.unique == b.unique && a.columns == b.columns && a.kind == b.kind && a.prefix == b.prefix
+    };
     let mut renamed_to = Vec::new();
     for b in &before {
         if after.iter().any(|a| a.pg_name == b.pg_name && a.sql == b.sql) {
             continue;
         }
         let target = after.iter().find(|a| {
-            same_def(&a.def, &b.def) && !before.iter().any(|x| x.pg_name == a.pg_name) && !renamed_to.contains(&a.pg_name)
+            same_def(&a.def, &b.def)
+                && !before.iter().any(|x| x.pg_name == a.pg_name)
+                && !renamed_to.contains(&a.pg_name)
         });
         match target {
             Some(a) if !after.iter().any(|x| x.pg_name == b.pg_name) => {
-                drops.push(format!("ALTER INDEX {} RENAME TO {}", crate::core::sql::qualified(&new.pg_schema, &b.pg_name), crate::core::sql::quote_ident(&a.pg_name)));
+                drops.push(format!(
+                    "ALTER INDEX {} RENAME TO {}",
+                    crate::core::sql::qualified(&new.pg_schema, &b.pg_name),
+                    crate::core::sql::quote_ident(&a.pg_name)
+                ));
                 renamed_to.push(a.pg_name.clone());
             }
-            _ => drops.push(format!("DROP INDEX IF EXISTS {}", crate::core::sql::qualified(&new.pg_schema, &b.pg_name))),
+            _ => {
+                drops.push(format!("DROP INDEX IF EXISTS {}", crate::core::sql::qualified(&new.pg_schema, &b.pg_name)))
+            }
         }
     }
     if base.key != new.key && !new.key.is_empty() {
@@ -562,13 +674,15 @@ impl Alter<'_> {
             AlterOp::AddIndex { index, if_not_exists } => self.add_index(index, *if_not_exists)?,
             AlterOp::DropIndex { name, if_exists } => self.drop_index(name, *if_exists),
             AlterOp::DropPrimaryKey => self.drop_index("PRIMARY", false),
-            AlterOp::RenameIndex { old, new } => match self.m.indexes.iter_mut().find(|i| i.name.eq_ignore_ascii_case(old)) {
-                Some(ix) => {
-                    ix.name = new.clone();
-                    self.meaningful = true;
+            AlterOp::RenameIndex { old, new } => {
+                match self.m.indexes.iter_mut().find(|i| i.name.eq_ignore_ascii_case(old)) {
+                    Some(ix) => {
+                        ix.name = new.clone();
+                        self.meaningful = true;
+                    }
+                    None => self.notes.push(format!("RENAME INDEX {old}: no such index known")),
                 }
-                None => self.notes.push(format!("RENAME INDEX {old}: no such index known")),
-            },
+            }
             AlterOp::AddForeignKey(spec) => {
                 let n = self.m.foreign_keys.len() + 1;
                 let (fk, ix) = model::foreign_key(spec, &self.m, n);
@@ -611,7 +725,12 @@ impl Alter<'_> {
         Ok(())
     }
 
-    fn add_column(&mut self, spec: &parse::ColumnSpec, pos: &Option<parse::Position>, if_not_exists: bool) -> Result<(), DdlError> {
+    fn add_column(
+        &mut self,
+        spec: &parse::ColumnSpec,
+        pos: &Option<parse::Position>,
+        if_not_exists: bool,
+    ) -> Result<(), DdlError> {
         if model::find_column(&self.m, &spec.name).is_some() {
             if if_not_exists {
                 self.notes.push(format!("column {} exists already (IF NOT EXISTS)", spec.name));
@@ -621,10 +740,14 @@ impl Alter<'_> {
         }
         let (c, x) = self.column_of(spec)?;
         if spec.generated.is_some() {
-            return Err(self.fail(format!("generated column {} added: the values MySQL computed for the existing rows are not in the binlog", c.name)));
+            return Err(self.fail(format!(
+                "generated column {} added: the values MySQL computed for the existing rows are not in the binlog",
+                c.name
+            )));
         }
         if matches!(&spec.default, Some(parse::DefaultSpec::Expr(e)) if !e.ends_with('\'')) {
-            self.notes.push(format!("column {}: its default expression is evaluated by MySQL for the existing rows", c.name));
+            self.notes
+                .push(format!("column {}: its default expression is evaluated by MySQL for the existing rows", c.name));
         }
         let name = c.name.clone();
         let at = model::insert_column(&mut self.m, c, x, pos).map_err(|e| self.fail(e))?;
@@ -670,7 +793,13 @@ impl Alter<'_> {
         Ok(())
     }
 
-    fn change(&mut self, old: &str, spec: &parse::ColumnSpec, pos: &Option<parse::Position>, if_exists: bool) -> Result<(), DdlError> {
+    fn change(
+        &mut self,
+        old: &str,
+        spec: &parse::ColumnSpec,
+        pos: &Option<parse::Position>,
+        if_exists: bool,
+    ) -> Result<(), DdlError> {
         let Some(at) = model::find_column(&self.m, old) else {
             if if_exists {
                 self.notes.push(format!("column {old} does not exist (IF EXISTS)"));
@@ -678,18 +807,26 @@ impl Alter<'_> {
             }
             return Err(self.fail(format!("column {old}: no such column known")));
         };
-        let renamed = !old.eq_ignore_ascii_case(&spec.name) || self.m.columns.get(at).is_some_and(|c| c.name != spec.name);
+        let renamed =
+            !old.eq_ignore_ascii_case(&spec.name) || self.m.columns.get(at).is_some_and(|c| c.name != spec.name);
         if renamed && !old.eq_ignore_ascii_case(&spec.name) && model::find_column(&self.m, &spec.name).is_some() {
             return Err(self.fail(format!("column {} exists already", spec.name)));
         }
         let (mut c, x) = self.column_of(spec)?;
         if spec.generated.is_some() {
-            return Err(self.fail(format!("generated column {}: the values MySQL computes for the existing rows are not in the binlog", c.name)));
+            return Err(self.fail(format!(
+                "generated column {}: the values MySQL computes for the existing rows are not in the binlog",
+                c.name
+            )));
         }
         let (Some(oc), Some(ox)) = (self.m.columns.get(at).cloned(), self.m.extras.get(at).cloned()) else {
             return Err(self.fail("column out of range"));
         };
-        let in_pk = self.m.indexes.iter().any(|i| i.name == "PRIMARY" && i.columns.iter().any(|n| n.eq_ignore_ascii_case(&oc.name)));
+        let in_pk = self
+            .m
+            .indexes
+            .iter()
+            .any(|i| i.name == "PRIMARY" && i.columns.iter().any(|n| n.eq_ignore_ascii_case(&oc.name)));
         if in_pk {
             c.nullable = false;
         }
@@ -708,7 +845,8 @@ impl Alter<'_> {
             Some(_) => model::insert_column(&mut self.m, c.clone(), x.clone(), pos).map_err(|e| self.fail(e))?,
         };
         let _ = new_at;
-        let sql = pgsql::change_column(self.ctx.flavor, &self.m, (&oc, &ox), (&c, &x), &mut self.notes).map_err(|e| self.fail(e))?;
+        let sql = pgsql::change_column(self.ctx.flavor, &self.m, (&oc, &ox), (&c, &x), &mut self.notes)
+            .map_err(|e| self.fail(e))?;
         self.sql.extend(sql);
         self.inline_indexes(spec, &c.name)?;
         self.meaningful = true;
@@ -763,8 +901,18 @@ impl Alter<'_> {
             self.notes.push(format!("index {} exists already (IF NOT EXISTS)", ix.name));
             return Ok(());
         }
-        let cols: Vec<String> = ix.columns.iter().map(|c| model::find_column(&self.m, c).and_then(|i| self.m.columns.get(i)).map(|col| col.name.clone()).unwrap_or_else(|| c.clone())).collect();
-        model::add_index(&mut self.m, crate::core::schema::IndexDef { columns: cols, ..ix }).map_err(|e| self.fail(e))?;
+        let cols: Vec<String> = ix
+            .columns
+            .iter()
+            .map(|c| {
+                model::find_column(&self.m, c)
+                    .and_then(|i| self.m.columns.get(i))
+                    .map(|col| col.name.clone())
+                    .unwrap_or_else(|| c.clone())
+            })
+            .collect();
+        model::add_index(&mut self.m, crate::core::schema::IndexDef { columns: cols, ..ix })
+            .map_err(|e| self.fail(e))?;
         self.meaningful = true;
         Ok(())
     }
@@ -773,7 +921,8 @@ impl Alter<'_> {
         let before = self.m.indexes.len();
         self.m.indexes.retain(|i| !i.name.eq_ignore_ascii_case(name));
         if self.m.indexes.len() == before {
-            self.notes.push(format!("index {name}: no such index known{}", if if_exists { " (IF EXISTS)" } else { "" }));
+            self.notes
+                .push(format!("index {name}: no such index known{}", if if_exists { " (IF EXISTS)" } else { "" }));
         } else {
             self.meaningful = true;
         }
@@ -781,7 +930,11 @@ impl Alter<'_> {
 }
 
 /// The default of ALTER COLUMN SET DEFAULT in the flavor's information_schema form.
-fn model_default(spec: &parse::ColumnSpec, flavor: crate::core::mysql_source::Flavor, nullable: bool) -> (Option<String>, bool) {
+fn model_default(
+    spec: &parse::ColumnSpec,
+    flavor: crate::core::mysql_source::Flavor,
+    nullable: bool,
+) -> (Option<String>, bool) {
     let options = crate::core::options::SourceOptions::default();
     let env = Env { flavor, options: &options, schema: "", table: "", charset: None, postgis: None };
     let probe = parse::ColumnSpec { type_name: "int".into(), nullable: Some(nullable), ..spec.clone() };
