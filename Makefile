@@ -3,7 +3,7 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGRX_TEST_DATA ?= /tmp/pg_chameleon_rs-pgrx-test
 VENV = .cache/venv
 
-.PHONY: all setup build install package prev unit pgtest e2e test demo bench clean
+.PHONY: all setup build install package prev lint unit pgtest e2e test demo bench clean
 
 # The previous release, built from its commit, for the upgrade test (tests/e2e/test_upgrade.py).
 PREV_VERSION = 0.4.0
@@ -34,6 +34,12 @@ package: setup
 prev: setup
 	bash scripts/build_prev.sh $(PREV_COMMIT) $(PREV_VERSION)
 
+# Guardrails: formatting, clippy with warnings as errors, and a core free of pgrx.
+lint: setup
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	@if grep -rnE '^\s*(pub )?use pgrx|pgrx::' src/core; then echo "src/core must not use pgrx (it is the pure core)"; exit 1; fi
+
 # Tier 1: every plain #[test] (the pure core, pure worker rules), no PostgreSQL; the
 # #[pg_test]s (named tests::pg_*) run in pgtest.
 unit: setup
@@ -49,7 +55,7 @@ pgtest: setup
 e2e: prev install
 	CHAMELEON_PREV_VERSION=$(PREV_VERSION) $(VENV)/bin/pytest -v tests/e2e
 
-test: unit pgtest e2e
+test: lint unit pgtest e2e
 
 demo: install
 	$(VENV)/bin/python scripts/demo.py

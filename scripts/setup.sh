@@ -25,15 +25,28 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # do not let the packages start their own servers on 3306/5432
-  if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
+  # do not let the packages start their own servers on 3306/5432; the policy file is removed
+  # again afterwards (if we made it), or every later Debian package would not start its service
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 fi
 
 if ! command -v cargo >/dev/null; then
   echo "cargo not found: a Rust toolchain (rustc 1.95) is required" >&2
   exit 1
 fi
+
+for tool in fmt clippy; do
+  if ! cargo "$tool" --version >/dev/null 2>&1; then
+    echo "cargo $tool not found: make lint needs rustfmt and clippy (rustup component add rustfmt clippy)" >&2
+    exit 1
+  fi
+done
 
 if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
   echo "==> installing cargo-pgrx $PGRX_VERSION"
