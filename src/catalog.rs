@@ -7,6 +7,7 @@ use crate::core::mapping::SchemaMappings;
 use crate::core::options::SourceOptions;
 use crate::core::position::BinlogPosition;
 use crate::core::schema::{ColumnExtra, ForeignKeyDef, IndexDef};
+use crate::core::state::{CopySlotState, RangeState, SourceStatus, TableState, UnknownState};
 use crate::core::types::{map_column, MappedType, MySqlColumn, ZeroDates};
 use crate::error::{ChameleonError, Result};
 use pgrx::prelude::*;
@@ -21,7 +22,7 @@ pub struct SourceRow {
     pub url_safe: String,
     pub mappings: Value,
     pub options: Value,
-    pub status: String,
+    pub status: SourceStatus,
     pub want_running: bool,
     pub position: Option<BinlogPosition>,
     pub gtid: Option<String>,
@@ -68,7 +69,7 @@ fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Resul
                 url_safe: row.get(4)?.unwrap_or_default(),
                 mappings: row.get::<JsonB>(5)?.map(|j| j.0).unwrap_or(Value::Null),
                 options: row.get::<JsonB>(6)?.map(|j| j.0).unwrap_or(json!({})),
-                status: row.get(7)?.unwrap_or_default(),
+                status: parse_state(row.get::<String>(7)?, SourceStatus::parse)?,
                 want_running: row.get(8)?.unwrap_or(false),
                 position: point(file, pos),
                 gtid: row.get(11)?,
@@ -191,13 +192,16 @@ pub fn empty_log_slot(slot: i16, retention: &[(i32, f64)]) -> Result<Option<(i64
     let secs: Vec<f64> = retention.iter().map(|r| r.1).collect();
     let (batches, events, removable) = Spi::connect(|client| -> Result<(i64, i64, bool)> {
         let t = client.select(
-            "SELECT count(*), coalesce(sum(b.i_events), 0)::bigint, \
+            &format!(
+                "SELECT count(*), coalesce(sum(b.i_events), 0)::bigint, \
                     coalesce(bool_and(b.b_replayed AND b.ts_replayed <= now() - make_interval(secs => r.secs) \
                         AND NOT EXISTS (SELECT 1 FROM sch_chameleon.t_replica_tables t \
-                                         WHERE t.i_id_source = b.i_id_source AND t.enm_state IN ('pending', 'copying'))), false) \
+                                         WHERE t.i_id_source = b.i_id_source AND t.enm_state IN {awaiting})), false) \
                FROM sch_chameleon.t_replica_batch b \
                LEFT JOIN unnest($2::int[], $3::float8[]) AS r(src, secs) ON r.src = b.i_id_source \
               WHERE b.i_log_slot = $1",
+                awaiting = TableState::sql_list(TableState::AWAITING_COPY)
+            ),
             None,
             &[slot.into(), ids.into(), secs.into()],
         )?;
@@ -288,19 +292,30 @@ pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>, selected_again: b
         }
         // disabled by a replay error, failed, or left behind by a sync whose copy died (a table
         // without a replica key is never replicated: copying it again would change nothing)
-        None => {
-            known.iter().filter(|k| matches!(k.2.as_str(), "disabled" | "failed" | "pending" | "copying")).collect()
-        }
+        None => known
+            .iter()
+            .filter(|k| {
+                TableState::parse(&k.2).is_ok_and(|s| {
+                    matches!(s, TableState::Disabled | TableState::Failed | TableState::Pending | TableState::Copying)
+                })
+            })
+            .collect(),
     };
     for (tid, _, _) in &chosen {
         run(
-            "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'pending', b_replica_enabled = true, t_last_error = NULL \
+            "UPDATE sch_chameleon.t_replica_tables SET enm_state = $2, b_replica_enabled = true, t_last_error = NULL \
               WHERE i_id_table = $1",
-            &[(*tid).into()],
+            &[(*tid).into(), TableState::Pending.as_str().into()],
         )?;
     }
     bump_table_generation(id)?;
     Ok(chosen.iter().map(|k| k.1.clone()).collect())
+}
+
+/// A state read from the catalogue: a word that is not one of the machine's states is an
+/// error naming it, never a default.
+fn parse_state<T>(text: Option<String>, parse: fn(&str) -> std::result::Result<T, UnknownState>) -> Result<T> {
+    parse(text.as_deref().unwrap_or("")).map_err(|e| ChameleonError::Catalog(e.to_string()))
 }
 
 /// A binlog position stored as (file, offset) columns.
@@ -345,16 +360,19 @@ pub fn delete_source(id: i32) -> Result<()> {
     run("DELETE FROM sch_chameleon.t_sources WHERE i_id_source = $1", &[id.into()])
 }
 
-pub fn set_status(id: i32, status: &str) -> Result<()> {
-    run("UPDATE sch_chameleon.t_sources SET enm_status = $2 WHERE i_id_source = $1", &[id.into(), status.into()])
+pub fn set_status(id: i32, status: SourceStatus) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_sources SET enm_status = $2 WHERE i_id_source = $1",
+        &[id.into(), status.as_str().into()],
+    )
 }
 
 /// Records an error on the source; with `status`, also changes the status.
-pub fn set_source_error(id: i32, status: Option<&str>, message: &str) -> Result<()> {
+pub fn set_source_error(id: i32, status: Option<SourceStatus>, message: &str) -> Result<()> {
     run(
         "UPDATE sch_chameleon.t_sources SET enm_status = coalesce($2, enm_status), t_last_error = $3, \
          ts_last_error = clock_timestamp() WHERE i_id_source = $1",
-        &[id.into(), status.into(), message.into()],
+        &[id.into(), status.map(SourceStatus::as_str).into(), message.into()],
     )
 }
 
@@ -400,9 +418,15 @@ pub fn set_position(id: i32, pos: &BinlogPosition, gtid: Option<&str>) -> Result
 
 pub fn mark_initialised(id: i32, pos: &BinlogPosition, gtid: Option<&str>) -> Result<()> {
     run(
-        "UPDATE sch_chameleon.t_sources SET enm_status = 'initialised', t_binlog_name = $2, i_binlog_position = $3, \
+        "UPDATE sch_chameleon.t_sources SET enm_status = $5, t_binlog_name = $2, i_binlog_position = $3, \
          t_gtid = $4, t_snapshot_gtid = $4, ts_initialised = clock_timestamp(), t_last_error = NULL WHERE i_id_source = $1",
-        &[id.into(), pos.file.as_str().into(), (pos.pos as i64).into(), gtid.into()],
+        &[
+            id.into(),
+            pos.file.as_str().into(),
+            (pos.pos as i64).into(),
+            gtid.into(),
+            SourceStatus::Initialised.as_str().into(),
+        ],
     )?;
     // a fresh copy makes every stored change obsolete
     run("DELETE FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1", &[id.into()])?;
@@ -431,7 +455,7 @@ pub struct TableRow {
     pub columns: Vec<MySqlColumn>,
     pub mapped: Vec<MappedType>,
     pub key: Vec<String>,
-    pub state: String,
+    pub state: TableState,
     pub enabled: bool,
     pub point: Option<BinlogPosition>,
     /// Rows of this table kept in discarded_rows: the destination knowingly lacks them.
@@ -624,7 +648,7 @@ fn select_tables(filter: &str, id: i32) -> Result<Vec<TableRow>> {
                 columns,
                 mapped,
                 key: row.get::<Vec<String>>(7)?.unwrap_or_default(),
-                state: row.get(8)?.unwrap_or_default(),
+                state: parse_state(row.get::<String>(8)?, TableState::parse)?,
                 enabled: row.get(9)?.unwrap_or(false),
                 point: point(file, pos),
                 rows_discarded: row.get(12)?.unwrap_or(0),
@@ -690,7 +714,7 @@ pub fn register_table(
         let t = client.update(
             "INSERT INTO sch_chameleon.t_replica_tables AS t (i_id_source, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, \
                  jsb_columns, v_replica_key, i_rows_estimated, enm_state, b_replica_enabled, t_last_error, jsb_indexes, jsb_extras) \
-             VALUES ($1, $2, $3, $4, $3, $5, $6, $7, CASE WHEN $9 THEN 'pending' ELSE 'disabled' END, $8::text IS NULL, $8, $10, $11) \
+             VALUES ($1, $2, $3, $4, $3, $5, $6, $7, CASE WHEN $9 THEN $12 ELSE $13 END, $8::text IS NULL, $8, $10, $11) \
              ON CONFLICT (i_id_source, v_mysql_schema, v_mysql_table) DO UPDATE SET \
                  v_pg_schema = EXCLUDED.v_pg_schema, jsb_columns = EXCLUDED.jsb_columns, v_replica_key = EXCLUDED.v_replica_key, \
                  jsb_indexes = EXCLUDED.jsb_indexes, jsb_extras = EXCLUDED.jsb_extras, \
@@ -711,6 +735,8 @@ pub fn register_table(
                 copy.into(),
                 JsonB(indexes_to_json(indexes)).into(),
                 JsonB(extras_to_json(extras)).into(),
+                TableState::Pending.as_str().into(),
+                TableState::Disabled.as_str().into(),
             ],
         )?;
         Ok(t.first().get_one::<i32>()?.unwrap_or_default())
@@ -853,10 +879,10 @@ pub fn record_foreign_keys(table_id: i32, fks: &[crate::core::schema::ForeignKey
     Ok(())
 }
 
-pub fn set_table_state(table_id: i32, state: &str) -> Result<()> {
+pub fn set_table_state(table_id: i32, state: TableState) -> Result<()> {
     run(
         "UPDATE sch_chameleon.t_replica_tables SET enm_state = $2 WHERE i_id_table = $1",
-        &[table_id.into(), state.into()],
+        &[table_id.into(), state.as_str().into()],
     )
 }
 
@@ -869,28 +895,43 @@ pub fn set_table_copied(
 ) -> Result<()> {
     // (a table disabled while it was being copied, by a DDL statement, stays disabled)
     run(
-        "UPDATE sch_chameleon.t_replica_tables SET enm_state = CASE WHEN $6 AND b_replica_enabled THEN 'copied' ELSE 'disabled' END, \
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = CASE WHEN $6 AND b_replica_enabled THEN $7 ELSE $8 END, \
          i_rows_copied = coalesce($2, i_rows_copied), i_rows_discarded = coalesce($3, i_rows_discarded), t_binlog_name = $4, i_binlog_position = $5, ts_copied = clock_timestamp() \
          WHERE i_id_table = $1",
-        &[table_id.into(), rows.into(), discarded.into(), point.file.as_str().into(), (point.pos as i64).into(), replicate.into()],
+        &[
+            table_id.into(),
+            rows.into(),
+            discarded.into(),
+            point.file.as_str().into(),
+            (point.pos as i64).into(),
+            replicate.into(),
+            TableState::Copied.as_str().into(),
+            TableState::Disabled.as_str().into(),
+        ],
     )
 }
 
 /// A table copied again while its source runs is replicating from now on.
 pub fn set_table_replicating_if_running(table_id: i32, source_id: i32) -> Result<()> {
     run(
-        "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'replicating' WHERE i_id_table = $1 AND enm_state = 'copied' \
-           AND EXISTS (SELECT 1 FROM sch_chameleon.t_sources WHERE i_id_source = $2 AND enm_status = 'running')",
-        &[table_id.into(), source_id.into()],
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = $3 WHERE i_id_table = $1 AND enm_state = $4 \
+           AND EXISTS (SELECT 1 FROM sch_chameleon.t_sources WHERE i_id_source = $2 AND enm_status = $5)",
+        &[
+            table_id.into(),
+            source_id.into(),
+            TableState::Replicating.as_str().into(),
+            TableState::Copied.as_str().into(),
+            SourceStatus::Running.as_str().into(),
+        ],
     )
 }
 
 /// Marks every copied table of the source as replicating (the replica is running).
 pub fn set_tables_replicating(source_id: i32) -> Result<()> {
     run(
-        "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'replicating' \
-         WHERE i_id_source = $1 AND enm_state = 'copied' AND b_replica_enabled",
-        &[source_id.into()],
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = $2 \
+         WHERE i_id_source = $1 AND enm_state = $3 AND b_replica_enabled",
+        &[source_id.into(), TableState::Replicating.as_str().into(), TableState::Copied.as_str().into()],
     )
 }
 
@@ -973,8 +1014,15 @@ pub fn register_created_table(
     )?;
     run(
         "UPDATE sch_chameleon.t_replica_tables SET v_pg_table = $2, t_binlog_name = $3, i_binlog_position = $4, ts_copied = clock_timestamp(), \
-         enm_state = CASE WHEN b_replica_enabled THEN 'replicating' ELSE 'disabled' END WHERE i_id_table = $1",
-        &[id.into(), m.pg_table.as_str().into(), point.file.as_str().into(), (point.pos as i64).into()],
+         enm_state = CASE WHEN b_replica_enabled THEN $5 ELSE $6 END WHERE i_id_table = $1",
+        &[
+            id.into(),
+            m.pg_table.as_str().into(),
+            point.file.as_str().into(),
+            (point.pos as i64).into(),
+            TableState::Replicating.as_str().into(),
+            TableState::Disabled.as_str().into(),
+        ],
     )?;
     record_foreign_keys(id, &m.foreign_keys)?;
     Ok(id)
@@ -995,9 +1043,9 @@ pub const NOT_SELECTED: &str = "not replicated: left out by the source's schema_
 /// Disables a table; the workers of its source reload their table caches (generation).
 pub fn disable_table(table_id: i32, reason: &str) -> Result<()> {
     run(
-        "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'disabled', b_replica_enabled = false, t_last_error = $2 \
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = $3, b_replica_enabled = false, t_last_error = $2 \
          WHERE i_id_table = $1",
-        &[table_id.into(), reason.into()],
+        &[table_id.into(), reason.into(), TableState::Disabled.as_str().into()],
     )?;
     run(
         "UPDATE sch_chameleon.t_sources SET i_table_generation = i_table_generation + 1 \
@@ -1125,10 +1173,16 @@ pub fn sequence_columns(qualified: &str) -> Result<Vec<String>> {
 /// position on (no consistent point of its own), or kept unreplicated.
 pub fn set_table_adopted(table_id: i32, replicate: bool, note: &str) -> Result<()> {
     run(
-        "UPDATE sch_chameleon.t_replica_tables SET enm_state = CASE WHEN $2 THEN 'copied' ELSE 'disabled' END, \
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = CASE WHEN $2 THEN $4 ELSE $5 END, \
          i_rows_copied = 0, i_rows_discarded = 0, t_binlog_name = NULL, i_binlog_position = NULL, \
          ts_copied = clock_timestamp(), t_notes = t_notes || $3 WHERE i_id_table = $1",
-        &[table_id.into(), replicate.into(), vec![note.to_string()].into()],
+        &[
+            table_id.into(),
+            replicate.into(),
+            vec![note.to_string()].into(),
+            TableState::Copied.as_str().into(),
+            TableState::Disabled.as_str().into(),
+        ],
     )
 }
 
@@ -1136,9 +1190,15 @@ pub fn set_table_adopted(table_id: i32, replicate: bool, note: &str) -> Result<(
 /// position, or both. The stored changes of the old position are obsolete.
 pub fn set_start_position(id: i32, pos: Option<&BinlogPosition>, gtid: Option<&str>) -> Result<()> {
     run(
-        "UPDATE sch_chameleon.t_sources SET enm_status = 'initialised', t_binlog_name = $2, i_binlog_position = $3, \
+        "UPDATE sch_chameleon.t_sources SET enm_status = $5, t_binlog_name = $2, i_binlog_position = $3, \
          t_gtid = $4, ts_initialised = coalesce(ts_initialised, clock_timestamp()), t_last_error = NULL WHERE i_id_source = $1",
-        &[id.into(), pos.map(|p| p.file.as_str()).into(), pos.map(|p| p.pos as i64).into(), gtid.into()],
+        &[
+            id.into(),
+            pos.map(|p| p.file.as_str()).into(),
+            pos.map(|p| p.pos as i64).into(),
+            gtid.into(),
+            SourceStatus::Initialised.as_str().into(),
+        ],
     )?;
     run("DELETE FROM sch_chameleon.t_last_replayed WHERE i_id_source = $1", &[id.into()])?;
     run("DELETE FROM sch_chameleon.t_last_received WHERE i_id_source = $1", &[id.into()])
@@ -1165,7 +1225,10 @@ pub const TEXT_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltIn
 /// Whether an earlier `init_replica` of the source stopped before copying every table.
 pub fn copy_incomplete(source_id: i32) -> Result<bool> {
     Ok(Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 AND enm_state IN ('pending', 'copying', 'failed'))",
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 AND enm_state IN {})",
+            TableState::sql_list(TableState::COPY_UNFINISHED)
+        ),
         &[source_id.into()],
     )?
     .unwrap_or(false))
@@ -1185,7 +1248,7 @@ pub fn finished_table(
         let t = client.select(
             "SELECT t.i_id_table FROM sch_chameleon.t_replica_tables t \
               WHERE t.i_id_source = $1 AND t.v_mysql_schema = $2 AND t.v_mysql_table = $3 AND t.v_pg_schema = $4 \
-                AND t.ts_copied IS NOT NULL AND t.enm_state IN ('copied', 'disabled') AND t.jsb_columns = $5 \
+                AND t.ts_copied IS NOT NULL AND t.enm_state IN ($7, $8) AND t.jsb_columns = $5 \
                 AND t.v_replica_key = $6 AND to_regclass(quote_ident(t.v_pg_schema) || '.' || quote_ident(t.v_pg_table)) IS NOT NULL",
             None,
             &[
@@ -1195,6 +1258,8 @@ pub fn finished_table(
                 pg_schema.into(),
                 JsonB(columns_to_json(columns, pg_schema, mysql_table)).into(),
                 key.to_vec().into(),
+                TableState::Copied.as_str().into(),
+                TableState::Disabled.as_str().into(),
             ],
         )?;
         if t.is_empty() {
@@ -1224,7 +1289,7 @@ pub fn postgis_schema() -> Result<Option<String>> {
 pub struct CopySlot {
     pub slot: i32,
     pub pid: Option<i32>,
-    pub state: String,
+    pub state: CopySlotState,
     pub per_table_points: bool,
     pub point: Option<BinlogPosition>,
     pub error: Option<String>,
@@ -1247,7 +1312,7 @@ pub fn copy_slots(source_id: i32) -> Result<Vec<CopySlot>> {
             out.push(CopySlot {
                 slot: row.get(1)?.unwrap_or_default(),
                 pid: row.get(2)?,
-                state: row.get(3)?.unwrap_or_default(),
+                state: parse_state(row.get::<String>(3)?, CopySlotState::parse)?,
                 per_table_points: row.get(4)?.unwrap_or(false),
                 point: point(file, pos),
                 error: row.get(7)?,
@@ -1276,12 +1341,20 @@ pub fn create_copy_slots(source_id: i32, n: usize) -> Result<()> {
 }
 
 /// A copy worker reporting its state (and, once known, its pid; an error when it fails).
-pub fn set_copy_slot(source_id: i32, slot: i32, state: &str, pid: Option<i32>, error: Option<&str>) -> Result<()> {
+pub fn set_copy_slot(
+    source_id: i32,
+    slot: i32,
+    state: CopySlotState,
+    pid: Option<i32>,
+    error: Option<&str>,
+) -> Result<()> {
+    // a worker that ended holds no table
+    let ended = matches!(state, CopySlotState::Done | CopySlotState::Failed);
     run(
         "UPDATE sch_chameleon.t_copy_workers SET enm_state = $3, i_pid = coalesce($4, i_pid), t_error = coalesce($5, t_error), \
-         i_id_table = CASE WHEN $3 IN ('done', 'failed') THEN NULL ELSE i_id_table END \
+         i_id_table = CASE WHEN $6 THEN NULL ELSE i_id_table END \
          WHERE i_id_source = $1 AND i_slot = $2",
-        &[source_id.into(), slot.into(), state.into(), pid.into(), error.into()],
+        &[source_id.into(), slot.into(), state.as_str().into(), pid.into(), error.into(), ended.into()],
     )
 }
 
@@ -1289,17 +1362,26 @@ pub fn set_copy_slot(source_id: i32, slot: i32, state: &str, pid: Option<i32>, e
 /// consistent point per table.
 pub fn copy_slots_go(source_id: i32, point: Option<&BinlogPosition>) -> Result<()> {
     run(
-        "UPDATE sch_chameleon.t_copy_workers SET enm_state = 'go', b_per_table_points = $2::text IS NULL, \
-         t_binlog_name = $2, i_binlog_position = $3 WHERE i_id_source = $1 AND enm_state = 'ready'",
-        &[source_id.into(), point.map(|p| p.file.clone()).into(), point.map(|p| p.pos as i64).into()],
+        "UPDATE sch_chameleon.t_copy_workers SET enm_state = $4, b_per_table_points = $2::text IS NULL, \
+         t_binlog_name = $2, i_binlog_position = $3 WHERE i_id_source = $1 AND enm_state = $5",
+        &[
+            source_id.into(),
+            point.map(|p| p.file.clone()).into(),
+            point.map(|p| p.pos as i64).into(),
+            CopySlotState::Go.as_str().into(),
+            CopySlotState::Ready.as_str().into(),
+        ],
     )
 }
 
 /// Tells every worker that has not finished to give up (the coordinator failed).
 pub fn abort_copy_slots(source_id: i32) -> Result<()> {
     run(
-        "UPDATE sch_chameleon.t_copy_workers SET enm_state = 'aborted' WHERE i_id_source = $1 AND enm_state IN ('starting', 'ready', 'go')",
-        &[source_id.into()],
+        &format!(
+            "UPDATE sch_chameleon.t_copy_workers SET enm_state = $2 WHERE i_id_source = $1 AND enm_state IN {}",
+            CopySlotState::sql_list(CopySlotState::ABORTABLE)
+        ),
+        &[source_id.into(), CopySlotState::Aborted.as_str().into()],
     )
 }
 
@@ -1316,13 +1398,13 @@ pub struct ClaimedTable {
 pub fn claim_table(source_id: i32, slot: i32) -> Result<Option<ClaimedTable>> {
     let claimed = Spi::connect_mut(|client| -> Result<Option<ClaimedTable>> {
         let t = client.update(
-            "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'copying' WHERE i_id_table = ( \
+            "UPDATE sch_chameleon.t_replica_tables SET enm_state = $2 WHERE i_id_table = ( \
                  SELECT i_id_table FROM sch_chameleon.t_replica_tables \
-                  WHERE i_id_source = $1 AND enm_state = 'pending' \
+                  WHERE i_id_source = $1 AND enm_state = $3 \
                   ORDER BY i_rows_estimated DESC NULLS LAST, i_id_table LIMIT 1 FOR UPDATE SKIP LOCKED) \
              RETURNING i_id_table, v_mysql_schema, v_mysql_table, v_pg_schema",
             None,
-            &[source_id.into()],
+            &[source_id.into(), TableState::Copying.as_str().into(), TableState::Pending.as_str().into()],
         )?;
         if t.is_empty() {
             return Ok(None);
@@ -1374,16 +1456,22 @@ pub struct ClaimedRange {
 pub fn claim_range(source_id: i32, slot: i32) -> Result<Option<ClaimedRange>> {
     let claimed = Spi::connect_mut(|client| -> Result<Option<ClaimedRange>> {
         let t = client.update(
-            "UPDATE sch_chameleon.t_copy_ranges r SET enm_state = 'copying', i_slot = $2 \
+            "UPDATE sch_chameleon.t_copy_ranges r SET enm_state = $3, i_slot = $2 \
                FROM sch_chameleon.t_replica_tables t \
               WHERE t.i_id_table = r.i_id_table AND (r.i_id_table, r.i_range) = ( \
                     SELECT c.i_id_table, c.i_range FROM sch_chameleon.t_copy_ranges c \
                       JOIN sch_chameleon.t_replica_tables x ON x.i_id_table = c.i_id_table \
-                     WHERE x.i_id_source = $1 AND x.enm_state = 'copying' AND c.enm_state = 'pending' \
+                     WHERE x.i_id_source = $1 AND x.enm_state = $4 AND c.enm_state = $5 \
                      ORDER BY c.i_id_table, c.i_range LIMIT 1 FOR UPDATE OF c SKIP LOCKED) \
              RETURNING r.i_id_table, t.v_mysql_schema, t.v_mysql_table, t.v_pg_schema, r.i_range, r.v_column, r.t_low, r.t_high",
             None,
-            &[source_id.into(), slot.into()],
+            &[
+                source_id.into(),
+                slot.into(),
+                RangeState::Copying.as_str().into(),
+                TableState::Copying.as_str().into(),
+                RangeState::Pending.as_str().into(),
+            ],
         )?;
         if t.is_empty() {
             return Ok(None);
@@ -1419,7 +1507,10 @@ pub fn claim_range(source_id: i32, slot: i32) -> Result<Option<ClaimedRange>> {
 /// A range is copied: its rows count towards the table's.
 pub fn copy_range_done(table_id: i32, range: i32, rows: i64) -> Result<()> {
     run(
-        "UPDATE sch_chameleon.t_copy_ranges SET enm_state = 'done', i_rows = $3 WHERE i_id_table = $1 AND i_range = $2",
+        &format!(
+            "UPDATE sch_chameleon.t_copy_ranges SET enm_state = '{}', i_rows = $3 WHERE i_id_table = $1 AND i_range = $2",
+            RangeState::Done
+        ),
         &[table_id.into(), range.into(), rows.into()],
     )?;
     run(
@@ -1434,11 +1525,11 @@ pub fn copy_range_done(table_id: i32, range: i32, rows: i64) -> Result<()> {
 pub fn ranges_complete(table_id: i32) -> Result<bool> {
     Spi::connect_mut(|client| {
         let t = client.update(
-            "SELECT t.enm_state = 'copying' AND NOT EXISTS ( \
-                    SELECT 1 FROM sch_chameleon.t_copy_ranges r WHERE r.i_id_table = t.i_id_table AND r.enm_state <> 'done') \
+            "SELECT t.enm_state = $2 AND NOT EXISTS ( \
+                    SELECT 1 FROM sch_chameleon.t_copy_ranges r WHERE r.i_id_table = t.i_id_table AND r.enm_state <> $3) \
                FROM sch_chameleon.t_replica_tables t WHERE t.i_id_table = $1 FOR UPDATE OF t",
             None,
-            &[table_id.into()],
+            &[table_id.into(), TableState::Copying.as_str().into(), RangeState::Done.as_str().into()],
         )?;
         if t.is_empty() {
             return Ok(false);
@@ -1451,7 +1542,10 @@ pub fn ranges_complete(table_id: i32) -> Result<bool> {
 /// next `init_replica` retries it).
 pub fn table_copy_failed(table_id: i32, error: &str) -> Result<()> {
     run(
-        "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'failed', t_last_error = $2 WHERE i_id_table = $1",
+        &format!(
+            "UPDATE sch_chameleon.t_replica_tables SET enm_state = '{}', t_last_error = $2 WHERE i_id_table = $1",
+            TableState::Failed
+        ),
         &[table_id.into(), error.into()],
     )
 }
@@ -1459,7 +1553,10 @@ pub fn table_copy_failed(table_id: i32, error: &str) -> Result<()> {
 /// How many tables of the source are waiting for a copy, being copied or catching up after it.
 pub fn tables_being_copied(source_id: i32) -> Result<i64> {
     Ok(Spi::get_one_with_args::<i64>(
-        "SELECT count(*) FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 AND enm_state IN ('pending', 'copying', 'copied')",
+        &format!(
+            "SELECT count(*) FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 AND enm_state IN {}",
+            TableState::sql_list(TableState::BEING_COPIED)
+        ),
         &[source_id.into()],
     )?
     .unwrap_or_default())
@@ -1469,8 +1566,11 @@ pub fn tables_being_copied(source_id: i32) -> Result<i64> {
 pub fn uncopied_tables(source_id: i32) -> Result<Vec<(String, Option<String>)>> {
     Spi::connect(|client| {
         let t = client.select(
-            "SELECT v_mysql_schema || '.' || v_mysql_table, t_last_error FROM sch_chameleon.t_replica_tables \
-              WHERE i_id_source = $1 AND enm_state IN ('pending', 'copying', 'failed') ORDER BY 1",
+            &format!(
+                "SELECT v_mysql_schema || '.' || v_mysql_table, t_last_error FROM sch_chameleon.t_replica_tables \
+                  WHERE i_id_source = $1 AND enm_state IN {} ORDER BY 1",
+                TableState::sql_list(TableState::COPY_UNFINISHED)
+            ),
             None,
             &[source_id.into()],
         )?;

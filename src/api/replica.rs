@@ -5,6 +5,7 @@ use crate::catalog;
 use crate::core::gtid::GtidState;
 use crate::core::mysql_source;
 use crate::core::source_url::SourceUrl;
+use crate::core::state::{CopySlotState, Refusal, SourceEvent, SourceStatus};
 use crate::error::{ok, ChameleonError, Result};
 use crate::workers::replay::Replayer;
 use crate::workers::txn::{backend_sleep, catch_pg};
@@ -31,17 +32,17 @@ fn init(source_name: &str, wait: bool, resume: bool) -> Result<String> {
     refuse_uncommitted("init_replica")?;
     let s = catalog::source_by_name(source_name)?;
     let alive = worker_alive(&s)?;
-    match s.status.as_str() {
-        "running" | "syncing" if alive => {
+    match s.status.check_init(alive) {
+        Err(Refusal::Running) => {
             return Err(ChameleonError::State(format!("source \"{source_name}\" is running: stop_replica first")))
         }
-        "initialising" if alive => {
+        Err(_) => {
             return Err(ChameleonError::State(format!(
                 "source \"{source_name}\" is already initialising (worker pid {})",
                 s.worker_pid.unwrap_or_default()
             )))
         }
-        _ => {}
+        Ok(()) => {}
     }
     catalog::lock_source_control(s.id)?;
     let db = catalog::current_database()?;
@@ -56,8 +57,8 @@ fn init(source_name: &str, wait: bool, resume: bool) -> Result<String> {
         .wait_for_shutdown()
         .map_err(|st| ChameleonError::State(format!("lost track of the init worker of \"{source_name}\": {st:?}")))?;
     let after = catalog::source_by_name(source_name)?;
-    if after.status == "initialised" {
-        Ok(after.status)
+    if after.status == SourceStatus::Initialised {
+        Ok(after.status.to_string())
     } else {
         let error = after.last_error.unwrap_or_else(|| format!("the init worker ended with status {}", after.status));
         Err(ChameleonError::State(format!("init_replica of source \"{source_name}\" failed: {error}")))
@@ -79,7 +80,7 @@ fn start(source_name: &str, start_position: Option<&str>) -> Result<String> {
     catalog::lock_source_control(s.id)?;
     catalog::lock_source(s.id)?;
     let s = catalog::source_by_id(s.id)?;
-    if s.status == "initialising" && worker_alive(&s)? {
+    if s.status.check_not_initialising(worker_alive(&s)?).is_err() {
         return Err(ChameleonError::State(format!("source \"{source_name}\" is still initialising")));
     }
     if let Some(text) = start_position {
@@ -95,19 +96,19 @@ fn start(source_name: &str, start_position: Option<&str>) -> Result<String> {
             );
         }
     } else {
-        match s.status.as_str() {
-            "ready" | "initialising" => {
+        match s.status.next(SourceEvent::Start) {
+            Err(Refusal::InError) => {
+                return Err(ChameleonError::State(format!(
+                    "source \"{source_name}\" is in error; fix the cause, then enable_replica"
+                )))
+            }
+            Err(_) => {
                 return Err(ChameleonError::State(format!(
                     "source \"{source_name}\" has not been initialised: run init_replica first, or give the position \
                      where the data was loaded with start_replica(source, start_position => ...)"
                 )))
             }
-            "error" => {
-                return Err(ChameleonError::State(format!(
-                    "source \"{source_name}\" is in error; fix the cause, then enable_replica"
-                )))
-            }
-            _ => {}
+            Ok(_) => {}
         }
     }
     let s = catalog::source_by_id(s.id)?;
@@ -116,9 +117,9 @@ fn start(source_name: &str, start_position: Option<&str>) -> Result<String> {
         notice!("source \"{source_name}\" is already running");
     }
     catalog::set_want_running(s.id, true)?;
-    catalog::set_status(s.id, "running")?;
+    catalog::set_status(s.id, SourceStatus::Running)?;
     catalog::clear_source_error(s.id)?;
-    Ok("running".into())
+    Ok(SourceStatus::Running.to_string())
 }
 
 /// Starts the read and replay workers: they follow the binlog from the stored position,
@@ -144,11 +145,12 @@ fn stop(source_name: &str) -> Result<String> {
     catalog::set_worker_pid(s.id, None)?;
     catalog::set_replay_pid(s.id, None)?;
     catalog::set_want_running(s.id, false)?;
-    if matches!(s.status.as_str(), "running" | "syncing") {
-        catalog::set_status(s.id, "stopped")?;
-        return Ok("stopped".into());
+    // stopping never fails: the status only changes from running
+    let status = s.status.next(SourceEvent::Stop).unwrap_or(s.status);
+    if status != s.status {
+        catalog::set_status(s.id, status)?;
     }
-    Ok(s.status)
+    Ok(status.to_string())
 }
 
 /// Stops the replica worker. What was stored is kept; `start_replica` resumes exactly there.
@@ -169,10 +171,10 @@ fn refuse_while_copying(s: &catalog::SourceRow) -> Result<()> {
             if !workers::alive(slot.pid)? {
                 continue;
             }
-            let finished = match slot.state.as_str() {
-                "done" | "failed" | "aborted" => true,
+            let finished = match slot.state {
+                s if s.is_finished() => true,
                 // idle, or about to be: nothing left to claim
-                "go" => {
+                CopySlotState::Go => {
                     if copying.is_none() {
                         copying = Some(catalog::tables_being_copied(s.id)?);
                     }
@@ -202,7 +204,7 @@ fn ready_for_sync(source_name: &str) -> Result<catalog::SourceRow> {
     catalog::lock_source_control(s.id)?;
     catalog::lock_source(s.id)?;
     let s = catalog::source_by_id(s.id)?;
-    if matches!(s.status.as_str(), "ready" | "initialising") {
+    if s.status.check_sync().is_err() {
         return Err(ChameleonError::State(format!(
             "source \"{source_name}\" has not been initialised: run init_replica (it copies every table)"
         )));
@@ -257,7 +259,7 @@ fn sync_tables(source_name: &str, tables: default!(Option<Vec<String>>, "NULL"))
 fn detach_now(source_name: &str) -> Result<String> {
     let s = catalog::source_by_name(source_name)?;
     catalog::lock_source_control(s.id)?;
-    if s.status == "initialising" && worker_alive(&s)? {
+    if s.status.check_not_initialising(worker_alive(&s)?).is_err() {
         return Err(ChameleonError::State(format!(
             "source \"{source_name}\" is initialising: wait for the copy or stop it before detaching"
         )));
@@ -346,7 +348,7 @@ fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
     let started = Instant::now();
     loop {
         let now = catalog::source_by_id(s.id)?;
-        if now.status == "error" {
+        if now.status == SourceStatus::Error {
             let err = now.last_error.clone().unwrap_or_default();
             return Err(ChameleonError::State(format!("source \"{source_name}\" is in error: {err}")));
         }

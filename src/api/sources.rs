@@ -4,6 +4,7 @@ use crate::catalog;
 use crate::core::mapping::SchemaMappings;
 use crate::core::options::{self, SourceOptions};
 use crate::core::source_url::SourceUrl;
+use crate::core::state::SourceEvent;
 use crate::error::{ok, ChameleonError, Result};
 use crate::workers;
 use pgrx::prelude::*;
@@ -178,10 +179,10 @@ fn enable_replica(source_name: &str) -> String {
     ok((|| {
         let s = catalog::source_by_name(source_name)?;
         catalog::lock_source(s.id)?;
-        if s.status != "error" {
-            return Err(ChameleonError::State(format!("source \"{source_name}\" is {}, not in error", s.status)));
-        }
-        let status = if s.position.is_some() { "stopped" } else { "ready" };
+        let status = s
+            .status
+            .next(SourceEvent::Enable { has_position: s.position.is_some() })
+            .map_err(|_| ChameleonError::State(format!("source \"{source_name}\" is {}, not in error", s.status)))?;
         catalog::set_status(s.id, status)?;
         catalog::clear_source_error(s.id)?;
         Ok(status.to_string())

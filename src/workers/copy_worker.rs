@@ -27,6 +27,7 @@ use crate::core::ranges;
 use crate::core::schema;
 use crate::core::source_url::SourceUrl;
 use crate::core::sql::{self, quote_ident, ColumnOptions, PgColumn};
+use crate::core::state::{CopySlotState, SourceStatus, TableState};
 use crate::core::types::{map_column, MappedType};
 use crate::error::{ChameleonError, Result};
 use crate::workers::copy::{self, Mode};
@@ -44,7 +45,7 @@ pub extern "C-unwind" fn pg_chameleon_rs_copy_main(arg: pg_sys::Datum) {
     super::set_application_name(&format!("pg_chameleon_rs copy {slot}"));
     if let Err(e) = run(source_id, slot) {
         let msg = e.to_string();
-        let _ = in_transaction(|| catalog::set_copy_slot(source_id, slot, "failed", None, Some(&msg)));
+        let _ = in_transaction(|| catalog::set_copy_slot(source_id, slot, CopySlotState::Failed, None, Some(&msg)));
         log!("pg_chameleon_rs: copy worker {slot} of source id {source_id} stopped: {msg}");
     }
 }
@@ -60,7 +61,7 @@ enum Points {
 fn run(source_id: i32, slot: i32) -> Result<()> {
     let me = unsafe { pg_sys::MyProcPid };
     let source = in_transaction(|| {
-        catalog::set_copy_slot(source_id, slot, "starting", Some(me), None)?;
+        catalog::set_copy_slot(source_id, slot, CopySlotState::Starting, Some(me), None)?;
         catalog::source_by_id(source_id)
     })?;
     let options = source.options()?;
@@ -70,7 +71,7 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
     let flavor = mysql_source::check_server(&mut conn)?.flavor;
     mysql_source::prepare_copy_session(&mut conn)?;
     mysql_source::open_snapshot(&mut conn)?;
-    in_transaction(|| catalog::set_copy_slot(source_id, slot, "ready", None, None))?;
+    in_transaction(|| catalog::set_copy_slot(source_id, slot, CopySlotState::Ready, None, None))?;
 
     // The coordinator holds the lock until every worker is ready; then it says go.
     let deadline = Instant::now() + Duration::from_secs(options.lock_timeout as u64 + 600);
@@ -80,8 +81,8 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
         }
         let mine = in_transaction(|| catalog::copy_slots(source_id))?.into_iter().find(|s| s.slot == slot);
         match mine {
-            Some(s) if s.state == "go" => break s,
-            Some(s) if s.state == "ready" || s.state == "starting" => {}
+            Some(s) if s.state == CopySlotState::Go => break s,
+            Some(s) if matches!(s.state, CopySlotState::Ready | CopySlotState::Starting) => {}
             _ => return Ok(()), // aborted, or a newer copy replaced the slots
         }
         if Instant::now() > deadline {
@@ -140,7 +141,7 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
             }
         }
     }
-    in_transaction(|| catalog::set_copy_slot(source_id, slot, "done", None, None))
+    in_transaction(|| catalog::set_copy_slot(source_id, slot, CopySlotState::Done, None, None))
 }
 
 /// Says this worker is idle (it has nothing to claim), and whether another copy worker of
@@ -150,7 +151,7 @@ fn others_working(source_id: i32, slot: i32) -> Result<bool> {
     in_transaction(|| {
         catalog::set_copy_slot_table(source_id, slot, None)?;
         for s in catalog::copy_slots(source_id)? {
-            if s.slot != slot && s.state == "go" && s.table_id.is_some() && super::alive(s.pid)? {
+            if s.slot != slot && s.state == CopySlotState::Go && s.table_id.is_some() && super::alive(s.pid)? {
                 return Ok(true);
             }
         }
@@ -371,7 +372,7 @@ fn create_table(source_id: i32, table_id: i32, t: &TableDefinition, flavor: Flav
     if !t.copyable() {
         return Ok(None);
     }
-    catalog::set_table_state(table_id, "copying")?;
+    catalog::set_table_state(table_id, TableState::Copying)?;
     let mapped = mapped_columns(t)?;
     let pg_cols: Vec<PgColumn> = t.columns.iter().zip(&mapped).map(|(c, m)| PgColumn::of(c, m)).collect();
     let qualified = sql::qualified(&t.pg_schema, &t.mysql_table);
@@ -454,7 +455,7 @@ fn finish_table(
     // and whose old batches it discards): replay skipped its events while it was being
     // copied; those after its consistent point are applied here, with replay held off, so
     // that from the next batch on replay takes the table over.
-    if catalog::source_by_id(source_id)?.status == "initialising" {
+    if catalog::source_by_id(source_id)?.status == SourceStatus::Initialising {
         return Ok(());
     }
     catalog::replay_lock(source_id, true)?;

@@ -27,11 +27,11 @@ pub struct DdlReport {
 /// their rows). Only the live ones (copied, replicating) are changed in PostgreSQL; one being
 /// copied is disabled instead, its copy no longer matching the source.
 fn followed(t: &TableRow) -> bool {
-    t.enabled && matches!(t.state.as_str(), "pending" | "copying" | "copied" | "replicating")
+    t.enabled && t.state.is_followed()
 }
 
 fn live(t: &TableRow) -> bool {
-    t.enabled && matches!(t.state.as_str(), "copied" | "replicating")
+    t.enabled && t.state.is_applied()
 }
 
 pub fn apply(

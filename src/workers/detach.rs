@@ -53,7 +53,7 @@ pub fn detach(source: &SourceRow) -> Result<Detached> {
             continue;
         }
         out.tables += 1;
-        if !matches!(t.state.as_str(), "copied" | "replicating") || !t.enabled {
+        if !t.state.is_applied() || !t.enabled {
             out.not_in_sync.push(format!("{} ({})", t.mysql_name(), t.state));
         }
         for column in catalog::sequence_columns(&qualified)? {

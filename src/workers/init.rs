@@ -22,6 +22,7 @@ use crate::core::position::BinlogPosition;
 use crate::core::schema;
 use crate::core::source_url::SourceUrl;
 use crate::core::sql::{self, quote_ident};
+use crate::core::state::{CopySlotState, SourceStatus, TableState};
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::{backend_sleep, in_subtransaction, in_transaction, shutdown_requested};
 use pgrx::pg_sys;
@@ -49,8 +50,11 @@ pub extern "C-unwind" fn pg_chameleon_rs_init_main(arg: pg_sys::Datum) {
         let msg = e.to_string();
         // Before the copy touched anything (connection, settings, discovery) the source keeps
         // its status; once tables were being replaced it is in error.
-        let status =
-            if phase.copying { "error".to_string() } else { phase.previous_status.unwrap_or_else(|| "ready".into()) };
+        let status = match phase.previous_status {
+            Some(previous) => SourceStatus::after_failed_init(previous, phase.copying),
+            None if phase.copying => SourceStatus::Error,
+            None => SourceStatus::Ready,
+        };
         let _ = in_transaction(|| {
             catalog::record_error(
                 source_id,
@@ -60,7 +64,7 @@ pub extern "C-unwind" fn pg_chameleon_rs_init_main(arg: pg_sys::Datum) {
                 Some(&e.sqlstate()),
                 &format!("initial copy failed: {msg}"),
             )?;
-            catalog::set_source_error(source_id, Some(&status), &format!("initial copy failed: {msg}"))?;
+            catalog::set_source_error(source_id, Some(status), &format!("initial copy failed: {msg}"))?;
             catalog::set_worker_pid(source_id, None)
         });
         log!("pg_chameleon_rs: initial copy of source id {source_id} failed: {msg}");
@@ -69,7 +73,7 @@ pub extern "C-unwind" fn pg_chameleon_rs_init_main(arg: pg_sys::Datum) {
 
 #[derive(Default)]
 struct Phase {
-    previous_status: Option<String>,
+    previous_status: Option<SourceStatus>,
     copying: bool,
 }
 
@@ -130,7 +134,7 @@ fn run_sync(source_id: i32) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let s = in_transaction(|| catalog::source_by_id(source_id))?;
-        let reading = s.status == "running" && in_transaction(|| super::alive(s.worker_pid))?;
+        let reading = s.status == SourceStatus::Running && in_transaction(|| super::alive(s.worker_pid))?;
         if !reading || s.reader_generation >= s.table_generation {
             break;
         }
@@ -172,7 +176,7 @@ fn run_sync(source_id: i32) -> Result<()> {
 fn describe_unknown_tables(source: &catalog::SourceRow, url: &SourceUrl, options: &SourceOptions) -> Result<()> {
     let unknown: Vec<catalog::TableRow> = in_transaction(|| catalog::tables_for_source(source.id))?
         .into_iter()
-        .filter(|t| t.state == "pending" && t.columns.is_empty())
+        .filter(|t| t.state == TableState::Pending && t.columns.is_empty())
         .collect();
     if unknown.is_empty() {
         return Ok(());
@@ -203,13 +207,13 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
     let (source, incomplete) = in_transaction(|| {
         let s = catalog::source_by_id(source_id)?;
         let incomplete = catalog::copy_incomplete(source_id)?;
-        catalog::set_status(source_id, "initialising")?;
+        catalog::set_status(source_id, SourceStatus::Initialising)?;
         catalog::set_want_running(source_id, false)?;
         catalog::clear_source_error(source_id)?;
         catalog::set_worker_pid(source_id, Some(unsafe { pg_sys::MyProcPid }))?;
         Ok((s, incomplete))
     })?;
-    phase.previous_status = Some(if source.status == "initialising" { "ready".into() } else { source.status.clone() });
+    phase.previous_status = Some(source.status);
     let resume = want_resume && incomplete;
     let options = source.options()?;
     let url = SourceUrl::parse(&source.url)?;
@@ -421,12 +425,12 @@ fn copy_in_parallel(
         }
         let slots = in_transaction(|| catalog::copy_slots(id))?;
         let running = |slot: i32| started_workers.get(slot as usize).is_some_and(|w| w.handle.pid().is_ok());
-        let active = slots.iter().filter(|s| s.state == "go" && running(s.slot)).count();
+        let active = slots.iter().filter(|s| s.state == CopySlotState::Go && running(s.slot)).count();
         if active == 0 {
             for s in &slots {
-                match (s.state.as_str(), &s.error) {
-                    ("failed", Some(e)) => worker_errors.push(format!("worker {}: {e}", s.slot)),
-                    ("go", _) => {
+                match (s.state, &s.error) {
+                    (CopySlotState::Failed, Some(e)) => worker_errors.push(format!("worker {}: {e}", s.slot)),
+                    (CopySlotState::Go, _) => {
                         worker_errors.push(format!("worker {} (pid {}) died", s.slot, s.pid.unwrap_or_default()))
                     }
                     _ => {}
@@ -443,14 +447,14 @@ fn wait_until_ready(id: i32, started: &[super::StartedWorker], timeout: Duration
     let deadline = Instant::now() + timeout;
     loop {
         let slots = in_transaction(|| catalog::copy_slots(id))?;
-        if let Some(failed) = slots.iter().find(|s| s.state == "failed") {
+        if let Some(failed) = slots.iter().find(|s| s.state == CopySlotState::Failed) {
             return Err(ChameleonError::State(format!(
                 "copy worker {} could not open its snapshot: {}",
                 failed.slot,
                 failed.error.clone().unwrap_or_default()
             )));
         }
-        if slots.iter().all(|s| s.state == "ready") {
+        if slots.iter().all(|s| s.state == CopySlotState::Ready) {
             return Ok(());
         }
         if let Some(w) = started.iter().find(|w| w.handle.pid().is_err()) {

@@ -10,6 +10,7 @@
 //! so it never restarts a worker that is being stopped.
 
 use crate::catalog;
+use crate::core::state::SourceStatus;
 use crate::error::Result;
 use crate::workers;
 use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
@@ -93,7 +94,7 @@ fn resume_copy(s: &catalog::SourceRow, db: &str) -> Result<()> {
         return Ok(());
     }
     let s = catalog::source_by_id(s.id)?;
-    if s.status != "initialising" || workers::alive(s.worker_pid)? {
+    if s.status != SourceStatus::Initialising || workers::alive(s.worker_pid)? {
         return Ok(());
     }
     match workers::start_worker(workers::WorkerRole::Init, s.id | workers::init::RESUME_FLAG, &s.name, db) {
@@ -120,12 +121,12 @@ fn round(db: &str) -> Result<()> {
     }
     for s in catalog::all_sources()? {
         // an initial copy whose coordinator died (crash, server restart) resumes
-        if s.status == "initialising" && !workers::alive(s.worker_pid)? {
+        if s.status == SourceStatus::Initialising && !workers::alive(s.worker_pid)? {
             resume_copy(&s, db)?;
             continue;
         }
         // only sources that were running (a stopped or failed one stays as it is)
-        if !s.want_running || s.status != "running" {
+        if !s.want_running || s.status != SourceStatus::Running {
             continue;
         }
         if workers::alive(s.worker_pid)? && workers::alive(s.replay_pid)? {
@@ -135,7 +136,7 @@ fn round(db: &str) -> Result<()> {
             continue; // a stop/drop/start is in progress for this source
         }
         let s = catalog::source_by_id(s.id)?;
-        if !s.want_running || s.status != "running" {
+        if !s.want_running || s.status != SourceStatus::Running {
             continue;
         }
         match workers::ensure_running(&s, db) {

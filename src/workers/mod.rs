@@ -242,7 +242,7 @@ pub fn attach_and_connect() {
 pub fn stop_source_on_error(source_id: i32, role: WorkerRole, message: &str) {
     pgrx::log!("pg_chameleon_rs: {} worker of source id {source_id} stopped on error: {message}", role.label());
     let _ = txn::in_transaction(|| {
-        crate::catalog::set_source_error(source_id, Some("error"), message)?;
+        crate::catalog::set_source_error(source_id, Some(crate::core::state::SourceStatus::Error), message)?;
         crate::catalog::set_want_running(source_id, false)?;
         match role {
             WorkerRole::Replay => crate::catalog::set_replay_pid(source_id, None),

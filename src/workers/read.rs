@@ -15,6 +15,7 @@ use crate::core::gtid::GtidState;
 use crate::core::options::SourceOptions;
 use crate::core::reader::{self, ReaderConfig, ReaderTable};
 use crate::core::source_url::SourceUrl;
+use crate::core::state::SourceStatus;
 use crate::error::{ChameleonError, Result};
 use crate::workers::batch_writer::{self, PendingBatch};
 use crate::workers::txn::{backend_sleep, in_transaction};
@@ -46,11 +47,7 @@ fn reader_tables(tables: &[TableRow], options: &SourceOptions) -> HashMap<(Strin
         .iter()
         // tables being copied again (sync_tables) too: their changes are stored from before
         // their new consistent point, and applied once the copy is done
-        .filter(|t| {
-            t.enabled
-                && matches!(t.state.as_str(), "pending" | "copying" | "copied" | "replicating")
-                && !t.key.is_empty()
-        })
+        .filter(|t| t.enabled && t.state.is_followed() && !t.key.is_empty())
         .map(|t| {
             (
                 (t.mysql_schema.clone(), t.mysql_table.clone()),
@@ -184,7 +181,7 @@ fn wait_for_ddl_replay(source_id: i32) -> Result<bool> {
         }
         let (pending, status) =
             in_transaction(|| Ok((catalog::ddl_pending(source_id)?, catalog::source_by_id(source_id)?.status)))?;
-        if status == "error" {
+        if status == SourceStatus::Error {
             return Ok(false);
         }
         if !pending {
@@ -228,7 +225,7 @@ fn follow(
             last_check = Instant::now();
             let (backlog, source) =
                 in_transaction(|| Ok((catalog::pending_events(source_id)?, catalog::source_by_id(source_id)?)))?;
-            if source.status == "error" {
+            if source.status == SourceStatus::Error {
                 flush(source_id, &mut pending)?;
                 return Ok(FollowEnd::Stop);
             }

@@ -14,6 +14,7 @@ use crate::core::options::{OnErrorReplay, SkipEvents, SourceOptions};
 use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::core::rowcodec;
 use crate::core::sql::{self, PgColumn};
+use crate::core::state::SourceStatus;
 use crate::error::{ChameleonError, Result};
 use crate::workers::ddl_apply;
 use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
@@ -216,7 +217,7 @@ impl Replayer {
                 continue;
             }
             let Some(table) = self.tables.get(&ev.table_id) else { continue };
-            let live = table.enabled && matches!(table.state.as_str(), "copied" | "replicating");
+            let live = table.enabled && table.state.is_applied();
             if !live || !after_consistent_point(&ev.file, ev.pos as u64, table.point.as_ref()) {
                 continue;
             }
@@ -387,7 +388,7 @@ fn run_worker(source_id: i32) -> Result<()> {
             if last_status_check.elapsed() >= Duration::from_secs(1) {
                 last_status_check = std::time::Instant::now();
                 // the read worker hit a fatal error: nothing more will come
-                if in_transaction(|| catalog::source_by_id(source_id))?.status == "error" {
+                if in_transaction(|| catalog::source_by_id(source_id))?.status == SourceStatus::Error {
                     return Ok(());
                 }
             }
