@@ -1,5 +1,5 @@
 """The oracle: the MariaDB source. Compares a source table with its PostgreSQL copy value for
-value, normalising only what the type table of design.md says changes form (TIMESTAMP is
+value, normalising only what the type table of docs/type-mapping.md says changes form (TIMESTAMP is
 compared as a UTC instant; unsigned BIGINT arrives as numeric; bytes as bytes; FLOAT as the
 exact float it holds; spatial values as EWKB, whether bytea or PostGIS geometry)."""
 import datetime

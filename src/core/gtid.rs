@@ -7,7 +7,7 @@
 //!   its uuid's intervals.
 //!
 //! The reader keeps the state of the source after each transaction it hands over; the state is
-//! stored with the binlog position (contract 1) and, with `gtid_enable`, is where the reader
+//! stored with the binlog position (docs/internals.md, contract 1) and, with `gtid_enable`, is where the reader
 //! reconnects, so that a replica can follow a source that moved to another server.
 
 use crate::core::error::{CoreError, CoreResult};

@@ -8,7 +8,7 @@ use crate::core::types::ZeroDates;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-/// What replay does when a statement fails (design.md, contract 5).
+/// What replay does when a statement fails (docs/internals.md, contract 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnErrorReplay {
     /// Record the error, disable the failing table, go on with the others.
@@ -196,7 +196,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auto_maintenance",
 ];
 
-/// pg_chameleon / design.md options that a later release implements; named so that the
+/// pg_chameleon options that a later release implements; named so that the
 /// error says "not supported yet" rather than "unknown".
 const PLANNED_KEYS: &[&str] = &["replay_max_rows", "on_error_read", "keep_existing_schema"];
 

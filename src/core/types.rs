@@ -1,4 +1,4 @@
-//! MySQL -> PostgreSQL type mapping (design.md section 6): from a column as described by
+//! MySQL -> PostgreSQL type mapping (docs/type-mapping.md): from a column as described by
 //! `information_schema.COLUMNS` to the PostgreSQL column type, and to the `ValueKind` that the
 //! value converter (`value.rs`) uses for both the initial copy and the binlog stream.
 

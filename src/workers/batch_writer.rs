@@ -1,5 +1,5 @@
 //! Stores whole source transactions as one batch, together with the read position after
-//! the last of them, in the caller's transaction (design.md contracts 1 and 2): if the
+//! the last of them, in the caller's transaction (docs/internals.md, contracts 1 and 2): if the
 //! transaction commits, the rows and the position are both there; if not, neither is, and
 //! the reader re-reads from the old position.
 

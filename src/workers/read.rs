@@ -2,7 +2,7 @@
 //! reader thread follows the binlog (`core::reader`), its main thread — the only one that
 //! touches PostgreSQL — stores whole source transactions as batches with the read position
 //! (`batch_writer`). It never replays: the replay worker does, so a replay blocked on a lock
-//! shows as replay lag, not read lag (design.md contract 4). The backlog between them is
+//! shows as replay lag, not read lag (docs/internals.md, contract 4). The backlog between them is
 //! bounded by `max_backlog_events`: past it, reading pauses until replay catches up.
 //!
 //! Reconnects with backoff after transient source errors, always from the last committed

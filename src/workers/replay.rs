@@ -1,8 +1,8 @@
 //! Native replay: applies stored batches to the destination tables in source order, with
 //! one prepared plan per table and operation, and marks each batch replayed in the same
-//! transaction (design.md contract 1). Used by the replay worker of each source (below) and
+//! transaction (docs/internals.md, contract 1). Used by the replay worker of each source (below) and
 //! by `chameleon.replay()`. Tables that are disabled, not yet copied, or whose
-//! consistent point is at or after an event skip that event (contract 3).
+//! consistent point is at or after an event skip that event (docs/internals.md, contract 3).
 //!
 //! An error PostgreSQL raises while applying propagates to the caller, who rolls back; the
 //! replayer remembers which event it was applying (cheaply: ids and offsets, no copies per

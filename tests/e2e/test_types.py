@@ -1,4 +1,4 @@
-"""End to end, the type table: every row of design.md section 6 with edge values
+"""End to end, the type table: every row of docs/type-mapping.md with edge values
 (tests/fixtures/types.sql) is copied, then arrives again through the binlog (inserted, keys
 updated, deleted), and equals MariaDB value for value each time. Spatial columns are bytea
 (EWKB) without PostGIS and PostGIS geometry with it. A character set the change stream cannot
