@@ -234,7 +234,7 @@ pub fn parse_interval(v: &Value) -> Option<Duration> {
             let words: Vec<&str> = t.split_whitespace().collect();
             if words.len() == 1 {
                 words[0].parse::<f64>().ok()?
-            } else if words.len() % 2 == 0 {
+            } else if words.len().is_multiple_of(2) {
                 let mut total = 0.0;
                 for pair in words.chunks(2) {
                     let n: f64 = pair[0].parse().ok()?;
@@ -255,7 +255,7 @@ pub fn parse_interval(v: &Value) -> Option<Duration> {
         }
         _ => return None,
     };
-    (secs.is_finite() && secs >= 1.0 && secs <= 3.2e9).then(|| Duration::from_secs_f64(secs))
+    (secs.is_finite() && (1.0..=3.2e9).contains(&secs)).then(|| Duration::from_secs_f64(secs))
 }
 
 fn as_name_list(key: &str, v: &Value, qualified: bool) -> CoreResult<Vec<String>> {
@@ -419,10 +419,10 @@ impl SourceOptions {
     /// Whether `schema.table` (MySQL names) is replicated under limit_tables / skip_tables.
     pub fn table_selected(&self, schema: &str, table: &str) -> bool {
         let full = format!("{schema}.{table}");
-        if self.skip_tables.iter().any(|t| *t == full) {
+        if self.skip_tables.contains(&full) {
             return false;
         }
-        self.limit_tables.is_empty() || self.limit_tables.iter().any(|t| *t == full)
+        self.limit_tables.is_empty() || self.limit_tables.contains(&full)
     }
 }
 

@@ -8,6 +8,7 @@
 //!    for the next run) and removal of its batch rows;
 //! 2. moves the writers to the next slot once the current one is older than a quarter of the
 //!    shortest `batch_retention` and the next one is empty.
+//!
 //! The log is shared by the sources of the database, so one maintenance serves them all (an
 //! advisory lock keeps two from running at once).
 

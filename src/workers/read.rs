@@ -154,8 +154,12 @@ fn run(source_id: i32) -> Result<()> {
     }
 }
 
+/// One followed table as the reader decodes it: id, column names, key columns, skipped
+/// operations.
+type TableSignature = (i32, Vec<String>, Vec<usize>, Vec<Op>);
+
 /// What the reader's table map is made of: when it changes, the reader starts again.
-fn signature(tables: &HashMap<(String, String), ReaderTable>) -> Vec<(i32, Vec<String>, Vec<usize>, Vec<Op>)> {
+fn signature(tables: &HashMap<(String, String), ReaderTable>) -> Vec<TableSignature> {
     let mut sig: Vec<_> = tables.values().map(|t| (t.id, t.names.clone(), t.key.clone(), t.skip.clone())).collect();
     sig.sort_by_key(|s| s.0);
     sig
@@ -199,7 +203,7 @@ fn follow(
     options: &SourceOptions,
     rx: &crossbeam_channel::Receiver<ReaderMessage>,
     generation: i64,
-    following: &[(i32, Vec<String>, Vec<usize>, Vec<Op>)],
+    following: &[TableSignature],
 ) -> Result<FollowEnd> {
     let mut generation = generation;
     let mut pending = PendingBatch::default();

@@ -67,7 +67,7 @@ pub fn register(source: &SourceRow, my_schema: &str, only_new: bool) -> Result<R
         out.tables.push(format!("{}.{}", t.mysql_schema, t.mysql_table));
     }
     for r in registered.iter().filter(|r| r.mysql_schema == my_schema && !only_new) {
-        if !present.iter().any(|t| *t == r.mysql_table) {
+        if !present.contains(&r.mysql_table) {
             catalog::unregister_table(r.id)?;
             out.gone.push(sql::qualified(&r.pg_schema, &r.pg_table));
         }

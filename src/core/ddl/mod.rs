@@ -162,7 +162,7 @@ pub fn may_affect(query: &str, default_schema: &str, mapped: &dyn Fn(&str) -> bo
                     return true;
                 }
             }
-            let mentions = toks.iter().filter_map(normalize::Tok::ident).any(|w| mapped(w));
+            let mentions = toks.iter().filter_map(normalize::Tok::ident).any(mapped);
             mentions || (!default_schema.is_empty() && mapped(default_schema))
         }
     }

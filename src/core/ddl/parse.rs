@@ -634,10 +634,8 @@ fn element(toks: &[Tok]) -> PResult<Element> {
 /// An index, foreign key or check constraint (CREATE TABLE element or ALTER ... ADD).
 fn constraint(p: &mut P) -> PResult<Element> {
     let mut symbol = None;
-    if p.eat("CONSTRAINT") {
-        if !(p.is("PRIMARY") || p.is("UNIQUE") || p.is("FOREIGN") || p.is("CHECK")) {
-            symbol = Some(p.ident()?);
-        }
+    if p.eat("CONSTRAINT") && !(p.is("PRIMARY") || p.is("UNIQUE") || p.is("FOREIGN") || p.is("CHECK")) {
+        symbol = Some(p.ident()?);
     }
     if p.eat("CHECK") || p.eat("PERIOD") {
         return Ok(Element::Ignored);
