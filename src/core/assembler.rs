@@ -282,7 +282,7 @@ impl<M> Assembler<M> {
     }
 
     /// TABLE_MAP: remembers the map of `table_id` for the group's rows events, with the
-    /// replicated table (schema, table) is, if it is one.
+    /// replicated table `key` (schema, table) names, if it names one.
     pub fn table_map(&mut self, table_id: u64, key: (String, String), map: M) -> Step {
         let target = self.source.tables.get(&key).map(|t| (format!("{}.{}", key.0, key.1), t.clone()));
         self.maps.insert(table_id, (map, target));
