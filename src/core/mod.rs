@@ -4,6 +4,7 @@
 //! The pgrx glue (`api`, `workers`, `catalog`) calls into it and turns its errors into
 //! `ereport`s at the PostgreSQL boundary.
 
+pub mod assembler;
 pub mod change;
 pub mod copytext;
 pub mod ddl;

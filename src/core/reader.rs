@@ -1,24 +1,31 @@
 //! The binlog reader: runs on its own thread (pure Rust, never calls PostgreSQL), follows
-//! the source's binlog from a stored position, decodes row, query, rotate, GTID and XID
-//! events into typed changes grouped by source transaction, and sends each committed
-//! transaction over a bounded channel to the worker's main thread.
+//! the source's binlog from a stored position and sends each committed source transaction
+//! over a bounded channel to the worker's main thread.
 //!
-//! MariaDB's own events (GTID = 162, ANNOTATE_ROWS, BINLOG_CHECKPOINT, GTID_LIST) come back
-//! undecoded from the driver; the GTID event is decoded here from its raw bytes, the others
-//! carry nothing for us and are skipped, as is any unknown event type.
+//! It owns the socket side: opening the stream (at a file and offset or at a GTID state),
+//! decoding what the driver can of each event (row images into typed changes with
+//! `decode_rows`), and handing the event to the `assembler`, which groups changes into
+//! transactions and says what to send. MariaDB's own events (GTID = 162, ANNOTATE_ROWS,
+//! BINLOG_CHECKPOINT, GTID_LIST) come back undecoded from the driver; the assembler decodes
+//! the GTID event from its raw bytes, the others carry nothing for us and are skipped, as is
+//! any unknown event type.
 
-use crate::core::change::{DdlEvent, DiscardedRow, Op, ReaderMessage, Row, RowChange, SourceTransaction};
-use crate::core::ddl;
+use crate::core::assembler::{
+    Assembler, SourceContext, Step, FORMAT_DESCRIPTION_EVENT, HEARTBEAT_EVENT, INCIDENT_EVENT, MARIADB_GTID_EVENT,
+    MYSQL_ANONYMOUS_GTID_EVENT, MYSQL_GTID_EVENT, MYSQL_GTID_TAGGED_EVENT, QUERY_EVENT, ROTATE_EVENT, ROWS_EVENTS,
+    TABLE_MAP_EVENT, XID_EVENT,
+};
+use crate::core::change::{DiscardedRow, Op, ReaderMessage, Row, RowChange};
 use crate::core::error::{from_mysql, CoreError, CoreResult};
 use crate::core::gtid::{self, Gtid, GtidState};
 use crate::core::mysql_source::{self, Flavor};
-use crate::core::position::{after_consistent_point, BinlogPosition};
+use crate::core::position::BinlogPosition;
 use crate::core::rowcodec;
 use crate::core::source_url::SourceUrl;
 use crate::core::types::ValueKind;
 use crate::core::value;
 use crossbeam_channel::Sender;
-use mysql::binlog::events::{EventData, RowsEventData, TableMapEvent};
+use mysql::binlog::events::{Event, EventData, GtidEvent, RowsEventData, TableMapEvent};
 use mysql::binlog::row::BinlogRow;
 use mysql::binlog::value::BinlogValue;
 use mysql::prelude::Queryable;
@@ -69,74 +76,6 @@ struct Opened {
     flavor: Flavor,
     /// Default character set of each mapped schema.
     schema_charsets: Vec<(String, String)>,
-}
-
-// Event type codes (MySQL and MariaDB share the low numbers).
-const QUERY_EVENT: u8 = 2;
-const ROTATE_EVENT: u8 = 4;
-const FORMAT_DESCRIPTION_EVENT: u8 = 15;
-const XID_EVENT: u8 = 16;
-const TABLE_MAP_EVENT: u8 = 19;
-const HEARTBEAT_EVENT: u8 = 27;
-const MARIADB_GTID_EVENT: u8 = 162;
-const MYSQL_GTID_EVENT: u8 = 33;
-const MYSQL_ANONYMOUS_GTID_EVENT: u8 = 34;
-const MYSQL_GTID_TAGGED_EVENT: u8 = 42;
-const INCIDENT_EVENT: u8 = 26;
-/// WRITE/UPDATE/DELETE_ROWS v0 (MariaDB 5.1), v1 (23-25), v2 (30-32), PARTIAL_UPDATE (39).
-const ROWS_EVENTS: &[u8] = &[20, 21, 22, 23, 24, 25, 30, 31, 32, 39];
-/// Known events with nothing for us: STOP, INTVAR, LOAD/EXEC_LOAD and friends, RAND, USER_VAR,
-/// ROWS_QUERY, PREVIOUS_GTIDS, TRANSACTION_CONTEXT, VIEW_CHANGE, XA_PREPARE, HEARTBEAT_V2;
-/// MariaDB: ANNOTATE_ROWS (160), BINLOG_CHECKPOINT (161), GTID_LIST (163), START_ENCRYPTION (164).
-const IGNORED_EVENTS: &[u8] =
-    &[3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 29, 35, 36, 37, 38, 41, 160, 161, 163, 164];
-/// MySQL 8 binlog_transaction_compression wraps whole transactions in this event.
-const TRANSACTION_PAYLOAD_EVENT: u8 = 40;
-/// MariaDB log_bin_compress: QUERY_COMPRESSED_EVENT (165) .. DELETE_ROWS_COMPRESSED_EVENT (171).
-const MARIADB_COMPRESSED_EVENTS: std::ops::RangeInclusive<u8> = 165..=171;
-
-/// Events whose rows we cannot see: skipping them would lose data, so the reader stops.
-pub fn unreadable_event(etype: u8) -> Option<&'static str> {
-    if etype == TRANSACTION_PAYLOAD_EVENT {
-        Some("a compressed transaction payload event: set binlog_transaction_compression=OFF on the source and resync")
-    } else if MARIADB_COMPRESSED_EVENTS.contains(&etype) {
-        Some("a compressed binlog event: set log_bin_compress=OFF on the source and resync")
-    } else {
-        None
-    }
-}
-const MARIADB_FL_STANDALONE: u8 = 1;
-
-/// A MariaDB GTID event's payload: seq_no (8 bytes LE), domain_id (4 bytes LE), flags (1 byte).
-/// Returns the GTID and whether the event group is standalone (no BEGIN: DDL).
-pub fn decode_mariadb_gtid(data: &[u8], server_id: u32) -> Option<(Gtid, bool)> {
-    let seq = u64::from_le_bytes(data.get(0..8)?.try_into().ok()?);
-    let domain = u32::from_le_bytes(data.get(8..12)?.try_into().ok()?);
-    let flags = *data.get(12)?;
-    Some((Gtid::MariaDb { domain, server: server_id, seq }, flags & MARIADB_FL_STANDALONE != 0))
-}
-
-/// The file a ROTATE event points to. The artificial ROTATE the server sends first, before
-/// any format description (`before_format`), cannot have its checksum stripped by the driver:
-/// its name then ends with the 4 CRC bytes when the source writes checksums (`crc`, known
-/// from `binlog_checksum`; `None` when unknown: guessed from the bytes). Every later rotate,
-/// real or artificial (the server moving to the next file), arrives clean: its name is whole.
-pub fn rotate_target(raw: &[u8], current: &str, before_format: bool, crc: Option<bool>) -> String {
-    if !before_format {
-        return String::from_utf8_lossy(raw).into_owned();
-    }
-    match crc {
-        Some(true) if raw.len() > 4 => return String::from_utf8_lossy(&raw[..raw.len() - 4]).into_owned(),
-        Some(false) => return String::from_utf8_lossy(raw).into_owned(),
-        _ => {}
-    }
-    if raw.starts_with(current.as_bytes()) && raw.len() <= current.len() + 4 {
-        return current.to_string();
-    }
-    let name_len = raw.iter().position(|b| !(b.is_ascii_alphanumeric() || b"._-".contains(b))).unwrap_or(raw.len());
-    let name = &raw[..name_len];
-    let name = if raw.len() >= 4 && name_len == raw.len() { &raw[..raw.len() - 4] } else { name };
-    String::from_utf8_lossy(name).into_owned()
 }
 
 /// Decodes the row images of one rows event into changes for `table`.
@@ -313,246 +252,109 @@ fn open_stream(cfg: &ReaderConfig) -> CoreResult<Opened> {
     Ok(Opened { stream, state, crc, flavor: info.flavor, schema_charsets })
 }
 
+/// Follows the stream: each event goes to the assembler, and what it says to do is done.
 fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> CoreResult<()> {
-    let Opened { stream, mut state, crc, flavor, schema_charsets } = open_stream(cfg)?;
-    let mapped = |schema: &str| cfg.mapped_schemas.iter().any(|m| m == schema);
-    // a DDL statement that may change replicated tables was stored: stop after its commit
-    let mut barrier = false;
-    // Connected at a GTID, the server chooses the file (its first ROTATE says which) and
-    // skips, without sending them, the transactions we have: the offset is known from the
-    // first transaction it sends.
+    let Opened { stream, state, crc, flavor, schema_charsets } = open_stream(cfg)?;
+    let source = SourceContext {
+        tables: cfg.tables.clone(),
+        mapped_schemas: cfg.mapped_schemas.clone(),
+        flavor,
+        schema_charsets,
+        crc,
+    };
     let by_gtid = cfg.gtid_connect || cfg.start.is_none();
-    let mut position_known = !by_gtid;
-    let mut file = cfg.start.as_ref().map(|p| p.file.clone()).unwrap_or_default();
-    let mut pos = cfg.start.as_ref().map_or(4, |p| p.pos);
-    let mut maps: HashMap<u64, (TableMapEvent<'static>, Option<(String, ReaderTable)>)> = HashMap::new();
-    let mut changes: Vec<RowChange> = Vec::new();
-    let mut discarded: Vec<DiscardedRow> = Vec::new();
-    let mut in_txn = false;
-    let mut gtid: Option<Gtid> = None;
-    let mut txn_time: u32 = 0;
-    // until the first format description, the driver cannot strip checksums
-    let mut before_format = true;
-    let mut noted = std::collections::HashSet::new();
-
+    let mut asm = Assembler::new(source, cfg.start.as_ref(), by_gtid, state);
     for event in stream {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let event = event.map_err(|e| from_mysql(e, &format!("reading the binlog after {file}:{pos}")))?;
-        let header = event.header();
-        let etype = header.event_type_raw();
-        if etype != ROTATE_EVENT && etype != HEARTBEAT_EVENT && header.log_pos() > 0 {
-            pos = header.log_pos() as u64;
+        let event = event.map_err(|e| from_mysql(e, &format!("reading the binlog after {}", asm.at())))?;
+        if !act(dispatch(&mut asm, &event)?, tx) {
+            return Ok(());
         }
-        txn_time = txn_time.max(header.timestamp());
-        let at = || format!("{file}:{pos}");
-        if let Some(why) = unreadable_event(etype) {
-            return Err(CoreError::SourceConfig(format!("the binlog at {} holds {why}", at())));
-        }
-        let mut commit = false;
-        match etype {
-            ROTATE_EVENT => {
-                if let Ok(Some(EventData::RotateEvent(r))) = event.read_data() {
-                    file = rotate_target(r.name_raw(), &file, before_format, crc);
-                    pos = r.position();
-                }
-                continue;
+    }
+    Err(CoreError::Binlog(format!("the source closed the binlog stream after {}", asm.at())))
+}
+
+/// Hands one event to the assembler's handler for its type, with what the driver decodes of
+/// it. An event the driver cannot decode is skipped, except a MySQL GTID event (the assembler
+/// refuses it).
+fn dispatch(asm: &mut Assembler<TableMapEvent<'static>>, event: &Event) -> CoreResult<Step> {
+    let header = event.header();
+    let etype = header.event_type_raw();
+    asm.start_event(etype, header.log_pos(), header.timestamp())?;
+    let data = || event.read_data().ok().flatten();
+    match etype {
+        ROTATE_EVENT => match data() {
+            Some(EventData::RotateEvent(r)) => Ok(asm.rotate(r.name_raw(), r.position())),
+            _ => Ok(Step::Nothing),
+        },
+        FORMAT_DESCRIPTION_EVENT => Ok(asm.format_description()),
+        HEARTBEAT_EVENT => Ok(asm.heartbeat()),
+        MARIADB_GTID_EVENT => asm.mariadb_gtid(event.data(), header.server_id()),
+        MYSQL_GTID_EVENT | MYSQL_GTID_TAGGED_EVENT => asm.mysql_gtid(match data() {
+            Some(EventData::GtidEvent(ge)) => Some(mysql_gtid(&ge)),
+            _ => None,
+        }),
+        MYSQL_ANONYMOUS_GTID_EVENT => Ok(asm.anonymous_gtid()),
+        XID_EVENT => asm.xid(),
+        QUERY_EVENT => match data() {
+            Some(EventData::QueryEvent(qe)) => asm.query(&qe.query(), &qe.schema(), header.timestamp()),
+            _ => Ok(Step::Nothing),
+        },
+        TABLE_MAP_EVENT => match data() {
+            Some(EventData::TableMapEvent(tme)) => {
+                let key = (tme.database_name().into_owned(), tme.table_name().into_owned());
+                Ok(asm.table_map(tme.table_id(), key, tme.into_owned()))
             }
-            FORMAT_DESCRIPTION_EVENT => {
-                before_format = false;
-                continue;
-            }
-            HEARTBEAT_EVENT => {
-                let between_groups =
-                    position_known && !in_txn && gtid.is_none() && changes.is_empty() && discarded.is_empty();
-                let position = between_groups.then(|| BinlogPosition::new(file.clone(), pos));
-                if tx.send(ReaderMessage::Heartbeat { position }).is_err() {
-                    return Ok(());
-                }
-                continue;
-            }
-            MARIADB_GTID_EVENT => {
-                let (g, standalone) = decode_mariadb_gtid(event.data(), header.server_id())
-                    .ok_or_else(|| CoreError::Binlog(format!("truncated MariaDB GTID event at {}", at())))?;
-                gtid = Some(g);
-                position_known = true;
-                // A standalone event group (DDL) has no BEGIN; it ends with its one query.
-                in_txn = !standalone;
-                continue;
-            }
-            MYSQL_GTID_EVENT | MYSQL_GTID_TAGGED_EVENT => {
-                if let Ok(Some(EventData::GtidEvent(ge))) = event.read_data() {
-                    let uuid = gtid::uuid_text(&ge.sid());
-                    let sid = match ge.tag() {
-                        Some(tag) => format!("{uuid}:{}", tag.as_str()),
-                        None => uuid,
-                    };
-                    gtid = Some(Gtid::MySql { sid, gno: ge.gno() });
-                } else {
-                    return Err(CoreError::Binlog(format!("undecodable GTID event at {}", at())));
-                }
-                position_known = true;
-                continue;
-            }
-            MYSQL_ANONYMOUS_GTID_EVENT => {
-                position_known = true;
-                continue;
-            }
-            XID_EVENT => commit = true,
-            QUERY_EVENT => {
-                if let Ok(Some(EventData::QueryEvent(qe))) = event.read_data() {
-                    let query = qe.query();
-                    let q = query.trim();
-                    if q.eq_ignore_ascii_case("BEGIN") {
-                        in_txn = true;
-                        continue;
-                    }
-                    let end = q.eq_ignore_ascii_case("COMMIT") || q.eq_ignore_ascii_case("ROLLBACK");
-                    let schema = qe.schema();
-                    if !end && ddl::may_affect(q, &schema, &mapped) {
-                        let ev = DdlEvent {
-                            query: q.to_string(),
-                            default_schema: schema.into_owned(),
-                            mysql: flavor == Flavor::MySql,
-                            schema_charsets: schema_charsets.clone(),
-                            with_rows: in_txn,
-                        };
-                        changes.push(RowChange {
-                            table_id: 0,
-                            op: Op::Ddl,
-                            pos,
-                            timestamp: header.timestamp(),
-                            key: None,
-                            row: Some(ev.to_row()),
-                        });
-                        barrier = true;
-                    }
-                    // COMMIT (non-transactional engines), ROLLBACK of a mixed transaction, or
-                    // a standalone statement (DDL): all end the event group.
-                    commit = end || !in_txn;
-                }
-            }
-            TABLE_MAP_EVENT => {
-                if let Ok(Some(EventData::TableMapEvent(tme))) = event.read_data() {
-                    let key = (tme.database_name().into_owned(), tme.table_name().into_owned());
-                    let target = cfg.tables.get(&key).map(|t| (format!("{}.{}", key.0, key.1), t.clone()));
-                    maps.insert(tme.table_id(), (tme.into_owned(), target));
-                }
-                continue;
-            }
-            INCIDENT_EVENT => {
-                return Err(CoreError::SourceConfig(format!(
-                    "the source wrote an INCIDENT event at {}: changes may be missing from its binlog \
-                     (a replica of MySQL stops here too); resync the source with init_replica",
-                    at()
-                )));
-            }
-            t if ROWS_EVENTS.contains(&t) => {
-                if let Ok(Some(EventData::RowsEvent(rows))) = event.read_data() {
-                    if let Some((tme, Some((name, table)))) = maps.get(&rows.table_id()) {
-                        if !after_consistent_point(&file, pos, table.point.as_ref()) {
-                            continue;
-                        }
-                        decode_rows(table, name, &rows, tme, pos, header.timestamp(), &mut changes, &mut discarded)
-                            .map_err(|e| e.context(format!("at {}", at())))?;
-                    }
-                }
-                continue;
-            }
-            t => {
-                // Events that carry nothing we store are skipped; an unknown type is skipped
-                // too, and said once per type in the server log.
-                if !IGNORED_EVENTS.contains(&t) && noted.insert(t) {
-                    let note = format!("skipped a binlog event of unknown type {t} at {}", at());
-                    if tx.send(ReaderMessage::Note(note)).is_err() {
-                        return Ok(());
-                    }
-                }
-                continue;
-            }
-        }
-        if commit {
-            if let (Some(g), Some(st)) = (gtid.as_ref(), state.as_mut()) {
-                st.apply(g).map_err(|e| e.context(format!("at {}", at())))?;
-            }
-            gtid = None;
-            position_known = true;
-            let txn = SourceTransaction {
-                file: file.clone(),
-                changes: std::mem::take(&mut changes),
-                discarded: std::mem::take(&mut discarded),
-                end: BinlogPosition::new(file.clone(), pos),
-                gtid: state.as_ref().map(ToString::to_string).filter(|g| !g.is_empty()),
-                timestamp: txn_time,
-            };
-            in_txn = false;
-            txn_time = 0;
-            maps.clear();
+            _ => Ok(Step::Nothing),
+        },
+        INCIDENT_EVENT => asm.incident(),
+        t if ROWS_EVENTS.contains(&t) => match data() {
+            Some(EventData::RowsEvent(rows)) => asm.rows(rows.table_id(), |target, out, discarded| {
+                decode_rows(
+                    target.table,
+                    target.name,
+                    &rows,
+                    target.map,
+                    target.pos,
+                    header.timestamp(),
+                    out,
+                    discarded,
+                )
+            }),
+            _ => Ok(Step::Nothing),
+        },
+        t => Ok(asm.other(t)),
+    }
+}
+
+/// A MySQL GTID event's GTID: the server UUID, with its tag when tagged.
+fn mysql_gtid(ge: &GtidEvent) -> Gtid {
+    let uuid = gtid::uuid_text(&ge.sid());
+    let sid = match ge.tag() {
+        Some(tag) => format!("{uuid}:{}", tag.as_str()),
+        None => uuid,
+    };
+    Gtid::MySql { sid, gno: ge.gno() }
+}
+
+/// Sends what the assembler's step says; false when the reader must stop (the receiver went
+/// away, or a DDL barrier was sent).
+fn act(step: Step, tx: &Sender<ReaderMessage>) -> bool {
+    match step {
+        Step::Nothing => true,
+        Step::Heartbeat(position) => tx.send(ReaderMessage::Heartbeat { position }).is_ok(),
+        Step::Note(note) => tx.send(ReaderMessage::Note(note)).is_ok(),
+        Step::Transaction { txn, barrier } => {
             if tx.send(ReaderMessage::Transaction(txn)).is_err() {
-                return Ok(());
+                return false;
             }
             if barrier {
                 let _ = tx.send(ReaderMessage::DdlBarrier);
-                return Ok(());
+                return false;
             }
+            true
         }
-    }
-    Err(CoreError::Binlog(format!("the source closed the binlog stream after {file}:{pos}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rotate_names_without_checksum_bytes() {
-        let mut raw = b"mysql-bin.000001".to_vec();
-        raw.extend_from_slice(&[0xde, b'O', b'J', 0x7f]);
-        assert_eq!(rotate_target(&raw, "mysql-bin.000001", true, None), "mysql-bin.000001");
-        raw.truncate(16);
-        raw.extend_from_slice(b"ABCD");
-        assert_eq!(rotate_target(&raw, "mysql-bin.000001", true, None), "mysql-bin.000001");
-        assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false, None), "mysql-bin.000002");
-        assert_eq!(
-            rotate_target(b"mysql-bin.000002\xff\x01\x02\x03", "mysql-bin.000001", true, None),
-            "mysql-bin.000002"
-        );
-        // the server moving to the next file mid-stream (artificial, log_pos 0, after the
-        // format description): the name is whole, nothing may be cut from it
-        assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false, None), "mysql-bin.000002");
-        assert_eq!(
-            rotate_target(b"binlog-with.dots.000010", "binlog-with.dots.000009", false, None),
-            "binlog-with.dots.000010"
-        );
-        // binlog_checksum known: exactly the 4 CRC bytes go, whatever they look like (here
-        // alphanumeric, which the guess cannot tell from the name); connected by GTID the
-        // current name is empty
-        assert_eq!(rotate_target(b"mysql-bin.000007a1Zx", "", true, Some(true)), "mysql-bin.000007");
-        assert_eq!(rotate_target(b"mysql-bin.0000071\x02\x03\x04", "", true, Some(true)), "mysql-bin.000007");
-        assert_eq!(rotate_target(b"mysql-bin.000007", "", true, Some(false)), "mysql-bin.000007");
-    }
-
-    #[test]
-    fn compressed_events_are_refused_not_skipped() {
-        assert!(unreadable_event(40).unwrap().contains("binlog_transaction_compression"));
-        for t in 165..=171 {
-            assert!(unreadable_event(t).unwrap().contains("log_bin_compress"));
-        }
-        assert_eq!(unreadable_event(30), None);
-        assert_eq!(unreadable_event(162), None);
-    }
-
-    #[test]
-    fn mariadb_gtid_payload() {
-        let mut data = 42u64.to_le_bytes().to_vec();
-        data.extend_from_slice(&3u32.to_le_bytes());
-        data.push(1);
-        let g = Gtid::MariaDb { domain: 3, server: 7, seq: 42 };
-        assert_eq!(decode_mariadb_gtid(&data, 7), Some((g.clone(), true)));
-        assert_eq!(g.to_string(), "3-7-42");
-        data[12] = 0;
-        assert_eq!(decode_mariadb_gtid(&data, 7), Some((g, false)));
-        assert_eq!(decode_mariadb_gtid(&data[..10], 7), None);
     }
 }

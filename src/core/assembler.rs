@@ -1,0 +1,744 @@
+//! The transaction assembler: the binlog reader's decoding state, fed one event at a time
+//! (one method per event kind) and turning them into committed source transactions.
+//!
+//! It never touches the socket or the channel: each handler returns a [`Step`], what the
+//! reader's loop must do next (send a heartbeat, a note, a transaction, stop at a DDL barrier),
+//! or an error naming the binlog `file:pos`. The loop in `reader` decodes what the driver can
+//! and dispatches by event type; the table map a rows event is decoded against is opaque here
+//! (`M`: the driver's `TableMapEvent` in the reader, `()` in the tests).
+//!
+//! The rules it keeps: positions move with each event's end offset (not with rotate or
+//! heartbeat events); a heartbeat carries a position only between event groups; a DDL
+//! statement that may change mapped schemas is stored in stream order and raises the barrier
+//! (the reader stops after its commit); rows of unmapped tables, and of tables at or before
+//! their consistent point, are skipped; an unknown event type is noted once.
+
+use crate::core::change::{DdlEvent, DiscardedRow, Op, RowChange, SourceTransaction};
+use crate::core::ddl;
+use crate::core::error::{CoreError, CoreResult};
+use crate::core::gtid::{Gtid, GtidState};
+use crate::core::mysql_source::Flavor;
+use crate::core::position::{after_consistent_point, BinlogPosition};
+use crate::core::reader::ReaderTable;
+use std::collections::{HashMap, HashSet};
+
+// Event type codes (MySQL and MariaDB share the low numbers).
+pub const QUERY_EVENT: u8 = 2;
+pub const ROTATE_EVENT: u8 = 4;
+pub const FORMAT_DESCRIPTION_EVENT: u8 = 15;
+pub const XID_EVENT: u8 = 16;
+pub const TABLE_MAP_EVENT: u8 = 19;
+pub const HEARTBEAT_EVENT: u8 = 27;
+pub const MARIADB_GTID_EVENT: u8 = 162;
+pub const MYSQL_GTID_EVENT: u8 = 33;
+pub const MYSQL_ANONYMOUS_GTID_EVENT: u8 = 34;
+pub const MYSQL_GTID_TAGGED_EVENT: u8 = 42;
+pub const INCIDENT_EVENT: u8 = 26;
+/// WRITE/UPDATE/DELETE_ROWS v0 (MariaDB 5.1), v1 (23-25), v2 (30-32), PARTIAL_UPDATE (39).
+pub const ROWS_EVENTS: &[u8] = &[20, 21, 22, 23, 24, 25, 30, 31, 32, 39];
+/// Known events with nothing for us: STOP, INTVAR, LOAD/EXEC_LOAD and friends, RAND, USER_VAR,
+/// ROWS_QUERY, PREVIOUS_GTIDS, TRANSACTION_CONTEXT, VIEW_CHANGE, XA_PREPARE, HEARTBEAT_V2;
+/// MariaDB: ANNOTATE_ROWS (160), BINLOG_CHECKPOINT (161), GTID_LIST (163), START_ENCRYPTION (164).
+const IGNORED_EVENTS: &[u8] =
+    &[3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 29, 35, 36, 37, 38, 41, 160, 161, 163, 164];
+/// MySQL 8 binlog_transaction_compression wraps whole transactions in this event.
+const TRANSACTION_PAYLOAD_EVENT: u8 = 40;
+/// MariaDB log_bin_compress: QUERY_COMPRESSED_EVENT (165) .. DELETE_ROWS_COMPRESSED_EVENT (171).
+const MARIADB_COMPRESSED_EVENTS: std::ops::RangeInclusive<u8> = 165..=171;
+const MARIADB_FL_STANDALONE: u8 = 1;
+
+/// Events whose rows we cannot see: skipping them would lose data, so the reader stops.
+pub fn unreadable_event(etype: u8) -> Option<&'static str> {
+    if etype == TRANSACTION_PAYLOAD_EVENT {
+        Some("a compressed transaction payload event: set binlog_transaction_compression=OFF on the source and resync")
+    } else if MARIADB_COMPRESSED_EVENTS.contains(&etype) {
+        Some("a compressed binlog event: set log_bin_compress=OFF on the source and resync")
+    } else {
+        None
+    }
+}
+
+/// A MariaDB GTID event's payload: seq_no (8 bytes LE), domain_id (4 bytes LE), flags (1 byte).
+/// Returns the GTID and whether the event group is standalone (no BEGIN: DDL).
+pub fn decode_mariadb_gtid(data: &[u8], server_id: u32) -> Option<(Gtid, bool)> {
+    let seq = u64::from_le_bytes(data.get(0..8)?.try_into().ok()?);
+    let domain = u32::from_le_bytes(data.get(8..12)?.try_into().ok()?);
+    let flags = *data.get(12)?;
+    Some((Gtid::MariaDb { domain, server: server_id, seq }, flags & MARIADB_FL_STANDALONE != 0))
+}
+
+/// The file a ROTATE event points to. The artificial ROTATE the server sends first, before
+/// any format description (`before_format`), cannot have its checksum stripped by the driver:
+/// its name then ends with the 4 CRC bytes when the source writes checksums (`crc`, known
+/// from `binlog_checksum`; `None` when unknown: guessed from the bytes). Every later rotate,
+/// real or artificial (the server moving to the next file), arrives clean: its name is whole.
+pub fn rotate_target(raw: &[u8], current: &str, before_format: bool, crc: Option<bool>) -> String {
+    if !before_format {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    match crc {
+        Some(true) if raw.len() > 4 => return String::from_utf8_lossy(&raw[..raw.len() - 4]).into_owned(),
+        Some(false) => return String::from_utf8_lossy(raw).into_owned(),
+        _ => {}
+    }
+    if raw.starts_with(current.as_bytes()) && raw.len() <= current.len() + 4 {
+        return current.to_string();
+    }
+    let name_len = raw.iter().position(|b| !(b.is_ascii_alphanumeric() || b"._-".contains(b))).unwrap_or(raw.len());
+    let name = &raw[..name_len];
+    let name = if raw.len() >= 4 && name_len == raw.len() { &raw[..raw.len() - 4] } else { name };
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// What the reader's loop must do after an event.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    /// Nothing to send: read the next event.
+    Nothing,
+    /// Send a heartbeat; `position` is set when the reader is between event groups.
+    Heartbeat(Option<BinlogPosition>),
+    /// Send a note for the server log.
+    Note(String),
+    /// Send the committed transaction; with `barrier`, then send the DDL barrier and stop.
+    Transaction { txn: SourceTransaction, barrier: bool },
+}
+
+/// What the assembler knows of the source, fixed while the reader runs.
+#[derive(Debug, Clone)]
+pub struct SourceContext {
+    /// (MySQL schema, table) -> table. Rows of other tables are skipped.
+    pub tables: HashMap<(String, String), ReaderTable>,
+    /// DDL statements that may change these schemas are stored and raise the barrier.
+    pub mapped_schemas: Vec<String>,
+    pub flavor: Flavor,
+    /// Default character set of each mapped schema, stored with each DDL statement.
+    pub schema_charsets: Vec<(String, String)>,
+    /// Whether the source writes binlog checksums (`None`: unknown), for the first rotate.
+    pub crc: Option<bool>,
+}
+
+/// What a rows event is decoded against: its table map, the replicated table and its name,
+/// and the event's end position.
+pub struct RowsTarget<'a, M> {
+    pub map: &'a M,
+    pub table: &'a ReaderTable,
+    pub name: &'a str,
+    pub pos: u64,
+}
+
+/// The decoding state between events. `M` is the table map a rows event needs to be decoded.
+pub struct Assembler<M> {
+    source: SourceContext,
+    /// The GTID state after the last commit, when known.
+    state: Option<GtidState>,
+    file: String,
+    /// End offset of the last event in `file`.
+    pos: u64,
+    /// Connected at a GTID, the server chooses the file (its first ROTATE says which) and
+    /// skips, without sending them, the transactions we have: the offset is known from the
+    /// first event group it sends.
+    position_known: bool,
+    /// Inside a BEGIN ... COMMIT group, or a MariaDB group announced as not standalone.
+    in_txn: bool,
+    /// The GTID of the current event group.
+    gtid: Option<Gtid>,
+    /// Latest event time of the current group.
+    txn_time: u32,
+    /// Table maps of the current group: table id -> (map, replicated table and its name).
+    maps: HashMap<u64, (M, Option<(String, ReaderTable)>)>,
+    changes: Vec<RowChange>,
+    discarded: Vec<DiscardedRow>,
+    /// A DDL statement that may change replicated tables was stored: stop after its commit.
+    barrier: bool,
+    /// Until the first format description, the driver cannot strip checksums.
+    before_format: bool,
+    /// Unknown event types already noted.
+    noted: HashSet<u8>,
+}
+
+impl<M> Assembler<M> {
+    /// Starts at `start` (file and offset), or, `by_gtid`, where the server's first events say.
+    pub fn new(source: SourceContext, start: Option<&BinlogPosition>, by_gtid: bool, state: Option<GtidState>) -> Self {
+        Assembler {
+            source,
+            state,
+            file: start.map(|p| p.file.clone()).unwrap_or_default(),
+            pos: start.map_or(4, |p| p.pos),
+            position_known: !by_gtid,
+            in_txn: false,
+            gtid: None,
+            txn_time: 0,
+            maps: HashMap::new(),
+            changes: Vec::new(),
+            discarded: Vec::new(),
+            barrier: false,
+            before_format: true,
+            noted: HashSet::new(),
+        }
+    }
+
+    /// The current position as `file:pos`, for messages.
+    pub fn at(&self) -> String {
+        format!("{}:{}", self.file, self.pos)
+    }
+
+    /// Every event first: its end offset becomes the position (except for rotate and heartbeat
+    /// events, and artificial events with none), its time counts for the group's; an event
+    /// whose rows we cannot see is an error.
+    pub fn start_event(&mut self, etype: u8, log_pos: u32, timestamp: u32) -> CoreResult<()> {
+        if etype != ROTATE_EVENT && etype != HEARTBEAT_EVENT && log_pos > 0 {
+            self.pos = log_pos as u64;
+        }
+        self.txn_time = self.txn_time.max(timestamp);
+        match unreadable_event(etype) {
+            Some(why) => Err(CoreError::SourceConfig(format!("the binlog at {} holds {why}", self.at()))),
+            None => Ok(()),
+        }
+    }
+
+    /// ROTATE: the next file (`name_raw` as the event holds it) and offset.
+    pub fn rotate(&mut self, name_raw: &[u8], position: u64) -> Step {
+        self.file = rotate_target(name_raw, &self.file, self.before_format, self.source.crc);
+        self.pos = position;
+        Step::Nothing
+    }
+
+    /// FORMAT_DESCRIPTION: from now on the driver strips checksums.
+    pub fn format_description(&mut self) -> Step {
+        self.before_format = false;
+        Step::Nothing
+    }
+
+    /// HEARTBEAT: the source has nothing more; the position is safe to resume at only
+    /// between event groups.
+    pub fn heartbeat(&self) -> Step {
+        let between_groups = self.position_known
+            && !self.in_txn
+            && self.gtid.is_none()
+            && self.changes.is_empty()
+            && self.discarded.is_empty();
+        Step::Heartbeat(between_groups.then(|| BinlogPosition::new(self.file.clone(), self.pos)))
+    }
+
+    /// MariaDB GTID (raw payload): starts an event group; a standalone one (DDL) has no BEGIN
+    /// and ends with its one query.
+    pub fn mariadb_gtid(&mut self, data: &[u8], server_id: u32) -> CoreResult<Step> {
+        let (g, standalone) = decode_mariadb_gtid(data, server_id)
+            .ok_or_else(|| CoreError::Binlog(format!("truncated MariaDB GTID event at {}", self.at())))?;
+        self.gtid = Some(g);
+        self.position_known = true;
+        self.in_txn = !standalone;
+        Ok(Step::Nothing)
+    }
+
+    /// MySQL GTID or tagged GTID (`None`: the driver could not decode it).
+    pub fn mysql_gtid(&mut self, gtid: Option<Gtid>) -> CoreResult<Step> {
+        let g = gtid.ok_or_else(|| CoreError::Binlog(format!("undecodable GTID event at {}", self.at())))?;
+        self.gtid = Some(g);
+        self.position_known = true;
+        Ok(Step::Nothing)
+    }
+
+    /// MySQL anonymous GTID (gtid_mode OFF): an event group starts, its position is known.
+    pub fn anonymous_gtid(&mut self) -> Step {
+        self.position_known = true;
+        Step::Nothing
+    }
+
+    /// QUERY: BEGIN opens a group; COMMIT (non-transactional engines), ROLLBACK of a mixed
+    /// transaction, or a standalone statement (DDL) end it. A DDL statement that may change
+    /// mapped schemas is stored in stream order and raises the barrier.
+    pub fn query(&mut self, query: &str, schema: &str, timestamp: u32) -> CoreResult<Step> {
+        let q = query.trim();
+        if q.eq_ignore_ascii_case("BEGIN") {
+            self.in_txn = true;
+            return Ok(Step::Nothing);
+        }
+        let end = q.eq_ignore_ascii_case("COMMIT") || q.eq_ignore_ascii_case("ROLLBACK");
+        let mapped = |s: &str| self.source.mapped_schemas.iter().any(|m| m == s);
+        if !end && ddl::may_affect(q, schema, &mapped) {
+            let ev = DdlEvent {
+                query: q.to_string(),
+                default_schema: schema.to_string(),
+                mysql: self.source.flavor == Flavor::MySql,
+                schema_charsets: self.source.schema_charsets.clone(),
+                with_rows: self.in_txn,
+            };
+            self.changes.push(RowChange {
+                table_id: 0,
+                op: Op::Ddl,
+                pos: self.pos,
+                timestamp,
+                key: None,
+                row: Some(ev.to_row()),
+            });
+            self.barrier = true;
+        }
+        if end || !self.in_txn {
+            self.commit()
+        } else {
+            Ok(Step::Nothing)
+        }
+    }
+
+    /// TABLE_MAP: remembers the map of `table_id` for the group's rows events, with the
+    /// replicated table `key` (schema, table) names, if it names one.
+    pub fn table_map(&mut self, table_id: u64, key: (String, String), map: M) -> Step {
+        let target = self.source.tables.get(&key).map(|t| (format!("{}.{}", key.0, key.1), t.clone()));
+        self.maps.insert(table_id, (map, target));
+        Step::Nothing
+    }
+
+    /// WRITE/UPDATE/DELETE_ROWS: `decode` turns the event's rows into changes and discarded
+    /// rows, given what they are decoded against; only called for a replicated table past its
+    /// consistent point. Its errors are given the position.
+    pub fn rows<F>(&mut self, table_id: u64, decode: F) -> CoreResult<Step>
+    where
+        F: FnOnce(&RowsTarget<'_, M>, &mut Vec<RowChange>, &mut Vec<DiscardedRow>) -> CoreResult<()>,
+    {
+        let Some((map, Some((name, table)))) = self.maps.get(&table_id) else {
+            return Ok(Step::Nothing);
+        };
+        if !after_consistent_point(&self.file, self.pos, table.point.as_ref()) {
+            return Ok(Step::Nothing);
+        }
+        let target = RowsTarget { map, table, name, pos: self.pos };
+        let at = || format!("at {}:{}", self.file, self.pos);
+        decode(&target, &mut self.changes, &mut self.discarded).map_err(|e| e.context(at()))?;
+        Ok(Step::Nothing)
+    }
+
+    /// XID: the transaction commits.
+    pub fn xid(&mut self) -> CoreResult<Step> {
+        self.commit()
+    }
+
+    /// INCIDENT: changes may be missing from the binlog; always an error.
+    pub fn incident(&self) -> CoreResult<Step> {
+        Err(CoreError::SourceConfig(format!(
+            "the source wrote an INCIDENT event at {}: changes may be missing from its binlog \
+             (a replica of MySQL stops here too); resync the source with init_replica",
+            self.at()
+        )))
+    }
+
+    /// Any other event: those that carry nothing we store are skipped; an unknown type is
+    /// skipped too, and said once per type.
+    pub fn other(&mut self, etype: u8) -> Step {
+        if !IGNORED_EVENTS.contains(&etype) && self.noted.insert(etype) {
+            Step::Note(format!("skipped a binlog event of unknown type {etype} at {}", self.at()))
+        } else {
+            Step::Nothing
+        }
+    }
+
+    /// Ends the event group: the GTID state moves past it, and the transaction ends at the
+    /// current position.
+    fn commit(&mut self) -> CoreResult<Step> {
+        if let (Some(g), Some(st)) = (self.gtid.as_ref(), self.state.as_mut()) {
+            st.apply(g).map_err(|e| e.context(format!("at {}:{}", self.file, self.pos)))?;
+        }
+        self.gtid = None;
+        self.position_known = true;
+        let txn = SourceTransaction {
+            file: self.file.clone(),
+            changes: std::mem::take(&mut self.changes),
+            discarded: std::mem::take(&mut self.discarded),
+            end: BinlogPosition::new(self.file.clone(), self.pos),
+            gtid: self.state.as_ref().map(ToString::to_string).filter(|g| !g.is_empty()),
+            timestamp: self.txn_time,
+        };
+        self.in_txn = false;
+        self.txn_time = 0;
+        self.maps.clear();
+        Ok(Step::Transaction { txn, barrier: self.barrier })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "mysql-bin.000001";
+    const WRITE_ROWS_V2: u8 = 30;
+
+    fn table(id: i32) -> ReaderTable {
+        ReaderTable { id, kinds: vec![], names: vec![], key: vec![], skip: vec![], point: None }
+    }
+
+    fn source() -> SourceContext {
+        let mut tables = HashMap::new();
+        tables.insert(("shop".to_string(), "t".to_string()), table(7));
+        SourceContext {
+            tables,
+            mapped_schemas: vec!["shop".into()],
+            flavor: Flavor::MariaDb,
+            schema_charsets: vec![("shop".into(), "utf8mb4".into())],
+            crc: Some(true),
+        }
+    }
+
+    /// At mysql-bin.000001:4, past the format description.
+    fn assembler(state: Option<GtidState>) -> Assembler<()> {
+        let mut asm = Assembler::new(source(), Some(&BinlogPosition::new(FILE, 4)), false, state);
+        asm.format_description();
+        asm
+    }
+
+    fn ok(r: CoreResult<()>) {
+        assert_eq!(r, Ok(()));
+    }
+
+    fn begin(asm: &mut Assembler<()>, log_pos: u32) {
+        ok(asm.start_event(QUERY_EVENT, log_pos, 100));
+        assert_eq!(asm.query("BEGIN", "shop", 100), Ok(Step::Nothing));
+    }
+
+    fn map(asm: &mut Assembler<()>, log_pos: u32, table_id: u64, schema: &str, name: &str) {
+        ok(asm.start_event(TABLE_MAP_EVENT, log_pos, 100));
+        assert_eq!(asm.table_map(table_id, (schema.into(), name.into()), ()), Step::Nothing);
+    }
+
+    /// A rows event whose one row decodes to an insert of `value`; `decoded` says whether the
+    /// decoder was asked.
+    fn rows(asm: &mut Assembler<()>, log_pos: u32, table_id: u64, value: &str) -> bool {
+        ok(asm.start_event(WRITE_ROWS_V2, log_pos, 101));
+        let mut decoded = false;
+        let step = asm.rows(table_id, |t, out, _| {
+            decoded = true;
+            out.push(insert(t.table.id, t.pos, value));
+            Ok(())
+        });
+        assert_eq!(step, Ok(Step::Nothing));
+        decoded
+    }
+
+    fn insert(table_id: i32, pos: u64, value: &str) -> RowChange {
+        RowChange { table_id, op: Op::Insert, pos, timestamp: 101, key: None, row: Some(vec![Some(value.into())]) }
+    }
+
+    fn xid(asm: &mut Assembler<()>, log_pos: u32) -> Step {
+        ok(asm.start_event(XID_EVENT, log_pos, 102));
+        asm.xid().unwrap()
+    }
+
+    fn committed(step: Step) -> (SourceTransaction, bool) {
+        match step {
+            Step::Transaction { txn, barrier } => (txn, barrier),
+            other => panic!("expected a transaction, got {other:?}"),
+        }
+    }
+
+    fn heartbeat(asm: &mut Assembler<()>) -> Option<BinlogPosition> {
+        // a heartbeat's log_pos is the server's, not an event end: it must not move the position
+        ok(asm.start_event(HEARTBEAT_EVENT, 99_999, 0));
+        match asm.heartbeat() {
+            Step::Heartbeat(p) => p,
+            other => panic!("expected a heartbeat, got {other:?}"),
+        }
+    }
+
+    fn gtid_payload(seq: u64, domain: u32, standalone: bool) -> Vec<u8> {
+        let mut data = seq.to_le_bytes().to_vec();
+        data.extend_from_slice(&domain.to_le_bytes());
+        data.push(u8::from(standalone));
+        data
+    }
+
+    #[test]
+    fn a_transaction_commits_at_its_xid() {
+        let mut asm = assembler(None);
+        begin(&mut asm, 100);
+        map(&mut asm, 150, 5, "shop", "t");
+        assert!(rows(&mut asm, 200, 5, "a"));
+        assert!(rows(&mut asm, 260, 5, "b"));
+        let (txn, barrier) = committed(xid(&mut asm, 291));
+        assert!(!barrier);
+        assert_eq!(
+            txn,
+            SourceTransaction {
+                file: FILE.into(),
+                changes: vec![insert(7, 200, "a"), insert(7, 260, "b")],
+                discarded: vec![],
+                end: BinlogPosition::new(FILE, 291),
+                gtid: None,
+                timestamp: 102,
+            }
+        );
+        // the table maps belong to the transaction: a rows event after it without its own map
+        // is not decoded
+        assert!(!rows(&mut asm, 350, 5, "c"));
+        assert!(committed(xid(&mut asm, 381)).0.changes.is_empty());
+    }
+
+    #[test]
+    fn rollback_and_commit_queries_end_the_group() {
+        // ROLLBACK of a mixed transaction: the non-transactional changes it logged did happen,
+        // so the group ends with them (as COMMIT does for non-transactional engines)
+        for end in ["ROLLBACK", "COMMIT"] {
+            let mut asm = assembler(None);
+            begin(&mut asm, 100);
+            map(&mut asm, 150, 5, "shop", "t");
+            assert!(rows(&mut asm, 200, 5, "a"));
+            ok(asm.start_event(QUERY_EVENT, 250, 103));
+            let (txn, barrier) = committed(asm.query(end, "shop", 103).unwrap());
+            assert!(!barrier);
+            assert_eq!(txn.changes, vec![insert(7, 200, "a")]);
+            assert_eq!(txn.end, BinlogPosition::new(FILE, 250));
+            assert_eq!(txn.timestamp, 103);
+            // the next group starts empty
+            assert_eq!(heartbeat(&mut asm), Some(BinlogPosition::new(FILE, 250)));
+        }
+    }
+
+    #[test]
+    fn heartbeats_carry_a_position_only_between_groups() {
+        let mut asm = assembler(None);
+        assert_eq!(heartbeat(&mut asm), Some(BinlogPosition::new(FILE, 4)));
+        begin(&mut asm, 100);
+        assert_eq!(heartbeat(&mut asm), None);
+        map(&mut asm, 150, 5, "shop", "t");
+        rows(&mut asm, 200, 5, "a");
+        assert_eq!(heartbeat(&mut asm), None);
+        committed(xid(&mut asm, 231));
+        assert_eq!(heartbeat(&mut asm), Some(BinlogPosition::new(FILE, 231)));
+        // an event of no interest between groups moves the position
+        ok(asm.start_event(29, 260, 0));
+        assert_eq!(asm.other(29), Step::Nothing);
+        assert_eq!(heartbeat(&mut asm), Some(BinlogPosition::new(FILE, 260)));
+        // a GTID announces a group
+        ok(asm.start_event(MARIADB_GTID_EVENT, 300, 0));
+        asm.mariadb_gtid(&gtid_payload(9, 0, false), 1).unwrap();
+        assert_eq!(heartbeat(&mut asm), None);
+    }
+
+    #[test]
+    fn connected_at_a_gtid_the_position_is_unknown_until_a_group() {
+        let mut asm: Assembler<()> = Assembler::new(source(), None, true, None);
+        assert_eq!(asm.rotate(b"mysql-bin.000003\x01\x02\x03\x04", 4), Step::Nothing);
+        assert_eq!(heartbeat(&mut asm), None);
+        asm.format_description();
+        ok(asm.start_event(MYSQL_ANONYMOUS_GTID_EVENT, 500, 0));
+        assert_eq!(asm.anonymous_gtid(), Step::Nothing);
+        begin(&mut asm, 560);
+        let (txn, _) = committed(xid(&mut asm, 600));
+        assert_eq!(txn.end, BinlogPosition::new("mysql-bin.000003", 600));
+        assert_eq!(heartbeat(&mut asm), Some(BinlogPosition::new("mysql-bin.000003", 600)));
+    }
+
+    #[test]
+    fn rotate_changes_the_file() {
+        let mut asm = assembler(None);
+        // a rotate's log_pos is not an offset in the file it names
+        ok(asm.start_event(ROTATE_EVENT, 777, 0));
+        assert_eq!(asm.rotate(b"mysql-bin.000002", 4), Step::Nothing);
+        assert_eq!(asm.at(), "mysql-bin.000002:4");
+        begin(&mut asm, 120);
+        let (txn, _) = committed(xid(&mut asm, 151));
+        assert_eq!(txn.file, "mysql-bin.000002");
+        assert_eq!(txn.end, BinlogPosition::new("mysql-bin.000002", 151));
+        // before the format description, the checksum bytes are cut (crc known: exactly 4)
+        let mut first: Assembler<()> = Assembler::new(source(), Some(&BinlogPosition::new(FILE, 4)), false, None);
+        first.rotate(b"mysql-bin.000001a1Zx", 4);
+        assert_eq!(first.at(), "mysql-bin.000001:4");
+    }
+
+    #[test]
+    fn a_standalone_mariadb_group_is_its_ddl_statement() {
+        let state = GtidState::parse("0-1-41").unwrap();
+        let mut asm = assembler(Some(state));
+        ok(asm.start_event(MARIADB_GTID_EVENT, 300, 50));
+        assert_eq!(asm.mariadb_gtid(&gtid_payload(42, 0, true), 1), Ok(Step::Nothing));
+        ok(asm.start_event(QUERY_EVENT, 420, 51));
+        let (txn, barrier) = committed(asm.query("ALTER TABLE t ADD COLUMN b int", "shop", 51).unwrap());
+        assert!(barrier, "a DDL statement on a mapped schema raises the barrier");
+        assert_eq!(txn.gtid.as_deref(), Some("0-1-42"));
+        assert_eq!(txn.end, BinlogPosition::new(FILE, 420));
+        assert_eq!(txn.timestamp, 51);
+        let ddl = DdlEvent {
+            query: "ALTER TABLE t ADD COLUMN b int".into(),
+            default_schema: "shop".into(),
+            mysql: false,
+            schema_charsets: vec![("shop".into(), "utf8mb4".into())],
+            with_rows: false,
+        };
+        assert_eq!(
+            txn.changes,
+            vec![RowChange { table_id: 0, op: Op::Ddl, pos: 420, timestamp: 51, key: None, row: Some(ddl.to_row()) }]
+        );
+    }
+
+    #[test]
+    fn ddl_inside_a_group_comes_with_rows_and_in_stream_order() {
+        // MariaDB logs CREATE TABLE ... SELECT as one (not standalone) group: the statement, then rows
+        let mut asm = assembler(None);
+        ok(asm.start_event(MARIADB_GTID_EVENT, 300, 0));
+        asm.mariadb_gtid(&gtid_payload(43, 0, false), 1).unwrap();
+        begin(&mut asm, 340);
+        map(&mut asm, 380, 5, "shop", "t");
+        rows(&mut asm, 420, 5, "a");
+        ok(asm.start_event(QUERY_EVENT, 500, 0));
+        assert_eq!(asm.query("CREATE TABLE shop.c SELECT * FROM shop.t", "", 0), Ok(Step::Nothing));
+        let (txn, barrier) = committed(xid(&mut asm, 530));
+        assert!(barrier);
+        assert_eq!(txn.changes.len(), 2);
+        assert_eq!(txn.changes[0], insert(7, 420, "a"));
+        assert_eq!(txn.changes[1].op, Op::Ddl);
+        assert_eq!(txn.changes[1].pos, 500);
+        let row = txn.changes[1].row.clone().unwrap();
+        assert_eq!(row[4].as_deref(), Some("rows"));
+    }
+
+    #[test]
+    fn ddl_outside_the_mapped_schemas_is_a_plain_group() {
+        let mut asm = assembler(None);
+        ok(asm.start_event(QUERY_EVENT, 200, 0));
+        let (txn, barrier) = committed(asm.query("CREATE TABLE x (a int)", "other", 0).unwrap());
+        assert!(!barrier);
+        assert!(txn.changes.is_empty());
+        assert_eq!(txn.end, BinlogPosition::new(FILE, 200));
+    }
+
+    #[test]
+    fn mysql_gtids_move_the_gtid_state() {
+        let uuid = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let mut asm = assembler(Some(GtidState::parse(&format!("{uuid}:1-5")).unwrap()));
+        ok(asm.start_event(MYSQL_GTID_EVENT, 100, 0));
+        let g = Gtid::MySql { sid: uuid.into(), gno: 6 };
+        assert_eq!(asm.mysql_gtid(Some(g)), Ok(Step::Nothing));
+        begin(&mut asm, 150);
+        let (txn, _) = committed(xid(&mut asm, 180));
+        assert_eq!(txn.gtid, Some(format!("{uuid}:1-6")));
+        // a GTID the driver could not decode stops the reader, naming where
+        ok(asm.start_event(MYSQL_GTID_EVENT, 250, 0));
+        let err = asm.mysql_gtid(None).unwrap_err();
+        assert!(err.message().contains("mysql-bin.000001:250"), "{err:?}");
+    }
+
+    #[test]
+    fn rows_of_unmapped_tables_are_ignored() {
+        let mut asm = assembler(None);
+        begin(&mut asm, 100);
+        map(&mut asm, 150, 6, "other", "u");
+        assert!(!rows(&mut asm, 200, 6, "x"), "a table that is not replicated");
+        assert!(!rows(&mut asm, 230, 8, "y"), "a table id without a map");
+        let (txn, _) = committed(xid(&mut asm, 261));
+        assert!(txn.changes.is_empty());
+        assert_eq!(txn.end, BinlogPosition::new(FILE, 261));
+    }
+
+    #[test]
+    fn rows_up_to_a_tables_consistent_point_are_in_its_copy() {
+        let mut src = source();
+        src.tables.get_mut(&("shop".to_string(), "t".to_string())).unwrap().point =
+            Some(BinlogPosition::new(FILE, 200));
+        let mut asm: Assembler<()> = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None);
+        begin(&mut asm, 100);
+        map(&mut asm, 150, 5, "shop", "t");
+        assert!(!rows(&mut asm, 200, 5, "copied"));
+        assert!(rows(&mut asm, 260, 5, "new"));
+        let (txn, _) = committed(xid(&mut asm, 291));
+        assert_eq!(txn.changes, vec![insert(7, 260, "new")]);
+    }
+
+    #[test]
+    fn discarded_rows_and_decode_errors() {
+        let mut asm = assembler(None);
+        begin(&mut asm, 100);
+        map(&mut asm, 150, 5, "shop", "t");
+        ok(asm.start_event(WRITE_ROWS_V2, 200, 0));
+        let step = asm.rows(5, |t, _, discarded| {
+            discarded.push(DiscardedRow { table_id: t.table.id, pos: t.pos, raw: vec![1], reason: "bad".into() });
+            Ok(())
+        });
+        assert_eq!(step, Ok(Step::Nothing));
+        assert_eq!(heartbeat(&mut asm), None);
+        let (txn, _) = committed(xid(&mut asm, 231));
+        assert_eq!(txn.discarded, vec![DiscardedRow { table_id: 7, pos: 200, raw: vec![1], reason: "bad".into() }]);
+
+        begin(&mut asm, 300);
+        map(&mut asm, 350, 5, "shop", "t");
+        ok(asm.start_event(WRITE_ROWS_V2, 400, 0));
+        let err = asm.rows(5, |_, _, _| Err(CoreError::Binlog("shop.t: undecodable row event".into()))).unwrap_err();
+        assert_eq!(err, CoreError::Binlog("at mysql-bin.000001:400: shop.t: undecodable row event".into()));
+    }
+
+    #[test]
+    fn unreadable_events_are_errors_naming_the_position() {
+        let mut asm = assembler(None);
+        let err = asm.start_event(40, 300, 0).unwrap_err();
+        assert!(matches!(err, CoreError::SourceConfig(_)));
+        assert!(err.message().contains("the binlog at mysql-bin.000001:300 holds"), "{err:?}");
+        assert!(err.message().contains("binlog_transaction_compression"), "{err:?}");
+        let err = asm.start_event(166, 400, 0).unwrap_err();
+        assert!(err.message().contains("mysql-bin.000001:400") && err.message().contains("log_bin_compress"));
+        ok(asm.start_event(INCIDENT_EVENT, 450, 0));
+        assert!(asm.incident().unwrap_err().message().contains("INCIDENT event at mysql-bin.000001:450"));
+        ok(asm.start_event(MARIADB_GTID_EVENT, 500, 0));
+        let err = asm.mariadb_gtid(&[1, 2, 3], 1).unwrap_err();
+        assert_eq!(err, CoreError::Binlog("truncated MariaDB GTID event at mysql-bin.000001:500".into()));
+    }
+
+    #[test]
+    fn unknown_event_types_are_noted_once() {
+        let mut asm = assembler(None);
+        ok(asm.start_event(99, 120, 0));
+        assert_eq!(
+            asm.other(99),
+            Step::Note("skipped a binlog event of unknown type 99 at mysql-bin.000001:120".into())
+        );
+        assert_eq!(asm.other(99), Step::Nothing);
+        assert_eq!(asm.other(160), Step::Nothing, "ANNOTATE_ROWS carries nothing for us");
+    }
+
+    #[test]
+    fn rotate_names_without_checksum_bytes() {
+        let mut raw = b"mysql-bin.000001".to_vec();
+        raw.extend_from_slice(&[0xde, b'O', b'J', 0x7f]);
+        assert_eq!(rotate_target(&raw, "mysql-bin.000001", true, None), "mysql-bin.000001");
+        raw.truncate(16);
+        raw.extend_from_slice(b"ABCD");
+        assert_eq!(rotate_target(&raw, "mysql-bin.000001", true, None), "mysql-bin.000001");
+        assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false, None), "mysql-bin.000002");
+        assert_eq!(
+            rotate_target(b"mysql-bin.000002\xff\x01\x02\x03", "mysql-bin.000001", true, None),
+            "mysql-bin.000002"
+        );
+        // the server moving to the next file mid-stream (artificial, log_pos 0, after the
+        // format description): the name is whole, nothing may be cut from it
+        assert_eq!(rotate_target(b"mysql-bin.000002", "mysql-bin.000001", false, None), "mysql-bin.000002");
+        assert_eq!(
+            rotate_target(b"binlog-with.dots.000010", "binlog-with.dots.000009", false, None),
+            "binlog-with.dots.000010"
+        );
+        // binlog_checksum known: exactly the 4 CRC bytes go, whatever they look like (here
+        // alphanumeric, which the guess cannot tell from the name); connected by GTID the
+        // current name is empty
+        assert_eq!(rotate_target(b"mysql-bin.000007a1Zx", "", true, Some(true)), "mysql-bin.000007");
+        assert_eq!(rotate_target(b"mysql-bin.0000071\x02\x03\x04", "", true, Some(true)), "mysql-bin.000007");
+        assert_eq!(rotate_target(b"mysql-bin.000007", "", true, Some(false)), "mysql-bin.000007");
+    }
+
+    #[test]
+    fn compressed_events_are_refused_not_skipped() {
+        assert!(unreadable_event(40).unwrap().contains("binlog_transaction_compression"));
+        for t in 165..=171 {
+            assert!(unreadable_event(t).unwrap().contains("log_bin_compress"));
+        }
+        assert_eq!(unreadable_event(30), None);
+        assert_eq!(unreadable_event(162), None);
+    }
+
+    #[test]
+    fn mariadb_gtid_payload() {
+        let mut data = 42u64.to_le_bytes().to_vec();
+        data.extend_from_slice(&3u32.to_le_bytes());
+        data.push(1);
+        let g = Gtid::MariaDb { domain: 3, server: 7, seq: 42 };
+        assert_eq!(decode_mariadb_gtid(&data, 7), Some((g.clone(), true)));
+        assert_eq!(g.to_string(), "3-7-42");
+        data[12] = 0;
+        assert_eq!(decode_mariadb_gtid(&data, 7), Some((g, false)));
+        assert_eq!(decode_mariadb_gtid(&data[..10], 7), None);
+    }
+}
