@@ -11,9 +11,9 @@
 //! any unknown event type.
 
 use crate::core::assembler::{
-    Assembler, SourceContext, Step, FORMAT_DESCRIPTION_EVENT, HEARTBEAT_EVENT, INCIDENT_EVENT, MARIADB_GTID_EVENT,
-    MYSQL_ANONYMOUS_GTID_EVENT, MYSQL_GTID_EVENT, MYSQL_GTID_TAGGED_EVENT, QUERY_EVENT, ROTATE_EVENT, ROWS_EVENTS,
-    TABLE_MAP_EVENT, XID_EVENT,
+    Assembler, RowsTarget, SourceContext, Step, FORMAT_DESCRIPTION_EVENT, HEARTBEAT_EVENT, INCIDENT_EVENT,
+    MARIADB_GTID_EVENT, MYSQL_ANONYMOUS_GTID_EVENT, MYSQL_GTID_EVENT, MYSQL_GTID_TAGGED_EVENT, QUERY_EVENT,
+    ROTATE_EVENT, ROWS_EVENTS, TABLE_MAP_EVENT, XID_EVENT,
 };
 use crate::core::change::{DiscardedRow, Op, ReaderMessage, Row, RowChange};
 use crate::core::error::{from_mysql, CoreError, CoreResult};
@@ -81,15 +81,13 @@ struct Opened {
 /// Decodes the row images of one rows event into changes for `table`.
 /// Conversion failures become discarded rows; the rest of the event goes on.
 pub fn decode_rows(
-    table: &ReaderTable,
-    table_name: &str,
+    target: &RowsTarget<'_, TableMapEvent<'static>>,
     rows_event: &RowsEventData<'_>,
-    tme: &TableMapEvent<'_>,
-    pos: u64,
     timestamp: u32,
     out: &mut Vec<RowChange>,
     discarded: &mut Vec<DiscardedRow>,
 ) -> CoreResult<()> {
+    let RowsTarget { map: tme, table, name: table_name, pos } = *target;
     let op = match rows_event {
         RowsEventData::WriteRowsEvent(_) | RowsEventData::WriteRowsEventV1(_) => Op::Insert,
         RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_) => Op::Update,
@@ -312,16 +310,7 @@ fn dispatch(asm: &mut Assembler<TableMapEvent<'static>>, event: &Event) -> CoreR
         INCIDENT_EVENT => asm.incident(),
         t if ROWS_EVENTS.contains(&t) => match data() {
             Some(EventData::RowsEvent(rows)) => asm.rows(rows.table_id(), |target, out, discarded| {
-                decode_rows(
-                    target.table,
-                    target.name,
-                    &rows,
-                    target.map,
-                    target.pos,
-                    header.timestamp(),
-                    out,
-                    discarded,
-                )
+                decode_rows(target, &rows, header.timestamp(), out, discarded)
             }),
             _ => Ok(Step::Nothing),
         },
