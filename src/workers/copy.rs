@@ -1,8 +1,11 @@
 //! Copies one MySQL table into its PostgreSQL table through PostgreSQL's own COPY machinery
 //! (`BeginCopyFrom` with a data-source callback), fed by a pure-Rust thread that streams the
 //! rows from MySQL (unbuffered), converts each value with `core::value`, and sends COPY text
-//! in chunks over a bounded channel. Memory stays bounded by the channel (`copy_max_memory`),
-//! whatever the table size.
+//! in chunks over a bounded channel (`copy_producer`). Memory stays bounded by the channel
+//! (`copy_max_memory`), whatever the table size.
+//!
+//! `copy_table` runs the stages in turn: the request (what to copy), the producer thread, the
+//! PostgreSQL side in the chosen mode, then the accounting of every row the producer sent.
 //!
 //! Two modes. `Stream` is the fast path: one COPY for the whole table. If PostgreSQL refuses
 //! a row there (a data error), the caller copies the table again, on the same snapshot, in
@@ -11,25 +14,19 @@
 //! the converter or PostgreSQL refuse are returned with their exact source bytes and the
 //! reason, for `discarded_rows`; the copy goes on.
 
-use crate::core::copytext;
-use crate::core::error::{CoreError, CoreResult};
-use crate::core::mysql_source;
+use crate::core::error::CoreResult;
 use crate::core::rowcodec;
 use crate::core::types::{MappedType, MySqlColumn};
-use crate::core::value;
 use crate::error::{ChameleonError, Result};
+use crate::workers::copy_producer::{chunk_channel, row_lines, Chunk, CopyRequest, KeptRow, Producer};
 use crate::workers::txn::{catch_pg, in_subtransaction, shutdown_requested};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::RefCell;
 use std::time::Duration;
 
-const CHUNK_BYTES: usize = 256 * 1024;
-
-/// The longest COPY line PostgreSQL accepts (its buffers stop at 1 GB); a longer row is refused
-/// by the converter instead of failing the COPY.
-const MAX_ROW_BYTES: usize = (1 << 30) - 64 * 1024;
+pub use crate::workers::copy_producer::CopyDiscard;
 
 /// How the rows reach the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,21 +37,176 @@ pub enum Mode {
     Isolate,
 }
 
-/// A row the copy could not store.
-pub struct CopyDiscard {
-    pub raw: Vec<u8>,
-    pub reason: String,
+/// What one copy stored: the rows, and the rows it set aside.
+pub struct CopyOutcome {
+    pub rows: u64,
+    pub discards: Vec<CopyDiscard>,
 }
 
-/// A row kept with its chunk in `Isolate` mode: where its COPY line ends, and its source bytes.
-struct KeptRow {
-    end: usize,
-    raw: Vec<Option<Vec<u8>>>,
+/// Streams `schema.table` from the connection in `conn` (which holds the consistent snapshot)
+/// into the PostgreSQL relation `relid`. Runs in the caller's transaction. The connection is
+/// put back in `conn` whenever it survives, also when the copy fails, so that the caller can
+/// copy again on the same snapshot.
+#[allow(clippy::too_many_arguments)]
+pub fn copy_table(
+    conn: &mut Option<mysql::Conn>,
+    mysql_schema: &str,
+    mysql_table: &str,
+    columns: &[MySqlColumn],
+    mapped: &[MappedType],
+    relid: pg_sys::Oid,
+    filter: Option<&str>,
+    max_memory: usize,
+    mode: Mode,
+) -> Result<CopyOutcome> {
+    let what = format!("{mysql_schema}.{mysql_table}");
+    let request = CopyRequest::take(conn, mysql_schema, mysql_table, columns, mapped, filter, mode == Mode::Isolate)?;
+    let (tx, rx) = chunk_channel(max_memory);
+    let producer = Producer::start(request, tx);
+    let consumed = match mode {
+        Mode::Stream => copy_stream(relid, rx),
+        Mode::Isolate => copy_isolating(relid, rx),
+    };
+    let (source, produced) = producer.finish(&what)?;
+    *conn = Some(source);
+    consumed.outcome(produced, &what)
 }
 
-enum Chunk {
-    Data { text: Vec<u8>, rows: Vec<KeptRow> },
-    Discard(CopyDiscard),
+/// What the PostgreSQL side made of the producer's chunks.
+struct Consumed {
+    /// Rows stored, or the error that stopped the copy.
+    copied: Result<u64>,
+    /// Rows set aside, by the converter or by PostgreSQL.
+    discards: Vec<CopyDiscard>,
+    /// How many of the discards PostgreSQL refused.
+    refused_by_postgres: u64,
+    /// Whether a shutdown cut the copy short.
+    interrupted: bool,
+}
+
+impl Consumed {
+    /// The copy's outcome once the producer has ended: the COPY's error first, then a shutdown,
+    /// then the producer's error; and every row the producer sent must be stored or refused.
+    fn outcome(self, produced: CoreResult<u64>, what: &str) -> Result<CopyOutcome> {
+        let copied = self.copied?;
+        if self.interrupted {
+            return Err(ChameleonError::State(format!("copy of {what} interrupted by shutdown")));
+        }
+        let produced = produced.map_err(|e| ChameleonError::from(e).context(format!("copy of {what}")))?;
+        let refused = self.refused_by_postgres;
+        if produced != copied + refused {
+            return Err(ChameleonError::State(format!(
+                "copy of {what}: {produced} rows read from MySQL but {copied} stored and {refused} refused"
+            )));
+        }
+        Ok(CopyOutcome { rows: copied, discards: self.discards })
+    }
+}
+
+/// `Stream` mode: one COPY for the whole table, reading the channel as it goes. An error
+/// PostgreSQL raises is returned, not handled: the caller's transaction must abort.
+fn copy_stream(relid: pg_sys::Oid, rx: Receiver<Chunk>) -> Consumed {
+    FEED.with(|f| *f.borrow_mut() = Some(Feed::channel(rx)));
+    let copied = catch_pg(|| run_copy(relid));
+    // Dropping the receiver (with the feed) unblocks the producer if COPY stopped early.
+    let (discards, interrupted) = match take_feed() {
+        Some(f) => {
+            let interrupted = f.interrupted;
+            (f.into_discards(), interrupted)
+        }
+        None => (Vec::new(), false),
+    };
+    Consumed { copied, discards, refused_by_postgres: 0, interrupted }
+}
+
+/// `Isolate` mode: each chunk from the channel is copied on its own (`copy_chunk_isolating`),
+/// until the producer ends, a chunk fails for a reason other than its data, or a shutdown.
+fn copy_isolating(relid: pg_sys::Oid, rx: Receiver<Chunk>) -> Consumed {
+    let mut discards = Vec::new();
+    let mut refused_by_postgres = 0u64;
+    let mut interrupted = false;
+    let mut copied = Ok(0u64);
+    loop {
+        if shutdown_requested() {
+            interrupted = true;
+            break;
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Chunk::Data { text, rows }) => {
+                let before = discards.len();
+                let result = copy_chunk_isolating(relid, text, &rows, &mut discards);
+                refused_by_postgres += (discards.len() - before) as u64;
+                match result {
+                    Ok(n) => copied = copied.map(|c| c + n),
+                    Err(e) => {
+                        copied = Err(e);
+                        break;
+                    }
+                }
+            }
+            Ok(Chunk::Discard(d)) => discards.push(d),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    drop(rx);
+    Consumed { copied, discards, refused_by_postgres, interrupted }
+}
+
+/// One chunk in `Isolate` mode: one COPY in a subtransaction; if PostgreSQL refuses its data,
+/// the chunk's rows one at a time (`copy_rows_one_by_one`). Returns the rows stored.
+fn copy_chunk_isolating(
+    relid: pg_sys::Oid,
+    text: Vec<u8>,
+    rows: &[KeptRow],
+    discards: &mut Vec<CopyDiscard>,
+) -> Result<u64> {
+    let (result, text) = copy_buffer(relid, text);
+    match result {
+        Ok(n) => Ok(n),
+        Err(e) if refused_data(&e) => copy_rows_one_by_one(relid, &text, rows, discards),
+        Err(e) => Err(e),
+    }
+}
+
+/// Each row of a chunk PostgreSQL refused, in its own COPY and subtransaction: the rows it
+/// refuses are set aside with its reason and their source bytes. Returns the rows stored.
+fn copy_rows_one_by_one(
+    relid: pg_sys::Oid,
+    text: &[u8],
+    rows: &[KeptRow],
+    discards: &mut Vec<CopyDiscard>,
+) -> Result<u64> {
+    let mut stored = 0;
+    for (row, line) in rows.iter().zip(row_lines(text, rows)) {
+        let (result, _) = copy_buffer(relid, line.to_vec());
+        match result {
+            Ok(n) => stored += n,
+            Err(e) if refused_data(&e) => {
+                discards.push(CopyDiscard { raw: rowcodec::encode(&row.raw), reason: refusal_reason(&e) })
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(stored)
+}
+
+/// The reason recorded for a row PostgreSQL refused.
+fn refusal_reason(e: &ChameleonError) -> String {
+    match e {
+        ChameleonError::Postgres { message, sqlstate } => {
+            format!("PostgreSQL refused the row: {message} (SQLSTATE {sqlstate})")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Whether PostgreSQL refused the data itself (a value, a row), as opposed to failing for a
+/// reason that would refuse every row (disk, locks, memory): data exceptions, integrity
+/// violations, program limits.
+pub fn refused_data(e: &ChameleonError) -> bool {
+    matches!(e, ChameleonError::Postgres { sqlstate, .. }
+        if sqlstate.starts_with("22") || sqlstate.starts_with("23") || sqlstate.starts_with("54"))
 }
 
 /// What COPY's data source reads: a channel (streaming), or one buffer (a chunk, a row).
@@ -74,38 +226,66 @@ impl Feed {
     fn channel(rx: Receiver<Chunk>) -> Feed {
         Feed { rx: Some(rx), ..Feed::buffer(Vec::new()) }
     }
+
+    /// Makes sure unread bytes are in `buf`, taking the next chunk from the channel (and
+    /// keeping the discards that arrive meanwhile). False at the end of the data, or when a
+    /// shutdown interrupts the copy.
+    fn fill(&mut self) -> bool {
+        while self.at >= self.buf.len() {
+            let Some(rx) = &self.rx else { return false };
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(Chunk::Data { text, .. }) => {
+                    self.buf = text;
+                    self.at = 0;
+                    if shutdown_requested() {
+                        self.interrupted = true;
+                        return false;
+                    }
+                }
+                Ok(Chunk::Discard(d)) => self.discards.push(d),
+                Err(RecvTimeoutError::Timeout) => {
+                    if shutdown_requested() {
+                        self.interrupted = true;
+                        return false;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+        true
+    }
+
+    /// The discards received, with those still in the channel (sent after the last data
+    /// chunk COPY read); the channel is closed.
+    fn into_discards(self) -> Vec<CopyDiscard> {
+        let mut discards = self.discards;
+        if let Some(rx) = self.rx {
+            while let Ok(c) = rx.try_recv() {
+                if let Chunk::Discard(d) = c {
+                    discards.push(d)
+                }
+            }
+        }
+        discards
+    }
 }
 
 thread_local! {
     static FEED: RefCell<Option<Feed>> = const { RefCell::new(None) };
 }
 
-/// COPY's data source: hands PostgreSQL up to `maxread` bytes; 0 means end of data.
+fn take_feed() -> Option<Feed> {
+    FEED.with(|f| f.borrow_mut().take())
+}
+
+/// COPY's data source: hands PostgreSQL up to `maxread` bytes of FEED; 0 means end of data.
 #[pg_guard]
 unsafe extern "C-unwind" fn copy_source(outbuf: *mut std::ffi::c_void, _minread: i32, maxread: i32) -> i32 {
     FEED.with(|f| {
         let mut guard = f.borrow_mut();
         let Some(feed) = guard.as_mut() else { return 0 };
-        while feed.at >= feed.buf.len() {
-            let Some(rx) = &feed.rx else { return 0 };
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(Chunk::Data { text, .. }) => {
-                    feed.buf = text;
-                    feed.at = 0;
-                    if shutdown_requested() {
-                        feed.interrupted = true;
-                        return 0;
-                    }
-                }
-                Ok(Chunk::Discard(d)) => feed.discards.push(d),
-                Err(RecvTimeoutError::Timeout) => {
-                    if shutdown_requested() {
-                        feed.interrupted = true;
-                        return 0;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => return 0,
-            }
+        if !feed.fill() {
+            return 0;
         }
         let n = (feed.buf.len() - feed.at).min(maxread.max(0) as usize);
         unsafe { std::ptr::copy_nonoverlapping(feed.buf.as_ptr().add(feed.at), outbuf as *mut u8, n) };
@@ -151,228 +331,62 @@ fn run_copy(relid: pg_sys::Oid) -> Result<u64> {
     }
 }
 
-/// Whether PostgreSQL refused the data itself (a value, a row), as opposed to failing for a
-/// reason that would refuse every row (disk, locks, memory): data exceptions, integrity
-/// violations, program limits.
-pub fn refused_data(e: &ChameleonError) -> bool {
-    matches!(e, ChameleonError::Postgres { sqlstate, .. }
-        if sqlstate.starts_with("22") || sqlstate.starts_with("23") || sqlstate.starts_with("54"))
-}
-
-fn take_feed() -> Option<Feed> {
-    FEED.with(|f| f.borrow_mut().take())
-}
-
+/// One COPY of `text` in a subtransaction (a chunk, a row); gives the text back for the
+/// row-by-row retry.
 fn copy_buffer(relid: pg_sys::Oid, text: Vec<u8>) -> (Result<u64>, Vec<u8>) {
     FEED.with(|f| *f.borrow_mut() = Some(Feed::buffer(text)));
     let result = in_subtransaction(|| run_copy(relid));
     (result, take_feed().map(|f| f.buf).unwrap_or_default())
 }
 
-/// `Isolate` mode for one chunk: one COPY; if PostgreSQL refuses it, one COPY per row, and the
-/// rows it refuses are discarded with its reason.
-fn copy_chunk(relid: pg_sys::Oid, text: Vec<u8>, rows: Vec<KeptRow>, discards: &mut Vec<CopyDiscard>) -> Result<u64> {
-    let (result, text) = copy_buffer(relid, text);
-    match result {
-        Ok(n) => return Ok(n),
-        Err(e) if refused_data(&e) => {}
-        Err(e) => return Err(e),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::error::CoreError;
+
+    fn consumed(copied: Result<u64>, refused_by_postgres: u64, interrupted: bool) -> Consumed {
+        let discards = (0..refused_by_postgres).map(|_| CopyDiscard { raw: vec![1], reason: "r".into() }).collect();
+        Consumed { copied, discards, refused_by_postgres, interrupted }
     }
-    let mut stored = 0;
-    let mut start = 0;
-    for row in rows {
-        let (result, _) = copy_buffer(relid, text[start..row.end].to_vec());
-        start = row.end;
-        match result {
-            Ok(n) => stored += n,
-            Err(e) if refused_data(&e) => {
-                let reason = match &e {
-                    ChameleonError::Postgres { message, sqlstate } => {
-                        format!("PostgreSQL refused the row: {message} (SQLSTATE {sqlstate})")
-                    }
-                    other => other.to_string(),
-                };
-                discards.push(CopyDiscard { raw: rowcodec::encode(&row.raw), reason });
-            }
-            Err(e) => return Err(e),
+
+    fn error(r: Result<CopyOutcome>) -> String {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
         }
     }
-    Ok(stored)
-}
 
-pub struct CopyOutcome {
-    pub rows: u64,
-    pub discards: Vec<CopyDiscard>,
-}
-
-fn gone() -> CoreError {
-    CoreError::SourceQuery("copy receiver went away".into())
-}
-
-/// Streams `schema.table` from the connection in `conn` (which holds the consistent snapshot)
-/// into the PostgreSQL relation `relid`. Runs in the caller's transaction. The connection is
-/// put back in `conn` whenever it survives, also when the copy fails, so that the caller can
-/// copy again on the same snapshot.
-#[allow(clippy::too_many_arguments)]
-pub fn copy_table(
-    conn: &mut Option<mysql::Conn>,
-    mysql_schema: &str,
-    mysql_table: &str,
-    columns: &[MySqlColumn],
-    mapped: &[MappedType],
-    relid: pg_sys::Oid,
-    filter: Option<&str>,
-    max_memory: usize,
-    mode: Mode,
-) -> Result<CopyOutcome> {
-    let mut source = conn.take().ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))?;
-    // chunks in the channel, plus the one being filled and the one COPY is reading
-    let (tx, rx) = bounded::<Chunk>((max_memory / CHUNK_BYTES).saturating_sub(2).max(1));
-    let schema = mysql_schema.to_string();
-    let table = mysql_table.to_string();
-    let cols = columns.to_vec();
-    let kinds: Vec<_> = mapped.iter().map(|m| m.kind.clone()).collect();
-    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-    let keep = mode == Mode::Isolate;
-    let filter = filter.map(str::to_string);
-    let producer =
-        crate::workers::txn::spawn_without_signals("copy-reader", move || -> (mysql::Conn, CoreResult<u64>) {
-            let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
-            let mut rows: Vec<KeptRow> = Vec::new();
-            let mut kept_bytes = 0usize;
-            let mut sent = 0u64;
-            let res = mysql_source::stream_rows(&mut source, &schema, &table, &cols, filter.as_deref(), |raw| {
-                // the row's COPY line goes straight into the chunk; a refused row is cut off again
-                let before = buf.len();
-                let mut refused = None;
-                for (i, v) in raw.iter().enumerate() {
-                    if i > 0 {
-                        buf.push(b'\t');
-                    }
-                    let Some(bytes) = v else {
-                        buf.extend_from_slice(b"\\N");
-                        continue;
-                    };
-                    let done = match value::push_copy_text(&kinds[i], bytes, &mut buf) {
-                        Ok(true) => Ok(()),
-                        Ok(false) => {
-                            value::from_text(&kinds[i], bytes).map(|s| copytext::push_field(&mut buf, s.as_deref()))
-                        }
-                        Err(reason) => Err(reason),
-                    };
-                    if let Err(reason) = done {
-                        refused = Some(format!("column \"{}\": {reason}", names[i]));
-                        break;
-                    }
-                }
-                if refused.is_none() {
-                    buf.push(b'\n');
-                    if buf.len() - before > MAX_ROW_BYTES {
-                        refused = Some(format!(
-                            "the row is {} bytes in COPY form, over PostgreSQL's 1 GB limit for one row",
-                            buf.len() - before
-                        ));
-                    }
-                }
-                if let Some(reason) = refused {
-                    buf.truncate(before);
-                    let d = CopyDiscard { raw: rowcodec::encode(&raw), reason };
-                    return tx.send(Chunk::Discard(d)).map_err(|_| gone());
-                }
-                sent += 1;
-                if keep {
-                    kept_bytes += raw.iter().map(|v| v.as_ref().map_or(0, |b| b.len())).sum::<usize>();
-                    rows.push(KeptRow { end: buf.len(), raw });
-                }
-                if buf.len() + kept_bytes >= CHUNK_BYTES {
-                    let text = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK_BYTES + 4096));
-                    kept_bytes = 0;
-                    tx.send(Chunk::Data { text, rows: std::mem::take(&mut rows) }).map_err(|_| gone())?;
-                }
-                Ok(())
-            });
-            let res = res.and_then(|_| {
-                if !buf.is_empty() {
-                    tx.send(Chunk::Data { text: buf, rows }).map_err(|_| gone())?;
-                }
-                Ok(sent)
-            });
-            (source, res)
-        });
-
-    // rows stored, rows set aside (by the converter or by PostgreSQL), how many of those
-    // PostgreSQL refused, and whether a shutdown cut the copy short
-    let (copied, discards, refused_by_postgres, interrupted) = match mode {
-        Mode::Stream => {
-            FEED.with(|f| *f.borrow_mut() = Some(Feed::channel(rx)));
-            let copied = catch_pg(|| run_copy(relid));
-            // Dropping the receiver unblocks the producer if COPY stopped early.
-            match take_feed() {
-                Some(f) => {
-                    let mut d = f.discards;
-                    // discards sent after the last data chunk
-                    if let Some(rx) = f.rx {
-                        while let Ok(c) = rx.try_recv() {
-                            if let Chunk::Discard(x) = c {
-                                d.push(x)
-                            }
-                        }
-                    }
-                    (copied, d, 0, f.interrupted)
-                }
-                None => (copied, Vec::new(), 0, false),
-            }
-        }
-        Mode::Isolate => {
-            let mut discards = Vec::new();
-            let mut refused = 0u64;
-            let mut interrupted = false;
-            let mut copied = Ok(0u64);
-            loop {
-                if shutdown_requested() {
-                    interrupted = true;
-                    break;
-                }
-                match rx.recv_timeout(Duration::from_millis(100)) {
-                    Ok(Chunk::Data { text, rows }) => {
-                        let before = discards.len();
-                        let result = copy_chunk(relid, text, rows, &mut discards);
-                        refused += (discards.len() - before) as u64;
-                        match result {
-                            Ok(n) => copied = copied.map(|c| c + n),
-                            Err(e) => {
-                                copied = Err(e);
-                                break;
-                            }
-                        }
-                    }
-                    Ok(Chunk::Discard(d)) => discards.push(d),
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            }
-            drop(rx);
-            (copied, discards, refused, interrupted)
-        }
-    };
-    // (a thread that could not start dropped its channel: the COPY saw no rows, and this fails)
-    let (source, produced) = producer
-        .map_err(|e| {
-            ChameleonError::State(format!("cannot start the copy thread of {mysql_schema}.{mysql_table}: {e}"))
-        })?
-        .join()
-        .map_err(|_| ChameleonError::State(format!("the copy thread of {mysql_schema}.{mysql_table} panicked")))?;
-    *conn = Some(source);
-    let copied = copied?;
-    if interrupted {
-        return Err(ChameleonError::State(format!("copy of {mysql_schema}.{mysql_table} interrupted by shutdown")));
+    fn pg_error(sqlstate: &str) -> ChameleonError {
+        ChameleonError::Postgres { message: "bad".into(), sqlstate: sqlstate.into() }
     }
-    let produced =
-        produced.map_err(|e| ChameleonError::from(e).context(format!("copy of {mysql_schema}.{mysql_table}")))?;
-    if produced != copied + refused_by_postgres {
-        return Err(ChameleonError::State(format!(
-            "copy of {mysql_schema}.{mysql_table}: {produced} rows read from MySQL but {copied} stored and {refused_by_postgres} refused"
-        )));
+
+    #[test]
+    fn every_row_sent_is_stored_or_refused() {
+        let outcome = consumed(Ok(5), 2, false).outcome(Ok(7), "s.t").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((outcome.rows, outcome.discards.len()), (5, 2));
+        let lost = error(consumed(Ok(5), 1, false).outcome(Ok(7), "s.t"));
+        assert!(lost.contains("copy of s.t: 7 rows read from MySQL but 5 stored and 1 refused"), "{lost}");
     }
-    Ok(CopyOutcome { rows: copied, discards })
+
+    #[test]
+    fn the_copy_error_comes_first_then_a_shutdown_then_the_producer_error() {
+        let gone = || Err(CoreError::SourceQuery("copy receiver went away".into()));
+        let copy = error(consumed(Err(pg_error("22P02")), 0, true).outcome(gone(), "s.t"));
+        assert!(copy.contains("bad"), "{copy}");
+        let stop = error(consumed(Ok(0), 0, true).outcome(gone(), "s.t"));
+        assert!(stop.contains("copy of s.t interrupted by shutdown"), "{stop}");
+        let read = error(consumed(Ok(0), 0, false).outcome(gone(), "s.t"));
+        assert!(read.contains("copy of s.t") && read.contains("copy receiver went away"), "{read}");
+    }
+
+    #[test]
+    fn only_data_errors_isolate_rows() {
+        for sqlstate in ["22P02", "23505", "54000"] {
+            assert!(refused_data(&pg_error(sqlstate)), "{sqlstate}");
+        }
+        for e in [pg_error("53100"), pg_error("40P01"), ChameleonError::State("x".into())] {
+            assert!(!refused_data(&e), "{e}");
+        }
+        assert_eq!(refusal_reason(&pg_error("22P02")), "PostgreSQL refused the row: bad (SQLSTATE 22P02)");
+    }
 }

@@ -5,6 +5,7 @@
 //!   lock, the copy workers, the start position).
 //! - `copy_worker`: a copy worker; claims tables and copies each in its own transaction.
 //! - `copy`: feeds PostgreSQL's own COPY machinery from a MySQL table stream.
+//! - `copy_producer`: the copy's pure-Rust thread that reads the table and sends COPY text.
 //! - `read`: the per-source read worker: binlog reader thread + batch writer.
 //! - `batch_writer`: stores whole source transactions with the read position.
 //! - `replay`: the per-source replay worker, applying stored batches to the destination.
@@ -13,6 +14,7 @@
 
 pub mod batch_writer;
 pub mod copy;
+mod copy_producer;
 pub mod copy_worker;
 pub mod ddl_apply;
 pub mod detach;
