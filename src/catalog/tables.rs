@@ -1,0 +1,527 @@
+//! `t_replica_tables`: one row per replicated table — its MySQL definition (columns, indexes,
+//! extras as JSON), replica key, state, consistent point and notes — and the state changes
+//! of a table (registered, copied, replicating, disabled, marked for a new copy).
+
+use super::foreign_keys::record_foreign_keys;
+use super::sources::bump_table_generation;
+use super::{point, run};
+use crate::core::ddl::TableModel;
+use crate::core::position::BinlogPosition;
+use crate::core::schema::{ColumnExtra, ForeignKeyDef, IndexDef};
+use crate::core::types::{map_column, MappedType, MySqlColumn, ZeroDates};
+use crate::error::{ChameleonError, Result};
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::{json, Value};
+
+/// A replicated table with its MySQL columns and their mapping.
+#[derive(Debug, Clone)]
+pub struct TableRow {
+    pub id: i32,
+    pub mysql_schema: String,
+    pub mysql_table: String,
+    pub pg_schema: String,
+    pub pg_table: String,
+    pub columns: Vec<MySqlColumn>,
+    pub mapped: Vec<MappedType>,
+    pub key: Vec<String>,
+    pub state: String,
+    pub enabled: bool,
+    pub point: Option<BinlogPosition>,
+    /// Rows of this table kept in discarded_rows: the destination knowingly lacks them.
+    pub rows_discarded: i64,
+    pub last_error: Option<String>,
+    /// Every index, PRIMARY included (empty for tables copied before 0.5.0).
+    pub indexes: Vec<IndexDef>,
+    /// Defaults, EXTRA and comments, parallel to `columns` (may be empty: none recorded).
+    pub extras: Vec<ColumnExtra>,
+}
+
+impl TableRow {
+    /// The table as DDL replication sees it. Tables copied before indexes were recorded get
+    /// their replica key as their primary key.
+    pub fn model(&self, foreign_keys: Vec<ForeignKeyDef>) -> TableModel {
+        let mut indexes = self.indexes.clone();
+        if indexes.is_empty() && !self.key.is_empty() {
+            indexes.push(IndexDef {
+                name: "PRIMARY".into(),
+                unique: true,
+                columns: self.key.clone(),
+                kind: "BTREE".into(),
+                prefix: false,
+            });
+        }
+        let mut extras = self.extras.clone();
+        extras.resize(self.columns.len(), ColumnExtra::default());
+        TableModel {
+            mysql_schema: self.mysql_schema.clone(),
+            mysql_table: self.mysql_table.clone(),
+            pg_schema: self.pg_schema.clone(),
+            pg_table: self.pg_table.clone(),
+            columns: self.columns.clone(),
+            extras,
+            indexes,
+            key: self.key.clone(),
+            foreign_keys,
+        }
+    }
+
+    pub fn mysql_name(&self) -> String {
+        format!("{}.{}", self.mysql_schema, self.mysql_table)
+    }
+    /// Indexes of the replica key columns in column order.
+    pub fn key_indexes(&self) -> Vec<usize> {
+        self.key.iter().filter_map(|k| self.columns.iter().position(|c| &c.name == k)).collect()
+    }
+}
+
+pub fn columns_to_json(cols: &[MySqlColumn], pg_schema: &str, pg_table: &str) -> Value {
+    Value::Array(
+        cols.iter()
+            .map(|c| {
+                json!({
+                    "name": c.name, "data_type": c.data_type, "column_type": c.column_type,
+                    "nullable": c.nullable, "char_max_len": c.char_max_len,
+                    "numeric_precision": c.numeric_precision, "numeric_scale": c.numeric_scale,
+                    "datetime_precision": c.datetime_precision,
+                    "pg_override": c.pg_override,
+                    "zero_dates": c.zero_dates.as_str(),
+                    "postgis": c.postgis,
+                    "charset": c.charset,
+                    "pg_type": map_column(c, pg_schema, pg_table).map(|m| m.pg_type).ok(),
+                })
+            })
+            .collect(),
+    )
+}
+
+pub fn indexes_to_json(indexes: &[IndexDef]) -> Value {
+    Value::Array(
+        indexes
+            .iter()
+            .map(|i| json!({"name": i.name, "unique": i.unique, "columns": i.columns, "kind": i.kind, "prefix": i.prefix}))
+            .collect(),
+    )
+}
+
+fn indexes_from_json(v: &Value) -> Vec<IndexDef> {
+    let s = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let b = |c: &Value, k: &str| c.get(k).and_then(Value::as_bool).unwrap_or(false);
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| IndexDef {
+                    name: s(i, "name"),
+                    unique: b(i, "unique"),
+                    columns: i
+                        .get("columns")
+                        .and_then(Value::as_array)
+                        .map(|c| c.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                        .unwrap_or_default(),
+                    kind: s(i, "kind"),
+                    prefix: b(i, "prefix"),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn extras_to_json(extras: &[ColumnExtra]) -> Value {
+    Value::Array(extras.iter().map(|x| json!({"default": x.default, "extra": x.extra, "comment": x.comment})).collect())
+}
+
+fn extras_from_json(v: &Value) -> Vec<ColumnExtra> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| ColumnExtra {
+                    default: x.get("default").and_then(Value::as_str).map(str::to_string),
+                    extra: x.get("extra").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    comment: x.get("comment").and_then(Value::as_str).unwrap_or_default().to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn columns_from_json(v: &Value) -> Vec<MySqlColumn> {
+    let s = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let n = |c: &Value, k: &str| c.get(k).and_then(Value::as_u64);
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| MySqlColumn {
+                    name: s(c, "name"),
+                    data_type: s(c, "data_type"),
+                    column_type: s(c, "column_type"),
+                    nullable: c.get("nullable").and_then(Value::as_bool).unwrap_or(true),
+                    char_max_len: n(c, "char_max_len"),
+                    numeric_precision: n(c, "numeric_precision"),
+                    numeric_scale: n(c, "numeric_scale"),
+                    datetime_precision: n(c, "datetime_precision"),
+                    pg_override: c.get("pg_override").and_then(Value::as_str).map(str::to_string),
+                    zero_dates: c
+                        .get("zero_dates")
+                        .and_then(Value::as_str)
+                        .and_then(ZeroDates::parse)
+                        .unwrap_or_default(),
+                    postgis: c.get("postgis").and_then(Value::as_str).map(str::to_string),
+                    charset: c.get("charset").and_then(Value::as_str).map(str::to_string),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
+    select_tables("i_id_source = $1", source_id)
+}
+
+/// One table, as registered (the definition its PostgreSQL table was created from).
+pub fn table_by_id(table_id: i32) -> Result<TableRow> {
+    select_tables("i_id_table = $1", table_id)?
+        .pop()
+        .ok_or_else(|| ChameleonError::NotFound(format!("replicated table id {table_id}")))
+}
+
+fn select_tables(filter: &str, id: i32) -> Result<Vec<TableRow>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            &format!(
+                "SELECT i_id_table, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, jsb_columns, v_replica_key, \
+                 enm_state, b_replica_enabled, t_binlog_name, i_binlog_position, i_rows_discarded, t_last_error, \
+                 jsb_indexes, jsb_extras \
+                 FROM sch_chameleon.t_replica_tables WHERE {filter} ORDER BY i_id_table"
+            ),
+            None,
+            &[id.into()],
+        )?;
+        let mut out = Vec::new();
+        for row in t {
+            let columns = columns_from_json(&row.get::<JsonB>(6)?.map(|j| j.0).unwrap_or(Value::Null));
+            let mysql_table: String = row.get(3)?.unwrap_or_default();
+            let pg_schema: String = row.get(4)?.unwrap_or_default();
+            let pg_table: String = row.get(5)?.unwrap_or_default();
+            let mapped = columns
+                .iter()
+                .map(|c| map_column(c, &pg_schema, &pg_table))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| ChameleonError::from(e).context(format!("table {mysql_table}")))?;
+            let file: Option<String> = row.get(10)?;
+            let pos: Option<i64> = row.get(11)?;
+            out.push(TableRow {
+                id: row.get(1)?.unwrap_or_default(),
+                mysql_schema: row.get(2)?.unwrap_or_default(),
+                mysql_table,
+                pg_schema,
+                pg_table,
+                columns,
+                mapped,
+                key: row.get::<Vec<String>>(7)?.unwrap_or_default(),
+                state: row.get(8)?.unwrap_or_default(),
+                enabled: row.get(9)?.unwrap_or(false),
+                point: point(file, pos),
+                rows_discarded: row.get(12)?.unwrap_or(0),
+                last_error: row.get(13)?,
+                indexes: indexes_from_json(&row.get::<JsonB>(14)?.map(|j| j.0).unwrap_or(Value::Null)),
+                extras: extras_from_json(&row.get::<JsonB>(15)?.map(|j| j.0).unwrap_or(Value::Null)),
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// The PostgreSQL (schema, table) of every table of the source.
+pub fn tables_for_source_names(source_id: i32) -> Result<Vec<(String, String)>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT v_pg_schema, v_pg_table FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1",
+            None,
+            &[source_id.into()],
+        )?;
+        let mut out = Vec::new();
+        for row in t {
+            out.push((row.get::<String>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default()));
+        }
+        Ok(out)
+    })
+}
+
+/// Registers a table as discovery read it: to copy unless it cannot be, replicated unless it
+/// has a problem (shown in last_error). Returns its id.
+pub fn register_definition(source_id: i32, t: &crate::core::discovery::TableDefinition) -> Result<i32> {
+    register_table(
+        source_id,
+        &t.mysql_schema,
+        &t.mysql_table,
+        &t.pg_schema,
+        &t.columns,
+        &t.key,
+        &t.indexes,
+        &t.extras,
+        t.estimate,
+        t.copyable(),
+        t.problem_text().as_deref(),
+    )
+}
+
+/// Registers (or re-registers, for a new copy) a table; returns its id.
+#[allow(clippy::too_many_arguments)]
+pub fn register_table(
+    source_id: i32,
+    mysql_schema: &str,
+    mysql_table: &str,
+    pg_schema: &str,
+    columns: &[MySqlColumn],
+    key: &[String],
+    indexes: &[IndexDef],
+    extras: &[ColumnExtra],
+    estimate: i64,
+    copy: bool,
+    problem: Option<&str>,
+) -> Result<i32> {
+    Spi::connect_mut(|client| {
+        let t = client.update(
+            "INSERT INTO sch_chameleon.t_replica_tables AS t (i_id_source, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, \
+                 jsb_columns, v_replica_key, i_rows_estimated, enm_state, b_replica_enabled, t_last_error, jsb_indexes, jsb_extras) \
+             VALUES ($1, $2, $3, $4, $3, $5, $6, $7, CASE WHEN $9 THEN 'pending' ELSE 'disabled' END, $8::text IS NULL, $8, $10, $11) \
+             ON CONFLICT (i_id_source, v_mysql_schema, v_mysql_table) DO UPDATE SET \
+                 v_pg_schema = EXCLUDED.v_pg_schema, jsb_columns = EXCLUDED.jsb_columns, v_replica_key = EXCLUDED.v_replica_key, \
+                 jsb_indexes = EXCLUDED.jsb_indexes, jsb_extras = EXCLUDED.jsb_extras, \
+                 i_rows_estimated = EXCLUDED.i_rows_estimated, enm_state = EXCLUDED.enm_state, \
+                 b_replica_enabled = EXCLUDED.b_replica_enabled, t_last_error = EXCLUDED.t_last_error, \
+                 i_rows_copied = 0, i_rows_discarded = 0, t_binlog_name = NULL, i_binlog_position = NULL, ts_copied = NULL \
+             RETURNING i_id_table",
+            None,
+            &[
+                source_id.into(),
+                mysql_schema.into(),
+                mysql_table.into(),
+                pg_schema.into(),
+                JsonB(columns_to_json(columns, pg_schema, mysql_table)).into(),
+                key.to_vec().into(),
+                estimate.into(),
+                problem.into(),
+                copy.into(),
+                JsonB(indexes_to_json(indexes)).into(),
+                JsonB(extras_to_json(extras)).into(),
+            ],
+        )?;
+        Ok(t.first().get_one::<i32>()?.unwrap_or_default())
+    })
+}
+
+/// Forgets one table (gone from the source); its PostgreSQL table is left alone.
+pub fn unregister_table(table_id: i32) -> Result<()> {
+    run("DELETE FROM sch_chameleon.t_replica_tables WHERE i_id_table = $1", &[table_id.into()])
+}
+
+/// Forgets tables of the source that are not in `keep` (dropped on the source since the last copy).
+pub fn unregister_tables_except(source_id: i32, keep: &[i32]) -> Result<()> {
+    run(
+        "DELETE FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 AND NOT (i_id_table = ANY($2))",
+        &[source_id.into(), keep.to_vec().into()],
+    )
+}
+
+/// Records what the copy of a table could not reproduce.
+pub fn set_table_notes(table_id: i32, notes: &[String]) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET t_notes = $2 WHERE i_id_table = $1",
+        &[table_id.into(), notes.to_vec().into()],
+    )
+}
+
+/// Adds a note to a table's notes.
+pub fn add_table_note(table_id: i32, note: &str) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET t_notes = coalesce(t_notes, '{}') || $2 WHERE i_id_table = $1",
+        &[table_id.into(), vec![note.to_string()].into()],
+    )
+}
+
+/// Whether every copied table of the source has the same consistent point.
+pub fn single_consistent_point(source_id: i32) -> Result<bool> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT count(DISTINCT (t_binlog_name, i_binlog_position)) <= 1 FROM sch_chameleon.t_replica_tables \
+              WHERE i_id_source = $1 AND ts_copied IS NOT NULL",
+            None,
+            &[source_id.into()],
+        )?;
+        Ok(t.first().get_one::<bool>()?.unwrap_or(false))
+    })
+}
+
+pub fn set_table_state(table_id: i32, state: &str) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = $2 WHERE i_id_table = $1",
+        &[table_id.into(), state.into()],
+    )
+}
+
+pub fn set_table_copied(
+    table_id: i32,
+    rows: Option<i64>,
+    discarded: Option<i64>,
+    point: &BinlogPosition,
+    replicate: bool,
+) -> Result<()> {
+    // (a table disabled while it was being copied, by a DDL statement, stays disabled)
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = CASE WHEN $6 AND b_replica_enabled THEN 'copied' ELSE 'disabled' END, \
+         i_rows_copied = coalesce($2, i_rows_copied), i_rows_discarded = coalesce($3, i_rows_discarded), t_binlog_name = $4, i_binlog_position = $5, ts_copied = clock_timestamp() \
+         WHERE i_id_table = $1",
+        &[table_id.into(), rows.into(), discarded.into(), point.file.as_str().into(), (point.pos as i64).into(), replicate.into()],
+    )
+}
+
+/// A table copied again while its source runs is replicating from now on.
+pub fn set_table_replicating_if_running(table_id: i32, source_id: i32) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'replicating' WHERE i_id_table = $1 AND enm_state = 'copied' \
+           AND EXISTS (SELECT 1 FROM sch_chameleon.t_sources WHERE i_id_source = $2 AND enm_status = 'running')",
+        &[table_id.into(), source_id.into()],
+    )
+}
+
+/// Marks every copied table of the source as replicating (the replica is running).
+pub fn set_tables_replicating(source_id: i32) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'replicating' \
+         WHERE i_id_source = $1 AND enm_state = 'copied' AND b_replica_enabled",
+        &[source_id.into()],
+    )
+}
+
+/// A replicated table's new definition after a DDL statement (names included).
+pub fn save_table_model(table_id: i32, m: &TableModel) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET v_mysql_schema = $2, v_mysql_table = $3, v_pg_schema = $4, v_pg_table = $5, \
+         jsb_columns = $6, v_replica_key = $7, jsb_indexes = $8, jsb_extras = $9 WHERE i_id_table = $1",
+        &[
+            table_id.into(),
+            m.mysql_schema.as_str().into(),
+            m.mysql_table.as_str().into(),
+            m.pg_schema.as_str().into(),
+            m.pg_table.as_str().into(),
+            JsonB(columns_to_json(&m.columns, &m.pg_schema, &m.pg_table)).into(),
+            m.key.clone().into(),
+            JsonB(indexes_to_json(&m.indexes)).into(),
+            JsonB(extras_to_json(&m.extras)).into(),
+        ],
+    )?;
+    record_foreign_keys(table_id, &m.foreign_keys)
+}
+
+/// A table created on the source by a DDL statement at `point`: replicated from there (its
+/// rows all come after it), or registered disabled with the reason `problem`.
+pub fn register_created_table(
+    source_id: i32,
+    m: &TableModel,
+    point: &BinlogPosition,
+    problem: Option<&str>,
+) -> Result<i32> {
+    let id = register_table(
+        source_id,
+        &m.mysql_schema,
+        &m.mysql_table,
+        &m.pg_schema,
+        &m.columns,
+        &m.key,
+        &m.indexes,
+        &m.extras,
+        0,
+        true,
+        problem,
+    )?;
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET v_pg_table = $2, t_binlog_name = $3, i_binlog_position = $4, ts_copied = clock_timestamp(), \
+         enm_state = CASE WHEN b_replica_enabled THEN 'replicating' ELSE 'disabled' END WHERE i_id_table = $1",
+        &[id.into(), m.pg_table.as_str().into(), point.file.as_str().into(), (point.pos as i64).into()],
+    )?;
+    record_foreign_keys(id, &m.foreign_keys)?;
+    Ok(id)
+}
+
+/// Why a table the options no longer select is disabled (`alter_source`).
+pub const NOT_SELECTED: &str = "not replicated: left out by the source's schema_mappings, limit_tables or skip_tables";
+
+/// Disables a table; the workers of its source reload their table caches (generation).
+pub fn disable_table(table_id: i32, reason: &str) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'disabled', b_replica_enabled = false, t_last_error = $2 \
+         WHERE i_id_table = $1",
+        &[table_id.into(), reason.into()],
+    )?;
+    run(
+        "UPDATE sch_chameleon.t_sources SET i_table_generation = i_table_generation + 1 \
+          WHERE i_id_source = (SELECT i_id_source FROM sch_chameleon.t_replica_tables WHERE i_id_table = $1)",
+        &[table_id.into()],
+    )
+}
+
+/// Sets tables of the source to be copied again: those named (`schema.table`, MySQL names),
+/// or every one not replicating (disabled, failed, or pending after an interrupted sync). Returns the names; an unknown name is an error.
+/// Tables the source's options leave out (`NOT_SELECTED`) are refused by name and skipped
+/// otherwise, unless `selected_again` (alter_source bringing them back).
+pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>, selected_again: bool) -> Result<Vec<String>> {
+    let known: Vec<(i32, String, String)> = Spi::connect(|client| {
+        let t = client.select(
+            "SELECT i_id_table, v_mysql_schema || '.' || v_mysql_table, \
+                    CASE WHEN t_last_error IS NOT DISTINCT FROM $2 AND NOT $3 THEN 'left out' \
+                         WHEN cardinality(v_replica_key) > 0 THEN enm_state ELSE 'keyless' END \
+               FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 ORDER BY 2",
+            None,
+            &[id.into(), NOT_SELECTED.into(), selected_again.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            out.push((r.get(1)?.unwrap_or_default(), r.get(2)?.unwrap_or_default(), r.get(3)?.unwrap_or_default()));
+        }
+        Ok::<_, ChameleonError>(out)
+    })?;
+    let chosen: Vec<&(i32, String, String)> = match names {
+        Some(names) => {
+            let unknown: Vec<&String> = names.iter().filter(|n| !known.iter().any(|k| &k.1 == *n)).collect();
+            if !unknown.is_empty() {
+                return Err(ChameleonError::NotFound(format!(
+                    "no table {} in this source (names are the MySQL schema.table, as in chameleon.tables.mysql_table)",
+                    unknown.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            if let Some(out) = known.iter().find(|k| names.contains(&k.1) && k.2 == "left out") {
+                return Err(ChameleonError::State(format!(
+                    "table \"{}\" is left out by the source's schema_mappings, limit_tables or skip_tables: change them with alter_source",
+                    out.1
+                )));
+            }
+            known.iter().filter(|k| names.contains(&k.1)).collect()
+        }
+        // disabled by a replay error, failed, or left behind by a sync whose copy died (a table
+        // without a replica key is never replicated: copying it again would change nothing)
+        None => {
+            known.iter().filter(|k| matches!(k.2.as_str(), "disabled" | "failed" | "pending" | "copying")).collect()
+        }
+    };
+    for (tid, _, _) in &chosen {
+        run(
+            "UPDATE sch_chameleon.t_replica_tables SET enm_state = 'pending', b_replica_enabled = true, t_last_error = NULL \
+              WHERE i_id_table = $1",
+            &[(*tid).into()],
+        )?;
+    }
+    bump_table_generation(id)?;
+    Ok(chosen.iter().map(|k| k.1.clone()).collect())
+}
+
+/// A table whose rows were loaded by other means: replicated from the source's start
+/// position on (no consistent point of its own), or kept unreplicated.
+pub fn set_table_adopted(table_id: i32, replicate: bool, note: &str) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET enm_state = CASE WHEN $2 THEN 'copied' ELSE 'disabled' END, \
+         i_rows_copied = 0, i_rows_discarded = 0, t_binlog_name = NULL, i_binlog_position = NULL, \
+         ts_copied = clock_timestamp(), t_notes = t_notes || $3 WHERE i_id_table = $1",
+        &[table_id.into(), replicate.into(), vec![note.to_string()].into()],
+    )
+}
