@@ -2,9 +2,9 @@
 //! copies at), table claims on `t_replica_tables`, `t_copy_ranges` (the key ranges a large
 //! table is cut into), and the copy's progress and resumption.
 
-use super::tables::columns_to_json;
 use super::{point, run};
 use crate::core::position::BinlogPosition;
+use crate::core::stored::columns_to_json;
 use crate::core::types::MySqlColumn;
 use crate::error::{ChameleonError, Result};
 use pgrx::prelude::*;

@@ -9,7 +9,7 @@ use crate::core::position::BinlogPosition;
 use crate::error::{ChameleonError, Result};
 use pgrx::prelude::*;
 use pgrx::JsonB;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[derive(Debug, Clone)]
 pub struct SourceRow {
@@ -59,13 +59,19 @@ fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Resul
         for row in table {
             let file: Option<String> = row.get(9)?;
             let pos: Option<i64> = row.get(10)?;
+            let name: String = row.get(2)?.unwrap_or_default();
+            let not_null = |json: Option<JsonB>, column: &str| {
+                json.map(|j| j.0).ok_or_else(|| {
+                    ChameleonError::Catalog(format!("the catalogue's {column} of source \"{name}\" is NULL"))
+                })
+            };
             out.push(SourceRow {
                 id: row.get(1)?.unwrap_or_default(),
-                name: row.get(2)?.unwrap_or_default(),
                 url: row.get(3)?.unwrap_or_default(),
                 url_safe: row.get(4)?.unwrap_or_default(),
-                mappings: row.get::<JsonB>(5)?.map(|j| j.0).unwrap_or(Value::Null),
-                options: row.get::<JsonB>(6)?.map(|j| j.0).unwrap_or(json!({})),
+                mappings: not_null(row.get::<JsonB>(5)?, "jsb_schema_mappings")?,
+                options: not_null(row.get::<JsonB>(6)?, "jsb_options")?,
+                name,
                 status: row.get(7)?.unwrap_or_default(),
                 want_running: row.get(8)?.unwrap_or(false),
                 position: point(file, pos),

@@ -8,11 +8,12 @@ use super::{point, run};
 use crate::core::ddl::TableModel;
 use crate::core::position::BinlogPosition;
 use crate::core::schema::{ColumnExtra, ForeignKeyDef, IndexDef};
-use crate::core::types::{map_column, MappedType, MySqlColumn, ZeroDates};
+use crate::core::stored;
+use crate::core::types::{map_column, MappedType, MySqlColumn};
 use crate::error::{ChameleonError, Result};
 use pgrx::prelude::*;
 use pgrx::JsonB;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A replicated table with its MySQL columns and their mapping.
 #[derive(Debug, Clone)]
@@ -75,104 +76,6 @@ impl TableRow {
     }
 }
 
-pub fn columns_to_json(cols: &[MySqlColumn], pg_schema: &str, pg_table: &str) -> Value {
-    Value::Array(
-        cols.iter()
-            .map(|c| {
-                json!({
-                    "name": c.name, "data_type": c.data_type, "column_type": c.column_type,
-                    "nullable": c.nullable, "char_max_len": c.char_max_len,
-                    "numeric_precision": c.numeric_precision, "numeric_scale": c.numeric_scale,
-                    "datetime_precision": c.datetime_precision,
-                    "pg_override": c.pg_override,
-                    "zero_dates": c.zero_dates.as_str(),
-                    "postgis": c.postgis,
-                    "charset": c.charset,
-                    "pg_type": map_column(c, pg_schema, pg_table).map(|m| m.pg_type).ok(),
-                })
-            })
-            .collect(),
-    )
-}
-
-pub fn indexes_to_json(indexes: &[IndexDef]) -> Value {
-    Value::Array(
-        indexes
-            .iter()
-            .map(|i| json!({"name": i.name, "unique": i.unique, "columns": i.columns, "kind": i.kind, "prefix": i.prefix}))
-            .collect(),
-    )
-}
-
-fn indexes_from_json(v: &Value) -> Vec<IndexDef> {
-    let s = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let b = |c: &Value, k: &str| c.get(k).and_then(Value::as_bool).unwrap_or(false);
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|i| IndexDef {
-                    name: s(i, "name"),
-                    unique: b(i, "unique"),
-                    columns: i
-                        .get("columns")
-                        .and_then(Value::as_array)
-                        .map(|c| c.iter().filter_map(Value::as_str).map(str::to_string).collect())
-                        .unwrap_or_default(),
-                    kind: s(i, "kind"),
-                    prefix: b(i, "prefix"),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-pub fn extras_to_json(extras: &[ColumnExtra]) -> Value {
-    Value::Array(extras.iter().map(|x| json!({"default": x.default, "extra": x.extra, "comment": x.comment})).collect())
-}
-
-fn extras_from_json(v: &Value) -> Vec<ColumnExtra> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| ColumnExtra {
-                    default: x.get("default").and_then(Value::as_str).map(str::to_string),
-                    extra: x.get("extra").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    comment: x.get("comment").and_then(Value::as_str).unwrap_or_default().to_string(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn columns_from_json(v: &Value) -> Vec<MySqlColumn> {
-    let s = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let n = |c: &Value, k: &str| c.get(k).and_then(Value::as_u64);
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|c| MySqlColumn {
-                    name: s(c, "name"),
-                    data_type: s(c, "data_type"),
-                    column_type: s(c, "column_type"),
-                    nullable: c.get("nullable").and_then(Value::as_bool).unwrap_or(true),
-                    char_max_len: n(c, "char_max_len"),
-                    numeric_precision: n(c, "numeric_precision"),
-                    numeric_scale: n(c, "numeric_scale"),
-                    datetime_precision: n(c, "datetime_precision"),
-                    pg_override: c.get("pg_override").and_then(Value::as_str).map(str::to_string),
-                    zero_dates: c
-                        .get("zero_dates")
-                        .and_then(Value::as_str)
-                        .and_then(ZeroDates::parse)
-                        .unwrap_or_default(),
-                    postgis: c.get("postgis").and_then(Value::as_str).map(str::to_string),
-                    charset: c.get("charset").and_then(Value::as_str).map(str::to_string),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
     select_tables("i_id_source = $1", source_id)
 }
@@ -198,10 +101,13 @@ fn select_tables(filter: &str, id: i32) -> Result<Vec<TableRow>> {
         )?;
         let mut out = Vec::new();
         for row in t {
-            let columns = columns_from_json(&row.get::<JsonB>(6)?.map(|j| j.0).unwrap_or(Value::Null));
+            let id: i32 = row.get(1)?.unwrap_or_default();
+            let mysql_schema: String = row.get(2)?.unwrap_or_default();
             let mysql_table: String = row.get(3)?.unwrap_or_default();
             let pg_schema: String = row.get(4)?.unwrap_or_default();
             let pg_table: String = row.get(5)?.unwrap_or_default();
+            let name = format!("{mysql_schema}.{mysql_table} (id {id})");
+            let columns = stored_json(row.get::<JsonB>(6)?, stored::columns_from_json, &name, "jsb_columns")?;
             let mapped = columns
                 .iter()
                 .map(|c| map_column(c, &pg_schema, &pg_table))
@@ -210,8 +116,8 @@ fn select_tables(filter: &str, id: i32) -> Result<Vec<TableRow>> {
             let file: Option<String> = row.get(10)?;
             let pos: Option<i64> = row.get(11)?;
             out.push(TableRow {
-                id: row.get(1)?.unwrap_or_default(),
-                mysql_schema: row.get(2)?.unwrap_or_default(),
+                id,
+                mysql_schema,
                 mysql_table,
                 pg_schema,
                 pg_table,
@@ -223,12 +129,27 @@ fn select_tables(filter: &str, id: i32) -> Result<Vec<TableRow>> {
                 point: point(file, pos),
                 rows_discarded: row.get(12)?.unwrap_or(0),
                 last_error: row.get(13)?,
-                indexes: indexes_from_json(&row.get::<JsonB>(14)?.map(|j| j.0).unwrap_or(Value::Null)),
-                extras: extras_from_json(&row.get::<JsonB>(15)?.map(|j| j.0).unwrap_or(Value::Null)),
+                indexes: stored_json(row.get::<JsonB>(14)?, stored::indexes_from_json, &name, "jsb_indexes")?,
+                extras: stored_json(row.get::<JsonB>(15)?, stored::extras_from_json, &name, "jsb_extras")?,
             });
         }
         Ok(out)
     })
+}
+
+/// A table's definition column (`jsb_columns`, `jsb_indexes`, `jsb_extras`) decoded from its
+/// stored JSON; a NULL or malformed value is an error naming the table and the column.
+fn stored_json<T>(
+    json: Option<JsonB>,
+    decode: fn(&Value) -> serde_json::Result<T>,
+    table: &str,
+    column: &str,
+) -> Result<T> {
+    let malformed = |why: String| {
+        ChameleonError::Catalog(format!("the catalogue's {column} of replicated table {table} is malformed: {why}"))
+    };
+    let value = json.ok_or_else(|| malformed("NULL".into()))?.0;
+    decode(&value).map_err(|e| malformed(e.to_string()))
 }
 
 /// The PostgreSQL (schema, table) of every table of the source.
@@ -298,13 +219,13 @@ pub fn register_table(
                 mysql_schema.into(),
                 mysql_table.into(),
                 pg_schema.into(),
-                JsonB(columns_to_json(columns, pg_schema, mysql_table)).into(),
+                JsonB(stored::columns_to_json(columns, pg_schema, mysql_table)).into(),
                 key.to_vec().into(),
                 estimate.into(),
                 problem.into(),
                 copy.into(),
-                JsonB(indexes_to_json(indexes)).into(),
-                JsonB(extras_to_json(extras)).into(),
+                JsonB(stored::indexes_to_json(indexes)).into(),
+                JsonB(stored::extras_to_json(extras)).into(),
             ],
         )?;
         Ok(t.first().get_one::<i32>()?.unwrap_or_default())
@@ -405,10 +326,10 @@ pub fn save_table_model(table_id: i32, m: &TableModel) -> Result<()> {
             m.mysql_table.as_str().into(),
             m.pg_schema.as_str().into(),
             m.pg_table.as_str().into(),
-            JsonB(columns_to_json(&m.columns, &m.pg_schema, &m.pg_table)).into(),
+            JsonB(stored::columns_to_json(&m.columns, &m.pg_schema, &m.pg_table)).into(),
             m.key.clone().into(),
-            JsonB(indexes_to_json(&m.indexes)).into(),
-            JsonB(extras_to_json(&m.extras)).into(),
+            JsonB(stored::indexes_to_json(&m.indexes)).into(),
+            JsonB(stored::extras_to_json(&m.extras)).into(),
         ],
     )?;
     record_foreign_keys(table_id, &m.foreign_keys)
@@ -524,4 +445,63 @@ pub fn set_table_adopted(table_id: i32, replicate: bool, note: &str) -> Result<(
          ts_copied = clock_timestamp(), t_notes = t_notes || $3 WHERE i_id_table = $1",
         &[table_id.into(), replicate.into(), vec![note.to_string()].into()],
     )
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::*;
+    use crate::core::types::ZeroDates;
+
+    fn source() -> i32 {
+        Spi::get_one::<i32>("SELECT chameleon.add_source('cat', 'mysql://u:p@h:1', '{\"shop\":\"shop\"}')")
+            .unwrap()
+            .unwrap()
+    }
+
+    #[pg_test]
+    fn table_definition_round_trips_through_the_catalogue() {
+        let id = source();
+        let columns = vec![MySqlColumn {
+            name: "id".into(),
+            data_type: "int".into(),
+            column_type: "int(11)".into(),
+            nullable: false,
+            char_max_len: None,
+            numeric_precision: Some(10),
+            numeric_scale: Some(0),
+            datetime_precision: None,
+            pg_override: None,
+            zero_dates: ZeroDates::Null,
+            charset: None,
+            postgis: None,
+        }];
+        let indexes = vec![IndexDef {
+            name: "PRIMARY".into(),
+            unique: true,
+            columns: vec!["id".into()],
+            kind: "BTREE".into(),
+            prefix: false,
+        }];
+        let extras = vec![ColumnExtra { default: None, extra: "auto_increment".into(), comment: "key".into() }];
+        let tid = register_table(id, "shop", "t", "shop", &columns, &["id".into()], &indexes, &extras, 5, true, None)
+            .unwrap();
+        let t = table_by_id(tid).unwrap();
+        assert_eq!((t.columns, t.indexes, t.extras), (columns, indexes, extras));
+    }
+
+    #[pg_test]
+    fn a_malformed_definition_names_the_table_and_the_column() {
+        let id = source();
+        Spi::run(&format!(
+            "INSERT INTO sch_chameleon.t_replica_tables (i_id_source, v_mysql_schema, v_mysql_table, v_pg_schema, v_pg_table, jsb_indexes) \
+             VALUES ({id}, 'shop', 't', 'shop', 't', '[{{\"name\": \"PRIMARY\", \"unique\": \"yes\"}}]')"
+        ))
+        .unwrap();
+        let e = tables_for_source(id).unwrap_err().to_string();
+        assert!(e.contains("jsb_indexes") && e.contains("shop.t (id ") && e.contains("entry 0"), "{e}");
+        Spi::run("UPDATE sch_chameleon.t_replica_tables SET jsb_indexes = '[]', jsb_columns = '{}'").unwrap();
+        let e = tables_for_source(id).unwrap_err().to_string();
+        assert!(e.contains("jsb_columns") && e.contains("shop.t (id "), "{e}");
+    }
 }

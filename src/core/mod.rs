@@ -20,5 +20,6 @@ pub mod rowcodec;
 pub mod schema;
 pub mod source_url;
 pub mod sql;
+pub mod stored;
 pub mod types;
 pub mod value;
