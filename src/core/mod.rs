@@ -22,5 +22,6 @@ pub mod schema;
 pub mod source_url;
 pub mod sql;
 pub mod state;
+pub mod stored;
 pub mod types;
 pub mod value;

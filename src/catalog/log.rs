@@ -1,0 +1,115 @@
+//! The change log: `t_log_slots` (the partitions of `t_log_replica` the batch writers rotate
+//! through), `t_replica_batch` (stored batches, pending row events and DDL), and the
+//! maintenance that empties a slot.
+
+use super::{execute, run};
+use crate::core::state::TableState;
+use crate::error::Result;
+use pgrx::prelude::*;
+
+/// The slot the batch writers write into.
+pub fn current_log_slot() -> Result<i16> {
+    Ok(Spi::get_one::<i16>("SELECT i_slot FROM sch_chameleon.t_log_slots WHERE b_current")?.unwrap_or(0))
+}
+
+pub struct LogSlot {
+    pub slot: i16,
+    pub current: bool,
+    /// Seconds since it became the current slot.
+    pub age_seconds: f64,
+    pub batches: i64,
+}
+
+pub fn log_slots() -> Result<Vec<LogSlot>> {
+    Spi::connect(|client| {
+        let t = client.select(
+            "SELECT s.i_slot, s.b_current, coalesce(extract(epoch FROM now() - s.ts_opened), 0)::float8, \
+                    (SELECT count(*) FROM sch_chameleon.t_replica_batch b WHERE b.i_log_slot = s.i_slot) \
+               FROM sch_chameleon.t_log_slots s ORDER BY s.i_slot",
+            None,
+            &[],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            out.push(LogSlot {
+                slot: r.get(1)?.unwrap_or_default(),
+                current: r.get(2)?.unwrap_or(false),
+                age_seconds: r.get(3)?.unwrap_or_default(),
+                batches: r.get(4)?.unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// One maintenance at a time (per database).
+pub fn try_maintenance_lock() -> Result<bool> {
+    Ok(Spi::get_one::<bool>("SELECT pg_try_advisory_xact_lock(hashtext('pg_chameleon_rs maintenance'), 0)")?
+        .unwrap_or(false))
+}
+
+/// Empties a slot when every batch in it is replayed and past its source's retention
+/// (`retention`: source id, seconds), and no table of its sources is being copied again (the
+/// copy's catch-up reads the batches replayed meanwhile). Locks the partition first (NOWAIT: an error when in
+/// use) so that no writer adds to it between the check and the TRUNCATE. Returns the
+/// batches and row events removed, or None when the slot must be kept.
+pub fn empty_log_slot(slot: i16, retention: &[(i32, f64)]) -> Result<Option<(i64, i64)>> {
+    let partition = format!("sch_chameleon.t_log_replica_{slot}");
+    execute(&format!("LOCK TABLE {partition} IN ACCESS EXCLUSIVE MODE NOWAIT"))?;
+    let ids: Vec<i32> = retention.iter().map(|r| r.0).collect();
+    let secs: Vec<f64> = retention.iter().map(|r| r.1).collect();
+    let (batches, events, removable) = Spi::connect(|client| -> Result<(i64, i64, bool)> {
+        let t = client.select(
+            &format!(
+                "SELECT count(*), coalesce(sum(b.i_events), 0)::bigint, \
+                    coalesce(bool_and(b.b_replayed AND b.ts_replayed <= now() - make_interval(secs => r.secs) \
+                        AND NOT EXISTS (SELECT 1 FROM sch_chameleon.t_replica_tables t \
+                                         WHERE t.i_id_source = b.i_id_source AND t.enm_state IN {awaiting})), false) \
+               FROM sch_chameleon.t_replica_batch b \
+               LEFT JOIN unnest($2::int[], $3::float8[]) AS r(src, secs) ON r.src = b.i_id_source \
+              WHERE b.i_log_slot = $1",
+                awaiting = TableState::sql_list(TableState::AWAITING_COPY)
+            ),
+            None,
+            &[slot.into(), ids.into(), secs.into()],
+        )?;
+        let row = t.first();
+        Ok((row.get(1)?.unwrap_or_default(), row.get(2)?.unwrap_or_default(), row.get(3)?.unwrap_or(false)))
+    })?;
+    if batches == 0 || !removable {
+        return Ok(None);
+    }
+    execute(&format!("TRUNCATE {partition}"))?;
+    run("DELETE FROM sch_chameleon.t_replica_batch WHERE i_log_slot = $1", &[slot.into()])?;
+    Ok(Some((batches, events)))
+}
+
+pub fn set_current_log_slot(slot: i16) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_log_slots SET b_current = (i_slot = $1), \
+                ts_opened = CASE WHEN i_slot = $1 THEN now() ELSE ts_opened END",
+        &[slot.into()],
+    )
+}
+
+/// Row events stored and not yet replayed.
+pub fn pending_events(id: i32) -> Result<i64> {
+    Spi::connect(|c| -> Result<i64> {
+        let t = c.select(
+            "SELECT coalesce(sum(i_events), 0)::bigint FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed",
+            None,
+            &[id.into()],
+        )?;
+        Ok(t.first().get_one::<i64>()?.unwrap_or(0))
+    })
+}
+
+/// Whether a stored batch of the source holds a DDL statement replay has not applied yet (the
+/// reader decodes rows with the tables as the catalogue has them: it waits until then).
+pub fn ddl_pending(source_id: i32) -> Result<bool> {
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed AND b_has_ddl)",
+        &[source_id.into()],
+    )?
+    .unwrap_or(false))
+}
