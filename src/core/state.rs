@@ -285,8 +285,9 @@ impl TableState {
             (Pending, Copying) => true,
             (Copying, Copied) | (Copying, Failed) => true,
             (Copied, Replicating) => true,
-            // registered by a DDL statement or with a start position, without a copy
-            (Disabled, Replicating) | (Disabled, Copied) => true,
+            // registered without a copy: created by a DDL statement (replicating at once), or
+            // loaded by other means before a start position (copied at once)
+            (Pending | Disabled, Replicating) | (Pending | Disabled, Copied) => true,
             _ => self == next,
         }
     }
@@ -393,7 +394,8 @@ mod tests {
         assert!(Copied.can_move_to(Replicating));
         assert!(Replicating.can_move_to(Disabled));
         assert!(Replicating.can_move_to(Pending));
-        assert!(!Pending.can_move_to(Replicating));
+        assert!(Pending.can_move_to(Replicating), "a table created by DDL replicates at once");
+        assert!(!Copying.can_move_to(Replicating), "a copy ends copied (or failed) first");
         assert!(!Failed.can_move_to(Copied));
         assert!(Copied.is_applied() && Replicating.is_applied() && !Pending.is_applied());
         assert!(Pending.is_followed() && !Disabled.is_followed() && !Failed.is_followed());
