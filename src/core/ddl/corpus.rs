@@ -437,6 +437,43 @@ fn corpus_gives_the_expected_postgresql() {
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
+#[test]
+fn loader_reads_the_format_and_reports_what_it_cannot_read() {
+    let load = |text: &str| {
+        let mut problems = Vec::new();
+        let cases: Vec<Case> = blocks(logical_lines("t.cases", text, &mut problems))
+            .iter()
+            .filter_map(|b| case_of("t.cases", b).map_err(|e| problems.push(e)).ok())
+            .collect();
+        (cases, problems)
+    };
+    let (cases, problems) =
+        load("# c\nsetup: s1\nmysql: a\n| b\npg: c\n|\n| d\npg: e\n\n\nmariadb: x\nerror: (no table)\n");
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(cases.len(), 2);
+    assert_eq!((cases[0].place.as_str(), cases[0].q.as_str()), ("src/core/ddl/corpus/t.cases:3", "a\nb"));
+    assert_eq!((cases[0].setup.clone(), cases[0].flavor == Flavor::MySql), (vec!["s1".to_string()], true));
+    assert!(matches!(&cases[0].expect, Expect::Sql(sql) if *sql == ["c\n\nd", "e"]));
+    assert!(matches!(cases[1].expect, Expect::Err(None)) && cases[1].flavor == Flavor::MariaDb);
+    for bad in [
+        "| x",
+        "mariadb: x\nskipp",
+        "pg: y\nmariadb: x",
+        "mariadb: x",
+        "setup: s",
+        "mariadb: x\nmysql: y\nskip",
+        "mariadb: x\npg: (none)\npg: y",
+        "mariadb: x\npg: y\npg: (none)",
+        "mariadb: x\nskip\nerror: shop.t",
+        "mariadb: x\nerror: t",
+        "mariadb: x\nskip\nsetup: s",
+    ] {
+        let (cases, problems) = load(bad);
+        assert!(cases.is_empty() && problems.len() == 1, "{bad:?}: {problems:?}");
+        assert!(problems[0].starts_with("src/core/ddl/corpus/t.cases:"), "{problems:?}");
+    }
+}
+
 /// The last step's model after `q` (with `setup` recorded first).
 fn model_after(setup: &[&str], q: &str) -> (TableModel, Vec<String>) {
     match run(setup, Flavor::MariaDb, q) {
