@@ -4,7 +4,7 @@ use crate::catalog;
 use crate::core::mapping::SchemaMappings;
 use crate::core::options::{self, SourceOptions};
 use crate::core::source_url::SourceUrl;
-use crate::error::{ok, ChameleonError, Result};
+use crate::error::{ok, ChameleonError, Kind, Result};
 use crate::workers;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -156,7 +156,7 @@ fn drop_source(source_name: &str, if_exists: default!(bool, false)) {
     ok((|| {
         let s = match catalog::source_by_name(source_name) {
             Ok(s) => s,
-            Err(ChameleonError::NotFound(_)) if if_exists => {
+            Err(e) if e.kind() == Kind::NotFound && if_exists => {
                 notice!("source \"{source_name}\" does not exist, skipping");
                 return Ok(());
             }

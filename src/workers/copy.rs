@@ -155,8 +155,9 @@ fn run_copy(relid: pg_sys::Oid) -> Result<u64> {
 /// reason that would refuse every row (disk, locks, memory): data exceptions, integrity
 /// violations, program limits.
 pub fn refused_data(e: &ChameleonError) -> bool {
-    matches!(e, ChameleonError::Postgres { sqlstate, .. }
-        if sqlstate.starts_with("22") || sqlstate.starts_with("23") || sqlstate.starts_with("54"))
+    let sqlstate = e.sqlstate();
+    e.kind() == crate::error::Kind::Postgres
+        && (sqlstate.starts_with("22") || sqlstate.starts_with("23") || sqlstate.starts_with("54"))
 }
 
 fn take_feed() -> Option<Feed> {
@@ -186,11 +187,11 @@ fn copy_chunk(relid: pg_sys::Oid, text: Vec<u8>, rows: Vec<KeptRow>, discards: &
         match result {
             Ok(n) => stored += n,
             Err(e) if refused_data(&e) => {
-                let reason = match &e {
-                    ChameleonError::Postgres { message, sqlstate } => {
-                        format!("PostgreSQL refused the row: {message} (SQLSTATE {sqlstate})")
+                let reason = match e.kind() {
+                    crate::error::Kind::Postgres => {
+                        format!("PostgreSQL refused the row: {e} (SQLSTATE {})", e.sqlstate())
                     }
-                    other => other.to_string(),
+                    _ => e.to_string(),
                 };
                 discards.push(CopyDiscard { raw: rowcodec::encode(&row.raw), reason });
             }

@@ -139,7 +139,7 @@ fn run(source_id: i32) -> Result<()> {
                 log!("pg_chameleon_rs: source \"{}\": the replicated tables changed; the reader starts again from the stored position", source.name);
             }
             Ok(FollowEnd::Ddl) => {}
-            Err(ChameleonError::Core(e)) if e.is_transient() => {
+            Err(e) if e.is_transient() => {
                 let msg = format!("source connection lost, reconnecting in {}s: {e}", backoff.as_secs());
                 log!("pg_chameleon_rs: source \"{}\": {msg}", source.name);
                 in_transaction(|| catalog::set_source_error(source_id, None, &msg))?;
