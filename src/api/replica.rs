@@ -20,9 +20,10 @@ fn worker_alive(s: &catalog::SourceRow) -> Result<bool> {
 fn refuse_uncommitted(what: &str) -> Result<()> {
     if catalog::transaction_has_writes() {
         return Err(ChameleonError::State(format!(
-            "{what} must run in a transaction that has not written anything yet (commit add_source first): \
-             its background worker cannot see uncommitted changes"
-        )));
+            "{what} must run in a transaction that has not written anything yet"
+        ))
+        .with_detail("its background worker cannot see uncommitted changes")
+        .with_hint("commit add_source first"));
     }
     Ok(())
 }
@@ -33,7 +34,9 @@ fn init(source_name: &str, wait: bool, resume: bool) -> Result<String> {
     let alive = worker_alive(&s)?;
     match s.status.as_str() {
         "running" | "syncing" if alive => {
-            return Err(ChameleonError::State(format!("source \"{source_name}\" is running: stop_replica first")))
+            return Err(
+                ChameleonError::State(format!("source \"{source_name}\" is running")).with_hint("stop_replica first")
+            )
         }
         "initialising" if alive => {
             return Err(ChameleonError::State(format!(
@@ -84,9 +87,8 @@ fn start(source_name: &str, start_position: Option<&str>) -> Result<String> {
     }
     if let Some(text) = start_position {
         if worker_alive(&s)? {
-            return Err(ChameleonError::State(format!(
-                "source \"{source_name}\" is running: stop_replica before giving a start position"
-            )));
+            return Err(ChameleonError::State(format!("source \"{source_name}\" is running"))
+                .with_hint("stop_replica before giving a start position"));
         }
         let adopted = start_position::set(&s, text)?;
         if adopted > 0 {
@@ -97,15 +99,15 @@ fn start(source_name: &str, start_position: Option<&str>) -> Result<String> {
     } else {
         match s.status.as_str() {
             "ready" | "initialising" => {
-                return Err(ChameleonError::State(format!(
-                    "source \"{source_name}\" has not been initialised: run init_replica first, or give the position \
-                     where the data was loaded with start_replica(source, start_position => ...)"
-                )))
+                return Err(ChameleonError::State(format!("source \"{source_name}\" has not been initialised"))
+                    .with_hint(
+                        "run init_replica first, or give the position where the data was loaded with \
+                         start_replica(source, start_position => ...)",
+                    ))
             }
             "error" => {
-                return Err(ChameleonError::State(format!(
-                    "source \"{source_name}\" is in error; fix the cause, then enable_replica"
-                )))
+                return Err(ChameleonError::State(format!("source \"{source_name}\" is in error"))
+                    .with_hint("fix the cause, then enable_replica"))
             }
             _ => {}
         }
@@ -182,10 +184,11 @@ fn refuse_while_copying(s: &catalog::SourceRow) -> Result<()> {
             };
             if !finished || Instant::now() > deadline {
                 return Err(ChameleonError::State(format!(
-                    "source \"{}\" is copying tables (copy worker pid {}): wait until that copy ends",
+                    "source \"{}\" is copying tables (copy worker pid {})",
                     s.name,
                     slot.pid.unwrap_or_default()
-                )));
+                ))
+                .with_hint("wait until that copy ends"));
             }
             ending = slot.pid;
         }
@@ -203,9 +206,8 @@ fn ready_for_sync(source_name: &str) -> Result<catalog::SourceRow> {
     catalog::lock_source(s.id)?;
     let s = catalog::source_by_id(s.id)?;
     if matches!(s.status.as_str(), "ready" | "initialising") {
-        return Err(ChameleonError::State(format!(
-            "source \"{source_name}\" has not been initialised: run init_replica (it copies every table)"
-        )));
+        return Err(ChameleonError::State(format!("source \"{source_name}\" has not been initialised"))
+            .with_hint("run init_replica (it copies every table)"));
     }
     refuse_while_copying(&s)?;
     Ok(s)
@@ -258,9 +260,8 @@ fn detach_now(source_name: &str) -> Result<String> {
     let s = catalog::source_by_name(source_name)?;
     catalog::lock_source_control(s.id)?;
     if s.status == "initialising" && worker_alive(&s)? {
-        return Err(ChameleonError::State(format!(
-            "source \"{source_name}\" is initialising: wait for the copy or stop it before detaching"
-        )));
+        return Err(ChameleonError::State(format!("source \"{source_name}\" is initialising"))
+            .with_hint("wait for the copy or stop it before detaching"));
     }
     refuse_while_copying(&s)?;
     workers::stop_all(&s, Duration::from_secs(60))?;

@@ -79,9 +79,9 @@ fn alter(
         change.moved.iter().find(|(my, _, _)| registered.iter().any(|t| &t.mysql_schema == my))
     {
         return Err(ChameleonError::State(format!(
-            "source \"{source_name}\": MySQL schema \"{my}\" is replicated into \"{from}\"; its tables cannot move to \"{to}\" \
-             (remove the mapping, then map the schema again under the new name: it is copied again there)"
-        )));
+            "source \"{source_name}\": MySQL schema \"{my}\" is replicated into \"{from}\"; its tables cannot move to \"{to}\""
+        ))
+        .with_hint("remove the mapping, then map the schema again under the new name: it is copied again there"));
     }
     catalog::update_options(s.id, &merged)?;
     if let Some(m) = mappings {

@@ -64,20 +64,20 @@ pub fn check_server(conn: &mut Conn) -> CoreResult<ServerInfo> {
     let flavor = if version.to_ascii_lowercase().contains("mariadb") { Flavor::MariaDb } else { Flavor::MySql };
     let log_bin = variable(conn, "log_bin")?.unwrap_or_default();
     if !log_bin.eq_ignore_ascii_case("ON") && log_bin != "1" {
-        return Err(CoreError::SourceConfig(
-            "the source has no binary log: start it with log_bin (for example log_bin=mysql-bin) and server_id set"
-                .into(),
-        ));
+        return Err(CoreError::SourceConfig("the source has no binary log".into())
+            .with_hint("start it with log_bin (for example log_bin=mysql-bin) and server_id set"));
     }
     let format = variable(conn, "binlog_format")?.unwrap_or_default();
     if !format.eq_ignore_ascii_case("ROW") {
-        return Err(CoreError::SourceConfig(format!("binlog_format is {format}; set binlog_format=ROW on the source")));
+        return Err(CoreError::SourceConfig(format!("binlog_format is {format}"))
+            .with_detail("replication decodes row events")
+            .with_hint("set binlog_format=ROW on the source"));
     }
     if let Some(image) = variable(conn, "binlog_row_image")? {
         if !image.eq_ignore_ascii_case("FULL") {
-            return Err(CoreError::SourceConfig(format!(
-                "binlog_row_image is {image}; set binlog_row_image=FULL on the source"
-            )));
+            return Err(CoreError::SourceConfig(format!("binlog_row_image is {image}"))
+                .with_detail("replication needs every column of every changed row")
+                .with_hint("set binlog_row_image=FULL on the source"));
         }
     }
     for (setting, what) in [
@@ -85,9 +85,9 @@ pub fn check_server(conn: &mut Conn) -> CoreResult<ServerInfo> {
         ("binlog_transaction_compression", "binlog_transaction_compression=OFF"),
     ] {
         if variable(conn, setting)?.is_some_and(|v| v.eq_ignore_ascii_case("ON") || v == "1") {
-            return Err(CoreError::SourceConfig(format!(
-                "{setting} is ON: compressed binlog events cannot be decoded; set {what} on the source"
-            )));
+            return Err(CoreError::SourceConfig(format!("{setting} is ON"))
+                .with_detail("compressed binlog events cannot be decoded")
+                .with_hint(format!("set {what} on the source")));
         }
     }
     Ok(ServerInfo { flavor, version })

@@ -242,9 +242,9 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
         let left = catalog::uncopied_tables(source_id)?;
         if !left.is_empty() {
             let msg = not_copied(&left, &worker_errors);
-            return Err(ChameleonError::State(format!(
-                "{msg}; the tables copied are kept: init_replica again resumes"
-            )));
+            return Err(ChameleonError::State(msg)
+                .with_detail("the tables copied are kept")
+                .with_hint("init_replica again resumes"));
         }
         if options.foreign_keys == ForeignKeys::Create {
             create_foreign_keys(source_id)?;
@@ -281,12 +281,11 @@ fn register(source: &catalog::SourceRow, tables: &[TableDefinition], resume: boo
         let target = (t.pg_schema.clone(), t.mysql_table.clone());
         if catalog::table_exists(&target.0, &target.1)? && !known.contains(&target) {
             return Err(ChameleonError::State(format!(
-                "source \"{}\": table {} already exists in PostgreSQL and is not managed by this source; \
-                 drop or rename it, or map {} to another schema",
+                "source \"{}\": table {} already exists in PostgreSQL and is not managed by this source",
                 source.name,
                 sql::qualified(&target.0, &target.1),
-                t.mysql_schema
-            )));
+            ))
+            .with_hint(format!("drop or rename it, or map {} to another schema", t.mysql_schema)));
         }
     }
     let mut ids = Vec::new();
@@ -345,10 +344,11 @@ pub fn check_table_names(source: &catalog::SourceRow, tables: &[TableDefinition]
     for (schema, names) in by_schema {
         if let Some((a, b)) = sql::identifier_collision(names) {
             return Err(ChameleonError::State(format!(
-                "source \"{}\": tables \"{a}\" and \"{b}\" mapped into schema \"{schema}\" have the same first 63 bytes, \
-                 the longest name PostgreSQL keeps: map one of their schemas elsewhere or leave one out with skip_tables",
+                "source \"{}\": tables \"{a}\" and \"{b}\" mapped into schema \"{schema}\" have the same first 63 bytes",
                 source.name
-            )));
+            ))
+            .with_detail("PostgreSQL keeps the first 63 bytes of a name")
+            .with_hint("map one of their schemas elsewhere or leave one out with skip_tables"));
         }
     }
     Ok(())

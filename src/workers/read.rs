@@ -95,10 +95,8 @@ fn run(source_id: i32) -> Result<()> {
             in_transaction(|| Ok((catalog::source_by_id(source_id)?, catalog::tables_for_source(source_id)?)))?;
         let gtid = now.gtid.as_deref().and_then(|g| GtidState::parse(g).ok());
         if now.position.is_none() && gtid.is_none() {
-            return Err(ChameleonError::State(format!(
-                "source \"{}\" has no binlog position: run init_replica first",
-                source.name
-            )));
+            return Err(ChameleonError::State(format!("source \"{}\" has no binlog position", source.name))
+                .with_hint("run init_replica first"));
         }
         let cfg_tables = reader_tables(&tables, &options);
         let following = signature(&cfg_tables);

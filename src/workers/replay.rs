@@ -258,13 +258,14 @@ impl Replayer {
                 let at = self.failure_point();
                 return Err(ChameleonError::State(format!(
                     "{} on {} at {}:{} matched {affected} rows at the destination instead of 1 (key {}): \
-                     the destination has diverged from the source; copy the table again with chameleon.sync_tables",
+                     the destination has diverged from the source",
                     if op == Op::Update { "update" } else { "delete" },
                     at.table.unwrap_or_default(),
                     ev.file,
                     ev.pos,
                     keytext.join(", ")
-                )));
+                ))
+                .with_hint("copy the table again with chameleon.sync_tables"));
             }
             applied += 1;
         }

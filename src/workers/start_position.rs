@@ -21,10 +21,10 @@ pub fn set(source: &SourceRow, text: &str) -> Result<usize> {
     let pending = catalog::pending_events(source.id)?;
     if pending > 0 {
         return Err(ChameleonError::State(format!(
-            "source \"{}\" has {pending} stored changes not replayed yet from its current position: \
-             replay them (chameleon.replay) or resync before moving the start position",
+            "source \"{}\" has {pending} stored changes not replayed yet from its current position",
             source.name
-        )));
+        ))
+        .with_hint("replay them (chameleon.replay) or resync before moving the start position"));
     }
     let options = source.options()?;
     let url = SourceUrl::parse(&source.url)?;
@@ -87,10 +87,11 @@ pub fn set(source: &SourceRow, text: &str) -> Result<usize> {
         }
         if !missing.is_empty() {
             return Err(ChameleonError::State(format!(
-                "source \"{}\" cannot start at {text} without a copy: {}; load those tables first, or run init_replica",
+                "source \"{}\" cannot start at {text} without a copy: {}",
                 source.name,
                 missing.join("; ")
-            )));
+            ))
+            .with_hint("load those tables first, or run init_replica"));
         }
         let note = format!("not copied: rows loaded outside pg_chameleon_rs; replicated from {text}");
         for t in &tables {
