@@ -94,9 +94,9 @@ pub fn check_catalogue_version() -> Result<()> {
     let library = env!("CARGO_PKG_VERSION");
     if catalogue != library {
         return Err(ChameleonError::State(format!(
-            "the pg_chameleon_rs catalogue of this database is version {catalogue} but the installed library is {library}: \
-             run ALTER EXTENSION pg_chameleon_rs UPDATE"
-        )));
+            "the pg_chameleon_rs catalogue of this database is version {catalogue} but the installed library is {library}"
+        ))
+        .with_hint("run ALTER EXTENSION pg_chameleon_rs UPDATE"));
     }
     Ok(())
 }
