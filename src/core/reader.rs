@@ -156,9 +156,8 @@ pub fn decode_rows(
         RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_) => Op::Update,
         RowsEventData::DeleteRowsEvent(_) | RowsEventData::DeleteRowsEventV1(_) => Op::Delete,
         RowsEventData::PartialUpdateRowsEvent(_) => {
-            return Err(CoreError::Binlog(format!(
-                "{table_name}: partial JSON update rows event; set binlog_row_value_options='' on the source"
-            )))
+            return Err(CoreError::Binlog(format!("{table_name}: partial JSON update rows event"))
+                .with_hint("set binlog_row_value_options='' on the source"))
         }
     };
     if table.skip.contains(&op) {
@@ -167,10 +166,11 @@ pub fn decode_rows(
     let ncols = rows_event.num_columns() as usize;
     if ncols != table.kinds.len() {
         return Err(CoreError::Binlog(format!(
-            "{table_name}: the row event has {ncols} columns but the replicated table has {}; \
-             its structure changed on the source in a way the replica did not see: copy it again with sync_tables",
+            "{table_name}: the row event has {ncols} columns but the replicated table has {}",
             table.kinds.len()
-        )));
+        ))
+        .with_detail("its structure changed on the source in a way the replica did not see")
+        .with_hint("copy it again with sync_tables"));
     }
     for item in rows_event.rows(tme) {
         let (before, after) =
@@ -263,17 +263,15 @@ fn open_stream(cfg: &ReaderConfig) -> CoreResult<Opened> {
     let start_text = cfg.start.as_ref().map(ToString::to_string).unwrap_or_else(|| "the start".into());
     let state = if cfg.gtid_connect || cfg.start.is_none() {
         let state = cfg.gtid.clone().ok_or_else(|| {
-            CoreError::SourceConfig(format!(
-                "gtid_enable is on but no GTID position is recorded at {start_text}: give one with \
-                 start_replica(source, start_position => '<gtid>') or turn gtid_enable off"
-            ))
+            CoreError::SourceConfig(format!("gtid_enable is on but no GTID position is recorded at {start_text}"))
+                .with_hint("give one with start_replica(source, start_position => '<gtid>') or turn gtid_enable off")
         })?;
         if state.is_mariadb() != (info.flavor == Flavor::MariaDb) {
             return Err(CoreError::SourceConfig(format!(
-                "the recorded GTID position {state} is not of the source's kind ({}); give a position of the \
-                 source's own form with start_replica(source, start_position => ...)",
+                "the recorded GTID position {state} is not of the source's kind ({})",
                 info.version
-            )));
+            ))
+            .with_hint("give a position of the source's own form with start_replica(source, start_position => ...)"));
         }
         Some(state)
     } else if let (Flavor::MariaDb, Some(start)) = (info.flavor, cfg.start.as_ref()) {
@@ -442,11 +440,9 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
                 continue;
             }
             INCIDENT_EVENT => {
-                return Err(CoreError::SourceConfig(format!(
-                    "the source wrote an INCIDENT event at {}: changes may be missing from its binlog \
-                     (a replica of MySQL stops here too); resync the source with init_replica",
-                    at()
-                )));
+                return Err(CoreError::SourceConfig(format!("the source wrote an INCIDENT event at {}", at()))
+                    .with_detail("changes may be missing from its binlog (a replica of MySQL stops here too)")
+                    .with_hint("resync the source with init_replica"));
             }
             t if ROWS_EVENTS.contains(&t) => {
                 if let Ok(Some(EventData::RowsEvent(rows))) = event.read_data() {
