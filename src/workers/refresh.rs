@@ -50,10 +50,11 @@ pub fn register(source: &SourceRow, my_schema: &str, only_new: bool) -> Result<R
         let managed = registered.iter().any(|r| r.pg_schema == pg_schema && r.pg_table == t.mysql_table);
         if !managed && catalog::table_exists(&pg_schema, &t.mysql_table)? {
             return Err(ChameleonError::State(format!(
-                "source \"{}\": table {} already exists in PostgreSQL and is not managed by this source; drop or rename it",
+                "source \"{}\": table {} already exists in PostgreSQL and is not managed by this source",
                 source.name,
                 sql::qualified(&pg_schema, &t.mysql_table)
-            )));
+            ))
+            .with_hint("drop or rename it"));
         }
     }
     catalog::execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&pg_schema)))?;
