@@ -182,14 +182,14 @@ impl Replayer {
                 Op::Insert => (sql::insert_statement(&t.pg_schema, &t.pg_table, &cols), cols.len()),
                 Op::Update => (sql::update_statement(&t.pg_schema, &t.pg_table, &cols, &key), cols.len() + key.len()),
                 Op::Delete => (sql::delete_statement(&t.pg_schema, &t.pg_table, &key), key.len()),
-                Op::Ddl => return Err(ChameleonError::Catalog("a DDL event has no row plan".into())),
+                Op::Ddl => return Err(ChameleonError::internal("a DDL event has no row plan".into())),
             };
             let stmt = Spi::connect(|client| -> Result<OwnedPreparedStatement> {
                 Ok(client.prepare_mut(sql.as_str(), &vec![TEXT_OID; nargs])?.keep())
             })?;
             self.plans.insert((table_id, op), Plan { sql, stmt });
         }
-        self.plans.get(&(table_id, op)).ok_or_else(|| ChameleonError::Catalog("plan cache lost a plan".into()))
+        self.plans.get(&(table_id, op)).ok_or_else(|| ChameleonError::internal("plan cache lost a plan".into()))
     }
 
     /// Runs the table's prepared statement for `op`; returns the rows it touched.
