@@ -93,7 +93,7 @@ pub fn check_catalogue_version() -> Result<()> {
     let catalogue = Spi::get_one::<String>("SELECT t_version FROM sch_chameleon.v_version")?.unwrap_or_default();
     let library = env!("CARGO_PKG_VERSION");
     if catalogue != library {
-        return Err(ChameleonError::State(format!(
+        return Err(ChameleonError::state(format!(
             "the pg_chameleon_rs catalogue of this database is version {catalogue} but the installed library is {library}"
         ))
         .with_hint("run ALTER EXTENSION pg_chameleon_rs UPDATE"));
@@ -106,14 +106,14 @@ pub fn source_by_name(name: &str) -> Result<SourceRow> {
     read_sources("WHERE t_source = $1", &[name.into()])?
         .into_iter()
         .next()
-        .ok_or_else(|| ChameleonError::NotFound(format!("source \"{name}\" does not exist")))
+        .ok_or_else(|| ChameleonError::not_found(format!("source \"{name}\" does not exist")))
 }
 
 pub fn source_by_id(id: i32) -> Result<SourceRow> {
     read_sources("WHERE i_id_source = $1", &[id.into()])?
         .into_iter()
         .next()
-        .ok_or_else(|| ChameleonError::NotFound(format!("source id {id} does not exist")))
+        .ok_or_else(|| ChameleonError::not_found(format!("source id {id} does not exist")))
 }
 
 /// Serialises changes of a source's desired state (start, stop, drop, init, enable) with
@@ -273,13 +273,13 @@ pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>, selected_again: b
         Some(names) => {
             let unknown: Vec<&String> = names.iter().filter(|n| !known.iter().any(|k| &k.1 == *n)).collect();
             if !unknown.is_empty() {
-                return Err(ChameleonError::NotFound(format!(
+                return Err(ChameleonError::not_found(format!(
                     "no table {} in this source (names are the MySQL schema.table, as in chameleon.tables.mysql_table)",
                     unknown.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ")
                 )));
             }
             if let Some(out) = known.iter().find(|k| names.contains(&k.1) && k.2 == "left out") {
-                return Err(ChameleonError::State(format!(
+                return Err(ChameleonError::state(format!(
                     "table \"{}\" is left out by the source's schema_mappings, limit_tables or skip_tables: change them with alter_source",
                     out.1
                 )));
@@ -587,7 +587,7 @@ pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
 pub fn table_by_id(table_id: i32) -> Result<TableRow> {
     select_tables("i_id_table = $1", table_id)?
         .pop()
-        .ok_or_else(|| ChameleonError::NotFound(format!("replicated table id {table_id}")))
+        .ok_or_else(|| ChameleonError::not_found(format!("replicated table id {table_id}")))
 }
 
 fn select_tables(filter: &str, id: i32) -> Result<Vec<TableRow>> {
@@ -1395,7 +1395,7 @@ pub fn claim_range(source_id: i32, slot: i32) -> Result<Option<ClaimedRange>> {
                 Some(s) => s
                     .parse::<i128>()
                     .map(Some)
-                    .map_err(|_| ChameleonError::Catalog(format!("copy range bound {s} is not an integer"))),
+                    .map_err(|_| ChameleonError::catalog(format!("copy range bound {s} is not an integer"))),
             }
         };
         Ok(Some(ClaimedRange {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 fn validate_name(name: &str) -> Result<()> {
     if name.trim().is_empty() || name.len() > 63 {
-        return Err(ChameleonError::Core(crate::core::error::CoreError::InvalidParameter(
+        return Err(ChameleonError::from(crate::core::error::CoreError::invalid_parameter(
             "source_name must be a non-empty name of at most 63 bytes".into(),
         )));
     }
@@ -28,11 +28,11 @@ fn add(name: &str, url: &str, mappings: &serde_json::Value, opts: &serde_json::V
     let opts = if opts.is_null() { serde_json::json!({}) } else { opts.clone() };
     for other in catalog::all_sources()? {
         if other.name == name {
-            return Err(ChameleonError::State(format!("source \"{name}\" already exists")));
+            return Err(ChameleonError::state(format!("source \"{name}\" already exists")));
         }
         if let Ok(other_map) = other.mappings() {
             if let Some(schema) = map.overlap(&other_map) {
-                return Err(ChameleonError::State(format!(
+                return Err(ChameleonError::state(format!(
                     "PostgreSQL schema \"{schema}\" is already the target of source \"{}\"",
                     other.name
                 )));
@@ -67,7 +67,7 @@ fn alter(
     };
     for other in catalog::all_sources()?.iter().filter(|o| o.id != s.id) {
         if let Some(schema) = other.mappings().ok().and_then(|m| new_map.overlap(&m).map(str::to_string)) {
-            return Err(ChameleonError::State(format!(
+            return Err(ChameleonError::state(format!(
                 "PostgreSQL schema \"{schema}\" is already the target of source \"{}\"",
                 other.name
             )));
@@ -78,7 +78,7 @@ fn alter(
     if let Some((my, from, to)) =
         change.moved.iter().find(|(my, _, _)| registered.iter().any(|t| &t.mysql_schema == my))
     {
-        return Err(ChameleonError::State(format!(
+        return Err(ChameleonError::state(format!(
             "source \"{source_name}\": MySQL schema \"{my}\" is replicated into \"{from}\"; its tables cannot move to \"{to}\""
         ))
         .with_hint("remove the mapping, then map the schema again under the new name: it is copied again there"));
@@ -179,7 +179,7 @@ fn enable_replica(source_name: &str) -> String {
         let s = catalog::source_by_name(source_name)?;
         catalog::lock_source(s.id)?;
         if s.status != "error" {
-            return Err(ChameleonError::State(format!("source \"{source_name}\" is {}, not in error", s.status)));
+            return Err(ChameleonError::state(format!("source \"{source_name}\" is {}, not in error", s.status)));
         }
         let status = if s.position.is_some() { "stopped" } else { "ready" };
         catalog::set_status(s.id, status)?;

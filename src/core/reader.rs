@@ -156,7 +156,7 @@ pub fn decode_rows(
         RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_) => Op::Update,
         RowsEventData::DeleteRowsEvent(_) | RowsEventData::DeleteRowsEventV1(_) => Op::Delete,
         RowsEventData::PartialUpdateRowsEvent(_) => {
-            return Err(CoreError::Binlog(format!("{table_name}: partial JSON update rows event"))
+            return Err(CoreError::binlog(format!("{table_name}: partial JSON update rows event"))
                 .with_hint("set binlog_row_value_options='' on the source"))
         }
     };
@@ -165,7 +165,7 @@ pub fn decode_rows(
     }
     let ncols = rows_event.num_columns() as usize;
     if ncols != table.kinds.len() {
-        return Err(CoreError::Binlog(format!(
+        return Err(CoreError::binlog(format!(
             "{table_name}: the row event has {ncols} columns but the replicated table has {}",
             table.kinds.len()
         ))
@@ -174,7 +174,7 @@ pub fn decode_rows(
     }
     for item in rows_event.rows(tme) {
         let (before, after) =
-            item.map_err(|e| CoreError::Binlog(format!("{table_name}: undecodable row event: {e}")))?;
+            item.map_err(|e| CoreError::binlog(format!("{table_name}: undecodable row event: {e}")))?;
         let convert = |row: &BinlogRow, only: Option<&[usize]>| -> Result<Row, (String, Vec<u8>)> {
             let idx: Vec<usize> = match only {
                 Some(k) => k.to_vec(),
@@ -207,7 +207,7 @@ pub fn decode_rows(
         match result {
             Some(Ok((key, row))) => out.push(RowChange { table_id: table.id, op, pos, timestamp, key, row }),
             Some(Err((reason, raw))) => discarded.push(DiscardedRow { table_id: table.id, pos, raw, reason }),
-            None => return Err(CoreError::Binlog(format!("{table_name}: row event without the expected row image"))),
+            None => return Err(CoreError::binlog(format!("{table_name}: row event without the expected row image"))),
         }
     }
     Ok(())
@@ -263,11 +263,11 @@ fn open_stream(cfg: &ReaderConfig) -> CoreResult<Opened> {
     let start_text = cfg.start.as_ref().map(ToString::to_string).unwrap_or_else(|| "the start".into());
     let state = if cfg.gtid_connect || cfg.start.is_none() {
         let state = cfg.gtid.clone().ok_or_else(|| {
-            CoreError::SourceConfig(format!("gtid_enable is on but no GTID position is recorded at {start_text}"))
+            CoreError::source_config(format!("gtid_enable is on but no GTID position is recorded at {start_text}"))
                 .with_hint("give one with start_replica(source, start_position => '<gtid>') or turn gtid_enable off")
         })?;
         if state.is_mariadb() != (info.flavor == Flavor::MariaDb) {
-            return Err(CoreError::SourceConfig(format!(
+            return Err(CoreError::source_config(format!(
                 "the recorded GTID position {state} is not of the source's kind ({})",
                 info.version
             ))
@@ -295,14 +295,14 @@ fn open_stream(cfg: &ReaderConfig) -> CoreResult<Opened> {
             let mut sids = Vec::new();
             for block in s.mysql_blocks() {
                 let sid: mysql_common::packets::Sid<'static> =
-                    block.parse().map_err(|e| CoreError::InvalidParameter(format!("GTID set {block}: {e}")))?;
+                    block.parse().map_err(|e| CoreError::invalid_parameter(format!("GTID set {block}: {e}")))?;
                 sids.push(sid);
             }
             request = request.with_use_gtid(true).with_sids(sids).with_filename(Vec::new()).with_pos(4u64);
             format!("reading the binlog from GTID set {s}")
         }
         _ => {
-            let start = cfg.start.as_ref().ok_or_else(|| CoreError::Binlog("no binlog position to start at".into()))?;
+            let start = cfg.start.as_ref().ok_or_else(|| CoreError::binlog("no binlog position to start at".into()))?;
             request = request.with_filename(start.file.as_bytes().to_vec()).with_pos(start.pos);
             format!("reading the binlog at {start}")
         }
@@ -346,7 +346,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
         txn_time = txn_time.max(header.timestamp());
         let at = || format!("{file}:{pos}");
         if let Some(why) = unreadable_event(etype) {
-            return Err(CoreError::SourceConfig(format!("the binlog at {} holds {why}", at())));
+            return Err(CoreError::source_config(format!("the binlog at {} holds {why}", at())));
         }
         let mut commit = false;
         match etype {
@@ -372,7 +372,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
             }
             MARIADB_GTID_EVENT => {
                 let (g, standalone) = decode_mariadb_gtid(event.data(), header.server_id())
-                    .ok_or_else(|| CoreError::Binlog(format!("truncated MariaDB GTID event at {}", at())))?;
+                    .ok_or_else(|| CoreError::binlog(format!("truncated MariaDB GTID event at {}", at())))?;
                 gtid = Some(g);
                 position_known = true;
                 // A standalone event group (DDL) has no BEGIN; it ends with its one query.
@@ -388,7 +388,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
                     };
                     gtid = Some(Gtid::MySql { sid, gno: ge.gno() });
                 } else {
-                    return Err(CoreError::Binlog(format!("undecodable GTID event at {}", at())));
+                    return Err(CoreError::binlog(format!("undecodable GTID event at {}", at())));
                 }
                 position_known = true;
                 continue;
@@ -440,7 +440,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
                 continue;
             }
             INCIDENT_EVENT => {
-                return Err(CoreError::SourceConfig(format!("the source wrote an INCIDENT event at {}", at()))
+                return Err(CoreError::source_config(format!("the source wrote an INCIDENT event at {}", at()))
                     .with_detail("changes may be missing from its binlog (a replica of MySQL stops here too)")
                     .with_hint("resync the source with init_replica"));
             }
@@ -494,7 +494,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
             }
         }
     }
-    Err(CoreError::Binlog(format!("the source closed the binlog stream after {file}:{pos}")))
+    Err(CoreError::binlog(format!("the source closed the binlog stream after {file}:{pos}")))
 }
 
 #[cfg(test)]

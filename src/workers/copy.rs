@@ -207,7 +207,7 @@ pub struct CopyOutcome {
 }
 
 fn gone() -> CoreError {
-    CoreError::SourceQuery("copy receiver went away".into())
+    CoreError::source_query("copy receiver went away".into())
 }
 
 /// Streams `schema.table` from the connection in `conn` (which holds the consistent snapshot)
@@ -226,7 +226,7 @@ pub fn copy_table(
     max_memory: usize,
     mode: Mode,
 ) -> Result<CopyOutcome> {
-    let mut source = conn.take().ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))?;
+    let mut source = conn.take().ok_or_else(|| ChameleonError::state("the copy connection was lost".into()))?;
     // chunks in the channel, plus the one being filled and the one COPY is reading
     let (tx, rx) = bounded::<Chunk>((max_memory / CHUNK_BYTES).saturating_sub(2).max(1));
     let schema = mysql_schema.to_string();
@@ -359,19 +359,19 @@ pub fn copy_table(
     // (a thread that could not start dropped its channel: the COPY saw no rows, and this fails)
     let (source, produced) = producer
         .map_err(|e| {
-            ChameleonError::State(format!("cannot start the copy thread of {mysql_schema}.{mysql_table}: {e}"))
+            ChameleonError::state(format!("cannot start the copy thread of {mysql_schema}.{mysql_table}: {e}"))
         })?
         .join()
-        .map_err(|_| ChameleonError::State(format!("the copy thread of {mysql_schema}.{mysql_table} panicked")))?;
+        .map_err(|_| ChameleonError::state(format!("the copy thread of {mysql_schema}.{mysql_table} panicked")))?;
     *conn = Some(source);
     let copied = copied?;
     if interrupted {
-        return Err(ChameleonError::State(format!("copy of {mysql_schema}.{mysql_table} interrupted by shutdown")));
+        return Err(ChameleonError::state(format!("copy of {mysql_schema}.{mysql_table} interrupted by shutdown")));
     }
     let produced =
         produced.map_err(|e| ChameleonError::from(e).context(format!("copy of {mysql_schema}.{mysql_table}")))?;
     if produced != copied + refused_by_postgres {
-        return Err(ChameleonError::State(format!(
+        return Err(ChameleonError::state(format!(
             "copy of {mysql_schema}.{mysql_table}: {produced} rows read from MySQL but {copied} stored and {refused_by_postgres} refused"
         )));
     }

@@ -172,11 +172,11 @@ impl Replayer {
             let t = self
                 .tables
                 .get(&table_id)
-                .ok_or_else(|| ChameleonError::NotFound(format!("table id {table_id} is not in the catalogue")))?;
+                .ok_or_else(|| ChameleonError::not_found(format!("table id {table_id} is not in the catalogue")))?;
             let cols = pg_columns(t);
             let key: Vec<&PgColumn> = t.key_indexes().into_iter().map(|i| &cols[i]).collect();
             if key.is_empty() && op != Op::Insert {
-                return Err(ChameleonError::State(format!("table {} has no replica key", t.mysql_name())));
+                return Err(ChameleonError::state(format!("table {} has no replica key", t.mysql_name())));
             }
             let (sql, nargs) = match op {
                 Op::Insert => (sql::insert_statement(&t.pg_schema, &t.pg_table, &cols), cols.len()),
@@ -209,7 +209,7 @@ impl Replayer {
         let mut applied = 0i64;
         for ev in events {
             let op = Op::from_code(&ev.op)
-                .ok_or_else(|| ChameleonError::Catalog(format!("unknown operation \"{}\" in {label}", ev.op)))?;
+                .ok_or_else(|| ChameleonError::catalog(format!("unknown operation \"{}\" in {label}", ev.op)))?;
             if op == Op::Ddl {
                 self.apply_ddl(ev)?;
                 applied += 1;
@@ -256,7 +256,7 @@ impl Replayer {
             if affected != 1 {
                 let keytext: Vec<String> = key.iter().flatten().map(|k| k.unwrap_or("NULL").to_string()).collect();
                 let at = self.failure_point();
-                return Err(ChameleonError::State(format!(
+                return Err(ChameleonError::state(format!(
                     "{} on {} at {}:{} matched {affected} rows at the destination instead of 1 (key {}): \
                      the destination has diverged from the source",
                     if op == Op::Update { "update" } else { "delete" },
@@ -439,7 +439,7 @@ pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceO
                             }
                             _ => {
                                 let pos = at.position.map(|p| format!(" at {p}")).unwrap_or_default();
-                                return Err(ChameleonError::State(format!("{msg}{pos}")));
+                                return Err(ChameleonError::state(format!("{msg}{pos}")));
                             }
                         }
                     }
