@@ -204,24 +204,6 @@ impl ChameleonError {
     }
 }
 
-/// Transitional constructors under the old variant names, so that call sites compile until
-/// the mechanical rename to the snake_case constructors (removed right after it).
-#[allow(non_snake_case)]
-impl ChameleonError {
-    pub fn Core(e: CoreError) -> ChameleonError {
-        ChameleonError::from(e)
-    }
-    pub fn Catalog(message: String) -> ChameleonError {
-        ChameleonError::catalog(message)
-    }
-    pub fn NotFound(message: String) -> ChameleonError {
-        ChameleonError::not_found(message)
-    }
-    pub fn State(message: String) -> ChameleonError {
-        ChameleonError::state(message)
-    }
-}
-
 /// Unwraps a glue result at the SQL boundary.
 pub fn ok<T>(r: Result<T>) -> T {
     match r {

@@ -190,39 +190,6 @@ pub fn from_mysql(err: mysql::Error, what: &str) -> CoreError {
     }
 }
 
-/// Transitional constructors under the old variant names, so that call sites compile until
-/// the mechanical rename to the snake_case constructors (removed right after it).
-#[allow(non_snake_case)]
-impl CoreError {
-    pub fn InvalidParameter(message: String) -> CoreError {
-        CoreError::invalid_parameter(message)
-    }
-    pub fn SourceConfig(message: String) -> CoreError {
-        CoreError::source_config(message)
-    }
-    pub fn SourceConnection(message: String) -> CoreError {
-        CoreError::source_connection(message)
-    }
-    pub fn SourceQuery(message: String) -> CoreError {
-        CoreError::source_query(message)
-    }
-    pub fn Binlog(message: String) -> CoreError {
-        CoreError::binlog(message)
-    }
-    pub fn BinlogPurged(message: String) -> CoreError {
-        CoreError::binlog_purged(message)
-    }
-    pub fn Value(message: String) -> CoreError {
-        CoreError::value(message)
-    }
-    pub fn Codec(message: String) -> CoreError {
-        CoreError::codec(message)
-    }
-    pub fn UnsupportedType(message: String) -> CoreError {
-        CoreError::unsupported_type(message)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
