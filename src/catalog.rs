@@ -280,9 +280,10 @@ pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>, selected_again: b
             }
             if let Some(out) = known.iter().find(|k| names.contains(&k.1) && k.2 == "left out") {
                 return Err(ChameleonError::state(format!(
-                    "table \"{}\" is left out by the source's schema_mappings, limit_tables or skip_tables: change them with alter_source",
+                    "table \"{}\" is left out by the source's schema_mappings, limit_tables or skip_tables",
                     out.1
-                )));
+                ))
+                .with_hint("change them with alter_source"));
             }
             known.iter().filter(|k| names.contains(&k.1)).collect()
         }
