@@ -53,13 +53,20 @@ COMMENT ON FUNCTION chameleon.wait_for(text, interval) IS 'Waits until everythin
 mod tests {
     use pgrx::prelude::*;
 
+    /// The primary message of the error `sql` raises.
     fn err_of(sql: &str) -> String {
-        PgTryBuilder::new(|| Spi::run(sql).map(|_| String::new()).unwrap_or_else(|e| e.to_string()))
-            .catch_others(|e| match e {
-                pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => {
-                    r.message().to_string()
-                }
-                pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+        report_of(sql).0
+    }
+
+    /// The primary message and the hint of the error `sql` raises.
+    fn report_of(sql: &str) -> (String, Option<String>) {
+        PgTryBuilder::new(|| (Spi::run(sql).map(|_| String::new()).unwrap_or_else(|e| e.to_string()), None))
+            .catch_others(|e| {
+                let r = match &e {
+                    pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => r,
+                    pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport,
+                };
+                (r.message().to_string(), r.hint().map(str::to_string))
             })
             .execute()
     }
@@ -129,8 +136,9 @@ mod tests {
         assert_eq!(m.0["z"], "w");
         let e = err_of("SELECT chameleon.enable_replica('a')");
         assert!(e.contains("not in error"), "{e}");
-        let e = err_of("SELECT chameleon.start_replica('a')");
-        assert!(e.contains("init_replica first"), "{e}");
+        let (e, hint) = report_of("SELECT chameleon.start_replica('a')");
+        assert!(e.contains("has not been initialised"), "{e}");
+        assert!(hint.as_deref().is_some_and(|h| h.contains("init_replica first")), "{hint:?}");
         assert_eq!(Spi::get_one::<i64>("SELECT chameleon.replay('a')").unwrap(), Some(0));
         Spi::run("SELECT chameleon.drop_source('a')").unwrap();
         Spi::run("SELECT chameleon.drop_source('a', if_exists => true)").unwrap();

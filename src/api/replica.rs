@@ -20,10 +20,11 @@ fn worker_alive(s: &catalog::SourceRow) -> Result<bool> {
 
 fn refuse_uncommitted(what: &str) -> Result<()> {
     if catalog::transaction_has_writes() {
-        return Err(ChameleonError::State(format!(
-            "{what} must run in a transaction that has not written anything yet (commit add_source first): \
-             its background worker cannot see uncommitted changes"
-        )));
+        return Err(ChameleonError::state(format!(
+            "{what} must run in a transaction that has not written anything yet"
+        ))
+        .with_detail("its background worker cannot see uncommitted changes")
+        .with_hint("commit add_source first"));
     }
     Ok(())
 }
@@ -34,10 +35,12 @@ fn init(source_name: &str, wait: bool, resume: bool) -> Result<String> {
     let alive = worker_alive(&s)?;
     match s.status.check_init(alive) {
         Err(Refusal::Running) => {
-            return Err(ChameleonError::State(format!("source \"{source_name}\" is running: stop_replica first")))
+            return Err(
+                ChameleonError::state(format!("source \"{source_name}\" is running")).with_hint("stop_replica first")
+            )
         }
         Err(_) => {
-            return Err(ChameleonError::State(format!(
+            return Err(ChameleonError::state(format!(
                 "source \"{source_name}\" is already initialising (worker pid {})",
                 s.worker_pid.unwrap_or_default()
             )))
@@ -55,13 +58,13 @@ fn init(source_name: &str, wait: bool, resume: bool) -> Result<String> {
     started
         .handle
         .wait_for_shutdown()
-        .map_err(|st| ChameleonError::State(format!("lost track of the init worker of \"{source_name}\": {st:?}")))?;
+        .map_err(|st| ChameleonError::state(format!("lost track of the init worker of \"{source_name}\": {st:?}")))?;
     let after = catalog::source_by_name(source_name)?;
     if after.status == SourceStatus::Initialised {
         Ok(after.status.to_string())
     } else {
         let error = after.last_error.unwrap_or_else(|| format!("the init worker ended with status {}", after.status));
-        Err(ChameleonError::State(format!("init_replica of source \"{source_name}\" failed: {error}")))
+        Err(ChameleonError::state(format!("init_replica of source \"{source_name}\" failed: {error}")))
     }
 }
 
@@ -81,13 +84,12 @@ fn start(source_name: &str, start_position: Option<&str>) -> Result<String> {
     catalog::lock_source(s.id)?;
     let s = catalog::source_by_id(s.id)?;
     if s.status.check_not_initialising(worker_alive(&s)?).is_err() {
-        return Err(ChameleonError::State(format!("source \"{source_name}\" is still initialising")));
+        return Err(ChameleonError::state(format!("source \"{source_name}\" is still initialising")));
     }
     if let Some(text) = start_position {
         if worker_alive(&s)? {
-            return Err(ChameleonError::State(format!(
-                "source \"{source_name}\" is running: stop_replica before giving a start position"
-            )));
+            return Err(ChameleonError::state(format!("source \"{source_name}\" is running"))
+                .with_hint("stop_replica before giving a start position"));
         }
         let adopted = start_position::set(&s, text)?;
         if adopted > 0 {
@@ -98,15 +100,15 @@ fn start(source_name: &str, start_position: Option<&str>) -> Result<String> {
     } else {
         match s.status.next(SourceEvent::Start) {
             Err(Refusal::InError) => {
-                return Err(ChameleonError::State(format!(
-                    "source \"{source_name}\" is in error; fix the cause, then enable_replica"
-                )))
+                return Err(ChameleonError::state(format!("source \"{source_name}\" is in error"))
+                    .with_hint("fix the cause, then enable_replica"))
             }
             Err(_) => {
-                return Err(ChameleonError::State(format!(
-                    "source \"{source_name}\" has not been initialised: run init_replica first, or give the position \
-                     where the data was loaded with start_replica(source, start_position => ...)"
-                )))
+                return Err(ChameleonError::state(format!("source \"{source_name}\" has not been initialised"))
+                    .with_hint(
+                        "run init_replica first, or give the position where the data was loaded with \
+                         start_replica(source, start_position => ...)",
+                    ))
             }
             Ok(_) => {}
         }
@@ -183,11 +185,12 @@ fn refuse_while_copying(s: &catalog::SourceRow) -> Result<()> {
                 _ => false,
             };
             if !finished || Instant::now() > deadline {
-                return Err(ChameleonError::State(format!(
-                    "source \"{}\" is copying tables (copy worker pid {}): wait until that copy ends",
+                return Err(ChameleonError::state(format!(
+                    "source \"{}\" is copying tables (copy worker pid {})",
                     s.name,
                     slot.pid.unwrap_or_default()
-                )));
+                ))
+                .with_hint("wait until that copy ends"));
             }
             ending = slot.pid;
         }
@@ -205,9 +208,8 @@ fn ready_for_sync(source_name: &str) -> Result<catalog::SourceRow> {
     catalog::lock_source(s.id)?;
     let s = catalog::source_by_id(s.id)?;
     if s.status.check_sync().is_err() {
-        return Err(ChameleonError::State(format!(
-            "source \"{source_name}\" has not been initialised: run init_replica (it copies every table)"
-        )));
+        return Err(ChameleonError::state(format!("source \"{source_name}\" has not been initialised"))
+            .with_hint("run init_replica (it copies every table)"));
     }
     refuse_while_copying(&s)?;
     Ok(s)
@@ -260,9 +262,8 @@ fn detach_now(source_name: &str) -> Result<String> {
     let s = catalog::source_by_name(source_name)?;
     catalog::lock_source_control(s.id)?;
     if s.status.check_not_initialising(worker_alive(&s)?).is_err() {
-        return Err(ChameleonError::State(format!(
-            "source \"{source_name}\" is initialising: wait for the copy or stop it before detaching"
-        )));
+        return Err(ChameleonError::state(format!("source \"{source_name}\" is initialising"))
+            .with_hint("wait for the copy or stop it before detaching"));
     }
     refuse_while_copying(&s)?;
     workers::stop_all(&s, Duration::from_secs(60))?;
@@ -350,7 +351,7 @@ fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
         let now = catalog::source_by_id(s.id)?;
         if now.status == SourceStatus::Error {
             let err = now.last_error.clone().unwrap_or_default();
-            return Err(ChameleonError::State(format!("source \"{source_name}\" is in error: {err}")));
+            return Err(ChameleonError::state(format!("source \"{source_name}\" is in error: {err}")));
         }
         let pending = Spi::get_one_with_args::<i64>(
             "SELECT count(*) FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed",
@@ -373,7 +374,7 @@ fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
             return Ok(false);
         }
         if !worker_alive(&now)? {
-            return Err(ChameleonError::State(format!(
+            return Err(ChameleonError::state(format!(
                 "source \"{source_name}\" is not running (status {}): nothing will catch up",
                 now.status
             )));

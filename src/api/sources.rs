@@ -5,7 +5,7 @@ use crate::core::mapping::SchemaMappings;
 use crate::core::options::{self, SourceOptions};
 use crate::core::source_url::SourceUrl;
 use crate::core::state::SourceEvent;
-use crate::error::{ok, ChameleonError, Result};
+use crate::error::{ok, ChameleonError, Kind, Result};
 use crate::workers;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 fn validate_name(name: &str) -> Result<()> {
     if name.trim().is_empty() || name.len() > 63 {
-        return Err(ChameleonError::Core(crate::core::error::CoreError::InvalidParameter(
+        return Err(ChameleonError::from(crate::core::error::CoreError::invalid_parameter(
             "source_name must be a non-empty name of at most 63 bytes".into(),
         )));
     }
@@ -29,11 +29,11 @@ fn add(name: &str, url: &str, mappings: &serde_json::Value, opts: &serde_json::V
     let opts = if opts.is_null() { serde_json::json!({}) } else { opts.clone() };
     for other in catalog::all_sources()? {
         if other.name == name {
-            return Err(ChameleonError::State(format!("source \"{name}\" already exists")));
+            return Err(ChameleonError::state(format!("source \"{name}\" already exists")));
         }
         if let Ok(other_map) = other.mappings() {
             if let Some(schema) = map.overlap(&other_map) {
-                return Err(ChameleonError::State(format!(
+                return Err(ChameleonError::state(format!(
                     "PostgreSQL schema \"{schema}\" is already the target of source \"{}\"",
                     other.name
                 )));
@@ -68,7 +68,7 @@ fn alter(
     };
     for other in catalog::all_sources()?.iter().filter(|o| o.id != s.id) {
         if let Some(schema) = other.mappings().ok().and_then(|m| new_map.overlap(&m).map(str::to_string)) {
-            return Err(ChameleonError::State(format!(
+            return Err(ChameleonError::state(format!(
                 "PostgreSQL schema \"{schema}\" is already the target of source \"{}\"",
                 other.name
             )));
@@ -79,10 +79,10 @@ fn alter(
     if let Some((my, from, to)) =
         change.moved.iter().find(|(my, _, _)| registered.iter().any(|t| &t.mysql_schema == my))
     {
-        return Err(ChameleonError::State(format!(
-            "source \"{source_name}\": MySQL schema \"{my}\" is replicated into \"{from}\"; its tables cannot move to \"{to}\" \
-             (remove the mapping, then map the schema again under the new name: it is copied again there)"
-        )));
+        return Err(ChameleonError::state(format!(
+            "source \"{source_name}\": MySQL schema \"{my}\" is replicated into \"{from}\"; its tables cannot move to \"{to}\""
+        ))
+        .with_hint("remove the mapping, then map the schema again under the new name: it is copied again there"));
     }
     catalog::update_options(s.id, &merged)?;
     if let Some(m) = mappings {
@@ -157,7 +157,7 @@ fn drop_source(source_name: &str, if_exists: default!(bool, false)) {
     ok((|| {
         let s = match catalog::source_by_name(source_name) {
             Ok(s) => s,
-            Err(ChameleonError::NotFound(_)) if if_exists => {
+            Err(e) if e.kind() == Kind::NotFound && if_exists => {
                 notice!("source \"{source_name}\" does not exist, skipping");
                 return Ok(());
             }
@@ -182,7 +182,7 @@ fn enable_replica(source_name: &str) -> String {
         let status = s
             .status
             .next(SourceEvent::Enable { has_position: s.position.is_some() })
-            .map_err(|_| ChameleonError::State(format!("source \"{source_name}\" is {}, not in error", s.status)))?;
+            .map_err(|_| ChameleonError::state(format!("source \"{source_name}\" is {}, not in error", s.status)))?;
         catalog::set_status(s.id, status)?;
         catalog::clear_source_error(s.id)?;
         Ok(status.to_string())

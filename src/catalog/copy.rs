@@ -257,7 +257,7 @@ pub fn claim_range(source_id: i32, slot: i32) -> Result<Option<ClaimedRange>> {
                 Some(s) => s
                     .parse::<i128>()
                     .map(Some)
-                    .map_err(|_| ChameleonError::Catalog(format!("copy range bound {s} is not an integer"))),
+                    .map_err(|_| ChameleonError::catalog(format!("copy range bound {s} is not an integer"))),
             }
         };
         Ok(Some(ClaimedRange {

@@ -35,7 +35,7 @@ fn parse_state<T>(
     text: Option<String>,
     parse: fn(&str) -> std::result::Result<T, crate::core::state::UnknownState>,
 ) -> Result<T> {
-    parse(text.as_deref().unwrap_or("")).map_err(|e| ChameleonError::Catalog(e.to_string()))
+    parse(text.as_deref().unwrap_or("")).map_err(|e| ChameleonError::catalog(e.to_string()))
 }
 
 use crate::core::position::BinlogPosition;
@@ -49,10 +49,10 @@ pub fn check_catalogue_version() -> Result<()> {
     let catalogue = Spi::get_one::<String>("SELECT t_version FROM sch_chameleon.v_version")?.unwrap_or_default();
     let library = env!("CARGO_PKG_VERSION");
     if catalogue != library {
-        return Err(ChameleonError::State(format!(
-            "the pg_chameleon_rs catalogue of this database is version {catalogue} but the installed library is {library}: \
-             run ALTER EXTENSION pg_chameleon_rs UPDATE"
-        )));
+        return Err(ChameleonError::state(format!(
+            "the pg_chameleon_rs catalogue of this database is version {catalogue} but the installed library is {library}"
+        ))
+        .with_hint("run ALTER EXTENSION pg_chameleon_rs UPDATE"));
     }
     Ok(())
 }

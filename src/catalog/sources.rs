@@ -63,7 +63,7 @@ fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Resul
             let name: String = row.get(2)?.unwrap_or_default();
             let not_null = |json: Option<JsonB>, column: &str| {
                 json.map(|j| j.0).ok_or_else(|| {
-                    ChameleonError::Catalog(format!("the catalogue's {column} of source \"{name}\" is NULL"))
+                    ChameleonError::catalog(format!("the catalogue's {column} of source \"{name}\" is NULL"))
                 })
             };
             out.push(SourceRow {
@@ -97,14 +97,14 @@ pub fn source_by_name(name: &str) -> Result<SourceRow> {
     read_sources("WHERE t_source = $1", &[name.into()])?
         .into_iter()
         .next()
-        .ok_or_else(|| ChameleonError::NotFound(format!("source \"{name}\" does not exist")))
+        .ok_or_else(|| ChameleonError::not_found(format!("source \"{name}\" does not exist")))
 }
 
 pub fn source_by_id(id: i32) -> Result<SourceRow> {
     read_sources("WHERE i_id_source = $1", &[id.into()])?
         .into_iter()
         .next()
-        .ok_or_else(|| ChameleonError::NotFound(format!("source id {id} does not exist")))
+        .ok_or_else(|| ChameleonError::not_found(format!("source id {id} does not exist")))
 }
 
 /// Serialises changes of a source's desired state (start, stop, drop, init, enable) with

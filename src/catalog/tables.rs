@@ -85,7 +85,7 @@ pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
 pub fn table_by_id(table_id: i32) -> Result<TableRow> {
     select_tables("i_id_table = $1", table_id)?
         .pop()
-        .ok_or_else(|| ChameleonError::NotFound(format!("replicated table id {table_id}")))
+        .ok_or_else(|| ChameleonError::not_found(format!("replicated table id {table_id}")))
 }
 
 fn select_tables(filter: &str, id: i32) -> Result<Vec<TableRow>> {
@@ -147,7 +147,7 @@ fn stored_json<T>(
     column: &str,
 ) -> Result<T> {
     let malformed = |why: String| {
-        ChameleonError::Catalog(format!("the catalogue's {column} of replicated table {table} is malformed: {why}"))
+        ChameleonError::catalog(format!("the catalogue's {column} of replicated table {table} is malformed: {why}"))
     };
     let value = json.ok_or_else(|| malformed("NULL".into()))?.0;
     decode(&value).map_err(|e| malformed(e.to_string()))
@@ -431,16 +431,17 @@ pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>, selected_again: b
         Some(names) => {
             let unknown: Vec<&String> = names.iter().filter(|n| !known.iter().any(|k| &k.1 == *n)).collect();
             if !unknown.is_empty() {
-                return Err(ChameleonError::NotFound(format!(
+                return Err(ChameleonError::not_found(format!(
                     "no table {} in this source (names are the MySQL schema.table, as in chameleon.tables.mysql_table)",
                     unknown.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ")
                 )));
             }
             if let Some(out) = known.iter().find(|k| names.contains(&k.1) && k.2 == "left out") {
-                return Err(ChameleonError::State(format!(
-                    "table \"{}\" is left out by the source's schema_mappings, limit_tables or skip_tables: change them with alter_source",
+                return Err(ChameleonError::state(format!(
+                    "table \"{}\" is left out by the source's schema_mappings, limit_tables or skip_tables",
                     out.1
-                )));
+                ))
+                .with_hint("change them with alter_source"));
             }
             known.iter().filter(|k| names.contains(&k.1)).collect()
         }

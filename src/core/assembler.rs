@@ -191,7 +191,7 @@ impl<M> Assembler<M> {
         }
         self.txn_time = self.txn_time.max(timestamp);
         match unreadable_event(etype) {
-            Some(why) => Err(CoreError::SourceConfig(format!("the binlog at {} holds {why}", self.at()))),
+            Some(why) => Err(CoreError::source_config(format!("the binlog at {} holds {why}", self.at()))),
             None => Ok(()),
         }
     }
@@ -224,7 +224,7 @@ impl<M> Assembler<M> {
     /// and ends with its one query.
     pub fn mariadb_gtid(&mut self, data: &[u8], server_id: u32) -> CoreResult<Step> {
         let (g, standalone) = decode_mariadb_gtid(data, server_id)
-            .ok_or_else(|| CoreError::Binlog(format!("truncated MariaDB GTID event at {}", self.at())))?;
+            .ok_or_else(|| CoreError::binlog(format!("truncated MariaDB GTID event at {}", self.at())))?;
         self.gtid = Some(g);
         self.position_known = true;
         self.in_txn = !standalone;
@@ -233,7 +233,7 @@ impl<M> Assembler<M> {
 
     /// MySQL GTID or tagged GTID (`None`: the driver could not decode it).
     pub fn mysql_gtid(&mut self, gtid: Option<Gtid>) -> CoreResult<Step> {
-        let g = gtid.ok_or_else(|| CoreError::Binlog(format!("undecodable GTID event at {}", self.at())))?;
+        let g = gtid.ok_or_else(|| CoreError::binlog(format!("undecodable GTID event at {}", self.at())))?;
         self.gtid = Some(g);
         self.position_known = true;
         Ok(Step::Nothing)
@@ -315,11 +315,9 @@ impl<M> Assembler<M> {
 
     /// INCIDENT: changes may be missing from the binlog; always an error.
     pub fn incident(&self) -> CoreResult<Step> {
-        Err(CoreError::SourceConfig(format!(
-            "the source wrote an INCIDENT event at {}: changes may be missing from its binlog \
-             (a replica of MySQL stops here too); resync the source with init_replica",
-            self.at()
-        )))
+        Err(CoreError::source_config(format!("the source wrote an INCIDENT event at {}", self.at()))
+            .with_detail("changes may be missing from its binlog (a replica of MySQL stops here too)")
+            .with_hint("resync the source with init_replica"))
     }
 
     /// Any other event: those that carry nothing we store are skipped; an unknown type is
@@ -659,15 +657,15 @@ mod tests {
         begin(&mut asm, 300);
         map(&mut asm, 350, 5, "shop", "t");
         ok(asm.start_event(WRITE_ROWS_V2, 400, 0));
-        let err = asm.rows(5, |_, _, _| Err(CoreError::Binlog("shop.t: undecodable row event".into()))).unwrap_err();
-        assert_eq!(err, CoreError::Binlog("at mysql-bin.000001:400: shop.t: undecodable row event".into()));
+        let err = asm.rows(5, |_, _, _| Err(CoreError::binlog("shop.t: undecodable row event".into()))).unwrap_err();
+        assert_eq!(err, CoreError::binlog("at mysql-bin.000001:400: shop.t: undecodable row event".into()));
     }
 
     #[test]
     fn unreadable_events_are_errors_naming_the_position() {
         let mut asm = assembler(None);
         let err = asm.start_event(40, 300, 0).unwrap_err();
-        assert!(matches!(err, CoreError::SourceConfig(_)));
+        assert_eq!(err.kind(), crate::core::error::ErrorKind::SourceConfig);
         assert!(err.message().contains("the binlog at mysql-bin.000001:300 holds"), "{err:?}");
         assert!(err.message().contains("binlog_transaction_compression"), "{err:?}");
         let err = asm.start_event(166, 400, 0).unwrap_err();
@@ -676,7 +674,7 @@ mod tests {
         assert!(asm.incident().unwrap_err().message().contains("INCIDENT event at mysql-bin.000001:450"));
         ok(asm.start_event(MARIADB_GTID_EVENT, 500, 0));
         let err = asm.mariadb_gtid(&[1, 2, 3], 1).unwrap_err();
-        assert_eq!(err, CoreError::Binlog("truncated MariaDB GTID event at mysql-bin.000001:500".into()));
+        assert_eq!(err, CoreError::binlog("truncated MariaDB GTID event at mysql-bin.000001:500".into()));
     }
 
     #[test]

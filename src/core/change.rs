@@ -104,7 +104,7 @@ impl DdlEvent {
     pub fn from_row(row: &[Option<&str>]) -> Result<DdlEvent, CoreError> {
         let field = |i: usize| row.get(i).copied().flatten().unwrap_or_default().to_string();
         if row.len() < 3 {
-            return Err(CoreError::Codec("a stored DDL event has fewer than 3 fields".into()));
+            return Err(CoreError::codec("a stored DDL event has fewer than 3 fields".into()));
         }
         let charsets =
             field(3).lines().filter_map(|l| l.rsplit_once('=').map(|(s, c)| (s.to_string(), c.to_string()))).collect();

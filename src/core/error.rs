@@ -1,71 +1,159 @@
-//! The core's one error type. Every variant names the thing that failed (source, table,
-//! column, binlog position) so that the message a DBA reads is actionable on its own.
-//! The glue maps each kind to a SQLSTATE in `crate::pgerror`.
+//! The core's one error type: a kind (what failed, which decides the SQLSTATE in the glue and
+//! whether retrying may help), the message a DBA reads (naming the source, table, column or
+//! binlog position), an optional detail (the explanation) and an optional hint (what to do).
+//! `full_text()` is the one-line form stored in the catalogue and written to the log.
 
 use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CoreError {
+/// What failed. The glue maps each kind to a SQLSTATE in `crate::error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
     /// A value given by the user (URL, mapping, option) is invalid.
-    InvalidParameter(String),
+    InvalidParameter,
     /// The MySQL server is configured in a way replication cannot work with.
-    SourceConfig(String),
+    SourceConfig,
     /// The MySQL server could not be reached or refused us (network, auth, timeout).
-    SourceConnection(String),
+    SourceConnection,
     /// A query on the MySQL server failed.
-    SourceQuery(String),
+    SourceQuery,
     /// The binlog stream failed or carried something we could not decode.
-    Binlog(String),
+    Binlog,
     /// The binlog file we need has been purged on the source: a resync is required.
-    BinlogPurged(String),
+    BinlogPurged,
     /// A value could not be converted to its PostgreSQL form.
-    Value(String),
+    Value,
     /// The stored row encoding is corrupt.
-    Codec(String),
+    Codec,
     /// A MySQL type we do not (yet) map.
-    UnsupportedType(String),
+    UnsupportedType,
+    /// A bug: something the code should never let happen.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Whether retrying later (reconnecting) may succeed.
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorKind::SourceConnection | ErrorKind::Binlog)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreError {
+    kind: ErrorKind,
+    message: String,
+    detail: Option<String>,
+    hint: Option<String>,
 }
 
 impl CoreError {
-    pub fn message(&self) -> &str {
-        match self {
-            CoreError::InvalidParameter(m)
-            | CoreError::SourceConfig(m)
-            | CoreError::SourceConnection(m)
-            | CoreError::SourceQuery(m)
-            | CoreError::Binlog(m)
-            | CoreError::BinlogPurged(m)
-            | CoreError::Value(m)
-            | CoreError::Codec(m)
-            | CoreError::UnsupportedType(m) => m,
-        }
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> CoreError {
+        CoreError { kind, message: message.into(), detail: None, hint: None }
     }
 
-    /// Adds context in front of the message, keeping the kind.
-    pub fn context(self, ctx: impl fmt::Display) -> CoreError {
-        let wrap = |m: String| format!("{ctx}: {m}");
-        match self {
-            CoreError::InvalidParameter(m) => CoreError::InvalidParameter(wrap(m)),
-            CoreError::SourceConfig(m) => CoreError::SourceConfig(wrap(m)),
-            CoreError::SourceConnection(m) => CoreError::SourceConnection(wrap(m)),
-            CoreError::SourceQuery(m) => CoreError::SourceQuery(wrap(m)),
-            CoreError::Binlog(m) => CoreError::Binlog(wrap(m)),
-            CoreError::BinlogPurged(m) => CoreError::BinlogPurged(wrap(m)),
-            CoreError::Value(m) => CoreError::Value(wrap(m)),
-            CoreError::Codec(m) => CoreError::Codec(wrap(m)),
-            CoreError::UnsupportedType(m) => CoreError::UnsupportedType(wrap(m)),
-        }
+    pub fn invalid_parameter(message: String) -> CoreError {
+        CoreError::new(ErrorKind::InvalidParameter, message)
+    }
+
+    pub fn source_config(message: String) -> CoreError {
+        CoreError::new(ErrorKind::SourceConfig, message)
+    }
+
+    pub fn source_connection(message: String) -> CoreError {
+        CoreError::new(ErrorKind::SourceConnection, message)
+    }
+
+    pub fn source_query(message: String) -> CoreError {
+        CoreError::new(ErrorKind::SourceQuery, message)
+    }
+
+    pub fn binlog(message: String) -> CoreError {
+        CoreError::new(ErrorKind::Binlog, message)
+    }
+
+    pub fn binlog_purged(message: String) -> CoreError {
+        CoreError::new(ErrorKind::BinlogPurged, message)
+    }
+
+    pub fn value(message: String) -> CoreError {
+        CoreError::new(ErrorKind::Value, message)
+    }
+
+    pub fn codec(message: String) -> CoreError {
+        CoreError::new(ErrorKind::Codec, message)
+    }
+
+    pub fn unsupported_type(message: String) -> CoreError {
+        CoreError::new(ErrorKind::UnsupportedType, message)
+    }
+
+    pub fn internal(message: String) -> CoreError {
+        CoreError::new(ErrorKind::Internal, message)
+    }
+
+    /// Adds the explanation (PostgreSQL's DETAIL).
+    pub fn with_detail(mut self, detail: impl Into<String>) -> CoreError {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Adds the advice on what to do (PostgreSQL's HINT).
+    pub fn with_hint(mut self, hint: impl Into<String>) -> CoreError {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
+    /// Adds context in front of the message, keeping the kind, detail and hint.
+    pub fn context(mut self, ctx: impl fmt::Display) -> CoreError {
+        self.message = format!("{ctx}: {}", self.message);
+        self
     }
 
     /// Whether retrying later (reconnecting) may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, CoreError::SourceConnection(_) | CoreError::Binlog(_))
+        self.kind.is_transient()
+    }
+
+    /// The one-line form stored in the catalogue and logged: see [`full_text`].
+    pub fn full_text(&self) -> String {
+        full_text(&self.message, self.detail(), self.hint())
     }
 }
 
+/// The one-line form of an error, stored in the catalogue (source and table errors,
+/// `chameleon.errors`, notes) and written to the log: `message (detail) HINT: hint`,
+/// each part only when present.
+pub fn full_text(message: &str, detail: Option<&str>, hint: Option<&str>) -> String {
+    let mut out = message.to_string();
+    if let Some(d) = detail {
+        out.push_str(&format!(" ({d})"));
+    }
+    if let Some(h) = hint {
+        out.push_str(&format!(" HINT: {h}"));
+    }
+    out
+}
+
+/// Shows the full text, so that an error formatted into a stored or logged text keeps its
+/// detail and hint.
 impl fmt::Display for CoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
+        f.write_str(&self.full_text())
     }
 }
 
@@ -85,20 +173,20 @@ pub fn from_mysql(err: mysql::Error, what: &str) -> CoreError {
                 // another binlog connection with our server_id is still registered on the source
                 // (our previous reader's, until the server notices it closed): try again.
                 // MariaDB says 4052; MySQL says 1236 with this text.
-                4052 => CoreError::SourceConnection(msg),
+                4052 => CoreError::source_connection(msg),
                 1236 if e.message.contains("same server_uuid") || e.message.contains("same server_id") => {
-                    CoreError::SourceConnection(msg)
+                    CoreError::source_connection(msg)
                 }
-                1236 => CoreError::BinlogPurged(format!(
-                    "{msg}; the binlog the replica needs is no longer on the source: resync it with init_replica"
-                )),
-                1045 | 1044 | 1130 | 1040 | 1203 => CoreError::SourceConnection(msg),
-                _ => CoreError::SourceQuery(msg),
+                1236 => CoreError::binlog_purged(msg)
+                    .with_detail("the binlog the replica needs is no longer on the source")
+                    .with_hint("resync it with init_replica"),
+                1045 | 1044 | 1130 | 1040 | 1203 => CoreError::source_connection(msg),
+                _ => CoreError::source_query(msg),
             }
         }
-        mysql::Error::IoError(e) => CoreError::SourceConnection(format!("{what}: {e}")),
-        mysql::Error::DriverError(e) => CoreError::SourceConnection(format!("{what}: {e}")),
-        other => CoreError::SourceConnection(format!("{what}: {other}")),
+        mysql::Error::IoError(e) => CoreError::source_connection(format!("{what}: {e}")),
+        mysql::Error::DriverError(e) => CoreError::source_connection(format!("{what}: {e}")),
+        other => CoreError::source_connection(format!("{what}: {other}")),
     }
 }
 
@@ -121,6 +209,53 @@ mod tests {
         );
         assert!(mysql_busy.is_transient(), "{mysql_busy:?}");
         let purged = from_mysql(server(1236, "Could not find first log file name in binary log index file"), "reading");
-        assert!(matches!(purged, CoreError::BinlogPurged(_)));
+        assert_eq!(purged.kind(), ErrorKind::BinlogPurged);
+        assert!(!purged.is_transient());
+        assert_eq!(purged.hint(), Some("resync it with init_replica"));
+        assert!(purged.to_string().contains("no longer on the source"), "{purged}");
+    }
+
+    #[test]
+    fn only_connection_and_binlog_stream_errors_are_transient() {
+        let transient: Vec<ErrorKind> = [
+            ErrorKind::InvalidParameter,
+            ErrorKind::SourceConfig,
+            ErrorKind::SourceConnection,
+            ErrorKind::SourceQuery,
+            ErrorKind::Binlog,
+            ErrorKind::BinlogPurged,
+            ErrorKind::Value,
+            ErrorKind::Codec,
+            ErrorKind::UnsupportedType,
+            ErrorKind::Internal,
+        ]
+        .into_iter()
+        .filter(|k| CoreError::new(*k, "x").is_transient())
+        .collect();
+        assert_eq!(transient, vec![ErrorKind::SourceConnection, ErrorKind::Binlog]);
+    }
+
+    #[test]
+    fn context_prefixes_the_message_and_keeps_kind_detail_and_hint() {
+        let e = CoreError::source_config("binlog_format is MIXED".into())
+            .with_detail("row events are needed")
+            .with_hint("set binlog_format=ROW on the source")
+            .context("source \"src\"");
+        assert_eq!(e.kind(), ErrorKind::SourceConfig);
+        assert_eq!(e.message(), "source \"src\": binlog_format is MIXED");
+        assert_eq!(e.detail(), Some("row events are needed"));
+        assert_eq!(e.hint(), Some("set binlog_format=ROW on the source"));
+    }
+
+    #[test]
+    fn the_full_text_has_message_detail_and_hint_and_display_shows_it() {
+        let bare = CoreError::value("bad".into());
+        assert_eq!(bare.full_text(), "bad");
+        assert_eq!(bare.clone().with_detail("why").full_text(), "bad (why)");
+        assert_eq!(bare.clone().with_hint("do this").full_text(), "bad HINT: do this");
+        let all = bare.with_detail("why").with_hint("do this");
+        assert_eq!(all.full_text(), "bad (why) HINT: do this");
+        assert_eq!(all.to_string(), all.full_text());
+        assert_eq!(all.message(), "bad");
     }
 }

@@ -47,7 +47,7 @@ impl fmt::Display for Gtid {
 }
 
 fn bad(text: &str, why: &str) -> CoreError {
-    CoreError::InvalidParameter(format!("GTID \"{text}\": {why}"))
+    CoreError::invalid_parameter(format!("GTID \"{text}\": {why}"))
 }
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lower-cased.
@@ -151,7 +151,7 @@ impl GtidState {
                 add_interval(m.entry(sid.clone()).or_default(), *gno, *gno);
                 Ok(())
             }
-            (s, g) => Err(CoreError::Binlog(format!("GTID {g} does not fit the recorded GTID position {s}"))),
+            (s, g) => Err(CoreError::binlog(format!("GTID {g} does not fit the recorded GTID position {s}"))),
         }
     }
 

@@ -16,7 +16,7 @@ pub struct MappingChange {
 }
 
 fn bad(msg: String) -> CoreError {
-    CoreError::InvalidParameter(format!("schema_mappings: {msg}"))
+    CoreError::invalid_parameter(format!("schema_mappings: {msg}"))
 }
 
 impl SchemaMappings {

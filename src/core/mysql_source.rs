@@ -64,20 +64,20 @@ pub fn check_server(conn: &mut Conn) -> CoreResult<ServerInfo> {
     let flavor = if version.to_ascii_lowercase().contains("mariadb") { Flavor::MariaDb } else { Flavor::MySql };
     let log_bin = variable(conn, "log_bin")?.unwrap_or_default();
     if !log_bin.eq_ignore_ascii_case("ON") && log_bin != "1" {
-        return Err(CoreError::SourceConfig(
-            "the source has no binary log: start it with log_bin (for example log_bin=mysql-bin) and server_id set"
-                .into(),
-        ));
+        return Err(CoreError::source_config("the source has no binary log".into())
+            .with_hint("start it with log_bin (for example log_bin=mysql-bin) and server_id set"));
     }
     let format = variable(conn, "binlog_format")?.unwrap_or_default();
     if !format.eq_ignore_ascii_case("ROW") {
-        return Err(CoreError::SourceConfig(format!("binlog_format is {format}; set binlog_format=ROW on the source")));
+        return Err(CoreError::source_config(format!("binlog_format is {format}"))
+            .with_detail("replication decodes row events")
+            .with_hint("set binlog_format=ROW on the source"));
     }
     if let Some(image) = variable(conn, "binlog_row_image")? {
         if !image.eq_ignore_ascii_case("FULL") {
-            return Err(CoreError::SourceConfig(format!(
-                "binlog_row_image is {image}; set binlog_row_image=FULL on the source"
-            )));
+            return Err(CoreError::source_config(format!("binlog_row_image is {image}"))
+                .with_detail("replication needs every column of every changed row")
+                .with_hint("set binlog_row_image=FULL on the source"));
         }
     }
     for (setting, what) in [
@@ -85,9 +85,9 @@ pub fn check_server(conn: &mut Conn) -> CoreResult<ServerInfo> {
         ("binlog_transaction_compression", "binlog_transaction_compression=OFF"),
     ] {
         if variable(conn, setting)?.is_some_and(|v| v.eq_ignore_ascii_case("ON") || v == "1") {
-            return Err(CoreError::SourceConfig(format!(
-                "{setting} is ON: compressed binlog events cannot be decoded; set {what} on the source"
-            )));
+            return Err(CoreError::source_config(format!("{setting} is ON"))
+                .with_detail("compressed binlog events cannot be decoded")
+                .with_hint(format!("set {what} on the source")));
         }
     }
     Ok(ServerInfo { flavor, version })
@@ -101,12 +101,12 @@ pub fn binlog_status(conn: &mut Conn, flavor: Flavor) -> CoreResult<(BinlogPosit
         Err(_) => q(conn, "SHOW BINARY LOG STATUS")?,
     };
     let row = rows.first().ok_or_else(|| {
-        CoreError::SourceConfig("SHOW MASTER STATUS returned nothing: the binary log is disabled".into())
+        CoreError::source_config("SHOW MASTER STATUS returned nothing: the binary log is disabled".into())
     })?;
     let file = row_text(row, 0).unwrap_or_default();
     let pos = row_text(row, 1)
         .and_then(|p| p.parse::<u64>().ok())
-        .ok_or_else(|| CoreError::SourceQuery("SHOW MASTER STATUS returned no position".into()))?;
+        .ok_or_else(|| CoreError::source_query("SHOW MASTER STATUS returned no position".into()))?;
     let gtid = match flavor {
         Flavor::MariaDb => q::<Option<String>>(conn, "SELECT @@GLOBAL.gtid_binlog_pos")?.into_iter().next().flatten(),
         Flavor::MySql => row_text(row, 4),
@@ -272,11 +272,13 @@ pub fn table_snapshot(
                     .and_then(|r| row_text(r, 1))
             };
             let file = get("Binlog_snapshot_file").filter(|f| !f.is_empty()).ok_or_else(|| {
-                CoreError::SourceConfig("the server reports no binlog_snapshot_file: the binary log is disabled".into())
+                CoreError::source_config(
+                    "the server reports no binlog_snapshot_file: the binary log is disabled".into(),
+                )
             })?;
             let pos = get("Binlog_snapshot_position")
                 .and_then(|p| p.parse::<u64>().ok())
-                .ok_or_else(|| CoreError::SourceQuery("the server reports no binlog_snapshot_position".into()))?;
+                .ok_or_else(|| CoreError::source_query("the server reports no binlog_snapshot_position".into()))?;
             Ok((BinlogPosition::new(file, pos), None))
         }
         Flavor::MySql => {
@@ -356,8 +358,9 @@ pub fn key_span(conn: &mut Conn, schema: &str, table: &str, column: &str) -> Cor
     let parse = |i| {
         row_text(r, i)
             .map(|s| {
-                s.parse::<i128>()
-                    .map_err(|_| CoreError::SourceQuery(format!("key span of {schema}.{table}: {s} is not an integer")))
+                s.parse::<i128>().map_err(|_| {
+                    CoreError::source_query(format!("key span of {schema}.{table}: {s} is not an integer"))
+                })
             })
             .transpose()
     };

@@ -201,7 +201,7 @@ pub const KNOWN_KEYS: &[&str] = &[
 const PLANNED_KEYS: &[&str] = &["replay_max_rows", "on_error_read", "keep_existing_schema"];
 
 fn err(key: &str, msg: &str) -> CoreError {
-    CoreError::InvalidParameter(format!("option \"{key}\": {msg}"))
+    CoreError::invalid_parameter(format!("option \"{key}\": {msg}"))
 }
 
 fn as_uint(key: &str, v: &Value, min: u64, max: u64) -> CoreResult<u64> {
@@ -336,7 +336,7 @@ impl SourceOptions {
         let map: Map<String, Value> = match options {
             Value::Object(m) => m.clone(),
             Value::Null => Map::new(),
-            _ => return Err(CoreError::InvalidParameter("options must be a JSON object".into())),
+            _ => return Err(CoreError::invalid_parameter("options must be a JSON object".into())),
         };
         let mut o = SourceOptions::default();
         for (key, v) in &map {
@@ -442,7 +442,7 @@ pub fn merge(current: &Value, changes: &Value) -> CoreResult<Value> {
                 }
             }
         }
-        _ => return Err(CoreError::InvalidParameter("options must be a JSON object".into())),
+        _ => return Err(CoreError::invalid_parameter("options must be a JSON object".into())),
     }
     let merged = Value::Object(out);
     SourceOptions::from_json(&merged)?;

@@ -27,13 +27,13 @@ impl BinlogPosition {
     /// Parses `file:pos`, the form used in messages and in `chameleon.sources`.
     pub fn parse(text: &str) -> CoreResult<Self> {
         let (file, pos) = text.rsplit_once(':').ok_or_else(|| {
-            CoreError::InvalidParameter(format!("binlog position \"{text}\" is not of the form file:offset"))
+            CoreError::invalid_parameter(format!("binlog position \"{text}\" is not of the form file:offset"))
         })?;
         let pos = pos
             .parse::<u64>()
-            .map_err(|_| CoreError::InvalidParameter(format!("binlog position \"{text}\": offset is not a number")))?;
+            .map_err(|_| CoreError::invalid_parameter(format!("binlog position \"{text}\": offset is not a number")))?;
         if file.is_empty() {
-            return Err(CoreError::InvalidParameter(format!("binlog position \"{text}\": empty file name")));
+            return Err(CoreError::invalid_parameter(format!("binlog position \"{text}\": empty file name")));
         }
         Ok(BinlogPosition::new(file, pos))
     }
@@ -87,7 +87,7 @@ impl StartAt {
             return Ok(StartAt::Gtid(GtidState::parse(text)?));
         }
         BinlogPosition::parse(text.trim()).map(StartAt::File).map_err(|_| {
-            CoreError::InvalidParameter(format!(
+            CoreError::invalid_parameter(format!(
                 "start_position \"{text}\" is neither file:offset (mysql-bin.000042:1234) nor a GTID position \
                  (MariaDB 0-1-4711, MySQL uuid:1-4711)"
             ))

@@ -93,9 +93,8 @@ pub fn decode_rows(
         RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_) => Op::Update,
         RowsEventData::DeleteRowsEvent(_) | RowsEventData::DeleteRowsEventV1(_) => Op::Delete,
         RowsEventData::PartialUpdateRowsEvent(_) => {
-            return Err(CoreError::Binlog(format!(
-                "{table_name}: partial JSON update rows event; set binlog_row_value_options='' on the source"
-            )))
+            return Err(CoreError::binlog(format!("{table_name}: partial JSON update rows event"))
+                .with_hint("set binlog_row_value_options='' on the source"))
         }
     };
     if table.skip.contains(&op) {
@@ -103,15 +102,16 @@ pub fn decode_rows(
     }
     let ncols = rows_event.num_columns() as usize;
     if ncols != table.kinds.len() {
-        return Err(CoreError::Binlog(format!(
-            "{table_name}: the row event has {ncols} columns but the replicated table has {}; \
-             its structure changed on the source in a way the replica did not see: copy it again with sync_tables",
+        return Err(CoreError::binlog(format!(
+            "{table_name}: the row event has {ncols} columns but the replicated table has {}",
             table.kinds.len()
-        )));
+        ))
+        .with_detail("its structure changed on the source in a way the replica did not see")
+        .with_hint("copy it again with sync_tables"));
     }
     for item in rows_event.rows(tme) {
         let (before, after) =
-            item.map_err(|e| CoreError::Binlog(format!("{table_name}: undecodable row event: {e}")))?;
+            item.map_err(|e| CoreError::binlog(format!("{table_name}: undecodable row event: {e}")))?;
         let convert = |row: &BinlogRow, only: Option<&[usize]>| -> Result<Row, (String, Vec<u8>)> {
             let idx: Vec<usize> = match only {
                 Some(k) => k.to_vec(),
@@ -144,7 +144,7 @@ pub fn decode_rows(
         match result {
             Some(Ok((key, row))) => out.push(RowChange { table_id: table.id, op, pos, timestamp, key, row }),
             Some(Err((reason, raw))) => discarded.push(DiscardedRow { table_id: table.id, pos, raw, reason }),
-            None => return Err(CoreError::Binlog(format!("{table_name}: row event without the expected row image"))),
+            None => return Err(CoreError::binlog(format!("{table_name}: row event without the expected row image"))),
         }
     }
     Ok(())
@@ -200,17 +200,15 @@ fn open_stream(cfg: &ReaderConfig) -> CoreResult<Opened> {
     let start_text = cfg.start.as_ref().map(ToString::to_string).unwrap_or_else(|| "the start".into());
     let state = if cfg.gtid_connect || cfg.start.is_none() {
         let state = cfg.gtid.clone().ok_or_else(|| {
-            CoreError::SourceConfig(format!(
-                "gtid_enable is on but no GTID position is recorded at {start_text}: give one with \
-                 start_replica(source, start_position => '<gtid>') or turn gtid_enable off"
-            ))
+            CoreError::source_config(format!("gtid_enable is on but no GTID position is recorded at {start_text}"))
+                .with_hint("give one with start_replica(source, start_position => '<gtid>') or turn gtid_enable off")
         })?;
         if state.is_mariadb() != (info.flavor == Flavor::MariaDb) {
-            return Err(CoreError::SourceConfig(format!(
-                "the recorded GTID position {state} is not of the source's kind ({}); give a position of the \
-                 source's own form with start_replica(source, start_position => ...)",
+            return Err(CoreError::source_config(format!(
+                "the recorded GTID position {state} is not of the source's kind ({})",
                 info.version
-            )));
+            ))
+            .with_hint("give a position of the source's own form with start_replica(source, start_position => ...)"));
         }
         Some(state)
     } else if let (Flavor::MariaDb, Some(start)) = (info.flavor, cfg.start.as_ref()) {
@@ -234,14 +232,14 @@ fn open_stream(cfg: &ReaderConfig) -> CoreResult<Opened> {
             let mut sids = Vec::new();
             for block in s.mysql_blocks() {
                 let sid: mysql_common::packets::Sid<'static> =
-                    block.parse().map_err(|e| CoreError::InvalidParameter(format!("GTID set {block}: {e}")))?;
+                    block.parse().map_err(|e| CoreError::invalid_parameter(format!("GTID set {block}: {e}")))?;
                 sids.push(sid);
             }
             request = request.with_use_gtid(true).with_sids(sids).with_filename(Vec::new()).with_pos(4u64);
             format!("reading the binlog from GTID set {s}")
         }
         _ => {
-            let start = cfg.start.as_ref().ok_or_else(|| CoreError::Binlog("no binlog position to start at".into()))?;
+            let start = cfg.start.as_ref().ok_or_else(|| CoreError::binlog("no binlog position to start at".into()))?;
             request = request.with_filename(start.file.as_bytes().to_vec()).with_pos(start.pos);
             format!("reading the binlog at {start}")
         }
@@ -271,7 +269,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
             return Ok(());
         }
     }
-    Err(CoreError::Binlog(format!("the source closed the binlog stream after {}", asm.at())))
+    Err(CoreError::binlog(format!("the source closed the binlog stream after {}", asm.at())))
 }
 
 /// Hands one event to the assembler's handler for its type, with what the driver decodes of

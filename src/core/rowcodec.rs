@@ -16,10 +16,10 @@ fn get_varint(buf: &[u8], at: &mut usize) -> CoreResult<u64> {
     let mut v: u64 = 0;
     let mut shift = 0;
     loop {
-        let b = *buf.get(*at).ok_or_else(|| CoreError::Codec("row encoding truncated in a length".into()))?;
+        let b = *buf.get(*at).ok_or_else(|| CoreError::codec("row encoding truncated in a length".into()))?;
         *at += 1;
         if shift > 63 {
-            return Err(CoreError::Codec("row encoding has an overlong length".into()));
+            return Err(CoreError::codec("row encoding has an overlong length".into()));
         }
         v |= ((b & 0x7f) as u64) << shift;
         if b & 0x80 == 0 {
@@ -54,7 +54,7 @@ pub fn decode(buf: &[u8]) -> CoreResult<Vec<Option<&str>>> {
             None => Ok(None),
             Some(b) => std::str::from_utf8(b)
                 .map(Some)
-                .map_err(|_| CoreError::Codec("row encoding holds a value that is not UTF-8".into())),
+                .map_err(|_| CoreError::codec("row encoding holds a value that is not UTF-8".into())),
         })
         .collect()
 }
@@ -64,7 +64,7 @@ pub fn decode_bytes(buf: &[u8]) -> CoreResult<Vec<Option<&[u8]>>> {
     let mut at = 0;
     let n = get_varint(buf, &mut at)? as usize;
     if n > buf.len() {
-        return Err(CoreError::Codec(format!("row encoding claims {n} values in {} bytes", buf.len())));
+        return Err(CoreError::codec(format!("row encoding claims {n} values in {} bytes", buf.len())));
     }
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -76,12 +76,12 @@ pub fn decode_bytes(buf: &[u8]) -> CoreResult<Vec<Option<&[u8]>>> {
         let len = (tag - 1) as usize;
         let bytes = buf
             .get(at..at.saturating_add(len))
-            .ok_or_else(|| CoreError::Codec("row encoding truncated in a value".into()))?;
+            .ok_or_else(|| CoreError::codec("row encoding truncated in a value".into()))?;
         at += len;
         out.push(Some(bytes));
     }
     if at != buf.len() {
-        return Err(CoreError::Codec("row encoding has trailing bytes".into()));
+        return Err(CoreError::codec("row encoding has trailing bytes".into()));
     }
     Ok(out)
 }

@@ -22,7 +22,7 @@ impl std::fmt::Debug for SourceUrl {
 }
 
 fn bad(msg: impl Into<String>) -> CoreError {
-    CoreError::InvalidParameter(format!("invalid mysql_url: {}", msg.into()))
+    CoreError::invalid_parameter(format!("invalid mysql_url: {}", msg.into()))
 }
 
 fn percent_decode(part: &str, what: &str) -> CoreResult<String> {

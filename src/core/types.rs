@@ -168,7 +168,7 @@ pub struct MappedType {
 /// Parses the labels of `enum('a','b''c')` / `set(...)` as information_schema writes them
 /// (a quote inside a label is doubled, a backslash too).
 pub fn parse_labels(column_type: &str) -> CoreResult<Vec<String>> {
-    let bad = || CoreError::UnsupportedType(format!("cannot read the members of {column_type}"));
+    let bad = || CoreError::unsupported_type(format!("cannot read the members of {column_type}"));
     let open = column_type.find('(').ok_or_else(bad)?;
     let body = column_type[open + 1..].strip_suffix(')').ok_or_else(bad)?;
     let mut labels = Vec::new();
@@ -222,7 +222,7 @@ pub fn enum_type_name(table: &str, column: &str) -> String {
 }
 
 fn unsupported(col: &MySqlColumn) -> CoreError {
-    CoreError::UnsupportedType(format!(
+    CoreError::unsupported_type(format!(
         "column \"{}\" has type {} which this version does not replicate yet",
         col.name, col.column_type
     ))
@@ -240,7 +240,7 @@ pub fn map_column(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreRes
     let kind = match (&natural.kind, target.eq_ignore_ascii_case("boolean") || target.eq_ignore_ascii_case("bool")) {
         (ValueKind::Int { .. }, true) => ValueKind::Bool,
         (_, true) => {
-            return Err(CoreError::UnsupportedType(format!(
+            return Err(CoreError::unsupported_type(format!(
                 "column \"{}\": type_override to boolean needs an integer column, not {}",
                 col.name, col.column_type
             )))

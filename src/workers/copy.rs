@@ -17,7 +17,7 @@
 use crate::core::error::CoreResult;
 use crate::core::rowcodec;
 use crate::core::types::{MappedType, MySqlColumn};
-use crate::error::{ChameleonError, Result};
+use crate::error::{ChameleonError, Kind, Result};
 use crate::workers::copy_producer::{chunk_channel, row_lines, Chunk, CopyRequest, KeptRow, Producer};
 use crate::workers::txn::{catch_pg, in_subtransaction, shutdown_requested};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -90,12 +90,12 @@ impl Consumed {
     fn outcome(self, produced: CoreResult<u64>, what: &str) -> Result<CopyOutcome> {
         let copied = self.copied?;
         if self.interrupted {
-            return Err(ChameleonError::State(format!("copy of {what} interrupted by shutdown")));
+            return Err(ChameleonError::state(format!("copy of {what} interrupted by shutdown")));
         }
         let produced = produced.map_err(|e| ChameleonError::from(e).context(format!("copy of {what}")))?;
         let refused = self.refused_by_postgres;
         if produced != copied + refused {
-            return Err(ChameleonError::State(format!(
+            return Err(ChameleonError::state(format!(
                 "copy of {what}: {produced} rows read from MySQL but {copied} stored and {refused} refused"
             )));
         }
@@ -193,11 +193,9 @@ fn copy_rows_one_by_one(
 
 /// The reason recorded for a row PostgreSQL refused.
 fn refusal_reason(e: &ChameleonError) -> String {
-    match e {
-        ChameleonError::Postgres { message, sqlstate } => {
-            format!("PostgreSQL refused the row: {message} (SQLSTATE {sqlstate})")
-        }
-        other => other.to_string(),
+    match e.kind() {
+        Kind::Postgres => format!("PostgreSQL refused the row: {e} (SQLSTATE {})", e.sqlstate()),
+        _ => e.to_string(),
     }
 }
 
@@ -205,8 +203,9 @@ fn refusal_reason(e: &ChameleonError) -> String {
 /// reason that would refuse every row (disk, locks, memory): data exceptions, integrity
 /// violations, program limits.
 pub fn refused_data(e: &ChameleonError) -> bool {
-    matches!(e, ChameleonError::Postgres { sqlstate, .. }
-        if sqlstate.starts_with("22") || sqlstate.starts_with("23") || sqlstate.starts_with("54"))
+    let sqlstate = e.sqlstate();
+    e.kind() == Kind::Postgres
+        && (sqlstate.starts_with("22") || sqlstate.starts_with("23") || sqlstate.starts_with("54"))
 }
 
 /// What COPY's data source reads: a channel (streaming), or one buffer (a chunk, a row).
@@ -357,7 +356,18 @@ mod tests {
     }
 
     fn pg_error(sqlstate: &str) -> ChameleonError {
-        ChameleonError::Postgres { message: "bad".into(), sqlstate: sqlstate.into() }
+        use pgrx::PgSqlErrorCode::*;
+        let code = match sqlstate {
+            "22P02" => ERRCODE_INVALID_TEXT_REPRESENTATION,
+            "22001" => ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+            "23505" => ERRCODE_UNIQUE_VIOLATION,
+            "23502" => ERRCODE_NOT_NULL_VIOLATION,
+            "54000" => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            "53100" => ERRCODE_DISK_FULL,
+            "40P01" => ERRCODE_T_R_DEADLOCK_DETECTED,
+            other => panic!("no test code for {other}"),
+        };
+        ChameleonError::postgres(code, "bad".into())
     }
 
     #[test]
@@ -370,7 +380,7 @@ mod tests {
 
     #[test]
     fn the_copy_error_comes_first_then_a_shutdown_then_the_producer_error() {
-        let gone = || Err(CoreError::SourceQuery("copy receiver went away".into()));
+        let gone = || Err(CoreError::source_query("copy receiver went away".into()));
         let copy = error(consumed(Err(pg_error("22P02")), 0, true).outcome(gone(), "s.t"));
         assert!(copy.contains("bad"), "{copy}");
         let stop = error(consumed(Ok(0), 0, true).outcome(gone(), "s.t"));
@@ -384,7 +394,7 @@ mod tests {
         for sqlstate in ["22P02", "23505", "54000"] {
             assert!(refused_data(&pg_error(sqlstate)), "{sqlstate}");
         }
-        for e in [pg_error("53100"), pg_error("40P01"), ChameleonError::State("x".into())] {
+        for e in [pg_error("53100"), pg_error("40P01"), ChameleonError::state("x".into())] {
             assert!(!refused_data(&e), "{e}");
         }
         assert_eq!(refusal_reason(&pg_error("22P02")), "PostgreSQL refused the row: bad (SQLSTATE 22P02)");

@@ -70,7 +70,7 @@ impl CopyRequest {
         filter: Option<&str>,
         keep_rows: bool,
     ) -> Result<CopyRequest> {
-        let conn = conn.take().ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))?;
+        let conn = conn.take().ok_or_else(|| ChameleonError::state("the copy connection was lost".into()))?;
         Ok(CopyRequest {
             conn,
             schema: schema.to_string(),
@@ -108,9 +108,9 @@ impl Producer {
     /// (or why it stopped). `what` names the table in the errors.
     pub(super) fn finish(self, what: &str) -> Result<(mysql::Conn, CoreResult<u64>)> {
         self.0
-            .map_err(|e| ChameleonError::State(format!("cannot start the copy thread of {what}: {e}")))?
+            .map_err(|e| ChameleonError::state(format!("cannot start the copy thread of {what}: {e}")))?
             .join()
-            .map_err(|_| ChameleonError::State(format!("the copy thread of {what} panicked")))
+            .map_err(|_| ChameleonError::state(format!("the copy thread of {what} panicked")))
     }
 }
 
@@ -136,7 +136,7 @@ fn produce(request: CopyRequest, tx: Sender<Chunk>) -> (mysql::Conn, CoreResult<
 }
 
 fn send(tx: &Sender<Chunk>, chunk: Chunk) -> CoreResult<()> {
-    tx.send(chunk).map_err(|_| CoreError::SourceQuery("copy receiver went away".into()))
+    tx.send(chunk).map_err(|_| CoreError::source_query("copy receiver went away".into()))
 }
 
 /// Gathers COPY lines into chunks of about `CHUNK_BYTES` (counting the source bytes kept with

@@ -77,7 +77,7 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(options.lock_timeout as u64 + 600);
     let go = loop {
         if shutdown_requested() {
-            return Err(ChameleonError::State("stopped before the copy started".into()));
+            return Err(ChameleonError::state("stopped before the copy started".into()));
         }
         let mine = in_transaction(|| catalog::copy_slots(source_id))?.into_iter().find(|s| s.slot == slot);
         match mine {
@@ -86,7 +86,7 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
             _ => return Ok(()), // aborted, or a newer copy replaced the slots
         }
         if Instant::now() > deadline {
-            return Err(ChameleonError::State("the coordinator never released the copy".into()));
+            return Err(ChameleonError::state("the coordinator never released the copy".into()));
         }
         backend_sleep(Duration::from_millis(10));
     };
@@ -98,20 +98,20 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
     let mut conn = Some(conn);
     loop {
         if shutdown_requested() {
-            return Err(ChameleonError::State("initial copy interrupted by shutdown".into()));
+            return Err(ChameleonError::state("initial copy interrupted by shutdown".into()));
         }
         // ranges of a table already split come first: they finish that table sooner
         let (table, result) = if let Some(range) = in_transaction(|| catalog::claim_range(source_id, slot))? {
-            let c = conn.take().ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))?;
+            let c = conn.take().ok_or_else(|| ChameleonError::state("the copy connection was lost".into()))?;
             let point = match &points {
                 Points::Snapshot(p) => p.clone(),
                 Points::PerTable(_) => {
-                    return Err(ChameleonError::State("a key range without a shared snapshot".into()))
+                    return Err(ChameleonError::state("a key range without a shared snapshot".into()))
                 }
             };
             (range.table.clone(), copy_range(source_id, &range, c, &point, flavor, &options))
         } else if let Some(claimed) = in_transaction(|| catalog::claim_table(source_id, slot))? {
-            let c = conn.take().ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))?;
+            let c = conn.take().ok_or_else(|| ChameleonError::state("the copy connection was lost".into()))?;
             let result = copy_claimed(source_id, &claimed, c, &mut points, flavor, &options);
             (claimed, result)
         } else if others_working(source_id, slot)? {
@@ -175,7 +175,7 @@ fn with_isolation_fallback(
         }
         Err(e) => return Err(e),
     }
-    conn.ok_or_else(|| ChameleonError::State("the copy connection was lost".into()))
+    conn.ok_or_else(|| ChameleonError::state("the copy connection was lost".into()))
 }
 
 /// Takes the table's consistent point (when per table), then copies it in one transaction,
@@ -323,7 +323,7 @@ fn copy_range(
 
 fn relation(qualified: &str) -> Result<pg_sys::Oid> {
     Spi::get_one_with_args::<pg_sys::Oid>("SELECT $1::regclass::oid", &[qualified.into()])?
-        .ok_or_else(|| ChameleonError::Catalog(format!("table {qualified} vanished")))
+        .ok_or_else(|| ChameleonError::catalog(format!("table {qualified} vanished")))
 }
 
 fn mapped_columns(t: &TableDefinition) -> Result<Vec<MappedType>> {

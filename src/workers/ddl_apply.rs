@@ -250,6 +250,6 @@ fn apply_step(
 
 fn require(table: Option<&TableRow>, step: &DdlStep) -> Result<i32> {
     table.map(|t| t.id).ok_or_else(|| {
-        ChameleonError::Catalog(format!("DDL step for a table the catalogue does not have: {:?}", step.table))
+        ChameleonError::internal(format!("DDL step for a table the catalogue does not have: {:?}", step.table))
     })
 }

@@ -89,7 +89,7 @@ pub fn discover(
     let mut out = Vec::new();
     for (my_schema, pg_schema) in &mappings.0 {
         if !mysql_source::schema_exists(conn, my_schema)? {
-            return Err(ChameleonError::State(format!(
+            return Err(ChameleonError::state(format!(
                 "source \"{}\": MySQL schema \"{my_schema}\" in schema_mappings does not exist",
                 source.name
             )));
@@ -139,7 +139,7 @@ fn run_sync(source_id: i32) -> Result<()> {
             break;
         }
         if Instant::now() > deadline || shutdown_requested() {
-            return Err(ChameleonError::State(
+            return Err(ChameleonError::state(
                 "the read worker did not take the tables to copy into its reader within 120 s".into(),
             ));
         }
@@ -163,7 +163,7 @@ fn run_sync(source_id: i32) -> Result<()> {
         )?;
         let left = in_transaction(|| catalog::uncopied_tables(source_id))?;
         if !left.is_empty() {
-            return Err(ChameleonError::State(not_copied(&left, &worker_errors)));
+            return Err(ChameleonError::state(not_copied(&left, &worker_errors)));
         }
     }
     log!("pg_chameleon_rs: source \"{}\": {to_copy} tables copied again", source.name);
@@ -246,9 +246,9 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
         let left = catalog::uncopied_tables(source_id)?;
         if !left.is_empty() {
             let msg = not_copied(&left, &worker_errors);
-            return Err(ChameleonError::State(format!(
-                "{msg}; the tables copied are kept: init_replica again resumes"
-            )));
+            return Err(ChameleonError::state(msg)
+                .with_detail("the tables copied are kept")
+                .with_hint("init_replica again resumes"));
         }
         if options.foreign_keys == ForeignKeys::Create {
             create_foreign_keys(source_id)?;
@@ -284,13 +284,12 @@ fn register(source: &catalog::SourceRow, tables: &[TableDefinition], resume: boo
     for t in tables {
         let target = (t.pg_schema.clone(), t.mysql_table.clone());
         if catalog::table_exists(&target.0, &target.1)? && !known.contains(&target) {
-            return Err(ChameleonError::State(format!(
-                "source \"{}\": table {} already exists in PostgreSQL and is not managed by this source; \
-                 drop or rename it, or map {} to another schema",
+            return Err(ChameleonError::state(format!(
+                "source \"{}\": table {} already exists in PostgreSQL and is not managed by this source",
                 source.name,
                 sql::qualified(&target.0, &target.1),
-                t.mysql_schema
-            )));
+            ))
+            .with_hint(format!("drop or rename it, or map {} to another schema", t.mysql_schema)));
         }
     }
     let mut ids = Vec::new();
@@ -348,11 +347,12 @@ pub fn check_table_names(source: &catalog::SourceRow, tables: &[TableDefinition]
     }
     for (schema, names) in by_schema {
         if let Some((a, b)) = sql::identifier_collision(names) {
-            return Err(ChameleonError::State(format!(
-                "source \"{}\": tables \"{a}\" and \"{b}\" mapped into schema \"{schema}\" have the same first 63 bytes, \
-                 the longest name PostgreSQL keeps: map one of their schemas elsewhere or leave one out with skip_tables",
+            return Err(ChameleonError::state(format!(
+                "source \"{}\": tables \"{a}\" and \"{b}\" mapped into schema \"{schema}\" have the same first 63 bytes",
                 source.name
-            )));
+            ))
+            .with_detail("PostgreSQL keeps the first 63 bytes of a name")
+            .with_hint("map one of their schemas elsewhere or leave one out with skip_tables"));
         }
     }
     Ok(())
@@ -421,7 +421,7 @@ fn copy_in_parallel(
     loop {
         if shutdown_requested() {
             stop_copy_workers(id, &pids);
-            return Err(ChameleonError::State("initial copy interrupted by shutdown".into()));
+            return Err(ChameleonError::state("initial copy interrupted by shutdown".into()));
         }
         let slots = in_transaction(|| catalog::copy_slots(id))?;
         let running = |slot: i32| started_workers.get(slot as usize).is_some_and(|w| w.handle.pid().is_ok());
@@ -448,7 +448,7 @@ fn wait_until_ready(id: i32, started: &[super::StartedWorker], timeout: Duration
     loop {
         let slots = in_transaction(|| catalog::copy_slots(id))?;
         if let Some(failed) = slots.iter().find(|s| s.state == CopySlotState::Failed) {
-            return Err(ChameleonError::State(format!(
+            return Err(ChameleonError::state(format!(
                 "copy worker {} could not open its snapshot: {}",
                 failed.slot,
                 failed.error.clone().unwrap_or_default()
@@ -458,10 +458,10 @@ fn wait_until_ready(id: i32, started: &[super::StartedWorker], timeout: Duration
             return Ok(());
         }
         if let Some(w) = started.iter().find(|w| w.handle.pid().is_err()) {
-            return Err(ChameleonError::State(format!("copy worker pid {} ended before opening its snapshot", w.pid)));
+            return Err(ChameleonError::state(format!("copy worker pid {} ended before opening its snapshot", w.pid)));
         }
         if Instant::now() > deadline || shutdown_requested() {
-            return Err(ChameleonError::State("the copy workers did not open their snapshots in time".into()));
+            return Err(ChameleonError::state("the copy workers did not open their snapshots in time".into()));
         }
         backend_sleep(Duration::from_millis(5));
     }

@@ -114,14 +114,14 @@ fn launch(
         .set_notify_pid(unsafe { pgrx::pg_sys::MyProcPid })
         .load_dynamic()
         .map_err(|_| {
-            ChameleonError::State(format!(
+            ChameleonError::state(format!(
                 "could not start the {} worker of source \"{source_name}\": no background worker slot is free \
                  (raise max_worker_processes)",
                 role.label()
             ))
         })?;
     let pid = handle.wait_for_startup().map_err(|status| {
-        ChameleonError::State(format!(
+        ChameleonError::state(format!(
             "the {} worker of source \"{source_name}\" did not start ({status:?})",
             role.label()
         ))
@@ -197,7 +197,7 @@ pub fn ensure_running(s: &crate::catalog::SourceRow, database: &str) -> Result<V
 pub fn stop_all(s: &crate::catalog::SourceRow, timeout: Duration) -> Result<()> {
     for pid in [s.worker_pid, s.replay_pid].into_iter().flatten() {
         if !stop_if_alive(pid, timeout)? {
-            return Err(ChameleonError::State(format!(
+            return Err(ChameleonError::state(format!(
                 "the worker (pid {pid}) of source \"{}\" did not stop within {} s",
                 s.name,
                 timeout.as_secs()

@@ -92,10 +92,8 @@ fn run(source_id: i32) -> Result<()> {
             in_transaction(|| Ok((catalog::source_by_id(source_id)?, catalog::tables_for_source(source_id)?)))?;
         let gtid = now.gtid.as_deref().and_then(|g| GtidState::parse(g).ok());
         if now.position.is_none() && gtid.is_none() {
-            return Err(ChameleonError::State(format!(
-                "source \"{}\" has no binlog position: run init_replica first",
-                source.name
-            )));
+            return Err(ChameleonError::state(format!("source \"{}\" has no binlog position", source.name))
+                .with_hint("run init_replica first"));
         }
         let cfg_tables = reader_tables(&tables, &options);
         let following = signature(&cfg_tables);
@@ -115,7 +113,7 @@ fn run(source_id: i32) -> Result<()> {
         let stop_reader = stop.clone();
         let handle =
             crate::workers::txn::spawn_without_signals("binlog-reader", move || reader::run(cfg, tx, &stop_reader))
-                .map_err(|e| ChameleonError::State(format!("cannot start the binlog reader thread: {e}")))?;
+                .map_err(|e| ChameleonError::state(format!("cannot start the binlog reader thread: {e}")))?;
 
         in_transaction(|| catalog::set_reader_generation(source_id, now.table_generation))?;
         let outcome = follow(source_id, &options, &rx, now.table_generation, &following);
@@ -136,7 +134,7 @@ fn run(source_id: i32) -> Result<()> {
                 log!("pg_chameleon_rs: source \"{}\": the replicated tables changed; the reader starts again from the stored position", source.name);
             }
             Ok(FollowEnd::Ddl) => {}
-            Err(ChameleonError::Core(e)) if e.is_transient() => {
+            Err(e) if e.is_transient() => {
                 let msg = format!("source connection lost, reconnecting in {}s: {e}", backoff.as_secs());
                 log!("pg_chameleon_rs: source \"{}\": {msg}", source.name);
                 in_transaction(|| catalog::set_source_error(source_id, None, &msg))?;
@@ -271,10 +269,10 @@ fn follow(
                 flush(source_id, &mut pending)?;
                 return Ok(FollowEnd::Ddl);
             }
-            Ok(ReaderMessage::Error(e)) => reader_error = Some(ChameleonError::Core(e)),
+            Ok(ReaderMessage::Error(e)) => reader_error = Some(ChameleonError::from(e)),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                reader_error = Some(ChameleonError::Core(crate::core::error::CoreError::Binlog(
+                reader_error = Some(ChameleonError::from(crate::core::error::CoreError::binlog(
                     "the binlog reader stopped".into(),
                 )))
             }

@@ -26,7 +26,7 @@ pub struct Refreshed {
 pub fn register(source: &SourceRow, my_schema: &str, only_new: bool) -> Result<Refreshed> {
     let mappings = source.mappings()?;
     let Some(pg_schema) = mappings.0.get(my_schema).cloned() else {
-        return Err(ChameleonError::NotFound(format!(
+        return Err(ChameleonError::not_found(format!(
             "source \"{}\" does not map a MySQL schema \"{my_schema}\" (schema_mappings: {})",
             source.name,
             mappings.0.keys().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
@@ -49,11 +49,12 @@ pub fn register(source: &SourceRow, my_schema: &str, only_new: bool) -> Result<R
     for t in &tables {
         let managed = registered.iter().any(|r| r.pg_schema == pg_schema && r.pg_table == t.mysql_table);
         if !managed && catalog::table_exists(&pg_schema, &t.mysql_table)? {
-            return Err(ChameleonError::State(format!(
-                "source \"{}\": table {} already exists in PostgreSQL and is not managed by this source; drop or rename it",
+            return Err(ChameleonError::state(format!(
+                "source \"{}\": table {} already exists in PostgreSQL and is not managed by this source",
                 source.name,
                 sql::qualified(&pg_schema, &t.mysql_table)
-            )));
+            ))
+            .with_hint("drop or rename it"));
         }
     }
     catalog::execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&pg_schema)))?;

@@ -173,24 +173,24 @@ impl Replayer {
             let t = self
                 .tables
                 .get(&table_id)
-                .ok_or_else(|| ChameleonError::NotFound(format!("table id {table_id} is not in the catalogue")))?;
+                .ok_or_else(|| ChameleonError::not_found(format!("table id {table_id} is not in the catalogue")))?;
             let cols = pg_columns(t);
             let key: Vec<&PgColumn> = t.key_indexes().into_iter().map(|i| &cols[i]).collect();
             if key.is_empty() && op != Op::Insert {
-                return Err(ChameleonError::State(format!("table {} has no replica key", t.mysql_name())));
+                return Err(ChameleonError::state(format!("table {} has no replica key", t.mysql_name())));
             }
             let (sql, nargs) = match op {
                 Op::Insert => (sql::insert_statement(&t.pg_schema, &t.pg_table, &cols), cols.len()),
                 Op::Update => (sql::update_statement(&t.pg_schema, &t.pg_table, &cols, &key), cols.len() + key.len()),
                 Op::Delete => (sql::delete_statement(&t.pg_schema, &t.pg_table, &key), key.len()),
-                Op::Ddl => return Err(ChameleonError::Catalog("a DDL event has no row plan".into())),
+                Op::Ddl => return Err(ChameleonError::internal("a DDL event has no row plan".into())),
             };
             let stmt = Spi::connect(|client| -> Result<OwnedPreparedStatement> {
                 Ok(client.prepare_mut(sql.as_str(), &vec![TEXT_OID; nargs])?.keep())
             })?;
             self.plans.insert((table_id, op), Plan { sql, stmt });
         }
-        self.plans.get(&(table_id, op)).ok_or_else(|| ChameleonError::Catalog("plan cache lost a plan".into()))
+        self.plans.get(&(table_id, op)).ok_or_else(|| ChameleonError::internal("plan cache lost a plan".into()))
     }
 
     /// Runs the table's prepared statement for `op`; returns the rows it touched.
@@ -210,7 +210,7 @@ impl Replayer {
         let mut applied = 0i64;
         for ev in events {
             let op = Op::from_code(&ev.op)
-                .ok_or_else(|| ChameleonError::Catalog(format!("unknown operation \"{}\" in {label}", ev.op)))?;
+                .ok_or_else(|| ChameleonError::catalog(format!("unknown operation \"{}\" in {label}", ev.op)))?;
             if op == Op::Ddl {
                 self.apply_ddl(ev)?;
                 applied += 1;
@@ -257,15 +257,16 @@ impl Replayer {
             if affected != 1 {
                 let keytext: Vec<String> = key.iter().flatten().map(|k| k.unwrap_or("NULL").to_string()).collect();
                 let at = self.failure_point();
-                return Err(ChameleonError::State(format!(
+                return Err(ChameleonError::state(format!(
                     "{} on {} at {}:{} matched {affected} rows at the destination instead of 1 (key {}): \
-                     the destination has diverged from the source; copy the table again with chameleon.sync_tables",
+                     the destination has diverged from the source",
                     if op == Op::Update { "update" } else { "delete" },
                     at.table.unwrap_or_default(),
                     ev.file,
                     ev.pos,
                     keytext.join(", ")
-                )));
+                ))
+                .with_hint("copy the table again with chameleon.sync_tables"));
             }
             applied += 1;
         }
@@ -439,7 +440,7 @@ pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceO
                             }
                             _ => {
                                 let pos = at.position.map(|p| format!(" at {p}")).unwrap_or_default();
-                                return Err(ChameleonError::State(format!("{msg}{pos}")));
+                                return Err(ChameleonError::state(format!("{msg}{pos}")));
                             }
                         }
                     }

@@ -20,11 +20,11 @@ pub fn set(source: &SourceRow, text: &str) -> Result<usize> {
     let at = StartAt::parse(text)?;
     let pending = catalog::pending_events(source.id)?;
     if pending > 0 {
-        return Err(ChameleonError::State(format!(
-            "source \"{}\" has {pending} stored changes not replayed yet from its current position: \
-             replay them (chameleon.replay) or resync before moving the start position",
+        return Err(ChameleonError::state(format!(
+            "source \"{}\" has {pending} stored changes not replayed yet from its current position",
             source.name
-        )));
+        ))
+        .with_hint("replay them (chameleon.replay) or resync before moving the start position"));
     }
     let options = source.options()?;
     let url = SourceUrl::parse(&source.url)?;
@@ -39,13 +39,13 @@ pub fn set(source: &SourceRow, text: &str) -> Result<usize> {
                         (Some(a), Some(b)) => format!("it has {} to {}", a.0, b.0),
                         _ => "it lists none".into(),
                     };
-                    return Err(ChameleonError::State(format!(
+                    return Err(ChameleonError::state(format!(
                         "start_position {p}: the source has no binlog file {} ({range})",
                         p.file
                     )));
                 }
                 Some((_, size)) if p.pos > *size || p.pos < 4 => {
-                    return Err(ChameleonError::State(format!(
+                    return Err(ChameleonError::state(format!(
                         "start_position {p}: offset outside {} (4 to {size} bytes)",
                         p.file
                     )))
@@ -55,7 +55,7 @@ pub fn set(source: &SourceRow, text: &str) -> Result<usize> {
         }
         StartAt::Gtid(g) => {
             if g.is_mariadb() != (info.flavor == Flavor::MariaDb) {
-                return Err(ChameleonError::State(format!(
+                return Err(ChameleonError::state(format!(
                     "start_position {g} is a {} GTID but the source is {}",
                     if g.is_mariadb() { "MariaDB" } else { "MySQL" },
                     info.version
@@ -86,11 +86,12 @@ pub fn set(source: &SourceRow, text: &str) -> Result<usize> {
             }
         }
         if !missing.is_empty() {
-            return Err(ChameleonError::State(format!(
-                "source \"{}\" cannot start at {text} without a copy: {}; load those tables first, or run init_replica",
+            return Err(ChameleonError::state(format!(
+                "source \"{}\" cannot start at {text} without a copy: {}",
                 source.name,
                 missing.join("; ")
-            )));
+            ))
+            .with_hint("load those tables first, or run init_replica"));
         }
         let note = format!("not copied: rows loaded outside pg_chameleon_rs; replicated from {text}");
         for t in &tables {

@@ -9,7 +9,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 /// Runs `body` in its own transaction: commits on `Ok`, rolls back on `Err` or on an
-/// error raised by PostgreSQL (returned as `ChameleonError::Postgres`).
+/// error raised by PostgreSQL (returned as a `ChameleonError` of kind `Kind::Postgres`, its SQLSTATE, detail and hint kept).
 pub fn in_transaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
     unsafe {
         pg_sys::SetCurrentStatementStartTimestamp();
