@@ -31,13 +31,11 @@ fn add(name: &str, url: &str, mappings: &serde_json::Value, opts: &serde_json::V
         if other.name == name {
             return Err(ChameleonError::state(format!("source \"{name}\" already exists")));
         }
-        if let Ok(other_map) = other.mappings() {
-            if let Some(schema) = map.overlap(&other_map) {
-                return Err(ChameleonError::state(format!(
-                    "PostgreSQL schema \"{schema}\" is already the target of source \"{}\"",
-                    other.name
-                )));
-            }
+        if let Some(schema) = map.overlap(&other.mappings()?) {
+            return Err(ChameleonError::state(format!(
+                "PostgreSQL schema \"{schema}\" is already the target of source \"{}\"",
+                other.name
+            )));
         }
     }
     catalog::insert_source(name, url, &parsed.redacted(), mappings, &opts)
@@ -67,7 +65,7 @@ fn alter(
         None => old_map.clone(),
     };
     for other in catalog::all_sources()?.iter().filter(|o| o.id != s.id) {
-        if let Some(schema) = other.mappings().ok().and_then(|m| new_map.overlap(&m).map(str::to_string)) {
+        if let Some(schema) = new_map.overlap(&other.mappings()?).map(str::to_string) {
             return Err(ChameleonError::state(format!(
                 "PostgreSQL schema \"{schema}\" is already the target of source \"{}\"",
                 other.name

@@ -15,7 +15,6 @@
 use crate::catalog;
 use crate::error::Result;
 use crate::workers::txn::in_subtransaction;
-use std::time::Duration;
 
 pub const LOG_SLOTS: i16 = 8;
 
@@ -60,13 +59,15 @@ pub fn run() -> Result<Report> {
         report.busy = true;
         return Ok(report);
     }
-    let retention: Vec<(i32, f64)> = catalog::all_sources()?
-        .iter()
-        .map(|s| {
-            let keep = s.options().map(|o| o.batch_retention).unwrap_or(Duration::from_secs(86_400));
-            (s.id, keep.as_secs_f64())
-        })
-        .collect();
+    // A source whose stored options cannot be read is left out of the list: the slots holding
+    // its batches are then kept (empty_log_slot removes only what every source's retention allows).
+    let mut retention: Vec<(i32, f64)> = Vec::new();
+    for s in catalog::all_sources()? {
+        match s.options() {
+            Ok(o) => retention.push((s.id, o.batch_retention.as_secs_f64())),
+            Err(e) => pgrx::warning!("pg_chameleon_rs maintenance: keeping every batch of source \"{}\": {e}", s.name),
+        }
+    }
     let shortest = retention.iter().map(|r| r.1).fold(86_400.0_f64, f64::min);
     let slots = catalog::log_slots()?;
     for slot in slots.iter().filter(|s| !s.current && s.batches > 0) {
