@@ -14,7 +14,7 @@
 
 use crate::core::assembler::{Assembler, SourceContext, Step, TABLE_MAP_EVENT, TRANSACTION_PAYLOAD_EVENT};
 use crate::core::binlog_file::{self, FileEvents};
-use crate::core::change::{Op, SourceTransaction};
+use crate::core::change::{Op, Row, SourceTransaction};
 use crate::core::error::CoreResult;
 use crate::core::gtid::GtidState;
 use crate::core::mysql_source::Flavor;
@@ -206,7 +206,7 @@ struct Decoded {
 
 impl Decoded {
     /// The rows written, updated or deleted in `table` ("schema.table"), as (op, key, row).
-    fn changes(&self, table: &str) -> Vec<(Op, Option<Vec<Option<String>>>, Option<Vec<Option<String>>>)> {
+    fn changes(&self, table: &str) -> Vec<(Op, Option<Row>, Option<Row>)> {
         let id = self.tables.iter().find(|(_, n)| n.as_str() == table).map(|(id, _)| *id);
         self.txns
             .iter()
@@ -389,4 +389,54 @@ fn mysql80_compressed_transaction_and_partial_json_update() {
     let row = row.unwrap();
     let doc: serde_json::Value = serde_json::from_str(row[1].as_deref().unwrap()).unwrap();
     assert_eq!(doc, serde_json::json!({"a": "hulu", "b": "oOo".repeat(50), "c": "bulu"}));
+}
+
+#[test]
+fn mysql_values_decode_as_the_sql_wrote_them() {
+    // json-opaque.binlog (MySQL 9.0.1): one JSON document per insert; opaque scalars print as
+    // MySQL prints them, a DECIMAL inside JSON stays a number with its scale
+    let d = decode("json-opaque.binlog", &read("json-opaque.binlog"), None).unwrap();
+    let docs: Vec<String> = d
+        .txns
+        .iter()
+        .flat_map(|t| &t.changes)
+        .filter_map(|c| c.row.as_ref().and_then(|r| r.last().cloned().flatten()))
+        .collect();
+    assert_eq!(
+        docs,
+        vec![
+            r#"{"a": "base64:type15:VQ=="}"#,
+            r#"{"b": "2012-03-18"}"#,
+            r#"{"c": "2012-03-18 11:30:45.000000"}"#,
+            r#"{"c": "87:31:46.654321"}"#,
+            r#"{"d": 123.456}"#,
+            r#"{"e": 9.00}"#,
+            r#"{"e": [0, 1, true, false]}"#,
+            r#"{"e": null}"#,
+        ]
+    );
+    // mysql_type_bit.000001: BIT values as bit strings
+    let d = decode("bit", &read("mysql_type_bit.000001"), None).unwrap();
+    let rows: Vec<_> = d.txns.iter().flat_map(|t| &t.changes).filter_map(|c| c.row.clone()).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][1], s("foo"));
+    assert!(rows[0][0].as_deref().unwrap().ends_with("100"), "{rows:?}");
+    assert!(rows[0][2].as_deref().unwrap().ends_with("100000"), "{rows:?}");
+    // vector.binlog (MySQL 9.0.1): VECTOR(3) [1.1, 2.2, 3.3] as little-endian float32s
+    let d = decode("vector.binlog", &read("vector.binlog"), None).unwrap();
+    let first = d.txns.iter().flat_map(|t| &t.changes).find_map(|c| c.row.clone()).unwrap();
+    assert_eq!(first, vec![s("1"), s("[1.1,2.2,3.3]")]);
+}
+
+#[test]
+fn tagged_gtids_move_the_gtid_state() {
+    // binlog_transaction_with_GTID_TAG.000001 (MySQL 9.6.0): the previous GTIDs are
+    // 55778904-0299-11f1-b1b8-4ef0c4956feb:1-13 and its tag mytag:1-2; one tagged transaction
+    let uuid = "55778904-0299-11f1-b1b8-4ef0c4956feb";
+    let state = GtidState::parse(&format!("{uuid}:1-13,{uuid}:mytag:1-2")).unwrap();
+    let d = decode("tag", &read("binlog_transaction_with_GTID_TAG.000001"), Some(state)).unwrap();
+    let gtids: Vec<_> = d.txns.iter().filter_map(|t| t.gtid.clone()).collect();
+    assert!(gtids.iter().any(|g| g.contains("mytag:1-3")), "{gtids:?}");
+    let rows: Vec<_> = d.txns.iter().flat_map(|t| &t.changes).filter(|c| c.op == Op::Insert).collect();
+    assert_eq!(rows.len(), 1);
 }
