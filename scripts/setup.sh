@@ -64,4 +64,21 @@ if [ ! -x "$VENV/bin/pytest" ] || ! "$VENV/bin/python" -c 'import psycopg, pymys
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q 'pytest>=7' 'psycopg[binary]>=3.1' 'PyMySQL>=1.1'
 fi
+# GPL-2 binlog test data (not committed): MariaDB's copy of a MySQL 8.0.40 binlog with a
+# compressed transaction and a partial JSON update, with the SQL that wrote it and its result.
+FIXTURES=.cache/binlog-fixtures
+if [ ! -s "$FIXTURES/mdev35643_mysql_80_binlog.000001" ]; then
+  echo "==> binlog fixtures from Debian's mariadb-test-data into $FIXTURES"
+  mkdir -p "$FIXTURES"
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && apt-get download -qq mariadb-test-data >/dev/null 2>&1) && dpkg-deb -x "$tmp"/mariadb-test-data_*.deb "$tmp/x"; then
+    for f in std_data/mdev35643_mysql_80_binlog.000001 suite/rpl/t/rpl_from_mysql80.test suite/rpl/r/rpl_from_mysql80.result; do
+      found=$(find "$tmp/x" -path "*/$f" | head -1)
+      [ -n "$found" ] && cp "$found" "$FIXTURES/"
+    done
+  else
+    echo "   (could not download mariadb-test-data: the MySQL 8.0 fixture tests will say SKIPPED)" >&2
+  fi
+  rm -rf "$tmp"
+fi
 echo "==> setup done"

@@ -41,17 +41,16 @@ pub const ROWS_EVENTS: &[u8] = &[20, 21, 22, 23, 24, 25, 30, 31, 32, 39];
 /// MariaDB: ANNOTATE_ROWS (160), BINLOG_CHECKPOINT (161), GTID_LIST (163), START_ENCRYPTION (164).
 const IGNORED_EVENTS: &[u8] =
     &[3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 29, 35, 36, 37, 38, 41, 160, 161, 163, 164];
-/// MySQL 8 binlog_transaction_compression wraps whole transactions in this event.
-const TRANSACTION_PAYLOAD_EVENT: u8 = 40;
+/// MySQL 8 binlog_transaction_compression wraps whole transactions in this event; the reader
+/// decompresses it and hands its events over one by one.
+pub const TRANSACTION_PAYLOAD_EVENT: u8 = 40;
 /// MariaDB log_bin_compress: QUERY_COMPRESSED_EVENT (165) .. DELETE_ROWS_COMPRESSED_EVENT (171).
 const MARIADB_COMPRESSED_EVENTS: std::ops::RangeInclusive<u8> = 165..=171;
 const MARIADB_FL_STANDALONE: u8 = 1;
 
 /// Events whose rows we cannot see: skipping them would lose data, so the reader stops.
 pub fn unreadable_event(etype: u8) -> Option<&'static str> {
-    if etype == TRANSACTION_PAYLOAD_EVENT {
-        Some("a compressed transaction payload event: set binlog_transaction_compression=OFF on the source and resync")
-    } else if MARIADB_COMPRESSED_EVENTS.contains(&etype) {
+    if MARIADB_COMPRESSED_EVENTS.contains(&etype) {
         Some("a compressed binlog event: set log_bin_compress=OFF on the source and resync")
     } else {
         None
@@ -664,11 +663,9 @@ mod tests {
     #[test]
     fn unreadable_events_are_errors_naming_the_position() {
         let mut asm = assembler(None);
-        let err = asm.start_event(40, 300, 0).unwrap_err();
-        assert_eq!(err.kind(), crate::core::error::ErrorKind::SourceConfig);
-        assert!(err.message().contains("the binlog at mysql-bin.000001:300 holds"), "{err:?}");
-        assert!(err.message().contains("binlog_transaction_compression"), "{err:?}");
         let err = asm.start_event(166, 400, 0).unwrap_err();
+        assert_eq!(err.kind(), crate::core::error::ErrorKind::SourceConfig);
+        assert!(err.message().contains("the binlog at mysql-bin.000001:400 holds"), "{err:?}");
         assert!(err.message().contains("mysql-bin.000001:400") && err.message().contains("log_bin_compress"));
         ok(asm.start_event(INCIDENT_EVENT, 450, 0));
         assert!(asm.incident().unwrap_err().message().contains("INCIDENT event at mysql-bin.000001:450"));
@@ -719,7 +716,8 @@ mod tests {
 
     #[test]
     fn compressed_events_are_refused_not_skipped() {
-        assert!(unreadable_event(40).unwrap().contains("binlog_transaction_compression"));
+        // MySQL 8's compressed transactions are read (the reader expands them)
+        assert_eq!(unreadable_event(TRANSACTION_PAYLOAD_EVENT), None);
         for t in 165..=171 {
             assert!(unreadable_event(t).unwrap().contains("log_bin_compress"));
         }

@@ -5,12 +5,16 @@
 //! `ereport`s at the PostgreSQL boundary.
 
 pub mod assembler;
+pub mod binlog_file;
+#[cfg(test)]
+mod binlog_fixtures;
 pub mod change;
 pub mod copytext;
 pub mod ddl;
 pub mod discovery;
 pub mod error;
 pub mod gtid;
+pub mod json;
 pub mod mapping;
 pub mod mysql_source;
 pub mod options;

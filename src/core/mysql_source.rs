@@ -80,10 +80,9 @@ pub fn check_server(conn: &mut Conn) -> CoreResult<ServerInfo> {
                 .with_hint("set binlog_row_image=FULL on the source"));
         }
     }
-    for (setting, what) in [
-        ("log_bin_compress", "log_bin_compress=OFF"),
-        ("binlog_transaction_compression", "binlog_transaction_compression=OFF"),
-    ] {
+    // MySQL 8's binlog_transaction_compression is read (the reader decompresses its
+    // TRANSACTION_PAYLOAD_EVENTs); MariaDB's compressed events are not
+    for (setting, what) in [("log_bin_compress", "log_bin_compress=OFF")] {
         if variable(conn, setting)?.is_some_and(|v| v.eq_ignore_ascii_case("ON") || v == "1") {
             return Err(CoreError::source_config(format!("{setting} is ON"))
                 .with_detail("compressed binlog events cannot be decoded")

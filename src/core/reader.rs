@@ -13,11 +13,13 @@
 use crate::core::assembler::{
     Assembler, RowsTarget, SourceContext, Step, FORMAT_DESCRIPTION_EVENT, HEARTBEAT_EVENT, INCIDENT_EVENT,
     MARIADB_GTID_EVENT, MYSQL_ANONYMOUS_GTID_EVENT, MYSQL_GTID_EVENT, MYSQL_GTID_TAGGED_EVENT, QUERY_EVENT,
-    ROTATE_EVENT, ROWS_EVENTS, TABLE_MAP_EVENT, XID_EVENT,
+    ROTATE_EVENT, ROWS_EVENTS, TABLE_MAP_EVENT, TRANSACTION_PAYLOAD_EVENT, XID_EVENT,
 };
+use crate::core::binlog_file;
 use crate::core::change::{DiscardedRow, Op, ReaderMessage, Row, RowChange};
 use crate::core::error::{from_mysql, CoreError, CoreResult};
 use crate::core::gtid::{self, Gtid, GtidState};
+use crate::core::json;
 use crate::core::mysql_source::{self, Flavor};
 use crate::core::position::BinlogPosition;
 use crate::core::rowcodec;
@@ -90,12 +92,10 @@ pub fn decode_rows(
     let RowsTarget { map: tme, table, name: table_name, pos } = *target;
     let op = match rows_event {
         RowsEventData::WriteRowsEvent(_) | RowsEventData::WriteRowsEventV1(_) => Op::Insert,
-        RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_) => Op::Update,
+        RowsEventData::UpdateRowsEvent(_)
+        | RowsEventData::UpdateRowsEventV1(_)
+        | RowsEventData::PartialUpdateRowsEvent(_) => Op::Update,
         RowsEventData::DeleteRowsEvent(_) | RowsEventData::DeleteRowsEventV1(_) => Op::Delete,
-        RowsEventData::PartialUpdateRowsEvent(_) => {
-            return Err(CoreError::binlog(format!("{table_name}: partial JSON update rows event"))
-                .with_hint("set binlog_row_value_options='' on the source"))
-        }
     };
     if table.skip.contains(&op) {
         return Ok(());
@@ -109,20 +109,40 @@ pub fn decode_rows(
         .with_detail("its structure changed on the source in a way the replica did not see")
         .with_hint("copy it again with sync_tables"));
     }
-    for item in rows_event.rows(tme) {
-        let (before, after) =
-            item.map_err(|e| CoreError::binlog(format!("{table_name}: undecodable row event: {e}")))?;
-        let convert = |row: &BinlogRow, only: Option<&[usize]>| -> Result<Row, (String, Vec<u8>)> {
+    let undecodable = |e: String| CoreError::binlog(format!("{table_name}: undecodable row event: {e}"));
+    // the driver trusts the bytes it decodes: a mangled row must be an error, not a panic
+    let images = binlog_file::guarded("row images", || rows_event.rows(tme).collect::<Result<Vec<_>, _>>())
+        .map_err(undecodable)?;
+    let before_pos = image_positions(rows_event.columns_before_image().map(|c| c.iter()), ncols);
+    let after_pos = image_positions(rows_event.columns_after_image().map(|c| c.iter()), ncols);
+    for (before, after) in images {
+        // a row image holds only the columns its bitmap names, in column order
+        let old = |i: usize| value_at(before.as_ref(), &before_pos, i);
+        // the after image of an update: a column it leaves out (binlog_row_image=MINIMAL or
+        // NOBLOB) is unchanged, so its before image stands, when there is one
+        let convert = |row: &BinlogRow, after_image: bool, only: Option<&[usize]>| -> Result<Row, (String, Vec<u8>)> {
             let idx: Vec<usize> = match only {
                 Some(k) => k.to_vec(),
                 None => (0..table.kinds.len()).collect(),
             };
             let mut vals = Vec::with_capacity(idx.len());
             for i in idx {
-                let v = row.as_ref(i).ok_or_else(|| {
+                let v = if after_image {
+                    value_at(Some(row), &after_pos, i).or_else(|| old(i))
+                } else {
+                    value_at(Some(row), &before_pos, i)
+                };
+                let v = v.ok_or_else(|| {
                     (format!("column {} is missing from the row image: set binlog_row_image=FULL", i + 1), raw_row(row))
                 })?;
-                let c = value::from_binlog(&table.kinds[i], v).map_err(|reason| match table.names.get(i) {
+                let converted = match (v, old(i)) {
+                    // a partial JSON update: the diffs apply to the column's before image
+                    (BinlogValue::JsonDiff(diffs), Some(BinlogValue::Jsonb(old))) => {
+                        json::apply_diffs(old, diffs).map(Some)
+                    }
+                    _ => value::from_binlog(&table.kinds[i], v),
+                };
+                let c = converted.map_err(|reason| match table.names.get(i) {
                     Some(name) => (format!("column \"{name}\": {reason}"), raw_row(row)),
                     None => (format!("column {}: {reason}", i + 1), raw_row(row)),
                 })?;
@@ -131,12 +151,13 @@ pub fn decode_rows(
             Ok(vals)
         };
         let result = match op {
-            Op::Insert => after.as_ref().map(|a| convert(a, None).map(|r| (None, Some(r)))),
-            Op::Delete => before.as_ref().map(|b| convert(b, Some(&table.key)).map(|k| (Some(k), None))),
+            Op::Insert => after.as_ref().map(|a| convert(a, true, None).map(|r| (None, Some(r)))),
+            Op::Delete => before.as_ref().map(|b| convert(b, false, Some(&table.key)).map(|k| (Some(k), None))),
             Op::Update => match (before.as_ref(), after.as_ref()) {
-                (Some(b), Some(a)) => {
-                    Some(convert(b, Some(&table.key)).and_then(|k| convert(a, None).map(|r| (Some(k), Some(r)))))
-                }
+                (Some(b), Some(a)) => Some(
+                    convert(b, false, Some(&table.key))
+                        .and_then(|k| convert(a, true, None).map(|r| (Some(k), Some(r)))),
+                ),
                 _ => None,
             },
             Op::Ddl => None,
@@ -148,6 +169,33 @@ pub fn decode_rows(
         }
     }
     Ok(())
+}
+
+/// Column `i`'s value in a row image whose columns are at `pos`.
+fn value_at<'r>(row: Option<&'r BinlogRow>, pos: &[Option<usize>], i: usize) -> Option<&'r BinlogValue<'r>> {
+    row?.as_ref((*pos.get(i)?)?)
+}
+
+/// Where each column's value is in a row image that holds the columns `bits` names.
+fn image_positions<B: std::ops::Deref<Target = bool>>(
+    bits: Option<impl Iterator<Item = B>>,
+    n: usize,
+) -> Vec<Option<usize>> {
+    let mut next = 0;
+    let mut out: Vec<Option<usize>> = bits
+        .map(|b| {
+            b.take(n)
+                .map(|present| {
+                    (*present).then(|| {
+                        next += 1;
+                        next - 1
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.resize(n, None);
+    out
 }
 
 /// The exact source bytes of a row, for `discarded_rows`.
@@ -265,54 +313,93 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
             return Ok(());
         }
         let event = event.map_err(|e| from_mysql(e, &format!("reading the binlog after {}", asm.at())))?;
-        if !act(dispatch(&mut asm, &event)?, tx) {
+        if !dispatch(&mut asm, &event, &mut |step| act(step, tx))? {
             return Ok(());
         }
     }
     Err(CoreError::binlog(format!("the source closed the binlog stream after {}", asm.at())))
 }
 
-/// Hands one event to the assembler's handler for its type, with what the driver decodes of
-/// it. An event the driver cannot decode is skipped, except a MySQL GTID event (the assembler
-/// refuses it).
-fn dispatch(asm: &mut Assembler<TableMapEvent<'static>>, event: &Event) -> CoreResult<Step> {
+/// Hands one event, from the socket or from a file, to the assembler's handler for its type,
+/// with what the driver decodes of it, and each step the assembler returns to `emit`; false
+/// when `emit` says to stop. A compressed transaction (TRANSACTION_PAYLOAD_EVENT) is
+/// decompressed and its events dispatched in order, at the payload event's end position. An
+/// event the driver cannot decode is skipped, except a MySQL GTID event (the assembler
+/// refuses it) and a rows event (an error).
+pub fn dispatch(
+    asm: &mut Assembler<TableMapEvent<'static>>,
+    event: &Event,
+    emit: &mut dyn FnMut(Step) -> bool,
+) -> CoreResult<bool> {
+    let header = event.header();
+    dispatch_at(asm, event, header.log_pos(), emit)
+}
+
+fn dispatch_at(
+    asm: &mut Assembler<TableMapEvent<'static>>,
+    event: &Event,
+    log_pos: u32,
+    emit: &mut dyn FnMut(Step) -> bool,
+) -> CoreResult<bool> {
     let header = event.header();
     let etype = header.event_type_raw();
-    asm.start_event(etype, header.log_pos(), header.timestamp())?;
-    let data = || event.read_data().ok().flatten();
-    match etype {
+    asm.start_event(etype, log_pos, header.timestamp())?;
+    if etype == TRANSACTION_PAYLOAD_EVENT {
+        let inner = binlog_file::payload_events(event)
+            .map_err(|e| CoreError::binlog(format!("at {}: compressed transaction: {e}", asm.at())))?;
+        for ev in &inner {
+            if !dispatch_at(asm, ev, log_pos, emit)? {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
+    }
+    let data = || binlog_file::guarded("event", || event.read_data()).ok().flatten();
+    let step = match etype {
         ROTATE_EVENT => match data() {
-            Some(EventData::RotateEvent(r)) => Ok(asm.rotate(r.name_raw(), r.position())),
-            _ => Ok(Step::Nothing),
+            Some(EventData::RotateEvent(r)) => asm.rotate(r.name_raw(), r.position()),
+            _ => Step::Nothing,
         },
-        FORMAT_DESCRIPTION_EVENT => Ok(asm.format_description()),
-        HEARTBEAT_EVENT => Ok(asm.heartbeat()),
-        MARIADB_GTID_EVENT => asm.mariadb_gtid(event.data(), header.server_id()),
+        FORMAT_DESCRIPTION_EVENT => asm.format_description(),
+        HEARTBEAT_EVENT => asm.heartbeat(),
+        MARIADB_GTID_EVENT => asm.mariadb_gtid(event.data(), header.server_id())?,
         MYSQL_GTID_EVENT | MYSQL_GTID_TAGGED_EVENT => asm.mysql_gtid(match data() {
             Some(EventData::GtidEvent(ge)) => Some(mysql_gtid(&ge)),
             _ => None,
-        }),
-        MYSQL_ANONYMOUS_GTID_EVENT => Ok(asm.anonymous_gtid()),
-        XID_EVENT => asm.xid(),
-        QUERY_EVENT => match data() {
-            Some(EventData::QueryEvent(qe)) => asm.query(&qe.query(), &qe.schema(), header.timestamp()),
-            _ => Ok(Step::Nothing),
+        })?,
+        MYSQL_ANONYMOUS_GTID_EVENT => asm.anonymous_gtid(),
+        XID_EVENT => asm.xid()?,
+        // a statement or table map skipped unread could lose a DDL change or a table's rows
+        QUERY_EVENT => match decoded(asm, event, "query event")? {
+            EventData::QueryEvent(qe) => asm.query(&qe.query(), &qe.schema(), header.timestamp())?,
+            _ => Step::Nothing,
         },
-        TABLE_MAP_EVENT => match data() {
-            Some(EventData::TableMapEvent(tme)) => {
+        TABLE_MAP_EVENT => match decoded(asm, event, "table map event")? {
+            EventData::TableMapEvent(tme) => {
                 let key = (tme.database_name().into_owned(), tme.table_name().into_owned());
-                Ok(asm.table_map(tme.table_id(), key, tme.into_owned()))
+                asm.table_map(tme.table_id(), key, tme.into_owned())
             }
-            _ => Ok(Step::Nothing),
+            _ => Step::Nothing,
         },
-        INCIDENT_EVENT => asm.incident(),
-        t if ROWS_EVENTS.contains(&t) => match data() {
-            Some(EventData::RowsEvent(rows)) => asm.rows(rows.table_id(), |target, out, discarded| {
+        INCIDENT_EVENT => asm.incident()?,
+        t if ROWS_EVENTS.contains(&t) => match decoded(asm, event, "rows event")? {
+            EventData::RowsEvent(rows) => asm.rows(rows.table_id(), |target, out, discarded| {
                 decode_rows(target, &rows, header.timestamp(), out, discarded)
-            }),
-            _ => Ok(Step::Nothing),
+            })?,
+            _ => Step::Nothing,
         },
-        t => Ok(asm.other(t)),
+        t => asm.other(t),
+    };
+    Ok(emit(step))
+}
+
+/// What the driver decodes of an event that must not be skipped: an error naming the position
+/// when it cannot.
+fn decoded<'e>(asm: &Assembler<TableMapEvent<'static>>, event: &'e Event, what: &str) -> CoreResult<EventData<'e>> {
+    match binlog_file::guarded(what, || event.read_data()) {
+        Ok(Some(data)) => Ok(data),
+        Ok(None) => Err(CoreError::binlog(format!("at {}: {what} of an unknown type", asm.at()))),
+        Err(e) => Err(CoreError::binlog(format!("at {}: undecodable {e}", asm.at()))),
     }
 }
 

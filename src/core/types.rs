@@ -107,6 +107,11 @@ pub enum ValueKind {
     Spatial {
         postgis: bool,
     },
+    /// MySQL 9's VECTOR(n): n little-endian float32 values, rendered as pgvector's `vector`
+    /// input (`[1,2,3]`) or as a `real[]` array (`{1,2,3}`).
+    Vector {
+        pgvector: bool,
+    },
 }
 
 /// The character set of a character column, as far as the binlog converter decodes it.
@@ -321,6 +326,8 @@ fn map_natural(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult
         "time" => (format!("time({}) without time zone", frac(col)), ValueKind::Time),
         "year" => ("smallint".into(), ValueKind::Year),
         "json" => ("jsonb".into(), ValueKind::Json),
+        // pgvector's vector(n) is not chosen yet (the glue does not say whether it is installed)
+        "vector" => ("real[]".into(), ValueKind::Vector { pgvector: false }),
         "set" => ("text".into(), ValueKind::Set(parse_labels(&col.column_type)?)),
         _ => return Err(unsupported(col)),
     };
@@ -391,6 +398,7 @@ mod tests {
         assert_eq!(pg("timestamp", "timestamp"), "timestamp(0) with time zone");
         assert_eq!(pg("longblob", "longblob"), "bytea");
         assert_eq!(pg("json", "json"), "jsonb");
+        assert_eq!(pg("vector", "vector(3)"), "real[]");
     }
 
     #[test]
