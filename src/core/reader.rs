@@ -13,7 +13,7 @@
 use crate::core::assembler::{
     Assembler, RowsTarget, SourceContext, Step, FORMAT_DESCRIPTION_EVENT, HEARTBEAT_EVENT, INCIDENT_EVENT,
     MARIADB_GTID_EVENT, MYSQL_ANONYMOUS_GTID_EVENT, MYSQL_GTID_EVENT, MYSQL_GTID_TAGGED_EVENT, QUERY_EVENT,
-    ROTATE_EVENT, ROWS_EVENTS, TABLE_MAP_EVENT, XID_EVENT,
+    ROTATE_EVENT, ROWS_EVENTS, TABLE_MAP_EVENT, XA_PREPARE_EVENT, XID_EVENT,
 };
 use crate::core::change::{DiscardedRow, Op, ReaderMessage, Row, RowChange};
 use crate::core::error::{from_mysql, CoreError, CoreResult};
@@ -294,6 +294,7 @@ fn dispatch(asm: &mut Assembler<TableMapEvent<'static>>, event: &Event) -> CoreR
         }),
         MYSQL_ANONYMOUS_GTID_EVENT => Ok(asm.anonymous_gtid()),
         XID_EVENT => asm.xid(),
+        XA_PREPARE_EVENT => asm.xa_prepare(),
         QUERY_EVENT => match data() {
             Some(EventData::QueryEvent(qe)) => asm.query(&qe.query(), &qe.schema(), header.timestamp()),
             _ => Ok(Step::Nothing),
