@@ -4,8 +4,10 @@ compared as a UTC instant; unsigned BIGINT arrives as numeric; bytes as bytes; F
 exact float it holds; spatial values as EWKB, whether bytea or PostGIS geometry)."""
 import datetime
 import decimal
+import ipaddress
 import json
 import struct
+import uuid
 
 SPATIAL = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
            "geometrycollection", "geomcollection"}
@@ -81,6 +83,10 @@ def mysql_rows(my, schema, table, pg_types=None):
                 return _f32(v)
             if kind in SPATIAL:
                 return ewkb(v)
+            if kind in ("inet6", "inet4"):  # PostgreSQL's inet: the address, in Python's form
+                return ipaddress.ip_address(v)
+            if kind == "uuid":
+                return uuid.UUID(v)
             return v
         rows = [tuple(_norm(conv(v, k, t)) for v, (_, k), t in zip(r, kinds, pg_types)) for r in cur.fetchall()]
     return cols, rows

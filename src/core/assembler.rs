@@ -34,19 +34,27 @@ pub const MYSQL_GTID_EVENT: u8 = 33;
 pub const MYSQL_ANONYMOUS_GTID_EVENT: u8 = 34;
 pub const MYSQL_GTID_TAGGED_EVENT: u8 = 42;
 pub const INCIDENT_EVENT: u8 = 26;
+/// XA_PREPARE_LOG_EVENT: ends the event group of an XA transaction's first phase (MySQL 5.7+,
+/// MariaDB 10.5+); its XA COMMIT or XA ROLLBACK comes later as a group of its own.
+pub const XA_PREPARE_EVENT: u8 = 38;
 /// WRITE/UPDATE/DELETE_ROWS v0 (MariaDB 5.1), v1 (23-25), v2 (30-32), PARTIAL_UPDATE (39).
 pub const ROWS_EVENTS: &[u8] = &[20, 21, 22, 23, 24, 25, 30, 31, 32, 39];
 /// Known events with nothing for us: STOP, INTVAR, LOAD/EXEC_LOAD and friends, RAND, USER_VAR,
-/// ROWS_QUERY, PREVIOUS_GTIDS, TRANSACTION_CONTEXT, VIEW_CHANGE, XA_PREPARE, HEARTBEAT_V2;
+/// ROWS_QUERY, PREVIOUS_GTIDS, TRANSACTION_CONTEXT, VIEW_CHANGE, HEARTBEAT_V2;
 /// MariaDB: ANNOTATE_ROWS (160), BINLOG_CHECKPOINT (161), GTID_LIST (163), START_ENCRYPTION (164).
-const IGNORED_EVENTS: &[u8] =
-    &[3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 29, 35, 36, 37, 38, 41, 160, 161, 163, 164];
+const IGNORED_EVENTS: &[u8] = &[3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18, 29, 35, 36, 37, 41, 160, 161, 163, 164];
 /// MySQL 8 binlog_transaction_compression wraps whole transactions in this event; the reader
 /// decompresses it and hands its events over one by one.
 pub const TRANSACTION_PAYLOAD_EVENT: u8 = 40;
 /// MariaDB log_bin_compress: QUERY_COMPRESSED_EVENT (165) .. DELETE_ROWS_COMPRESSED_EVENT (171).
 const MARIADB_COMPRESSED_EVENTS: std::ops::RangeInclusive<u8> = 165..=171;
 const MARIADB_FL_STANDALONE: u8 = 1;
+
+/// Whether `q` starts with these keywords (any case, any whitespace between them).
+fn starts_with_words(q: &str, words: &[&str]) -> bool {
+    let mut it = q.split_whitespace();
+    words.iter().all(|w| it.next().is_some_and(|x| x.eq_ignore_ascii_case(w)))
+}
 
 /// Events whose rows we cannot see: skipping them would lose data, so the reader stops.
 pub fn unreadable_event(etype: u8) -> Option<&'static str> {
@@ -253,7 +261,13 @@ impl<M> Assembler<M> {
             self.in_txn = true;
             return Ok(Step::Nothing);
         }
-        let end = q.eq_ignore_ascii_case("COMMIT") || q.eq_ignore_ascii_case("ROLLBACK");
+        // XA COMMIT / XA ROLLBACK of a prepared transaction are event groups of their own
+        let xa_end = starts_with_words(q, &["XA", "COMMIT"]) || starts_with_words(q, &["XA", "ROLLBACK"]);
+        let end = q.eq_ignore_ascii_case("COMMIT") || q.eq_ignore_ascii_case("ROLLBACK") || xa_end;
+        let replicated = |s: &str, t: &str| self.source.tables.contains_key(&(s.to_string(), t.to_string()));
+        if let Some((s, t)) = ddl::logged_dml_target(q, schema, &replicated) {
+            return Err(self.statement_logged_change(q, &s, &t));
+        }
         let mapped = |s: &str| self.source.mapped_schemas.iter().any(|m| m == s);
         if !end && ddl::may_affect(q, schema, &mapped) {
             let ev = DdlEvent {
@@ -278,6 +292,67 @@ impl<M> Assembler<M> {
         } else {
             Ok(Step::Nothing)
         }
+    }
+
+    /// A change to a replicated table logged as a statement (binlog_format STATEMENT or
+    /// MIXED): it has no rows to apply, and skipping it would lose it, so the reader stops here.
+    fn statement_logged_change(&self, query: &str, schema: &str, table: &str) -> CoreError {
+        let line = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        let shown = match line.char_indices().nth(200) {
+            Some((i, _)) => format!("{}...", &line[..i]),
+            None => line,
+        };
+        CoreError::source_config(format!(
+            "the binlog at {} holds a change to the replicated table {schema}.{table} logged as a statement \
+             (binlog_format STATEMENT or MIXED), not as rows: {shown}",
+            self.at()
+        ))
+        .with_detail("the replica applies row events only; this change was not applied and the source stops here")
+        .with_hint(
+            "set binlog_format = ROW on the source (SET GLOBAL binlog_format = 'ROW', and no session may set \
+             another), then copy the source again with init_replica (or the tables this statement changed with \
+             sync_tables after skipping past it)",
+        )
+    }
+
+    /// XA_PREPARE: the first phase of an XA transaction ends its event group. Its rows are
+    /// applied only if a later XA COMMIT says so, and that may come after a restart of the
+    /// reader, past the stored position: rows of replicated tables in a prepared XA
+    /// transaction stop the reader here (never applied before the outcome is known, never
+    /// dropped). A prepared transaction without such rows ends its group as any other.
+    pub fn xa_prepare(&mut self) -> CoreResult<Step> {
+        if let Some(name) = self.group_tables().first() {
+            return Err(CoreError::source_config(format!(
+                "the binlog at {} holds an XA transaction (XA PREPARE) that changes the replicated table {name}",
+                self.at()
+            ))
+            .with_detail(
+                "the rows of a prepared XA transaction count only if a later XA COMMIT says so; this version does \
+                 not apply them, and the source stops here rather than apply rows that may be rolled back or \
+                 drop rows that may be committed",
+            )
+            .with_hint(
+                "use ordinary transactions (or XA COMMIT ... ONE PHASE) on replicated tables; once this one is \
+                 committed or rolled back on the source, copy the source again with init_replica",
+            ));
+        }
+        self.commit()
+    }
+
+    /// Names of the replicated tables the current group has rows or discarded rows for.
+    fn group_tables(&self) -> Vec<String> {
+        let ids: HashSet<i32> =
+            self.changes.iter().map(|c| c.table_id).chain(self.discarded.iter().map(|d| d.table_id)).collect();
+        let mut names: Vec<String> = self
+            .maps
+            .values()
+            .filter_map(|(_, t)| t.as_ref())
+            .filter(|(_, t)| ids.contains(&t.id))
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// TABLE_MAP: remembers the map of `table_id` for the group's rows events, with the
@@ -610,6 +685,68 @@ mod tests {
         ok(asm.start_event(MYSQL_GTID_EVENT, 250, 0));
         let err = asm.mysql_gtid(None).unwrap_err();
         assert!(err.message().contains("mysql-bin.000001:250"), "{err:?}");
+    }
+
+    #[test]
+    fn statement_logged_changes_to_replicated_tables_stop_the_reader() {
+        let mut asm = assembler(None);
+        begin(&mut asm, 100);
+        let e = match asm.query("INSERT INTO t VALUES (1)", "shop", 0) {
+            Err(e) => e,
+            Ok(_) => panic!("a statement-logged insert was skipped"),
+        };
+        assert!(e.to_string().contains("shop.t") && e.to_string().contains(&format!("{FILE}:100")), "{e}");
+        assert!(e.hint().unwrap_or_default().contains("binlog_format = ROW"));
+        for (q, schema) in [
+            ("UPDATE other.t SET a = 1", "x"),
+            ("/* c */ DELETE FROM `shop`.`t` WHERE id = 1", "x"),
+            ("REPLACE INTO shop . t VALUES (1)", ""),
+            ("update t2, t set t.a = 1", "shop"),
+        ] {
+            let mut asm = assembler(None);
+            let stops = asm.query(q, schema, 0).is_err();
+            assert_eq!(stops, !q.starts_with("UPDATE other"), "{q}");
+        }
+        // harmless statements, and changes to tables that are not replicated, pass
+        for q in [
+            "BEGIN",
+            "SAVEPOINT s1",
+            "ROLLBACK TO SAVEPOINT s1",
+            "XA END 'x'",
+            "SET @t = 1",
+            "INSERT INTO unmapped VALUES (1)",
+            "insert into other.t values (1)",
+            "COMMIT",
+        ] {
+            let mut asm = assembler(None);
+            assert!(asm.query(q, "shop", 0).is_ok(), "{q}");
+        }
+    }
+
+    #[test]
+    fn prepared_xa_transactions_with_replicated_rows_stop_the_reader() {
+        let mut asm = assembler(None);
+        begin(&mut asm, 100);
+        map(&mut asm, 150, 1, "shop", "t");
+        assert!(rows(&mut asm, 200, 1, "a"));
+        ok(asm.start_event(XA_PREPARE_EVENT, 300, 0));
+        let e = match asm.xa_prepare() {
+            Err(e) => e,
+            Ok(_) => panic!("a prepared XA transaction was passed on"),
+        };
+        assert!(e.to_string().contains("shop.t") && e.to_string().contains(&format!("{FILE}:300")), "{e}");
+        // without replicated rows the prepare ends its group, and XA COMMIT / ROLLBACK end theirs
+        let mut asm = assembler(None);
+        begin(&mut asm, 100);
+        map(&mut asm, 150, 2, "shop", "unmapped");
+        ok(asm.start_event(XA_PREPARE_EVENT, 300, 0));
+        let (txn, _) = committed(asm.xa_prepare().unwrap());
+        assert!(txn.changes.is_empty() && txn.end.pos == 300);
+        begin(&mut asm, 400);
+        let (txn, _) = committed(asm.query("XA ROLLBACK X'61',X'',1", "shop", 0).unwrap());
+        assert_eq!(txn.end.pos, 400);
+        begin(&mut asm, 500);
+        committed(asm.query("xa  commit X'62',X'',1", "shop", 0).unwrap());
     }
 
     #[test]

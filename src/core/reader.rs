@@ -13,7 +13,7 @@
 use crate::core::assembler::{
     Assembler, RowsTarget, SourceContext, Step, FORMAT_DESCRIPTION_EVENT, HEARTBEAT_EVENT, INCIDENT_EVENT,
     MARIADB_GTID_EVENT, MYSQL_ANONYMOUS_GTID_EVENT, MYSQL_GTID_EVENT, MYSQL_GTID_TAGGED_EVENT, QUERY_EVENT,
-    ROTATE_EVENT, ROWS_EVENTS, TABLE_MAP_EVENT, TRANSACTION_PAYLOAD_EVENT, XID_EVENT,
+    ROTATE_EVENT, ROWS_EVENTS, TABLE_MAP_EVENT, TRANSACTION_PAYLOAD_EVENT, XA_PREPARE_EVENT, XID_EVENT,
 };
 use crate::core::binlog_file;
 use crate::core::change::{DiscardedRow, Op, ReaderMessage, Row, RowChange};
@@ -369,6 +369,7 @@ fn dispatch_at(
         })?,
         MYSQL_ANONYMOUS_GTID_EVENT => asm.anonymous_gtid(),
         XID_EVENT => asm.xid()?,
+        XA_PREPARE_EVENT => asm.xa_prepare()?,
         // a statement or table map skipped unread could lose a DDL change or a table's rows
         QUERY_EVENT => match decoded(asm, event, "query event")? {
             EventData::QueryEvent(qe) => asm.query(&qe.query(), &qe.schema(), header.timestamp())?,

@@ -94,6 +94,9 @@ pub enum ValueKind {
     /// TIMESTAMP(n): an instant, rendered in UTC with an explicit offset.
     Timestamp(ZeroDates),
     Time,
+    /// TIME overridden to PostgreSQL's interval: MySQL's whole range (-838:59:59 to
+    /// 838:59:59, microseconds) kept exactly.
+    Interval,
     Year,
     Json,
     /// ENUM: the labels in definition order (binlog values are 1-based indexes).
@@ -111,6 +114,12 @@ pub enum ValueKind {
     /// input (`[1,2,3]`) or as a `real[]` array (`{1,2,3}`).
     Vector {
         pgvector: bool,
+    },
+    /// MariaDB's UUID (16 bytes in the binlog, in the order of its text form).
+    Uuid,
+    /// MariaDB's INET6 (16 bytes) or INET4 (4 bytes), as PostgreSQL's inet.
+    Inet {
+        v4: bool,
     },
 }
 
@@ -244,6 +253,8 @@ pub fn map_column(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreRes
     let Some(target) = &col.pg_override else { return Ok(natural) };
     let kind = match (&natural.kind, target.eq_ignore_ascii_case("boolean") || target.eq_ignore_ascii_case("bool")) {
         (ValueKind::Int { .. }, true) => ValueKind::Bool,
+        // a duration, not a time of day: every TIME value has an exact interval
+        (ValueKind::Time, false) if is_interval(target) => ValueKind::Interval,
         (_, true) => {
             return Err(CoreError::unsupported_type(format!(
                 "column \"{}\": type_override to boolean needs an integer column, not {}",
@@ -254,6 +265,12 @@ pub fn map_column(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreRes
         (kind, false) => kind.clone(),
     };
     Ok(MappedType { pg_type: target.clone(), kind, create_enum: None })
+}
+
+/// `interval`, with or without a precision (`interval(6)`), as a `type_override` target.
+fn is_interval(target: &str) -> bool {
+    let t = target.trim().to_ascii_lowercase();
+    t == "interval" || (t.starts_with("interval") && t["interval".len()..].trim_start().starts_with('('))
 }
 
 fn map_natural(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult<MappedType> {
@@ -329,6 +346,10 @@ fn map_natural(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult
         // pgvector's vector(n) is not chosen yet (the glue does not say whether it is installed)
         "vector" => ("real[]".into(), ValueKind::Vector { pgvector: false }),
         "set" => ("text".into(), ValueKind::Set(parse_labels(&col.column_type)?)),
+        // MariaDB's own types (10.5+, 10.7+, 10.10+)
+        "uuid" => ("uuid".into(), ValueKind::Uuid),
+        "inet6" => ("inet".into(), ValueKind::Inet { v4: false }),
+        "inet4" => ("inet".into(), ValueKind::Inet { v4: true }),
         _ => return Err(unsupported(col)),
     };
     Ok(MappedType { pg_type, kind, create_enum: None })
@@ -418,6 +439,23 @@ mod tests {
         assert!(map_column(&v, "s", "t").is_err());
         v.pg_override = Some("text".into());
         assert_eq!(map_column(&v, "s", "t").unwrap().pg_type, "text");
+    }
+
+    #[test]
+    fn mariadb_types_and_time_as_interval() {
+        assert_eq!(map_column(&col("u", "uuid", "uuid"), "s", "t").unwrap().kind, ValueKind::Uuid);
+        assert_eq!(pg("uuid", "uuid"), "uuid");
+        assert_eq!(pg("inet6", "inet6"), "inet");
+        assert_eq!(map_column(&col("a", "inet4", "inet4"), "s", "t").unwrap().kind, ValueKind::Inet { v4: true });
+        let mut t = col("d", "time", "time(6)");
+        for target in ["interval", "INTERVAL(6)", "interval (3)"] {
+            t.pg_override = Some(target.into());
+            assert_eq!(map_column(&t, "s", "t").unwrap().kind, ValueKind::Interval, "{target}");
+        }
+        t.pg_override = Some("text".into());
+        assert_eq!(map_column(&t, "s", "t").unwrap().kind, ValueKind::Time);
+        t.pg_override = Some("intervalx".into());
+        assert_eq!(map_column(&t, "s", "t").unwrap().kind, ValueKind::Time);
     }
 
     #[test]

@@ -263,7 +263,8 @@ fn text_datetime(s: &str, with_time: bool) -> ValueResult {
     Ok(if time.is_empty() { format!("{y:04}-{m:02}-{d:02} 00:00:00") } else { s.to_string() })
 }
 
-fn text_time(s: &str) -> ValueResult {
+/// A TIME from the text protocol: (negative, hours, minutes, seconds, microseconds).
+fn parse_text_time(s: &str) -> Result<(bool, u64, u32, u32, u32), String> {
     let neg = s.starts_with('-');
     let body = s.trim_start_matches('-');
     let (hms, frac) = body.split_once('.').unwrap_or((body, ""));
@@ -277,10 +278,81 @@ fn text_time(s: &str) -> ValueResult {
         let padded = format!("{frac:0<6}");
         padded.get(..6).and_then(parse_u32).ok_or(format!("\"{s}\" is not a time"))?
     };
-    if neg && (h, m, sec, us) != (0, 0, 0, 0) {
+    if m > 59 || sec > 59 || p.next().is_some() {
+        return Err(format!("\"{s}\" is not a time"));
+    }
+    Ok((neg && (h, m, sec, us) != (0, 0, 0, 0), h, m, sec, us))
+}
+
+fn text_time(s: &str) -> ValueResult {
+    let (neg, h, m, sec, us) = parse_text_time(s)?;
+    if neg {
         return Err(format!("negative TIME {s} has no PostgreSQL time equivalent"));
     }
     fmt_time(h, m, sec, us)
+}
+
+/// A TIME as a PostgreSQL interval: the sign covers the whole `h:mm:ss.ffffff` field, hours
+/// beyond 24 stay hours (no days are made up), microseconds exact.
+fn fmt_interval(neg: bool, hours: u64, m: u32, s: u32, us: u32) -> String {
+    let sign = if neg { "-" } else { "" };
+    if us == 0 {
+        format!("{sign}{hours:02}:{m:02}:{s:02}")
+    } else {
+        format!("{sign}{hours:02}:{m:02}:{s:02}.{us:06}")
+    }
+}
+
+/// MariaDB's UUID: its 16 bytes in text order (the binlog drops trailing zero bytes).
+fn uuid_text(bytes: &[u8]) -> ValueResult {
+    if bytes.len() > 16 {
+        return Err(format!("UUID value of {} bytes", bytes.len()));
+    }
+    let mut b = [0u8; 16];
+    b[..bytes.len()].copy_from_slice(bytes);
+    let mut out = String::with_capacity(36);
+    for (i, chunk) in [&b[..4], &b[4..6], &b[6..8], &b[8..10], &b[10..]].iter().enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        push_hex(&mut out, chunk);
+    }
+    Ok(out)
+}
+
+/// A UUID as the text protocol writes it, checked (8-4-4-4-12 hex digits).
+fn text_uuid(s: &str) -> ValueResult {
+    let ok = s.len() == 36
+        && s.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
+    if !ok {
+        return Err(format!("\"{s}\" is not a UUID"));
+    }
+    Ok(s.to_ascii_lowercase())
+}
+
+/// MariaDB's INET6 (16 bytes) or INET4 (4 bytes) from the binlog (trailing zero bytes dropped).
+fn inet_bytes(bytes: &[u8], v4: bool) -> ValueResult {
+    let width = if v4 { 4 } else { 16 };
+    if bytes.len() > width {
+        return Err(format!("INET{} value of {} bytes", if v4 { 4 } else { 6 }, bytes.len()));
+    }
+    let mut b = [0u8; 16];
+    b[..bytes.len()].copy_from_slice(bytes);
+    Ok(if v4 {
+        std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string()
+    } else {
+        std::net::Ipv6Addr::from(b).to_string()
+    })
+}
+
+/// An INET6 / INET4 as the text protocol writes it, in the same form the binlog path gives.
+fn text_inet(s: &str, v4: bool) -> ValueResult {
+    let bad = || format!("\"{s}\" is not an INET{} address", if v4 { 4 } else { 6 });
+    if v4 {
+        s.parse::<std::net::Ipv4Addr>().map(|a| a.to_string()).map_err(|_| bad())
+    } else {
+        s.parse::<std::net::Ipv6Addr>().map(|a| a.to_string()).map_err(|_| bad())
+    }
 }
 
 fn enum_label(labels: &[String], index: i64) -> ValueResult {
@@ -415,6 +487,12 @@ fn text_value(kind: &ValueKind, bytes: &[u8]) -> ValueResult {
         ValueKind::DateTime(_) => text_datetime(utf8(bytes)?, true),
         ValueKind::Timestamp(_) => Ok(format!("{}+00", text_datetime(utf8(bytes)?, true)?)),
         ValueKind::Time => text_time(utf8(bytes)?),
+        ValueKind::Interval => {
+            let (neg, h, m, sec, us) = parse_text_time(utf8(bytes)?)?;
+            Ok(fmt_interval(neg, h, m, sec, us))
+        }
+        ValueKind::Uuid => text_uuid(utf8(bytes)?),
+        ValueKind::Inet { v4 } => text_inet(utf8(bytes)?, *v4),
         ValueKind::Enum(labels) => {
             let s = utf8(bytes)?;
             if labels.iter().any(|l| l == s) {
@@ -513,6 +591,12 @@ pub fn from_binlog(kind: &ValueKind, value: &BinlogValue<'_>) -> Result<Option<S
             }
             fmt_time(*days as u64 * 24 + *h as u64, *m as u32, *s as u32, *us)?
         }
+        (ValueKind::Interval, Value::Time(neg, days, h, m, s, us)) => {
+            let hours = *days as u64 * 24 + *h as u64;
+            fmt_interval(*neg && (hours, *m, *s, *us) != (0, 0, 0, 0), hours, *m as u32, *s as u32, *us)
+        }
+        (ValueKind::Uuid, Value::Bytes(b)) => uuid_text(b)?,
+        (ValueKind::Inet { v4 }, Value::Bytes(b)) => inet_bytes(b, *v4)?,
         (kind, other) => return Err(format!("unexpected binlog value {other:?} for a {kind:?} column")),
     };
     Ok(Some(out))
@@ -724,6 +808,45 @@ mod tests {
         assert!(ft(&ValueKind::Bool, b"2").unwrap_err().contains("type_override"));
         assert_eq!(bl(&ValueKind::Bool, Value::Int(1)).unwrap().unwrap(), "true");
         assert!(bl(&ValueKind::Bool, Value::Int(-1)).is_err());
+    }
+
+    #[test]
+    fn time_as_interval_keeps_every_value() {
+        let k = ValueKind::Interval;
+        assert_eq!(ft(&k, b"-838:59:59.000000").unwrap(), "-838:59:59");
+        assert_eq!(ft(&k, b"838:59:59.999999").unwrap(), "838:59:59.999999");
+        assert_eq!(ft(&k, b"-00:00:00.000001").unwrap(), "-00:00:00.000001");
+        assert_eq!(ft(&k, b"-00:00:00").unwrap(), "00:00:00");
+        assert!(ft(&k, b"12:61:00").is_err());
+        assert_eq!(bl(&k, Value::Time(true, 34, 22, 59, 59, 0)).unwrap().unwrap(), "-838:59:59");
+        assert_eq!(bl(&k, Value::Time(true, 0, 0, 0, 0, 1)).unwrap().unwrap(), "-00:00:00.000001");
+        assert_eq!(bl(&k, Value::Time(false, 1, 1, 2, 3, 400)).unwrap().unwrap(), "25:02:03.000400");
+    }
+
+    #[test]
+    fn mariadb_uuid_and_inet() {
+        let u = ValueKind::Uuid;
+        let bytes = [0x6c, 0xcd, 0x78, 0x0c, 0xba, 0xba, 0x10, 0x26, 0x95, 0x64, 0x5b, 0x8c, 0x65, 0x60, 0x24, 0xdb];
+        assert_eq!(bl(&u, Value::Bytes(bytes.to_vec())).unwrap().unwrap(), "6ccd780c-baba-1026-9564-5b8c656024db");
+        // the binlog drops trailing zero bytes
+        assert_eq!(bl(&u, Value::Bytes(vec![])).unwrap().unwrap(), "00000000-0000-0000-0000-000000000000");
+        assert_eq!(bl(&u, Value::Bytes(vec![0x11, 0x22])).unwrap().unwrap(), "11220000-0000-0000-0000-000000000000");
+        assert!(bl(&u, Value::Bytes(vec![1; 17])).is_err());
+        assert_eq!(ft(&u, b"6CCD780C-baba-1026-9564-5b8c656024db").unwrap(), "6ccd780c-baba-1026-9564-5b8c656024db");
+        assert!(ft(&u, b"6ccd780c-baba-1026-9564-5b8c656024dbx").is_err());
+        let i6 = ValueKind::Inet { v4: false };
+        let mut mapped = vec![0u8; 10];
+        mapped.extend_from_slice(&[0xff, 0xff, 1, 2, 3, 4]);
+        assert_eq!(bl(&i6, Value::Bytes(mapped)).unwrap().unwrap(), "::ffff:1.2.3.4");
+        assert_eq!(ft(&i6, b"::ffff:1.2.3.4").unwrap(), "::ffff:1.2.3.4");
+        assert_eq!(bl(&i6, Value::Bytes(vec![])).unwrap().unwrap(), "::");
+        assert_eq!(bl(&i6, Value::Bytes(vec![0x20, 0x01, 0x0d, 0xb8])).unwrap().unwrap(), "2001:db8::");
+        assert_eq!(ft(&i6, b"2001:DB8::1").unwrap(), "2001:db8::1");
+        let i4 = ValueKind::Inet { v4: true };
+        assert_eq!(bl(&i4, Value::Bytes(vec![1, 2, 3, 4])).unwrap().unwrap(), "1.2.3.4");
+        assert_eq!(bl(&i4, Value::Bytes(vec![10])).unwrap().unwrap(), "10.0.0.0");
+        assert_eq!(ft(&i4, b"255.255.255.255").unwrap(), "255.255.255.255");
+        assert!(ft(&i4, b"::1").is_err());
     }
 
     #[test]

@@ -168,6 +168,48 @@ pub fn may_affect(query: &str, default_schema: &str, mapped: &dyn Fn(&str) -> bo
     }
 }
 
+/// For the binlog reader: the replicated table a data-changing statement logged as text
+/// (binlog_format STATEMENT or MIXED) names, if any: `(schema, table)` for the first name in an
+/// INSERT / REPLACE / UPDATE / DELETE / LOAD / WITH statement that, qualified or in
+/// `default_schema`, is a replicated table (`replicated(schema, table)`). Such a change has no
+/// rows in the binlog: skipping it would lose it. Other statements (BEGIN, COMMIT, SAVEPOINT,
+/// XA, SET, DDL, ...) and statements naming no replicated table give `None`.
+pub fn logged_dml_target(
+    query: &str,
+    default_schema: &str,
+    replicated: &dyn Fn(&str, &str) -> bool,
+) -> Option<TableName> {
+    let toks = normalize::lex(query);
+    let first = toks.first()?;
+    if !["INSERT", "REPLACE", "UPDATE", "DELETE", "LOAD", "WITH"].iter().any(|kw| first.is(kw)) {
+        return None;
+    }
+    let mut i = 0;
+    while i < toks.len() {
+        let Some(a) = toks[i].ident() else {
+            i += 1;
+            continue;
+        };
+        let qualified =
+            toks.get(i + 1).is_some_and(|t| t.is_punct(".")).then(|| toks.get(i + 2).and_then(|t| t.ident()));
+        match qualified {
+            Some(Some(b)) => {
+                if replicated(a, b) {
+                    return Some((a.to_string(), b.to_string()));
+                }
+                i += 3;
+            }
+            _ => {
+                if !default_schema.is_empty() && replicated(default_schema, a) {
+                    return Some((default_schema.to_string(), a.to_string()));
+                }
+                i += 1;
+            }
+        }
+    }
+    None
+}
+
 /// A model from a CREATE TABLE text (used also by tests and by the caller): the table of the
 /// statement (its schema, or `ctx.default_schema`), mapped into its PostgreSQL schema.
 pub fn model_from_create(create_table: &str, ctx: &DdlContext) -> Result<TableModel, DdlError> {

@@ -210,7 +210,10 @@ fn implicit_default(mt: &MappedType, zero_dates: ZeroDates) -> Option<String> {
         ValueKind::FixedBinary(n) => format!("\\x{}", "00".repeat(*n as usize)),
         ValueKind::Bit(n) => "0".repeat(*n as usize),
         ValueKind::Json => "null".into(),
-        ValueKind::Time => "00:00:00".into(),
+        ValueKind::Time | ValueKind::Interval => "00:00:00".into(),
+        ValueKind::Uuid => "00000000-0000-0000-0000-000000000000".into(),
+        ValueKind::Inet { v4: false } => "::".into(),
+        ValueKind::Inet { v4: true } => "0.0.0.0".into(),
         ValueKind::Date(_) | ValueKind::DateTime(_) | ValueKind::Timestamp(_)
             if zero_dates == ZeroDates::MinusInfinity =>
         {
