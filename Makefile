@@ -6,8 +6,8 @@ VENV = .cache/venv
 .PHONY: all setup build install package prev lint unit pgtest e2e test demo bench clean
 
 # The previous release, built from its commit, for the upgrade test (tests/e2e/test_upgrade.py).
-PREV_VERSION = 0.4.0
-PREV_COMMIT = 22cf8b06908abb2919ea4d3696beddeae36fb197
+PREV_VERSION = 0.5.0
+PREV_COMMIT = 820ea55abc2bf2826f21f632ae51e2ffaba61260
 
 all: build
 

@@ -1,4 +1,4 @@
--- pg_chameleon_rs catalogue, version 0.5.0 (a fresh install; upgrades: sql/pg_chameleon_rs--A--B.sql).
+-- pg_chameleon_rs catalogue, version 0.6.0 (a fresh install; upgrades: sql/pg_chameleon_rs--A--B.sql).
 -- Schema sch_chameleon: the replication state (sources, tables, batches, log, errors).
 -- Schema chameleon (the extension's schema): the SQL functions and the monitoring views.
 -- Catalogue tables are readable by no one but the owner (superuser): t_sources holds the
@@ -36,7 +36,15 @@ CREATE TABLE sch_chameleon.t_sources (
     i_reader_generation bigint NOT NULL DEFAULT 0,
     -- DDL statements of the source: translated and applied, or without meaning for the replica
     i_ddl_applied       bigint NOT NULL DEFAULT 0,
-    i_ddl_skipped       bigint NOT NULL DEFAULT 0
+    i_ddl_skipped       bigint NOT NULL DEFAULT 0,
+    -- alter_source pointed the source at another server (mysql_url): the batches up to this
+    -- one were read from earlier servers (a copy's catch-up never compares their positions
+    -- with a point taken on this one)
+    i_moved_after_batch bigint,
+    -- set when the source was pointed at another server without gtid_enable: the redacted
+    -- URL of the server the stored file position belongs to; start_replica needs a
+    -- start_position on the new server until then
+    t_position_of       text
 );
 
 CREATE TABLE sch_chameleon.t_replica_tables (
@@ -261,7 +269,7 @@ REVOKE EXECUTE ON FUNCTION chameleon.show_status(text) FROM PUBLIC;
 
 COMMENT ON COLUMN sch_chameleon.t_sources.t_gtid IS 'GTID position of the source at the stored binlog position';
 
-CREATE VIEW sch_chameleon.v_version AS SELECT '0.5.0'::text AS t_version;
+CREATE VIEW sch_chameleon.v_version AS SELECT '0.6.0'::text AS t_version;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA sch_chameleon FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA sch_chameleon FROM PUBLIC;

@@ -31,7 +31,7 @@ extension_sql!(
     r#"
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA chameleon FROM PUBLIC;
 COMMENT ON FUNCTION chameleon.add_source(text, text, jsonb, jsonb) IS 'Registers a MySQL/MariaDB source: name, mysql://user:password@host:port, {"mysql_schema": "pg_schema"}, options';
-COMMENT ON FUNCTION chameleon.alter_source(text, jsonb, jsonb) IS 'Merges options into a source (null removes a key) and replaces its schema mappings; tables no longer selected stop being replicated, newly selected ones are copied; validated';
+COMMENT ON FUNCTION chameleon.alter_source(text, jsonb, jsonb, text) IS 'Merges options into a source (null removes a key), replaces its schema mappings, points it at another server (mysql_url: new host after a failover, rotated password; the source must be stopped); tables no longer selected stop being replicated, newly selected ones are copied; validated';
 COMMENT ON FUNCTION chameleon.drop_source(text, boolean) IS 'Stops the workers and removes the source and its stored changes; replicated tables are kept';
 COMMENT ON FUNCTION chameleon.enable_replica(text) IS 'Clears the error status of a source after the cause was fixed';
 COMMENT ON FUNCTION chameleon.init_replica(text, boolean, boolean) IS 'Initial copy with a consistent snapshot by copy_workers background workers; wait => true blocks and raises on failure; resume => false copies again the tables an interrupted copy finished';

@@ -40,13 +40,16 @@ def _wait_port(check, what, timeout=60):
 
 
 class MariaDB:
-    def __init__(self, scratch, port, binlog=True, server_id=1, buffer_pool="256M"):
+    def __init__(self, scratch, port, binlog=True, server_id=1, buffer_pool="256M", log_basename="mysql-bin",
+                 extra_args=()):
         self.dir = os.path.join(scratch, f"mariadb-{port}")
         self.buffer_pool = buffer_pool
         self.port = port
         self.socket = os.path.join(self.dir, "mysqld.sock")
         self.binlog = binlog
         self.server_id = server_id
+        self.log_basename = log_basename
+        self.extra_args = list(extra_args)
         self.proc = None
 
     def _kill_leftover(self):
@@ -77,9 +80,9 @@ class MariaDB:
                 "--collation-server=utf8mb4_general_ci", "--max-connections=200",
                 "--max-allowed-packet=64M"]
         if self.binlog:
-            args += [f"--log-bin={self.dir}/data/mysql-bin", "--binlog-format=ROW", "--binlog-row-image=FULL",
+            args += [f"--log-bin={self.dir}/data/{self.log_basename}", "--binlog-format=ROW", "--binlog-row-image=FULL",
                      "--binlog-row-metadata=FULL", "--sync-binlog=0"]
-        self.args = args
+        self.args = args + self.extra_args
         self._launch()
         with self.root() as c, c.cursor() as cur:
             cur.execute(f"CREATE USER '{REPL_USER}'@'%' IDENTIFIED BY '{REPL_PASSWORD}'")

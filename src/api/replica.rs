@@ -98,6 +98,17 @@ fn start(source_name: &str, start_position: Option<&str>) -> Result<String> {
             );
         }
     } else {
+        if let Some(old) = s.position_of.as_deref().filter(|_| !s.options().is_ok_and(|o| o.gtid_enable)) {
+            let at = s.position.as_ref().map(|p| p.to_string()).unwrap_or_default();
+            return Err(ChameleonError::state(format!(
+                "source \"{source_name}\" now reads from {}, but its stored position {at} is a file position of {old}",
+                s.url_safe
+            ))
+            .with_hint(
+                "enable GTID (alter_source(source, options => '{\"gtid_enable\": true}')) to resume by GTID, or give \
+                 the position on the new server: start_replica(source, start_position => 'file:offset')",
+            ));
+        }
         match s.status.next(SourceEvent::Start) {
             Err(Refusal::InError) => {
                 return Err(ChameleonError::state(format!("source \"{source_name}\" is in error"))

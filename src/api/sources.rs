@@ -1,10 +1,11 @@
-//! Source management: `add_source`, `alter_source`, `drop_source`, `enable_replica`.
+//! Source management: `add_source`, `alter_source` (options, mappings, and the server read
+//! from: `mysql_url`), `drop_source`, `enable_replica`.
 
 use crate::catalog;
 use crate::core::mapping::SchemaMappings;
 use crate::core::options::{self, SourceOptions};
 use crate::core::source_url::SourceUrl;
-use crate::core::state::SourceEvent;
+use crate::core::state::{SourceEvent, TableState};
 use crate::error::{ok, ChameleonError, Kind, Result};
 use crate::workers;
 use pgrx::prelude::*;
@@ -51,6 +52,7 @@ fn alter(
     source_name: &str,
     changes: &serde_json::Value,
     mappings: Option<&serde_json::Value>,
+    mysql_url: Option<&str>,
 ) -> Result<serde_json::Value> {
     let s = catalog::source_by_name(source_name)?;
     catalog::lock_source_control(s.id)?;
@@ -81,6 +83,9 @@ fn alter(
             "source \"{source_name}\": MySQL schema \"{my}\" is replicated into \"{from}\"; its tables cannot move to \"{to}\""
         ))
         .with_hint("remove the mapping, then map the schema again under the new name: it is copied again there"));
+    }
+    if let Some(url) = mysql_url {
+        point_at_server(&s, url, &new_opts, &registered)?;
     }
     catalog::update_options(s.id, &merged)?;
     if let Some(m) = mappings {
@@ -133,19 +138,133 @@ fn alter(
     Ok(merged)
 }
 
+/// `alter_source(mysql_url)`: the source reads from this URL from now on (a new primary
+/// after a failover, a rotated password), checked as `add_source` checks it (the password is
+/// never echoed). The source must be stopped. On another host or port, positions of the old
+/// server must never be compared with the new one's: every table's consistent point must
+/// have been passed by the stored position (those points are cleared here); with
+/// `gtid_enable` the reader resumes at the stored GTID position, without it `start_replica`
+/// needs a `start_position` on the new server.
+fn point_at_server(
+    s: &catalog::SourceRow,
+    url: &str,
+    new_opts: &SourceOptions,
+    registered: &[catalog::TableRow],
+) -> Result<()> {
+    let name = &s.name;
+    let new = SourceUrl::parse(url).map_err(|e| ChameleonError::from(e).context(format!("source \"{name}\"")))?;
+    if workers::alive(s.worker_pid)? || workers::alive(s.replay_pid)? {
+        return Err(ChameleonError::state(format!("source \"{name}\" is running: its mysql_url cannot change now"))
+            .with_hint("stop_replica first, then alter_source(mysql_url => ...), then start_replica"));
+    }
+    let old = SourceUrl::parse(&s.url).ok();
+    let server_changed = old.as_ref().is_none_or(|o| o.host != new.host || o.port != new.port);
+    let has_position = s.position.is_some() || s.gtid.is_some();
+    if !server_changed || !has_position {
+        return catalog::point_at(s.id, url, &new.redacted(), server_changed, None);
+    }
+    let at = s.position.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "its GTID position".into());
+    let being_copied: Vec<String> = registered
+        .iter()
+        .filter(|t| t.enabled && TableState::BEING_COPIED.contains(&t.state) && t.state != TableState::Copied)
+        .map(catalog::TableRow::mysql_name)
+        .collect();
+    if !being_copied.is_empty() {
+        return Err(ChameleonError::state(format!(
+            "source \"{name}\" cannot move to {}: tables are being copied from {}: {}",
+            new.redacted(),
+            s.url_safe,
+            being_copied.join(", ")
+        ))
+        .with_hint("let the copy finish (chameleon.tables), or copy them again with sync_tables after the move"));
+    }
+    // table points are positions of the old server: passed ones are cleared, none may be left
+    let with_point: Vec<&catalog::TableRow> = registered.iter().filter(|t| t.point.is_some()).collect();
+    let ahead: Vec<String> = with_point
+        .iter()
+        .filter(|t| match (&t.point, &s.position) {
+            (Some(p), Some(r)) => p > r,
+            _ => true,
+        })
+        .map(|t| {
+            format!(
+                "{} (consistent point {})",
+                t.mysql_name(),
+                t.point.as_ref().map(|p| p.to_string()).unwrap_or_default()
+            )
+        })
+        .collect();
+    if !ahead.is_empty() {
+        return Err(ChameleonError::state(format!(
+            "source \"{name}\" cannot move to {}: replication from {} (stored position {at}) has not reached the \
+             consistent point of {}; the new server would send again changes their copy already has",
+            new.redacted(),
+            s.url_safe,
+            ahead.join(", ")
+        ))
+        .with_hint(
+            "run the source on its current server until wait_for returns, then move it; if that server is gone, \
+             move it and copy those tables again (alter_source schema_mappings/limit_tables to leave them out, \
+             then bring them back)",
+        ));
+    }
+    if !with_point.is_empty() {
+        let pending = catalog::pending_events(s.id)?;
+        if pending > 0 {
+            return Err(ChameleonError::state(format!(
+                "source \"{name}\" cannot move to {}: {pending} stored changes read from {} are not replayed yet \
+                 and tables still have consistent points of that server",
+                new.redacted(),
+                s.url_safe
+            ))
+            .with_hint(format!("apply them first: SELECT chameleon.replay('{name}')")));
+        }
+        catalog::clear_table_points(&with_point.iter().map(|t| t.id).collect::<Vec<_>>())?;
+    }
+    let position_of = if new_opts.gtid_enable {
+        if s.gtid.is_none() {
+            return Err(ChameleonError::state(format!(
+                "source \"{name}\" has gtid_enable but no GTID position stored: it cannot resume on {} by GTID",
+                new.redacted()
+            ))
+            .with_hint(
+                "give the position on the new server after the move: start_replica(source, start_position => ...)",
+            ));
+        }
+        notice!(
+            "source \"{name}\" now reads from {}: start_replica resumes there at GTID {}",
+            new.redacted(),
+            s.gtid.as_deref().unwrap_or_default()
+        );
+        None
+    } else {
+        notice!(
+            "source \"{name}\" now reads from {}; its stored position {at} is of {}: start_replica needs \
+             start_position => '<file:offset on the new server>' (or gtid_enable)",
+            new.redacted(),
+            s.url_safe
+        );
+        Some(s.url_safe.as_str())
+    };
+    catalog::point_at(s.id, url, &new.redacted(), true, position_of)
+}
+
 /// Changes options (merged; a key set to null is removed) and, with `schema_mappings`, the
 /// mapped schemas. On a source already copied, tables no longer selected (schema unmapped,
 /// `limit_tables`/`skip_tables`) stop being replicated at once, their PostgreSQL tables
 /// kept; tables newly selected are copied and then replicated while the source goes on. A
 /// replicated schema cannot move to another PostgreSQL schema (refused, with the way to do
-/// it). Running workers take the other options at their next start. Returns the options.
+/// it). Running workers take the other options at their next start. With `mysql_url`, the
+/// source reads from another URL (see `point_at_server`; the source must be stopped).
+/// Returns the options.
 #[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
 fn alter_source(
     source_name: &str,
     options: default!(JsonB, "'{}'"),
     schema_mappings: default!(Option<JsonB>, "NULL"),
+    mysql_url: default!(Option<&str>, "NULL"),
 ) -> JsonB {
-    ok(alter(source_name, &options.0, schema_mappings.as_ref().map(|m| &m.0)).map(JsonB))
+    ok(alter(source_name, &options.0, schema_mappings.as_ref().map(|m| &m.0), mysql_url).map(JsonB))
 }
 
 /// Stops the source's workers and removes it from the catalogue with its stored changes.

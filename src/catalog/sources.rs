@@ -33,6 +33,10 @@ pub struct SourceRow {
     pub table_generation: i64,
     /// The generation the read worker's reader follows.
     pub reader_generation: i64,
+    /// Set when the source was pointed at another server without `gtid_enable`: the redacted
+    /// URL of the server its stored file position belongs to (`start_replica` then needs a
+    /// `start_position` on the new server).
+    pub position_of: Option<String>,
 }
 
 impl SourceRow {
@@ -48,8 +52,9 @@ impl SourceRow {
 
 const SOURCE_COLS: &str = "i_id_source, t_source, t_mysql_url, t_mysql_url_safe, jsb_schema_mappings, \
      jsb_options, enm_status, b_want_running, t_binlog_name, i_binlog_position, t_gtid, i_worker_pid, i_replay_pid, t_last_error, \
-     (to_jsonb(s) ->> 'i_table_generation')::bigint, (to_jsonb(s) ->> 'i_reader_generation')::bigint";
-// (the generations through to_jsonb: a catalogue older than 0.4.0, before ALTER EXTENSION
+     (to_jsonb(s) ->> 'i_table_generation')::bigint, (to_jsonb(s) ->> 'i_reader_generation')::bigint, \
+     to_jsonb(s) ->> 't_position_of'";
+// (the generations and t_position_of through to_jsonb: a catalogue older than 0.4.0, before ALTER EXTENSION
 // UPDATE, can still be read by this library)
 
 fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Vec<SourceRow>> {
@@ -82,6 +87,7 @@ fn read_sources(where_clause: &str, args: &[pgrx::datum::DatumWithOid]) -> Resul
                 last_error: row.get(14)?,
                 table_generation: row.get(15)?.unwrap_or_default(),
                 reader_generation: row.get(16)?.unwrap_or_default(),
+                position_of: row.get(17)?,
             });
         }
         Ok(out)
@@ -272,7 +278,8 @@ pub fn count_ddl(source_id: i32, applied: bool) -> Result<()> {
 pub fn set_start_position(id: i32, pos: Option<&BinlogPosition>, gtid: Option<&str>) -> Result<()> {
     run(
         "UPDATE sch_chameleon.t_sources SET enm_status = $5, t_binlog_name = $2, i_binlog_position = $3, \
-         t_gtid = $4, ts_initialised = coalesce(ts_initialised, clock_timestamp()), t_last_error = NULL WHERE i_id_source = $1",
+         t_gtid = $4, ts_initialised = coalesce(ts_initialised, clock_timestamp()), t_last_error = NULL, \
+         t_position_of = NULL WHERE i_id_source = $1",
         &[
             id.into(),
             pos.map(|p| p.file.as_str()).into(),
@@ -283,4 +290,18 @@ pub fn set_start_position(id: i32, pos: Option<&BinlogPosition>, gtid: Option<&s
     )?;
     run("DELETE FROM sch_chameleon.t_last_replayed WHERE i_id_source = $1", &[id.into()])?;
     run("DELETE FROM sch_chameleon.t_last_received WHERE i_id_source = $1", &[id.into()])
+}
+
+/// Points the source at another URL (`alter_source(mysql_url)`). `server_changed`: another
+/// host or port; the batches stored so far are then marked as read from earlier servers, and
+/// `position_of` (without `gtid_enable`) records whose file position is stored.
+pub fn point_at(id: i32, url: &str, url_safe: &str, server_changed: bool, position_of: Option<&str>) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_sources SET t_mysql_url = $2, t_mysql_url_safe = $3, \
+         i_moved_after_batch = CASE WHEN $4 THEN (SELECT max(i_id_batch) FROM sch_chameleon.t_replica_batch b \
+                                                   WHERE b.i_id_source = $1) ELSE i_moved_after_batch END, \
+         t_position_of = CASE WHEN $4 THEN coalesce(t_position_of, $5) ELSE t_position_of END \
+         WHERE i_id_source = $1",
+        &[id.into(), url.into(), url_safe.into(), server_changed.into(), position_of.into()],
+    )
 }

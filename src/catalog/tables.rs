@@ -546,3 +546,17 @@ mod tests {
         assert!(e.contains("jsb_columns") && e.contains("shop.t (id "), "{e}");
     }
 }
+
+/// Forgets the consistent point of these tables: replication has passed it (every later
+/// event applies), so it is never compared with a position of another server. Called in the
+/// transaction of the batch that passes it, or of the move to another server.
+pub fn clear_table_points(table_ids: &[i32]) -> Result<()> {
+    if table_ids.is_empty() {
+        return Ok(());
+    }
+    run(
+        "UPDATE sch_chameleon.t_replica_tables SET t_binlog_name = NULL, i_binlog_position = NULL \
+         WHERE i_id_table = ANY($1)",
+        &[table_ids.to_vec().into()],
+    )
+}

@@ -14,7 +14,7 @@ use crate::core::options::{OnErrorReplay, SkipEvents, SourceOptions};
 use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::core::rowcodec;
 use crate::core::sql::{self, PgColumn};
-use crate::core::state::SourceStatus;
+use crate::core::state::{SourceStatus, TableState};
 use crate::error::{ChameleonError, Result};
 use crate::workers::ddl_apply;
 use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
@@ -290,16 +290,41 @@ impl Replayer {
     /// A table's catch-up when its copy finishes while the source runs (`sync_tables`): the
     /// events of the table after its new consistent point that replay already passed (and
     /// skipped, the table being copied) are applied now, in the copy's transaction, which
-    /// holds the replay lock. Returns how many.
+    /// holds the replay lock. Batches read from an earlier server (before `alter_source`
+    /// pointed the source at this one) all precede the copy and are never compared with its
+    /// point. Returns how many.
     pub fn catch_up(&mut self, table_id: i32) -> Result<i64> {
         let events = load_events(
             "SELECT l.i_id_table, l.v_op, l.t_binlog_name, l.i_binlog_position, l.b_key, l.b_row \
                FROM sch_chameleon.t_log_replica l \
                JOIN sch_chameleon.t_replica_batch b ON b.i_id_batch = l.i_id_batch AND b.i_log_slot = l.i_log_slot \
-              WHERE b.i_id_source = $1 AND b.b_replayed AND l.i_id_table = $2 ORDER BY l.i_id_batch, l.i_id_event",
+              WHERE b.i_id_source = $1 AND b.b_replayed AND l.i_id_table = $2 \
+                AND b.i_id_batch > coalesce((SELECT s.i_moved_after_batch FROM sch_chameleon.t_sources s \
+                                              WHERE s.i_id_source = $1), 0) \
+              ORDER BY l.i_id_batch, l.i_id_event",
             &[self.source_id.into(), table_id.into()],
         )?;
         self.apply_events(&events, "the catch-up after the table's copy")
+    }
+
+    /// Clears, in the batch's transaction, the consistent point of every replicating table
+    /// that this batch (ending at `end`, read from the same server) reaches: every later
+    /// event applies to the table, and a point kept would be compared with the positions of
+    /// another server after a failover (where files have other names and numbers).
+    fn forget_points_passed(&mut self, end: &BinlogPosition) -> Result<()> {
+        let passed: Vec<i32> = self
+            .tables
+            .values()
+            .filter(|t| t.state == TableState::Replicating && t.point.as_ref().is_some_and(|p| p <= end))
+            .map(|t| t.id)
+            .collect();
+        catalog::clear_table_points(&passed)?;
+        for id in &passed {
+            if let Some(t) = self.tables.get_mut(id) {
+                t.point = None;
+            }
+        }
+        Ok(())
     }
 
     /// Applies one batch and marks it replayed, in the caller's transaction.
@@ -307,17 +332,22 @@ impl Replayer {
     pub fn apply_batch(&mut self, batch_id: i64) -> Result<i64> {
         // Lock the batch: a concurrent replay (the worker and chameleon.replay()) waits here
         // and then sees it replayed, so no batch is ever applied twice.
-        let (already, slot) = Spi::connect_mut(|client| -> Result<(Option<bool>, i16)> {
+        let (already, slot, end) = Spi::connect_mut(|client| -> Result<(Option<bool>, i16, Option<BinlogPosition>)> {
             let t = client.update(
-                "SELECT b_replayed, i_log_slot FROM sch_chameleon.t_replica_batch WHERE i_id_batch = $1 FOR UPDATE",
+                "SELECT b_replayed, i_log_slot, t_binlog_name, i_binlog_position FROM sch_chameleon.t_replica_batch \
+                 WHERE i_id_batch = $1 FOR UPDATE",
                 None,
                 &[batch_id.into()],
             )?;
             if t.is_empty() {
-                return Ok((None, 0));
+                return Ok((None, 0, None));
             }
             let row = t.first();
-            Ok((row.get(1)?, row.get(2)?.unwrap_or_default()))
+            let end = match (row.get::<String>(3)?, row.get::<i64>(4)?) {
+                (Some(file), Some(pos)) => Some(BinlogPosition::new(file, pos as u64)),
+                _ => None,
+            };
+            Ok((row.get(1)?, row.get(2)?.unwrap_or_default(), end))
         })?;
         if already != Some(false) {
             return Ok(0);
@@ -333,6 +363,9 @@ impl Replayer {
             &[batch_id.into(), slot.into()],
         )?;
         let applied = self.apply_events(&events, &format!("batch {batch_id}"))?;
+        if let Some(end) = &end {
+            self.forget_points_passed(end)?;
+        }
         Spi::connect_mut(|client| -> Result<()> {
             client.update(
                 "UPDATE sch_chameleon.t_replica_batch SET b_replayed = true, ts_replayed = clock_timestamp() WHERE i_id_batch = $1",
