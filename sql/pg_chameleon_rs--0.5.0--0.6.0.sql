@@ -20,4 +20,7 @@ AS 'MODULE_PATHNAME', 'alter_source_wrapper';
 REVOKE EXECUTE ON FUNCTION chameleon.alter_source(text, jsonb, jsonb, text) FROM PUBLIC;
 COMMENT ON FUNCTION chameleon.alter_source(text, jsonb, jsonb, text) IS 'Merges options into a source (null removes a key), replaces its schema mappings, points it at another server (mysql_url: new host after a failover, rotated password; the source must be stopped); tables no longer selected stop being replicated, newly selected ones are copied; validated';
 
+-- (the comment said "the replica worker": there are two)
+COMMENT ON FUNCTION chameleon.stop_replica(text) IS 'Stops the read and replay workers (and the launcher no longer restarts them); start_replica resumes exactly where they stopped';
+
 CREATE OR REPLACE VIEW sch_chameleon.v_version AS SELECT '0.6.0'::text AS t_version;

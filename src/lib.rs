@@ -40,7 +40,7 @@ COMMENT ON FUNCTION chameleon.sync_tables(text, text[]) IS 'Copies the named tab
 COMMENT ON FUNCTION chameleon.detach_replica(text) IS 'Ends replication: stops the workers, replays what is stored, sets sequences past their maximum, creates the recorded foreign keys, drops the source; the tables stay as ordinary tables';
 COMMENT ON FUNCTION chameleon.run_maintenance(text) IS 'Removes replayed batches past batch_retention by emptying whole log partitions (TRUNCATE); serves every source of the database';
 COMMENT ON FUNCTION chameleon.refresh_schema(text, text) IS 'Copies a mapped MySQL schema again as it is now on the source (new tables added, gone ones no longer replicated) while the source keeps replicating; returns the tables, the copy runs after commit';
-COMMENT ON FUNCTION chameleon.stop_replica(text) IS 'Stops the replica worker; resumes exactly where it stopped';
+COMMENT ON FUNCTION chameleon.stop_replica(text) IS 'Stops the read and replay workers (and the launcher no longer restarts them); start_replica resumes exactly where they stopped';
 COMMENT ON FUNCTION chameleon.replay(text, integer) IS 'Applies stored batches in this session; returns the row events applied';
 COMMENT ON FUNCTION chameleon.wait_for(text, interval) IS 'Waits until everything the source had written at the call is replayed; false on timeout';
 "#,
