@@ -119,3 +119,81 @@ def test_crash_restarts_sources_in_every_database(servers):
             except Exception:
                 pass
         _restart_with(servers, "ALTER SYSTEM RESET chameleon.database_name")
+
+
+def _tables_enabled(ctx):
+    return dict(ctx.sql("SELECT mysql_table, replica_enabled FROM chameleon.tables"))
+
+
+def _lock_customer(ctx):
+    """A second PostgreSQL session holding a row lock on the first customer; returns it and the id."""
+    locker = ctx.servers.postgres.connect(ctx.db, autocommit=False)
+    cid = locker.execute("SELECT min(id) FROM shop.customers").fetchone()[0]
+    locker.execute("SELECT * FROM shop.customers WHERE id = %s FOR UPDATE", (cid,))
+    return locker, cid
+
+
+def test_lock_timeout_at_replay_is_retried_not_fatal(ctx):
+    """A lock timeout (55P03) while replay applies a batch: the batch is retried whole with
+    backoff, last_error says so; the source stays running, no table is disabled (even with
+    on_error_replay = continue), nothing is recorded as an error, and nothing is lost."""
+    ctx.add_source(options='{"on_error_replay": "continue", "replica_batch_size": 10}')
+    init(ctx)
+    ctx.pg.execute(f"ALTER DATABASE \"{ctx.db}\" SET lock_timeout = '300ms'")
+    assert ctx.one("SELECT chameleon.start_replica('src')") == "running"
+    enabled = _tables_enabled(ctx)
+    locker, cid = _lock_customer(ctx)
+    try:
+        ctx.my_exec(f"UPDATE customers SET name = 'changed under a lock' WHERE id = {cid}")
+        workload.run(ctx.my, ctx.my_schema, 50, seed=5, next_order=50_000)
+        deadline = time.time() + 30
+        last = None
+        while time.time() < deadline:
+            last = ctx.one("SELECT last_error FROM chameleon.sources")
+            if last and "lock timeout" in last and "retried" in last:
+                break
+            time.sleep(0.3)
+        assert last and "lock timeout" in last and "retried whole" in last, last
+        time.sleep(2)  # several retries
+        assert ctx.sql("SELECT status, worker_alive FROM chameleon.sources") == [("running", True)]
+    finally:
+        locker.rollback()
+        locker.close()
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    assert ctx.one("SELECT name FROM shop.customers WHERE id = %s", (cid,)) == "changed under a lock"
+    assert _tables_enabled(ctx) == enabled
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
+    assert ctx.sql("SELECT status, worker_alive FROM chameleon.sources") == [("running", True)]
+
+
+def test_stop_replica_returns_while_replay_waits_on_a_lock(ctx):
+    """stop_replica while the replay worker waits on a row lock another session holds: the
+    worker stops at once (its batch rolled back whole), not when the lock is released; after
+    start_replica nothing is lost."""
+    ctx.add_source()
+    init(ctx)
+    assert ctx.one("SELECT chameleon.start_replica('src')") == "running"
+    replay_pid = ctx.one("SELECT replay_worker_pid FROM chameleon.sources")
+    locker, cid = _lock_customer(ctx)
+    try:
+        ctx.my_exec(f"UPDATE customers SET name = 'changed under a lock' WHERE id = {cid}")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if ctx.one("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (replay_pid,)) == "Lock":
+                break
+            time.sleep(0.2)
+        assert ctx.one("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (replay_pid,)) == "Lock"
+        started = time.time()
+        assert ctx.one("SELECT chameleon.stop_replica('src')") == "stopped"
+        took = time.time() - started
+        assert took < 5, f"stop_replica took {took:.1f} s"
+        assert ctx.one("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (replay_pid,)) == 0
+    finally:
+        locker.rollback()
+        locker.close()
+    assert ctx.one("SELECT chameleon.start_replica('src')") == "running"
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    assert ctx.one("SELECT name FROM shop.customers WHERE id = %s", (cid,)) == "changed under a lock"
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
