@@ -305,8 +305,9 @@ SELECT s.t_source                                   AS name,
                                                     AS worker_alive,
        s.b_want_running                             AS want_running,
        -- whether the launcher will restart this source's workers after a server restart
-       -- (shared_preload_libraries and chameleon.database_name = this database)
-       coalesce(current_setting('chameleon.database_name', true) = current_database()
+       -- (shared_preload_libraries, and chameleon.database_name unset or this database)
+       coalesce((nullif(current_setting('chameleon.database_name', true), '') IS NULL
+                 OR current_setting('chameleon.database_name', true) = current_database())
                 AND 'pg_chameleon_rs' = ANY (regexp_split_to_array(current_setting('shared_preload_libraries'), '\s*,\s*')),
                 false)                              AS auto_restart,
        s.t_last_error                               AS last_error,

@@ -190,8 +190,40 @@ pub fn from_mysql(err: mysql::Error, what: &str) -> CoreError {
     }
 }
 
+/// SQLSTATEs of errors PostgreSQL raises that say nothing about the data: the same work
+/// retried a moment later succeeds (deadlock_detected, lock_not_available (lock_timeout),
+/// query_canceled (statement_timeout, pg_cancel_backend), serialization_failure). Replay
+/// retries a batch failing with one of them instead of stopping or disabling a table.
+pub fn is_transient_sqlstate(sqlstate: &str) -> bool {
+    matches!(sqlstate, "40P01" | "55P03" | "57014" | "40001")
+}
+
+/// How long to wait before retry number `attempt` (1, 2, ...) of a transient failure:
+/// 100 ms doubling, at most 5 s.
+pub fn retry_backoff_ms(attempt: u32) -> u64 {
+    100u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(16)).min(5_000)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn transient_sqlstates_are_the_retryable_ones() {
+        for code in ["40P01", "55P03", "57014", "40001"] {
+            assert!(super::is_transient_sqlstate(code), "{code}");
+        }
+        // data errors, a terminated backend, our own kinds: not retried
+        for code in ["23505", "22P02", "57P01", "XX000", "42P01"] {
+            assert!(!super::is_transient_sqlstate(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn retry_backoff_doubles_up_to_five_seconds() {
+        let waits: Vec<u64> = (1..=8).map(super::retry_backoff_ms).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        assert_eq!(super::retry_backoff_ms(1000), 5000);
+    }
+
     use super::*;
 
     fn server(code: u16, message: &str) -> mysql::Error {

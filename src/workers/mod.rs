@@ -236,6 +236,7 @@ fn wait_for_catalogue_version() {
 pub fn attach_and_connect() {
     use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    txn::install_sigterm_handler();
     BackgroundWorker::connect_worker_to_spi(Some(BackgroundWorker::get_extra()), None);
 }
 

@@ -10,6 +10,7 @@
 
 use crate::catalog::{self, TableRow, TEXT_OID};
 use crate::core::change::{DdlEvent, Op};
+use crate::core::error::{is_transient_sqlstate, retry_backoff_ms};
 use crate::core::options::{OnErrorReplay, SkipEvents, SourceOptions};
 use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::core::rowcodec;
@@ -17,7 +18,7 @@ use crate::core::sql::{self, PgColumn};
 use crate::core::state::{SourceStatus, TableState};
 use crate::error::{ChameleonError, Result};
 use crate::workers::ddl_apply;
-use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
+use crate::workers::txn::{abandonable, backend_sleep, in_transaction, shutdown_requested};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -444,8 +445,9 @@ pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceO
             return Ok(total);
         }
         for b in batches {
+            let mut attempt = 0u32;
             loop {
-                match in_transaction(|| replayer.apply_batch(b.id)) {
+                match abandonable(|| in_transaction(|| replayer.apply_batch(b.id))) {
                     Ok(n) => {
                         total += n.max(1);
                         break;
@@ -456,6 +458,14 @@ pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceO
                             Some(t) => format!("replay of {t} failed: {e}"),
                             None => format!("replay failed: {e}"),
                         };
+                        if is_transient_sqlstate(&e.sqlstate()) {
+                            attempt += 1;
+                            wait_before_retry(source_id, b.id, attempt, &msg, &at)?;
+                            if shutdown_requested() {
+                                return Ok(total);
+                            }
+                            continue;
+                        }
                         in_transaction(|| {
                             catalog::record_error(
                                 source_id,
@@ -484,4 +494,26 @@ pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceO
             }
         }
     }
+}
+
+/// A batch failed on a transient error (a deadlock, a lock or statement timeout, a
+/// serialization failure): nothing is disabled and the source stays running; `last_error`
+/// says what happened and that the batch is retried, and the worker waits (backing off) before
+/// retrying the whole batch, which is atomic with its replayed mark (contract 1).
+fn wait_before_retry(source_id: i32, batch_id: i64, attempt: u32, msg: &str, at: &FailurePoint) -> Result<()> {
+    let wait = Duration::from_millis(retry_backoff_ms(attempt));
+    let pos = at.position.as_ref().map(|p| format!(" at {p}")).unwrap_or_default();
+    let note = format!(
+        "{msg}{pos} (a transient error: batch {batch_id} is retried whole in {} ms, attempt {attempt})",
+        wait.as_millis()
+    );
+    if attempt == 1 || attempt.is_power_of_two() {
+        log!("pg_chameleon_rs: {note}");
+    }
+    in_transaction(|| catalog::set_source_error(source_id, None, &note))?;
+    let until = std::time::Instant::now() + wait;
+    while std::time::Instant::now() < until && !shutdown_requested() {
+        backend_sleep(Duration::from_millis(50).min(wait));
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use crate::error::{ChameleonError, Result};
 use pgrx::pg_sys;
 use pgrx::PgTryBuilder;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Runs `body` in its own transaction: commits on `Ok`, rolls back on `Err` or on an
@@ -67,6 +68,57 @@ pub fn backend_sleep(d: Duration) {
         pg_sys::ResetLatch(pg_sys::MyLatch);
         pg_sys::check_for_interrupts!();
     }
+}
+
+/// Set while the worker runs work it may abandon at any point (a transaction that is rolled
+/// back whole): SIGTERM then also ends a wait on a lock, as it does in an ordinary backend.
+static DIE_ON_TERM: AtomicBool = AtomicBool::new(false);
+
+/// The SIGTERM handler of every source worker (replaces pgrx's, which only sets
+/// `ShutdownRequestPending` and the latch): within `abandonable`, it also asks for the
+/// process to end at the next interrupt check (as PostgreSQL's `die` does), so a worker waiting
+/// on a row lock held by another session stops at once instead of when the lock is released.
+pub fn install_sigterm_handler() {
+    unsafe { pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(on_sigterm)) };
+}
+
+unsafe extern "C-unwind" fn on_sigterm(_signal: i32) {
+    unsafe {
+        let saved = *libc::__errno_location();
+        (&raw mut pg_sys::ShutdownRequestPending).write_volatile(1);
+        if DIE_ON_TERM.load(Ordering::SeqCst) {
+            ask_to_die();
+        }
+        pg_sys::SetLatch(pg_sys::MyLatch);
+        *libc::__errno_location() = saved;
+    }
+}
+
+unsafe fn ask_to_die() {
+    unsafe {
+        (&raw mut pg_sys::InterruptPending).write_volatile(1);
+        (&raw mut pg_sys::ProcDiePending).write_volatile(1);
+    }
+}
+
+/// Runs `body`, work that is rolled back whole if the process ends in its middle (a batch
+/// applied with its replayed mark): a SIGTERM (stop_replica, pg_terminate_backend, a fast
+/// shutdown) arriving meanwhile ends the process at the next interrupt check, also while it
+/// waits on a lock.
+pub fn abandonable<R>(body: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DIE_ON_TERM.store(false, Ordering::SeqCst);
+        }
+    }
+    DIE_ON_TERM.store(true, Ordering::SeqCst);
+    let _reset = Reset;
+    if shutdown_requested() {
+        // asked before the flag was set: end at the first interrupt check
+        unsafe { ask_to_die() };
+    }
+    body()
 }
 
 /// Whether SIGTERM asked this worker to stop. Sticky (unlike pgrx's `sigterm_received`, which
