@@ -31,8 +31,11 @@ setup:
 build: setup
 	cargo build --release $(PG_FEATURES)
 
+# BUILD=debug installs the debug build (what test-all's smoke runs use on the majors other
+# than 15: it shares the dependencies `make pgtest` built, and saves a release build per major).
+BUILD ?= release
 install: setup
-	cargo pgrx install --release --pg-config $(PG_CONFIG)
+	cargo pgrx install $(if $(filter debug,$(BUILD)),,--release) --pg-config $(PG_CONFIG)
 	install -m 644 sql/pg_chameleon_rs--*--*.sql sql/versions/*.sql $$($(PG_CONFIG) --sharedir)/extension/
 
 # For another host: a tree in the layout of Debian's and Ubuntu's PostgreSQL packages
