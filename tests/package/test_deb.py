@@ -21,7 +21,9 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 def _run(*cmd):
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, f"{' '.join(cmd)} failed ({r.returncode}): {r.stdout}{r.stderr}"
+    return r.stdout
 
 
 def _field(name):
@@ -48,7 +50,8 @@ def installed_package():
     try:
         yield package
     finally:
-        _run("apt-get", "remove", "-y", "-qq", package)
+        if _installed(package):  # the test removes it itself when it gets that far
+            _run("apt-get", "remove", "-y", "-qq", package)
 
 
 def test_the_deb_installs_with_apt_creates_the_extension_and_removes_cleanly(installed_package):
