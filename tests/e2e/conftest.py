@@ -96,6 +96,8 @@ def ctx(servers, request):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "launcher_db: run in the database watched by the launcher")
+    config.addinivalue_line("markers", "smoke: the end-to-end smoke set run on every PostgreSQL major (make smoke)")
+    config.addinivalue_line("markers", "upgrade: the upgrade from the previous release (make smoke SMOKE_UPGRADE=1)")
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

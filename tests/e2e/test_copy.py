@@ -252,6 +252,7 @@ def catalogue_shape(pg):
     }
 
 
+@pytest.mark.smoke
 def test_catalogue_upgrade_from_0_1_0_equals_a_fresh_install_and_replicates(ctx, servers):
     fresh = catalogue_shape(ctx.pg)
     with servers.postgres.connect() as c:

@@ -64,6 +64,7 @@ def _burst(ctx, statements, times=20):
         ctx.my_exec(*[s.format(i=i) for s in statements])
 
 
+@pytest.mark.smoke
 def test_schema_changes_under_write_load(ctx):
     """Add a column then write it, change types, rename a column, change an enum's members,
     change indexes, drop a column, drop and recreate a table, a pt-online-schema-change style

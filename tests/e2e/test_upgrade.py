@@ -11,12 +11,14 @@ import time
 import pytest
 
 import oracle
+from harness import PG_BIN
 from test_replication import ALL, _Load, init, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PREV_VERSION = os.environ.get("CHAMELEON_PREV_VERSION", "0.4.0")
-PREV_DIR = os.path.join(HERE, "..", "..", ".cache", "prev", PREV_VERSION)
-PG_CONFIG = "/usr/lib/postgresql/15/bin/pg_config"
+# built for the PostgreSQL under test (`make prev PG=NN`: .cache/prev/<version>-pgNN)
+PREV_DIR = os.environ.get("CHAMELEON_PREV_DIR", os.path.join(HERE, "..", "..", ".cache", "prev", PREV_VERSION))
+PG_CONFIG = os.path.join(PG_BIN, "pg_config")
 
 
 def _pg_dir(what):
@@ -30,6 +32,7 @@ def _install_library(src, target):
     os.replace(tmp, target)
 
 
+@pytest.mark.upgrade
 @pytest.mark.launcher_db
 def test_upgrade_from_the_previous_release_under_write_load(ctx, servers):
     prev_so = os.path.join(PREV_DIR, "pg_chameleon_rs.so")
