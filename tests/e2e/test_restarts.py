@@ -11,37 +11,13 @@ import psycopg
 import oracle
 import workload
 from conftest import FIXTURES, Ctx, load_sql  # noqa: F401
-from test_replication import ALL, init, wait_for
+from test_replication import ALL, _reconnect, init, wait_for
 
 
 def _restart_with(servers, setting_sql):
     with servers.postgres.connect() as c:
         c.execute(setting_sql)
     servers.postgres.restart()
-
-
-def _reconnect(ctx, timeout=60):
-    """After the crash: wait until the old session is gone, then connect to the recovered server."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            ctx.pg.execute("SELECT 1")
-            time.sleep(0.2)
-        except psycopg.Error:
-            break
-    try:
-        ctx.pg.close()
-    except psycopg.Error:
-        pass
-    while True:
-        try:
-            ctx.pg = ctx.servers.postgres.connect(ctx.db)
-            ctx.pg.execute("SELECT 1")
-            return
-        except psycopg.Error:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def _wait_back(ctx, old_pids, timeout=60):
