@@ -65,8 +65,11 @@ def test_the_deb_installs_with_apt_creates_the_extension_and_removes_cleanly(ins
     files = _run("dpkg", "-L", package).split()
     library = f"/usr/lib/postgresql/{major}/lib/pg_chameleon_rs.so"
     extdir = f"/usr/share/postgresql/{major}/extension"
+    # every upgrade script of the repository, the one that leads to this version among them
+    upgrades = sorted(f for f in os.listdir(os.path.join(ROOT, "sql")) if re.match(r"pg_chameleon_rs--.+--.+\.sql$", f))
+    assert any(u.endswith(f"--{version}.sql") for u in upgrades), upgrades
     for f in (library, f"{extdir}/pg_chameleon_rs.control", f"{extdir}/pg_chameleon_rs--{version}.sql",
-              f"{extdir}/pg_chameleon_rs--0.1.0.sql", f"{extdir}/pg_chameleon_rs--0.4.0--{version}.sql"):
+              f"{extdir}/pg_chameleon_rs--0.1.0.sql", *(f"{extdir}/{u}" for u in upgrades)):
         assert f in files, f"{f} not in the package"
         assert os.path.isfile(f)
 
