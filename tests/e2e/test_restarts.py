@@ -36,10 +36,21 @@ def _wait_back(ctx, old_pids, timeout=60):
     raise AssertionError(f"database {ctx.db}: the launcher did not restart the workers: {row}")
 
 
+def _drop_databases_of_earlier_tests(servers):
+    """Earlier tests leave their databases (t_<test>, with the extension). Once every database
+    is served, each takes a launcher, one worker slot each, and this cluster has 32 slots (the
+    full suite leaves more databases than that)."""
+    with servers.postgres.connect() as pg:
+        names = [r[0] for r in pg.execute("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'").fetchall()]
+        for name in names:
+            pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def test_crash_restarts_sources_in_every_database(servers):
     """Sources in two databases, neither of them postgres nor chameleon.database_name (unset:
     every database is served); kill -9 of one read worker under load makes the postmaster
     restart every backend: both sources come back by themselves and lose nothing."""
+    _drop_databases_of_earlier_tests(servers)
     _restart_with(servers, "ALTER SYSTEM SET chameleon.database_name = ''")
     ctxs = []
     try:
