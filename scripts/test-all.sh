@@ -8,7 +8,9 @@
 # Prints the time per major. MAJORS="17 18" runs only those (15 included only if named).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-majors="${MAJORS:-$(awk '$1 ~ /^[0-9]+$/ { print $1 }' scripts/pg-versions | tr '\n' ' ')}"
+# 15 (the full run) first, then the other majors newest first: what changes most between
+# majors fails soonest
+majors="${MAJORS:-15 $(awk '$1 ~ /^[0-9]+$/ && $1 != 15 { print $1 }' scripts/pg-versions | sort -rn | tr '\n' ' ')}"
 newest=$(awk '$1 ~ /^[0-9]+$/ { print $1 }' scripts/pg-versions | sort -n | tail -1)
 summary=()
 total_start=$(date +%s)
