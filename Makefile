@@ -15,6 +15,9 @@ PGRX_TEST_DATA ?= /tmp/pg_chameleon_rs-pgrx-test-pg$(PG)
 TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 VENV = .cache/venv
 export CHAMELEON_PG_BIN = $(PG_BIN)
+# cargo pgrx's configuration (the pg_config of each major) belongs to the clone: a run never
+# reads another clone's entries (gone with that clone) nor changes the machine's ~/.pgrx
+export PGRX_HOME ?= $(CURDIR)/.cache/pgrx
 
 .PHONY: all setup build install package deb debtest prev lint unit pgtest e2e smoke test test-all demo bench clean
 
