@@ -139,7 +139,11 @@ CREATE TABLE sch_chameleon.t_replica_batch (
     b_replayed          boolean NOT NULL DEFAULT false,
     ts_replayed         timestamptz,
     i_log_slot          smallint NOT NULL DEFAULT 0,  -- the partition of t_log_replica its rows are in
-    b_has_ddl           boolean NOT NULL DEFAULT false -- holds a DDL statement: the reader waits for its replay
+    b_has_ddl           boolean NOT NULL DEFAULT false, -- holds a DDL statement: the reader waits for its replay
+    -- a source transaction larger than batch_max_memory being stored in pieces: replay does
+    -- not see the batch until its commit closes it (with the read position); a read worker
+    -- starting again removes it (the reader re-reads the transaction from the stored position)
+    b_open              boolean NOT NULL DEFAULT false
 );
 
 -- the read and replay rates of chameleon.sources look at the last minute only

@@ -2,10 +2,15 @@
 -- follows). A source can be pointed at another server (alter_source's
 -- mysql_url: a new primary after a failover, a rotated password). Table consistent points are
 -- cleared once replay has passed them, so no position of one server is compared with another's.
+-- A large source transaction is stored in pieces (t_replica_batch.b_open) in bounded memory.
 \echo Use "ALTER EXTENSION pg_chameleon_rs UPDATE TO '0.6.0'" to load this file. \quit
 
 ALTER TABLE sch_chameleon.t_sources ADD COLUMN i_moved_after_batch bigint;
 ALTER TABLE sch_chameleon.t_sources ADD COLUMN t_position_of text;
+
+-- a large source transaction is stored in pieces into one batch, open (hidden from replay)
+-- until its commit is stored
+ALTER TABLE sch_chameleon.t_replica_batch ADD COLUMN b_open boolean NOT NULL DEFAULT false;
 
 -- alter_source gains mysql_url (default NULL: the server stays)
 DROP FUNCTION chameleon.alter_source(text, jsonb, jsonb);

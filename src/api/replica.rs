@@ -365,7 +365,7 @@ fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
             return Err(ChameleonError::state(format!("source \"{source_name}\" is in error: {err}")));
         }
         let pending = Spi::get_one_with_args::<i64>(
-            "SELECT count(*) FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed",
+            "SELECT count(*) FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed AND NOT b_open",
             &[s.id.into()],
         )?
         .unwrap_or(0);

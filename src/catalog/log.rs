@@ -92,11 +92,13 @@ pub fn set_current_log_slot(slot: i16) -> Result<()> {
     )
 }
 
-/// Row events stored and not yet replayed.
+/// Row events stored and not yet replayed, in closed batches (an open batch cannot be replayed
+/// before the read worker closes it: counting it would pause reading for ever).
 pub fn pending_events(id: i32) -> Result<i64> {
     Spi::connect(|c| -> Result<i64> {
         let t = c.select(
-            "SELECT coalesce(sum(i_events), 0)::bigint FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed",
+            "SELECT coalesce(sum(i_events), 0)::bigint FROM sch_chameleon.t_replica_batch \
+              WHERE i_id_source = $1 AND NOT b_replayed AND NOT b_open",
             None,
             &[id.into()],
         )?;
@@ -112,4 +114,21 @@ pub fn ddl_pending(source_id: i32) -> Result<bool> {
         &[source_id.into()],
     )?
     .unwrap_or(false))
+}
+
+/// Removes the open batches of the source (pieces of a source transaction whose commit was
+/// not stored: the read worker stopped or lost the source in the middle of it, or the source
+/// never committed it), with their row events. The reader reads the transaction again whole
+/// from the stored position, which is before it. Returns the batches and row events removed.
+pub fn discard_open_batches(source_id: i32) -> Result<(i64, i64)> {
+    Spi::connect_mut(|c| -> Result<(i64, i64)> {
+        let t = c.update(
+            "WITH gone AS (DELETE FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND b_open RETURNING i_events) \
+             SELECT count(*), coalesce(sum(i_events), 0)::bigint FROM gone",
+            None,
+            &[source_id.into()],
+        )?;
+        let row = t.first();
+        Ok((row.get(1)?.unwrap_or_default(), row.get(2)?.unwrap_or_default()))
+    })
 }

@@ -11,9 +11,14 @@
 //! heartbeat events); a heartbeat carries a position only between event groups; a DDL
 //! statement that may change mapped schemas is stored in stream order and raises the barrier
 //! (the reader stops after its commit); rows of unmapped tables, and of tables at or before
-//! their consistent point, are skipped; an unknown event type is noted once.
+//! their consistent point, are skipped; an unknown event type is noted once. A transaction
+//! whose changes grow past `SourceContext::piece_bytes` is handed over in pieces as it is read
+//! (memory stays bounded whatever its size); its commit still ends it, and a group cut off by
+//! a new binlog file before its commit (the source restarted while writing it) is abandoned.
 
-use crate::core::change::{DdlEvent, DiscardedRow, Op, RowChange, SourceTransaction};
+use crate::core::change::{
+    changes_mem_size, DdlEvent, DiscardedRow, Op, RowChange, SourceTransaction, TransactionPiece,
+};
 use crate::core::ddl;
 use crate::core::error::{CoreError, CoreResult};
 use crate::core::gtid::{Gtid, GtidState};
@@ -108,6 +113,11 @@ pub enum Step {
     Note(String),
     /// Send the committed transaction; with `barrier`, then send the DDL barrier and stop.
     Transaction { txn: SourceTransaction, barrier: bool },
+    /// Send a piece of the transaction being read: it grew past the piece size.
+    Piece(TransactionPiece),
+    /// The transaction being read was cut off before its commit: its pieces sent so far must
+    /// be discarded (the text says where).
+    Abandon(String),
 }
 
 /// What the assembler knows of the source, fixed while the reader runs.
@@ -122,6 +132,9 @@ pub struct SourceContext {
     pub schema_charsets: Vec<(String, String)>,
     /// Whether the source writes binlog checksums (`None`: unknown), for the first rotate.
     pub crc: Option<bool>,
+    /// Estimated bytes of changes (`RowChange::mem_size`) past which the transaction being
+    /// read is handed over as a piece.
+    pub piece_bytes: usize,
 }
 
 /// What a rows event is decoded against: its table map, the replicated table and its name,
@@ -155,6 +168,13 @@ pub struct Assembler<M> {
     maps: HashMap<u64, (M, Option<(String, ReaderTable)>)>,
     changes: Vec<RowChange>,
     discarded: Vec<DiscardedRow>,
+    /// Estimated bytes of `changes` and `discarded`.
+    held_bytes: usize,
+    /// Pieces of the current group already handed over.
+    pieces: u32,
+    /// Replicated tables the current group has rows or discarded rows for (also those in
+    /// pieces already handed over).
+    touched: HashSet<i32>,
     /// A DDL statement that may change replicated tables was stored: stop after its commit.
     barrier: bool,
     /// Until the first format description, the driver cannot strip checksums.
@@ -178,6 +198,9 @@ impl<M> Assembler<M> {
             maps: HashMap::new(),
             changes: Vec::new(),
             discarded: Vec::new(),
+            held_bytes: 0,
+            pieces: 0,
+            touched: HashSet::new(),
             barrier: false,
             before_format: true,
             noted: HashSet::new(),
@@ -210,20 +233,49 @@ impl<M> Assembler<M> {
         Step::Nothing
     }
 
-    /// FORMAT_DESCRIPTION: from now on the driver strips checksums.
+    /// FORMAT_DESCRIPTION: from now on the driver strips checksums. One arriving inside an
+    /// event group starts a new binlog file before the group's commit: the source restarted
+    /// while writing it (its tail was never committed, as a MySQL replica concludes too), so
+    /// the group is abandoned, with the pieces already handed over.
     pub fn format_description(&mut self) -> Step {
         self.before_format = false;
-        Step::Nothing
+        if !self.in_group() {
+            return Step::Nothing;
+        }
+        let what = format!(
+            "a transaction cut off by a new binlog file at {} (the source restarted before its commit) was discarded: \
+             {} row changes, {} pieces already stored",
+            self.at(),
+            self.changes.len(),
+            self.pieces
+        );
+        self.end_group();
+        self.changes.clear();
+        self.discarded.clear();
+        Step::Abandon(what)
+    }
+
+    /// Inside an event group: something of it was read and its end was not.
+    fn in_group(&self) -> bool {
+        self.in_txn || self.gtid.is_some() || !self.changes.is_empty() || !self.discarded.is_empty() || self.pieces > 0
+    }
+
+    /// Forgets the current group's state (after its commit, or when it is abandoned).
+    fn end_group(&mut self) {
+        self.gtid = None;
+        self.in_txn = false;
+        self.txn_time = 0;
+        self.maps.clear();
+        self.held_bytes = 0;
+        self.pieces = 0;
+        self.touched.clear();
+        self.barrier = false;
     }
 
     /// HEARTBEAT: the source has nothing more; the position is safe to resume at only
     /// between event groups.
     pub fn heartbeat(&self) -> Step {
-        let between_groups = self.position_known
-            && !self.in_txn
-            && self.gtid.is_none()
-            && self.changes.is_empty()
-            && self.discarded.is_empty();
+        let between_groups = self.position_known && !self.in_group();
         Step::Heartbeat(between_groups.then(|| BinlogPosition::new(self.file.clone(), self.pos)))
     }
 
@@ -277,14 +329,10 @@ impl<M> Assembler<M> {
                 schema_charsets: self.source.schema_charsets.clone(),
                 with_rows: self.in_txn,
             };
-            self.changes.push(RowChange {
-                table_id: 0,
-                op: Op::Ddl,
-                pos: self.pos,
-                timestamp,
-                key: None,
-                row: Some(ev.to_row()),
-            });
+            let change =
+                RowChange { table_id: 0, op: Op::Ddl, pos: self.pos, timestamp, key: None, row: Some(ev.to_row()) };
+            self.held_bytes += change.mem_size();
+            self.changes.push(change);
             self.barrier = true;
         }
         if end || !self.in_txn {
@@ -341,8 +389,7 @@ impl<M> Assembler<M> {
 
     /// Names of the replicated tables the current group has rows or discarded rows for.
     fn group_tables(&self) -> Vec<String> {
-        let ids: HashSet<i32> =
-            self.changes.iter().map(|c| c.table_id).chain(self.discarded.iter().map(|d| d.table_id)).collect();
+        let ids = &self.touched;
         let mut names: Vec<String> = self
             .maps
             .values()
@@ -378,8 +425,30 @@ impl<M> Assembler<M> {
         }
         let target = RowsTarget { map, table, name, pos: self.pos };
         let at = || format!("at {}:{}", self.file, self.pos);
+        let (changes_before, discarded_before) = (self.changes.len(), self.discarded.len());
         decode(&target, &mut self.changes, &mut self.discarded).map_err(|e| e.context(at()))?;
+        let added = changes_mem_size(&self.changes[changes_before..], &self.discarded[discarded_before..]);
+        if added > 0 {
+            self.touched.insert(table.id);
+            self.held_bytes += added;
+        }
+        if self.held_bytes >= self.source.piece_bytes && !self.changes.is_empty() {
+            return Ok(Step::Piece(self.take_piece()));
+        }
         Ok(Step::Nothing)
+    }
+
+    /// Hands over what the group holds so far, as a piece of its transaction.
+    fn take_piece(&mut self) -> TransactionPiece {
+        self.pieces += 1;
+        self.held_bytes = 0;
+        TransactionPiece {
+            file: self.file.clone(),
+            changes: std::mem::take(&mut self.changes),
+            discarded: std::mem::take(&mut self.discarded),
+            last: BinlogPosition::new(self.file.clone(), self.pos),
+            timestamp: self.txn_time,
+        }
     }
 
     /// XID: the transaction commits.
@@ -410,7 +479,6 @@ impl<M> Assembler<M> {
         if let (Some(g), Some(st)) = (self.gtid.as_ref(), self.state.as_mut()) {
             st.apply(g).map_err(|e| e.context(format!("at {}:{}", self.file, self.pos)))?;
         }
-        self.gtid = None;
         self.position_known = true;
         let txn = SourceTransaction {
             file: self.file.clone(),
@@ -420,10 +488,9 @@ impl<M> Assembler<M> {
             gtid: self.state.as_ref().map(ToString::to_string).filter(|g| !g.is_empty()),
             timestamp: self.txn_time,
         };
-        self.in_txn = false;
-        self.txn_time = 0;
-        self.maps.clear();
-        Ok(Step::Transaction { txn, barrier: self.barrier })
+        let barrier = self.barrier;
+        self.end_group();
+        Ok(Step::Transaction { txn, barrier })
     }
 }
 
@@ -447,6 +514,7 @@ mod tests {
             flavor: Flavor::MariaDb,
             schema_charsets: vec![("shop".into(), "utf8mb4".into())],
             crc: Some(true),
+            piece_bytes: usize::MAX,
         }
     }
 
@@ -561,6 +629,124 @@ mod tests {
             // the next group starts empty
             assert_eq!(heartbeat(&mut asm), Some(BinlogPosition::new(FILE, 250)));
         }
+    }
+
+    /// An assembler that hands over a piece once the group holds `rows` inserts of one letter.
+    fn piecewise(rows: usize, state: Option<GtidState>) -> Assembler<()> {
+        let mut src = source();
+        src.piece_bytes = rows * insert(7, 0, "a").mem_size();
+        let mut asm = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, state);
+        asm.format_description();
+        asm
+    }
+
+    /// A rows event of one insert of `value`; returns the step.
+    fn rows_step(asm: &mut Assembler<()>, log_pos: u32, table_id: u64, value: &str) -> Step {
+        ok(asm.start_event(WRITE_ROWS_V2, log_pos, 101));
+        asm.rows(table_id, |t, out, _| {
+            out.push(insert(t.table.id, t.pos, value));
+            Ok(())
+        })
+        .unwrap()
+    }
+
+    fn piece(step: Step) -> TransactionPiece {
+        match step {
+            Step::Piece(p) => p,
+            other => panic!("expected a piece, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_large_transaction_is_handed_over_in_pieces_then_its_commit() {
+        let state = GtidState::parse("0-1-41").unwrap();
+        let mut asm = piecewise(2, Some(state));
+        ok(asm.start_event(MARIADB_GTID_EVENT, 50, 0));
+        asm.mariadb_gtid(&gtid_payload(42, 0, false), 1).unwrap();
+        begin(&mut asm, 100);
+        map(&mut asm, 150, 5, "shop", "t");
+        assert_eq!(rows_step(&mut asm, 200, 5, "a"), Step::Nothing);
+        let first = piece(rows_step(&mut asm, 250, 5, "b"));
+        assert_eq!(first.changes, vec![insert(7, 200, "a"), insert(7, 250, "b")]);
+        assert_eq!(first.last, BinlogPosition::new(FILE, 250));
+        assert_eq!(first.file, FILE);
+        // inside the group after a piece: no position to resume at
+        assert_eq!(heartbeat(&mut asm), None);
+        assert_eq!(rows_step(&mut asm, 300, 5, "c"), Step::Nothing);
+        let second = piece(rows_step(&mut asm, 350, 5, "d"));
+        assert_eq!(second.changes, vec![insert(7, 300, "c"), insert(7, 350, "d")]);
+        assert_eq!(rows_step(&mut asm, 400, 5, "e"), Step::Nothing);
+        // the commit carries the rest, the position after it and the GTID state it reaches
+        let (txn, barrier) = committed(xid(&mut asm, 431));
+        assert!(!barrier);
+        assert_eq!(txn.changes, vec![insert(7, 400, "e")]);
+        assert_eq!(txn.end, BinlogPosition::new(FILE, 431));
+        assert_eq!(txn.gtid.as_deref(), Some("0-1-42"));
+        assert_eq!(heartbeat(&mut asm), Some(BinlogPosition::new(FILE, 431)));
+        // the next transaction starts counting afresh: one row stays whole
+        begin(&mut asm, 500);
+        map(&mut asm, 550, 5, "shop", "t");
+        assert_eq!(rows_step(&mut asm, 600, 5, "f"), Step::Nothing);
+        assert_eq!(committed(xid(&mut asm, 631)).0.changes, vec![insert(7, 600, "f")]);
+        // a transaction that fills exactly its pieces commits with no changes of its own
+        begin(&mut asm, 700);
+        map(&mut asm, 750, 5, "shop", "t");
+        assert_eq!(rows_step(&mut asm, 800, 5, "g"), Step::Nothing);
+        piece(rows_step(&mut asm, 850, 5, "h"));
+        let (txn, _) = committed(xid(&mut asm, 881));
+        assert!(txn.changes.is_empty());
+        assert_eq!(txn.end, BinlogPosition::new(FILE, 881));
+    }
+
+    #[test]
+    fn a_group_cut_by_a_new_binlog_file_is_abandoned() {
+        let state = GtidState::parse("0-1-41").unwrap();
+        let mut asm = piecewise(2, Some(state));
+        ok(asm.start_event(MARIADB_GTID_EVENT, 50, 0));
+        asm.mariadb_gtid(&gtid_payload(42, 0, false), 1).unwrap();
+        begin(&mut asm, 100);
+        map(&mut asm, 150, 5, "shop", "t");
+        assert_eq!(rows_step(&mut asm, 200, 5, "a"), Step::Nothing);
+        piece(rows_step(&mut asm, 250, 5, "b"));
+        assert_eq!(rows_step(&mut asm, 300, 5, "c"), Step::Nothing);
+        // the source restarted while writing it: its next file begins before the commit
+        ok(asm.start_event(ROTATE_EVENT, 0, 0));
+        asm.rotate(b"mysql-bin.000002", 4);
+        ok(asm.start_event(FORMAT_DESCRIPTION_EVENT, 256, 0));
+        match asm.format_description() {
+            Step::Abandon(what) => {
+                assert!(what.contains("mysql-bin.000002:256") && what.contains("1 pieces"), "{what}")
+            }
+            other => panic!("expected the group to be abandoned, got {other:?}"),
+        }
+        // nothing of it remains: the next group is whole, its GTID follows the last committed
+        assert_eq!(heartbeat(&mut asm), Some(BinlogPosition::new("mysql-bin.000002", 256)));
+        ok(asm.start_event(MARIADB_GTID_EVENT, 300, 0));
+        asm.mariadb_gtid(&gtid_payload(43, 0, false), 1).unwrap();
+        begin(&mut asm, 350);
+        assert_eq!(rows_step(&mut asm, 400, 5, "x"), Step::Nothing, "its table map went with it");
+        map(&mut asm, 450, 5, "shop", "t");
+        assert_eq!(rows_step(&mut asm, 500, 5, "y"), Step::Nothing);
+        let (txn, _) = committed(xid(&mut asm, 531));
+        assert_eq!(txn.changes, vec![insert(7, 500, "y")]);
+        assert_eq!(txn.gtid.as_deref(), Some("0-1-43"));
+        // a format description between groups (a file switch) abandons nothing
+        ok(asm.start_event(FORMAT_DESCRIPTION_EVENT, 256, 0));
+        assert_eq!(asm.format_description(), Step::Nothing);
+    }
+
+    #[test]
+    fn a_prepared_xa_transaction_whose_rows_went_in_pieces_still_stops_the_reader() {
+        let mut asm = piecewise(1, None);
+        begin(&mut asm, 100);
+        map(&mut asm, 150, 5, "shop", "t");
+        piece(rows_step(&mut asm, 200, 5, "a"));
+        ok(asm.start_event(XA_PREPARE_EVENT, 300, 0));
+        let e = match asm.xa_prepare() {
+            Err(e) => e,
+            Ok(_) => panic!("a prepared XA transaction was passed on"),
+        };
+        assert!(e.to_string().contains("shop.t"), "{e}");
     }
 
     #[test]

@@ -258,8 +258,14 @@ fn decode_past(name: &str, bytes: &[u8], gtid: Option<GtidState>, past: &[u64]) 
             tables.insert(key, table);
         }
     }
-    let source =
-        SourceContext { tables, mapped_schemas: vec![], flavor: Flavor::MySql, schema_charsets: vec![], crc: None };
+    let source = SourceContext {
+        tables,
+        mapped_schemas: vec![],
+        flavor: Flavor::MySql,
+        schema_charsets: vec![],
+        crc: None,
+        piece_bytes: usize::MAX,
+    };
     let mut asm = Assembler::new(source, Some(&BinlogPosition::new(name, 4)), false, gtid);
     for item in FileEvents::new(bytes)? {
         let (_, event) = item?;
@@ -271,8 +277,9 @@ fn decode_past(name: &str, bytes: &[u8], gtid: Option<GtidState>, past: &[u64]) 
         for step in steps {
             match step {
                 Step::Transaction { txn, .. } => out.txns.push(txn),
-                Step::Note(n) => out.notes.push(n),
-                Step::Nothing | Step::Heartbeat(_) => {}
+                Step::Note(n) | Step::Abandon(n) => out.notes.push(n),
+                // (pieces are off here: piece_bytes is usize::MAX)
+                Step::Piece(_) | Step::Nothing | Step::Heartbeat(_) => {}
             }
         }
         match dispatched {

@@ -1,6 +1,8 @@
-//! What the binlog reader thread hands to the worker's main thread: whole source
-//! transactions of typed row changes (values already in PostgreSQL text form), rows that
-//! could not be converted, and the position after the commit.
+//! What the binlog reader thread hands to the worker's main thread: source transactions of
+//! typed row changes (values already in PostgreSQL text form), rows that could not be
+//! converted, and the position after the commit; a transaction larger than a piece comes first
+//! as pieces (`TransactionPiece`), then its commit (docs/internals.md, contract 2). Also the
+//! memory estimate (`mem_size`) that bounds pieces, batches and the channel in bytes.
 
 use crate::core::error::CoreError;
 use crate::core::position::BinlogPosition;
@@ -50,6 +52,21 @@ pub struct RowChange {
     pub row: Option<Row>,
 }
 
+/// Estimated heap bytes of a row: each value's slot plus its text (and the allocator's share).
+fn row_mem_size(row: &Option<Row>) -> usize {
+    row.as_ref().map_or(0, |r| {
+        r.iter().map(|v| std::mem::size_of::<Option<String>>() + v.as_ref().map_or(0, |s| s.len() + 16)).sum::<usize>()
+            + 16
+    })
+}
+
+impl RowChange {
+    /// Estimated bytes this change holds in memory (what pieces and batches are bounded by).
+    pub fn mem_size(&self) -> usize {
+        std::mem::size_of::<RowChange>() + row_mem_size(&self.key) + row_mem_size(&self.row)
+    }
+}
+
 /// A row that could not be converted: kept with its exact source bytes and the reason.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiscardedRow {
@@ -57,6 +74,12 @@ pub struct DiscardedRow {
     pub pos: u64,
     pub raw: Vec<u8>,
     pub reason: String,
+}
+
+impl DiscardedRow {
+    pub fn mem_size(&self) -> usize {
+        std::mem::size_of::<DiscardedRow>() + self.raw.len() + self.reason.len() + 32
+    }
 }
 
 /// A committed source transaction. A transaction never spans binlog files.
@@ -70,6 +93,37 @@ pub struct SourceTransaction {
     pub gtid: Option<String>,
     /// Source time of the commit (seconds since the epoch).
     pub timestamp: u32,
+}
+
+impl SourceTransaction {
+    /// Estimated bytes of its changes and discarded rows.
+    pub fn mem_size(&self) -> usize {
+        changes_mem_size(&self.changes, &self.discarded)
+    }
+}
+
+pub fn changes_mem_size(changes: &[RowChange], discarded: &[DiscardedRow]) -> usize {
+    changes.iter().map(RowChange::mem_size).sum::<usize>() + discarded.iter().map(DiscardedRow::mem_size).sum::<usize>()
+}
+
+/// Part of a source transaction not committed yet, sent because the transaction grew past the
+/// piece size: stored at once in the transaction's open batch, which replay does not see
+/// until the commit (the `SourceTransaction` that follows) closes it with the read position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionPiece {
+    pub file: String,
+    pub changes: Vec<RowChange>,
+    pub discarded: Vec<DiscardedRow>,
+    /// Position of the last event in the piece (for messages: never a resume position).
+    pub last: BinlogPosition,
+    /// Source time of its latest event.
+    pub timestamp: u32,
+}
+
+impl TransactionPiece {
+    pub fn mem_size(&self) -> usize {
+        changes_mem_size(&self.changes, &self.discarded)
+    }
 }
 
 /// A DDL statement as the reader saw it: the text, the session's default schema, the source's
@@ -120,13 +174,18 @@ impl DdlEvent {
 
 #[derive(Debug)]
 pub enum ReaderMessage {
+    /// A committed transaction; after pieces, the rest of their transaction and its commit.
     Transaction(SourceTransaction),
+    /// The first part, or the next, of a transaction larger than a piece.
+    Piece(TransactionPiece),
+    /// The transaction being read was cut off (the source restarted in the middle of writing
+    /// it: a new binlog file began before its commit). It never committed: its pieces are
+    /// discarded. The text says where, for the server log.
+    Abandon(String),
     /// The source sent a heartbeat: everything it had was received. `position` is the
     /// reader's position when it is between event groups (a safe place to resume), so that
     /// a rotate or events of unreplicated kinds still move the stored position.
-    Heartbeat {
-        position: Option<BinlogPosition>,
-    },
+    Heartbeat { position: Option<BinlogPosition> },
     /// Something the server log should say (an unknown event type skipped).
     Note(String),
     /// The transaction just sent holds a DDL statement that may change replicated tables:

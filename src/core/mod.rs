@@ -8,6 +8,7 @@ pub mod assembler;
 pub mod binlog_file;
 #[cfg(test)]
 mod binlog_fixtures;
+pub mod budget;
 pub mod change;
 pub mod copytext;
 pub mod ddl;

@@ -130,6 +130,10 @@ pub struct SourceOptions {
     pub batch_retention: Duration,
     /// Whether the replay worker runs the log maintenance by itself (about once a minute).
     pub auto_maintenance: bool,
+    /// Megabytes of row changes (estimated as held in memory) a batch gathers before it is
+    /// stored; a source transaction larger than that is stored in pieces of this size, in one
+    /// batch replay sees only once its commit is stored.
+    pub batch_max_memory: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +170,7 @@ impl Default for SourceOptions {
             gtid_enable: false,
             batch_retention: Duration::from_secs(86_400),
             auto_maintenance: true,
+            batch_max_memory: 8,
         }
     }
 }
@@ -194,6 +199,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "gtid_enable",
     "batch_retention",
     "auto_maintenance",
+    "batch_max_memory",
 ];
 
 /// pg_chameleon options that a later release implements; named so that the
@@ -389,6 +395,7 @@ impl SourceOptions {
                 "type_override" => o.type_override = type_overrides(v)?,
                 "copy_workers" => o.copy_workers = as_uint(key, v, 1, 64)? as usize,
                 "copy_max_memory" => o.copy_max_memory = as_uint(key, v, 4, 65_536)? as usize,
+                "batch_max_memory" => o.batch_max_memory = as_uint(key, v, 1, 256)? as usize,
                 "zero_dates" => {
                     o.zero_dates = v.as_str().and_then(ZeroDates::parse).ok_or_else(|| {
                         err(key, &format!("must be one of {}", ZeroDates::NAMES.join(", ")))
@@ -414,6 +421,12 @@ impl SourceOptions {
 
     pub fn sleep_loop_duration(&self) -> Duration {
         Duration::from_secs_f64(self.sleep_loop)
+    }
+
+    /// `batch_max_memory` in bytes: the piece size of large transactions, and the most a
+    /// batch of whole ones gathers.
+    pub fn batch_max_bytes(&self) -> usize {
+        self.batch_max_memory << 20
     }
 
     /// Whether `schema.table` (MySQL names) is replicated under limit_tables / skip_tables.
@@ -464,10 +477,11 @@ mod tests {
         let o = SourceOptions::from_json(&json!({
             "my_server_id": 77, "replica_batch_size": "500", "sleep_loop": 0.5,
             "on_error_replay": "continue", "limit_tables": ["shop.a"], "skip_tables": "shop.b",
-            "batch_delay_ms": 0
+            "batch_delay_ms": 0, "batch_max_memory": "2"
         }))
         .unwrap();
         assert_eq!(o.batch_delay_ms, 0);
+        assert_eq!(o.batch_max_bytes(), 2 << 20);
         assert_eq!(o.my_server_id, 77);
         assert_eq!(o.replica_batch_size, 500);
         assert_eq!(o.on_error_replay, OnErrorReplay::Continue);
@@ -508,6 +522,8 @@ mod tests {
             (json!({"batch_delay_ms": -5}), "batch_delay_ms"),
             (json!({"copy_workers": 0}), "copy_workers"),
             (json!({"copy_max_memory": 1}), "copy_max_memory"),
+            (json!({"batch_max_memory": 0}), "batch_max_memory"),
+            (json!({"batch_max_memory": 257}), "batch_max_memory"),
             (json!({"zero_dates": "epoch"}), "zero_dates"),
             (json!({"foreign_keys": true}), "foreign_keys"),
             (json!({"skip_events": ["a.b"]}), "skip_events"),

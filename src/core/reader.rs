@@ -1,6 +1,7 @@
 //! The binlog reader: runs on its own thread (pure Rust, never calls PostgreSQL), follows
 //! the source's binlog from a stored position and sends each committed source transaction
-//! over a bounded channel to the worker's main thread.
+//! (a large one first in pieces) over a channel bounded in messages and in bytes
+//! (`core::budget`) to the worker's main thread.
 //!
 //! It owns the socket side: opening the stream (at a file and offset or at a GTID state),
 //! decoding what the driver can of each event (row images into typed changes with
@@ -16,6 +17,7 @@ use crate::core::assembler::{
     ROTATE_EVENT, ROWS_EVENTS, TABLE_MAP_EVENT, TRANSACTION_PAYLOAD_EVENT, XA_PREPARE_EVENT, XID_EVENT,
 };
 use crate::core::binlog_file;
+use crate::core::budget::ByteBudget;
 use crate::core::change::{DiscardedRow, Op, ReaderMessage, Row, RowChange};
 use crate::core::error::{from_mysql, CoreError, CoreResult};
 use crate::core::gtid::{self, Gtid, GtidState};
@@ -34,6 +36,7 @@ use mysql::prelude::Queryable;
 use mysql::BinlogRequest;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A replicated table as the reader needs it: catalogue id, value kinds in MySQL column
@@ -68,6 +71,10 @@ pub struct ReaderConfig {
     pub gtid_connect: bool,
     /// The mapped MySQL schemas: DDL statements that may change them stop the reader.
     pub mapped_schemas: Vec<String>,
+    /// Estimated bytes of changes past which an open transaction is sent as a piece.
+    pub piece_bytes: usize,
+    /// Bytes of changes sent and not yet received by the main thread.
+    pub budget: Arc<ByteBudget>,
 }
 
 /// What the reader learnt from the server when it connected.
@@ -305,6 +312,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
         flavor,
         schema_charsets,
         crc,
+        piece_bytes: cfg.piece_bytes,
     };
     let by_gtid = cfg.gtid_connect || cfg.start.is_none();
     let mut asm = Assembler::new(source, cfg.start.as_ref(), by_gtid, state);
@@ -313,7 +321,7 @@ fn follow(cfg: &ReaderConfig, tx: &Sender<ReaderMessage>, stop: &AtomicBool) -> 
             return Ok(());
         }
         let event = event.map_err(|e| from_mysql(e, &format!("reading the binlog after {}", asm.at())))?;
-        if !dispatch(&mut asm, &event, &mut |step| act(step, tx))? {
+        if !dispatch(&mut asm, &event, &mut |step| act(step, tx, &cfg.budget, stop))? {
             return Ok(());
         }
     }
@@ -415,14 +423,16 @@ fn mysql_gtid(ge: &GtidEvent) -> Gtid {
 }
 
 /// Sends what the assembler's step says; false when the reader must stop (the receiver went
-/// away, or a DDL barrier was sent).
-fn act(step: Step, tx: &Sender<ReaderMessage>) -> bool {
+/// away, `stop` was set while the byte budget was spent, or a DDL barrier was sent).
+fn act(step: Step, tx: &Sender<ReaderMessage>, budget: &ByteBudget, stop: &AtomicBool) -> bool {
     match step {
         Step::Nothing => true,
         Step::Heartbeat(position) => tx.send(ReaderMessage::Heartbeat { position }).is_ok(),
         Step::Note(note) => tx.send(ReaderMessage::Note(note)).is_ok(),
+        Step::Abandon(what) => tx.send(ReaderMessage::Abandon(what)).is_ok(),
+        Step::Piece(piece) => budget.acquire(piece.mem_size(), stop) && tx.send(ReaderMessage::Piece(piece)).is_ok(),
         Step::Transaction { txn, barrier } => {
-            if tx.send(ReaderMessage::Transaction(txn)).is_err() {
+            if !budget.acquire(txn.mem_size(), stop) || tx.send(ReaderMessage::Transaction(txn)).is_err() {
                 return false;
             }
             if barrier {

@@ -1,10 +1,17 @@
-//! Stores whole source transactions as one batch, together with the read position after
-//! the last of them, in the caller's transaction (docs/internals.md, contracts 1 and 2): if the
-//! transaction commits, the rows and the position are both there; if not, neither is, and
-//! the reader re-reads from the old position.
+//! Stores source transactions as batches, together with the read position after the last of
+//! them, in the caller's transaction (docs/internals.md, contracts 1 and 2): if the transaction
+//! commits, the rows and the position are both there; if not, neither is, and the reader
+//! re-reads from the old position.
+//!
+//! A transaction larger than `batch_max_memory` arrives in pieces: each is stored at once, in
+//! its own transaction, into one *open* batch (`b_open`) that replay does not see; its commit
+//! closes the batch together with the read position. The position never moves on a piece, so
+//! a read worker that stops in the middle starts again before the transaction and first
+//! removes the open batch (`catalog::discard_open_batches`): nothing stored twice, nothing
+//! lost.
 
 use crate::catalog;
-use crate::core::change::{Op, SourceTransaction};
+use crate::core::change::{DiscardedRow, Op, RowChange, SourceTransaction, TransactionPiece};
 use crate::core::position::BinlogPosition;
 use crate::core::rowcodec;
 use crate::error::Result;
@@ -15,6 +22,8 @@ use pgrx::prelude::*;
 pub struct PendingBatch {
     pub txns: Vec<SourceTransaction>,
     pub events: usize,
+    /// Estimated bytes of the transactions' changes (`SourceTransaction::mem_size`).
+    pub bytes: usize,
     /// A position the reader reported at an event-group boundary after the last transaction
     /// (heartbeat after a rotate, for example).
     pub idle_position: Option<BinlogPosition>,
@@ -24,6 +33,7 @@ pub struct PendingBatch {
 impl PendingBatch {
     pub fn push(&mut self, t: SourceTransaction) {
         self.events += t.changes.len();
+        self.bytes += t.mem_size();
         self.idle_position = None;
         self.txns.push(t);
     }
@@ -39,9 +49,115 @@ impl PendingBatch {
     }
 }
 
-/// Writes `batch` (possibly without row changes: then only the position moves).
-/// Returns the number of row events stored.
-pub fn store(source_id: i32, batch: &PendingBatch) -> Result<usize> {
+/// The batch of a source transaction being stored in pieces, not closed yet.
+pub struct OpenBatch {
+    pub id: i64,
+    /// The log slot of its rows: every piece goes to the slot of the first, so replay finds
+    /// them all with the batch's `i_log_slot` (maintenance never empties a slot holding a batch
+    /// not replayed).
+    slot: i16,
+    /// Row events stored so far (the next event id follows them).
+    pub events: usize,
+    pub pieces: usize,
+    has_ddl: bool,
+    /// Rows the pieces could not convert: recorded when the transaction commits (recording
+    /// them earlier would keep those of a transaction that is read again).
+    discarded: Vec<(String, DiscardedRow)>,
+}
+
+/// Inserts row events into the log for `batch_id`, numbered from `first_event + 1`.
+fn insert_events<'a>(
+    batch_id: i64,
+    slot: i16,
+    first_event: usize,
+    changes: impl Iterator<Item = (&'a str, &'a RowChange)>,
+    n: usize,
+) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let mut event_ids = Vec::with_capacity(n);
+    let mut table_ids = Vec::with_capacity(n);
+    let mut ops = Vec::with_capacity(n);
+    let mut files = Vec::with_capacity(n);
+    let mut positions = Vec::with_capacity(n);
+    let mut times = Vec::with_capacity(n);
+    let mut keys: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
+    let mut rows: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
+    for (file, c) in changes {
+        event_ids.push((first_event + event_ids.len() + 1) as i32);
+        table_ids.push(c.table_id);
+        ops.push(c.op.code());
+        files.push(file);
+        positions.push(c.pos as i64);
+        times.push(c.timestamp as i64);
+        keys.push(c.key.as_ref().map(|k| rowcodec::encode(k)));
+        rows.push(c.row.as_ref().map(|r| rowcodec::encode(r)));
+    }
+    Spi::connect_mut(|client| -> Result<()> {
+        client.update(
+            "INSERT INTO sch_chameleon.t_log_replica (i_id_batch, i_id_event, i_id_table, v_op, t_binlog_name, \
+             i_binlog_position, i_event_time, b_key, b_row, i_log_slot) \
+             SELECT $1, *, $10 FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bytea[], $9::bytea[])",
+            None,
+            &[
+                batch_id.into(),
+                event_ids.into(),
+                table_ids.into(),
+                ops.into(),
+                files.into(),
+                positions.into(),
+                times.into(),
+                keys.into(),
+                rows.into(),
+                slot.into(),
+            ],
+        )?;
+        Ok(())
+    })
+}
+
+/// Stores a piece of a source transaction into its open batch (created by the first piece),
+/// in the caller's transaction. The read position does not move.
+pub fn store_piece(source_id: i32, open: Option<OpenBatch>, piece: &TransactionPiece) -> Result<OpenBatch> {
+    let mut open = match open {
+        Some(o) => o,
+        None => {
+            let slot = catalog::current_log_slot()?;
+            let id = Spi::get_one_with_args::<i64>(
+                "INSERT INTO sch_chameleon.t_replica_batch (i_id_source, t_binlog_name, i_binlog_position, \
+                 i_events, i_transactions, ts_source, i_log_slot, b_open) \
+                 VALUES ($1, $2, $3, 0, 0, to_timestamp($4), $5, true) RETURNING i_id_batch",
+                &[
+                    source_id.into(),
+                    piece.last.file.as_str().into(),
+                    (piece.last.pos as i64).into(),
+                    (piece.timestamp as f64).into(),
+                    slot.into(),
+                ],
+            )?
+            .unwrap_or_default();
+            OpenBatch { id, slot, events: 0, pieces: 0, has_ddl: false, discarded: Vec::new() }
+        }
+    };
+    let n = piece.changes.len();
+    insert_events(open.id, open.slot, open.events, piece.changes.iter().map(|c| (piece.file.as_str(), c)), n)?;
+    open.events += n;
+    open.pieces += 1;
+    open.has_ddl |= piece.changes.iter().any(|c| c.op == Op::Ddl);
+    open.discarded.extend(piece.discarded.iter().map(|d| (piece.file.clone(), d.clone())));
+    // the progress shows in chameleon.sources (pending_events) while the transaction is stored
+    Spi::run_with_args(
+        "UPDATE sch_chameleon.t_replica_batch SET i_events = $2, i_binlog_position = $3 WHERE i_id_batch = $1",
+        &[open.id.into(), (open.events as i32).into(), (piece.last.pos as i64).into()],
+    )?;
+    Ok(open)
+}
+
+/// Writes `batch` (possibly without row changes: then only the position moves); with `open`,
+/// `batch` holds the commit of the open batch's transaction (and possibly more whole ones),
+/// and the open batch is closed with them. Returns the number of row events stored.
+pub fn store(source_id: i32, batch: &PendingBatch, open: Option<OpenBatch>) -> Result<usize> {
     let Some(end) = batch.end_position() else {
         if batch.heartbeat {
             catalog::set_last_received(source_id, None)?;
@@ -50,83 +166,72 @@ pub fn store(source_id: i32, batch: &PendingBatch) -> Result<usize> {
     };
     let gtid = batch.txns.iter().rev().find_map(|t| t.gtid.clone());
     let last_time = batch.txns.iter().map(|t| t.timestamp).max();
-
-    if batch.events > 0 {
-        let n = batch.events;
-        let mut event_ids = Vec::with_capacity(n);
-        let mut table_ids = Vec::with_capacity(n);
-        let mut ops = Vec::with_capacity(n);
-        let mut files = Vec::with_capacity(n);
-        let mut positions = Vec::with_capacity(n);
-        let mut times = Vec::with_capacity(n);
-        let mut keys: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
-        let mut rows: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
-        for t in &batch.txns {
-            for c in &t.changes {
-                event_ids.push(event_ids.len() as i32 + 1);
-                table_ids.push(c.table_id);
-                ops.push(c.op.code());
-                files.push(t.file.as_str());
-                positions.push(c.pos as i64);
-                times.push(c.timestamp as i64);
-                keys.push(c.key.as_ref().map(|k| rowcodec::encode(k)));
-                rows.push(c.row.as_ref().map(|r| rowcodec::encode(r)));
-            }
-        }
-        let has_ddl = ops.contains(&Op::Ddl.code());
-        let slot = catalog::current_log_slot()?;
-        Spi::connect_mut(|client| -> Result<()> {
-            let batch_id = client
-                .update(
-                    "INSERT INTO sch_chameleon.t_replica_batch (i_id_source, t_binlog_name, i_binlog_position, t_gtid, \
-                     i_events, i_transactions, ts_source, i_log_slot, b_has_ddl) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), $8, $9) \
-                     RETURNING i_id_batch",
-                    None,
-                    &[
-                        source_id.into(),
-                        end.file.as_str().into(),
-                        (end.pos as i64).into(),
-                        gtid.as_deref().into(),
-                        (n as i32).into(),
-                        (batch.txns.len() as i32).into(),
-                        last_time.map(|t| t as f64).into(),
-                        slot.into(),
-                        has_ddl.into(),
-                    ],
-                )?
-                .first()
-                .get_one::<i64>()?
-                .unwrap_or_default();
-            client.update(
-                "INSERT INTO sch_chameleon.t_log_replica (i_id_batch, i_id_event, i_id_table, v_op, t_binlog_name, \
-                 i_binlog_position, i_event_time, b_key, b_row, i_log_slot) \
-                 SELECT $1, *, $10 FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bytea[], $9::bytea[])",
-                None,
+    let changes = || batch.txns.iter().flat_map(|t| t.changes.iter().map(move |c| (t.file.as_str(), c)));
+    let has_ddl = batch.txns.iter().any(|t| t.changes.iter().any(|c| c.op == Op::Ddl));
+    let stored = match &open {
+        Some(o) => {
+            insert_events(o.id, o.slot, o.events, changes(), batch.events)?;
+            let total = o.events + batch.events;
+            Spi::run_with_args(
+                "UPDATE sch_chameleon.t_replica_batch SET b_open = false, t_binlog_name = $2, i_binlog_position = $3, \
+                 t_gtid = $4, i_events = $5, i_transactions = $6, ts_source = to_timestamp($7), \
+                 b_has_ddl = $8, ts_created = clock_timestamp() WHERE i_id_batch = $1",
                 &[
-                    batch_id.into(),
-                    event_ids.into(),
-                    table_ids.into(),
-                    ops.into(),
-                    files.into(),
-                    positions.into(),
-                    times.into(),
-                    keys.into(),
-                    rows.into(),
-                    slot.into(),
+                    o.id.into(),
+                    end.file.as_str().into(),
+                    (end.pos as i64).into(),
+                    gtid.as_deref().into(),
+                    (total as i32).into(),
+                    (batch.txns.len() as i32).into(),
+                    last_time.map(|t| t as f64).into(),
+                    (has_ddl || o.has_ddl).into(),
                 ],
             )?;
-            Ok(())
-        })?;
-    }
-    for t in &batch.txns {
-        for d in &t.discarded {
-            let at = BinlogPosition::new(t.file.clone(), d.pos);
-            catalog::record_discarded(source_id, d.table_id, Some(&at), &d.raw, &d.reason)?;
+            total
         }
+        None if batch.events > 0 => {
+            let slot = catalog::current_log_slot()?;
+            let batch_id = Spi::get_one_with_args::<i64>(
+                "INSERT INTO sch_chameleon.t_replica_batch (i_id_source, t_binlog_name, i_binlog_position, t_gtid, \
+                 i_events, i_transactions, ts_source, i_log_slot, b_has_ddl) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7), $8, $9) \
+                 RETURNING i_id_batch",
+                &[
+                    source_id.into(),
+                    end.file.as_str().into(),
+                    (end.pos as i64).into(),
+                    gtid.as_deref().into(),
+                    (batch.events as i32).into(),
+                    (batch.txns.len() as i32).into(),
+                    last_time.map(|t| t as f64).into(),
+                    slot.into(),
+                    has_ddl.into(),
+                ],
+            )?
+            .unwrap_or_default();
+            insert_events(batch_id, slot, 0, changes(), batch.events)?;
+            batch.events
+        }
+        None => 0,
+    };
+    let earlier = open.iter().flat_map(|o| o.discarded.iter().map(|(f, d)| (f.as_str(), d)));
+    let now = batch.txns.iter().flat_map(|t| t.discarded.iter().map(move |d| (t.file.as_str(), d)));
+    for (file, d) in earlier.chain(now) {
+        let at = BinlogPosition::new(file, d.pos);
+        catalog::record_discarded(source_id, d.table_id, Some(&at), &d.raw, &d.reason)?;
     }
     catalog::set_position(source_id, &end, gtid.as_deref())?;
     // on a heartbeat everything was received: the source time is now
     let received = if batch.heartbeat { None } else { last_time.map(|t| t as i64) };
     catalog::set_last_received(source_id, received)?;
-    Ok(batch.events)
+    Ok(stored)
+}
+
+/// Removes an open batch whose transaction will not be closed by this reader (it stopped, or
+/// the source abandoned the transaction); in the caller's transaction.
+pub fn discard(open: OpenBatch) -> Result<()> {
+    Spi::run_with_args(
+        "DELETE FROM sch_chameleon.t_replica_batch WHERE i_id_batch = $1 AND b_open",
+        &[open.id.into()],
+    )?;
+    Ok(())
 }

@@ -1,7 +1,9 @@
 //! The read worker of a source (started by `start_replica`, restarted by the launcher): its
 //! reader thread follows the binlog (`core::reader`), its main thread — the only one that
 //! touches PostgreSQL — stores whole source transactions as batches with the read position
-//! (`batch_writer`). It never replays: the replay worker does, so a replay blocked on a lock
+//! (`batch_writer`); a transaction larger than `batch_max_memory` arrives in pieces, stored
+//! as they come into one open batch that its commit closes. Memory stays bounded: by the piece
+//! size in the reader and here, and by a byte budget of twice that in the channel. It never replays: the replay worker does, so a replay blocked on a lock
 //! shows as replay lag, not read lag (docs/internals.md, contract 4). The backlog between them is
 //! bounded by `max_backlog_events`: past it, reading pauses until replay catches up.
 //!
@@ -10,6 +12,7 @@
 //! replay worker), or on a fatal error, which puts the source in `error` with the message.
 
 use crate::catalog::{self, TableRow};
+use crate::core::budget::ByteBudget;
 use crate::core::change::{Op, ReaderMessage};
 use crate::core::gtid::GtidState;
 use crate::core::options::SourceOptions;
@@ -17,7 +20,7 @@ use crate::core::reader::{self, ReaderConfig, ReaderTable};
 use crate::core::source_url::SourceUrl;
 use crate::core::state::SourceStatus;
 use crate::error::{ChameleonError, Result};
-use crate::workers::batch_writer::{self, PendingBatch};
+use crate::workers::batch_writer::{self, OpenBatch, PendingBatch};
 use crate::workers::txn::{backend_sleep, in_transaction};
 use crossbeam_channel::{bounded, RecvTimeoutError};
 use pgrx::pg_sys;
@@ -95,8 +98,19 @@ fn run(source_id: i32) -> Result<()> {
             return Err(ChameleonError::state(format!("source \"{}\" has no binlog position", source.name))
                 .with_hint("run init_replica first"));
         }
+        // pieces of a transaction whose commit an earlier reader did not store: the reader
+        // starts before that transaction and reads it again whole
+        let (batches, events) = in_transaction(|| catalog::discard_open_batches(source_id))?;
+        if batches > 0 {
+            log!(
+                "pg_chameleon_rs: source \"{}\": removed {events} row events of a source transaction stored in part; \
+                 it is read again from the stored position",
+                source.name
+            );
+        }
         let cfg_tables = reader_tables(&tables, &options);
         let following = signature(&cfg_tables);
+        let budget = Arc::new(ByteBudget::new(2 * options.batch_max_bytes()));
         let cfg = ReaderConfig {
             url: url.clone(),
             server_id: options.my_server_id,
@@ -107,6 +121,8 @@ fn run(source_id: i32) -> Result<()> {
             gtid,
             gtid_connect: options.gtid_enable,
             mapped_schemas: mapped_schemas.clone(),
+            piece_bytes: options.batch_max_bytes(),
+            budget: budget.clone(),
         };
         let (tx, rx) = bounded(CHANNEL_TRANSACTIONS);
         let stop = Arc::new(AtomicBool::new(false));
@@ -116,7 +132,7 @@ fn run(source_id: i32) -> Result<()> {
                 .map_err(|e| ChameleonError::state(format!("cannot start the binlog reader thread: {e}")))?;
 
         in_transaction(|| catalog::set_reader_generation(source_id, now.table_generation))?;
-        let outcome = follow(source_id, &options, &rx, now.table_generation, &following);
+        let outcome = follow(source_id, &options, &rx, &budget, now.table_generation, &following);
         stop.store(true, Ordering::Relaxed);
         drop(rx);
         // The thread notices `stop` at its next event or heartbeat (one a second) and closes its
@@ -195,13 +211,32 @@ fn wait_for_ddl_replay(source_id: i32) -> Result<bool> {
 }
 
 /// Receives and stores until SIGTERM or the source is put in error, or the table set changes;
-/// Err on a reader error.
+/// Err on a reader error. An open batch left when it returns is removed (at once when the
+/// worker stops, else when the reader starts again).
 fn follow(
     source_id: i32,
     options: &SourceOptions,
     rx: &crossbeam_channel::Receiver<ReaderMessage>,
+    budget: &ByteBudget,
     generation: i64,
     following: &[TableSignature],
+) -> Result<FollowEnd> {
+    let mut open = None;
+    let end = follow_storing(source_id, options, rx, budget, generation, following, &mut open);
+    if let (Ok(FollowEnd::Stop), Some(o)) = (&end, open) {
+        in_transaction(|| batch_writer::discard(o))?;
+    }
+    end
+}
+
+fn follow_storing(
+    source_id: i32,
+    options: &SourceOptions,
+    rx: &crossbeam_channel::Receiver<ReaderMessage>,
+    budget: &ByteBudget,
+    generation: i64,
+    following: &[TableSignature],
+    open: &mut Option<OpenBatch>,
 ) -> Result<FollowEnd> {
     let mut generation = generation;
     let mut pending = PendingBatch::default();
@@ -257,7 +292,33 @@ fn follow(
         // with transactions waiting for the batch delay, wake up when it ends
         let wait = if pending.txns.is_empty() { poll } else { delay.saturating_sub(last_flush.elapsed()).min(poll) };
         match rx.recv_timeout(wait) {
-            Ok(ReaderMessage::Transaction(t)) => pending.push(t),
+            Ok(ReaderMessage::Transaction(t)) => {
+                budget.release(t.mem_size());
+                pending.push(t);
+                if let Some(o) = open.take() {
+                    // the commit of the transaction stored in pieces: close its batch
+                    let batch = std::mem::take(&mut pending);
+                    in_transaction(|| batch_writer::store(source_id, &batch, Some(o)))?;
+                    super::wake(replay_pid);
+                    last_check = Instant::now() - Duration::from_secs(60);
+                    last_flush = Instant::now();
+                    continue;
+                }
+            }
+            Ok(ReaderMessage::Piece(piece)) => {
+                budget.release(piece.mem_size());
+                // the whole transactions received before go first, as their own batch
+                flush(source_id, &mut pending)?;
+                let previous = open.take();
+                *open = Some(in_transaction(|| batch_writer::store_piece(source_id, previous, &piece))?);
+                continue;
+            }
+            Ok(ReaderMessage::Abandon(what)) => {
+                log!("pg_chameleon_rs: source id {source_id}: {what}");
+                if let Some(o) = open.take() {
+                    in_transaction(|| batch_writer::discard(o))?;
+                }
+            }
             Ok(ReaderMessage::Heartbeat { position }) => {
                 pending.heartbeat = true;
                 if position.is_some() {
@@ -291,7 +352,8 @@ fn follow(
     }
 }
 
-/// Whether to store what was received now: whole transactions only, when the batch is full;
+/// Whether to store what was received now: whole transactions only, when the batch is full
+/// (`replica_batch_size` rows, or `batch_max_memory` bytes);
 /// when the reader has nothing more right now and the batch delay since the last flush has
 /// passed (an idle source flushes its first transaction at once, a busy one gathers the
 /// transactions of `batch_delay_ms` into one batch: one store and one replay transaction for
@@ -301,6 +363,7 @@ fn flush_due(pending: &PendingBatch, reader_empty: bool, since_flush: Duration, 
         return false;
     }
     pending.events >= options.replica_batch_size
+        || pending.bytes >= options.batch_max_bytes()
         || (!pending.txns.is_empty() && reader_empty && since_flush >= options.batch_delay())
         || since_flush >= options.sleep_loop_duration()
 }
@@ -310,7 +373,7 @@ fn flush(source_id: i32, pending: &mut PendingBatch) -> Result<usize> {
         return Ok(0);
     }
     let batch = std::mem::take(pending);
-    in_transaction(|| batch_writer::store(source_id, &batch))
+    in_transaction(|| batch_writer::store(source_id, &batch, None))
 }
 
 #[cfg(test)]

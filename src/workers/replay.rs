@@ -154,7 +154,7 @@ impl Replayer {
         Spi::connect(|client| {
             let t = client.select(
                 "SELECT i_id_batch, i_events FROM sch_chameleon.t_replica_batch \
-                 WHERE i_id_source = $1 AND NOT b_replayed ORDER BY i_id_batch LIMIT $2",
+                 WHERE i_id_source = $1 AND NOT b_replayed AND NOT b_open ORDER BY i_id_batch LIMIT $2",
                 None,
                 &[self.source_id.into(), limit.into()],
             )?;
