@@ -25,7 +25,7 @@ def start(ctx, options=SMALL_PIECES):
     wait_for(ctx)
 
 
-def wait_for(ctx, timeout="180 seconds"):
+def wait_for(ctx, timeout="300 seconds"):
     assert ctx.one("SELECT chameleon.wait_for('src', %s::interval)", (timeout,)) is True
 
 
