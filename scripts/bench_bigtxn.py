@@ -4,7 +4,7 @@ Uses the harness's private servers (BENCH_MYSQL_PORT / BENCH_PG_PORT, CHAMELEON_
 A sysbench-shaped table of BIGTXN_ROWS rows (id, k, c char(120), pad char(60); INSERT ...
 SELECT) is copied, the source is started, then one transaction `UPDATE sbtest1 SET k = k + 1`
 changes every row (BIGTXN_ROWS row events in one source transaction). Measured until
-`wait_for` returns: seconds, rows/s, and the peak memory of the read and replay workers
+`wait_for` returns: seconds, rows/s, when its batch was stored whole and when replayed, and the peak memory of the read and replay workers
 (VmHWM, and the largest private anonymous memory RssAnon seen, sampled every 50 ms from
 /proc/<pid>/status); then the destination is compared with the source value for value.
 BIGTXN_OPTIONS: extra source options (JSON), e.g. '{"batch_max_memory": 8}'.
@@ -93,11 +93,15 @@ def main():
         sampler.stop.set()
         sampler.join()
         batches = pg.execute("SELECT count(*), max(i_events) FROM sch_chameleon.t_replica_batch").fetchone()
+        stored, replayed = pg.execute(
+            "SELECT extract(epoch FROM ts_created)::float8, extract(epoch FROM ts_replayed)::float8 "
+            "FROM sch_chameleon.t_replica_batch ORDER BY i_events DESC LIMIT 1").fetchone()
         oracle.assert_same_table(my, pg, "sbtest", "sbtest", "sbtest1")
         r, p = sampler.peak["read"], sampler.peak["replay"]
         print(f"one source transaction of {ROWS:,} row updates (options {json.dumps(OPTIONS)}):")
         print(f"  source UPDATE {t_source:.1f} s; replicated (read, stored, replayed) {elapsed:.1f} s after it began,"
               f" {ROWS / elapsed:,.0f} rows/s")
+        print(f"  its batch closed (read and stored) {stored - t0:.1f} s, replayed {replayed - t0:.1f} s after it began")
         print(f"  read worker peak RssAnon {r[0] / 1024:.0f} MB, VmHWM {r[1] / 1024:.0f} MB")
         print(f"  replay worker peak RssAnon {p[0] / 1024:.0f} MB, VmHWM {p[1] / 1024:.0f} MB")
         print(f"  batches {batches[0]}, largest {batches[1]:,} events; destination equal to the source")

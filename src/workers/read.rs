@@ -3,9 +3,10 @@
 //! touches PostgreSQL — stores whole source transactions as batches with the read position
 //! (`batch_writer`); a transaction larger than `batch_max_memory` arrives in pieces, stored
 //! as they come into one open batch that its commit closes. Memory stays bounded: by the piece
-//! size in the reader and here, and by a byte budget of twice that in the channel. It never replays: the replay worker does, so a replay blocked on a lock
-//! shows as replay lag, not read lag (docs/internals.md, contract 4). The backlog between them is
-//! bounded by `max_backlog_events`: past it, reading pauses until replay catches up.
+//! size in the reader and here, and by a byte budget of twice that in the channel. It never
+//! replays: the replay worker does, so a replay blocked on a lock shows as replay lag, not read
+//! lag (docs/internals.md, contract 4). The backlog between them is bounded by
+//! `max_backlog_events`: past it, reading pauses until replay catches up.
 //!
 //! Reconnects with backoff after transient source errors, always from the last committed
 //! position. Stops on SIGTERM (`stop_replica`), when the source is put in `error` (by the
