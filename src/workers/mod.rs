@@ -129,12 +129,34 @@ fn launch(
     Ok(StartedWorker { pid: pid as i32, handle })
 }
 
-/// Whether a backend with this pid is alive.
+/// Whether a backend with this pid is alive: in pg_stat_activity, or a child of the
+/// postmaster that is not there yet (a worker just forked shows in pg_stat_activity only once
+/// it has connected to its database, which takes a while on a loaded server: `wait_for` right
+/// after `start_replica` took a starting worker for a dead one).
 pub fn pid_alive(pid: i32) -> Result<bool> {
     // pg_stat_activity is a snapshot taken once per transaction; polling needs a fresh one.
     unsafe { pgrx::pg_sys::pgstat_clear_snapshot() };
-    Ok(Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", &[pid.into()])?
-        .unwrap_or(false))
+    let listed =
+        Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", &[pid.into()])?
+            .unwrap_or(false);
+    Ok(listed || postmaster_child_starting(pid))
+}
+
+/// A process with this pid exists, is a child of this server's postmaster, and is not a zombie.
+fn postmaster_child_starting(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let postmaster = unsafe { pgrx::pg_sys::PostmasterPid };
+    stat_parent(&stat).is_some_and(|(state, ppid)| state != 'Z' && state != 'X' && ppid == postmaster)
+}
+
+/// State and parent pid from a /proc/PID/stat line (`pid (comm) state ppid ...`; comm may
+/// hold spaces and parentheses: the fields start after the last ')').
+fn stat_parent(stat: &str) -> Option<(char, i32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
 }
 
 /// Sets the latch of the backend with this pid, if there is one: a worker sleeping in
@@ -258,5 +280,18 @@ pub fn stop_source_on_error(source_id: i32, role: WorkerRole, message: &str) {
 pub fn set_application_name(name: &str) {
     if let Ok(c) = std::ffi::CString::new(name) {
         unsafe { pgrx::pg_sys::pgstat_report_appname(c.as_ptr()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stat_parent;
+
+    #[test]
+    fn the_parent_pid_is_read_after_the_last_parenthesis() {
+        assert_eq!(stat_parent("4711 (postgres) S 42 4711 4711 0 -1"), Some(('S', 42)));
+        assert_eq!(stat_parent("4711 (pg_chameleon_rs (read) x) R 7 1 1"), Some(('R', 7)));
+        assert_eq!(stat_parent("4711 (bgworker) Z"), None);
+        assert_eq!(stat_parent("garbage"), None);
     }
 }
