@@ -37,7 +37,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// A replicated table as the reader needs it: catalogue id, value kinds in MySQL column
-/// order, and the positions of the replica key columns.
+/// order, and the positions of the replica key columns (every column for a table without a
+/// key, which replay matches by full row).
 #[derive(Debug, Clone)]
 pub struct ReaderTable {
     pub id: i32,
