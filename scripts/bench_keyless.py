@@ -42,7 +42,6 @@ def _writer(servers, stop, counts):
     conn = servers.mariadb.root()
     per_txn = 10
     interval = per_txn / RATE
-    next_id = ROWS + 1
     i = 0
     with conn.cursor() as cur:
         cur.execute(f"USE `{SCHEMA}`")
@@ -58,7 +57,6 @@ def _writer(servers, stop, counts):
                     cur.execute("DELETE FROM k WHERE id = %s LIMIT 1", (target,))
                 else:
                     cur.execute("INSERT INTO k VALUES (%s, %s, %s, 0)", (target, target % 100, f"i{i}"))
-                next_id += 1
             cur.execute("COMMIT")
             counts["changes"] += per_txn
             # steady rate: sleep until this transaction's slot
