@@ -353,7 +353,10 @@ SELECT s.t_source AS source,
        t.ts_copied AS copied_at,
        t.t_notes AS notes,
        t.t_last_error AS last_error,
-       c.pid AS copy_worker_pid
+       c.pid AS copy_worker_pid,
+       -- how replay finds the row an update or delete changes: by the replica key, or (a
+       -- table without a primary or NOT NULL unique key) by every column of the row
+       CASE WHEN cardinality(t.v_replica_key) > 0 THEN 'key' ELSE 'full row' END AS replica_identity
   FROM sch_chameleon.t_replica_tables t
   JOIN sch_chameleon.t_sources s USING (i_id_source)
   LEFT JOIN LATERAL (

@@ -2,6 +2,7 @@
 -- follows). A source can be pointed at another server (alter_source's
 -- mysql_url: a new primary after a failover, a rotated password). Table consistent points are
 -- cleared once replay has passed them, so no position of one server is compared with another's.
+-- Tables without a key are replicated by full row (chameleon.tables.replica_identity).
 \echo Use "ALTER EXTENSION pg_chameleon_rs UPDATE TO '0.6.0'" to load this file. \quit
 
 ALTER TABLE sch_chameleon.t_sources ADD COLUMN i_moved_after_batch bigint;
@@ -86,5 +87,44 @@ SELECT s.t_source                                   AS name,
            AND (b.ts_created > now() - interval '1 minute' OR b.ts_replayed > now() - interval '1 minute')) rate ON true
  GROUP BY s.i_id_source, r.ts_last_received, l.ts_last_replayed, p.pending_batches, p.pending_events, p.oldest_pending,
           rate.read_per_s, rate.replayed_per_s;
+
+-- tables without a primary or NOT NULL unique key are replicated by full row: the view says
+-- which; those an earlier version copied but left unreplicated stay disabled until
+-- sync_tables copies them again (their changes were not read meanwhile)
+CREATE OR REPLACE VIEW chameleon.tables AS
+SELECT s.t_source AS source,
+       t.v_mysql_schema || '.' || t.v_mysql_table AS mysql_table,
+       quote_ident(t.v_pg_schema) || '.' || quote_ident(t.v_pg_table) AS pg_table,
+       t.enm_state AS state,
+       t.b_replica_enabled AS replica_enabled,
+       t.v_replica_key AS replica_key,
+       -- while a table is being copied: the rows stored so far (ranges committed, plus what
+       -- the COPY of each worker on it has stored)
+       CASE WHEN t.enm_state = 'copying' THEN t.i_rows_copied + coalesce(c.tuples_processed, 0)
+            ELSE t.i_rows_copied END AS rows_copied,
+       t.i_rows_estimated AS rows_estimated,
+       t.i_rows_discarded AS rows_discarded,
+       CASE WHEN t.t_binlog_name IS NOT NULL THEN t.t_binlog_name || ':' || t.i_binlog_position END AS consistent_point,
+       t.ts_copied AS copied_at,
+       t.t_notes AS notes,
+       t.t_last_error AS last_error,
+       c.pid AS copy_worker_pid,
+       -- how replay finds the row an update or delete changes: by the replica key, or (a
+       -- table without a primary or NOT NULL unique key) by every column of the row
+       CASE WHEN cardinality(t.v_replica_key) > 0 THEN 'key' ELSE 'full row' END AS replica_identity
+  FROM sch_chameleon.t_replica_tables t
+  JOIN sch_chameleon.t_sources s USING (i_id_source)
+  LEFT JOIN LATERAL (
+        SELECT min(w.i_pid) AS pid, sum(p.tuples_processed)::bigint AS tuples_processed
+          FROM sch_chameleon.t_copy_workers w
+          LEFT JOIN pg_stat_progress_copy p ON p.pid = w.i_pid
+         WHERE w.i_id_source = t.i_id_source AND w.i_id_table = t.i_id_table
+           AND t.enm_state = 'copying' AND w.enm_state = 'go') c ON true;
+
+UPDATE sch_chameleon.t_replica_tables
+   SET t_last_error = 'no primary key or NOT NULL unique key: copied by a version that did not replicate such tables; '
+                      'sync_tables copies it again, then it is replicated by full row'
+ WHERE cardinality(v_replica_key) = 0 AND NOT b_replica_enabled
+   AND t_last_error LIKE 'no primary key or NOT NULL unique key%';
 
 CREATE OR REPLACE VIEW sch_chameleon.v_version AS SELECT '0.6.0'::text AS t_version;

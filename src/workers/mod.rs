@@ -18,6 +18,7 @@ mod copy_producer;
 pub mod copy_worker;
 pub mod ddl_apply;
 pub mod detach;
+pub mod full_row;
 pub mod init;
 pub mod launcher;
 pub mod maintenance;

@@ -18,6 +18,7 @@ use crate::core::sql::{self, PgColumn};
 use crate::core::state::{SourceStatus, TableState};
 use crate::error::{ChameleonError, Result};
 use crate::workers::ddl_apply;
+use crate::workers::full_row::FullRowPlans;
 use crate::workers::txn::{abandonable, backend_sleep, in_transaction, shutdown_requested};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
@@ -52,6 +53,8 @@ pub struct Replayer {
     source_id: i32,
     tables: HashMap<i32, TableRow>,
     plans: HashMap<(i32, Op), Plan>,
+    /// Updates and deletes of tables without a key (matched by full row).
+    full_row: FullRowPlans,
     applying: Option<Applying>,
     /// Binlog file of the event being applied (changes rarely: copied only then).
     applying_file: String,
@@ -91,6 +94,14 @@ fn load_events(query: &str, args: &[DatumWithOid]) -> Result<Vec<Ev>> {
     })
 }
 
+/// A value as a divergence error shows it: long ones (a full row's blobs) cut.
+fn shown(v: &str) -> String {
+    match v.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}...", &v[..cut]),
+        None => v.to_string(),
+    }
+}
+
 pub struct PendingBatchInfo {
     pub id: i64,
     pub events: i32,
@@ -106,6 +117,7 @@ impl Replayer {
             source_id,
             tables: HashMap::new(),
             plans: HashMap::new(),
+            full_row: FullRowPlans::default(),
             applying: None,
             applying_file: String::new(),
             skip_events,
@@ -121,7 +133,11 @@ impl Replayer {
             table_id: Some(a.table_id),
             table: self.tables.get(&a.table_id).map(TableRow::mysql_name),
             position: Some(BinlogPosition::new(self.applying_file.clone(), a.pos)),
-            statement: self.plans.get(&(a.table_id, a.op)).map(|p| p.sql.clone()),
+            statement: self
+                .plans
+                .get(&(a.table_id, a.op))
+                .map(|p| p.sql.clone())
+                .or_else(|| self.full_row.statement(a.table_id, a.op)),
         }
     }
 
@@ -141,6 +157,7 @@ impl Replayer {
             .map(|(id, _)| *id)
             .collect();
         self.plans.retain(|(id, _), _| !changed.contains(id));
+        self.full_row.retain(|id| !changed.contains(&id));
         self.skipping = fresh
             .values()
             .filter(|t| self.skip_events.any_for(&t.mysql_schema, &t.mysql_table))
@@ -199,6 +216,11 @@ impl Replayer {
         if let Some(a) = self.applying.as_mut() {
             a.op = op;
         }
+        if op != Op::Insert {
+            if let Some(t) = self.tables.get(&table_id).filter(|t| t.full_row()) {
+                return self.full_row.execute(t, op, values);
+            }
+        }
         let plan = self.plan(table_id, op)?;
         let args: Vec<DatumWithOid> = values.iter().map(|v| (*v).into()).collect();
         Spi::connect_mut(|client| -> Result<usize> { Ok(client.update(&plan.stmt, None, &args)?.len()) })
@@ -256,15 +278,17 @@ impl Replayer {
                 };
             }
             if affected != 1 {
-                let keytext: Vec<String> = key.iter().flatten().map(|k| k.unwrap_or("NULL").to_string()).collect();
+                let keytext: Vec<String> = key.iter().flatten().map(|k| shown(k.unwrap_or("NULL"))).collect();
+                let full_row = self.tables.get(&ev.table_id).is_some_and(TableRow::full_row);
                 let at = self.failure_point();
                 return Err(ChameleonError::state(format!(
-                    "{} on {} at {}:{} matched {affected} rows at the destination instead of 1 (key {}): \
+                    "{} on {} at {}:{} matched {affected} rows at the destination instead of 1 ({} {}): \
                      the destination has diverged from the source",
                     if op == Op::Update { "update" } else { "delete" },
                     at.table.unwrap_or_default(),
                     ev.file,
                     ev.pos,
+                    if full_row { "full row" } else { "key" },
                     keytext.join(", ")
                 ))
                 .with_hint("copy the table again with chameleon.sync_tables"));
@@ -285,6 +309,7 @@ impl Replayer {
         self.applying = None;
         ddl_apply::apply(self.source_id, &self.tables, &event, &at)?;
         self.plans.clear();
+        self.full_row.clear();
         self.reload_tables()
     }
 
