@@ -58,7 +58,9 @@ fn verify_tables_now(source_name: &str, tables: Option<Vec<String>>, repair: boo
             )?;
             Ok(t.first().get_one::<i64>()?)
         })?;
-        return id.ok_or_else(|| ChameleonError::state("the verification worker recorded no run (see the server log)".into()));
+        return id.ok_or_else(|| {
+            ChameleonError::state("the verification worker recorded no run (see the server log)".into())
+        });
     }
     let list: Vec<(i32, String, String)> = chosen
         .iter()
@@ -66,7 +68,9 @@ fn verify_tables_now(source_name: &str, tables: Option<Vec<String>>, repair: boo
         .collect();
     let run_id = catalog::create_verify_run(s.id, repair, &list)?;
     // the worker waits for this lock, so it reads the run once this transaction commits
-    catalog::execute(&format!("SELECT pg_advisory_xact_lock(hashtext('pg_chameleon_rs verify'), ({run_id} % 2147483647)::int)"))?;
+    catalog::execute(&format!(
+        "SELECT pg_advisory_xact_lock(hashtext('pg_chameleon_rs verify'), ({run_id} % 2147483647)::int)"
+    ))?;
     workers::start_verify_worker(verify::worker_arg_for_run(run_id), &s.name, &db)?;
     Ok(run_id)
 }

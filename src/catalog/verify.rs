@@ -188,7 +188,9 @@ pub fn fail_dead_verify_runs(source_id: i32) -> Result<()> {
         finish_verify_run(
             id,
             "failed",
-            Some("the verification worker ended before this table was compared (server restart or crash): verify again"),
+            Some(
+                "the verification worker ended before this table was compared (server restart or crash): verify again",
+            ),
         )?;
     }
     Ok(())

@@ -46,8 +46,13 @@ impl KeyRange {
 pub enum Change {
     Insert(Row),
     /// `old_key`: the replica key before (a keyless table: the whole row before).
-    Update { old_key: Row, row: Row },
-    Delete { old_key: Row },
+    Update {
+        old_key: Row,
+        row: Row,
+    },
+    Delete {
+        old_key: Row,
+    },
 }
 
 /// What kind of difference a row is.

@@ -96,7 +96,13 @@ pub fn start_copy_worker(source_id: i32, slot: i32, source_name: &str, database:
 
 /// Starts the verification worker of a run (`verify_tables`; `arg` as `verify::worker_arg`).
 pub fn start_verify_worker(arg: i64, source_name: &str, database: &str) -> Result<StartedWorker> {
-    launch(WorkerRole::Verify, &format!("pg_chameleon_rs verify {source_name}"), arg.into_datum(), source_name, database)
+    launch(
+        WorkerRole::Verify,
+        &format!("pg_chameleon_rs verify {source_name}"),
+        arg.into_datum(),
+        source_name,
+        database,
+    )
 }
 
 /// The source id and slot of a copy worker, from its argument.

@@ -85,7 +85,9 @@ pub extern "C-unwind" fn pg_chameleon_rs_verify_main(arg: pg_sys::Datum) {
         // stopped: by stop_verification (the run says so already), or terminated otherwise
         Ok(true) => (
             "failed",
-            Some("the verification worker was terminated (server shutdown or pg_terminate_backend): verify again".into()),
+            Some(
+                "the verification worker was terminated (server shutdown or pg_terminate_backend): verify again".into(),
+            ),
         ),
         Err(e) => ("failed", Some(e.to_string())),
     };
@@ -108,7 +110,9 @@ fn the_run(arg: i64) -> Result<Option<i64>> {
         return Ok(Some(catalog::create_verify_run(source_id, arg & REPAIR_FLAG != 0, &tables)?));
     }
     // the caller holds this lock until its transaction ends
-    catalog::execute(&format!("SELECT pg_advisory_xact_lock(hashtext('pg_chameleon_rs verify'), ({arg} % 2147483647)::int)"))?;
+    catalog::execute(&format!(
+        "SELECT pg_advisory_xact_lock(hashtext('pg_chameleon_rs verify'), ({arg} % 2147483647)::int)"
+    ))?;
     Ok(Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM sch_chameleon.t_verify_runs WHERE i_id_run = $1)",
         &[arg.into()],
@@ -161,7 +165,7 @@ fn run(run_id: i64) -> Result<bool> {
             in_transaction(|| catalog::verify_table_finished(run_id, table_id, "failed", Some(&e.to_string())))?;
         }
     }
-    Ok(stopped(run_id)?)
+    stopped(run_id)
 }
 
 fn stopped(run_id: i64) -> Result<bool> {
@@ -252,7 +256,8 @@ impl Plan {
         } else {
             key.iter().copied().filter(|&i| !matches!(kinds[i], ValueKind::Int { .. })).collect()
         };
-        let select = table.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect::<Vec<_>>().join(", ");
+        let select =
+            table.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect::<Vec<_>>().join(", ");
         let from = format!("{}.{}", quote_ident(&table.pg_schema), quote_ident(&table.pg_table));
         let range_key = int_key.then(|| table.columns[key[0]].name.clone());
         let pg_key = range_key.as_deref().map(quote_ident);
@@ -309,8 +314,12 @@ fn check_replicating(t: &TableRow) -> Result<()> {
     if t.key.is_empty() && matches!(t.state, TableState::Disabled | TableState::Copied | TableState::Replicating) {
         return Ok(());
     }
-    Err(ChameleonError::state(format!("{} is not replicating (state {}): it cannot be compared", t.mysql_name(), t.state))
-        .with_hint("sync_tables copies it again; verify it once it is replicating"))
+    Err(ChameleonError::state(format!(
+        "{} is not replicating (state {}): it cannot be compared",
+        t.mysql_name(),
+        t.state
+    ))
+    .with_hint("sync_tables copies it again; verify it once it is replicating"))
 }
 
 /// The main thread's side: every chunk compared, the progress recorded after each.
@@ -530,12 +539,12 @@ fn cast_in_place(pg_type: &str, mut slots: Vec<&mut Option<String>>) -> Result<(
 /// a value the converter refused, and for one PostgreSQL refuses (those stay as they are, and
 /// equal nothing at the destination).
 fn cast_values(pg_type: &str, values: &[Option<String>]) -> Result<Vec<Option<String>>> {
-    let input: Vec<Option<String>> =
-        values.iter().map(|v| v.clone().filter(|s| !s.starts_with(REFUSED))).collect();
+    let input: Vec<Option<String>> = values.iter().map(|v| v.clone().filter(|s| !s.starts_with(REFUSED))).collect();
     if input.iter().all(Option::is_none) {
         return Ok(vec![None; values.len()]);
     }
-    let sql = format!("SELECT CAST(v AS {pg_type})::text FROM unnest($1::text[]) WITH ORDINALITY AS u(v, n) ORDER BY n");
+    let sql =
+        format!("SELECT CAST(v AS {pg_type})::text FROM unnest($1::text[]) WITH ORDINALITY AS u(v, n) ORDER BY n");
     let all = in_subtransaction(|| {
         Spi::connect(|c| -> Result<Vec<Option<String>>> {
             let t = c.select(&sql, None, &[input.clone().into()])?;
