@@ -223,3 +223,24 @@ SELECT s.name,
  WHERE source_name IS NULL OR s.name = source_name
  ORDER BY s.name
 $fn$;
+
+-- verify_tables and stop_verification (issue 16)
+CREATE FUNCTION chameleon."verify_tables"(
+	"source_name" TEXT,
+	"tables" TEXT[] DEFAULT NULL,
+	"repair" bool DEFAULT false,
+	"wait" bool DEFAULT false
+) RETURNS bigint
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'verify_tables_wrapper';
+REVOKE EXECUTE ON FUNCTION chameleon.verify_tables(text, text[], boolean, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION chameleon.verify_tables(text, text[], boolean, boolean) IS 'Compares tables with the source while replication runs, exactly (chunk by chunk at one source position); returns the run id, results in chameleon.verification; repair => true copies a different table again and compares it again';
+CREATE FUNCTION chameleon."stop_verification"(
+	"run_id" bigint
+) RETURNS bool
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'stop_verification_wrapper';
+REVOKE EXECUTE ON FUNCTION chameleon.stop_verification(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION chameleon.stop_verification(bigint) IS 'Stops a verification run; its tables not compared yet end failed';
