@@ -140,6 +140,16 @@ pub fn verify_table_finished(run_id: i64, table_id: i32, state: &str, reason: Op
     )
 }
 
+/// A different table being repaired: `running` again until compared after its copy.
+pub fn verify_table_repairing(run_id: i64, table_id: i32) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_verify_tables SET enm_state = 'running', \
+                t_reason = 'repairing: the table is copied again (sync_tables), then compared again' \
+          WHERE i_id_run = $1 AND i_id_table = $2",
+        &[run_id.into(), table_id.into()],
+    )
+}
+
 pub fn verify_table_repaired_rows(run_id: i64, table_id: i32, rows: i64) -> Result<()> {
     run(
         "UPDATE sch_chameleon.t_verify_tables SET i_repaired = $3 WHERE i_id_run = $1 AND i_id_table = $2",

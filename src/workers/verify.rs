@@ -193,7 +193,10 @@ fn verify_and_record(ctx: &Ctx, table_id: i32) -> Result<Tally> {
 /// `repair`: the table is copied again at a new consistent point (`sync_tables`), then
 /// compared again: `repaired` when it is equal then.
 fn repair(ctx: &Ctx, table_id: i32, name: &str, found: &Tally) -> Result<()> {
-    in_transaction(|| crate::api::replica::sync(&ctx.source_name, Some(vec![name.to_string()])).map(|_| ()))?;
+    in_transaction(|| {
+        catalog::verify_table_repairing(ctx.run_id, table_id)?;
+        crate::api::replica::sync(&ctx.source_name, Some(vec![name.to_string()])).map(|_| ())
+    })?;
     let started = Instant::now();
     loop {
         let t = in_transaction(|| catalog::table_by_id(table_id))?;
