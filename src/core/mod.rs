@@ -29,3 +29,4 @@ pub mod state;
 pub mod stored;
 pub mod types;
 pub mod value;
+pub mod verify;

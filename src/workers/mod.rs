@@ -11,6 +11,7 @@
 //! - `replay`: the per-source replay worker, applying stored batches to the destination.
 //! - `launcher`: with preload, restarts the workers of sources that should be running.
 //! - `txn`: transactions, error catching and sleeping in a backend.
+//! - `verify`: the verification worker of `verify_tables`.
 
 pub mod batch_writer;
 pub mod copy;
@@ -27,6 +28,7 @@ pub mod refresh;
 pub mod replay;
 pub mod start_position;
 pub mod txn;
+pub mod verify;
 
 use crate::error::{ChameleonError, Result};
 use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
@@ -40,6 +42,7 @@ pub enum WorkerRole {
     Copy,
     Read,
     Replay,
+    Verify,
 }
 
 impl WorkerRole {
@@ -49,6 +52,7 @@ impl WorkerRole {
             WorkerRole::Copy => "pg_chameleon_rs_copy_main",
             WorkerRole::Read => "pg_chameleon_rs_read_main",
             WorkerRole::Replay => "pg_chameleon_rs_replay_main",
+            WorkerRole::Verify => "pg_chameleon_rs_verify_main",
         }
     }
     pub fn label(self) -> &'static str {
@@ -57,6 +61,7 @@ impl WorkerRole {
             WorkerRole::Copy => "copy",
             WorkerRole::Read => "read",
             WorkerRole::Replay => "replay",
+            WorkerRole::Verify => "verify",
         }
     }
 }
@@ -84,6 +89,17 @@ pub fn start_copy_worker(source_id: i32, slot: i32, source_name: &str, database:
     launch(
         WorkerRole::Copy,
         &format!("pg_chameleon_rs copy {slot} {source_name}"),
+        arg.into_datum(),
+        source_name,
+        database,
+    )
+}
+
+/// Starts the verification worker of a run (`verify_tables`; `arg` as `verify::worker_arg`).
+pub fn start_verify_worker(arg: i64, source_name: &str, database: &str) -> Result<StartedWorker> {
+    launch(
+        WorkerRole::Verify,
+        &format!("pg_chameleon_rs verify {source_name}"),
         arg.into_datum(),
         source_name,
         database,
