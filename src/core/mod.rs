@@ -17,6 +17,7 @@ pub mod gtid;
 pub mod json;
 pub mod mapping;
 pub mod mysql_source;
+pub mod netchange;
 pub mod options;
 pub mod position;
 pub mod ranges;
