@@ -24,6 +24,7 @@ pub mod ranges;
 pub mod reader;
 pub mod rowcodec;
 pub mod schema;
+pub mod setsql;
 pub mod source_url;
 pub mod sql;
 pub mod state;
