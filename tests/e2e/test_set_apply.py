@@ -32,16 +32,16 @@ def same_key_many_times(ctx, base):
     ctx.my_exec(
         "START TRANSACTION",
         # insert, update x3, key change, delete, re-insert
-        f"INSERT INTO orders VALUES ({o}, 1, 1.5, 'new', '2024-01-01 00:00:00', 'a')",
+        f"INSERT INTO orders (order_id, customer_id, amount, status, placed, note) VALUES ({o}, 1, 1.5, 'new', '2024-01-01 00:00:00', 'a')",
         f"UPDATE orders SET status = 'u1' WHERE order_id = {o}",
         f"UPDATE orders SET status = 'u2', amount = 2.25 WHERE order_id = {o}",
         f"UPDATE orders SET status = 'u3', note = NULL WHERE order_id = {o}",
         f"UPDATE orders SET order_id = {o + 1} WHERE order_id = {o}",
         f"DELETE FROM orders WHERE order_id = {o + 1}",
-        f"INSERT INTO orders VALUES ({o}, 2, 3, 'again', NULL, 'reinserted')",
+        f"INSERT INTO orders (order_id, customer_id, amount, status, placed, note) VALUES ({o}, 2, 3, 'again', NULL, 'reinserted')",
         # an existing row deleted then inserted again (an update), and one updated
         "DELETE FROM orders WHERE order_id = 1",
-        "INSERT INTO orders VALUES (1, 9, 9.99, 'back', '2020-02-29 12:00:00', 'same key')",
+        "INSERT INTO orders (order_id, customer_id, amount, status, placed, note) VALUES (1, 9, 9.99, 'back', '2020-02-29 12:00:00', 'same key')",
         "UPDATE orders SET amount = amount + 1 WHERE order_id = 2",
         # a composite key changed back and forth, and two keys swapped through a third
         f"INSERT INTO `Order Items` VALUES ({o}, 1, 1, 'x'), ({o}, 2, 2, 'y')",
@@ -51,11 +51,11 @@ def same_key_many_times(ctx, base):
         "COMMIT")
     # the same key across transactions of one batch, customers interleaved
     for i, stmt in enumerate([
-            f"INSERT INTO orders VALUES ({o + 10}, 1, 0, 'new', NULL, NULL)",
+            f"INSERT INTO orders (order_id, customer_id, amount, status, placed, note) VALUES ({o + 10}, 1, 0, 'new', NULL, NULL)",
             f"UPDATE orders SET status = 't2' WHERE order_id = {o + 10}",
             f"UPDATE orders SET order_id = {o + 11}, status = 't3' WHERE order_id = {o + 10}",
             f"DELETE FROM orders WHERE order_id = {o + 11}",
-            f"INSERT INTO orders VALUES ({o + 11}, 3, 4, 'reinserted', NULL, 'across')",
+            f"INSERT INTO orders (order_id, customer_id, amount, status, placed, note) VALUES ({o + 11}, 3, 4, 'reinserted', NULL, 'across')",
             f"UPDATE orders SET order_id = {o + 10} WHERE order_id = {o + 11}"]):
         ctx.my_exec("START TRANSACTION", stmt, f"UPDATE customers SET name = 'n{base}-{i}' WHERE id = 1",
                     "COMMIT")
