@@ -228,6 +228,47 @@ CREATE TABLE sch_chameleon.t_last_replayed (
     ts_written          timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
+-- verify_tables: one row per verification run, one per table of a run (docs/sql-api.md,
+-- chameleon.verification). A run's worker records its pid; a run whose worker is gone
+-- without finishing is failed, never equal (the view says so, and the next verify_tables
+-- or stop_verification of the source records it).
+CREATE TABLE sch_chameleon.t_verify_runs (
+    i_id_run            bigserial PRIMARY KEY,
+    i_id_source         integer NOT NULL REFERENCES sch_chameleon.t_sources ON DELETE CASCADE,
+    enm_state           text NOT NULL DEFAULT 'queued'
+                        CHECK (enm_state IN ('queued', 'running', 'done', 'failed', 'stopped')),
+    b_repair            boolean NOT NULL DEFAULT false,
+    i_worker_pid        integer,
+    ts_worker_start     timestamptz,
+    ts_created          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    ts_finished         timestamptz,
+    t_error             text
+);
+
+CREATE TABLE sch_chameleon.t_verify_tables (
+    i_id_run            bigint NOT NULL REFERENCES sch_chameleon.t_verify_runs ON DELETE CASCADE,
+    i_id_table          integer NOT NULL,
+    i_order             integer NOT NULL,
+    v_mysql_table       text NOT NULL,
+    v_pg_table          text NOT NULL,
+    enm_state           text NOT NULL DEFAULT 'queued'
+                        CHECK (enm_state IN ('queued', 'running', 'equal', 'different', 'repaired', 'failed')),
+    t_method            text,
+    i_chunks            bigint NOT NULL DEFAULT 0,
+    i_rows_source       bigint NOT NULL DEFAULT 0,
+    i_rows_destination  bigint NOT NULL DEFAULT 0,
+    i_missing           bigint NOT NULL DEFAULT 0,
+    i_extra             bigint NOT NULL DEFAULT 0,
+    i_different         bigint NOT NULL DEFAULT 0,
+    i_repaired          bigint,
+    t_position          text,
+    jsb_sample          jsonb NOT NULL DEFAULT '[]',
+    ts_started          timestamptz,
+    ts_finished         timestamptz,
+    t_reason            text,
+    PRIMARY KEY (i_id_run, i_id_table)
+);
+
 -- The catalogue joined with the live state of the workers, in words: "running" only when the
 -- workers really are alive; what to do otherwise.
 CREATE FUNCTION chameleon.show_status(source_name text DEFAULT NULL)
@@ -262,7 +303,11 @@ SELECT s.name,
                    nullif(count(*) FILTER (WHERE t.state = 'failed'), 0) || ' tables failed to copy',
                    nullif(count(*) FILTER (WHERE t.state = 'disabled' AND t.replica_enabled IS FALSE), 0)
                      || ' tables not replicated (see chameleon.tables)'), '')
-            FROM chameleon.tables t WHERE t.source = s.name))
+            FROM chameleon.tables t WHERE t.source = s.name),
+         (SELECT string_agg(format('verification %s running (%s of %s tables compared)', q.run_id, q.done, q.total), ', ')
+            FROM (SELECT v.run_id, count(*) FILTER (WHERE v.state NOT IN ('queued', 'running')) AS done, count(*) AS total
+                    FROM chameleon.verification v WHERE v.source = s.name GROUP BY v.run_id
+                  HAVING bool_or(v.state IN ('queued', 'running'))) q))
   FROM chameleon.sources s
  WHERE source_name IS NULL OR s.name = source_name
  ORDER BY s.name
@@ -357,7 +402,10 @@ SELECT s.t_source AS source,
        t.ts_copied AS copied_at,
        t.t_notes AS notes,
        t.t_last_error AS last_error,
-       c.pid AS copy_worker_pid
+       c.pid AS copy_worker_pid,
+       -- how replay finds the row an update or delete changes: by the replica key, or (a
+       -- table without a primary or NOT NULL unique key) by every column of the row
+       CASE WHEN cardinality(t.v_replica_key) > 0 THEN 'key' ELSE 'full row' END AS replica_identity
   FROM sch_chameleon.t_replica_tables t
   JOIN sch_chameleon.t_sources s USING (i_id_source)
   LEFT JOIN LATERAL (
@@ -390,11 +438,59 @@ SELECT d.ts_discard AS discard_time,
   JOIN sch_chameleon.t_sources s USING (i_id_source)
   LEFT JOIN sch_chameleon.t_replica_tables t ON t.i_id_table = d.i_id_table;
 
+-- Each verification run and table: the state (a run whose worker is gone without finishing
+-- shows its unfinished tables failed), what was compared, and the differences.
+CREATE VIEW chameleon.verification AS
+SELECT r.i_id_run                                   AS run_id,
+       s.t_source                                   AS source,
+       v.v_mysql_table                              AS mysql_table,
+       v.v_pg_table                                 AS pg_table,
+       CASE WHEN v.enm_state IN ('queued', 'running') AND r.enm_state IN ('queued', 'running') AND NOT EXISTS
+                   (SELECT 1 FROM pg_stat_activity a
+                     WHERE a.pid = r.i_worker_pid AND a.backend_start = r.ts_worker_start)
+                 AND r.ts_worker_start IS NOT NULL
+            THEN 'failed'
+            WHEN v.enm_state IN ('queued', 'running') AND r.enm_state IN ('failed', 'stopped') THEN 'failed'
+            ELSE v.enm_state END                    AS state,
+       r.b_repair                                   AS repair,
+       v.t_method                                   AS method,
+       v.i_chunks                                   AS chunks,
+       v.i_rows_source                              AS rows_source,
+       v.i_rows_destination                         AS rows_destination,
+       CASE WHEN v.ts_started IS NOT NULL
+            THEN round(greatest(v.i_rows_source, v.i_rows_destination)
+                       / greatest(extract(epoch FROM coalesce(v.ts_finished, clock_timestamp()) - v.ts_started), 0.001), 0)
+       END                                          AS rows_per_s,
+       v.t_position                                 AS compared_at,
+       v.i_missing                                  AS missing,
+       v.i_extra                                    AS extra,
+       v.i_different                                AS different,
+       v.i_repaired                                 AS repaired_rows,
+       v.jsb_sample                                 AS differing_rows,
+       CASE WHEN v.enm_state IN ('queued', 'running') AND r.enm_state = 'stopped'
+            THEN 'stopped by stop_verification'
+            WHEN v.enm_state IN ('queued', 'running') AND r.enm_state = 'failed'
+            THEN coalesce(r.t_error, 'the verification failed')
+            WHEN v.enm_state IN ('queued', 'running') AND r.enm_state IN ('queued', 'running')
+                 AND r.ts_worker_start IS NOT NULL AND NOT EXISTS
+                   (SELECT 1 FROM pg_stat_activity a
+                     WHERE a.pid = r.i_worker_pid AND a.backend_start = r.ts_worker_start)
+            THEN 'the verification worker ended before this table was compared (server restart or crash): verify again'
+            ELSE v.t_reason END                     AS reason,
+       v.ts_started                                 AS started,
+       v.ts_finished                                AS finished
+  FROM sch_chameleon.t_verify_runs r
+  JOIN sch_chameleon.t_sources s USING (i_id_source)
+  JOIN sch_chameleon.t_verify_tables v USING (i_id_run);
+
 GRANT USAGE ON SCHEMA chameleon TO pg_monitor;
 GRANT SELECT ON chameleon.sources, chameleon.tables, chameleon.errors, chameleon.discarded_rows TO pg_monitor;
 REVOKE ALL ON chameleon.sources, chameleon.tables, chameleon.errors, chameleon.discarded_rows FROM PUBLIC;
+GRANT SELECT ON chameleon.verification TO pg_monitor;
+REVOKE ALL ON chameleon.verification FROM PUBLIC;
 
 COMMENT ON VIEW chameleon.sources IS 'One row per replication source: status, lag, binlog position, backlog, worker';
 COMMENT ON VIEW chameleon.tables IS 'One row per replicated table: state, copy progress, consistent point, errors';
 COMMENT ON VIEW chameleon.errors IS 'Replay and copy errors with table, binlog position and failing statement';
 COMMENT ON VIEW chameleon.discarded_rows IS 'Rows PostgreSQL could not store, with their exact source bytes (base64 of the row encoding) and the reason';
+COMMENT ON VIEW chameleon.verification IS 'One row per verification run and table (verify_tables): state, rows compared on each side, rows/s, the position compared at, differing rows by kind with a sample';

@@ -2,6 +2,7 @@
 -- follows). A source can be pointed at another server (alter_source's
 -- mysql_url: a new primary after a failover, a rotated password). Table consistent points are
 -- cleared once replay has passed them, so no position of one server is compared with another's.
+-- Tables without a key are replicated by full row (chameleon.tables.replica_identity).
 -- A large source transaction is stored in pieces (t_replica_batch.b_open) in bounded memory.
 \echo Use "ALTER EXTENSION pg_chameleon_rs UPDATE TO '0.6.0'" to load this file. \quit
 
@@ -92,4 +93,199 @@ SELECT s.t_source                                   AS name,
  GROUP BY s.i_id_source, r.ts_last_received, l.ts_last_replayed, p.pending_batches, p.pending_events, p.oldest_pending,
           rate.read_per_s, rate.replayed_per_s;
 
+-- tables without a primary or NOT NULL unique key are replicated by full row: the view says
+-- which; those an earlier version copied but left unreplicated stay disabled until
+-- sync_tables copies them again (their changes were not read meanwhile)
+CREATE OR REPLACE VIEW chameleon.tables AS
+SELECT s.t_source AS source,
+       t.v_mysql_schema || '.' || t.v_mysql_table AS mysql_table,
+       quote_ident(t.v_pg_schema) || '.' || quote_ident(t.v_pg_table) AS pg_table,
+       t.enm_state AS state,
+       t.b_replica_enabled AS replica_enabled,
+       t.v_replica_key AS replica_key,
+       -- while a table is being copied: the rows stored so far (ranges committed, plus what
+       -- the COPY of each worker on it has stored)
+       CASE WHEN t.enm_state = 'copying' THEN t.i_rows_copied + coalesce(c.tuples_processed, 0)
+            ELSE t.i_rows_copied END AS rows_copied,
+       t.i_rows_estimated AS rows_estimated,
+       t.i_rows_discarded AS rows_discarded,
+       CASE WHEN t.t_binlog_name IS NOT NULL THEN t.t_binlog_name || ':' || t.i_binlog_position END AS consistent_point,
+       t.ts_copied AS copied_at,
+       t.t_notes AS notes,
+       t.t_last_error AS last_error,
+       c.pid AS copy_worker_pid,
+       -- how replay finds the row an update or delete changes: by the replica key, or (a
+       -- table without a primary or NOT NULL unique key) by every column of the row
+       CASE WHEN cardinality(t.v_replica_key) > 0 THEN 'key' ELSE 'full row' END AS replica_identity
+  FROM sch_chameleon.t_replica_tables t
+  JOIN sch_chameleon.t_sources s USING (i_id_source)
+  LEFT JOIN LATERAL (
+        SELECT min(w.i_pid) AS pid, sum(p.tuples_processed)::bigint AS tuples_processed
+          FROM sch_chameleon.t_copy_workers w
+          LEFT JOIN pg_stat_progress_copy p ON p.pid = w.i_pid
+         WHERE w.i_id_source = t.i_id_source AND w.i_id_table = t.i_id_table
+           AND t.enm_state = 'copying' AND w.enm_state = 'go') c ON true;
+
+UPDATE sch_chameleon.t_replica_tables
+   SET t_last_error = 'no primary key or NOT NULL unique key: copied by a version that did not replicate such tables; '
+                      'sync_tables copies it again, then it is replicated by full row'
+ WHERE cardinality(v_replica_key) = 0 AND NOT b_replica_enabled
+   AND t_last_error LIKE 'no primary key or NOT NULL unique key%';
+
 CREATE OR REPLACE VIEW sch_chameleon.v_version AS SELECT '0.6.0'::text AS t_version;
+
+-- verify_tables (issue 16)
+-- verify_tables: one row per verification run, one per table of a run (docs/sql-api.md,
+-- chameleon.verification). A run's worker records its pid; a run whose worker is gone
+-- without finishing is failed, never equal (the view says so, and the next verify_tables
+-- or stop_verification of the source records it).
+CREATE TABLE sch_chameleon.t_verify_runs (
+    i_id_run            bigserial PRIMARY KEY,
+    i_id_source         integer NOT NULL REFERENCES sch_chameleon.t_sources ON DELETE CASCADE,
+    enm_state           text NOT NULL DEFAULT 'queued'
+                        CHECK (enm_state IN ('queued', 'running', 'done', 'failed', 'stopped')),
+    b_repair            boolean NOT NULL DEFAULT false,
+    i_worker_pid        integer,
+    ts_worker_start     timestamptz,
+    ts_created          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    ts_finished         timestamptz,
+    t_error             text
+);
+
+CREATE TABLE sch_chameleon.t_verify_tables (
+    i_id_run            bigint NOT NULL REFERENCES sch_chameleon.t_verify_runs ON DELETE CASCADE,
+    i_id_table          integer NOT NULL,
+    i_order             integer NOT NULL,
+    v_mysql_table       text NOT NULL,
+    v_pg_table          text NOT NULL,
+    enm_state           text NOT NULL DEFAULT 'queued'
+                        CHECK (enm_state IN ('queued', 'running', 'equal', 'different', 'repaired', 'failed')),
+    t_method            text,
+    i_chunks            bigint NOT NULL DEFAULT 0,
+    i_rows_source       bigint NOT NULL DEFAULT 0,
+    i_rows_destination  bigint NOT NULL DEFAULT 0,
+    i_missing           bigint NOT NULL DEFAULT 0,
+    i_extra             bigint NOT NULL DEFAULT 0,
+    i_different         bigint NOT NULL DEFAULT 0,
+    i_repaired          bigint,
+    t_position          text,
+    jsb_sample          jsonb NOT NULL DEFAULT '[]',
+    ts_started          timestamptz,
+    ts_finished         timestamptz,
+    t_reason            text,
+    PRIMARY KEY (i_id_run, i_id_table)
+);
+REVOKE ALL ON sch_chameleon.t_verify_runs, sch_chameleon.t_verify_tables FROM PUBLIC;
+REVOKE ALL ON SEQUENCE sch_chameleon.t_verify_runs_i_id_run_seq FROM PUBLIC;
+
+-- Each verification run and table: the state (a run whose worker is gone without finishing
+-- shows its unfinished tables failed), what was compared, and the differences.
+CREATE VIEW chameleon.verification AS
+SELECT r.i_id_run                                   AS run_id,
+       s.t_source                                   AS source,
+       v.v_mysql_table                              AS mysql_table,
+       v.v_pg_table                                 AS pg_table,
+       CASE WHEN v.enm_state IN ('queued', 'running') AND r.enm_state IN ('queued', 'running') AND NOT EXISTS
+                   (SELECT 1 FROM pg_stat_activity a
+                     WHERE a.pid = r.i_worker_pid AND a.backend_start = r.ts_worker_start)
+                 AND r.ts_worker_start IS NOT NULL
+            THEN 'failed'
+            WHEN v.enm_state IN ('queued', 'running') AND r.enm_state IN ('failed', 'stopped') THEN 'failed'
+            ELSE v.enm_state END                    AS state,
+       r.b_repair                                   AS repair,
+       v.t_method                                   AS method,
+       v.i_chunks                                   AS chunks,
+       v.i_rows_source                              AS rows_source,
+       v.i_rows_destination                         AS rows_destination,
+       CASE WHEN v.ts_started IS NOT NULL
+            THEN round(greatest(v.i_rows_source, v.i_rows_destination)
+                       / greatest(extract(epoch FROM coalesce(v.ts_finished, clock_timestamp()) - v.ts_started), 0.001), 0)
+       END                                          AS rows_per_s,
+       v.t_position                                 AS compared_at,
+       v.i_missing                                  AS missing,
+       v.i_extra                                    AS extra,
+       v.i_different                                AS different,
+       v.i_repaired                                 AS repaired_rows,
+       v.jsb_sample                                 AS differing_rows,
+       CASE WHEN v.enm_state IN ('queued', 'running') AND r.enm_state = 'stopped'
+            THEN 'stopped by stop_verification'
+            WHEN v.enm_state IN ('queued', 'running') AND r.enm_state = 'failed'
+            THEN coalesce(r.t_error, 'the verification failed')
+            WHEN v.enm_state IN ('queued', 'running') AND r.enm_state IN ('queued', 'running')
+                 AND r.ts_worker_start IS NOT NULL AND NOT EXISTS
+                   (SELECT 1 FROM pg_stat_activity a
+                     WHERE a.pid = r.i_worker_pid AND a.backend_start = r.ts_worker_start)
+            THEN 'the verification worker ended before this table was compared (server restart or crash): verify again'
+            ELSE v.t_reason END                     AS reason,
+       v.ts_started                                 AS started,
+       v.ts_finished                                AS finished
+  FROM sch_chameleon.t_verify_runs r
+  JOIN sch_chameleon.t_sources s USING (i_id_source)
+  JOIN sch_chameleon.t_verify_tables v USING (i_id_run);
+GRANT SELECT ON chameleon.verification TO pg_monitor;
+REVOKE ALL ON chameleon.verification FROM PUBLIC;
+COMMENT ON VIEW chameleon.verification IS 'One row per verification run and table (verify_tables): state, rows compared on each side, rows/s, the position compared at, differing rows by kind with a sample';
+
+-- show_status mentions a running verification
+CREATE OR REPLACE FUNCTION chameleon.show_status(source_name text DEFAULT NULL)
+RETURNS TABLE (source text, status text, detail text)
+LANGUAGE sql STABLE
+AS $fn$
+SELECT s.name,
+       CASE
+         WHEN s.status IN ('running', 'syncing') AND s.worker_alive THEN 'running'
+         WHEN s.status IN ('running', 'syncing') AND s.auto_restart THEN 'restarting'
+         WHEN s.status IN ('running', 'syncing') THEN 'down'
+         WHEN s.status = 'initialising' AND NOT coalesce(s.worker_alive, false) THEN 'interrupted'
+         ELSE s.status
+       END,
+       concat_ws('; ',
+         CASE
+           WHEN s.status IN ('running', 'syncing') AND NOT s.worker_alive AND s.auto_restart
+             THEN 'the workers are not running; the launcher restarts them'
+           WHEN s.status IN ('running', 'syncing') AND NOT s.worker_alive
+             THEN 'the workers are not running: call start_replica (it resumes from the stored position)'
+           WHEN s.status = 'initialising' AND NOT coalesce(s.worker_alive, false)
+             THEN 'the initial copy stopped: init_replica resumes it'
+           WHEN s.status = 'error' THEN 'error: ' || s.last_error || ' (fix the cause, then enable_replica and start_replica)'
+           WHEN s.status = 'ready' THEN 'not initialised: init_replica, or start_replica with a start_position'
+         END,
+         CASE WHEN s.status IN ('running', 'syncing') AND s.worker_alive
+              THEN format('read lag %s, replay lag %s, %s row events pending',
+                          coalesce(date_trunc('second', s.read_lag)::text, '-'),
+                          coalesce(date_trunc('second', s.replay_lag)::text, '-'), s.pending_events) END,
+         (SELECT nullif(concat_ws(', ',
+                   nullif(count(*) FILTER (WHERE t.state IN ('pending', 'copying')), 0) || ' tables being copied',
+                   nullif(count(*) FILTER (WHERE t.state = 'failed'), 0) || ' tables failed to copy',
+                   nullif(count(*) FILTER (WHERE t.state = 'disabled' AND t.replica_enabled IS FALSE), 0)
+                     || ' tables not replicated (see chameleon.tables)'), '')
+            FROM chameleon.tables t WHERE t.source = s.name),
+         (SELECT string_agg(format('verification %s running (%s of %s tables compared)', q.run_id, q.done, q.total), ', ')
+            FROM (SELECT v.run_id, count(*) FILTER (WHERE v.state NOT IN ('queued', 'running')) AS done, count(*) AS total
+                    FROM chameleon.verification v WHERE v.source = s.name GROUP BY v.run_id
+                  HAVING bool_or(v.state IN ('queued', 'running'))) q))
+  FROM chameleon.sources s
+ WHERE source_name IS NULL OR s.name = source_name
+ ORDER BY s.name
+$fn$;
+
+-- verify_tables and stop_verification (issue 16)
+CREATE FUNCTION chameleon."verify_tables"(
+	"source_name" TEXT,
+	"tables" TEXT[] DEFAULT NULL,
+	"repair" bool DEFAULT false,
+	"wait" bool DEFAULT false
+) RETURNS bigint
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'verify_tables_wrapper';
+REVOKE EXECUTE ON FUNCTION chameleon.verify_tables(text, text[], boolean, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION chameleon.verify_tables(text, text[], boolean, boolean) IS 'Compares tables with the source while replication runs, exactly (chunk by chunk at one source position); returns the run id, results in chameleon.verification; repair => true copies a different table again and compares it again';
+CREATE FUNCTION chameleon."stop_verification"(
+	"run_id" bigint
+) RETURNS bool
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'stop_verification_wrapper';
+REVOKE EXECUTE ON FUNCTION chameleon.stop_verification(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION chameleon.stop_verification(bigint) IS 'Stops a verification run; its tables not compared yet end failed';

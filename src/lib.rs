@@ -42,6 +42,8 @@ COMMENT ON FUNCTION chameleon.run_maintenance(text) IS 'Removes replayed batches
 COMMENT ON FUNCTION chameleon.refresh_schema(text, text) IS 'Copies a mapped MySQL schema again as it is now on the source (new tables added, gone ones no longer replicated) while the source keeps replicating; returns the tables, the copy runs after commit';
 COMMENT ON FUNCTION chameleon.stop_replica(text) IS 'Stops the read and replay workers (and the launcher no longer restarts them); start_replica resumes exactly where they stopped';
 COMMENT ON FUNCTION chameleon.replay(text, integer) IS 'Applies stored batches in this session; returns the row events applied';
+COMMENT ON FUNCTION chameleon.verify_tables(text, text[], boolean, boolean) IS 'Compares tables with the source while replication runs, exactly (chunk by chunk at one source position); returns the run id, results in chameleon.verification; repair => true copies a different table again and compares it again';
+COMMENT ON FUNCTION chameleon.stop_verification(bigint) IS 'Stops a verification run; its tables not compared yet end failed';
 COMMENT ON FUNCTION chameleon.wait_for(text, interval) IS 'Waits until everything the source had written at the call is replayed; false on timeout';
 "#,
     name = "finalize_grants",

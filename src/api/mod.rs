@@ -3,3 +3,4 @@
 
 pub mod replica;
 pub mod sources;
+pub mod verify;

@@ -226,7 +226,8 @@ fn ready_for_sync(source_name: &str) -> Result<catalog::SourceRow> {
     Ok(s)
 }
 
-fn sync(source_name: &str, tables: Option<Vec<String>>) -> Result<Vec<String>> {
+/// `sync_tables` (also the repair of `verify_tables`).
+pub(crate) fn sync(source_name: &str, tables: Option<Vec<String>>) -> Result<Vec<String>> {
     let s = ready_for_sync(source_name)?;
     // tables the source's options leave out stay out (alter_source brings them back)
     let names = catalog::mark_tables_for_sync(s.id, tables.as_deref(), false)?;

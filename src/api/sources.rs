@@ -295,11 +295,20 @@ fn drop_source(source_name: &str, if_exists: default!(bool, false)) {
 fn enable_replica(source_name: &str) -> String {
     ok((|| {
         let s = catalog::source_by_name(source_name)?;
+        catalog::lock_source_control(s.id)?;
+        let s = catalog::source_by_id(s.id)?;
+        let refused = |s: &catalog::SourceRow| {
+            ChameleonError::state(format!("source \"{source_name}\" is {}, not in error", s.status))
+        };
+        s.status.next(SourceEvent::Enable { has_position: s.position.is_some() }).map_err(|_| refused(&s))?;
+        // A worker of the source may still be ending (the read worker notices the error the
+        // replay worker set within a second, then closes its binlog connection): it is waited
+        // for, so that start_replica right after finds none and starts both afresh.
+        workers::stop_all(&s, Duration::from_secs(60))?;
         catalog::lock_source(s.id)?;
-        let status = s
-            .status
-            .next(SourceEvent::Enable { has_position: s.position.is_some() })
-            .map_err(|_| ChameleonError::state(format!("source \"{source_name}\" is {}, not in error", s.status)))?;
+        let s = catalog::source_by_id(s.id)?;
+        let status =
+            s.status.next(SourceEvent::Enable { has_position: s.position.is_some() }).map_err(|_| refused(&s))?;
         catalog::set_status(s.id, status)?;
         catalog::clear_source_error(s.id)?;
         Ok(status.to_string())

@@ -10,6 +10,7 @@
 //! - `log`: `t_log_slots` and `t_replica_batch` (log slots, stored batches, maintenance)
 //! - `errors`: `t_error_log` and `t_discarded_rows`
 //! - `destination`: PostgreSQL's own catalogs (relations, columns, sequences, PostGIS)
+//! - `verify`: `t_verify_runs` and `t_verify_tables` (verify_tables), and its reads of the log
 //!
 //! Everything is re-exported here, so callers write `catalog::source_by_id`.
 
@@ -20,6 +21,7 @@ mod foreign_keys;
 mod log;
 mod sources;
 mod tables;
+mod verify;
 
 pub use copy::*;
 pub use destination::*;
@@ -28,6 +30,7 @@ pub use foreign_keys::*;
 pub use log::*;
 pub use sources::*;
 pub use tables::*;
+pub use verify::*;
 
 /// A state read from the catalogue: a word that is not one of the machine's states is an
 /// error naming it, never a default.

@@ -75,6 +75,20 @@ impl TableRow {
     pub fn key_indexes(&self) -> Vec<usize> {
         self.key.iter().filter_map(|k| self.columns.iter().position(|c| &c.name == k)).collect()
     }
+    /// A table without a primary or NOT NULL unique key: its updates and deletes are matched
+    /// by the full row (every column of the before image).
+    pub fn full_row(&self) -> bool {
+        self.key.is_empty()
+    }
+    /// The columns of the before image the reader keeps for an update or delete: the replica
+    /// key, or every column of a full-row table.
+    pub fn identity_indexes(&self) -> Vec<usize> {
+        if self.full_row() {
+            (0..self.columns.len()).collect()
+        } else {
+            self.key_indexes()
+        }
+    }
 }
 
 pub fn tables_for_source(source_id: i32) -> Result<Vec<TableRow>> {
@@ -419,8 +433,7 @@ pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>, selected_again: b
     let known: Vec<(i32, String, String)> = Spi::connect(|client| {
         let t = client.select(
             "SELECT i_id_table, v_mysql_schema || '.' || v_mysql_table, \
-                    CASE WHEN t_last_error IS NOT DISTINCT FROM $2 AND NOT $3 THEN 'left out' \
-                         WHEN cardinality(v_replica_key) > 0 THEN enm_state ELSE 'keyless' END \
+                    CASE WHEN t_last_error IS NOT DISTINCT FROM $2 AND NOT $3 THEN 'left out' ELSE enm_state END \
                FROM sch_chameleon.t_replica_tables WHERE i_id_source = $1 ORDER BY 2",
             None,
             &[id.into(), NOT_SELECTED.into(), selected_again.into()],
@@ -449,8 +462,8 @@ pub fn mark_tables_for_sync(id: i32, names: Option<&[String]>, selected_again: b
             }
             known.iter().filter(|k| names.contains(&k.1)).collect()
         }
-        // disabled by a replay error, failed, or left behind by a sync whose copy died (a table
-        // without a replica key is never replicated: copying it again would change nothing)
+        // disabled by a replay error, failed, or left behind by a sync whose copy died (tables
+        // without a key too: they replicate by full row since 0.6.0)
         None => known
             .iter()
             .filter(|k| {

@@ -31,8 +31,6 @@ pub struct TableDefinition {
 pub enum Problem {
     /// A column type we cannot map: the table is neither copied nor replicated.
     Unsupported(String),
-    /// No primary or unique NOT NULL key: copied, not replicated.
-    NoKey,
     /// Copied, not replicated, for the reason given.
     CopyOnly(String),
 }
@@ -42,7 +40,6 @@ impl TableDefinition {
     pub fn problem_text(&self) -> Option<String> {
         match &self.problem {
             Some(Problem::Unsupported(m)) => Some(m.clone()),
-            Some(Problem::NoKey) => Some("no primary key or NOT NULL unique key: copied, not replicated".to_string()),
             Some(Problem::CopyOnly(m)) => Some(format!("{m}: copied, not replicated")),
             None => None,
         }
@@ -84,7 +81,6 @@ pub fn describe(
             ))
         }),
         Err(e) => Some(Problem::Unsupported(e.to_string())),
-        Ok(_) if key.is_empty() => Some(Problem::NoKey),
         Ok(mapped) => {
             columns.iter().zip(&mapped).find(|(_, m)| m.kind == ValueKind::Text(Charset::Other)).map(|(c, _)| {
                 Problem::CopyOnly(format!(

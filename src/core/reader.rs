@@ -40,7 +40,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A replicated table as the reader needs it: catalogue id, value kinds in MySQL column
-/// order, and the positions of the replica key columns.
+/// order, and the positions of the replica key columns (every column for a table without a
+/// key, which replay matches by full row).
 #[derive(Debug, Clone)]
 pub struct ReaderTable {
     pub id: i32,
@@ -157,20 +158,34 @@ pub fn decode_rows(
             }
             Ok(vals)
         };
+        // the before image holds every column it must (a value conversion failed, not a column
+        // missing from a minimal image)
+        let whole_before = |b: &BinlogRow| table.key.iter().all(|&i| value_at(Some(b), &before_pos, i).is_some());
         let result = match op {
-            Op::Insert => after.as_ref().map(|a| convert(a, true, None).map(|r| (None, Some(r)))),
-            Op::Delete => before.as_ref().map(|b| convert(b, false, Some(&table.key)).map(|k| (Some(k), None))),
+            Op::Insert => after.as_ref().map(|a| convert(a, true, None).map(|r| (op, None, Some(r)))),
+            Op::Delete => before.as_ref().map(|b| convert(b, false, Some(&table.key)).map(|k| (op, Some(k), None))),
             Op::Update => match (before.as_ref(), after.as_ref()) {
-                (Some(b), Some(a)) => Some(
-                    convert(b, false, Some(&table.key))
-                        .and_then(|k| convert(a, true, None).map(|r| (Some(k), Some(r)))),
-                ),
+                (Some(b), Some(a)) => Some(match convert(b, false, Some(&table.key)) {
+                    Ok(k) => convert(a, true, None).map(|r| (op, Some(k), Some(r))),
+                    // a table matched by full row whose before image PostgreSQL cannot store:
+                    // the destination never had that row (it went to discarded_rows), so the
+                    // update stores the after image as a new row, as replay does for a keyed
+                    // row the destination lacks
+                    Err(_)
+                        if table.key.len() == table.kinds.len()
+                            && whole_before(b)
+                            && !table.skip.contains(&Op::Insert) =>
+                    {
+                        convert(a, true, None).map(|r| (Op::Insert, None, Some(r)))
+                    }
+                    Err(e) => Err(e),
+                }),
                 _ => None,
             },
             Op::Ddl => None,
         };
         match result {
-            Some(Ok((key, row))) => out.push(RowChange { table_id: table.id, op, pos, timestamp, key, row }),
+            Some(Ok((op, key, row))) => out.push(RowChange { table_id: table.id, op, pos, timestamp, key, row }),
             Some(Err((reason, raw))) => discarded.push(DiscardedRow { table_id: table.id, pos, raw, reason }),
             None => return Err(CoreError::binlog(format!("{table_name}: row event without the expected row image"))),
         }

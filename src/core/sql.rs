@@ -151,6 +151,65 @@ pub fn delete_statement(schema: &str, table: &str, key: &[&PgColumn]) -> String 
     format!("DELETE FROM {} WHERE {}", qualified(schema, table), key_predicate(key, 1))
 }
 
+/// PostgreSQL types without a btree equality operator (a type_override may choose them): a
+/// full-row match compares their text forms, which their input and output functions keep.
+const NO_EQUALITY: &[&str] = &["json", "xml", "point", "line", "lseg", "box", "path", "polygon", "circle"];
+
+/// Whether `pg_type` (`numeric(10,2)`, `"s"."geometry"(Point)`, `point[]`) has no equality.
+fn lacks_equality(pg_type: &str) -> bool {
+    let t = pg_type.trim().to_ascii_lowercase();
+    let base = t.split(['(', '[']).next().unwrap_or("").trim();
+    NO_EQUALITY.contains(&base)
+}
+
+/// The predicate that finds rows equal to a full before image in $first.. (one parameter per
+/// column, in column order): `col = $n::type`, or `col IS NULL` where the image holds NULL
+/// (`nulls[i]`), so NULLs match NULLs and an index on any column can serve the search.
+fn full_row_predicate(cols: &[PgColumn], nulls: &[bool], first_param: usize) -> String {
+    cols.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (name, n) = (quote_ident(&c.name), first_param + i);
+            if nulls.get(i).copied().unwrap_or(false) {
+                format!("{name} IS NULL")
+            } else if lacks_equality(&c.pg_type) {
+                format!("{name}::text = (${n}::{})::text", c.pg_type)
+            } else {
+                format!("{name} = ${n}::{}", c.pg_type)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// One row (its ctid) equal to the before image: an update or delete of a table without a
+/// key changes exactly one of several equal rows, as MySQL does.
+fn one_equal_row(schema: &str, table: &str, cols: &[PgColumn], nulls: &[bool], first_param: usize) -> String {
+    format!(
+        "ctid = (SELECT ctid FROM {} WHERE {} LIMIT 1)",
+        qualified(schema, table),
+        full_row_predicate(cols, nulls, first_param)
+    )
+}
+
+/// `UPDATE` of a table without a key: every column set from $1..$n, on one row equal to the
+/// before image in $n+1..$2n (`nulls`: which before values are NULL).
+pub fn full_row_update_statement(schema: &str, table: &str, cols: &[PgColumn], nulls: &[bool]) -> String {
+    let sets: Vec<String> =
+        cols.iter().enumerate().map(|(i, c)| format!("{} = ${}::{}", quote_ident(&c.name), i + 1, c.pg_type)).collect();
+    format!(
+        "UPDATE {} SET {} WHERE {}",
+        qualified(schema, table),
+        sets.join(", "),
+        one_equal_row(schema, table, cols, nulls, cols.len() + 1)
+    )
+}
+
+/// `DELETE` of one row equal to the before image in $1..$n (`nulls`: which values are NULL).
+pub fn full_row_delete_statement(schema: &str, table: &str, cols: &[PgColumn], nulls: &[bool]) -> String {
+    format!("DELETE FROM {} WHERE {}", qualified(schema, table), one_equal_row(schema, table, cols, nulls, 1))
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -197,5 +256,22 @@ mod tests {
         let mut nn = c("id", "integer");
         nn.nullable = false;
         assert_eq!(create_table("s", "t", &[nn]), "CREATE TABLE \"s\".\"t\" (\"id\" integer NOT NULL)");
+    }
+
+    #[test]
+    fn full_row_statements_match_one_row_nulls_as_nulls() {
+        let cols = vec![c("a", "integer"), c("j", "json"), c("p", "point[]"), c("g", "\"public\".\"geometry\"(Point)")];
+        assert_eq!(
+            full_row_delete_statement("s", "t", &cols, &[false, false, false, true]),
+            "DELETE FROM \"s\".\"t\" WHERE ctid = (SELECT ctid FROM \"s\".\"t\" WHERE \"a\" = $1::integer AND \
+             \"j\"::text = ($2::json)::text AND \"p\"::text = ($3::point[])::text AND \"g\" IS NULL LIMIT 1)"
+        );
+        let two = &cols[..2];
+        assert_eq!(
+            full_row_update_statement("s", "t", two, &[true, false]),
+            "UPDATE \"s\".\"t\" SET \"a\" = $1::integer, \"j\" = $2::json WHERE ctid = (SELECT ctid FROM \"s\".\"t\" \
+             WHERE \"a\" IS NULL AND \"j\"::text = ($4::json)::text LIMIT 1)"
+        );
+        assert!(!lacks_equality("jsonb") && !lacks_equality("numeric(10,2)") && lacks_equality("XML"));
     }
 }

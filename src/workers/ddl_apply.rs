@@ -195,13 +195,9 @@ fn apply_step(
             }
             TableAction::Alter { model, .. } => {
                 let id = require(table, step)?;
+                // (a key lost or gained changes how replay matches rows: by full row, or by the
+                // new key; the reader restarts after the statement with the new definition)
                 catalog::save_table_model(id, model)?;
-                if model.key.is_empty() {
-                    catalog::disable_table(
-                        id,
-                        "no primary key or NOT NULL unique key any more after a DDL statement: not replicated",
-                    )?;
-                }
                 Some(id)
             }
             TableAction::Drop(_) => {

@@ -11,6 +11,7 @@
 //! - `replay`: the per-source replay worker, applying stored batches to the destination.
 //! - `launcher`: with preload, restarts the workers of sources that should be running.
 //! - `txn`: transactions, error catching and sleeping in a backend.
+//! - `verify`: the verification worker of `verify_tables`.
 
 pub mod batch_writer;
 pub mod copy;
@@ -18,6 +19,7 @@ mod copy_producer;
 pub mod copy_worker;
 pub mod ddl_apply;
 pub mod detach;
+pub mod full_row;
 pub mod init;
 pub mod launcher;
 pub mod maintenance;
@@ -26,6 +28,7 @@ pub mod refresh;
 pub mod replay;
 pub mod start_position;
 pub mod txn;
+pub mod verify;
 
 use crate::error::{ChameleonError, Result};
 use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
@@ -39,6 +42,7 @@ pub enum WorkerRole {
     Copy,
     Read,
     Replay,
+    Verify,
 }
 
 impl WorkerRole {
@@ -48,6 +52,7 @@ impl WorkerRole {
             WorkerRole::Copy => "pg_chameleon_rs_copy_main",
             WorkerRole::Read => "pg_chameleon_rs_read_main",
             WorkerRole::Replay => "pg_chameleon_rs_replay_main",
+            WorkerRole::Verify => "pg_chameleon_rs_verify_main",
         }
     }
     pub fn label(self) -> &'static str {
@@ -56,6 +61,7 @@ impl WorkerRole {
             WorkerRole::Copy => "copy",
             WorkerRole::Read => "read",
             WorkerRole::Replay => "replay",
+            WorkerRole::Verify => "verify",
         }
     }
 }
@@ -83,6 +89,17 @@ pub fn start_copy_worker(source_id: i32, slot: i32, source_name: &str, database:
     launch(
         WorkerRole::Copy,
         &format!("pg_chameleon_rs copy {slot} {source_name}"),
+        arg.into_datum(),
+        source_name,
+        database,
+    )
+}
+
+/// Starts the verification worker of a run (`verify_tables`; `arg` as `verify::worker_arg`).
+pub fn start_verify_worker(arg: i64, source_name: &str, database: &str) -> Result<StartedWorker> {
+    launch(
+        WorkerRole::Verify,
+        &format!("pg_chameleon_rs verify {source_name}"),
         arg.into_datum(),
         source_name,
         database,
@@ -129,12 +146,34 @@ fn launch(
     Ok(StartedWorker { pid: pid as i32, handle })
 }
 
-/// Whether a backend with this pid is alive.
+/// Whether a backend with this pid is alive: in pg_stat_activity, or a child of the
+/// postmaster that is not there yet (a worker just forked shows in pg_stat_activity only once
+/// it has connected to its database, which takes a while on a loaded server: `wait_for` right
+/// after `start_replica` took a starting worker for a dead one).
 pub fn pid_alive(pid: i32) -> Result<bool> {
     // pg_stat_activity is a snapshot taken once per transaction; polling needs a fresh one.
     unsafe { pgrx::pg_sys::pgstat_clear_snapshot() };
-    Ok(Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", &[pid.into()])?
-        .unwrap_or(false))
+    let listed =
+        Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", &[pid.into()])?
+            .unwrap_or(false);
+    Ok(listed || postmaster_child_starting(pid))
+}
+
+/// A process with this pid exists, is a child of this server's postmaster, and is not a zombie.
+fn postmaster_child_starting(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let postmaster = unsafe { pgrx::pg_sys::PostmasterPid };
+    stat_parent(&stat).is_some_and(|(state, ppid)| state != 'Z' && state != 'X' && ppid == postmaster)
+}
+
+/// State and parent pid from a /proc/PID/stat line (`pid (comm) state ppid ...`; comm may
+/// hold spaces and parentheses: the fields start after the last ')').
+fn stat_parent(stat: &str) -> Option<(char, i32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
 }
 
 /// Sets the latch of the backend with this pid, if there is one: a worker sleeping in
@@ -258,5 +297,18 @@ pub fn stop_source_on_error(source_id: i32, role: WorkerRole, message: &str) {
 pub fn set_application_name(name: &str) {
     if let Ok(c) = std::ffi::CString::new(name) {
         unsafe { pgrx::pg_sys::pgstat_report_appname(c.as_ptr()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stat_parent;
+
+    #[test]
+    fn the_parent_pid_is_read_after_the_last_parenthesis() {
+        assert_eq!(stat_parent("4711 (postgres) S 42 4711 4711 0 -1"), Some(('S', 42)));
+        assert_eq!(stat_parent("4711 (pg_chameleon_rs (read) x) R 7 1 1"), Some(('R', 7)));
+        assert_eq!(stat_parent("4711 (bgworker) Z"), None);
+        assert_eq!(stat_parent("garbage"), None);
     }
 }

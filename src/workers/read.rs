@@ -51,7 +51,7 @@ fn reader_tables(tables: &[TableRow], options: &SourceOptions) -> HashMap<(Strin
         .iter()
         // tables being copied again (sync_tables) too: their changes are stored from before
         // their new consistent point, and applied once the copy is done
-        .filter(|t| t.enabled && t.state.is_followed() && !t.key.is_empty())
+        .filter(|t| t.enabled && t.state.is_followed())
         .map(|t| {
             (
                 (t.mysql_schema.clone(), t.mysql_table.clone()),
@@ -59,7 +59,8 @@ fn reader_tables(tables: &[TableRow], options: &SourceOptions) -> HashMap<(Strin
                     id: t.id,
                     kinds: t.mapped.iter().map(|m| m.kind.clone()).collect(),
                     names: t.columns.iter().map(|c| c.name.clone()).collect(),
-                    key: t.key_indexes(),
+                    // a table without a key keeps its whole before image (full-row match)
+                    key: t.identity_indexes(),
                     skip: [Op::Insert, Op::Update, Op::Delete]
                         .into_iter()
                         .filter(|op| options.skip_events.skips(*op, &t.mysql_schema, &t.mysql_table))

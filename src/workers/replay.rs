@@ -1,6 +1,12 @@
-//! Native replay: applies stored batches to the destination tables in source order, with
-//! one prepared plan per table and operation, and marks each batch replayed in the same
-//! transaction (docs/internals.md, contract 1). Used by the replay worker of each source (below) and
+//! Native replay: applies stored batches to the destination tables with the effect of
+//! applying their events one by one in source order, and marks each batch replayed in the
+//! same transaction (docs/internals.md, contract 1). A batch is read in chunks of
+//! `CHUNK_EVENTS` events (what bounds replay's memory, whatever the source transaction's
+//! size); a chunk is cut at DDL events into units, and a unit's events of the tables that
+//! can take sets are applied per table as their net change (`core::netchange`, a few
+//! statements over unnested arrays, every count checked) in a subtransaction: if a check or a
+//! statement fails, the unit is rolled back and applied one by one (one prepared plan per
+//! table and operation), which finds and reports the exact event. Used by the replay worker of each source (below) and
 //! by `chameleon.replay()`. Tables that are disabled, not yet copied, or whose
 //! consistent point is at or after an event skip that event (docs/internals.md, contract 3).
 //!
@@ -11,14 +17,17 @@
 use crate::catalog::{self, TableRow, TEXT_OID};
 use crate::core::change::{DdlEvent, Op};
 use crate::core::error::{is_transient_sqlstate, retry_backoff_ms};
+use crate::core::netchange::{Change, NetChange, Reducer, WouldFail};
 use crate::core::options::{OnErrorReplay, SkipEvents, SourceOptions};
 use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::core::rowcodec;
+use crate::core::setsql;
 use crate::core::sql::{self, PgColumn};
 use crate::core::state::{SourceStatus, TableState};
 use crate::error::{ChameleonError, Result};
 use crate::workers::ddl_apply;
-use crate::workers::txn::{abandonable, backend_sleep, in_transaction, shutdown_requested};
+use crate::workers::full_row::FullRowPlans;
+use crate::workers::txn::{abandonable, backend_sleep, in_subtransaction, in_transaction, shutdown_requested};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -48,10 +57,36 @@ struct Plan {
     stmt: OwnedPreparedStatement,
 }
 
+/// Row events read from the log and applied at a time: with the decoded values borrowed from
+/// them and the arrays of one set statement, what bounds replay's memory.
+const CHUNK_EVENTS: i64 = 10_000;
+
+/// Tables with more columns go one by one (one array parameter per column).
+const MAX_SET_COLUMNS: usize = 1_000;
+
+/// The set statements of a table (`core::setsql`), built once per table definition.
+struct SetPlan {
+    key_at: Vec<usize>,
+    width: usize,
+    insert: String,
+    update: String,
+    delete: String,
+    count: String,
+}
+
+/// A value list (a row, or a key) decoded from the log, borrowing its bytes.
+type Values<'a> = Vec<Option<&'a str>>;
+
 pub struct Replayer {
     source_id: i32,
     tables: HashMap<i32, TableRow>,
     plans: HashMap<(i32, Op), Plan>,
+    /// Updates and deletes of tables without a key (matched by full row).
+    full_row: FullRowPlans,
+    set_plans: HashMap<i32, SetPlan>,
+    /// Tables with a foreign key (either side) or a user trigger at the destination: the order
+    /// of their rows matters beyond their key, so they go one by one. Read per batch.
+    ordered: HashSet<i32>,
     applying: Option<Applying>,
     /// Binlog file of the event being applied (changes rarely: copied only then).
     applying_file: String,
@@ -65,6 +100,8 @@ pub struct Replayer {
 
 /// A stored row event, as replay reads it.
 struct Ev {
+    batch: i64,
+    event: i32,
     table_id: i32,
     op: String,
     file: String,
@@ -79,6 +116,8 @@ fn load_events(query: &str, args: &[DatumWithOid]) -> Result<Vec<Ev>> {
         let mut out = Vec::with_capacity(t.len());
         for r in t {
             out.push(Ev {
+                batch: r.get(7)?.unwrap_or_default(),
+                event: r.get(8)?.unwrap_or_default(),
                 table_id: r.get(1)?.unwrap_or_default(),
                 op: r.get(2)?.unwrap_or_default(),
                 file: r.get(3)?.unwrap_or_default(),
@@ -89,6 +128,14 @@ fn load_events(query: &str, args: &[DatumWithOid]) -> Result<Vec<Ev>> {
         }
         Ok(out)
     })
+}
+
+/// A value as a divergence error shows it: long ones (a full row's blobs) cut.
+fn shown(v: &str) -> String {
+    match v.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}...", &v[..cut]),
+        None => v.to_string(),
+    }
 }
 
 pub struct PendingBatchInfo {
@@ -106,6 +153,9 @@ impl Replayer {
             source_id,
             tables: HashMap::new(),
             plans: HashMap::new(),
+            full_row: FullRowPlans::default(),
+            set_plans: HashMap::new(),
+            ordered: HashSet::new(),
             applying: None,
             applying_file: String::new(),
             skip_events,
@@ -121,7 +171,11 @@ impl Replayer {
             table_id: Some(a.table_id),
             table: self.tables.get(&a.table_id).map(TableRow::mysql_name),
             position: Some(BinlogPosition::new(self.applying_file.clone(), a.pos)),
-            statement: self.plans.get(&(a.table_id, a.op)).map(|p| p.sql.clone()),
+            statement: self
+                .plans
+                .get(&(a.table_id, a.op))
+                .map(|p| p.sql.clone())
+                .or_else(|| self.full_row.statement(a.table_id, a.op)),
         }
     }
 
@@ -141,6 +195,8 @@ impl Replayer {
             .map(|(id, _)| *id)
             .collect();
         self.plans.retain(|(id, _), _| !changed.contains(id));
+        self.full_row.retain(|id| !changed.contains(&id));
+        self.set_plans.retain(|id, _| !changed.contains(id));
         self.skipping = fresh
             .values()
             .filter(|t| self.skip_events.any_for(&t.mysql_schema, &t.mysql_table))
@@ -199,80 +255,291 @@ impl Replayer {
         if let Some(a) = self.applying.as_mut() {
             a.op = op;
         }
+        if op != Op::Insert {
+            if let Some(t) = self.tables.get(&table_id).filter(|t| t.full_row()) {
+                return self.full_row.execute(t, op, values);
+            }
+        }
         let plan = self.plan(table_id, op)?;
         let args: Vec<DatumWithOid> = values.iter().map(|v| (*v).into()).collect();
         Spi::connect_mut(|client| -> Result<usize> { Ok(client.update(&plan.stmt, None, &args)?.len()) })
     }
 
-    /// Applies events in order (those of tables not live, or at or before their table's
-    /// consistent point, are skipped); returns how many were applied. `label` names where
-    /// they come from in a divergence error.
+    /// Applies events one by one in order (those of tables not live, or at or before their
+    /// table's consistent point, are skipped); returns how many were applied. `label` names
+    /// where they come from in a divergence error.
     fn apply_events(&mut self, events: &[Ev], label: &str) -> Result<i64> {
         let mut applied = 0i64;
         for ev in events {
-            let op = Op::from_code(&ev.op)
-                .ok_or_else(|| ChameleonError::catalog(format!("unknown operation \"{}\" in {label}", ev.op)))?;
-            if op == Op::Ddl {
-                self.apply_ddl(ev)?;
-                applied += 1;
-                continue;
-            }
-            let Some(table) = self.tables.get(&ev.table_id) else { continue };
-            let live = table.enabled && table.state.is_applied();
-            if !live || !after_consistent_point(&ev.file, ev.pos as u64, table.point.as_ref()) {
-                continue;
-            }
-            let lacks_rows = table.rows_discarded > 0;
-            let skipping = self.skipping.contains(&ev.table_id);
-            if self.applying_file != ev.file {
-                self.applying_file = ev.file.clone();
-            }
-            self.applying = Some(Applying { table_id: ev.table_id, op, pos: ev.pos as u64 });
-            let row = ev.row.as_deref().map(rowcodec::decode).transpose()?;
-            let key = ev.key.as_deref().map(rowcodec::decode).transpose()?;
-            let mut values: Vec<Option<&str>> = Vec::new();
-            match op {
-                Op::Insert => values.extend(row.iter().flatten()),
-                Op::Update => {
-                    values.extend(row.iter().flatten());
-                    values.extend(key.iter().flatten());
-                }
-                Op::Delete => values.extend(key.iter().flatten()),
-                Op::Ddl => {}
-            }
-            let mut affected = self.execute(ev.table_id, op, &values)?;
-            if affected == 0 && (lacks_rows || skipping) {
-                // The destination knowingly lacks rows of this table (kept in discarded_rows, or
-                // left out by skip_events): a delete of one is already done; an update that
-                // makes a discarded row storable brings it back; under skip_events it is a no-op.
-                affected = match op {
-                    Op::Delete => 1,
-                    Op::Update if !lacks_rows => 1,
-                    Op::Update => {
-                        let row_only: Vec<Option<&str>> = row.iter().flatten().copied().collect();
-                        self.execute(ev.table_id, Op::Insert, &row_only)?
-                    }
-                    Op::Insert | Op::Ddl => 0,
-                };
-            }
-            if affected != 1 {
-                let keytext: Vec<String> = key.iter().flatten().map(|k| k.unwrap_or("NULL").to_string()).collect();
-                let at = self.failure_point();
-                return Err(ChameleonError::state(format!(
-                    "{} on {} at {}:{} matched {affected} rows at the destination instead of 1 (key {}): \
-                     the destination has diverged from the source",
-                    if op == Op::Update { "update" } else { "delete" },
-                    at.table.unwrap_or_default(),
-                    ev.file,
-                    ev.pos,
-                    keytext.join(", ")
-                ))
-                .with_hint("copy the table again with chameleon.sync_tables"));
-            }
-            applied += 1;
+            applied += self.apply_one(ev, label)?;
         }
         self.applying = None;
         Ok(applied)
+    }
+
+    /// Whether replay applies `ev` to its table: the table is live and the event after its
+    /// consistent point.
+    fn is_due(&self, ev: &Ev) -> bool {
+        self.tables.get(&ev.table_id).is_some_and(|t| {
+            t.enabled && t.state.is_applied() && after_consistent_point(&ev.file, ev.pos as u64, t.point.as_ref())
+        })
+    }
+
+    /// Applies one event with the table's prepared statement (a DDL event: the statement);
+    /// returns 1 if applied, 0 if skipped.
+    fn apply_one(&mut self, ev: &Ev, label: &str) -> Result<i64> {
+        let op = Op::from_code(&ev.op)
+            .ok_or_else(|| ChameleonError::catalog(format!("unknown operation \"{}\" in {label}", ev.op)))?;
+        if op == Op::Ddl {
+            self.apply_ddl(ev)?;
+            return Ok(1);
+        }
+        if !self.is_due(ev) {
+            return Ok(0);
+        }
+        let Some(table) = self.tables.get(&ev.table_id) else { return Ok(0) };
+        let lacks_rows = table.rows_discarded > 0;
+        let skipping = self.skipping.contains(&ev.table_id);
+        if self.applying_file != ev.file {
+            self.applying_file = ev.file.clone();
+        }
+        self.applying = Some(Applying { table_id: ev.table_id, op, pos: ev.pos as u64 });
+        let row = ev.row.as_deref().map(rowcodec::decode).transpose()?;
+        let key = ev.key.as_deref().map(rowcodec::decode).transpose()?;
+        let mut values: Vec<Option<&str>> = Vec::new();
+        match op {
+            Op::Insert => values.extend(row.iter().flatten()),
+            Op::Update => {
+                values.extend(row.iter().flatten());
+                values.extend(key.iter().flatten());
+            }
+            Op::Delete => values.extend(key.iter().flatten()),
+            Op::Ddl => {}
+        }
+        let mut affected = self.execute(ev.table_id, op, &values)?;
+        if affected == 0 && (lacks_rows || skipping) {
+            // The destination knowingly lacks rows of this table (kept in discarded_rows, or
+            // left out by skip_events): a delete of one is already done; an update that
+            // makes a discarded row storable brings it back; under skip_events it is a no-op.
+            affected = match op {
+                Op::Delete => 1,
+                Op::Update if !lacks_rows => 1,
+                Op::Update => {
+                    let row_only: Vec<Option<&str>> = row.iter().flatten().copied().collect();
+                    self.execute(ev.table_id, Op::Insert, &row_only)?
+                }
+                Op::Insert | Op::Ddl => 0,
+            };
+        }
+        if affected != 1 {
+            let keytext: Vec<String> = key.iter().flatten().map(|k| shown(k.unwrap_or("NULL"))).collect();
+            let full_row = self.tables.get(&ev.table_id).is_some_and(TableRow::full_row);
+            let at = self.failure_point();
+            return Err(ChameleonError::state(format!(
+                "{} on {} at {}:{} matched {affected} rows at the destination instead of 1 ({} {}): \
+                 the destination has diverged from the source",
+                if op == Op::Update { "update" } else { "delete" },
+                at.table.unwrap_or_default(),
+                ev.file,
+                ev.pos,
+                if full_row { "full row" } else { "key" },
+                keytext.join(", ")
+            ))
+            .with_hint("copy the table again with chameleon.sync_tables"));
+        }
+        Ok(1)
+    }
+
+    /// Reads which replicated tables have a foreign key (either side) or a user trigger at
+    /// the destination: those go one by one (see `ordered`).
+    fn read_ordered_tables(&mut self) -> Result<()> {
+        let linked: HashSet<(String, String)> = Spi::connect(|client| -> Result<HashSet<(String, String)>> {
+            let t = client.select(
+                "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                  WHERE c.oid IN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' \
+                                  UNION SELECT confrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' \
+                                  UNION SELECT tgrelid FROM pg_catalog.pg_trigger WHERE NOT tgisinternal)",
+                None,
+                &[],
+            )?;
+            let mut out = HashSet::new();
+            for r in t {
+                out.insert((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default()));
+            }
+            Ok(out)
+        })?;
+        self.ordered = self
+            .tables
+            .values()
+            .filter(|t| {
+                linked.contains(&(
+                    sql::pg_identifier(&t.pg_schema).to_string(),
+                    sql::pg_identifier(&t.pg_table).to_string(),
+                ))
+            })
+            .map(|t| t.id)
+            .collect();
+        Ok(())
+    }
+
+    /// Whether a table's events may be applied as its net change: it has a replica key (a
+    /// table without one is matched by full row, one by one), no knowingly missing rows
+    /// (discarded rows, skip_events: their special cases are per event), nothing at the
+    /// destination that sees the order of its rows (foreign keys, user triggers), and not too
+    /// many columns.
+    fn takes_sets(&self, table_id: i32) -> bool {
+        self.tables.get(&table_id).is_some_and(|t| {
+            !t.key.is_empty()
+                && t.rows_discarded == 0
+                && !self.skipping.contains(&table_id)
+                && !self.ordered.contains(&table_id)
+                && t.columns.len() <= MAX_SET_COLUMNS
+        })
+    }
+
+    /// Applies a chunk of events: cut at each DDL event (a barrier, applied alone) into units.
+    fn apply_chunk(&mut self, events: &[Ev], label: &str) -> Result<i64> {
+        let mut applied = 0i64;
+        let mut start = 0;
+        for (i, ev) in events.iter().enumerate() {
+            if ev.op == Op::Ddl.code() {
+                applied += self.apply_unit(&events[start..i], label)?;
+                applied += self.apply_events(&events[i..=i], label)?;
+                start = i + 1;
+            }
+        }
+        applied += self.apply_unit(&events[start..], label)?;
+        Ok(applied)
+    }
+
+    /// Applies a unit of row events (no DDL among them): as sets in a subtransaction when at
+    /// least two can go so; if that fails anyhow, the subtransaction is rolled back and the
+    /// unit applied one by one, which either succeeds or stops at the exact failing event
+    /// (recorded as always).
+    fn apply_unit(&mut self, events: &[Ev], label: &str) -> Result<i64> {
+        if events.iter().filter(|ev| self.takes_sets(ev.table_id)).take(2).count() < 2 {
+            return self.apply_events(events, label);
+        }
+        match in_subtransaction(|| self.apply_unit_as_sets(events, label)) {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                debug1!("pg_chameleon_rs: set-based replay of {label} refused ({e}): applying its events one by one");
+                self.apply_events(events, label)
+            }
+        }
+    }
+
+    /// The set path of `apply_unit`: events of tables that take sets are folded per table into
+    /// their net change, the others applied at once (no foreign key or trigger links them);
+    /// then each table's net change is applied and checked.
+    fn apply_unit_as_sets(&mut self, events: &[Ev], label: &str) -> Result<i64> {
+        let mut reducers: HashMap<i32, Reducer<Values<'_>, Values<'_>>> = HashMap::new();
+        let mut order: Vec<i32> = Vec::new();
+        let mut key_at: HashMap<i32, Vec<usize>> = HashMap::new();
+        let mut applied = 0i64;
+        for (i, ev) in events.iter().enumerate() {
+            if !self.takes_sets(ev.table_id) {
+                applied += self.apply_one(ev, label)?;
+                continue;
+            }
+            if !self.is_due(ev) {
+                continue;
+            }
+            let op = Op::from_code(&ev.op)
+                .ok_or_else(|| ChameleonError::catalog(format!("unknown operation \"{}\" in {label}", ev.op)))?;
+            let at = match key_at.get(&ev.table_id) {
+                Some(at) => at,
+                None => {
+                    let t = self.tables.get(&ev.table_id).map(TableRow::key_indexes).unwrap_or_default();
+                    key_at.entry(ev.table_id).or_insert(t)
+                }
+            };
+            let row = ev.row.as_deref().map(rowcodec::decode).transpose()?;
+            let old = ev.key.as_deref().map(rowcodec::decode).transpose()?;
+            let change = change_of(op, old, row, at).ok_or_else(|| {
+                ChameleonError::catalog(format!("row event {} of {label} lacks its key or row", ev.event))
+            })?;
+            let reducer = reducers.entry(ev.table_id).or_insert_with(|| {
+                order.push(ev.table_id);
+                Reducer::new()
+            });
+            reducer
+                .push(i, change)
+                .map_err(|WouldFail(i)| ChameleonError::state(format!("event {i} of the unit fails one by one")))?;
+            applied += 1;
+        }
+        for table_id in order {
+            if let Some(r) = reducers.remove(&table_id) {
+                self.apply_net(table_id, r.finish())?;
+            }
+        }
+        self.applying = None;
+        Ok(applied)
+    }
+
+    fn set_plan(&mut self, table_id: i32) -> Result<&SetPlan> {
+        if !self.set_plans.contains_key(&table_id) {
+            let t = self
+                .tables
+                .get(&table_id)
+                .ok_or_else(|| ChameleonError::not_found(format!("table id {table_id} is not in the catalogue")))?;
+            let cols = pg_columns(t);
+            let key_at = t.key_indexes();
+            let key: Vec<&PgColumn> = key_at.iter().map(|&i| &cols[i]).collect();
+            let plan = SetPlan {
+                insert: setsql::insert_rows(&t.pg_schema, &t.pg_table, &cols),
+                update: setsql::update_rows(&t.pg_schema, &t.pg_table, &cols, &key_at),
+                delete: setsql::delete_keys(&t.pg_schema, &t.pg_table, &key),
+                count: setsql::count_keys(&t.pg_schema, &t.pg_table, &key),
+                width: cols.len(),
+                key_at,
+            };
+            self.set_plans.insert(table_id, plan);
+        }
+        self.set_plans.get(&table_id).ok_or_else(|| ChameleonError::internal("set plan cache lost a plan".into()))
+    }
+
+    /// Applies a table's net change; every statement must touch exactly the rows it names.
+    fn apply_net(&mut self, table_id: i32, net: NetChange<Values<'_>, Values<'_>>) -> Result<()> {
+        if net.is_empty() {
+            return Ok(());
+        }
+        let plan = self.set_plan(table_id)?;
+        let (width, nkey) = (plan.width, plan.key_at.len());
+        let checks: [(&str, Vec<&Values<'_>>, usize, usize); 4] = [
+            (&plan.delete, net.deletes.iter().collect(), nkey, net.deletes.len()),
+            (&plan.count, net.absent.iter().collect(), nkey, 0),
+            (&plan.update, net.updates.iter().map(|(_, r)| r).collect(), width, net.updates.len()),
+            (&plan.insert, net.inserts.iter().collect(), width, net.inserts.len()),
+        ];
+        for (i, (sql, rows, w, expected)) in checks.into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            if rows.iter().any(|r| r.len() != w) {
+                return Err(ChameleonError::catalog(format!(
+                    "a stored row of table id {table_id} has the wrong width"
+                )));
+            }
+            let touched = Spi::connect_mut(|client| -> Result<usize> {
+                // the arrays live in SPI's memory, freed when this statement's connection ends
+                let args: Vec<DatumWithOid> =
+                    (0..w).map(|c| rows.iter().map(|r| r[c]).collect::<Vec<Option<&str>>>().into()).collect();
+                if i == 1 {
+                    let n = client.select(sql, None, &args)?.first().get_one::<i64>()?.unwrap_or_default();
+                    Ok(n as usize)
+                } else {
+                    Ok(client.update(sql, None, &args)?.len())
+                }
+            })?;
+            if touched != expected {
+                return Err(ChameleonError::state(format!(
+                    "a set statement on table id {table_id} touched {touched} rows instead of {expected}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// A DDL statement of the source, in stream order: applied (or recorded as failed), then
@@ -285,7 +552,10 @@ impl Replayer {
         self.applying = None;
         ddl_apply::apply(self.source_id, &self.tables, &event, &at)?;
         self.plans.clear();
-        self.reload_tables()
+        self.full_row.clear();
+        self.set_plans.clear();
+        self.reload_tables()?;
+        self.read_ordered_tables()
     }
 
     /// A table's catch-up when its copy finishes while the source runs (`sync_tables`): the
@@ -295,17 +565,28 @@ impl Replayer {
     /// pointed the source at this one) all precede the copy and are never compared with its
     /// point. Returns how many.
     pub fn catch_up(&mut self, table_id: i32) -> Result<i64> {
-        let events = load_events(
-            "SELECT l.i_id_table, l.v_op, l.t_binlog_name, l.i_binlog_position, l.b_key, l.b_row \
-               FROM sch_chameleon.t_log_replica l \
-               JOIN sch_chameleon.t_replica_batch b ON b.i_id_batch = l.i_id_batch AND b.i_log_slot = l.i_log_slot \
-              WHERE b.i_id_source = $1 AND b.b_replayed AND l.i_id_table = $2 \
-                AND b.i_id_batch > coalesce((SELECT s.i_moved_after_batch FROM sch_chameleon.t_sources s \
-                                              WHERE s.i_id_source = $1), 0) \
-              ORDER BY l.i_id_batch, l.i_id_event",
-            &[self.source_id.into(), table_id.into()],
-        )?;
-        self.apply_events(&events, "the catch-up after the table's copy")
+        self.read_ordered_tables()?;
+        let (mut applied, mut after) = (0i64, (0i64, -1i32));
+        loop {
+            let events = load_events(
+                "SELECT l.i_id_table, l.v_op, l.t_binlog_name, l.i_binlog_position, l.b_key, l.b_row, l.i_id_batch, l.i_id_event \
+                   FROM sch_chameleon.t_log_replica l \
+                   JOIN sch_chameleon.t_replica_batch b ON b.i_id_batch = l.i_id_batch AND b.i_log_slot = l.i_log_slot \
+                  WHERE b.i_id_source = $1 AND b.b_replayed AND l.i_id_table = $2 \
+                    AND b.i_id_batch > coalesce((SELECT s.i_moved_after_batch FROM sch_chameleon.t_sources s \
+                                                  WHERE s.i_id_source = $1), 0) \
+                    AND (l.i_id_batch, l.i_id_event) > ($3, $4) \
+                  ORDER BY l.i_id_batch, l.i_id_event LIMIT $5",
+                &[self.source_id.into(), table_id.into(), after.0.into(), after.1.into(), CHUNK_EVENTS.into()],
+            )?;
+            let Some(last) = events.last() else { break };
+            after = (last.batch, last.event);
+            applied += self.apply_chunk(&events, "the catch-up after the table's copy")?;
+            if (events.len() as i64) < CHUNK_EVENTS {
+                break;
+            }
+        }
+        Ok(applied)
     }
 
     /// Clears, in the batch's transaction, the consistent point of every replicating table
@@ -358,12 +639,23 @@ impl Replayer {
         if catalog::table_generation(self.source_id)? != self.generation {
             self.reload_tables()?;
         }
-        let events = load_events(
-            "SELECT i_id_table, v_op, t_binlog_name, i_binlog_position, b_key, b_row FROM sch_chameleon.t_log_replica \
-             WHERE i_id_batch = $1 AND i_log_slot = $2 ORDER BY i_id_event",
-            &[batch_id.into(), slot.into()],
-        )?;
-        let applied = self.apply_events(&events, &format!("batch {batch_id}"))?;
+        self.read_ordered_tables()?;
+        let label = format!("batch {batch_id}");
+        let (mut applied, mut after) = (0i64, -1i32);
+        loop {
+            let events = load_events(
+                "SELECT i_id_table, v_op, t_binlog_name, i_binlog_position, b_key, b_row, i_id_batch, i_id_event \
+                   FROM sch_chameleon.t_log_replica \
+                  WHERE i_id_batch = $1 AND i_log_slot = $2 AND i_id_event > $3 ORDER BY i_id_event LIMIT $4",
+                &[batch_id.into(), slot.into(), after.into(), CHUNK_EVENTS.into()],
+            )?;
+            let Some(last) = events.last() else { break };
+            after = last.event;
+            applied += self.apply_chunk(&events, &label)?;
+            if (events.len() as i64) < CHUNK_EVENTS {
+                break;
+            }
+        }
         if let Some(end) = &end {
             self.forget_points_passed(end)?;
         }
@@ -383,6 +675,29 @@ impl Replayer {
             Ok(())
         })?;
         Ok(applied)
+    }
+}
+
+/// The change one row event makes to its table's keys: the new key taken from the row (the
+/// columns `key_at`). None when the event lacks what its operation needs.
+fn change_of<'a>(
+    op: Op,
+    old: Option<Values<'a>>,
+    row: Option<Values<'a>>,
+    key_at: &[usize],
+) -> Option<Change<Values<'a>, Values<'a>>> {
+    let key_of = |r: &Values<'a>| key_at.iter().map(|&i| r.get(i).copied()).collect::<Option<Values<'a>>>();
+    match op {
+        Op::Insert => {
+            let row = row?;
+            Some(Change::Insert { key: key_of(&row)?, row })
+        }
+        Op::Update => {
+            let row = row?;
+            Some(Change::Update { old_key: old?, key: key_of(&row)?, row })
+        }
+        Op::Delete => Some(Change::Delete { old_key: old? }),
+        Op::Ddl => None,
     }
 }
 

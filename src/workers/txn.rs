@@ -31,6 +31,29 @@ pub fn in_transaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
     result
 }
 
+/// As `in_transaction`, in a REPEATABLE READ transaction: every query of `body` sees one
+/// snapshot (the verification reads the replay position, the log and a table at once).
+pub fn in_repeatable_read<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::XactIsoLevel = pg_sys::XACT_REPEATABLE_READ as i32;
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    }
+    let result =
+        PgTryBuilder::new(AssertUnwindSafe(body)).catch_others(|e| Err(ChameleonError::from_caught(&e))).execute();
+    unsafe {
+        match &result {
+            Ok(_) => {
+                pg_sys::PopActiveSnapshot();
+                pg_sys::CommitTransactionCommand();
+            }
+            Err(_) => pg_sys::AbortCurrentTransaction(),
+        }
+    }
+    result
+}
+
 /// Runs `body` and turns an error PostgreSQL raises inside it into `Err`, without touching
 /// the transaction (the caller must abort it).
 pub fn catch_pg<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {

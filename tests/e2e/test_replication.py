@@ -38,8 +38,11 @@ def test_initial_copy_matches_source(ctx):
         state, enabled, rows, point, err = tables[f"{ctx.my_schema}.{t}"]
         assert (state, enabled, err) == ("copied", True, None)
         assert point == f"{src[1]}:{src[2]}"
-    state, enabled, rows, _, err = tables[f"{ctx.my_schema}.audit_log"]
-    assert (state, enabled, rows) == ("disabled", False, 2) and "no primary key" in err
+    # a table without a key is replicated too, by full row
+    state, enabled, rows, point, err = tables[f"{ctx.my_schema}.audit_log"]
+    assert (state, enabled, rows, point, err) == ("copied", True, 2, f"{src[1]}:{src[2]}", None)
+    assert dict(ctx.sql("SELECT mysql_table, replica_identity FROM chameleon.tables")) == {
+        f"{ctx.my_schema}.{t}": "key" for t in ALL if t != "audit_log"} | {f"{ctx.my_schema}.audit_log": "full row"}
     # keys are built after the data: the primary keys exist, composite and quoted
     pk = ctx.one("""SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM pg_index i
                     JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord) ON true

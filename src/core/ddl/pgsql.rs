@@ -67,9 +67,6 @@ pub(crate) fn problem(m: &TableModel, mapped: &[MappedType]) -> Option<String> {
             c.charset.as_deref().unwrap_or("?")
         ));
     }
-    if m.key.is_empty() {
-        return Some("no primary key or NOT NULL unique key: not replicated".into());
-    }
     None
 }
 

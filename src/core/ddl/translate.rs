@@ -542,7 +542,10 @@ fn alter_table(
     }
     let (drops, adds) = key_and_index_diff(&old, &a.m, &a.fates, &mut a.notes);
     if a.m.key.is_empty() && !old.key.is_empty() {
-        a.notes.push("no primary key or NOT NULL unique key any more: the table cannot be replicated".into());
+        a.notes.push(
+            "no primary key or NOT NULL unique key any more: updates and deletes are matched by the full row from here on"
+                .into(),
+        );
     }
     let mut sql = pre;
     sql.extend(drops);
@@ -565,10 +568,8 @@ fn alter_table(
 /// A column type the change stream cannot follow, in the new model.
 fn check_columns(m: &TableModel, old: &TableModel) -> Result<(), String> {
     let mapped = pgsql::mapped_columns(m)?;
-    if let Some(p) = pgsql::problem(&TableModel { key: vec!["-".into()], ..m.clone() }, &mapped) {
-        let before = pgsql::mapped_columns(old)
-            .ok()
-            .and_then(|mo| pgsql::problem(&TableModel { key: vec!["-".into()], ..old.clone() }, &mo));
+    if let Some(p) = pgsql::problem(m, &mapped) {
+        let before = pgsql::mapped_columns(old).ok().and_then(|mo| pgsql::problem(old, &mo));
         if before.as_ref() != Some(&p) {
             return Err(p);
         }

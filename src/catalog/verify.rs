@@ -1,0 +1,302 @@
+//! `t_verify_runs` and `t_verify_tables`: verification runs (`verify_tables`) and their
+//! per-table results; and the reads of the change log a verification needs (how far replay
+//! has gone, the replayed events of one table after a source snapshot).
+
+use super::run;
+use crate::core::position::BinlogPosition;
+use crate::core::verify::Tally;
+use crate::error::{ChameleonError, Result};
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+/// A run as its worker reads it.
+pub struct VerifyRun {
+    pub id: i64,
+    pub source_id: i32,
+    pub state: String,
+    pub repair: bool,
+}
+
+/// Records a run and its tables (`(table id, mysql name, pg name)` in order); returns its id.
+pub fn create_verify_run(source_id: i32, repair: bool, tables: &[(i32, String, String)]) -> Result<i64> {
+    let id = Spi::get_one_with_args::<i64>(
+        "INSERT INTO sch_chameleon.t_verify_runs (i_id_source, b_repair) VALUES ($1, $2) RETURNING i_id_run",
+        &[source_id.into(), repair.into()],
+    )?
+    .ok_or_else(|| ChameleonError::catalog("no verification run id returned".into()))?;
+    let ids: Vec<i32> = tables.iter().map(|t| t.0).collect();
+    let my: Vec<String> = tables.iter().map(|t| t.1.clone()).collect();
+    let pg: Vec<String> = tables.iter().map(|t| t.2.clone()).collect();
+    run(
+        "INSERT INTO sch_chameleon.t_verify_tables (i_id_run, i_id_table, i_order, v_mysql_table, v_pg_table) \
+         SELECT $1, t.id, t.n, t.my, t.pg FROM unnest($2::int[], $3::text[], $4::text[]) WITH ORDINALITY AS t(id, my, pg, n)",
+        &[id.into(), ids.into(), my.into(), pg.into()],
+    )?;
+    Ok(id)
+}
+
+pub fn verify_run(run_id: i64) -> Result<VerifyRun> {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT i_id_source, enm_state, b_repair FROM sch_chameleon.t_verify_runs WHERE i_id_run = $1",
+            None,
+            &[run_id.into()],
+        )?;
+        if t.is_empty() {
+            return Err(ChameleonError::not_found(format!("verification run {run_id}")));
+        }
+        let r = t.first();
+        Ok(VerifyRun {
+            id: run_id,
+            source_id: r.get(1)?.unwrap_or_default(),
+            state: r.get(2)?.unwrap_or_default(),
+            repair: r.get(3)?.unwrap_or(false),
+        })
+    })
+}
+
+/// The worker says it runs this run (its pid and start time tell a live worker from a dead one).
+pub fn set_verify_worker(run_id: i64) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_verify_runs SET enm_state = 'running', i_worker_pid = pg_backend_pid(), \
+                ts_worker_start = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()) \
+          WHERE i_id_run = $1 AND enm_state = 'queued'",
+        &[run_id.into()],
+    )
+}
+
+/// The tables of a run not compared yet, in order: (table id, mysql name).
+pub fn verify_queue(run_id: i64) -> Result<Vec<(i32, String)>> {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT i_id_table, v_mysql_table FROM sch_chameleon.t_verify_tables \
+              WHERE i_id_run = $1 AND enm_state IN ('queued', 'running') ORDER BY i_order",
+            None,
+            &[run_id.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            out.push((r.get(1)?.unwrap_or_default(), r.get(2)?.unwrap_or_default()));
+        }
+        Ok(out)
+    })
+}
+
+pub fn verify_run_state(run_id: i64) -> Result<String> {
+    Ok(Spi::get_one_with_args::<String>(
+        "SELECT enm_state FROM sch_chameleon.t_verify_runs WHERE i_id_run = $1",
+        &[run_id.into()],
+    )?
+    .unwrap_or_default())
+}
+
+/// A table's comparison starts (again: a repaired table is compared a second time).
+pub fn verify_table_started(run_id: i64, table_id: i32, method: &str) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_verify_tables SET enm_state = 'running', t_method = $3, ts_started = clock_timestamp(), \
+                ts_finished = NULL, i_chunks = 0, i_rows_source = 0, i_rows_destination = 0, i_missing = 0, \
+                i_extra = 0, i_different = 0, jsb_sample = '[]', t_reason = NULL \
+          WHERE i_id_run = $1 AND i_id_table = $2",
+        &[run_id.into(), table_id.into(), method.into()],
+    )
+}
+
+/// Progress of a table: what was compared so far and where.
+pub struct VerifyProgress<'a> {
+    pub chunks: i64,
+    pub rows_source: i64,
+    pub rows_destination: i64,
+    pub position: Option<&'a BinlogPosition>,
+    pub tally: &'a Tally,
+    pub sample: serde_json::Value,
+}
+
+pub fn verify_table_progress(run_id: i64, table_id: i32, p: &VerifyProgress) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_verify_tables SET i_chunks = $3, i_rows_source = $4, i_rows_destination = $5, \
+                t_position = coalesce($6, t_position), i_missing = $7, i_extra = $8, i_different = $9, jsb_sample = $10 \
+          WHERE i_id_run = $1 AND i_id_table = $2",
+        &[
+            run_id.into(),
+            table_id.into(),
+            p.chunks.into(),
+            p.rows_source.into(),
+            p.rows_destination.into(),
+            p.position.map(|x| x.to_string()).into(),
+            (p.tally.missing as i64).into(),
+            (p.tally.extra as i64).into(),
+            (p.tally.different as i64).into(),
+            JsonB(p.sample.clone()).into(),
+        ],
+    )
+}
+
+/// A table's result: `equal`, `different`, `repaired` or `failed` (with the reason).
+pub fn verify_table_finished(run_id: i64, table_id: i32, state: &str, reason: Option<&str>) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_verify_tables SET enm_state = $3, t_reason = $4, ts_finished = clock_timestamp() \
+          WHERE i_id_run = $1 AND i_id_table = $2",
+        &[run_id.into(), table_id.into(), state.into(), reason.into()],
+    )
+}
+
+/// A different table being repaired: `running` again until compared after its copy.
+pub fn verify_table_repairing(run_id: i64, table_id: i32) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_verify_tables SET enm_state = 'running', \
+                t_reason = 'repairing: the table is copied again (sync_tables), then compared again' \
+          WHERE i_id_run = $1 AND i_id_table = $2",
+        &[run_id.into(), table_id.into()],
+    )
+}
+
+pub fn verify_table_repaired_rows(run_id: i64, table_id: i32, rows: i64) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_verify_tables SET i_repaired = $3 WHERE i_id_run = $1 AND i_id_table = $2",
+        &[run_id.into(), table_id.into(), rows.into()],
+    )
+}
+
+/// The run ends (`done`, `failed`, `stopped`); its unfinished tables become `failed` with the
+/// reason, never `equal`.
+pub fn finish_verify_run(run_id: i64, state: &str, error: Option<&str>) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_verify_runs SET enm_state = $2, t_error = $3, ts_finished = clock_timestamp() \
+          WHERE i_id_run = $1 AND enm_state IN ('queued', 'running')",
+        &[run_id.into(), state.into(), error.into()],
+    )?;
+    let reason = match state {
+        "stopped" => "stopped by stop_verification".to_string(),
+        _ => error.unwrap_or("the verification ended before this table was compared").to_string(),
+    };
+    run(
+        "UPDATE sch_chameleon.t_verify_tables SET enm_state = 'failed', t_reason = $2, ts_finished = clock_timestamp() \
+          WHERE i_id_run = $1 AND enm_state IN ('queued', 'running')",
+        &[run_id.into(), reason.into()],
+    )
+}
+
+/// Records as failed the runs of a source whose worker is gone without finishing them (a
+/// restart, a crash): they never read as equal.
+pub fn fail_dead_verify_runs(source_id: i32) -> Result<()> {
+    let dead: Vec<i64> = Spi::connect(|c| -> Result<Vec<i64>> {
+        let t = c.select(
+            "SELECT r.i_id_run FROM sch_chameleon.t_verify_runs r \
+              WHERE r.i_id_source = $1 AND r.enm_state IN ('queued', 'running') AND r.ts_worker_start IS NOT NULL \
+                AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a \
+                                 WHERE a.pid = r.i_worker_pid AND a.backend_start = r.ts_worker_start)",
+            None,
+            &[source_id.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            out.push(r.get::<i64>(1)?.unwrap_or_default());
+        }
+        Ok(out)
+    })?;
+    for id in dead {
+        finish_verify_run(
+            id,
+            "failed",
+            Some(
+                "the verification worker ended before this table was compared (server restart or crash): verify again",
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// How far the source's read worker has stored: its read position and the last batch.
+pub fn stored_frontier(source_id: i32) -> Result<(Option<BinlogPosition>, i64)> {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT s.t_binlog_name, s.i_binlog_position, \
+                    (SELECT coalesce(max(b.i_id_batch), 0) FROM sch_chameleon.t_replica_batch b WHERE b.i_id_source = s.i_id_source) \
+               FROM sch_chameleon.t_sources s WHERE s.i_id_source = $1",
+            None,
+            &[source_id.into()],
+        )?;
+        let r = t.first();
+        let pos = match (r.get::<String>(1)?, r.get::<i64>(2)?) {
+            (Some(f), Some(p)) => Some(BinlogPosition::new(f, p as u64)),
+            _ => None,
+        };
+        Ok((pos, r.get::<i64>(3)?.unwrap_or(0)))
+    })
+}
+
+/// Whether every batch of the source up to `batch_id` is replayed.
+pub fn replayed_through(source_id: i32, batch_id: i64) -> Result<bool> {
+    Ok(!Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed AND i_id_batch <= $2)",
+        &[source_id.into(), batch_id.into()],
+    )?
+    .unwrap_or(true))
+}
+
+/// The last batch id such that every batch of the source up to it is replayed, as this
+/// transaction's snapshot sees it (replay applies batches in id order, each with its mark).
+pub fn replayed_prefix(source_id: i32) -> Result<i64> {
+    Ok(Spi::get_one_with_args::<i64>(
+        "SELECT coalesce((SELECT min(i_id_batch) - 1 FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed), \
+                         (SELECT max(i_id_batch) FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1), 0)",
+        &[source_id.into()],
+    )?
+    .unwrap_or(0))
+}
+
+/// Batch ids and end positions of the source, `upto` and below, newest first (`limit` of them).
+pub fn batches_before(source_id: i32, upto: i64, limit: i64) -> Result<Vec<(i64, BinlogPosition)>> {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT i_id_batch, t_binlog_name, i_binlog_position FROM sch_chameleon.t_replica_batch \
+              WHERE i_id_source = $1 AND i_id_batch <= $2 ORDER BY i_id_batch DESC LIMIT $3",
+            None,
+            &[source_id.into(), upto.into(), limit.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            let id: i64 = r.get(1)?.unwrap_or_default();
+            let f: String = r.get(2)?.unwrap_or_default();
+            let p: i64 = r.get(3)?.unwrap_or_default();
+            out.push((id, BinlogPosition::new(f, p as u64)));
+        }
+        Ok(out)
+    })
+}
+
+/// A stored row event of a table, as verification reads it.
+pub struct LoggedEvent {
+    pub op: String,
+    pub position: BinlogPosition,
+    pub key: Option<Vec<u8>>,
+    pub row: Option<Vec<u8>>,
+}
+
+/// The row events of a table in the replayed batches `after` < id <= `upto`, in stream order.
+pub fn table_events(source_id: i32, table_id: i32, after: i64, upto: i64) -> Result<Vec<LoggedEvent>> {
+    Spi::connect(|c| {
+        let t = c.select(
+            "SELECT l.v_op, l.t_binlog_name, l.i_binlog_position, l.b_key, l.b_row \
+               FROM sch_chameleon.t_log_replica l \
+               JOIN sch_chameleon.t_replica_batch b ON b.i_id_batch = l.i_id_batch AND b.i_log_slot = l.i_log_slot \
+              WHERE b.i_id_source = $1 AND b.b_replayed AND l.i_id_table = $2 AND l.v_op <> 'Q' \
+                AND l.i_id_batch > $3 AND l.i_id_batch <= $4 \
+              ORDER BY l.i_id_batch, l.i_id_event",
+            None,
+            &[source_id.into(), table_id.into(), after.into(), upto.into()],
+        )?;
+        let mut out = Vec::new();
+        for r in t {
+            let f: String = r.get(2)?.unwrap_or_default();
+            let p: i64 = r.get(3)?.unwrap_or_default();
+            out.push(LoggedEvent {
+                op: r.get(1)?.unwrap_or_default(),
+                position: BinlogPosition::new(f, p as u64),
+                key: r.get(4)?,
+                row: r.get(5)?,
+            });
+        }
+        Ok(out)
+    })
+}

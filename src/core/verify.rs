@@ -1,0 +1,437 @@
+//! The comparison of `verify_tables`, pure: one chunk of a table read on the source (values in
+//! the text form the copy writes, `core::value::from_text`), moved forward through the stored
+//! change events between the source snapshot and the destination's replay position, then
+//! matched with the destination's rows of the same key range (or of the whole table).
+//!
+//! Rows are matched by their replica key (a table without one: by the whole row, as a
+//! multiset). A key on one side only is `missing` (at the destination) or `extra`; a key on
+//! both sides whose values differ in text is a `Candidate`: the caller decides each differing
+//! value in PostgreSQL's own terms (the source text cast to the column's type, as COPY would
+//! store it, compared with the destination's text), so that two spellings of one value (a
+//! float's digits, a JSON object's key order) are not a difference and any other difference
+//! is. Memory: the chunk's rows, both sides.
+
+use std::collections::HashMap;
+
+/// A row in text form, one value per column, `None` for NULL.
+pub type Row = Vec<Option<String>>;
+
+/// The key range a chunk covers: integer keys `lo < key <= hi` (an open end is `None`), or the
+/// whole table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRange {
+    Whole,
+    Int { lo: Option<i128>, hi: Option<i128> },
+}
+
+impl KeyRange {
+    /// Whether a row whose identity (its key values, or the row) is `ident` falls in the range.
+    /// A key that is not an integer is outside any integer range.
+    pub fn contains(&self, ident: &[Option<String>]) -> bool {
+        match self {
+            KeyRange::Whole => true,
+            KeyRange::Int { lo, hi } => {
+                let Some(k) = ident.first().and_then(|v| v.as_deref()).and_then(|s| s.parse::<i128>().ok()) else {
+                    return false;
+                };
+                lo.is_none_or(|lo| k > lo) && hi.is_none_or(|hi| k <= hi)
+            }
+        }
+    }
+}
+
+/// A stored change event of the table (`t_log_replica`), decoded: what moves the source's
+/// rows from the snapshot forward to the destination's replay position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Insert(Row),
+    /// `old_key`: the replica key before (a keyless table: the whole row before).
+    Update {
+        old_key: Row,
+        row: Row,
+    },
+    Delete {
+        old_key: Row,
+    },
+}
+
+/// What kind of difference a row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffKind {
+    /// On the source, not at the destination.
+    Missing,
+    /// At the destination, not on the source.
+    Extra,
+    /// On both sides with values that differ.
+    Different,
+}
+
+impl DiffKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiffKind::Missing => "missing",
+            DiffKind::Extra => "extra",
+            DiffKind::Different => "different",
+        }
+    }
+}
+
+/// One differing row: its identity (key values, or the row of a keyless table), the kind, and
+/// for `Different` the columns (by index) whose values differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diff {
+    pub ident: Row,
+    pub kind: DiffKind,
+    pub columns: Vec<usize>,
+}
+
+/// A row on both sides whose values differ in text: `columns` are those the caller must decide
+/// (both values non-NULL, different text); `decided` those that differ whatever their types
+/// (NULL on one side only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub ident: Row,
+    pub source: Row,
+    pub destination: Row,
+    pub columns: Vec<usize>,
+    pub decided: Vec<usize>,
+}
+
+/// The result of matching one chunk: definite differences, and candidates to decide.
+#[derive(Debug, Default)]
+pub struct Matched {
+    pub diffs: Vec<Diff>,
+    pub candidates: Vec<Candidate>,
+    pub rows_source: u64,
+    pub rows_destination: u64,
+}
+
+/// One chunk being compared: the source rows (moved forward by `apply`) and the destination
+/// rows, each by identity with its multiplicity (1 for a keyed table).
+pub struct ChunkCompare {
+    key: Vec<usize>,
+    range: KeyRange,
+    source: HashMap<Row, (Row, i64)>,
+    destination: HashMap<Row, (Row, i64)>,
+}
+
+impl ChunkCompare {
+    /// `key`: the replica key's column indexes (empty: a keyless table, compared as a
+    /// multiset of whole rows).
+    pub fn new(key: Vec<usize>, range: KeyRange) -> ChunkCompare {
+        ChunkCompare { key, range, source: HashMap::new(), destination: HashMap::new() }
+    }
+
+    pub fn range(&self) -> &KeyRange {
+        &self.range
+    }
+
+    fn ident(&self, row: &Row) -> Row {
+        if self.key.is_empty() {
+            row.clone()
+        } else {
+            self.key.iter().map(|&i| row.get(i).cloned().flatten()).collect()
+        }
+    }
+
+    fn put(side: &mut HashMap<Row, (Row, i64)>, keyed: bool, ident: Row, row: Row) {
+        let e = side.entry(ident).or_insert_with(|| (row.clone(), 0));
+        if keyed {
+            // a key is unique: the later row replaces the earlier
+            *e = (row, 1);
+        } else {
+            e.1 += 1;
+        }
+    }
+
+    /// A source row of the chunk, as read in the snapshot.
+    pub fn add_source(&mut self, row: Row) {
+        let ident = self.ident(&row);
+        Self::put(&mut self.source, !self.key.is_empty(), ident, row);
+    }
+
+    /// A destination row of the chunk.
+    pub fn add_destination(&mut self, row: Row) {
+        let ident = self.ident(&row);
+        Self::put(&mut self.destination, !self.key.is_empty(), ident, row);
+    }
+
+    fn remove_source(&mut self, ident: Row) {
+        if !self.range.contains(&ident) {
+            return;
+        }
+        if self.key.is_empty() {
+            // a keyless delete removes one copy of the row; one the snapshot did not have
+            // leaves a negative count, which shows as a difference (it cannot happen on a
+            // consistent log)
+            let e = self.source.entry(ident.clone()).or_insert_with(|| (ident, 0));
+            e.1 -= 1;
+        } else {
+            self.source.remove(&ident);
+        }
+    }
+
+    fn insert_source(&mut self, row: Row) {
+        let ident = self.ident(&row);
+        if self.range.contains(&ident) {
+            Self::put(&mut self.source, !self.key.is_empty(), ident, row);
+        }
+    }
+
+    /// Applies one change event that happened after the snapshot (in stream order), to the
+    /// rows of the chunk's range.
+    pub fn apply(&mut self, change: Change) {
+        match change {
+            Change::Insert(row) => self.insert_source(row),
+            Change::Update { old_key, row } => {
+                self.remove_source(old_key);
+                self.insert_source(row);
+            }
+            Change::Delete { old_key } => self.remove_source(old_key),
+        }
+    }
+
+    /// Matches the two sides.
+    pub fn finish(self) -> Matched {
+        let mut out = Matched {
+            rows_source: self.source.values().map(|(_, n)| (*n).max(0) as u64).sum(),
+            rows_destination: self.destination.values().map(|(_, n)| (*n).max(0) as u64).sum(),
+            ..Matched::default()
+        };
+        let keyed = !self.key.is_empty();
+        let mut destination = self.destination;
+        let mut source: Vec<(Row, (Row, i64))> = self.source.into_iter().collect();
+        source.sort_by(|a, b| a.0.cmp(&b.0));
+        for (ident, (row, n)) in source {
+            let (drow, dn) = destination.remove(&ident).unwrap_or_default();
+            if keyed {
+                match (n > 0, dn > 0) {
+                    (true, false) => out.diffs.push(Diff { ident, kind: DiffKind::Missing, columns: vec![] }),
+                    (true, true) => {
+                        if let Some(c) = candidate(ident, row, drow) {
+                            out.candidates.push(c);
+                        }
+                    }
+                    _ => {}
+                }
+            } else {
+                push_multiset(&mut out.diffs, ident, n - dn);
+            }
+        }
+        let mut rest: Vec<(Row, (Row, i64))> = destination.into_iter().filter(|(_, (_, n))| *n > 0).collect();
+        rest.sort_by(|a, b| a.0.cmp(&b.0));
+        for (ident, (_, n)) in rest {
+            push_multiset(&mut out.diffs, ident, if keyed { -1 } else { -n });
+        }
+        out
+    }
+}
+
+/// `surplus` copies of a row more on the source (missing at the destination), or fewer (extra).
+fn push_multiset(diffs: &mut Vec<Diff>, ident: Row, surplus: i64) {
+    let kind = if surplus > 0 { DiffKind::Missing } else { DiffKind::Extra };
+    for _ in 0..surplus.unsigned_abs() {
+        diffs.push(Diff { ident: ident.clone(), kind, columns: vec![] });
+    }
+}
+
+/// The same key on both sides: None when every value has the same text.
+fn candidate(ident: Row, source: Row, destination: Row) -> Option<Candidate> {
+    let mut columns = Vec::new();
+    let mut decided = Vec::new();
+    let n = source.len().max(destination.len());
+    for i in 0..n {
+        let s = source.get(i).cloned().flatten();
+        let d = destination.get(i).cloned().flatten();
+        match (s, d) {
+            (Some(a), Some(b)) if a != b => columns.push(i),
+            (Some(_), None) | (None, Some(_)) => decided.push(i),
+            _ => {}
+        }
+    }
+    (!columns.is_empty() || !decided.is_empty()).then_some(Candidate { ident, source, destination, columns, decided })
+}
+
+/// A candidate decided: the columns that really differ (the caller says, for each of
+/// `columns`, whether the values are the same value), as a `Diff`, or None when all are equal.
+pub fn decide(c: &Candidate, same: &[bool]) -> Option<Diff> {
+    let mut cols: Vec<usize> = c.decided.clone();
+    cols.extend(c.columns.iter().zip(same).filter(|(_, s)| !**s).map(|(i, _)| *i));
+    cols.sort_unstable();
+    (!cols.is_empty()).then(|| Diff { ident: c.ident.clone(), kind: DiffKind::Different, columns: cols })
+}
+
+/// Counts per kind, kept for a table across its chunks, with a sample of the differing rows.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub missing: u64,
+    pub extra: u64,
+    pub different: u64,
+    pub sample: Vec<Diff>,
+}
+
+/// How many differing rows a table's result keeps as its sample.
+pub const SAMPLE_ROWS: usize = 100;
+
+impl Tally {
+    pub fn add(&mut self, diff: Diff) {
+        match diff.kind {
+            DiffKind::Missing => self.missing += 1,
+            DiffKind::Extra => self.extra += 1,
+            DiffKind::Different => self.different += 1,
+        }
+        if self.sample.len() < SAMPLE_ROWS {
+            self.sample.push(diff);
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.missing + self.extra + self.different
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(v: &[Option<&str>]) -> Row {
+        v.iter().map(|x| x.map(str::to_string)).collect()
+    }
+
+    fn keyed(range: KeyRange) -> ChunkCompare {
+        ChunkCompare::new(vec![0], range)
+    }
+
+    #[test]
+    fn equal_sides_give_nothing() {
+        let mut c = keyed(KeyRange::Whole);
+        for i in 1..=3 {
+            let row = r(&[Some(&i.to_string()), Some("x"), None]);
+            c.add_source(row.clone());
+            c.add_destination(row);
+        }
+        let m = c.finish();
+        assert!(m.diffs.is_empty() && m.candidates.is_empty());
+        assert_eq!((m.rows_source, m.rows_destination), (3, 3));
+    }
+
+    #[test]
+    fn missing_extra_and_a_changed_key_are_told_apart() {
+        let mut c = keyed(KeyRange::Whole);
+        c.add_source(r(&[Some("1"), Some("a")]));
+        c.add_source(r(&[Some("2"), Some("b")]));
+        c.add_destination(r(&[Some("1"), Some("a")]));
+        c.add_destination(r(&[Some("3"), Some("b")])); // key 2 became 3
+        let m = c.finish();
+        assert_eq!(
+            m.diffs,
+            vec![
+                Diff { ident: r(&[Some("2")]), kind: DiffKind::Missing, columns: vec![] },
+                Diff { ident: r(&[Some("3")]), kind: DiffKind::Extra, columns: vec![] },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_different_value_is_a_candidate_and_null_is_decided_at_once() {
+        let mut c = keyed(KeyRange::Whole);
+        c.add_source(r(&[Some("1"), Some("1.5"), Some("x"), None]));
+        c.add_destination(r(&[Some("1"), Some("1.50"), None, None]));
+        let m = c.finish();
+        assert!(m.diffs.is_empty());
+        let cand = &m.candidates[0];
+        assert_eq!(cand.columns, vec![1]);
+        assert_eq!(cand.decided, vec![2]);
+        // the caller says 1.5 and 1.50 are the same value: only the NULL remains
+        assert_eq!(decide(cand, &[true]).unwrap().columns, vec![2]);
+        // trailing spaces are text: the caller would say they differ
+        assert_eq!(decide(cand, &[false]).unwrap().columns, vec![1, 2]);
+        let only_text = Candidate { decided: vec![], ..cand.clone() };
+        assert_eq!(decide(&only_text, &[true]), None);
+    }
+
+    #[test]
+    fn the_change_log_moves_the_source_forward_within_the_range() {
+        // the chunk covers keys 10 < k <= 20
+        let mut c = keyed(KeyRange::Int { lo: Some(10), hi: Some(20) });
+        c.add_source(r(&[Some("11"), Some("old")]));
+        c.add_source(r(&[Some("12"), Some("gone")]));
+        c.add_source(r(&[Some("13"), Some("moves")]));
+        // after the snapshot: 11 updated, 12 deleted, 13 moved out of the range to 30,
+        // 15 inserted, 25 inserted (outside), then 15 updated again
+        c.apply(Change::Update { old_key: r(&[Some("11")]), row: r(&[Some("11"), Some("new")]) });
+        c.apply(Change::Delete { old_key: r(&[Some("12")]) });
+        c.apply(Change::Update { old_key: r(&[Some("13")]), row: r(&[Some("30"), Some("moves")]) });
+        c.apply(Change::Insert(r(&[Some("15"), Some("a")])));
+        c.apply(Change::Insert(r(&[Some("25"), Some("b")])));
+        c.apply(Change::Update { old_key: r(&[Some("15")]), row: r(&[Some("15"), Some("b")]) });
+        c.add_destination(r(&[Some("11"), Some("new")]));
+        c.add_destination(r(&[Some("15"), Some("b")]));
+        let m = c.finish();
+        assert!(m.diffs.is_empty() && m.candidates.is_empty(), "{:?} {:?}", m.diffs, m.candidates);
+        assert_eq!(m.rows_source, 2);
+    }
+
+    #[test]
+    fn a_key_moving_into_the_range_is_counted_there() {
+        let mut c = keyed(KeyRange::Int { lo: None, hi: Some(5) });
+        c.apply(Change::Update { old_key: r(&[Some("9")]), row: r(&[Some("4"), Some("z")]) });
+        c.add_destination(r(&[Some("4"), Some("z")]));
+        assert!(c.finish().diffs.is_empty());
+    }
+
+    #[test]
+    fn ranges_are_open_below_and_closed_above() {
+        let k = |s: &str| r(&[Some(s)]);
+        let range = KeyRange::Int { lo: Some(10), hi: Some(20) };
+        assert!(!range.contains(&k("10")));
+        assert!(range.contains(&k("11")) && range.contains(&k("20")));
+        assert!(!range.contains(&k("21")));
+        assert!(KeyRange::Int { lo: None, hi: None }.contains(&k("-170141183460469231731687303715884105728")));
+        assert!(!range.contains(&r(&[None])), "a NULL key is in no integer range");
+        assert!(!range.contains(&k("x")));
+    }
+
+    #[test]
+    fn a_keyless_table_is_a_multiset() {
+        let mut c = ChunkCompare::new(vec![], KeyRange::Whole);
+        let a = r(&[Some("1"), Some("a")]);
+        let b = r(&[Some("2"), Some("b")]);
+        c.add_source(a.clone());
+        c.add_source(b.clone());
+        c.add_destination(a.clone());
+        c.add_destination(a.clone()); // duplicated at the destination
+        c.add_destination(b.clone());
+        let m = c.finish();
+        assert_eq!(m.diffs, vec![Diff { ident: a.clone(), kind: DiffKind::Extra, columns: vec![] }]);
+        assert_eq!((m.rows_source, m.rows_destination), (2, 3));
+
+        // the same row twice on the source, once at the destination: one missing
+        let mut c = ChunkCompare::new(vec![], KeyRange::Whole);
+        c.add_source(a.clone());
+        c.add_source(a.clone());
+        c.add_destination(a.clone());
+        assert_eq!(c.finish().diffs, vec![Diff { ident: a.clone(), kind: DiffKind::Missing, columns: vec![] }]);
+
+        // a keyless update and delete act on one copy of the whole row
+        let mut c = ChunkCompare::new(vec![], KeyRange::Whole);
+        c.add_source(a.clone());
+        c.add_source(a.clone());
+        c.apply(Change::Update { old_key: a.clone(), row: b.clone() });
+        c.apply(Change::Delete { old_key: a.clone() });
+        c.add_destination(b.clone());
+        assert!(c.finish().diffs.is_empty());
+    }
+
+    #[test]
+    fn a_tally_counts_every_kind_and_keeps_a_bounded_sample() {
+        let mut t = Tally::default();
+        for i in 0..(SAMPLE_ROWS + 5) {
+            let kind = [DiffKind::Missing, DiffKind::Extra, DiffKind::Different][i % 3];
+            t.add(Diff { ident: r(&[Some(&i.to_string())]), kind, columns: vec![] });
+        }
+        assert_eq!(t.total(), (SAMPLE_ROWS + 5) as u64);
+        assert_eq!(t.sample.len(), SAMPLE_ROWS);
+        assert_eq!((t.missing, t.extra, t.different), (35, 35, 35));
+    }
+}

@@ -1,0 +1,805 @@
+//! The verification worker (`verify_tables`): compares each table of a run with the source
+//! while replication and the application keep running, exactly (docs/internals.md,
+//! "Verification").
+//!
+//! Per table, a pure-Rust producer thread reads the source in chunks of `CHUNK_ROWS` rows in
+//! key order (`... WHERE key > last ORDER BY key LIMIT n`), in a consistent snapshot whose
+//! binlog position P it knows (`mysql_source::table_snapshot`: MariaDB reports it lock-free;
+//! MySQL takes `LOCK TABLES t READ` for the moment the snapshot opens, as the copy does),
+//! converting every value with the copy's converter (`core::value::from_text`). A snapshot
+//! serves `SNAPSHOT_SECONDS`, then a new one is opened. The worker's main thread, for each
+//! chunk: waits once per snapshot until replay has passed P (the read position is at or after
+//! P and every batch stored by then is replayed); then in one REPEATABLE READ transaction
+//! reads how far replay has gone (R: every batch up to an id is replayed, each batch commits
+//! with its rows), the table's stored events of the replayed batches after P (the log keeps
+//! full new rows and old keys), and the destination rows of the chunk's key range; it moves
+//! the source rows from P to R with those events and matches both sides
+//! (`core::verify`). Values whose text differs are decided by PostgreSQL: the source text cast
+//! to the column's type (what COPY would store) against the destination's. A table whose key
+//! is not a single integer column (or that has none) is compared whole, as one chunk (its
+//! memory grows with the table).
+//!
+//! With `repair`, a different table is copied again by `sync_tables` and compared again.
+
+use crate::catalog::{self, TableRow};
+use crate::core::error::{CoreError, CoreResult};
+use crate::core::mysql_source::{self, Flavor};
+use crate::core::position::BinlogPosition;
+use crate::core::rowcodec;
+use crate::core::source_url::SourceUrl;
+use crate::core::sql::{quote_ident, quote_mysql_ident};
+use crate::core::state::{SourceStatus, TableState};
+use crate::core::types::ValueKind;
+use crate::core::value;
+use crate::core::verify::{decide, Change, ChunkCompare, Diff, KeyRange, Row, Tally};
+use crate::error::{ChameleonError, Result};
+use crate::workers::txn::{
+    backend_sleep, in_repeatable_read, in_subtransaction, in_transaction, shutdown_requested, spawn_without_signals,
+};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::time::{Duration, Instant};
+
+/// Rows per chunk: the memory of a chunk (both sides) and the unit of progress.
+const CHUNK_ROWS: usize = 10_000;
+/// How long one source snapshot serves before a new one is opened: bounds the change events
+/// kept to move the source rows forward (those of the table in that time).
+const SNAPSHOT_SECONDS: u64 = 10;
+/// How long to wait for replay to pass a snapshot's position.
+const REPLAY_WAIT: Duration = Duration::from_secs(600);
+/// The prefix of a source value the converter refuses (the copy discards such a row): never
+/// equal to a PostgreSQL text, which holds no NUL.
+const REFUSED: char = '\u{0}';
+
+/// The worker's argument: a run the caller recorded (`verify_tables` without `wait`), or, with
+/// `CREATE_FLAG`, a source whose every replicating table the worker records as a new run
+/// itself (`wait => true`: the caller's transaction cannot commit a run before it waits).
+pub const CREATE_FLAG: i64 = 1 << 62;
+pub const REPAIR_FLAG: i64 = 1 << 61;
+
+pub fn worker_arg_for_run(run_id: i64) -> i64 {
+    run_id
+}
+
+pub fn worker_arg_to_create(source_id: i32, repair: bool) -> i64 {
+    CREATE_FLAG | if repair { REPAIR_FLAG } else { 0 } | source_id as i64
+}
+
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn pg_chameleon_rs_verify_main(arg: pg_sys::Datum) {
+    super::attach_and_connect();
+    let arg = unsafe { i64::from_datum(arg, false) }.unwrap_or_default();
+    let run_id = match in_transaction(|| the_run(arg)) {
+        Ok(Some(id)) => id,
+        Ok(None) => return,
+        Err(e) => {
+            log!("pg_chameleon_rs: verification worker (argument {arg}) cannot start: {e}");
+            return;
+        }
+    };
+    super::set_application_name(&format!("pg_chameleon_rs verify {run_id}"));
+    let (state, error) = match run(run_id) {
+        Ok(false) => ("done", None),
+        // stopped: by stop_verification (the run says so already), or terminated otherwise
+        Ok(true) => (
+            "failed",
+            Some(
+                "the verification worker was terminated (server shutdown or pg_terminate_backend): verify again".into(),
+            ),
+        ),
+        Err(e) => ("failed", Some(e.to_string())),
+    };
+    if let Some(e) = &error {
+        log!("pg_chameleon_rs: verification run {run_id} failed: {e}");
+    }
+    let _ = in_transaction(|| catalog::finish_verify_run(run_id, state, error.as_deref()));
+}
+
+/// The run this worker serves: recorded now from the source (`CREATE_FLAG`), or the caller's,
+/// once the caller's transaction has ended (None: it rolled back).
+fn the_run(arg: i64) -> Result<Option<i64>> {
+    if arg & CREATE_FLAG != 0 {
+        let source_id = (arg & 0xffff_ffff) as i32;
+        let tables: Vec<(i32, String, String)> = catalog::tables_for_source(source_id)?
+            .into_iter()
+            .filter(|t| t.enabled && t.state == TableState::Replicating)
+            .map(|t| (t.id, t.mysql_name(), format!("{}.{}", quote_ident(&t.pg_schema), quote_ident(&t.pg_table))))
+            .collect();
+        return Ok(Some(catalog::create_verify_run(source_id, arg & REPAIR_FLAG != 0, &tables)?));
+    }
+    // the caller holds this lock until its transaction ends
+    catalog::execute(&format!(
+        "SELECT pg_advisory_xact_lock(hashtext('pg_chameleon_rs verify'), ({arg} % 2147483647)::int)"
+    ))?;
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM sch_chameleon.t_verify_runs WHERE i_id_run = $1)",
+        &[arg.into()],
+    )?
+    .filter(|b| *b)
+    .map(|_| arg))
+}
+
+/// Runs the run's tables in order; Ok(true) when it was stopped.
+fn run(run_id: i64) -> Result<bool> {
+    let (r, source, queue) = in_transaction(|| {
+        catalog::set_verify_worker(run_id)?;
+        let r = catalog::verify_run(run_id)?;
+        let s = catalog::source_by_id(r.source_id)?;
+        let q = catalog::verify_queue(run_id)?;
+        Ok((r, s, q))
+    })?;
+    if r.state != "queued" && r.state != "running" {
+        return Ok(true);
+    }
+    // the text form both sides are compared in: the converter writes TIMESTAMP in UTC with an
+    // offset, ISO dates, hex bytea, shortest exact floats
+    in_transaction(|| {
+        catalog::execute(
+            "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
+             SET extra_float_digits = 1; SET bytea_output = 'hex'",
+        )
+    })?;
+    let options = source.options()?;
+    let url = SourceUrl::parse(&source.url)?;
+    let timeout = Duration::from_secs(options.connect_timeout as u64);
+    let flavor = {
+        let mut conn = mysql_source::connect(&url, timeout, None)?;
+        mysql_source::check_server(&mut conn)?.flavor
+    };
+    let ctx = Ctx { run_id, source_id: source.id, source_name: source.name.clone(), url, timeout, flavor };
+    for (table_id, name) in queue {
+        if stopped(run_id)? {
+            return Ok(true);
+        }
+        let outcome = verify_and_record(&ctx, table_id);
+        let outcome = match outcome {
+            Ok(t) if t.total() > 0 && r.repair => repair(&ctx, table_id, &name, &t),
+            other => other.map(|_| ()),
+        };
+        if let Err(e) = outcome {
+            if shutdown_requested() {
+                return Ok(true);
+            }
+            in_transaction(|| catalog::verify_table_finished(run_id, table_id, "failed", Some(&e.to_string())))?;
+        }
+    }
+    stopped(run_id)
+}
+
+fn stopped(run_id: i64) -> Result<bool> {
+    Ok(shutdown_requested() || in_transaction(|| catalog::verify_run_state(run_id))? == "stopped")
+}
+
+/// What every table of a run shares.
+struct Ctx {
+    run_id: i64,
+    source_id: i32,
+    source_name: String,
+    url: SourceUrl,
+    timeout: Duration,
+    flavor: Flavor,
+}
+
+/// Compares one table and records the result (`equal` or `different`).
+fn verify_and_record(ctx: &Ctx, table_id: i32) -> Result<Tally> {
+    let tally = verify_table(ctx, table_id)?;
+    let state = if tally.total() == 0 { "equal" } else { "different" };
+    in_transaction(|| catalog::verify_table_finished(ctx.run_id, table_id, state, None))?;
+    Ok(tally)
+}
+
+/// `repair`: the table is copied again at a new consistent point (`sync_tables`), then
+/// compared again: `repaired` when it is equal then.
+fn repair(ctx: &Ctx, table_id: i32, name: &str, found: &Tally) -> Result<()> {
+    in_transaction(|| {
+        catalog::verify_table_repairing(ctx.run_id, table_id)?;
+        crate::api::replica::sync(&ctx.source_name, Some(vec![name.to_string()])).map(|_| ())
+    })?;
+    let started = Instant::now();
+    loop {
+        let t = in_transaction(|| catalog::table_by_id(table_id))?;
+        match t.state {
+            TableState::Replicating if t.enabled => break,
+            // a table without a key ends its copy disabled (copied, not replicated)
+            TableState::Disabled if t.key.is_empty() => break,
+            TableState::Failed | TableState::Disabled => {
+                return Err(ChameleonError::state(format!(
+                    "the repair's copy of {name} ended {}: {}",
+                    t.state,
+                    t.last_error.unwrap_or_default()
+                )))
+            }
+            _ => {}
+        }
+        if shutdown_requested() || started.elapsed() > REPLAY_WAIT {
+            return Err(ChameleonError::state(format!("the repair's copy of {name} did not finish")));
+        }
+        backend_sleep(Duration::from_millis(200));
+    }
+    let again = verify_table(ctx, table_id)?;
+    in_transaction(|| {
+        catalog::verify_table_repaired_rows(ctx.run_id, table_id, found.total() as i64)?;
+        if again.total() == 0 {
+            catalog::verify_table_finished(ctx.run_id, table_id, "repaired", None)
+        } else {
+            catalog::verify_table_finished(
+                ctx.run_id,
+                table_id,
+                "different",
+                Some(&format!("still {} rows different after copying the table again", again.total())),
+            )
+        }
+    })
+}
+
+/// How a table is compared.
+struct Plan {
+    table: TableRow,
+    key: Vec<usize>,
+    /// The integer key column (MySQL name) when the table is compared in key ranges.
+    range_key: Option<String>,
+    /// Columns whose source text is cast through PostgreSQL before rows are matched: the key
+    /// columns that are not integers, every column of a keyless table.
+    canonical: Vec<usize>,
+    /// The destination's select list (every column as text) and table.
+    select: String,
+    from: String,
+    pg_key: Option<String>,
+}
+
+impl Plan {
+    fn of(table: TableRow) -> Plan {
+        let key = table.key_indexes();
+        let kinds: Vec<&ValueKind> = table.mapped.iter().map(|m| &m.kind).collect();
+        let int_key = key.len() == 1 && matches!(kinds[key[0]], ValueKind::Int { .. });
+        let canonical = if key.is_empty() {
+            (0..table.columns.len()).collect()
+        } else {
+            key.iter().copied().filter(|&i| !matches!(kinds[i], ValueKind::Int { .. })).collect()
+        };
+        let select =
+            table.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect::<Vec<_>>().join(", ");
+        let from = format!("{}.{}", quote_ident(&table.pg_schema), quote_ident(&table.pg_table));
+        let range_key = int_key.then(|| table.columns[key[0]].name.clone());
+        let pg_key = range_key.as_deref().map(quote_ident);
+        Plan { table, key, range_key, canonical, select, from, pg_key }
+    }
+
+    fn method(&self) -> &'static str {
+        match (&self.range_key, self.key.is_empty()) {
+            (Some(_), _) => "key ranges",
+            (None, true) => "whole table, as a multiset of rows",
+            (None, false) => "whole table, by key",
+        }
+    }
+}
+
+/// A chunk read on the source: its snapshot's position, its key range and its rows.
+struct SourceChunk {
+    at: BinlogPosition,
+    range: KeyRange,
+    rows: Vec<Row>,
+    last: bool,
+}
+
+/// The stored changes after a snapshot's position, kept while chunks of that snapshot are
+/// compared.
+struct Overlay {
+    at: BinlogPosition,
+    /// Events are in batches after this id.
+    fetched: i64,
+    changes: Vec<Change>,
+}
+
+fn verify_table(ctx: &Ctx, table_id: i32) -> Result<Tally> {
+    let table = in_transaction(|| catalog::table_by_id(table_id))?;
+    check_replicating(&table)?;
+    let plan = Plan::of(table);
+    in_transaction(|| catalog::verify_table_started(ctx.run_id, table_id, plan.method()))?;
+    let (tx, rx) = bounded::<SourceChunk>(1);
+    let producer = Producer::start(ctx, &plan, tx);
+    let result = consume(ctx, &plan, &rx);
+    drop(rx);
+    let produced = producer.finish(&plan.table.mysql_name());
+    let tally = result?;
+    produced?;
+    Ok(tally)
+}
+
+fn check_replicating(t: &TableRow) -> Result<()> {
+    if t.enabled && t.state == TableState::Replicating {
+        return Ok(());
+    }
+    // a table without a key is copied, not replicated: compared as it is (a difference may
+    // then be a change made on the source since its copy)
+    if t.key.is_empty() && matches!(t.state, TableState::Disabled | TableState::Copied | TableState::Replicating) {
+        return Ok(());
+    }
+    Err(ChameleonError::state(format!(
+        "{} is not replicating (state {}): it cannot be compared",
+        t.mysql_name(),
+        t.state
+    ))
+    .with_hint("sync_tables copies it again; verify it once it is replicating"))
+}
+
+/// The main thread's side: every chunk compared, the progress recorded after each.
+fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>) -> Result<Tally> {
+    let mut tally = Tally::default();
+    let mut overlay: Option<Overlay> = None;
+    let mut whole: Option<ChunkCompare> = None;
+    let (mut chunks, mut rows_source, mut rows_destination) = (0i64, 0i64, 0i64);
+    loop {
+        let chunk = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(c) => c,
+            Err(RecvTimeoutError::Timeout) => {
+                if shutdown_requested() {
+                    return Err(ChameleonError::state("the verification was stopped".into()));
+                }
+                continue;
+            }
+            // the producer ended early: its error is reported by `finish`
+            Err(RecvTimeoutError::Disconnected) => return Ok(tally),
+        };
+        if overlay.as_ref().is_none_or(|o| o.at != chunk.at) {
+            let after = wait_for_replay(ctx, &chunk.at)?;
+            overlay = Some(Overlay { at: chunk.at.clone(), fetched: after, changes: Vec::new() });
+        }
+        let Some(ov) = overlay.as_mut() else { continue };
+        let mut rows = chunk.rows;
+        in_transaction(|| canonicalize(plan, &mut rows))?;
+        let cmp = whole.get_or_insert_with(|| ChunkCompare::new(plan.key.clone(), chunk.range.clone()));
+        for r in rows {
+            cmp.add_source(r);
+        }
+        if !chunk.last && plan.range_key.is_none() {
+            continue;
+        }
+        let Some(cmp) = whole.take() else { continue };
+        let (diffs, rs, rd) = in_repeatable_read(|| compare_at_replay(ctx, plan, ov, cmp))?;
+        chunks += 1;
+        rows_source += rs as i64;
+        rows_destination += rd as i64;
+        for d in diffs {
+            tally.add(d);
+        }
+        let sample = sample_json(plan, &tally);
+        in_transaction(|| {
+            catalog::verify_table_progress(
+                ctx.run_id,
+                plan.table.id,
+                &catalog::VerifyProgress {
+                    chunks,
+                    rows_source,
+                    rows_destination,
+                    position: Some(&ov.at),
+                    tally: &tally,
+                    sample: sample.clone(),
+                },
+            )
+        })?;
+        if chunk.last {
+            return Ok(tally);
+        }
+        if shutdown_requested() {
+            return Err(ChameleonError::state("the verification was stopped".into()));
+        }
+    }
+}
+
+/// In the destination's snapshot: the source rows moved from the snapshot's position to what
+/// replay has applied, matched with the destination rows of the range.
+fn compare_at_replay(ctx: &Ctx, plan: &Plan, ov: &mut Overlay, mut cmp: ChunkCompare) -> Result<(Vec<Diff>, u64, u64)> {
+    let now = catalog::table_by_id(plan.table.id)?;
+    check_replicating(&now)?;
+    if now.columns != plan.table.columns || now.key != plan.table.key {
+        return Err(ChameleonError::state(format!(
+            "the definition of {} changed during the verification (DDL)",
+            plan.table.mysql_name()
+        ))
+        .with_hint("verify it again"));
+    }
+    let upto = catalog::replayed_prefix(ctx.source_id)?;
+    if upto > ov.fetched {
+        let events = catalog::table_events(ctx.source_id, plan.table.id, ov.fetched, upto)?;
+        let mut fresh = Vec::new();
+        for ev in events.into_iter().filter(|e| e.position > ov.at) {
+            fresh.push(decode_change(plan, &ev)?);
+        }
+        canonicalize_changes(plan, &mut fresh)?;
+        ov.changes.extend(fresh);
+        ov.fetched = upto;
+    }
+    for c in &ov.changes {
+        cmp.apply(c.clone());
+    }
+    let filter = match cmp.range() {
+        KeyRange::Int { lo, hi } => {
+            let k = plan.pg_key.as_deref().unwrap_or("NULL");
+            let mut parts = Vec::new();
+            if let Some(lo) = lo {
+                parts.push(format!("{k} > {lo}"));
+            }
+            if let Some(hi) = hi {
+                parts.push(format!("{k} <= {hi}"));
+            }
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", parts.join(" AND "))
+            }
+        }
+        KeyRange::Whole => String::new(),
+    };
+    let n = plan.table.columns.len();
+    Spi::connect(|c| -> Result<()> {
+        let t = c.select(&format!("SELECT {} FROM {}{filter}", plan.select, plan.from), None, &[])?;
+        for r in t {
+            let mut row: Row = Vec::with_capacity(n);
+            for i in 1..=n {
+                row.push(r.get::<String>(i)?);
+            }
+            cmp.add_destination(row);
+        }
+        Ok(())
+    })?;
+    let matched = cmp.finish();
+    let mut diffs = matched.diffs;
+    let decided = decide_candidates(plan, &matched.candidates)?;
+    diffs.extend(decided);
+    Ok((diffs, matched.rows_source, matched.rows_destination))
+}
+
+/// A stored event of the table as a change of whole rows (values already in the converter's
+/// text form).
+fn decode_change(plan: &Plan, ev: &catalog::LoggedEvent) -> Result<Change> {
+    let owned = |b: &Option<Vec<u8>>| -> Result<Row> {
+        let Some(b) = b else { return Ok(Vec::new()) };
+        Ok(rowcodec::decode(b)?.into_iter().map(|v| v.map(str::to_string)).collect())
+    };
+    let row = owned(&ev.row)?;
+    let key = owned(&ev.key)?;
+    let ncols = plan.table.columns.len();
+    if plan.key.is_empty() && !key.is_empty() && key.len() != ncols {
+        return Err(ChameleonError::state(format!(
+            "a stored change of {} at {} has no whole old row: a table without a key cannot be moved forward",
+            plan.table.mysql_name(),
+            ev.position
+        )));
+    }
+    Ok(match ev.op.as_str() {
+        "I" => Change::Insert(row),
+        "U" => Change::Update { old_key: key, row },
+        "D" => Change::Delete { old_key: key },
+        other => {
+            return Err(ChameleonError::catalog(format!(
+                "unknown operation \"{other}\" in the stored changes of {}",
+                plan.table.mysql_name()
+            )))
+        }
+    })
+}
+
+/// The key columns of stored changes in the same form as the rows (see `canonicalize`).
+fn canonicalize_changes(plan: &Plan, changes: &mut [Change]) -> Result<()> {
+    if plan.canonical.is_empty() || changes.is_empty() {
+        return Ok(());
+    }
+    // rows are whole; keys hold the key columns in key order (a keyless table: the whole row)
+    let key_pos: Vec<(usize, usize)> = if plan.key.is_empty() {
+        (0..plan.table.columns.len()).map(|i| (i, i)).collect()
+    } else {
+        plan.key.iter().enumerate().filter(|(_, c)| plan.canonical.contains(c)).map(|(p, c)| (p, *c)).collect()
+    };
+    for &col in &plan.canonical {
+        let mut slots: Vec<&mut Option<String>> = Vec::new();
+        let key_slot = key_pos.iter().find(|(_, c)| *c == col).map(|(p, _)| *p);
+        for ch in changes.iter_mut() {
+            match ch {
+                Change::Insert(row) => slots.extend(row.get_mut(col)),
+                Change::Update { old_key, row } => {
+                    slots.extend(row.get_mut(col));
+                    if let Some(p) = key_slot {
+                        slots.extend(old_key.get_mut(p));
+                    }
+                }
+                Change::Delete { old_key } => {
+                    if let Some(p) = key_slot {
+                        slots.extend(old_key.get_mut(p));
+                    }
+                }
+            }
+        }
+        cast_in_place(&plan.table.mapped[col].pg_type, slots)?;
+    }
+    Ok(())
+}
+
+/// Casts the source text of the `canonical` columns through PostgreSQL (what COPY would
+/// store, written back as text), so that rows match by identity however the value is spelt.
+fn canonicalize(plan: &Plan, rows: &mut [Row]) -> Result<()> {
+    for &col in &plan.canonical {
+        let slots: Vec<&mut Option<String>> = rows.iter_mut().filter_map(|r| r.get_mut(col)).collect();
+        cast_in_place(&plan.table.mapped[col].pg_type, slots)?;
+    }
+    Ok(())
+}
+
+fn cast_in_place(pg_type: &str, mut slots: Vec<&mut Option<String>>) -> Result<()> {
+    let values: Vec<Option<String>> = slots.iter().map(|s| (**s).clone()).collect();
+    let cast = cast_values(pg_type, &values)?;
+    for (slot, v) in slots.iter_mut().zip(cast) {
+        if let Some(v) = v {
+            **slot = Some(v);
+        }
+    }
+    Ok(())
+}
+
+/// Each value cast to `pg_type` and back to text, as PostgreSQL stores it; None for NULL, for
+/// a value the converter refused, and for one PostgreSQL refuses (those stay as they are, and
+/// equal nothing at the destination).
+fn cast_values(pg_type: &str, values: &[Option<String>]) -> Result<Vec<Option<String>>> {
+    let input: Vec<Option<String>> = values.iter().map(|v| v.clone().filter(|s| !s.starts_with(REFUSED))).collect();
+    if input.iter().all(Option::is_none) {
+        return Ok(vec![None; values.len()]);
+    }
+    let sql =
+        format!("SELECT CAST(v AS {pg_type})::text FROM unnest($1::text[]) WITH ORDINALITY AS u(v, n) ORDER BY n");
+    let all = in_subtransaction(|| {
+        Spi::connect(|c| -> Result<Vec<Option<String>>> {
+            let t = c.select(&sql, None, &[input.clone().into()])?;
+            let mut out = Vec::with_capacity(input.len());
+            for r in t {
+                out.push(r.get::<String>(1)?);
+            }
+            Ok(out)
+        })
+    });
+    if let Ok(out) = all {
+        return Ok(out);
+    }
+    // one value PostgreSQL refuses: each alone
+    let one = format!("SELECT CAST($1::text AS {pg_type})::text");
+    let mut out = Vec::with_capacity(input.len());
+    for v in &input {
+        let Some(v) = v else {
+            out.push(None);
+            continue;
+        };
+        let cast = in_subtransaction(|| Ok(Spi::get_one_with_args::<String>(&one, &[v.as_str().into()])?));
+        out.push(cast.ok().flatten());
+    }
+    Ok(out)
+}
+
+/// Decides the candidates: for each value whose text differs, the source text cast to the
+/// column's type against the destination's text.
+fn decide_candidates(plan: &Plan, candidates: &[crate::core::verify::Candidate]) -> Result<Vec<Diff>> {
+    let mut same: Vec<Vec<bool>> = candidates.iter().map(|c| vec![false; c.columns.len()]).collect();
+    for col in 0..plan.table.columns.len() {
+        let mut at: Vec<(usize, usize)> = Vec::new();
+        let mut values: Vec<Option<String>> = Vec::new();
+        for (ci, c) in candidates.iter().enumerate() {
+            if let Some(pos) = c.columns.iter().position(|&x| x == col) {
+                at.push((ci, pos));
+                values.push(c.source.get(col).cloned().flatten());
+            }
+        }
+        if values.is_empty() {
+            continue;
+        }
+        let cast = cast_values(&plan.table.mapped[col].pg_type, &values)?;
+        for ((ci, pos), v) in at.into_iter().zip(cast) {
+            let dest = candidates[ci].destination.get(col).cloned().flatten();
+            same[ci][pos] = v.is_some() && v == dest;
+        }
+    }
+    Ok(candidates.iter().zip(&same).filter_map(|(c, s)| decide(c, s)).collect())
+}
+
+/// The sample of differing rows as JSON: kind, key (or row) by column name, differing columns.
+fn sample_json(plan: &Plan, tally: &Tally) -> serde_json::Value {
+    let names: Vec<&str> = plan.table.columns.iter().map(|c| c.name.as_str()).collect();
+    let ident_names: Vec<&str> =
+        if plan.key.is_empty() { names.clone() } else { plan.key.iter().map(|&i| names[i]).collect() };
+    let rows: Vec<serde_json::Value> = tally
+        .sample
+        .iter()
+        .map(|d| {
+            let ident: serde_json::Map<String, serde_json::Value> = ident_names
+                .iter()
+                .zip(&d.ident)
+                .map(|(n, v)| {
+                    let v = v.as_deref().map(|s| s.trim_start_matches(REFUSED).to_string());
+                    (n.to_string(), v.map_or(serde_json::Value::Null, serde_json::Value::String))
+                })
+                .collect();
+            let mut o = serde_json::Map::new();
+            o.insert("kind".into(), d.kind.as_str().into());
+            o.insert(if plan.key.is_empty() { "row" } else { "key" }.into(), ident.into());
+            if !d.columns.is_empty() {
+                o.insert("columns".into(), d.columns.iter().map(|&i| names[i]).collect::<Vec<_>>().into());
+            }
+            o.into()
+        })
+        .collect();
+    rows.into()
+}
+
+/// Waits until replay has passed `at` (the read worker stored past it, and every batch it had
+/// stored then is replayed). Returns the id of the last batch that ends at or before `at`
+/// (the events after `at` are in the batches after it; 0 when the log keeps none before it).
+fn wait_for_replay(ctx: &Ctx, at: &BinlogPosition) -> Result<i64> {
+    let started = Instant::now();
+    let frontier = loop {
+        let (pos, last) = in_transaction(|| catalog::stored_frontier(ctx.source_id))?;
+        if pos.as_ref().is_some_and(|p| p >= at) {
+            break last;
+        }
+        waiting(ctx, started, at)?;
+    };
+    while !in_transaction(|| catalog::replayed_through(ctx.source_id, frontier))? {
+        waiting(ctx, started, at)?;
+    }
+    let mut upto = frontier;
+    loop {
+        let page = in_transaction(|| catalog::batches_before(ctx.source_id, upto, 500))?;
+        if let Some((id, _)) = page.iter().find(|(_, end)| end <= at) {
+            return Ok(*id);
+        }
+        match page.last() {
+            Some((id, _)) if page.len() == 500 => upto = id - 1,
+            _ => return Ok(0),
+        }
+    }
+}
+
+/// One wait step: fails when the source cannot get there (not running, in error) or it takes
+/// too long.
+fn waiting(ctx: &Ctx, started: Instant, at: &BinlogPosition) -> Result<()> {
+    if shutdown_requested() {
+        return Err(ChameleonError::state("the verification was stopped".into()));
+    }
+    let s = in_transaction(|| catalog::source_by_id(ctx.source_id))?;
+    let stuck = match s.status {
+        SourceStatus::Error => Some(format!("is in error: {}", s.last_error.clone().unwrap_or_default())),
+        SourceStatus::Running | SourceStatus::Syncing => None,
+        other => Some(format!("is {other}")),
+    };
+    if let Some(why) = stuck {
+        return Err(ChameleonError::state(format!(
+            "source \"{}\" {why}: replay cannot reach the source snapshot at {at} the comparison needs",
+            ctx.source_name
+        ))
+        .with_hint("verify a running source (start_replica)"));
+    }
+    if started.elapsed() > REPLAY_WAIT {
+        return Err(ChameleonError::state(format!(
+            "replay of source \"{}\" did not reach the source snapshot at {at} within {} s",
+            ctx.source_name,
+            REPLAY_WAIT.as_secs()
+        )));
+    }
+    backend_sleep(Duration::from_millis(50));
+    Ok(())
+}
+
+/// The producer thread: reads the source's chunks (see the module header).
+struct Producer(std::io::Result<std::thread::JoinHandle<CoreResult<()>>>);
+
+struct ProducerArgs {
+    url: SourceUrl,
+    timeout: Duration,
+    flavor: Flavor,
+    schema: String,
+    table: String,
+    columns: Vec<crate::core::types::MySqlColumn>,
+    kinds: Vec<ValueKind>,
+    range_key: Option<(String, usize)>,
+}
+
+impl Producer {
+    fn start(ctx: &Ctx, plan: &Plan, tx: Sender<SourceChunk>) -> Producer {
+        let args = ProducerArgs {
+            url: ctx.url.clone(),
+            timeout: ctx.timeout,
+            flavor: ctx.flavor,
+            schema: plan.table.mysql_schema.clone(),
+            table: plan.table.mysql_table.clone(),
+            columns: plan.table.columns.clone(),
+            kinds: plan.table.mapped.iter().map(|m| m.kind.clone()).collect(),
+            range_key: plan.range_key.clone().zip(plan.key.first().copied()),
+        };
+        Producer(spawn_without_signals("verify-reader", move || produce(args, tx)))
+    }
+
+    fn finish(self, what: &str) -> Result<()> {
+        let joined = self
+            .0
+            .map_err(|e| ChameleonError::state(format!("cannot start the verification thread of {what}: {e}")))?
+            .join()
+            .map_err(|_| ChameleonError::state(format!("the verification thread of {what} panicked")))?;
+        joined.map_err(|e| ChameleonError::from(e).context(format!("reading {what} on the source")))
+    }
+}
+
+/// A text-protocol row in the copy's text form; a refused value keeps its reason behind
+/// `REFUSED`.
+fn convert(raw: Vec<Option<Vec<u8>>>, kinds: &[ValueKind]) -> Row {
+    raw.into_iter()
+        .zip(kinds)
+        .map(|(v, k)| {
+            let b = v?;
+            match value::from_text(k, &b) {
+                Ok(s) => s,
+                Err(reason) => Some(format!("{REFUSED}{reason}")),
+            }
+        })
+        .collect()
+}
+
+fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
+    let gone = || CoreError::source_query("the verification stopped reading".into());
+    let mut snap = mysql_source::connect(&a.url, a.timeout, None)?;
+    mysql_source::prepare_copy_session(&mut snap)?;
+    let mut lock = mysql_source::connect(&a.url, a.timeout, None)?;
+    let mut opened: Option<(Instant, BinlogPosition)> = None;
+    let Some((key, key_pos)) = a.range_key.clone() else {
+        // the whole table, in chunks of rows, on one snapshot
+        let (at, _) = mysql_source::table_snapshot(&mut snap, &mut lock, a.flavor, &a.schema, &a.table)?;
+        let mut rows = Vec::with_capacity(CHUNK_ROWS);
+        mysql_source::stream_rows(&mut snap, &a.schema, &a.table, &a.columns, None, |raw| {
+            rows.push(convert(raw, &a.kinds));
+            if rows.len() >= CHUNK_ROWS {
+                let chunk = SourceChunk {
+                    at: at.clone(),
+                    range: KeyRange::Whole,
+                    rows: std::mem::replace(&mut rows, Vec::with_capacity(CHUNK_ROWS)),
+                    last: false,
+                };
+                tx.send(chunk).map_err(|_| gone())?;
+            }
+            Ok(())
+        })?;
+        tx.send(SourceChunk { at, range: KeyRange::Whole, rows, last: true }).map_err(|_| gone())?;
+        return Ok(());
+    };
+    let k = quote_mysql_ident(&key);
+    let mut lo: Option<i128> = None;
+    loop {
+        let at = match &opened {
+            Some((since, at)) if since.elapsed() < Duration::from_secs(SNAPSHOT_SECONDS) => at.clone(),
+            _ => {
+                let (at, _) = mysql_source::table_snapshot(&mut snap, &mut lock, a.flavor, &a.schema, &a.table)?;
+                opened = Some((Instant::now(), at.clone()));
+                at
+            }
+        };
+        let filter = match lo {
+            Some(lo) => format!("{k} > {lo} ORDER BY {k} LIMIT {CHUNK_ROWS}"),
+            None => format!("1 = 1 ORDER BY {k} LIMIT {CHUNK_ROWS}"),
+        };
+        let mut rows = Vec::with_capacity(CHUNK_ROWS);
+        mysql_source::stream_rows(&mut snap, &a.schema, &a.table, &a.columns, Some(&filter), |raw| {
+            rows.push(convert(raw, &a.kinds));
+            Ok(())
+        })?;
+        let hi = if rows.len() < CHUNK_ROWS {
+            None
+        } else {
+            let last = rows.last().and_then(|r| r.get(key_pos).cloned().flatten()).unwrap_or_default();
+            Some(last.parse::<i128>().map_err(|_| {
+                CoreError::source_query(format!("key {key} of {}.{}: {last} is not an integer", a.schema, a.table))
+            })?)
+        };
+        let last = hi.is_none();
+        tx.send(SourceChunk { at, range: KeyRange::Int { lo, hi }, rows, last }).map_err(|_| gone())?;
+        if last {
+            return Ok(());
+        }
+        lo = hi;
+    }
+}
