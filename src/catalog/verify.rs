@@ -206,12 +206,13 @@ pub fn fail_dead_verify_runs(source_id: i32) -> Result<()> {
     Ok(())
 }
 
-/// How far the source's read worker has stored: its read position and the last batch.
+/// How far the source's read worker has stored: its read position and the last batch closed
+/// with it (an open batch, a large transaction being stored in pieces, lies past the position).
 pub fn stored_frontier(source_id: i32) -> Result<(Option<BinlogPosition>, i64)> {
     Spi::connect(|c| {
         let t = c.select(
             "SELECT s.t_binlog_name, s.i_binlog_position, \
-                    (SELECT coalesce(max(b.i_id_batch), 0) FROM sch_chameleon.t_replica_batch b WHERE b.i_id_source = s.i_id_source) \
+                    (SELECT coalesce(max(b.i_id_batch), 0) FROM sch_chameleon.t_replica_batch b WHERE b.i_id_source = s.i_id_source AND NOT b.b_open) \
                FROM sch_chameleon.t_sources s WHERE s.i_id_source = $1",
             None,
             &[source_id.into()],
