@@ -35,7 +35,7 @@ RESULT = os.path.join(FIXTURES, "rpl_from_mysql80.result")
 def gpl_fixture_or_skip():
     missing = [p for p in (BINLOG, RESULT) if not os.path.isfile(p)]
     if missing:
-        pytest.skip(f"SKIPPED: {', '.join(os.path.basename(p) for p in missing)} not in .cache/binlog-fixtures "
+        pytest.skip(f"{', '.join(os.path.basename(p) for p in missing)} not in .cache/binlog-fixtures "
                     "(GPL-2 test data of Debian's mariadb-test-data; `make setup` fetches it)")
 
 
