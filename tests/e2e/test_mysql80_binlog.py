@@ -81,15 +81,17 @@ def wait_rows(ctx, query, want, timeout=60):
     assert ctx.one(query) == want
 
 
-def serve_mysql_file(servers):
+def serve_mysql_file(servers, with_t1):
     """A private MariaDB (basename master-bin, as the file's own rotate event names its next file)
-    whose first binlog is replaced by the MySQL 8.0 file, as rpl_from_mysql80.test does it."""
+    whose first binlog is replaced by the MySQL 8.0 file, as rpl_from_mysql80.test does it.
+    `with_t1`: test.t1 exists as the file's source had it at offset 418 (latin1, as the .test
+    writes it)."""
     my = servers.extra_mariadb(servers.mariadb.port + 1, log_basename="master-bin")
     with my.root() as c, c.cursor() as cur:
-        # the state of the MySQL server at offset 418: test.t1 created (latin1, as the .test writes it)
         cur.execute("CREATE DATABASE test")
-        cur.execute("CREATE TABLE test.t1 (a INT PRIMARY KEY, b INT, c VARCHAR(1024)) ENGINE=InnoDB "
-                    "CHARACTER SET latin1")
+        if with_t1:
+            cur.execute("CREATE TABLE test.t1 (a INT PRIMARY KEY, b INT, c VARCHAR(1024)) ENGINE=InnoDB "
+                        "CHARACTER SET latin1")
         cur.execute("SHOW MASTER STATUS")
         assert cur.fetchone()[0] == "master-bin.000001"
     my.stop()
@@ -105,19 +107,24 @@ def serve_mysql_file(servers):
     return my
 
 
-def test_a_mysql80_binlog_served_by_mariadb_replicates_compressed_and_partial_json(ctx, servers):
+@pytest.mark.parametrize("start", [418, 4])
+def test_a_mysql80_binlog_served_by_mariadb_replicates_compressed_and_partial_json(ctx, servers, start):
+    """start 418: t1 exists in MariaDB and PostgreSQL, registered without a copy, and reading
+    starts after the file's CREATE TABLE t1, where its first row transaction begins (an
+    ANONYMOUS_GTID event). start 4: nothing exists but the schemas; the whole file is read
+    (its format description, PREVIOUS_GTIDS, CREATE TABLE t1 replayed at the destination)."""
     gpl_fixture_or_skip()
     expected = result_tables()
-    my = serve_mysql_file(servers)
+    my = serve_mysql_file(servers, with_t1=start == 418)
     try:
         ctx.pg.execute("CREATE SCHEMA mysql80")
-        ctx.pg.execute("CREATE TABLE mysql80.t1 (a integer PRIMARY KEY, b integer, c varchar(1024))")
+        if start == 418:
+            ctx.pg.execute("CREATE TABLE mysql80.t1 (a integer PRIMARY KEY, b integer, c varchar(1024))")
         ctx.pg.execute("SELECT chameleon.add_source('m80', %s, %s)",
                        (my.url(), json.dumps({"test": "mysql80"})))
         ctx.sources.append("m80")
-        # t1 registered without a copy; reading starts after its CREATE TABLE, where the file's
-        # first row transaction begins (its ANONYMOUS_GTID event)
-        assert ctx.one("SELECT chameleon.start_replica('m80', start_position => 'master-bin.000001:418')") == "running"
+        assert ctx.one("SELECT chameleon.start_replica('m80', start_position => %s)",
+                       (f"master-bin.000001:{start}",)) == "running"
 
         # t2's row was logged as a statement: the source stops there, naming table and position,
         # after applying everything before it (the compressed transaction included)
@@ -158,6 +165,9 @@ def test_a_mysql80_binlog_served_by_mariadb_replicates_compressed_and_partial_js
         assert status(ctx, "m80")[0] == "running"
         assert ctx.sql("SELECT a, b, c FROM mysql80.t1 ORDER BY a") == sorted(want_t1)
         assert ctx.one("SELECT count(*) FROM chameleon.discarded_rows") == 0
+        assert ctx.sql("SELECT mysql_table, state FROM chameleon.tables ORDER BY 1") == \
+            [("test.t1", "replicating"), ("test.t2", "replicating")]
+        assert ctx.sql("SELECT * FROM chameleon.errors") == []
     finally:
         try:
             ctx.pg.execute("SELECT chameleon.stop_replica('m80')")
