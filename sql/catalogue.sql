@@ -387,7 +387,8 @@ SELECT d.ts_discard AS discard_time,
   LEFT JOIN sch_chameleon.t_replica_tables t ON t.i_id_table = d.i_id_table;
 
 GRANT USAGE ON SCHEMA chameleon TO pg_monitor;
-GRANT SELECT ON chameleon.sources, chameleon.tables, chameleon.errors, chameleon.discarded_rows TO pg_monitor;
+-- discarded_rows holds row contents: not for every pg_monitor member (GRANT it to operators)
+GRANT SELECT ON chameleon.sources, chameleon.tables, chameleon.errors TO pg_monitor;
 REVOKE ALL ON chameleon.sources, chameleon.tables, chameleon.errors, chameleon.discarded_rows FROM PUBLIC;
 
 COMMENT ON VIEW chameleon.sources IS 'One row per replication source: status, lag, binlog position, backlog, worker';

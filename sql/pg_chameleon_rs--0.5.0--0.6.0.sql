@@ -88,3 +88,6 @@ SELECT s.t_source                                   AS name,
           rate.read_per_s, rate.replayed_per_s;
 
 CREATE OR REPLACE VIEW sch_chameleon.v_version AS SELECT '0.6.0'::text AS t_version;
+
+-- discarded_rows holds row contents: not for every pg_monitor member (GRANT it to operators)
+REVOKE SELECT ON chameleon.discarded_rows FROM pg_monitor;
