@@ -250,6 +250,24 @@ mod tests {
     }
 
     #[test]
+    fn driver_tls_options_follow_ssl_mode() {
+        let tls_of = |mode: &str| {
+            let opts = SourceOptions::from_json(&json!({"ssl_mode": mode})).unwrap();
+            let ep = Endpoint::resolve("mysql://u:p@db:3306", &opts).unwrap();
+            ep.opts(None, true)
+                .get_ssl_opts()
+                .map(|s| (s.accept_invalid_certs(), s.skip_domain_validation(), s.root_cert_path().is_some()))
+        };
+        assert_eq!(tls_of("preferred"), Some((true, true, false)));
+        assert_eq!(tls_of("required"), Some((true, true, false)));
+        assert_eq!(tls_of("verify_ca"), Some((false, true, false)));
+        assert_eq!(tls_of("verify_identity"), Some((false, false, false)));
+        let opts = SourceOptions::from_json(&json!({"ssl_mode": "disabled"})).unwrap();
+        let ep = Endpoint::resolve("mysql://u:p@db:3306", &opts).unwrap();
+        assert!(ep.opts(None, false).get_ssl_opts().is_none());
+    }
+
+    #[test]
     fn ca_text_is_written_once_by_hash() {
         let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
         let d = scratch("ca");

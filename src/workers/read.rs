@@ -78,7 +78,6 @@ fn run(source_id: i32) -> Result<()> {
     })?;
     super::set_application_name(&format!("pg_chameleon_rs read {}", source.name));
     let options = source.options()?;
-    let endpoint = Endpoint::resolve(&source.url, &options)?;
     let mut backoff = Duration::from_secs(1);
 
     let mapped_schemas: Vec<String> = source.mappings()?.0.keys().cloned().collect();
@@ -98,7 +97,8 @@ fn run(source_id: i32) -> Result<()> {
         let cfg_tables = reader_tables(&tables, &options);
         let following = signature(&cfg_tables);
         let cfg = ReaderConfig {
-            endpoint: endpoint.clone(),
+            // resolved at each (re)connection: a rotated password_file is read again
+            endpoint: Endpoint::resolve(&source.url, &options)?,
             server_id: options.my_server_id,
             start: now.position.clone(),
             tables: cfg_tables,
