@@ -134,6 +134,10 @@ class MariaDB:
         self._launch()
 
     def root(self, db=None, **kw):
+        if self.tls:
+            # over the unix socket TLS adds nothing, and a server offering only old TLS
+            # versions would refuse pymysql's attempt
+            kw.setdefault("ssl_disabled", True)
         # TIMESTAMP values are compared as UTC instants
         return pymysql.connect(unix_socket=self.socket, user="root", database=db, autocommit=True,
                                charset="utf8mb4", init_command="SET time_zone = '+00:00'", **kw)

@@ -84,6 +84,21 @@ impl Endpoint {
         mysql::OptsBuilder::from_opts(self.url.opts(self.connect_timeout, read_timeout)).ssl_opts(ssl).into()
     }
 
+    /// Whether the server offers no TLS this client can speak: no TLS at all, or only
+    /// protocol versions or ciphers rustls refuses (the handshake's negotiation failed, before
+    /// any certificate was looked at).
+    pub fn tls_unavailable(e: &mysql::Error) -> bool {
+        use rustls::AlertDescription as A;
+        matches!(e, mysql::Error::DriverError(mysql::DriverError::TlsNotSupported))
+            || matches!(
+                tls_failure(e),
+                Some(rustls::Error::PeerIncompatible(_))
+                    | Some(rustls::Error::AlertReceived(
+                        A::ProtocolVersion | A::HandshakeFailure | A::InsufficientSecurity
+                    ))
+            )
+    }
+
     /// A connection error in words: what TLS had to do with it, never the password.
     pub fn connect_error(&self, e: mysql::Error) -> CoreError {
         let what = format!("cannot connect to {} (ssl_mode {})", self.redacted(), self.ssl_mode.name());
@@ -93,6 +108,10 @@ impl Endpoint {
         }
         if let Some(tls) = tls_failure(&e) {
             let hint = match tls {
+                _ if Self::tls_unavailable(&e) => "the server offers only TLS versions or ciphers this client refuses \
+                     (it speaks TLS 1.2 and 1.3): update the source's TLS settings, or set ssl_mode to preferred \
+                     (plain TCP with such a server)"
+                    .to_string(),
                 rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
                     "ssl_ca must hold the CA certificate that signed the server's certificate".to_string()
                 }

@@ -27,14 +27,13 @@ pub struct ServerInfo {
 }
 
 /// A connection to the source, over TLS as `ssl_mode` says: `preferred` falls back to plain
-/// TCP only when the server does not offer TLS at all, never on a refused certificate.
+/// TCP only when the server offers no TLS, or only TLS versions or ciphers rustls refuses
+/// (TLS 1.0/1.1 of old MySQL 5.x builds), never on a refused certificate.
 pub fn connect(endpoint: &Endpoint, read_timeout: Option<Duration>) -> CoreResult<Conn> {
     let tls = endpoint.ssl_mode() != SslMode::Disabled;
     match Conn::new(endpoint.opts(read_timeout, tls)) {
         Ok(conn) => Ok(conn),
-        Err(mysql::Error::DriverError(mysql::DriverError::TlsNotSupported))
-            if endpoint.ssl_mode() == SslMode::Preferred =>
-        {
+        Err(e) if endpoint.ssl_mode() == SslMode::Preferred && Endpoint::tls_unavailable(&e) => {
             Conn::new(endpoint.opts(read_timeout, false)).map_err(|e| endpoint.connect_error(e))
         }
         Err(e) => Err(endpoint.connect_error(e)),

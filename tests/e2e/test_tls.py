@@ -96,6 +96,7 @@ def refused(ctx, source):
     status, last = ctx.sql("SELECT status, last_error FROM chameleon.sources WHERE name = %s", (source,))[0]
     assert status == "ready" and last, (status, last)
     assert TLS_PASSWORD not in text and TLS_PASSWORD not in last, text
+    assert f'source "{source}"' in text, text
     return text
 
 
@@ -130,3 +131,26 @@ def test_verify_ca_ignores_the_host_name(ctx, tls):
     init(ctx)
     with m.root() as my:
         oracle.assert_same_schema(my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+
+
+def test_preferred_falls_back_to_plain_tcp_when_the_server_speaks_only_old_tls(ctx, servers):
+    """A server offering only TLS 1.1 (as old MySQL 5.x builds do; rustls speaks 1.2 and 1.3):
+    `preferred` copies over plain TCP; `required` is refused, saying why."""
+    certs = make_tls_certs(os.path.join(servers.scratch, "tls-old"))
+    m = servers.extra_mariadb(servers.mariadb.port + 3, server_id=4, tls=certs,
+                              extra_args=["--tls-version=TLSv1.1", "--ssl-cipher=DEFAULT:@SECLEVEL=0"])
+    try:
+        with m.root() as my:
+            load_sql(my, ctx.my_schema, "shop.sql")
+            ctx.add_source(url=m.url())
+            init(ctx)
+            oracle.assert_same_schema(my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+        ctx.pg.execute("SELECT chameleon.add_source('strict', %s, %s, '{\"ssl_mode\": \"required\"}')",
+                       (m.url(), json.dumps({ctx.my_schema: "strict"})))
+        ctx.sources.append("strict")
+        with pytest.raises(psycopg.Error) as e:
+            ctx.one("SELECT chameleon.init_replica('strict', wait => true)")
+        text = f"{e.value.diag.message_primary} HINT: {e.value.diag.message_hint}"
+        assert "TLS failed" in text and "ssl_mode required" in text and "TLS versions or ciphers" in text, text
+    finally:
+        m.stop()
