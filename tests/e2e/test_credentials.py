@@ -62,6 +62,14 @@ def test_password_file_keeps_the_password_out_of_sql(ctx, servers):
     with pytest.raises(psycopg.Error) as e:
         ctx.pg.execute("SELECT chameleon.alter_source('src', %s)", (json.dumps({"password_file": path}),))
     assert "group or world access" in error_text(e) and "chmod 600" in error_text(e), error_text(e)
+    # the workers read the file when they start: the read worker stops, naming it
+    ctx.one("SELECT chameleon.start_replica('src')")
+    deadline = time.time() + 30
+    while ctx.one("SELECT status FROM chameleon.sources WHERE name = 'src'") != "error":
+        assert time.time() < deadline, ctx.sql("SELECT status, last_error FROM chameleon.sources")
+        time.sleep(0.3)
+    last = ctx.one("SELECT last_error FROM chameleon.sources WHERE name = 'src'")
+    assert path in last and "group or world access" in last, last
     os.chmod(path, 0o600)
     with pytest.raises(psycopg.Error) as e:
         ctx.pg.execute("SELECT chameleon.add_source('both', %s, '{\"a\": \"b\"}', %s)",
