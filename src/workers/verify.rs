@@ -22,11 +22,11 @@
 //! With `repair`, a different table is copied again by `sync_tables` and compared again.
 
 use crate::catalog::{self, TableRow};
+use crate::core::endpoint::Endpoint;
 use crate::core::error::{CoreError, CoreResult};
 use crate::core::mysql_source::{self, Flavor};
 use crate::core::position::BinlogPosition;
 use crate::core::rowcodec;
-use crate::core::source_url::SourceUrl;
 use crate::core::sql::{quote_ident, quote_mysql_ident};
 use crate::core::state::{SourceStatus, TableState};
 use crate::core::types::ValueKind;
@@ -142,13 +142,12 @@ fn run(run_id: i64) -> Result<bool> {
         )
     })?;
     let options = source.options()?;
-    let url = SourceUrl::parse(&source.url)?;
-    let timeout = Duration::from_secs(options.connect_timeout as u64);
+    let endpoint = Endpoint::resolve(&source.url, &options)?;
     let flavor = {
-        let mut conn = mysql_source::connect(&url, timeout, None)?;
+        let mut conn = mysql_source::connect(&endpoint, None)?;
         mysql_source::check_server(&mut conn)?.flavor
     };
-    let ctx = Ctx { run_id, source_id: source.id, source_name: source.name.clone(), url, timeout, flavor };
+    let ctx = Ctx { run_id, source_id: source.id, source_name: source.name.clone(), endpoint, flavor };
     for (table_id, name) in queue {
         if stopped(run_id)? {
             return Ok(true);
@@ -177,8 +176,7 @@ struct Ctx {
     run_id: i64,
     source_id: i32,
     source_name: String,
-    url: SourceUrl,
-    timeout: Duration,
+    endpoint: Endpoint,
     flavor: Flavor,
 }
 
@@ -691,8 +689,7 @@ fn waiting(ctx: &Ctx, started: Instant, at: &BinlogPosition) -> Result<()> {
 struct Producer(std::io::Result<std::thread::JoinHandle<CoreResult<()>>>);
 
 struct ProducerArgs {
-    url: SourceUrl,
-    timeout: Duration,
+    endpoint: Endpoint,
     flavor: Flavor,
     schema: String,
     table: String,
@@ -704,8 +701,7 @@ struct ProducerArgs {
 impl Producer {
     fn start(ctx: &Ctx, plan: &Plan, tx: Sender<SourceChunk>) -> Producer {
         let args = ProducerArgs {
-            url: ctx.url.clone(),
-            timeout: ctx.timeout,
+            endpoint: ctx.endpoint.clone(),
             flavor: ctx.flavor,
             schema: plan.table.mysql_schema.clone(),
             table: plan.table.mysql_table.clone(),
@@ -743,9 +739,9 @@ fn convert(raw: Vec<Option<Vec<u8>>>, kinds: &[ValueKind]) -> Row {
 
 fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
     let gone = || CoreError::source_query("the verification stopped reading".into());
-    let mut snap = mysql_source::connect(&a.url, a.timeout, None)?;
+    let mut snap = mysql_source::connect(&a.endpoint, None)?;
     mysql_source::prepare_copy_session(&mut snap)?;
-    let mut lock = mysql_source::connect(&a.url, a.timeout, None)?;
+    let mut lock = mysql_source::connect(&a.endpoint, None)?;
     let mut opened: Option<(Instant, BinlogPosition)> = None;
     let Some((key, key_pos)) = a.range_key.clone() else {
         // the whole table, in chunks of rows, on one snapshot
