@@ -484,7 +484,8 @@ SELECT r.i_id_run                                   AS run_id,
   JOIN sch_chameleon.t_verify_tables v USING (i_id_run);
 
 GRANT USAGE ON SCHEMA chameleon TO pg_monitor;
-GRANT SELECT ON chameleon.sources, chameleon.tables, chameleon.errors, chameleon.discarded_rows TO pg_monitor;
+-- discarded_rows holds row contents: not for every pg_monitor member (GRANT it to operators)
+GRANT SELECT ON chameleon.sources, chameleon.tables, chameleon.errors TO pg_monitor;
 REVOKE ALL ON chameleon.sources, chameleon.tables, chameleon.errors, chameleon.discarded_rows FROM PUBLIC;
 GRANT SELECT ON chameleon.verification TO pg_monitor;
 REVOKE ALL ON chameleon.verification FROM PUBLIC;

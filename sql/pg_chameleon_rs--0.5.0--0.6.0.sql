@@ -289,3 +289,6 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'stop_verification_wrapper';
 REVOKE EXECUTE ON FUNCTION chameleon.stop_verification(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION chameleon.stop_verification(bigint) IS 'Stops a verification run; its tables not compared yet end failed';
+
+-- discarded_rows holds row contents: not for every pg_monitor member (GRANT it to operators)
+REVOKE SELECT ON chameleon.discarded_rows FROM pg_monitor;

@@ -89,6 +89,11 @@ mod tests {
         let monitor =
             Spi::get_one::<bool>("SELECT has_table_privilege('pg_monitor', 'chameleon.sources', 'SELECT')").unwrap();
         assert_eq!(monitor, Some(true));
+        // row contents: operators only
+        let monitor_rows =
+            Spi::get_one::<bool>("SELECT has_table_privilege('pg_monitor', 'chameleon.discarded_rows', 'SELECT')")
+                .unwrap();
+        assert_eq!(monitor_rows, Some(false));
     }
 
     #[pg_test]

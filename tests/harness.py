@@ -41,9 +41,37 @@ def _wait_port(check, what, timeout=60):
     raise RuntimeError(f"{what} did not start within {timeout}s: {last}")
 
 
+def make_tls_certs(directory, hosts=("localhost", "127.0.0.1"), ca_name="chameleon test CA"):
+    """A private CA and a server certificate it signs for `hosts` (DNS names and IP addresses),
+    made with openssl in `directory`; returns {"ca", "cert", "key"} paths, readable by the
+    mysql user. Another call with another directory gives an unrelated CA."""
+    os.makedirs(directory, exist_ok=True)
+    p = {k: os.path.join(directory, f) for k, f in
+         [("ca", "ca.pem"), ("ca_key", "ca.key"), ("cert", "server.pem"), ("key", "server.key"),
+          ("csr", "server.csr"), ("ext", "server.ext")]}
+    san = ",".join(("IP:" if h.replace(".", "").isdigit() or ":" in h else "DNS:") + h for h in hosts)
+    with open(p["ext"], "w") as f:
+        f.write(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p["ca_key"], "-out", p["ca"],
+          "-days", "3", "-subj", f"/CN={ca_name}", "-addext", "basicConstraints=critical,CA:TRUE",
+          "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+    _run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", p["key"], "-out", p["csr"],
+          "-subj", f"/CN={hosts[0]}"])
+    _run(["openssl", "x509", "-req", "-in", p["csr"], "-CA", p["ca"], "-CAkey", p["ca_key"], "-CAcreateserial",
+          "-out", p["cert"], "-days", "3", "-extfile", p["ext"]])
+    os.chmod(directory, 0o755)
+    for k in ("ca", "cert", "key"):
+        shutil.chown(p[k], "mysql", "mysql")
+        os.chmod(p[k], 0o600 if k == "key" else 0o644)
+    return {k: p[k] for k in ("ca", "cert", "key")}
+
+
 class MariaDB:
     def __init__(self, scratch, port, binlog=True, server_id=1, buffer_pool="256M", log_basename="mysql-bin",
-                 extra_args=()):
+                 extra_args=(), tls=None):
+        """`tls`: make_tls_certs()'s paths: the server offers TLS with that certificate
+        (default: no TLS)."""
         self.dir = os.path.join(scratch, f"mariadb-{port}")
         self.buffer_pool = buffer_pool
         self.port = port
@@ -52,6 +80,7 @@ class MariaDB:
         self.server_id = server_id
         self.log_basename = log_basename
         self.extra_args = list(extra_args)
+        self.tls = tls
         self.proc = None
 
     def _kill_leftover(self):
@@ -84,6 +113,8 @@ class MariaDB:
         if self.binlog:
             args += [f"--log-bin={self.dir}/data/{self.log_basename}", "--binlog-format=ROW", "--binlog-row-image=FULL",
                      "--binlog-row-metadata=FULL", "--sync-binlog=0"]
+        if self.tls:
+            args += [f"--ssl-ca={self.tls['ca']}", f"--ssl-cert={self.tls['cert']}", f"--ssl-key={self.tls['key']}"]
         self.args = args + self.extra_args
         self._launch()
         with self.root() as c, c.cursor() as cur:
@@ -103,6 +134,10 @@ class MariaDB:
         self._launch()
 
     def root(self, db=None, **kw):
+        if self.tls:
+            # over the unix socket TLS adds nothing, and a server offering only old TLS
+            # versions would refuse pymysql's attempt
+            kw.setdefault("ssl_disabled", True)
         # TIMESTAMP values are compared as UTC instants
         return pymysql.connect(unix_socket=self.socket, user="root", database=db, autocommit=True,
                                charset="utf8mb4", init_command="SET time_zone = '+00:00'", **kw)

@@ -2,9 +2,9 @@
 //! `wait_for`.
 
 use crate::catalog;
+use crate::core::endpoint::Endpoint;
 use crate::core::gtid::GtidState;
 use crate::core::mysql_source;
-use crate::core::source_url::SourceUrl;
 use crate::core::state::{CopySlotState, Refusal, SourceEvent, SourceStatus};
 use crate::error::{ok, ChameleonError, Result};
 use crate::workers::replay::Replayer;
@@ -352,8 +352,8 @@ fn replay(source_name: &str, max_events: default!(Option<i32>, "NULL")) -> i64 {
 fn wait(source_name: &str, timeout: Duration) -> Result<bool> {
     let s = catalog::source_by_name(source_name)?;
     let opts = s.options()?;
-    let url = SourceUrl::parse(&s.url)?;
-    let mut conn = mysql_source::connect(&url, Duration::from_secs(opts.connect_timeout as u64), None)?;
+    let endpoint = Endpoint::resolve(&s.url, &opts)?;
+    let mut conn = mysql_source::connect(&endpoint, None)?;
     let info = mysql_source::check_server(&mut conn)?;
     let (target, target_gtid) = mysql_source::binlog_status(&mut conn, info.flavor)?;
     drop(conn);

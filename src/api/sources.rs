@@ -2,6 +2,7 @@
 //! from: `mysql_url`), `drop_source`, `enable_replica`.
 
 use crate::catalog;
+use crate::core::endpoint::Endpoint;
 use crate::core::mapping::SchemaMappings;
 use crate::core::options::{self, SourceOptions};
 use crate::core::source_url::SourceUrl;
@@ -21,12 +22,42 @@ fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// `password_file` and an `ssl_ca` path make the workers read a file of the server: as for
+/// `COPY FROM` a file, only members of pg_read_server_files (and superusers) may name one.
+fn check_may_name_server_files(changes: &serde_json::Value) -> Result<()> {
+    let names_file = |key: &str| {
+        changes.get(key).and_then(serde_json::Value::as_str).is_some_and(|v| !v.trim_start().starts_with("-----BEGIN"))
+    };
+    let keys: Vec<&str> = ["password_file", "ssl_ca"].into_iter().filter(|k| names_file(k)).collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let may =
+        Spi::get_one::<bool>("SELECT pg_has_role(current_user, 'pg_read_server_files', 'USAGE')")?.unwrap_or(false);
+    if may {
+        return Ok(());
+    }
+    Err(ChameleonError::postgres(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("option {} names a file of the server: permission denied", keys.join(" and ")),
+    )
+    .with_hint("a superuser or a member of pg_read_server_files must set it (ssl_ca may also be given as PEM text)"))
+}
+
+/// The source's endpoint as its workers will build it: the password file and the CA are
+/// read now, so that a wrong path or mode is refused by the call that set it.
+fn check_endpoint(url: &str, opts: &SourceOptions) -> Result<()> {
+    Endpoint::resolve(url, opts)?;
+    Ok(())
+}
+
 fn add(name: &str, url: &str, mappings: &serde_json::Value, opts: &serde_json::Value) -> Result<i32> {
     catalog::check_catalogue_version()?;
     validate_name(name)?;
     let parsed = SourceUrl::parse(url)?;
     let map = SchemaMappings::from_json(mappings)?;
-    SourceOptions::from_json(opts)?;
+    check_may_name_server_files(opts)?;
+    check_endpoint(url, &SourceOptions::from_json(opts)?).map_err(|e| e.context(format!("source \"{name}\"")))?;
     let opts = if opts.is_null() { serde_json::json!({}) } else { opts.clone() };
     for other in catalog::all_sources()? {
         if other.name == name {
@@ -61,6 +92,12 @@ fn alter(
     let merged = options::merge(&s.options, changes).map_err(named)?;
     let old_opts = s.options()?;
     let new_opts = SourceOptions::from_json(&merged).map_err(named)?;
+    check_may_name_server_files(changes)?;
+    let reaches = ["password_file", "ssl_ca", "ssl_mode"].iter().any(|k| changes.get(k).is_some());
+    if reaches || mysql_url.is_some() {
+        check_endpoint(mysql_url.unwrap_or(&s.url), &new_opts)
+            .map_err(|e| e.context(format!("source \"{source_name}\"")))?;
+    }
     let old_map = s.mappings()?;
     let new_map = match mappings {
         Some(m) => SchemaMappings::from_json(m).map_err(named)?,

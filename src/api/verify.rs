@@ -38,17 +38,16 @@ fn verify_tables_now(source_name: &str, tables: Option<Vec<String>>, repair: boo
     }
     let db = catalog::current_database()?;
     if wait {
-        if tables.is_some() {
-            return Err(ChameleonError::state(
-                "wait => true verifies every replicating table of the source (its worker records the run)".into(),
-            )
-            .with_hint("name tables without wait, commit, then watch chameleon.verification for the run id returned"));
-        }
-        let started = workers::start_verify_worker(verify::worker_arg_to_create(s.id, repair), &s.name, &db)?;
+        // the worker records the run from the list it is handed (this transaction cannot
+        // commit one before it waits)
+        let ids: Vec<i32> = chosen.iter().map(|t| t.id).collect();
+        let list = verify::TableList::new(s.id, &ids)?;
+        let started = workers::start_verify_worker(list.worker_arg(repair), &s.name, &db)?;
         started
             .handle
             .wait_for_shutdown()
             .map_err(|st| ChameleonError::state(format!("lost track of the verification worker: {st:?}")))?;
+        drop(list);
         // (a statement with a snapshot of its own: the worker's run was committed after ours)
         let id = Spi::connect_mut(|c| -> Result<Option<i64>> {
             let t = c.update(
@@ -78,7 +77,7 @@ fn verify_tables_now(source_name: &str, tables: Option<Vec<String>>, repair: boo
 /// Compares the named tables (MySQL `schema.table`; default: every replicating table) with
 /// the source, chunk by chunk, while replication and the application keep running; returns
 /// the run id (`chameleon.verification`). The worker starts after this transaction commits;
-/// `wait => true` (every replicating table) blocks until it is done. `repair => true` copies
+/// `wait => true` blocks until it is done (the worker then records the run itself). `repair => true` copies
 /// a different table again (`sync_tables`) and compares it again.
 #[pg_extern(volatile, parallel_unsafe, schema = "chameleon")]
 fn verify_tables(

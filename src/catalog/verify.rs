@@ -101,6 +101,14 @@ pub fn verify_table_started(run_id: i64, table_id: i32, method: &str) -> Result<
     )
 }
 
+/// How a table was compared, as it turned out (e.g. how many chunks were equal as text).
+pub fn verify_table_method(run_id: i64, table_id: i32, method: &str) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_verify_tables SET t_method = $3 WHERE i_id_run = $1 AND i_id_table = $2",
+        &[run_id.into(), table_id.into(), method.into()],
+    )
+}
+
 /// Progress of a table: what was compared so far and where.
 pub struct VerifyProgress<'a> {
     pub chunks: i64,

@@ -13,6 +13,7 @@ pub mod change;
 pub mod copytext;
 pub mod ddl;
 pub mod discovery;
+pub mod endpoint;
 pub mod error;
 pub mod gtid;
 pub mod json;

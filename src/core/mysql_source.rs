@@ -4,9 +4,10 @@
 //! lock held only while coordinates are read and snapshots opened) and streaming a table's rows.
 //! Pure Rust: runs on reader/copy threads, never touches PostgreSQL.
 
+use crate::core::endpoint::Endpoint;
 use crate::core::error::{from_mysql, CoreError, CoreResult};
+use crate::core::options::SslMode;
 use crate::core::position::BinlogPosition;
-use crate::core::source_url::SourceUrl;
 use crate::core::sql::quote_mysql_ident;
 use crate::core::types::MySqlColumn;
 use mysql::prelude::Queryable;
@@ -25,9 +26,18 @@ pub struct ServerInfo {
     pub version: String,
 }
 
-pub fn connect(url: &SourceUrl, connect_timeout: Duration, read_timeout: Option<Duration>) -> CoreResult<Conn> {
-    let what = format!("cannot connect to {}", url.redacted());
-    Conn::new(url.opts(connect_timeout, read_timeout)).map_err(|e| from_mysql(e, &what))
+/// A connection to the source, over TLS as `ssl_mode` says: `preferred` falls back to plain
+/// TCP only when the server offers no TLS, or only TLS versions or ciphers rustls refuses
+/// (TLS 1.0/1.1 of old MySQL 5.x builds), never on a refused certificate.
+pub fn connect(endpoint: &Endpoint, read_timeout: Option<Duration>) -> CoreResult<Conn> {
+    let tls = endpoint.ssl_mode() != SslMode::Disabled;
+    match Conn::new(endpoint.opts(read_timeout, tls)) {
+        Ok(conn) => Ok(conn),
+        Err(e) if endpoint.ssl_mode() == SslMode::Preferred && Endpoint::tls_unavailable(&e) => {
+            Conn::new(endpoint.opts(read_timeout, false)).map_err(|e| endpoint.connect_error(e))
+        }
+        Err(e) => Err(endpoint.connect_error(e)),
+    }
 }
 
 fn q<T: mysql::prelude::FromRow>(conn: &mut Conn, sql: &str) -> CoreResult<Vec<T>> {
@@ -217,8 +227,8 @@ pub enum LockOutcome {
     Refused(String),
 }
 
-pub fn lock_global(url: &SourceUrl, connect_timeout: Duration, lock_timeout_secs: u32) -> CoreResult<LockOutcome> {
-    let mut conn = connect(url, connect_timeout, None)?;
+pub fn lock_global(endpoint: &Endpoint, lock_timeout_secs: u32) -> CoreResult<LockOutcome> {
+    let mut conn = connect(endpoint, None)?;
     exec(&mut conn, &format!("SET SESSION lock_wait_timeout = {lock_timeout_secs}"))?;
     match conn.query_drop("FLUSH TABLES WITH READ LOCK") {
         Ok(()) => Ok(LockOutcome::Held(GlobalLock { conn, since: std::time::Instant::now() })),

@@ -80,6 +80,45 @@ pub enum ForeignKeys {
     Create,
 }
 
+/// TLS to the source, as MySQL's `--ssl-mode` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plain TCP; the password exchange and every row in clear.
+    Disabled,
+    /// TLS when the server offers it (certificate not checked), plain when it does not.
+    Preferred,
+    /// TLS or no connection; the certificate is not checked.
+    Required,
+    /// TLS with the server's certificate chain checked against `ssl_ca`.
+    VerifyCa,
+    /// As `VerifyCa`, and the certificate must name the host of the URL.
+    VerifyIdentity,
+}
+
+impl SslMode {
+    pub const NAMES: &'static [&'static str] = &["disabled", "preferred", "required", "verify_ca", "verify_identity"];
+
+    pub fn parse(s: &str) -> Option<SslMode> {
+        Some(match s {
+            "disabled" => SslMode::Disabled,
+            "preferred" => SslMode::Preferred,
+            "required" => SslMode::Required,
+            "verify_ca" => SslMode::VerifyCa,
+            "verify_identity" => SslMode::VerifyIdentity,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Whether the server's certificate is checked (and `ssl_ca` used).
+    pub fn verifies(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyIdentity)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceOptions {
     /// server_id the reader presents to the source; must be unique among its replicas.
@@ -134,6 +173,13 @@ pub struct SourceOptions {
     /// stored; a source transaction larger than that is stored in pieces of this size, in one
     /// batch replay sees only once its commit is stored.
     pub batch_max_memory: usize,
+    pub ssl_mode: SslMode,
+    /// The CA certificate(s) `verify_ca` / `verify_identity` trust: PEM text, or the absolute
+    /// path of a PEM file on the PostgreSQL server.
+    pub ssl_ca: Option<String>,
+    /// Absolute path of a file on the PostgreSQL server holding the password of the URL's user
+    /// (so that the password never appears in SQL text).
+    pub password_file: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +217,9 @@ impl Default for SourceOptions {
             batch_retention: Duration::from_secs(86_400),
             auto_maintenance: true,
             batch_max_memory: 8,
+            ssl_mode: SslMode::Preferred,
+            ssl_ca: None,
+            password_file: None,
         }
     }
 }
@@ -200,6 +249,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "batch_retention",
     "auto_maintenance",
     "batch_max_memory",
+    "ssl_mode",
+    "ssl_ca",
+    "password_file",
 ];
 
 /// pg_chameleon options that a later release implements; named so that the
@@ -326,6 +378,33 @@ fn type_overrides(v: &Value) -> CoreResult<Vec<TypeOverride>> {
     Ok(out)
 }
 
+/// An absolute path on the PostgreSQL server (relative ones would depend on the worker's
+/// working directory).
+fn absolute_path(key: &str, v: &Value) -> CoreResult<String> {
+    match v.as_str() {
+        Some(p) if p.starts_with('/') && !p.contains('\0') => Ok(p.to_string()),
+        _ => Err(err(key, "must be the absolute path of a file on the PostgreSQL server")),
+    }
+}
+
+/// `ssl_ca`: PEM text holding at least one certificate, or the absolute path of a PEM file.
+fn ssl_ca(v: &Value) -> CoreResult<String> {
+    let key = "ssl_ca";
+    match v.as_str() {
+        Some(t) if t.trim_start().starts_with("-----BEGIN") => {
+            if t.contains("-----BEGIN CERTIFICATE-----") && t.contains("-----END CERTIFICATE-----") {
+                Ok(t.to_string())
+            } else {
+                Err(err(key, "PEM text must hold a certificate (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)"))
+            }
+        }
+        Some(_) => absolute_path(key, v).map_err(|_| {
+            err(key, "must be PEM text (-----BEGIN CERTIFICATE-----...) or the absolute path of a PEM file on the PostgreSQL server")
+        }),
+        None => Err(err(key, "must be a string: PEM text or the absolute path of a PEM file")),
+    }
+}
+
 impl SourceOptions {
     /// The override target for a column of `schema.table` with this `COLUMN_TYPE`, if any.
     pub fn override_for(&self, schema: &str, table: &str, column_type: &str) -> Option<String> {
@@ -401,6 +480,13 @@ impl SourceOptions {
                         err(key, &format!("must be one of {}", ZeroDates::NAMES.join(", ")))
                     })?
                 }
+                "ssl_mode" => {
+                    o.ssl_mode = v.as_str().and_then(SslMode::parse).ok_or_else(|| {
+                        err(key, &format!("must be one of {}", SslMode::NAMES.join(", ")))
+                    })?
+                }
+                "ssl_ca" => o.ssl_ca = Some(ssl_ca(v)?),
+                "password_file" => o.password_file = Some(absolute_path(key, v)?),
                 k if PLANNED_KEYS.contains(&k) => {
                     return Err(err(k, "is not supported yet by this version of pg_chameleon_rs"))
                 }
@@ -411,6 +497,15 @@ impl SourceOptions {
                     ))
                 }
             }
+        }
+        if o.ssl_ca.is_some() && !o.ssl_mode.verifies() {
+            return Err(err(
+                "ssl_ca",
+                &format!(
+                    "is only used to verify the server's certificate, and ssl_mode is {}: set ssl_mode to verify_ca or verify_identity",
+                    o.ssl_mode.name()
+                ),
+            ));
         }
         Ok(o)
     }
@@ -529,11 +624,36 @@ mod tests {
             (json!({"skip_events": ["a.b"]}), "skip_events"),
             (json!({"skip_events": {"truncate": ["a.b"]}}), "skip_events"),
             (json!({"skip_events": {"delete": [""]}}), "skip_events"),
+            (json!({"ssl_mode": "on"}), "ssl_mode"),
+            (json!({"ssl_mode": "verify_ca", "ssl_ca": "relative/ca.pem"}), "ssl_ca"),
+            (json!({"ssl_mode": "verify_ca", "ssl_ca": "-----BEGIN PRIVATE KEY-----"}), "ssl_ca"),
+            (json!({"ssl_ca": "/etc/ssl/ca.pem"}), "ssl_ca"),
+            (json!({"ssl_mode": "required", "ssl_ca": "/etc/ssl/ca.pem"}), "ssl_ca"),
+            (json!({"password_file": "pw.txt"}), "password_file"),
+            (json!({"password_file": 3}), "password_file"),
         ] {
             let e = SourceOptions::from_json(&opts).unwrap_err().to_string();
             assert!(e.contains(&format!("\"{key}\"")), "{e}");
         }
         assert!(SourceOptions::from_json(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn tls_and_password_file() {
+        assert_eq!(SourceOptions::default().ssl_mode, SslMode::Preferred);
+        for name in SslMode::NAMES {
+            assert_eq!(SslMode::parse(name).map(SslMode::name), Some(*name));
+        }
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let o = SourceOptions::from_json(
+            &json!({"ssl_mode": "verify_identity", "ssl_ca": pem, "password_file": "/etc/chameleon/pw"}),
+        )
+        .unwrap();
+        assert_eq!(o.ssl_mode, SslMode::VerifyIdentity);
+        assert_eq!(o.ssl_ca.as_deref(), Some(pem));
+        assert_eq!(o.password_file.as_deref(), Some("/etc/chameleon/pw"));
+        let o = SourceOptions::from_json(&json!({"ssl_mode": "verify_ca", "ssl_ca": "/etc/ssl/ca.pem"})).unwrap();
+        assert!(o.ssl_mode.verifies() && o.ssl_ca.is_some());
     }
 
     #[test]

@@ -19,13 +19,13 @@ use crate::core::assembler::{
 use crate::core::binlog_file;
 use crate::core::budget::ByteBudget;
 use crate::core::change::{DiscardedRow, Op, ReaderMessage, Row, RowChange};
+use crate::core::endpoint::Endpoint;
 use crate::core::error::{from_mysql, CoreError, CoreResult};
 use crate::core::gtid::{self, Gtid, GtidState};
 use crate::core::json;
 use crate::core::mysql_source::{self, Flavor};
 use crate::core::position::BinlogPosition;
 use crate::core::rowcodec;
-use crate::core::source_url::SourceUrl;
 use crate::core::types::ValueKind;
 use crate::core::value;
 use crossbeam_channel::Sender;
@@ -57,14 +57,14 @@ pub struct ReaderTable {
 }
 
 pub struct ReaderConfig {
-    pub url: SourceUrl,
+    /// The source, with its password and TLS settings.
+    pub endpoint: Endpoint,
     pub server_id: u32,
     /// Where to resume; None when only a GTID position is known (the reader then connects at
     /// the GTID and learns the file and offset from the server).
     pub start: Option<BinlogPosition>,
     /// (MySQL schema, table) -> table. Events for other tables are skipped.
     pub tables: HashMap<(String, String), ReaderTable>,
-    pub connect_timeout: Duration,
     pub net_read_timeout: Duration,
     /// The source's GTID state at `start`, when known.
     pub gtid: Option<GtidState>,
@@ -257,7 +257,7 @@ fn gtid_state_at(conn: &mut mysql::Conn, flavor: Flavor, at: &BinlogPosition) ->
 
 /// Opens the binlog stream: at the GTID state with `gtid_connect`, else at `cfg.start`.
 fn open_stream(cfg: &ReaderConfig) -> CoreResult<Opened> {
-    let mut conn = mysql_source::connect(&cfg.url, cfg.connect_timeout, Some(cfg.net_read_timeout))?;
+    let mut conn = mysql_source::connect(&cfg.endpoint, Some(cfg.net_read_timeout))?;
     let info = mysql_source::check_server(&mut conn)?;
     let crc = mysql_source::variable(&mut conn, "binlog_checksum")?.map(|c| !c.eq_ignore_ascii_case("NONE"));
     let schema_charsets = mysql_source::schema_charsets(&mut conn, &cfg.mapped_schemas)?;

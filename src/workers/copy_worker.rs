@@ -20,12 +20,12 @@
 
 use crate::catalog::{self, ClaimedRange, ClaimedTable};
 use crate::core::discovery::{self, TableDefinition};
+use crate::core::endpoint::Endpoint;
 use crate::core::mysql_source::{self, Flavor};
 use crate::core::options::SourceOptions;
 use crate::core::position::BinlogPosition;
 use crate::core::ranges;
 use crate::core::schema;
-use crate::core::source_url::SourceUrl;
 use crate::core::sql::{self, quote_ident, ColumnOptions, PgColumn};
 use crate::core::state::{CopySlotState, SourceStatus, TableState};
 use crate::core::types::{map_column, MappedType};
@@ -65,9 +65,8 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
         catalog::source_by_id(source_id)
     })?;
     let options = source.options()?;
-    let url = SourceUrl::parse(&source.url)?;
-    let connect_timeout = Duration::from_secs(options.connect_timeout as u64);
-    let mut conn = mysql_source::connect(&url, connect_timeout, None)?;
+    let endpoint = Endpoint::resolve(&source.url, &options)?;
+    let mut conn = mysql_source::connect(&endpoint, None)?;
     let flavor = mysql_source::check_server(&mut conn)?.flavor;
     mysql_source::prepare_copy_session(&mut conn)?;
     mysql_source::open_snapshot(&mut conn)?;
@@ -92,7 +91,7 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
     };
     let mut points = match (go.per_table_points, go.point) {
         (false, Some(p)) => Points::Snapshot(p),
-        _ => Points::PerTable(mysql_source::connect(&url, connect_timeout, None)?),
+        _ => Points::PerTable(mysql_source::connect(&endpoint, None)?),
     };
 
     let mut conn = Some(conn);

@@ -16,11 +16,11 @@
 
 use crate::catalog;
 use crate::core::discovery::{self, TableDefinition};
+use crate::core::endpoint::Endpoint;
 use crate::core::mysql_source::{self, LockOutcome};
 use crate::core::options::{ForeignKeys, SourceOptions};
 use crate::core::position::BinlogPosition;
 use crate::core::schema;
-use crate::core::source_url::SourceUrl;
 use crate::core::sql::{self, quote_ident};
 use crate::core::state::{CopySlotState, SourceStatus, TableState};
 use crate::error::{ChameleonError, Result};
@@ -129,8 +129,8 @@ fn run_sync(source_id: i32) -> Result<()> {
         catalog::source_by_id(source_id)
     })?;
     let options = source.options()?;
-    let url = SourceUrl::parse(&source.url)?;
-    describe_unknown_tables(&source, &url, &options)?;
+    let endpoint = Endpoint::resolve(&source.url, &options)?;
+    describe_unknown_tables(&source, &endpoint, &options)?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let s = in_transaction(|| catalog::source_by_id(source_id))?;
@@ -145,7 +145,7 @@ fn run_sync(source_id: i32) -> Result<()> {
         }
         backend_sleep(Duration::from_millis(200));
     }
-    let mut meta = mysql_source::connect(&url, Duration::from_secs(options.connect_timeout as u64), None)?;
+    let mut meta = mysql_source::connect(&endpoint, None)?;
     let info = mysql_source::check_server(&mut meta)?;
     drop(meta);
     let to_copy = in_transaction(|| catalog::uncopied_tables(source_id))?.len();
@@ -154,7 +154,7 @@ fn run_sync(source_id: i32) -> Result<()> {
         let mut worker_errors = Vec::new();
         copy_in_parallel(
             &source,
-            &url,
+            &endpoint,
             info.flavor,
             &options,
             options.copy_workers.min(to_copy),
@@ -173,7 +173,7 @@ fn run_sync(source_id: i32) -> Result<()> {
 /// Tables to copy whose columns the catalogue does not know (registered by a DDL statement that
 /// could not be translated) are described first: the reader can only follow them, from before
 /// the copy's snapshot, with their columns.
-fn describe_unknown_tables(source: &catalog::SourceRow, url: &SourceUrl, options: &SourceOptions) -> Result<()> {
+fn describe_unknown_tables(source: &catalog::SourceRow, endpoint: &Endpoint, options: &SourceOptions) -> Result<()> {
     let unknown: Vec<catalog::TableRow> = in_transaction(|| catalog::tables_for_source(source.id))?
         .into_iter()
         .filter(|t| t.state == TableState::Pending && t.columns.is_empty())
@@ -181,7 +181,7 @@ fn describe_unknown_tables(source: &catalog::SourceRow, url: &SourceUrl, options
     if unknown.is_empty() {
         return Ok(());
     }
-    let mut conn = mysql_source::connect(url, Duration::from_secs(options.connect_timeout as u64), None)?;
+    let mut conn = mysql_source::connect(endpoint, None)?;
     mysql_source::check_server(&mut conn)?;
     let postgis = in_transaction(catalog::postgis_schema)?;
     for t in unknown {
@@ -216,9 +216,8 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
     phase.previous_status = Some(source.status);
     let resume = want_resume && incomplete;
     let options = source.options()?;
-    let url = SourceUrl::parse(&source.url)?;
-    let connect_timeout = Duration::from_secs(options.connect_timeout as u64);
-    let mut meta = mysql_source::connect(&url, connect_timeout, None)?;
+    let endpoint = Endpoint::resolve(&source.url, &options)?;
+    let mut meta = mysql_source::connect(&endpoint, None)?;
     let info = mysql_source::check_server(&mut meta)?;
     // where replication starts if no table gets a point of its own (every table keyless)
     let (now, _) = mysql_source::binlog_status(&mut meta, info.flavor)?;
@@ -239,7 +238,7 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
     if to_copy > 0 {
         let workers = options.copy_workers.min(to_copy);
         let db = in_transaction(catalog::current_database)?;
-        snapshot_gtid = copy_in_parallel(&source, &url, info.flavor, &options, workers, &db, &mut worker_errors)?;
+        snapshot_gtid = copy_in_parallel(&source, &endpoint, info.flavor, &options, workers, &db, &mut worker_errors)?;
     }
 
     in_transaction(|| {
@@ -362,7 +361,7 @@ pub fn check_table_names(source: &catalog::SourceRow, tables: &[TableDefinition]
 /// read lock is refused) and waits for them. Returns the snapshot's (position, GTID).
 fn copy_in_parallel(
     source: &catalog::SourceRow,
-    url: &SourceUrl,
+    endpoint: &Endpoint,
     flavor: mysql_source::Flavor,
     options: &SourceOptions,
     workers: usize,
@@ -375,15 +374,14 @@ fn copy_in_parallel(
         in_transaction(|| super::stop_if_alive(pid, Duration::from_secs(60)))?;
     }
     in_transaction(|| catalog::create_copy_slots(id, workers))?;
-    let connect_timeout = Duration::from_secs(options.connect_timeout as u64);
-    let lock = mysql_source::lock_global(url, connect_timeout, options.lock_timeout)?;
+    let lock = mysql_source::lock_global(endpoint, options.lock_timeout)?;
     let mut started_workers = Vec::new();
     let started = (|| -> Result<()> {
         for slot in 0..workers as i32 {
             // outside a transaction: the handle must outlive it (it is allocated in the current context)
             started_workers.push(super::start_copy_worker(id, slot, &source.name, db)?);
         }
-        wait_until_ready(id, &started_workers, connect_timeout + Duration::from_secs(60))
+        wait_until_ready(id, &started_workers, endpoint.connect_timeout + Duration::from_secs(60))
     })();
     let pids: Vec<i32> = started_workers.iter().map(|w| w.pid).collect();
     let mut snapshot = None;

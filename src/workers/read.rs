@@ -15,10 +15,10 @@
 use crate::catalog::{self, TableRow};
 use crate::core::budget::ByteBudget;
 use crate::core::change::{Op, ReaderMessage};
+use crate::core::endpoint::Endpoint;
 use crate::core::gtid::GtidState;
 use crate::core::options::SourceOptions;
 use crate::core::reader::{self, ReaderConfig, ReaderTable};
-use crate::core::source_url::SourceUrl;
 use crate::core::state::SourceStatus;
 use crate::error::{ChameleonError, Result};
 use crate::workers::batch_writer::{self, OpenBatch, PendingBatch};
@@ -83,7 +83,6 @@ fn run(source_id: i32) -> Result<()> {
     })?;
     super::set_application_name(&format!("pg_chameleon_rs read {}", source.name));
     let options = source.options()?;
-    let url = SourceUrl::parse(&source.url)?;
     let mut backoff = Duration::from_secs(1);
 
     let mapped_schemas: Vec<String> = source.mappings()?.0.keys().cloned().collect();
@@ -114,11 +113,11 @@ fn run(source_id: i32) -> Result<()> {
         let following = signature(&cfg_tables);
         let budget = Arc::new(ByteBudget::new(2 * options.batch_max_bytes()));
         let cfg = ReaderConfig {
-            url: url.clone(),
+            // resolved at each (re)connection: a rotated password_file is read again
+            endpoint: Endpoint::resolve(&source.url, &options)?,
             server_id: options.my_server_id,
             start: now.position.clone(),
             tables: cfg_tables,
-            connect_timeout: Duration::from_secs(options.connect_timeout as u64),
             net_read_timeout: Duration::from_secs(options.net_read_timeout as u64),
             gtid,
             gtid_connect: options.gtid_enable,

@@ -6,12 +6,11 @@
 //! Runs in the calling backend, inside its transaction.
 
 use crate::catalog::{self, SourceRow};
+use crate::core::endpoint::Endpoint;
 use crate::core::mysql_source;
-use crate::core::source_url::SourceUrl;
 use crate::core::sql::{self, quote_ident};
 use crate::error::{ChameleonError, Result};
 use crate::workers::init;
-use std::time::Duration;
 
 pub struct Refreshed {
     /// MySQL `schema.table` of the tables to copy.
@@ -33,8 +32,8 @@ pub fn register(source: &SourceRow, my_schema: &str, only_new: bool) -> Result<R
         )));
     };
     let options = source.options()?;
-    let url = SourceUrl::parse(&source.url)?;
-    let mut conn = mysql_source::connect(&url, Duration::from_secs(options.connect_timeout as u64), None)?;
+    let endpoint = Endpoint::resolve(&source.url, &options)?;
+    let mut conn = mysql_source::connect(&endpoint, None)?;
     mysql_source::check_server(&mut conn)?;
     let postgis = catalog::postgis_schema()?;
     let tables: Vec<_> = init::discover(&mut conn, source, &options, postgis.as_deref())?

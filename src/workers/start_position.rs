@@ -6,13 +6,12 @@
 //! Runs in the calling backend, inside its transaction (nothing is kept if it fails).
 
 use crate::catalog::{self, SourceRow};
+use crate::core::endpoint::Endpoint;
 use crate::core::mysql_source::{self, Flavor};
 use crate::core::position::StartAt;
-use crate::core::source_url::SourceUrl;
 use crate::core::sql;
 use crate::error::{ChameleonError, Result};
 use crate::workers::init;
-use std::time::Duration;
 
 /// Records where the source's replication starts; registers its tables first when it has
 /// none. Returns the number of tables registered that way.
@@ -27,8 +26,8 @@ pub fn set(source: &SourceRow, text: &str) -> Result<usize> {
         .with_hint("replay them (chameleon.replay) or resync before moving the start position"));
     }
     let options = source.options()?;
-    let url = SourceUrl::parse(&source.url)?;
-    let mut conn = mysql_source::connect(&url, Duration::from_secs(options.connect_timeout as u64), None)?;
+    let endpoint = Endpoint::resolve(&source.url, &options)?;
+    let mut conn = mysql_source::connect(&endpoint, None)?;
     let info = mysql_source::check_server(&mut conn)?;
     match &at {
         StartAt::File(p) => {

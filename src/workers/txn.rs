@@ -12,32 +12,22 @@ use std::time::Duration;
 /// Runs `body` in its own transaction: commits on `Ok`, rolls back on `Err` or on an
 /// error raised by PostgreSQL (returned as a `ChameleonError` of kind `Kind::Postgres`, its SQLSTATE, detail and hint kept).
 pub fn in_transaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
-    unsafe {
-        pg_sys::SetCurrentStatementStartTimestamp();
-        pg_sys::StartTransactionCommand();
-        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
-    }
-    let result =
-        PgTryBuilder::new(AssertUnwindSafe(body)).catch_others(|e| Err(ChameleonError::from_caught(&e))).execute();
-    unsafe {
-        match &result {
-            Ok(_) => {
-                pg_sys::PopActiveSnapshot();
-                pg_sys::CommitTransactionCommand();
-            }
-            Err(_) => pg_sys::AbortCurrentTransaction(),
-        }
-    }
-    result
+    transaction(false, body)
 }
 
 /// As `in_transaction`, in a REPEATABLE READ transaction: every query of `body` sees one
 /// snapshot (the verification reads the replay position, the log and a table at once).
 pub fn in_repeatable_read<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
+    transaction(true, body)
+}
+
+fn transaction<R>(repeatable_read: bool, body: impl FnOnce() -> Result<R>) -> Result<R> {
     unsafe {
         pg_sys::SetCurrentStatementStartTimestamp();
         pg_sys::StartTransactionCommand();
-        pg_sys::XactIsoLevel = pg_sys::XACT_REPEATABLE_READ as i32;
+        if repeatable_read {
+            pg_sys::XactIsoLevel = pg_sys::XACT_REPEATABLE_READ as i32;
+        }
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
     }
     let result =

@@ -22,16 +22,18 @@
 //! With `repair`, a different table is copied again by `sync_tables` and compared again.
 
 use crate::catalog::{self, TableRow};
+use crate::core::endpoint::Endpoint;
 use crate::core::error::{CoreError, CoreResult};
 use crate::core::mysql_source::{self, Flavor};
 use crate::core::position::BinlogPosition;
 use crate::core::rowcodec;
-use crate::core::source_url::SourceUrl;
 use crate::core::sql::{quote_ident, quote_mysql_ident};
 use crate::core::state::{SourceStatus, TableState};
 use crate::core::types::ValueKind;
 use crate::core::value;
-use crate::core::verify::{decide, Change, ChunkCompare, Diff, KeyRange, Row, Tally};
+use crate::core::verify::{
+    decide, moved_forward_in_key_order, record_text, Change, ChunkCompare, Diff, KeyRange, Row, Tally,
+};
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::{
     backend_sleep, in_repeatable_read, in_subtransaction, in_transaction, shutdown_requested, spawn_without_signals,
@@ -53,8 +55,9 @@ const REPLAY_WAIT: Duration = Duration::from_secs(600);
 const REFUSED: char = '\u{0}';
 
 /// The worker's argument: a run the caller recorded (`verify_tables` without `wait`), or, with
-/// `CREATE_FLAG`, a source whose every replicating table the worker records as a new run
-/// itself (`wait => true`: the caller's transaction cannot commit a run before it waits).
+/// `CREATE_FLAG`, the handle of a `TableList` whose tables the worker records as a new run
+/// itself (`wait => true`: the caller's transaction cannot commit a run before it waits, and
+/// the worker cannot see an uncommitted one).
 pub const CREATE_FLAG: i64 = 1 << 62;
 pub const REPAIR_FLAG: i64 = 1 << 61;
 
@@ -62,8 +65,64 @@ pub fn worker_arg_for_run(run_id: i64) -> i64 {
     run_id
 }
 
-pub fn worker_arg_to_create(source_id: i32, repair: bool) -> i64 {
-    CREATE_FLAG | if repair { REPAIR_FLAG } else { 0 } | source_id as i64
+/// The source and tables of a `wait => true` run, handed to its worker in a dynamic shared
+/// memory segment (`i32` source id, `i32` count, the `i32` table ids in order) that the
+/// caller keeps mapped while it waits for the worker (it is detached when dropped, or with
+/// the caller's transaction).
+pub struct TableList {
+    seg: *mut pg_sys::dsm_segment,
+}
+
+impl TableList {
+    pub fn new(source_id: i32, table_ids: &[i32]) -> Result<TableList> {
+        let words: Vec<i32> =
+            [source_id, table_ids.len() as i32].into_iter().chain(table_ids.iter().copied()).collect();
+        let size = std::mem::size_of_val(words.as_slice());
+        // dsm_create raises an ERROR itself when it cannot create the segment
+        let seg = unsafe { pg_sys::dsm_create(size, 0) };
+        if seg.is_null() {
+            return Err(ChameleonError::state("cannot create the shared memory of the verification worker".into()));
+        }
+        unsafe {
+            let at = pg_sys::dsm_segment_address(seg) as *mut i32;
+            std::ptr::copy_nonoverlapping(words.as_ptr(), at, words.len());
+        }
+        Ok(TableList { seg })
+    }
+
+    pub fn worker_arg(&self, repair: bool) -> i64 {
+        let handle = unsafe { pg_sys::dsm_segment_handle(self.seg) };
+        CREATE_FLAG | if repair { REPAIR_FLAG } else { 0 } | handle as i64
+    }
+
+    /// The worker's side: the source id and table ids of the caller's list.
+    fn read(arg: i64) -> Result<(i32, Vec<i32>)> {
+        let seg = unsafe { pg_sys::dsm_attach((arg & 0xffff_ffff) as pg_sys::dsm_handle) };
+        if seg.is_null() {
+            return Err(ChameleonError::state(
+                "the caller of verify_tables(wait => true) ended before its worker started".into(),
+            ));
+        }
+        let out = unsafe {
+            let at = pg_sys::dsm_segment_address(seg) as *const i32;
+            let len = pg_sys::dsm_segment_map_length(seg) / std::mem::size_of::<i32>();
+            let words = std::slice::from_raw_parts(at, len);
+            let n = words.get(1).copied().unwrap_or(0).max(0) as usize;
+            let ids = words.get(2..2 + n).map(<[i32]>::to_vec);
+            (words.first().copied(), ids)
+        };
+        unsafe { pg_sys::dsm_detach(seg) };
+        match out {
+            (Some(source), Some(ids)) => Ok((source, ids)),
+            _ => Err(ChameleonError::state("the verification worker's table list is malformed".into())),
+        }
+    }
+}
+
+impl Drop for TableList {
+    fn drop(&mut self) {
+        unsafe { pg_sys::dsm_detach(self.seg) };
+    }
 }
 
 #[pg_guard]
@@ -101,12 +160,18 @@ pub extern "C-unwind" fn pg_chameleon_rs_verify_main(arg: pg_sys::Datum) {
 /// once the caller's transaction has ended (None: it rolled back).
 fn the_run(arg: i64) -> Result<Option<i64>> {
     if arg & CREATE_FLAG != 0 {
-        let source_id = (arg & 0xffff_ffff) as i32;
-        let tables: Vec<(i32, String, String)> = catalog::tables_for_source(source_id)?
-            .into_iter()
-            .filter(|t| t.enabled && t.state == TableState::Replicating)
-            .map(|t| (t.id, t.mysql_name(), format!("{}.{}", quote_ident(&t.pg_schema), quote_ident(&t.pg_table))))
-            .collect();
+        let (source_id, ids) = TableList::read(arg)?;
+        let all = catalog::tables_for_source(source_id)?;
+        let mut tables: Vec<(i32, String, String)> = Vec::new();
+        for id in ids {
+            if let Some(t) = all.iter().find(|t| t.id == id) {
+                tables.push((
+                    t.id,
+                    t.mysql_name(),
+                    format!("{}.{}", quote_ident(&t.pg_schema), quote_ident(&t.pg_table)),
+                ));
+            }
+        }
         return Ok(Some(catalog::create_verify_run(source_id, arg & REPAIR_FLAG != 0, &tables)?));
     }
     // the caller holds this lock until its transaction ends
@@ -142,13 +207,12 @@ fn run(run_id: i64) -> Result<bool> {
         )
     })?;
     let options = source.options()?;
-    let url = SourceUrl::parse(&source.url)?;
-    let timeout = Duration::from_secs(options.connect_timeout as u64);
+    let endpoint = Endpoint::resolve(&source.url, &options)?;
     let flavor = {
-        let mut conn = mysql_source::connect(&url, timeout, None)?;
+        let mut conn = mysql_source::connect(&endpoint, None)?;
         mysql_source::check_server(&mut conn)?.flavor
     };
-    let ctx = Ctx { run_id, source_id: source.id, source_name: source.name.clone(), url, timeout, flavor };
+    let ctx = Ctx { run_id, source_id: source.id, source_name: source.name.clone(), endpoint, flavor };
     for (table_id, name) in queue {
         if stopped(run_id)? {
             return Ok(true);
@@ -177,8 +241,7 @@ struct Ctx {
     run_id: i64,
     source_id: i32,
     source_name: String,
-    url: SourceUrl,
-    timeout: Duration,
+    endpoint: Endpoint,
     flavor: Flavor,
 }
 
@@ -331,8 +394,12 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>) -> Result<Tally> 
     let mut overlay: Option<Overlay> = None;
     let mut whole: Option<ChunkCompare> = None;
     let (mut chunks, mut rows_source, mut rows_destination) = (0i64, 0i64, 0i64);
+    let mut times = Timings::default();
     loop {
-        let chunk = match rx.recv_timeout(Duration::from_millis(200)) {
+        let t0 = Instant::now();
+        let received = rx.recv_timeout(Duration::from_millis(200));
+        times.source += t0.elapsed();
+        let chunk = match received {
             Ok(c) => c,
             Err(RecvTimeoutError::Timeout) => {
                 if shutdown_requested() {
@@ -349,16 +416,22 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>) -> Result<Tally> 
         }
         let Some(ov) = overlay.as_mut() else { continue };
         let mut rows = chunk.rows;
+        let t0 = Instant::now();
         in_transaction(|| canonicalize(plan, &mut rows))?;
-        let cmp = whole.get_or_insert_with(|| ChunkCompare::new(plan.key.clone(), chunk.range.clone()));
-        for r in rows {
-            cmp.add_source(r);
-        }
-        if !chunk.last && plan.range_key.is_none() {
-            continue;
-        }
-        let Some(cmp) = whole.take() else { continue };
-        let (diffs, rs, rd) = in_repeatable_read(|| compare_at_replay(ctx, plan, ov, cmp))?;
+        times.canonical += t0.elapsed();
+        let (diffs, rs, rd) = if plan.range_key.is_some() {
+            in_repeatable_read(|| compare_range_at_replay(ctx, plan, ov, rows, &chunk.range, &mut times))?
+        } else {
+            let cmp = whole.get_or_insert_with(|| ChunkCompare::new(plan.key.clone(), chunk.range.clone()));
+            for r in rows {
+                cmp.add_source(r);
+            }
+            if !chunk.last {
+                continue;
+            }
+            let Some(cmp) = whole.take() else { continue };
+            in_repeatable_read(|| compare_at_replay(ctx, plan, ov, cmp, &mut times))?
+        };
         chunks += 1;
         rows_source += rs as i64;
         rows_destination += rd as i64;
@@ -366,6 +439,7 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>) -> Result<Tally> 
             tally.add(d);
         }
         let sample = sample_json(plan, &tally);
+        let t0 = Instant::now();
         in_transaction(|| {
             catalog::verify_table_progress(
                 ctx.run_id,
@@ -380,7 +454,19 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>) -> Result<Tally> 
                 },
             )
         })?;
+        times.progress += t0.elapsed();
         if chunk.last {
+            if plan.range_key.is_some() {
+                let method = format!(
+                    "key ranges: {} of {chunks} chunks equal as text, the others compared row by row",
+                    times.by_text
+                );
+                in_transaction(|| catalog::verify_table_method(ctx.run_id, plan.table.id, &method))?;
+            }
+            debug1!(
+                "pg_chameleon_rs: verified {} ({rows_source} rows, {chunks} chunks): {times:?}",
+                plan.table.mysql_name()
+            );
             return Ok(tally);
         }
         if shutdown_requested() {
@@ -391,7 +477,86 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>) -> Result<Tally> 
 
 /// In the destination's snapshot: the source rows moved from the snapshot's position to what
 /// replay has applied, matched with the destination rows of the range.
-fn compare_at_replay(ctx: &Ctx, plan: &Plan, ov: &mut Overlay, mut cmp: ChunkCompare) -> Result<(Vec<Diff>, u64, u64)> {
+/// Where a table's verification spends its time (logged when it ends).
+#[derive(Debug, Default)]
+struct Timings {
+    source: Duration,
+    canonical: Duration,
+    events: Duration,
+    apply: Duration,
+    destination: Duration,
+    matching: Duration,
+    decide: Duration,
+    progress: Duration,
+    /// Chunks found equal by their text alone.
+    by_text: u64,
+}
+
+fn compare_at_replay(
+    ctx: &Ctx,
+    plan: &Plan,
+    ov: &mut Overlay,
+    mut cmp: ChunkCompare,
+    times: &mut Timings,
+) -> Result<(Vec<Diff>, u64, u64)> {
+    read_fresh_changes(ctx, plan, ov, times)?;
+    let t0 = Instant::now();
+    for c in &ov.changes {
+        cmp.apply(c.clone());
+    }
+    times.apply += t0.elapsed();
+    compare_rows(plan, cmp, times)
+}
+
+/// A chunk of an integer-keyed table, in the destination's snapshot: the source rows moved
+/// forward (in key order) and written as text, against the same text written by PostgreSQL
+/// for the destination rows of the range (one aggregate, no row leaves the server); equal
+/// text is an equal chunk. Otherwise (or when a key is not an integer) the rows are compared
+/// one by one (`compare_rows`), which decides each differing value.
+fn compare_range_at_replay(
+    ctx: &Ctx,
+    plan: &Plan,
+    ov: &mut Overlay,
+    rows: Vec<Row>,
+    range: &KeyRange,
+    times: &mut Timings,
+) -> Result<(Vec<Diff>, u64, u64)> {
+    read_fresh_changes(ctx, plan, ov, times)?;
+    let t0 = Instant::now();
+    let key_pos = plan.key.first().copied().unwrap_or(0);
+    let moved = moved_forward_in_key_order(rows, key_pos, range, &ov.changes);
+    times.apply += t0.elapsed();
+    let mut cmp = ChunkCompare::new(plan.key.clone(), range.clone());
+    match moved {
+        Ok(moved) => {
+            let t0 = Instant::now();
+            let text = record_text(&moved);
+            let (n, dest) = destination_text(plan, range)?;
+            times.destination += t0.elapsed();
+            if n == moved.len() as i64 && dest.as_deref().unwrap_or("") == text {
+                times.by_text += 1;
+                return Ok((Vec::new(), n as u64, n as u64));
+            }
+            for r in moved {
+                cmp.add_source(r);
+            }
+        }
+        Err(rows) => {
+            for r in rows {
+                cmp.add_source(r);
+            }
+            for c in &ov.changes {
+                cmp.apply(c.clone());
+            }
+        }
+    }
+    compare_rows(plan, cmp, times)
+}
+
+/// The table's definition is unchanged, and the stored changes of the table replayed since
+/// the last call (as this snapshot sees replay) are added to the overlay.
+fn read_fresh_changes(ctx: &Ctx, plan: &Plan, ov: &mut Overlay, times: &mut Timings) -> Result<()> {
+    let t0 = Instant::now();
     let now = catalog::table_by_id(plan.table.id)?;
     check_replicating(&now)?;
     if now.columns != plan.table.columns || now.key != plan.table.key {
@@ -412,10 +577,13 @@ fn compare_at_replay(ctx: &Ctx, plan: &Plan, ov: &mut Overlay, mut cmp: ChunkCom
         ov.changes.extend(fresh);
         ov.fetched = upto;
     }
-    for c in &ov.changes {
-        cmp.apply(c.clone());
-    }
-    let filter = match cmp.range() {
+    times.events += t0.elapsed();
+    Ok(())
+}
+
+/// The WHERE clause of a chunk's key range at the destination (empty: the whole table).
+fn range_filter(plan: &Plan, range: &KeyRange) -> String {
+    match range {
         KeyRange::Int { lo, hi } => {
             let k = plan.pg_key.as_deref().unwrap_or("NULL");
             let mut parts = Vec::new();
@@ -432,7 +600,31 @@ fn compare_at_replay(ctx: &Ctx, plan: &Plan, ov: &mut Overlay, mut cmp: ChunkCom
             }
         }
         KeyRange::Whole => String::new(),
-    };
+    }
+}
+
+/// The destination rows of a range as `core::verify::record_text` writes them, in key order,
+/// and how many.
+fn destination_text(plan: &Plan, range: &KeyRange) -> Result<(i64, Option<String>)> {
+    let k = plan.pg_key.as_deref().unwrap_or("NULL");
+    let sql = format!(
+        "SELECT count(*), string_agg(ROW({})::text, E'\\n' ORDER BY {k}) FROM {}{}",
+        plan.select,
+        plan.from,
+        range_filter(plan, range)
+    );
+    Spi::connect(|c| {
+        let t = c.select(&sql, None, &[])?;
+        let r = t.first();
+        Ok((r.get::<i64>(1)?.unwrap_or(0), r.get::<String>(2)?))
+    })
+}
+
+/// The source rows in `cmp` matched with the destination rows of its range, one by one; a
+/// value whose text differs decided by PostgreSQL.
+fn compare_rows(plan: &Plan, mut cmp: ChunkCompare, times: &mut Timings) -> Result<(Vec<Diff>, u64, u64)> {
+    let t0 = Instant::now();
+    let filter = range_filter(plan, cmp.range());
     let n = plan.table.columns.len();
     Spi::connect(|c| -> Result<()> {
         let t = c.select(&format!("SELECT {} FROM {}{filter}", plan.select, plan.from), None, &[])?;
@@ -445,10 +637,14 @@ fn compare_at_replay(ctx: &Ctx, plan: &Plan, ov: &mut Overlay, mut cmp: ChunkCom
         }
         Ok(())
     })?;
+    times.destination += t0.elapsed();
+    let t0 = Instant::now();
     let matched = cmp.finish();
+    times.matching += t0.elapsed();
+    let t0 = Instant::now();
     let mut diffs = matched.diffs;
-    let decided = decide_candidates(plan, &matched.candidates)?;
-    diffs.extend(decided);
+    diffs.extend(decide_candidates(plan, &matched.candidates)?);
+    times.decide += t0.elapsed();
     Ok((diffs, matched.rows_source, matched.rows_destination))
 }
 
@@ -691,8 +887,7 @@ fn waiting(ctx: &Ctx, started: Instant, at: &BinlogPosition) -> Result<()> {
 struct Producer(std::io::Result<std::thread::JoinHandle<CoreResult<()>>>);
 
 struct ProducerArgs {
-    url: SourceUrl,
-    timeout: Duration,
+    endpoint: Endpoint,
     flavor: Flavor,
     schema: String,
     table: String,
@@ -704,8 +899,7 @@ struct ProducerArgs {
 impl Producer {
     fn start(ctx: &Ctx, plan: &Plan, tx: Sender<SourceChunk>) -> Producer {
         let args = ProducerArgs {
-            url: ctx.url.clone(),
-            timeout: ctx.timeout,
+            endpoint: ctx.endpoint.clone(),
             flavor: ctx.flavor,
             schema: plan.table.mysql_schema.clone(),
             table: plan.table.mysql_table.clone(),
@@ -743,9 +937,9 @@ fn convert(raw: Vec<Option<Vec<u8>>>, kinds: &[ValueKind]) -> Row {
 
 fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
     let gone = || CoreError::source_query("the verification stopped reading".into());
-    let mut snap = mysql_source::connect(&a.url, a.timeout, None)?;
+    let mut snap = mysql_source::connect(&a.endpoint, None)?;
     mysql_source::prepare_copy_session(&mut snap)?;
-    let mut lock = mysql_source::connect(&a.url, a.timeout, None)?;
+    let mut lock = mysql_source::connect(&a.endpoint, None)?;
     let mut opened: Option<(Instant, BinlogPosition)> = None;
     let Some((key, key_pos)) = a.range_key.clone() else {
         // the whole table, in chunks of rows, on one snapshot

@@ -110,7 +110,7 @@ def wait_run(ctx, run_id, timeout=300):
         if states and all(s not in ("queued", "running") for s in states):
             return {r[0]: r for r in ctx.sql(
                 "SELECT mysql_table, state, missing, extra, different, differing_rows, reason, rows_source, "
-                "rows_destination, chunks, compared_at, rows_per_s FROM chameleon.verification WHERE run_id = %s",
+                "rows_destination, chunks, compared_at, rows_per_s, run_id FROM chameleon.verification WHERE run_id = %s",
                 (run_id,))}
         time.sleep(0.3)
     raise AssertionError(f"verification run {run_id} did not finish: {ctx.sql('SELECT * FROM chameleon.verification')}")
@@ -170,6 +170,11 @@ def assert_damage_reported(ctx, res):
     assert keys_of(plain, "extra", "id") == ["10500", "400000"]
     assert plain[2:5] == (1, 2, 1), plain
     assert plain[9] >= 3, f"{N_PLAIN} rows in chunks of 10,000: {plain[9]} chunks"
+    # the first chunk (ids 1..10000, written by the load) is equal as text; the damaged ones
+    # (10500, 15000, 20000; 400000 after the end) went row by row
+    method = ctx.one("SELECT method FROM chameleon.verification WHERE run_id = %s AND mysql_table = %s",
+                     (res[t(ctx, "vt_plain")][12], t(ctx, "vt_plain")))
+    assert f"1 of {plain[9]} chunks equal as text" in method, method
 
     strkey = res[t(ctx, "vt_strkey")]
     assert keys_of(strkey, "different", "code") == ["k7"], strkey
@@ -230,6 +235,18 @@ def test_an_equal_schema_under_load_is_equal_every_time(ctx):
                 assert r[7] == r[8], r
             plain = res[t(ctx, "vt_plain")]
             print(f"attempt {attempt}: vt_plain {plain[7]} rows, {plain[11]} rows/s, at {plain[10]}")
+            # every chunk of an equal integer-keyed table is decided by one text comparison
+            method = ctx.one("SELECT method FROM chameleon.verification WHERE run_id = %s AND mysql_table = %s",
+                             (run, t(ctx, "vt_plain")))
+            assert f"{plain[9]} of {plain[9]} chunks equal as text" in method, method
+        # named tables with wait => true: the worker records the run of exactly those
+        named = [t(ctx, "vt_types"), t(ctx, "vt_nokey"), t(ctx, "vt_plain")]
+        run = ctx.one("SELECT chameleon.verify_tables('src', %s, wait => true)", (named,))
+        rows = ctx.sql("SELECT mysql_table, state FROM chameleon.verification WHERE run_id = %s ORDER BY run_id", (run,))
+        assert sorted(r[0] for r in rows) == sorted(named), rows
+        assert all(s not in ("queued", "running") for _, s in rows), rows
+        states = dict(rows)
+        assert states[t(ctx, "vt_types")] == "equal" and states[t(ctx, "vt_plain")] == "equal", rows
 
 
 def test_stop_and_a_worker_gone_never_read_as_equal(ctx):
