@@ -92,7 +92,15 @@ static DIE_ON_TERM: AtomicBool = AtomicBool::new(false);
 /// process to end at the next interrupt check (as PostgreSQL's `die` does), so a worker waiting
 /// on a row lock held by another session stops at once instead of when the lock is released.
 pub fn install_sigterm_handler() {
-    unsafe { pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(on_sigterm)) };
+    // PostgreSQL 18 made the backend's pqsignal a macro for pqsignal_be
+    #[cfg(not(feature = "pg18"))]
+    unsafe {
+        pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(on_sigterm))
+    };
+    #[cfg(feature = "pg18")]
+    unsafe {
+        pg_sys::pqsignal_be(pg_sys::SIGTERM as i32, Some(on_sigterm))
+    };
 }
 
 unsafe extern "C-unwind" fn on_sigterm(_signal: i32) {
