@@ -89,10 +89,17 @@ smoke: $(if $(SMOKE_UPGRADE),prev) install
 	CHAMELEON_PREV_VERSION=$(PREV_VERSION) CHAMELEON_PREV_DIR=$(PREV_DIR) $(VENV)/bin/pytest -v tests/e2e \
 	  -m "smoke$(if $(SMOKE_UPGRADE), or upgrade)"
 
+# `make test` (what .ci/run runs) is the whole suite, every major (test-all below); with PG=NN
+# given it is every tier on that one major (lint, unit, pgtest, e2e).
+ifneq ($(filter command line environment,$(origin PG)),)
 test: lint unit pgtest e2e
+else
+test: test-all
+endif
 
-# What .ci/run runs: `make test` on Debian's 15 (all tiers, the package test), then on every
-# other major the in-backend tests and the smoke set (with the upgrade test on the newest).
+# Every major: on Debian's 15 every tier and the package test (`make debtest PG=15`,
+# `make test PG=15`), then on every other major the in-backend tests and the smoke set (with
+# the upgrade test on the newest).
 test-all:
 	bash scripts/test-all.sh
 

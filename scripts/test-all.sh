@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every PostgreSQL major, as CI runs them (.ci/run = `make test-all`):
-#   15 (Debian 12's): `make test`, all tiers, and the Debian package installed with apt-get;
+# Every PostgreSQL major, as CI runs them (.ci/run = `make test` = `make test-all`):
+#   15 (Debian 12's): `make test PG=15`, all tiers, and the Debian package installed with apt-get;
 #   14, 16, 17, 18 (scripts/pg-versions): the in-backend tests (`make pgtest PG=NN`) and the
 #   end-to-end smoke set (`make smoke PG=NN`), on the newest with the upgrade from the previous
 #   release too. Each major's result comes from its own build (the pgNN feature); the cargo
