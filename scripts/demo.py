@@ -121,7 +121,7 @@ def main():
         counts(my, pg)
         for t in TABLES:
             oracle.assert_same_table(my, pg, "shop", "shop", t)
-        print("\nevery table equals the source value for value (audit_log has no key: copied once, not replicated)")
+        print("\nevery table equals the source value for value (audit_log has no key: it replicates by full row, see chameleon.tables.replica_identity)")
         print("\npsql> SELECT chameleon.stop_replica('shop_src');")
         print(pg.execute("SELECT chameleon.stop_replica('shop_src')").fetchone()[0])
         if keep:
