@@ -76,6 +76,7 @@ TYPES_ROWS = int(os.environ.get("BENCH_TYPES_ROWS", "200000"))
 COPY_WORKERS = int(os.environ.get("BENCH_COPY_WORKERS", "2"))
 SPLIT_ROWS = os.environ.get("BENCH_SPLIT_ROWS")
 BATCH_SIZE = int(os.environ.get("BENCH_BATCH_SIZE", "10000"))
+KEEPUP_CPU_TARGET = 0.0235  # CPU s per 1k row events during keep-up
 # InnoDB buffer pool and PostgreSQL shared_buffers, each (the tests' 256 MB is smaller than the
 # data set: both servers would spend the keep-up and drain phases moving pages)
 BUFFERS_MB = int(os.environ.get("BENCH_BUFFERS_MB", "2048"))
@@ -949,12 +950,12 @@ def main():
                 cells[t.key + "_cost"] = rows_cost
             if ours and pgc:
                 x = (BACKLOG / drain["ours"].seconds) / (BACKLOG / drain["pgc"].seconds)
-                ok, txt = fmt_ratio(x, 8, le=False)
-                verdicts.append(f"ours >= 8x pg_chameleon: {x:.1f}x {'met' if ok else 'MISSED'}")
+                ok, txt = fmt_ratio(x, 15, le=False)
+                verdicts.append(f"ours >= 15x pg_chameleon: {x:.1f}x {'met' if ok else 'MISSED'}")
             if ours:
                 x = (BACKLOG / drain["ours"].seconds) / apply_rate
-                ok2, txt2 = fmt_ratio(x, 0.5, le=False)
-                verdicts.append(f"ours >= 0.5 x in-backend: {txt2}")
+                ok2, txt2 = fmt_ratio(x, 1.0, le=False)
+                verdicts.append(f"ours >= 1.0 x in-backend: {txt2}")
                 vs_pgc_ok = ok if pgc else True
                 if not ok2 or not vs_pgc_ok:
                     gaps.append(f"- drain ({'; '.join(verdicts)}): ours {BACKLOG / drain['ours'].seconds:,.0f} "
@@ -962,7 +963,8 @@ def main():
                                 + (f"; pg_chameleon {BACKLOG / drain['pgc'].seconds:,.0f} events/s "
                                    f"({pgc.stages(drain['pgc'].t0, BACKLOG)})" if pgc else "")
                                 + f"; in-backend apply {apply_rate:,.0f} row changes/s. The slower stage bounds "
-                                f"the drain; our replay is one backend applying prepared statements row by row. "
+                                f"the drain; replay applies each batch's net change per table as sets, so reading, "
+                                f"decoding and storing the events (one log row per event) is what bounds it now. "
                                 f"At reduced sizes fixed costs (worker start, pg_chameleon's 1 s sleep_loop) "
                                 f"weigh more. A `perf` profile: `BENCH_PERF=drain`.")
             rows.append((f"drain {BACKLOG:,} row events (read + store + replay)", cells.get("ours", "-"),
@@ -1003,10 +1005,10 @@ def main():
                         f"grows while replay gets less CPU than the source's rate needs. A busy reader already gathers "
                         f"the source's small transactions for batch_delay_ms into one batch (one store and one replay "
                         f"transaction per 50 ms), so what is left per event is the work itself: decoding, storing the "
-                        f"event in the log, and replay's one prepared statement per row event (see the CPU rows; "
+                        f"event in the log (one row per event), and replay's set statements per table (see the CPU rows; "
                         f"`BENCH_PERF=keepup` profiles it). What would close the gap: the source on its own host "
-                        f"(the usual deployment), or fewer CPU cycles per replayed row (a set-based apply of the "
-                        f"batch's rows per table and operation).")
+                        f"(the usual deployment), or fewer CPU cycles per stored and replayed event (storing a "
+                        f"batch's events as one compact value instead of one log row each).")
             rows.append((f"keep-up: sysbench oltp_write_only, {THREADS} threads, {SECONDS} s", cells.get("ours", "-"),
                          cells.get("pgc", "-"), "", "; ".join(verdicts)))
             cost_rows(rows, gaps, cells, "keep-up", ours, pgc)
@@ -1044,6 +1046,14 @@ def cost_rows(rows, gaps, cells, phase, ours, pgc):
             gaps.append(f"- CPU per 1k events ({phase}): ours {o[2]}; pg_chameleon {p[2]}.")
     rows.append((f"  {phase}: WAL bytes per row event", f"{o[1]:,.0f}" if o else "-", f"{p[1]:,.0f}" if p else "-",
                  "", wal_v))
+    if o and phase == "keep-up":
+        # issue 19's target: half of the 0.047 CPU s per 1k events measured before set-based apply
+        ok = o[0] <= KEEPUP_CPU_TARGET
+        cpu_v = "; ".join(v for v in (cpu_v if cpu_v != "-" else "",
+                                      f"ours <= {KEEPUP_CPU_TARGET} s/1k: {'met' if ok else 'MISSED'}") if v)
+        if not ok:
+            gaps.append(f"- CPU per 1k events (keep-up): ours {o[0]:.3f} s, the target {KEEPUP_CPU_TARGET} s (half "
+                        f"of 0.047, before set-based apply); where it goes: `BENCH_PERF=keepup`.")
     rows.append((f"  {phase}: CPU s per 1k row events (PostgreSQL + tool)", o[2] if o else "-", p[2] if p else "-",
                  "", cpu_v))
     rows.append((f"  {phase}: memory of the replication processes", o[3] if o else "-", p[3] if p else "-", "", ""))
