@@ -100,18 +100,28 @@ def mysql_t(servers):
             cur.execute("DROP TABLE IF EXISTS mysql.t")
 
 
-def add_enum_source(ctx, server, password=REPL_PASSWORD, name="m84"):
+def add_enum_source(ctx, server, password=REPL_PASSWORD, name="m84", by_gtid=True):
     ctx.pg.execute("SELECT chameleon.add_source(%s, %s, %s, %s)",
                    (name, server.url(REPL_USER, password), json.dumps({"mysql": name}),
-                    json.dumps({"gtid_enable": True, "limit_tables": ["mysql.t"], "ssl_mode": "disabled"})))
+                    json.dumps({"gtid_enable": by_gtid, "limit_tables": ["mysql.t"], "ssl_mode": "disabled"})))
     ctx.sources.append(name)
 
 
-def test_gtid_replication_enum_set_and_resume_by_gtid_with_rsa_authentication(ctx, servers, mysql_t):
+def assert_dump(dump, by_gtid, gtid_set, pos):
+    """A dump request as MySQL received it: COM_BINLOG_DUMP_GTID with the set (`gtid_enable`),
+    else COM_BINLOG_DUMP at binlog.000001:`pos`."""
+    if by_gtid:
+        assert dump["command"] == "COM_BINLOG_DUMP_GTID" and dump["gtid_set"] == gtid_set, dump
+    else:
+        assert (dump["command"], dump["file"], dump["pos"]) == ("COM_BINLOG_DUMP", "binlog.000001", pos), dump
+
+
+@pytest.mark.parametrize("by_gtid", [True, False], ids=["gtid", "file"])
+def test_enum_set_rows_replicate_and_resume_with_rsa_authentication(ctx, servers, mysql_t, by_gtid):
     server = MySQL84(port(servers, 1), servers.mariadb.port, ENUM_FILE, "binlog.000001",
                      {REPL_USER: REPL_PASSWORD}, committed=2)
     try:
-        add_enum_source(ctx, server)
+        add_enum_source(ctx, server, by_gtid=by_gtid)
         assert ctx.one("SELECT chameleon.init_replica('m84', wait => true)") == "initialised"
         # the snapshot's position and GTID set: SHOW BINARY LOG STATUS after the CREATE TABLE
         assert ctx.sql("SELECT binlog_file, binlog_position, gtid FROM chameleon.sources") == \
@@ -125,21 +135,22 @@ def test_gtid_replication_enum_set_and_resume_by_gtid_with_rsa_authentication(ct
         rows = ctx.sql("SELECT f1::text, f2, f3::text, f4, f5 FROM m84.t")
         assert rows == [INSERTED]
         first = server.dumps[-1]
-        assert first["command"] == "COM_BINLOG_DUMP_GTID" and first["gtid_set"] == f"{U_ENUM}:1-2", first
+        assert_dump(first, by_gtid, f"{U_ENUM}:1-2", 791)
         assert first["sent"] == [f"{U_ENUM}:3"], first
         # positions in the file the server named in its artificial ROTATE
         assert source_state(ctx, "m84")[2:] == ("binlog.000001", f"{U_ENUM}:1-3")
 
         # the workers stop; the UPDATE (GTID 4) is written meanwhile; the restart asks for
-        # everything after the stored set and gets only what it lacks
+        # everything after the stored set (or position) and gets only what it lacks
         stop(ctx, "m84", server)
         server.committed = 4
         assert ctx.one("SELECT chameleon.start_replica('m84')") == "running"
         wait_for(ctx, "m84")
         assert ctx.sql("SELECT f1::text, f2, f3::text, f4, f5 FROM m84.t") == [UPDATED]
         second = server.dumps[-1]
-        assert second is not first and second["command"] == "COM_BINLOG_DUMP_GTID"
-        assert second["gtid_set"] == f"{U_ENUM}:1-3" and second["sent"] == [f"{U_ENUM}:4"], second
+        assert second is not first
+        assert_dump(second, by_gtid, f"{U_ENUM}:1-3", 1560)
+        assert second["sent"] == [f"{U_ENUM}:4"], second
 
         # the DELETE (GTID 5) arrives on the open stream
         server.committed = 5
