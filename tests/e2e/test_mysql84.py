@@ -179,6 +179,42 @@ def stop_quietly(ctx, name):
         pass
 
 
+def test_without_the_global_read_lock_each_table_gets_its_point_by_lock_tables(ctx, servers, mysql_t):
+    """A MySQL user without RELOAD: the copy takes each table's consistent point under LOCK
+    TABLES ... READ, reading SHOW BINARY LOG STATUS on the locking connection (MariaDB would
+    report binlog_snapshot_*, which MySQL lacks); the rows written after it replicate."""
+    user, password = "nolock84", "no-lock-pw-84"
+    with servers.mariadb.root() as c, c.cursor() as cur:
+        cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+        cur.execute(f"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT, LOCK TABLES ON *.* TO '{user}'@'%'")
+        # the row of the file's INSERT, there before the copy (GTID 3 is written)
+        cur.execute("INSERT INTO mysql.t VALUES (%s, %s, %s, %s, %s)", INSERTED)
+    server = MySQL84(port(servers, 4), servers.mariadb.port, ENUM_FILE, "binlog.000001", {user: password},
+                     committed=3)
+    try:
+        ctx.pg.execute("SELECT chameleon.add_source('m84', %s, %s, %s)",
+                       (server.url(user, password), json.dumps({"mysql": "m84"}),
+                        json.dumps({"limit_tables": ["mysql.t"], "ssl_mode": "disabled"})))
+        ctx.sources.append("m84")
+        assert ctx.one("SELECT chameleon.init_replica('m84', wait => true)") == "initialised"
+        assert ctx.sql("SELECT consistent_point FROM chameleon.tables") == [("binlog.000001:1560",)]
+        assert ctx.sql("SELECT f1::text, f2, f3::text, f4, f5 FROM m84.t") == [INSERTED]
+        asked = "\n".join(server.queries)
+        assert "LOCK TABLES `mysql`.`t` READ" in asked and "FLUSH TABLES WITH READ LOCK" in asked, asked
+        assert ctx.one("SELECT chameleon.start_replica('m84')") == "running"
+        server.committed = 4
+        wait_for(ctx, "m84")
+        assert ctx.sql("SELECT f1::text, f2, f3::text, f4, f5 FROM m84.t") == [UPDATED]
+        assert server.dumps[-1]["command"] == "COM_BINLOG_DUMP" and server.dumps[-1]["sent"] == [f"{U_ENUM}:4"]
+        assert_mysql84_dialogue(server)
+    finally:
+        stop_quietly(ctx, "m84")
+        server.stop()
+        with servers.mariadb.root() as c, c.cursor() as cur:
+            cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+
+
 def test_wrong_password_is_refused_with_mysqls_error(ctx, servers, mysql_t):
     server = MySQL84(port(servers, 2), servers.mariadb.port, ENUM_FILE, "binlog.000001",
                      {REPL_USER: REPL_PASSWORD}, committed=2)
