@@ -127,6 +127,10 @@ def test_enum_set_rows_replicate_and_resume_with_rsa_authentication(ctx, servers
         assert ctx.sql("SELECT binlog_file, binlog_position, gtid FROM chameleon.sources") == \
             [("binlog.000001", 791, f"{U_ENUM}:1-2")]
         assert ctx.one("SELECT count(*) FROM m84.t") == 0
+        # ENUM as a PostgreSQL enum of the same labels in MySQL's order, SET as text
+        assert ctx.one("SELECT enum_range(NULL::m84.t_f3)::text") == "{var1,variant2,foo}"
+        assert ctx.one("SELECT data_type FROM information_schema.columns WHERE table_schema = 'm84' "
+                       "AND column_name = 'f4'") == "text"
         assert ctx.one("SELECT chameleon.start_replica('m84')") == "running"
 
         # the INSERT (GTID 3) is written: sent by GTID, replicated value for value
