@@ -228,7 +228,15 @@ impl<M> Assembler<M> {
 
     /// ROTATE: the next file (`name_raw` as the event holds it) and offset.
     pub fn rotate(&mut self, name_raw: &[u8], position: u64) -> Step {
-        self.file = rotate_target(name_raw, &self.file, self.before_format, self.source.crc);
+        // MySQL checksums its artificial first ROTATE only for a replica that declared CRC32 in
+        // @master_binlog_checksum; the driver declares 'ALL', which MySQL's Binlog_sender does
+        // not recognise (event_checksum_on() is false until the format description): no CRC
+        // bytes there. MariaDB checksums it whenever the replica declared anything.
+        let crc = match self.source.flavor {
+            Flavor::MySql => Some(false),
+            Flavor::MariaDb => self.source.crc,
+        };
+        self.file = rotate_target(name_raw, &self.file, self.before_format, crc);
         self.pos = position;
         Step::Nothing
     }
@@ -799,6 +807,12 @@ mod tests {
         let mut first: Assembler<()> = Assembler::new(source(), Some(&BinlogPosition::new(FILE, 4)), false, None);
         first.rotate(b"mysql-bin.000001a1Zx", 4);
         assert_eq!(first.at(), "mysql-bin.000001:4");
+        // MySQL sends it without a checksum to the driver's @master_binlog_checksum='ALL',
+        // whatever binlog_checksum is: the name is whole (it was cut to "binlog.0" before)
+        let mysql = SourceContext { flavor: Flavor::MySql, ..source() };
+        let mut first: Assembler<()> = Assembler::new(mysql, None, true, None);
+        first.rotate(b"binlog.000001", 4);
+        assert_eq!(first.at(), "binlog.000001:4");
     }
 
     #[test]

@@ -133,7 +133,8 @@ impl Endpoint {
         let err = from_mysql(e, &what);
         if refused && self.ssl_mode == SslMode::Disabled {
             return err.with_hint(
-                "an account created REQUIRE SSL (or X509) is refused without TLS: set ssl_mode to preferred or higher",
+                "check the user and password; an account created REQUIRE SSL (or X509) is also refused without TLS: \
+                 set ssl_mode to preferred or higher",
             );
         }
         err

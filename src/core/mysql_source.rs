@@ -102,12 +102,16 @@ pub fn check_server(conn: &mut Conn) -> CoreResult<ServerInfo> {
     Ok(ServerInfo { flavor, version })
 }
 
-/// The current binlog coordinates and GTID state (`SHOW MASTER STATUS`, or
-/// `SHOW BINARY LOG STATUS` on MySQL 8.4 where the former is gone).
+/// The current binlog coordinates and GTID state: MySQL's `SHOW BINARY LOG STATUS` (8.2 and
+/// later; 8.4 removed `SHOW MASTER STATUS`), else `SHOW MASTER STATUS` (MariaDB, MySQL before
+/// 8.2).
 pub fn binlog_status(conn: &mut Conn, flavor: Flavor) -> CoreResult<(BinlogPosition, Option<String>)> {
-    let rows: Vec<Row> = match conn.query("SHOW MASTER STATUS") {
-        Ok(r) => r,
-        Err(_) => q(conn, "SHOW BINARY LOG STATUS")?,
+    let rows: Vec<Row> = match flavor {
+        Flavor::MySql => match conn.query("SHOW BINARY LOG STATUS") {
+            Ok(r) => r,
+            Err(_) => q(conn, "SHOW MASTER STATUS")?,
+        },
+        Flavor::MariaDb => q(conn, "SHOW MASTER STATUS")?,
     };
     let row = rows.first().ok_or_else(|| {
         CoreError::source_config("SHOW MASTER STATUS returned nothing: the binary log is disabled".into())
