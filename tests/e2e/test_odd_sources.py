@@ -76,17 +76,17 @@ def test_myisam_and_aria_tables_written_during_their_copy_are_copied_once(ctx):
     assert not w.errors, w.errors
     assert w.rounds > 0
     points = dict(ctx.sql("SELECT mysql_table, consistent_point FROM chameleon.tables"))
-    shared = points[f"{ctx.my_schema}.customers"]
-    # each has a point of its own, read under its lock: the second one (copied after the
-    # first, the writes going on) after the snapshot the transactional tables share
-    assert any(points[f"{ctx.my_schema}.{t}"] != shared for t in tables), points
     log = ctx.servers.postgres.log_tail(400)
-    assert "(engine MyISAM, no consistent snapshot) under LOCK TABLES" in log
-    assert "(engine Aria, no consistent snapshot) under LOCK TABLES" in log
     ctx.one("SELECT chameleon.start_replica('src')")
     wait_for(ctx)
     for t in tables + ["customers", "orders"]:
         oracle.assert_same_table(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, t)
+    # each has a point of its own, read under its lock: the second one (copied after the
+    # first, the writes going on) after the snapshot the transactional tables share
+    shared = points[f"{ctx.my_schema}.customers"]
+    assert any(points[f"{ctx.my_schema}.{t}"] != shared for t in tables), points
+    assert "(engine MyISAM, no consistent snapshot) under LOCK TABLES" in log
+    assert "(engine Aria, no consistent snapshot) under LOCK TABLES" in log
 
     # again while the source replicates: sync_tables copies them under load
     names = [f"{ctx.my_schema}.{t}" for t in tables]
