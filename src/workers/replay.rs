@@ -100,8 +100,8 @@ pub struct Replayer {
     skipping: HashSet<i32>,
     /// The source's table generation when the tables were last read.
     generation: i64,
-    /// Stored events (batch, event number) whose row PostgreSQL cannot store (a limit of
-    /// PostgreSQL's, SQLSTATE class 54): kept in discarded_rows and skipped.
+    /// Stored events (batch, event number) whose row PostgreSQL cannot store (one of its size
+    /// limits, SQLSTATE 54000): kept in discarded_rows and skipped.
     set_aside: HashSet<(i64, i32)>,
 }
 
@@ -848,11 +848,11 @@ pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceO
     }
 }
 
-/// Whether PostgreSQL refused a row for one of its limits (SQLSTATE class 54,
+/// Whether PostgreSQL refused a row for one of its size limits (SQLSTATE 54000,
 /// program_limit_exceeded: an index row larger than a btree page allows, a row too big, a
 /// value over its type's maximum size): no replay will ever store it.
 fn too_large_for_postgres(sqlstate: &str) -> bool {
-    sqlstate.starts_with("54")
+    sqlstate == "54000"
 }
 
 /// A batch failed on a transient error (a deadlock, a lock or statement timeout, a
