@@ -29,13 +29,15 @@ pub fn record_error(
     )
 }
 
+/// Keeps a row the destination could not store, and counts it on its table; returns the
+/// table's count of discarded rows after it.
 pub fn record_discarded(
     source_id: i32,
     table_id: i32,
     position: Option<&BinlogPosition>,
     raw: &[u8],
     reason: &str,
-) -> Result<()> {
+) -> Result<i64> {
     run(
         "INSERT INTO sch_chameleon.t_discarded_rows (i_id_source, i_id_table, t_binlog_name, i_binlog_position, b_row, t_reason) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -48,8 +50,33 @@ pub fn record_discarded(
             reason.into(),
         ],
     )?;
-    run(
-        "UPDATE sch_chameleon.t_replica_tables SET i_rows_discarded = i_rows_discarded + 1 WHERE i_id_table = $1",
-        &[table_id.into()],
-    )
+    pgrx::Spi::connect_mut(|client| {
+        let t = client.update(
+            "UPDATE sch_chameleon.t_replica_tables SET i_rows_discarded = i_rows_discarded + 1 WHERE i_id_table = $1 \
+             RETURNING i_rows_discarded",
+            None,
+            &[table_id.into()],
+        )?;
+        Ok(if t.is_empty() { 0 } else { t.first().get_one::<i64>()?.unwrap_or_default() })
+    })
+}
+
+/// A row event of the log whose row PostgreSQL cannot store (replay found it): its stored row
+/// goes to `t_discarded_rows` with the reason, counted on its table; the table generation
+/// moves, so replay knows the table lacks a row.
+pub fn discard_logged_row(
+    source_id: i32,
+    table_id: i32,
+    batch: i64,
+    event: i32,
+    position: Option<&BinlogPosition>,
+    reason: &str,
+) -> Result<()> {
+    let row = pgrx::Spi::get_one_with_args::<Vec<u8>>(
+        "SELECT coalesce(b_row, b_key) FROM sch_chameleon.t_log_replica WHERE i_id_batch = $1 AND i_id_event = $2",
+        &[batch.into(), event.into()],
+    )?
+    .unwrap_or_default();
+    record_discarded(source_id, table_id, position, &row, reason)?;
+    super::bump_table_generation(source_id)
 }

@@ -23,6 +23,8 @@ pub struct TableDefinition {
     pub indexes: Vec<IndexDef>,
     pub foreign_keys: Vec<ForeignKeyDef>,
     pub comment: String,
+    /// The storage engine (`information_schema.TABLES.ENGINE`), when the server says.
+    pub engine: Option<String>,
     /// Why the table is copied but not replicated, or not copied at all.
     pub problem: Option<Problem>,
 }
@@ -48,6 +50,21 @@ impl TableDefinition {
     pub fn copyable(&self) -> bool {
         !matches!(self.problem, Some(Problem::Unsupported(_)))
     }
+
+    /// Whether the table's engine reads it in the copy's consistent snapshot (see
+    /// `has_snapshots`).
+    pub fn in_snapshot(&self) -> bool {
+        has_snapshots(self.engine.as_deref())
+    }
+}
+
+/// Whether an engine gives a table consistent snapshots (multiversioning: InnoDB and its
+/// XtraDB build, MyRocks, TokuDB). The others (MyISAM, Aria, MEMORY, CSV, ARCHIVE, MERGE,
+/// CONNECT, ...) are read as they are at the moment they are read, whatever snapshot the
+/// connection holds: their copy needs a lock of its own. An engine not named (None: the server
+/// does not say) is locked too: a lock is always correct, only slower for writers.
+pub fn has_snapshots(engine: Option<&str>) -> bool {
+    engine.is_some_and(|e| ["InnoDB", "XtraDB", "RocksDB", "TokuDB"].iter().any(|m| e.eq_ignore_ascii_case(m)))
 }
 
 /// Reads the definition of `my_schema.table`, mapped into `pg_schema` (spatial columns as
@@ -72,6 +89,7 @@ pub fn describe(
     let key = schema::replica_key(&indexes, &columns);
     let foreign_keys = mysql_source::foreign_keys(conn, my_schema, table)?;
     let comment = mysql_source::table_comment(conn, my_schema, table)?;
+    let engine = mysql_source::table_engine(conn, my_schema, table)?;
     let mapped: Result<Vec<_>, _> = columns.iter().map(|c| map_column(c, pg_schema, table)).collect();
     let collision = crate::core::sql::identifier_collision(columns.iter().map(|c| c.name.as_str()));
     let problem = match mapped {
@@ -102,6 +120,22 @@ pub fn describe(
         indexes,
         foreign_keys,
         comment,
+        engine,
         problem,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_snapshots;
+
+    #[test]
+    fn only_multiversion_engines_are_read_in_the_snapshot() {
+        for e in ["InnoDB", "innodb", "RocksDB", "TokuDB"] {
+            assert!(has_snapshots(Some(e)), "{e}");
+        }
+        for e in [Some("MyISAM"), Some("Aria"), Some("MEMORY"), Some("CSV"), Some("MRG_MyISAM"), Some(""), None] {
+            assert!(!has_snapshots(e), "{e:?}");
+        }
+    }
 }

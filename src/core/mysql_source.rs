@@ -308,6 +308,56 @@ pub fn table_snapshot(
     }
 }
 
+/// The storage engine of a table (`information_schema.TABLES.ENGINE`); None when the server
+/// does not say.
+pub fn table_engine(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<Option<String>> {
+    let rows: Vec<Option<String>> = conn
+        .exec("SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (schema, table))
+        .map_err(|e| from_mysql(e, &format!("cannot read the engine of {schema}.{table}")))?;
+    Ok(rows.into_iter().next().flatten().filter(|e| !e.is_empty()))
+}
+
+/// The copy of a table whose engine has no consistent snapshot (MyISAM, Aria, MEMORY...):
+/// `LOCK TABLES t READ` on `conn` (a connection of its own: LOCK TABLES ends a connection's
+/// transaction), waiting at most `lock_timeout_secs` for the writes under way, then the binlog
+/// coordinates, which are the table's consistent point: every write to it that finished is
+/// in the binlog before them (a non-transactional table's changes are written to the binlog
+/// before its table lock is released), and every later write waits for `unlock_tables`.
+/// The rows are then read on `conn`, still locked.
+pub fn lock_table_for_copy(
+    conn: &mut Conn,
+    flavor: Flavor,
+    schema: &str,
+    table: &str,
+    engine: &str,
+    lock_timeout_secs: u32,
+) -> CoreResult<BinlogPosition> {
+    exec(conn, &format!("SET SESSION lock_wait_timeout = {lock_timeout_secs}"))?;
+    let name = format!("{}.{}", quote_mysql_ident(schema), quote_mysql_ident(table));
+    match conn.query_drop(format!("LOCK TABLES {name} READ")) {
+        Ok(()) => {}
+        Err(mysql::Error::MySqlError(e)) if e.code == 1044 || e.code == 1142 || e.code == 1227 => {
+            return Err(CoreError::source_config(format!(
+                "cannot copy {schema}.{table}: its engine {engine} has no consistent snapshot, so it is copied \
+                 under LOCK TABLES {schema}.{table} READ, which the user may not take (MySQL error {}: {})",
+                e.code, e.message
+            ))
+            .with_hint(format!(
+                "GRANT LOCK TABLES ON {}.* TO the replication user, or convert the table to InnoDB \
+                 (ALTER TABLE {name} ENGINE=InnoDB), then init_replica or sync_tables again",
+                quote_mysql_ident(schema)
+            )))
+        }
+        Err(e) => return Err(from_mysql(e, &format!("cannot lock {schema}.{table} ({engine}) for its copy"))),
+    }
+    binlog_status(conn, flavor).map(|(point, _)| point)
+}
+
+/// Releases `lock_table_for_copy`'s lock.
+pub fn unlock_tables(conn: &mut Conn) -> CoreResult<()> {
+    exec(conn, "UNLOCK TABLES")
+}
+
 /// Streams every row of a table (unbuffered: rows are read from the socket as they are
 /// consumed) to `on_row`, as raw text-protocol values in column order.
 pub fn stream_rows<F>(

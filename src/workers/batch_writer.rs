@@ -215,9 +215,16 @@ pub fn store(source_id: i32, batch: &PendingBatch, open: Option<OpenBatch>) -> R
     };
     let earlier = open.iter().flat_map(|o| o.discarded.iter().map(|(f, d)| (f.as_str(), d)));
     let now = batch.txns.iter().flat_map(|t| t.discarded.iter().map(move |d| (t.file.as_str(), d)));
+    let mut first_discard = false;
     for (file, d) in earlier.chain(now) {
         let at = BinlogPosition::new(file, d.pos);
-        catalog::record_discarded(source_id, d.table_id, Some(&at), &d.raw, &d.reason)?;
+        first_discard |= catalog::record_discarded(source_id, d.table_id, Some(&at), &d.raw, &d.reason)? == 1;
+    }
+    if first_discard {
+        // A table now knowingly lacks a row: replay must know it before it applies this
+        // batch (a later delete or update of that row finds nothing, which is then not a
+        // divergence), so its table cache is read again (the generation moves with the batch).
+        catalog::bump_table_generation(source_id)?;
     }
     catalog::set_position(source_id, &end, gtid.as_deref())?;
     // on a heartbeat everything was received: the source time is now

@@ -111,7 +111,7 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
             (range.table.clone(), copy_range(source_id, &range, c, &point, flavor, &options))
         } else if let Some(claimed) = in_transaction(|| catalog::claim_table(source_id, slot))? {
             let c = conn.take().ok_or_else(|| ChameleonError::state("the copy connection was lost".into()))?;
-            let result = copy_claimed(source_id, &claimed, c, &mut points, flavor, &options);
+            let result = copy_claimed(source_id, &claimed, c, &mut points, &endpoint, flavor, &options);
             (claimed, result)
         } else if others_working(source_id, slot)? {
             // another worker may still cut its table into ranges this one can help with
@@ -179,12 +179,14 @@ fn with_isolation_fallback(
 
 /// Takes the table's consistent point (when per table), then copies it in one transaction,
 /// or, when it is large and the workers share a snapshot, creates it and cuts it into key
-/// ranges that every worker then copies.
+/// ranges that every worker then copies. A table whose engine has no snapshots is copied
+/// under a lock of its own instead (`copy_locked`).
 fn copy_claimed(
     source_id: i32,
     claimed: &ClaimedTable,
     mut conn: mysql::Conn,
     points: &mut Points,
+    endpoint: &Endpoint,
     flavor: Flavor,
     options: &SourceOptions,
 ) -> Result<mysql::Conn> {
@@ -195,6 +197,9 @@ fn copy_claimed(
         }
     };
     let def = describe(&mut conn, claimed, options)?;
+    if def.copyable() && !def.in_snapshot() {
+        return copy_locked(source_id, claimed, conn, endpoint, flavor, options);
+    }
     if matches!(points, Points::Snapshot(_)) && def.copyable() {
         if let Some(c) = split(source_id, claimed, &def, &mut conn, flavor, options)? {
             log!(
@@ -205,28 +210,81 @@ fn copy_claimed(
             return Ok(conn);
         }
     }
-    let memory = options.copy_max_memory * 1024 * 1024;
     let what = format!("{}.{}", claimed.mysql_schema, claimed.mysql_table);
     with_isolation_fallback(&what, conn, |conn, mode| {
-        let Some(created) = create_table(source_id, claimed.id, &def, flavor)? else { return Ok(()) };
-        let started = Instant::now();
-        let outcome = copy::copy_table(
-            conn,
-            &def.mysql_schema,
-            &def.mysql_table,
-            &def.columns,
-            &created.mapped,
-            created.relid,
-            None,
-            memory,
-            mode,
-        )?;
-        for d in &outcome.discards {
-            catalog::record_discarded(source_id, claimed.id, None, &d.raw, &d.reason)?;
-        }
-        let rows = (outcome.rows as i64, outcome.discards.len() as i64);
-        finish_table(source_id, options, claimed.id, &def, created, Some(rows), &point, started.elapsed())
+        copy_whole(source_id, claimed, &def, conn, mode, &point, flavor, options)
     })
+}
+
+/// A table whose engine has no consistent snapshots (MyISAM, Aria, MEMORY, ...: see
+/// `discovery::has_snapshots`) would be read in the copy's snapshot as it is when read, not
+/// as of the snapshot's point: rows written meanwhile would be copied and then replayed
+/// again. So it is read on a connection of its own holding `LOCK TABLES t READ` from before
+/// its consistent point is read until its rows are committed (as mysqldump locks such
+/// tables), and its consistent point is the binlog position read under that lock
+/// (`mysql_source::lock_table_for_copy`): replay applies its events after that point only
+/// (docs/internals.md, contract 3). Writes to the table wait during its copy; other tables
+/// are not locked. Returns the snapshot connection, untouched.
+fn copy_locked(
+    source_id: i32,
+    claimed: &ClaimedTable,
+    mut conn: mysql::Conn,
+    endpoint: &Endpoint,
+    flavor: Flavor,
+    options: &SourceOptions,
+) -> Result<mysql::Conn> {
+    let (schema, table) = (&claimed.mysql_schema, &claimed.mysql_table);
+    let engine = mysql_source::table_engine(&mut conn, schema, table)?.unwrap_or_else(|| "unknown".into());
+    let mut locked = mysql_source::connect(endpoint, None)?;
+    mysql_source::prepare_copy_session(&mut locked)?;
+    let point = mysql_source::lock_table_for_copy(&mut locked, flavor, schema, table, &engine, options.lock_timeout)?;
+    let since = Instant::now();
+    log!(
+        "pg_chameleon_rs: copying {schema}.{table} (engine {engine}, no consistent snapshot) under LOCK TABLES ... READ \
+         at its own consistent point {point}: writes to it wait until its rows are copied"
+    );
+    // the definition cannot change while the table is locked
+    let def = describe(&mut conn, claimed, options)?;
+    let what = format!("{schema}.{table}");
+    let mut locked = with_isolation_fallback(&what, locked, |c, mode| {
+        copy_whole(source_id, claimed, &def, c, mode, &point, flavor, options)
+    })?;
+    mysql_source::unlock_tables(&mut locked)?;
+    log!("pg_chameleon_rs: {schema}.{table} unlocked after {} ms", since.elapsed().as_millis());
+    Ok(conn)
+}
+
+/// One whole table in the caller's transaction: (re)created, its rows copied from the
+/// connection in `conn` (refused rows set aside), finished at `point`.
+#[allow(clippy::too_many_arguments)]
+fn copy_whole(
+    source_id: i32,
+    claimed: &ClaimedTable,
+    def: &TableDefinition,
+    conn: &mut Option<mysql::Conn>,
+    mode: Mode,
+    point: &BinlogPosition,
+    flavor: Flavor,
+    options: &SourceOptions,
+) -> Result<()> {
+    let Some(created) = create_table(source_id, claimed.id, def, flavor)? else { return Ok(()) };
+    let started = Instant::now();
+    let outcome = copy::copy_table(
+        conn,
+        &def.mysql_schema,
+        &def.mysql_table,
+        &def.columns,
+        &created.mapped,
+        created.relid,
+        None,
+        options.copy_max_memory * 1024 * 1024,
+        mode,
+    )?;
+    for d in &outcome.discards {
+        catalog::record_discarded(source_id, claimed.id, None, &d.raw, &d.reason)?;
+    }
+    let rows = (outcome.rows as i64, outcome.discards.len() as i64);
+    finish_table(source_id, options, claimed.id, def, created, Some(rows), point, started.elapsed())
 }
 
 fn describe(conn: &mut mysql::Conn, t: &ClaimedTable, options: &SourceOptions) -> Result<TableDefinition> {

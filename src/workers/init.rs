@@ -130,7 +130,7 @@ fn run_sync(source_id: i32) -> Result<()> {
     })?;
     let options = source.options()?;
     let endpoint = Endpoint::resolve(&source.url, &options)?;
-    describe_unknown_tables(&source, &endpoint, &options)?;
+    describe_tables_to_copy(&source, &endpoint, &options)?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let s = in_transaction(|| catalog::source_by_id(source_id))?;
@@ -170,21 +170,31 @@ fn run_sync(source_id: i32) -> Result<()> {
     Ok(())
 }
 
-/// Tables to copy whose columns the catalogue does not know (registered by a DDL statement that
-/// could not be translated) are described first: the reader can only follow them, from before
-/// the copy's snapshot, with their columns.
-fn describe_unknown_tables(source: &catalog::SourceRow, endpoint: &Endpoint, options: &SourceOptions) -> Result<()> {
-    let unknown: Vec<catalog::TableRow> = in_transaction(|| catalog::tables_for_source(source.id))?
+/// Tables to copy are described again first, and registered again when their columns or key
+/// differ from the catalogue's: those whose columns the catalogue does not know (registered by
+/// a DDL statement that could not be translated), and those changed on the source while they
+/// were not replicated (a column INT -> BIGINT, VARCHAR -> DATETIME). The reader follows them
+/// from before the copy's snapshot, and must decode their changes with the columns the copy
+/// will have (the generation moves; the read worker starts its reader again with them).
+fn describe_tables_to_copy(source: &catalog::SourceRow, endpoint: &Endpoint, options: &SourceOptions) -> Result<()> {
+    let pending: Vec<catalog::TableRow> = in_transaction(|| catalog::tables_for_source(source.id))?
         .into_iter()
-        .filter(|t| t.state == TableState::Pending && t.columns.is_empty())
+        .filter(|t| t.state == TableState::Pending)
         .collect();
-    if unknown.is_empty() {
+    if pending.is_empty() {
         return Ok(());
     }
     let mut conn = mysql_source::connect(endpoint, None)?;
     mysql_source::check_server(&mut conn)?;
     let postgis = in_transaction(catalog::postgis_schema)?;
-    for t in unknown {
+    let mut present: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for t in pending {
+        if !present.contains_key(&t.mysql_schema) {
+            present.insert(t.mysql_schema.clone(), mysql_source::list_tables(&mut conn, &t.mysql_schema)?);
+        }
+        if !present.get(&t.mysql_schema).is_some_and(|names| names.contains(&t.mysql_table)) {
+            continue; // gone from the source: its copy says so
+        }
         let def = crate::core::discovery::describe(
             &mut conn,
             options,
@@ -193,6 +203,9 @@ fn describe_unknown_tables(source: &catalog::SourceRow, endpoint: &Endpoint, opt
             &t.pg_schema,
             postgis.as_deref(),
         )?;
+        if def.columns == t.columns && def.key == t.key {
+            continue;
+        }
         in_transaction(|| {
             catalog::register_definition(source.id, &def)?;
             catalog::bump_table_generation(source.id)

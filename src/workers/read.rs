@@ -20,6 +20,7 @@ use crate::core::gtid::GtidState;
 use crate::core::options::SourceOptions;
 use crate::core::reader::{self, ReaderConfig, ReaderTable};
 use crate::core::state::SourceStatus;
+use crate::core::types::ValueKind;
 use crate::error::{ChameleonError, Result};
 use crate::workers::batch_writer::{self, OpenBatch, PendingBatch};
 use crate::workers::txn::{backend_sleep, in_transaction};
@@ -169,13 +170,17 @@ fn run(source_id: i32) -> Result<()> {
     }
 }
 
-/// One followed table as the reader decodes it: id, column names, key columns, skipped
-/// operations.
-type TableSignature = (i32, Vec<String>, Vec<usize>, Vec<Op>);
+/// One followed table as the reader decodes it: id, column names, how each column's values
+/// are decoded, key columns, skipped operations.
+type TableSignature = (i32, Vec<String>, Vec<ValueKind>, Vec<usize>, Vec<Op>);
 
-/// What the reader's table map is made of: when it changes, the reader starts again.
+/// What the reader's table map is made of: when it changes, the reader starts again. The value
+/// kinds are part of it: a table registered again with other column types under the same
+/// names (`refresh_schema`, `sync_tables` of a table changed on the source) must be decoded
+/// with its new types from then on.
 fn signature(tables: &HashMap<(String, String), ReaderTable>) -> Vec<TableSignature> {
-    let mut sig: Vec<_> = tables.values().map(|t| (t.id, t.names.clone(), t.key.clone(), t.skip.clone())).collect();
+    let mut sig: Vec<_> =
+        tables.values().map(|t| (t.id, t.names.clone(), t.kinds.clone(), t.key.clone(), t.skip.clone())).collect();
     sig.sort_by_key(|s| s.0);
     sig
 }

@@ -42,6 +42,8 @@ pub struct FailurePoint {
     pub table: Option<String>,
     pub position: Option<BinlogPosition>,
     pub statement: Option<String>,
+    /// The stored event (batch, event number) being applied.
+    pub event: Option<(i64, i32)>,
 }
 
 /// The event being applied: set per row without allocating.
@@ -50,6 +52,8 @@ struct Applying {
     table_id: i32,
     op: Op,
     pos: u64,
+    batch: i64,
+    event: i32,
 }
 
 struct Plan {
@@ -96,6 +100,9 @@ pub struct Replayer {
     skipping: HashSet<i32>,
     /// The source's table generation when the tables were last read.
     generation: i64,
+    /// Stored events (batch, event number) whose row PostgreSQL cannot store (one of its size
+    /// limits, SQLSTATE 54000): kept in discarded_rows and skipped.
+    set_aside: HashSet<(i64, i32)>,
 }
 
 /// A stored row event, as replay reads it.
@@ -161,6 +168,7 @@ impl Replayer {
             skip_events,
             skipping: HashSet::new(),
             generation: -1,
+            set_aside: HashSet::new(),
         }
     }
 
@@ -176,6 +184,7 @@ impl Replayer {
                 .get(&(a.table_id, a.op))
                 .map(|p| p.sql.clone())
                 .or_else(|| self.full_row.statement(a.table_id, a.op)),
+            event: Some((a.batch, a.event)),
         }
     }
 
@@ -282,7 +291,13 @@ impl Replayer {
     fn is_due(&self, ev: &Ev) -> bool {
         self.tables.get(&ev.table_id).is_some_and(|t| {
             t.enabled && t.state.is_applied() && after_consistent_point(&ev.file, ev.pos as u64, t.point.as_ref())
-        })
+        }) && !self.set_aside.contains(&(ev.batch, ev.event))
+    }
+
+    /// Skips a stored event from now on: its row went to discarded_rows
+    /// (`catalog::discard_logged_row`).
+    pub fn set_aside(&mut self, batch: i64, event: i32) {
+        self.set_aside.insert((batch, event));
     }
 
     /// Applies one event with the table's prepared statement (a DDL event: the statement);
@@ -303,7 +318,8 @@ impl Replayer {
         if self.applying_file != ev.file {
             self.applying_file = ev.file.clone();
         }
-        self.applying = Some(Applying { table_id: ev.table_id, op, pos: ev.pos as u64 });
+        self.applying =
+            Some(Applying { table_id: ev.table_id, op, pos: ev.pos as u64, batch: ev.batch, event: ev.event });
         let row = ev.row.as_deref().map(rowcodec::decode).transpose()?;
         let key = ev.key.as_deref().map(rowcodec::decode).transpose()?;
         let mut values: Vec<Option<&str>> = Vec::new();
@@ -773,6 +789,27 @@ pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceO
                             Some(t) => format!("replay of {t} failed: {e}"),
                             None => format!("replay failed: {e}"),
                         };
+                        if let (true, Some(table_id), Some((batch, event))) =
+                            (too_large_for_postgres(&e.sqlstate()), at.table_id, at.event)
+                        {
+                            // a row PostgreSQL cannot store (a limit, not a divergence): kept
+                            // in discarded_rows as the copy keeps it, and the batch applied
+                            // again without it; the table now knowingly lacks that row
+                            let reason = format!("PostgreSQL refused the row: {e} (SQLSTATE {})", e.sqlstate());
+                            in_transaction(|| {
+                                catalog::discard_logged_row(
+                                    source_id,
+                                    table_id,
+                                    batch,
+                                    event,
+                                    at.position.as_ref(),
+                                    &reason,
+                                )
+                            })?;
+                            log!("pg_chameleon_rs: {msg}: the row is kept in discarded_rows and replay goes on");
+                            replayer.set_aside(batch, event);
+                            continue;
+                        }
                         if is_transient_sqlstate(&e.sqlstate()) {
                             attempt += 1;
                             wait_before_retry(source_id, b.id, attempt, &msg, &at)?;
@@ -809,6 +846,13 @@ pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceO
             }
         }
     }
+}
+
+/// Whether PostgreSQL refused a row for one of its size limits (SQLSTATE 54000,
+/// program_limit_exceeded: an index row larger than a btree page allows, a row too big, a
+/// value over its type's maximum size): no replay will ever store it.
+fn too_large_for_postgres(sqlstate: &str) -> bool {
+    sqlstate == "54000"
 }
 
 /// A batch failed on a transient error (a deadlock, a lock or statement timeout, a
