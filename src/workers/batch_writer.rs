@@ -399,8 +399,8 @@ fn unknown_xa_commit(source_id: i32, xid: &str, end: &BinlogPosition) -> Chamele
     )
     .with_hint(format!(
         "find the tables it changed (mysqlbinlog around its XA PREPARE, or the application); then \
-         start_replica('{source}', start_position => '{end}') to go on after it and sync_tables those tables \
+         enable_replica('{source}'), start_replica('{source}', start_position => '{end}') to go on after it and sync_tables those tables \
          (or copy the source again with init_replica). To avoid it, resolve the XA transactions XA RECOVER \
-         lists before init_replica or sync_tables"
+         lists before init_replica"
     ))
 }
