@@ -150,9 +150,9 @@ def test_a_prepared_xa_transaction_survives_kill_and_restart_and_commits_once(ct
     try:
         big_xa(xa, "big", 100_000, rows)
         xid = "X'626967',X'',1"
-        assert wait_prepared(ctx, xid)[1] == rows
         ctx.my_exec("UPDATE customers SET name = 'during 1' WHERE id = 1")
         wait_for(ctx)
+        assert wait_prepared(ctx, xid)[1] == rows
 
         pid = ctx.one("SELECT worker_pid FROM chameleon.sources")
         os.kill(pid, signal.SIGKILL)
