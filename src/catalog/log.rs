@@ -48,12 +48,12 @@ pub fn try_maintenance_lock() -> Result<bool> {
         .unwrap_or(false))
 }
 
-/// Empties a slot when every batch in it is replayed and past its source's retention (never
-/// one holding an open batch or a prepared XA transaction: neither is replayed)
+/// Empties a slot when every batch in it is replayed and past its source's retention
 /// (`retention`: source id, seconds), and no table of its sources is being copied again (the
 /// copy's catch-up reads the batches replayed meanwhile). Locks the partition first (NOWAIT: an error when in
 /// use) so that no writer adds to it between the check and the TRUNCATE. Returns the
-/// batches and row events removed, or None when the slot must be kept.
+/// batches and row events removed, or None when the slot must be kept. A slot holding an open
+/// batch or a prepared XA transaction is never emptied: neither is replayed.
 pub fn empty_log_slot(slot: i16, retention: &[(i32, f64)]) -> Result<Option<(i64, i64)>> {
     let partition = format!("sch_chameleon.t_log_replica_{slot}");
     execute(&format!("LOCK TABLE {partition} IN ACCESS EXCLUSIVE MODE NOWAIT"))?;

@@ -62,6 +62,17 @@ def stored_rows(ctx, xid):
                    "USING (i_id_batch, i_log_slot) WHERE b.t_xa_xid = %s", (xid,))
 
 
+def verified(ctx, run_id, timeout=60):
+    """The state of each table of a verification run, once it is over."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        rows = ctx.sql("SELECT mysql_table, state FROM chameleon.verification WHERE run_id = %s", (run_id,))
+        if rows and all(s not in ("queued", "running") for _, s in rows):
+            return dict(rows)
+        time.sleep(0.3)
+    raise AssertionError(f"verification run {run_id} did not finish: {ctx.sql('SELECT * FROM chameleon.verification')}")
+
+
 def wait_status(ctx, wanted, timeout=60):
     deadline = time.time() + timeout
     while ctx.one("SELECT status FROM chameleon.sources") != wanted and time.time() < deadline:
@@ -101,6 +112,11 @@ def test_xa_transactions_interleaved_with_ordinary_ones_apply_at_their_commit(ct
         assert ctx.one("SELECT name FROM shop.customers WHERE id = 4") != "xa changed"
         assert ctx.one("SELECT name FROM shop.customers WHERE id = 2001") == "ordinary"
         assert ctx.one("SELECT pending_events FROM chameleon.sources") == 0
+        # verification does not wait for them either: the source's snapshot does not see their
+        # rows, the destination does not have them
+        names = [f"{ctx.my_schema}.customers", f"{ctx.my_schema}.orders"]
+        run_id = ctx.one("SELECT chameleon.verify_tables('src', %s)", (names,))
+        assert verified(ctx, run_id) == {n: "equal" for n in names}
         # maintenance (retention 1 s, every replayed batch past it) keeps the prepared rows
         time.sleep(1.5)
         ctx.one("SELECT chameleon.run_maintenance('src')")
