@@ -250,8 +250,9 @@ pub fn discard(open: OpenBatch) -> Result<()> {
 /// Returns the row events it made visible to replay.
 ///
 /// - prepare: its rows (after the pieces already in `open`) go into a batch kept from replay
-///   (`b_open`) under its xid (`t_xa_xid`); a prepared transaction without rows is stored too,
-///   empty, so that its outcome finds it. Its discarded rows are recorded now.
+///   (`b_open`) under its xid (`t_xa_xid`), replacing one stored for the same xid before; a
+///   prepared transaction without rows is stored too, empty, so that its outcome finds it.
+///   Its discarded rows are recorded now.
 /// - commit: the prepared rows move into a new batch, whose id follows every batch stored
 ///   before (replay applies them at the commit's place in the stream), and take the commit's
 ///   position (the one a table's consistent point is compared with: the commit made them
@@ -319,12 +320,17 @@ fn prepared_batch(source_id: i32, xid: &str) -> Result<Option<(i64, i16, i32)>> 
 
 /// The prepare of an XA transaction: its rows into its open batch, which becomes prepared.
 fn store_prepared(source_id: i32, open: Option<OpenBatch>, txn: &SourceTransaction, xid: &str) -> Result<()> {
-    if prepared_batch(source_id, xid)?.is_some() {
-        return Err(ChameleonError::state(format!(
-            "the binlog at {} prepares the XA transaction {xid} a second time while it is prepared",
+    // The source has one prepared transaction per xid: one stored already is this one read
+    // again (start_replica moved the position back before it), or one whose outcome lay in
+    // binlog skipped by moving the position forward. The prepare read now is the one its
+    // outcome will name.
+    if let Some((old, _, events)) = prepared_batch(source_id, xid)? {
+        log!(
+            "pg_chameleon_rs: source id {source_id}: the XA transaction {xid} is prepared again at {}: \
+             the {events} row events stored for it before are replaced",
             txn.end
-        ))
-        .with_hint("the source's binlog does not fit what was stored: copy the source again with init_replica"));
+        );
+        Spi::run_with_args("DELETE FROM sch_chameleon.t_replica_batch WHERE i_id_batch = $1", &[old.into()])?;
     }
     let mut o = match open {
         Some(o) => o,

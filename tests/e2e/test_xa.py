@@ -273,3 +273,33 @@ def test_an_xa_transaction_prepared_before_the_initial_copy_and_committed_after_
     assert status == "error", error
     assert "X'6265666f726520636f7079',X'',1" in error and "XA PREPARE was not read" in error, error
     assert ctx.one("SELECT count(*) FROM shop.customers WHERE id = 1007") == 0
+
+
+def test_a_prepare_read_again_replaces_the_one_stored(ctx):
+    """start_replica with a start_position before a stored prepare: it is read again and
+    stored once (not refused, not doubled), and its commit applies it once."""
+    start(ctx)
+    with ctx.my.cursor() as cur:
+        cur.execute("SHOW MASTER STATUS")
+        file, pos = cur.fetchone()[:2]
+    xa = xa_session(ctx)
+    try:
+        run(xa, "XA START 'again'", "INSERT INTO customers (id, name) VALUES (1008, 'again')",
+            "UPDATE customers SET name = 'xa again' WHERE id = 4", "XA END 'again'", "XA PREPARE 'again'")
+        ctx.my_exec("UPDATE customers SET name = 'ordinary' WHERE id = 1")
+        wait_for(ctx)
+        xid = "X'616761696e',X'',1"
+        assert prepared(ctx) == [(xid, 2)]
+        assert ctx.one("SELECT chameleon.stop_replica('src')") == "stopped"
+        ctx.one("SELECT chameleon.start_replica('src', start_position => %s)", (f"{file}:{pos}",))
+        wait_for(ctx)
+        assert prepared(ctx) == [(xid, 2)] and stored_rows(ctx, xid) == 2
+        assert ctx.one("SELECT count(*) FROM shop.customers WHERE id = 1008") == 0
+        run(xa, "XA COMMIT 'again'")
+        ctx.my_exec("UPDATE customers SET name = 'after' WHERE id = 1008")
+        wait_for(ctx)
+    finally:
+        xa.close()
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
+    assert prepared(ctx) == []
+    assert ctx.sql("SELECT status, last_error FROM chameleon.sources")[0] == ("running", None)
