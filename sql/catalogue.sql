@@ -143,8 +143,15 @@ CREATE TABLE sch_chameleon.t_replica_batch (
     -- a source transaction larger than batch_max_memory being stored in pieces: replay does
     -- not see the batch until its commit closes it (with the read position); a read worker
     -- starting again removes it (the reader re-reads the transaction from the stored position)
-    b_open              boolean NOT NULL DEFAULT false
+    b_open              boolean NOT NULL DEFAULT false,
+    -- an XA transaction prepared on the source (its xid, X'gtrid',X'bqual',formatID): its rows
+    -- are stored at XA PREPARE in this batch, kept open (hidden from replay, never removed by a
+    -- read worker starting again); its XA COMMIT moves them into a new batch at that place of
+    -- the stream, its XA ROLLBACK removes it
+    t_xa_xid            text
 );
+CREATE UNIQUE INDEX idx_replica_batch_xa ON sch_chameleon.t_replica_batch (i_id_source, t_xa_xid)
+    WHERE t_xa_xid IS NOT NULL;
 
 -- the read and replay rates of chameleon.sources look at the last minute only
 CREATE INDEX idx_replica_batch_created ON sch_chameleon.t_replica_batch (i_id_source, ts_created);
@@ -375,7 +382,7 @@ SELECT s.t_source                                   AS name,
         SELECT count(*) AS pending_batches, coalesce(sum(b.i_events), 0)::bigint AS pending_events,
                min(b.ts_source) AS oldest_pending
           FROM sch_chameleon.t_replica_batch b
-         WHERE b.i_id_source = s.i_id_source AND NOT b.b_replayed) p ON true
+         WHERE b.i_id_source = s.i_id_source AND NOT b.b_replayed AND b.t_xa_xid IS NULL) p ON true
   LEFT JOIN LATERAL (
         SELECT round(coalesce(sum(b.i_events) FILTER (WHERE b.ts_created > now() - interval '1 minute'), 0) / 60.0, 1) AS read_per_s,
                round(coalesce(sum(b.i_events) FILTER (WHERE b.ts_replayed > now() - interval '1 minute'), 0) / 60.0, 1) AS replayed_per_s

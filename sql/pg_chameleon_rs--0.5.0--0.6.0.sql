@@ -4,6 +4,7 @@
 -- cleared once replay has passed them, so no position of one server is compared with another's.
 -- Tables without a key are replicated by full row (chameleon.tables.replica_identity).
 -- A large source transaction is stored in pieces (t_replica_batch.b_open) in bounded memory.
+-- A prepared XA transaction's rows are held under its xid (t_replica_batch.t_xa_xid) until its XA COMMIT.
 \echo Use "ALTER EXTENSION pg_chameleon_rs UPDATE TO '0.6.0'" to load this file. \quit
 
 ALTER TABLE sch_chameleon.t_sources ADD COLUMN i_moved_after_batch bigint;
@@ -12,6 +13,12 @@ ALTER TABLE sch_chameleon.t_sources ADD COLUMN t_position_of text;
 -- a large source transaction is stored in pieces into one batch, open (hidden from replay)
 -- until its commit is stored
 ALTER TABLE sch_chameleon.t_replica_batch ADD COLUMN b_open boolean NOT NULL DEFAULT false;
+
+-- a prepared XA transaction's rows are stored at XA PREPARE under its xid, kept from replay
+-- until its XA COMMIT (which moves them into a new batch) or XA ROLLBACK (which removes them)
+ALTER TABLE sch_chameleon.t_replica_batch ADD COLUMN t_xa_xid text;
+CREATE UNIQUE INDEX idx_replica_batch_xa ON sch_chameleon.t_replica_batch (i_id_source, t_xa_xid)
+    WHERE t_xa_xid IS NOT NULL;
 
 -- alter_source gains mysql_url (default NULL: the server stays)
 DROP FUNCTION chameleon.alter_source(text, jsonb, jsonb);
@@ -83,7 +90,7 @@ SELECT s.t_source                                   AS name,
         SELECT count(*) AS pending_batches, coalesce(sum(b.i_events), 0)::bigint AS pending_events,
                min(b.ts_source) AS oldest_pending
           FROM sch_chameleon.t_replica_batch b
-         WHERE b.i_id_source = s.i_id_source AND NOT b.b_replayed) p ON true
+         WHERE b.i_id_source = s.i_id_source AND NOT b.b_replayed AND b.t_xa_xid IS NULL) p ON true
   LEFT JOIN LATERAL (
         SELECT round(coalesce(sum(b.i_events) FILTER (WHERE b.ts_created > now() - interval '1 minute'), 0) / 60.0, 1) AS read_per_s,
                round(coalesce(sum(b.i_events) FILTER (WHERE b.ts_replayed > now() - interval '1 minute'), 0) / 60.0, 1) AS replayed_per_s

@@ -52,7 +52,8 @@ pub fn try_maintenance_lock() -> Result<bool> {
 /// (`retention`: source id, seconds), and no table of its sources is being copied again (the
 /// copy's catch-up reads the batches replayed meanwhile). Locks the partition first (NOWAIT: an error when in
 /// use) so that no writer adds to it between the check and the TRUNCATE. Returns the
-/// batches and row events removed, or None when the slot must be kept.
+/// batches and row events removed, or None when the slot must be kept. A slot holding an open
+/// batch or a prepared XA transaction is never emptied: neither is replayed.
 pub fn empty_log_slot(slot: i16, retention: &[(i32, f64)]) -> Result<Option<(i64, i64)>> {
     let partition = format!("sch_chameleon.t_log_replica_{slot}");
     execute(&format!("LOCK TABLE {partition} IN ACCESS EXCLUSIVE MODE NOWAIT"))?;
@@ -92,8 +93,9 @@ pub fn set_current_log_slot(slot: i16) -> Result<()> {
     )
 }
 
-/// Row events stored and not yet replayed, in closed batches (an open batch cannot be replayed
-/// before the read worker closes it: counting it would pause reading for ever).
+/// Row events stored and not yet replayed, in closed batches (an open batch, or a prepared XA
+/// transaction, cannot be replayed before the read worker closes it: counting it would pause
+/// reading for ever).
 pub fn pending_events(id: i32) -> Result<i64> {
     Spi::connect(|c| -> Result<i64> {
         let t = c.select(
@@ -119,11 +121,12 @@ pub fn ddl_pending(source_id: i32) -> Result<bool> {
 /// Removes the open batches of the source (pieces of a source transaction whose commit was
 /// not stored: the read worker stopped or lost the source in the middle of it, or the source
 /// never committed it), with their row events. The reader reads the transaction again whole
-/// from the stored position, which is before it. Returns the batches and row events removed.
+/// from the stored position, which is before it. Prepared XA transactions (`t_xa_xid`) stay:
+/// the position is past their prepare. Returns the batches and row events removed.
 pub fn discard_open_batches(source_id: i32) -> Result<(i64, i64)> {
     Spi::connect_mut(|c| -> Result<(i64, i64)> {
         let t = c.update(
-            "WITH gone AS (DELETE FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND b_open RETURNING i_events) \
+            "WITH gone AS (DELETE FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND b_open AND t_xa_xid IS NULL RETURNING i_events) \
              SELECT count(*), coalesce(sum(i_events), 0)::bigint FROM gone",
             None,
             &[source_id.into()],

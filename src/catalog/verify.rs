@@ -234,10 +234,11 @@ pub fn stored_frontier(source_id: i32) -> Result<(Option<BinlogPosition>, i64)> 
     })
 }
 
-/// Whether every batch of the source up to `batch_id` is replayed.
+/// Whether every batch of the source up to `batch_id` is replayed (open batches and prepared XA
+/// transactions are not in the stream yet: an XA COMMIT moves its rows into a new batch).
 pub fn replayed_through(source_id: i32, batch_id: i64) -> Result<bool> {
     Ok(!Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed AND i_id_batch <= $2)",
+        "SELECT EXISTS (SELECT 1 FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed AND NOT b_open AND i_id_batch <= $2)",
         &[source_id.into(), batch_id.into()],
     )?
     .unwrap_or(true))
@@ -247,19 +248,20 @@ pub fn replayed_through(source_id: i32, batch_id: i64) -> Result<bool> {
 /// transaction's snapshot sees it (replay applies batches in id order, each with its mark).
 pub fn replayed_prefix(source_id: i32) -> Result<i64> {
     Ok(Spi::get_one_with_args::<i64>(
-        "SELECT coalesce((SELECT min(i_id_batch) - 1 FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed), \
-                         (SELECT max(i_id_batch) FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1), 0)",
+        "SELECT coalesce((SELECT min(i_id_batch) - 1 FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed AND NOT b_open), \
+                         (SELECT max(i_id_batch) FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_open), 0)",
         &[source_id.into()],
     )?
     .unwrap_or(0))
 }
 
-/// Batch ids and end positions of the source, `upto` and below, newest first (`limit` of them).
+/// Batch ids and end positions of the source, `upto` and below, newest first (`limit` of them);
+/// closed batches only.
 pub fn batches_before(source_id: i32, upto: i64, limit: i64) -> Result<Vec<(i64, BinlogPosition)>> {
     Spi::connect(|c| {
         let t = c.select(
             "SELECT i_id_batch, t_binlog_name, i_binlog_position FROM sch_chameleon.t_replica_batch \
-              WHERE i_id_source = $1 AND i_id_batch <= $2 ORDER BY i_id_batch DESC LIMIT $3",
+              WHERE i_id_source = $1 AND i_id_batch <= $2 AND NOT b_open ORDER BY i_id_batch DESC LIMIT $3",
             None,
             &[source_id.into(), upto.into(), limit.into()],
         )?;

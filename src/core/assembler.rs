@@ -15,6 +15,9 @@
 //! whose changes grow past `SourceContext::piece_bytes` is handed over in pieces as it is read
 //! (memory stays bounded whatever its size); its commit still ends it, and a group cut off by
 //! a new binlog file before its commit (the source restarted while writing it) is abandoned.
+//! An XA transaction's first phase (`XA START` ... XA_PREPARE event) is handed over as
+//! prepared, with its xid; its `XA COMMIT` / `XA ROLLBACK`, a later group of its own, as the
+//! outcome for that xid (`core::xa`): the worker keeps the prepared rows from replay until then.
 
 use crate::core::change::{
     changes_mem_size, DdlEvent, DiscardedRow, Op, RowChange, SourceTransaction, TransactionPiece,
@@ -25,6 +28,7 @@ use crate::core::gtid::{Gtid, GtidState};
 use crate::core::mysql_source::Flavor;
 use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::core::reader::ReaderTable;
+use crate::core::xa::{self, XaEvent, XaPhase, Xid};
 use std::collections::{HashMap, HashSet};
 
 // Event type codes (MySQL and MariaDB share the low numbers).
@@ -118,6 +122,10 @@ pub enum Step {
     /// The transaction being read was cut off before its commit: its pieces sent so far must
     /// be discarded (the text says where).
     Abandon(String),
+    /// Send an XA event group: the prepared transaction (its rows, after the pieces sent so
+    /// far, and the position after its prepare), or the outcome of one (no rows; the position
+    /// after the XA COMMIT or XA ROLLBACK).
+    Xa { txn: SourceTransaction, xa: XaEvent },
 }
 
 /// What the assembler knows of the source, fixed while the reader runs.
@@ -177,6 +185,9 @@ pub struct Assembler<M> {
     touched: HashSet<i32>,
     /// A DDL statement that may change replicated tables was stored: stop after its commit.
     barrier: bool,
+    /// The group began with XA START (an XA transaction's first phase), with the xid it names
+    /// when readable.
+    xa_start: Option<Option<Xid>>,
     /// Until the first format description, the driver cannot strip checksums.
     before_format: bool,
     /// Unknown event types already noted.
@@ -202,6 +213,7 @@ impl<M> Assembler<M> {
             pieces: 0,
             touched: HashSet::new(),
             barrier: false,
+            xa_start: None,
             before_format: true,
             noted: HashSet::new(),
         }
@@ -278,6 +290,7 @@ impl<M> Assembler<M> {
         self.pieces = 0;
         self.touched.clear();
         self.barrier = false;
+        self.xa_start = None;
     }
 
     /// HEARTBEAT: the source has nothing more; the position is safe to resume at only
@@ -312,17 +325,29 @@ impl<M> Assembler<M> {
         Step::Nothing
     }
 
-    /// QUERY: BEGIN opens a group; COMMIT (non-transactional engines), ROLLBACK of a mixed
-    /// transaction, or a standalone statement (DDL) end it. A DDL statement that may change
-    /// mapped schemas is stored in stream order and raises the barrier.
+    /// QUERY: BEGIN opens a group, XA START an XA transaction's group; COMMIT
+    /// (non-transactional engines), ROLLBACK of a mixed transaction, or a standalone statement
+    /// (DDL) end it; XA COMMIT / XA ROLLBACK alone in their group are the outcome of a
+    /// prepared XA transaction. A DDL statement that may change mapped schemas is stored in
+    /// stream order and raises the barrier.
     pub fn query(&mut self, query: &str, schema: &str, timestamp: u32) -> CoreResult<Step> {
         let q = query.trim();
         if q.eq_ignore_ascii_case("BEGIN") {
             self.in_txn = true;
             return Ok(Step::Nothing);
         }
-        // XA COMMIT / XA ROLLBACK of a prepared transaction are event groups of their own
+        if starts_with_words(q, &["XA", "START"]) || starts_with_words(q, &["XA", "BEGIN"]) {
+            self.in_txn = true;
+            self.xa_start = Some(xa::statement_xid(q).map(|x| x.1));
+            return Ok(Step::Nothing);
+        }
         let xa_end = starts_with_words(q, &["XA", "COMMIT"]) || starts_with_words(q, &["XA", "ROLLBACK"]);
+        // XA COMMIT / XA ROLLBACK of a prepared transaction are event groups of their own;
+        // inside the group of an XA START (ONE PHASE, or the rollback of one never prepared)
+        // they end it as COMMIT and ROLLBACK do
+        if xa_end && self.xa_start.is_none() && !self.holds_rows() {
+            return self.xa_outcome(q);
+        }
         let end = q.eq_ignore_ascii_case("COMMIT") || q.eq_ignore_ascii_case("ROLLBACK") || xa_end;
         let replicated = |s: &str, t: &str| self.source.tables.contains_key(&(s.to_string(), t.to_string()));
         if let Some((s, t)) = ddl::logged_dml_target(q, schema, &replicated) {
@@ -371,43 +396,42 @@ impl<M> Assembler<M> {
         )
     }
 
-    /// XA_PREPARE: the first phase of an XA transaction ends its event group. Its rows are
-    /// applied only if a later XA COMMIT says so, and that may come after a restart of the
-    /// reader, past the stored position: rows of replicated tables in a prepared XA
-    /// transaction stop the reader here (never applied before the outcome is known, never
-    /// dropped). A prepared transaction without such rows ends its group as any other.
-    pub fn xa_prepare(&mut self) -> CoreResult<Step> {
-        if let Some(name) = self.group_tables().first() {
-            return Err(CoreError::source_config(format!(
-                "the binlog at {} holds an XA transaction (XA PREPARE) that changes the replicated table {name}",
-                self.at()
-            ))
-            .with_detail(
-                "the rows of a prepared XA transaction count only if a later XA COMMIT says so; this version does \
-                 not apply them, and the source stops here rather than apply rows that may be rolled back or \
-                 drop rows that may be committed",
-            )
-            .with_hint(
-                "use ordinary transactions (or XA COMMIT ... ONE PHASE) on replicated tables; once this one is \
-                 committed or rolled back on the source, copy the source again with init_replica",
-            ));
-        }
-        self.commit()
+    /// Whether the current group holds rows, discarded rows or pieces handed over.
+    fn holds_rows(&self) -> bool {
+        !self.changes.is_empty() || !self.discarded.is_empty() || self.pieces > 0
     }
 
-    /// Names of the replicated tables the current group has rows or discarded rows for.
-    fn group_tables(&self) -> Vec<String> {
-        let ids = &self.touched;
-        let mut names: Vec<String> = self
-            .maps
-            .values()
-            .filter_map(|(_, t)| t.as_ref())
-            .filter(|(_, t)| ids.contains(&t.id))
-            .map(|(n, _)| n.clone())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+    /// XA_PREPARE (raw payload): the first phase of an XA transaction ends its event group.
+    /// Its rows count only if a later XA COMMIT says so, after other transactions: the group
+    /// is handed over as prepared, with its xid (from the event, or from the group's XA
+    /// START). `XA COMMIT ... ONE PHASE` (MySQL writes it as this event) is an ordinary commit.
+    pub fn xa_prepare(&mut self, data: &[u8]) -> CoreResult<Step> {
+        let decoded = xa::decode_prepare_event(data);
+        if let Some((true, _)) = decoded {
+            return self.commit();
+        }
+        let xid = decoded.map(|d| d.1).or_else(|| self.xa_start.clone().flatten()).ok_or_else(|| {
+            CoreError::binlog(format!("at {}: an XA PREPARE event whose xid cannot be read", self.at()))
+        })?;
+        if self.barrier {
+            return Err(CoreError::binlog(format!(
+                "at {}: the XA transaction {xid} holds a DDL statement of a mapped schema",
+                self.at()
+            )));
+        }
+        let (txn, _) = self.finish_group()?;
+        Ok(Step::Xa { txn, xa: XaEvent { xid, phase: XaPhase::Prepare } })
+    }
+
+    /// XA COMMIT / XA ROLLBACK of a prepared XA transaction: the group of that statement alone
+    /// ends, naming the xid.
+    fn xa_outcome(&mut self, q: &str) -> CoreResult<Step> {
+        let phase = if starts_with_words(q, &["XA", "COMMIT"]) { XaPhase::Commit } else { XaPhase::Rollback };
+        let xid = xa::statement_xid(q).map(|x| x.1).ok_or_else(|| {
+            CoreError::binlog(format!("at {}: an XA statement whose xid cannot be read: {q}", self.at()))
+        })?;
+        let (txn, _) = self.finish_group()?;
+        Ok(Step::Xa { txn, xa: XaEvent { xid, phase } })
     }
 
     /// TABLE_MAP: remembers the map of `table_id` for the group's rows events, with the
@@ -428,7 +452,9 @@ impl<M> Assembler<M> {
         let Some((map, Some((name, table)))) = self.maps.get(&table_id) else {
             return Ok(Step::Nothing);
         };
-        if !after_consistent_point(&self.file, self.pos, table.point.as_ref()) {
+        // an XA transaction's rows count at its XA COMMIT, not here: its position is the one
+        // compared with the table's consistent point (when replay applies them)
+        if self.xa_start.is_none() && !after_consistent_point(&self.file, self.pos, table.point.as_ref()) {
             return Ok(Step::Nothing);
         }
         let target = RowsTarget { map, table, name, pos: self.pos };
@@ -484,6 +510,12 @@ impl<M> Assembler<M> {
     /// Ends the event group: the GTID state moves past it, and the transaction ends at the
     /// current position.
     fn commit(&mut self) -> CoreResult<Step> {
+        let (txn, barrier) = self.finish_group()?;
+        Ok(Step::Transaction { txn, barrier })
+    }
+
+    /// Ends the event group: the transaction it makes, and whether a barrier was raised.
+    fn finish_group(&mut self) -> CoreResult<(SourceTransaction, bool)> {
         if let (Some(g), Some(st)) = (self.gtid.as_ref(), self.state.as_mut()) {
             st.apply(g).map_err(|e| e.context(format!("at {}:{}", self.file, self.pos)))?;
         }
@@ -498,7 +530,7 @@ impl<M> Assembler<M> {
         };
         let barrier = self.barrier;
         self.end_group();
-        Ok(Step::Transaction { txn, barrier })
+        Ok((txn, barrier))
     }
 }
 
@@ -565,7 +597,7 @@ mod tests {
         RowChange { table_id, op: Op::Insert, pos, timestamp: 101, key: None, row: Some(vec![Some(value.into())]) }
     }
 
-    fn xid(asm: &mut Assembler<()>, log_pos: u32) -> Step {
+    fn xid_event(asm: &mut Assembler<()>, log_pos: u32) -> Step {
         ok(asm.start_event(XID_EVENT, log_pos, 102));
         asm.xid().unwrap()
     }
@@ -600,7 +632,7 @@ mod tests {
         map(&mut asm, 150, 5, "shop", "t");
         assert!(rows(&mut asm, 200, 5, "a"));
         assert!(rows(&mut asm, 260, 5, "b"));
-        let (txn, barrier) = committed(xid(&mut asm, 291));
+        let (txn, barrier) = committed(xid_event(&mut asm, 291));
         assert!(!barrier);
         assert_eq!(
             txn,
@@ -616,7 +648,7 @@ mod tests {
         // the table maps belong to the transaction: a rows event after it without its own map
         // is not decoded
         assert!(!rows(&mut asm, 350, 5, "c"));
-        assert!(committed(xid(&mut asm, 381)).0.changes.is_empty());
+        assert!(committed(xid_event(&mut asm, 381)).0.changes.is_empty());
     }
 
     #[test]
@@ -685,7 +717,7 @@ mod tests {
         assert_eq!(second.changes, vec![insert(7, 300, "c"), insert(7, 350, "d")]);
         assert_eq!(rows_step(&mut asm, 400, 5, "e"), Step::Nothing);
         // the commit carries the rest, the position after it and the GTID state it reaches
-        let (txn, barrier) = committed(xid(&mut asm, 431));
+        let (txn, barrier) = committed(xid_event(&mut asm, 431));
         assert!(!barrier);
         assert_eq!(txn.changes, vec![insert(7, 400, "e")]);
         assert_eq!(txn.end, BinlogPosition::new(FILE, 431));
@@ -695,13 +727,13 @@ mod tests {
         begin(&mut asm, 500);
         map(&mut asm, 550, 5, "shop", "t");
         assert_eq!(rows_step(&mut asm, 600, 5, "f"), Step::Nothing);
-        assert_eq!(committed(xid(&mut asm, 631)).0.changes, vec![insert(7, 600, "f")]);
+        assert_eq!(committed(xid_event(&mut asm, 631)).0.changes, vec![insert(7, 600, "f")]);
         // a transaction that fills exactly its pieces commits with no changes of its own
         begin(&mut asm, 700);
         map(&mut asm, 750, 5, "shop", "t");
         assert_eq!(rows_step(&mut asm, 800, 5, "g"), Step::Nothing);
         piece(rows_step(&mut asm, 850, 5, "h"));
-        let (txn, _) = committed(xid(&mut asm, 881));
+        let (txn, _) = committed(xid_event(&mut asm, 881));
         assert!(txn.changes.is_empty());
         assert_eq!(txn.end, BinlogPosition::new(FILE, 881));
     }
@@ -735,7 +767,7 @@ mod tests {
         assert_eq!(rows_step(&mut asm, 400, 5, "x"), Step::Nothing, "its table map went with it");
         map(&mut asm, 450, 5, "shop", "t");
         assert_eq!(rows_step(&mut asm, 500, 5, "y"), Step::Nothing);
-        let (txn, _) = committed(xid(&mut asm, 531));
+        let (txn, _) = committed(xid_event(&mut asm, 531));
         assert_eq!(txn.changes, vec![insert(7, 500, "y")]);
         assert_eq!(txn.gtid.as_deref(), Some("0-1-43"));
         // a format description between groups (a file switch) abandons nothing
@@ -744,17 +776,20 @@ mod tests {
     }
 
     #[test]
-    fn a_prepared_xa_transaction_whose_rows_went_in_pieces_still_stops_the_reader() {
+    fn a_prepared_xa_transaction_whose_rows_went_in_pieces_ends_as_prepared() {
         let mut asm = piecewise(1, None);
-        begin(&mut asm, 100);
+        xa_start(&mut asm, 100, "X'61',X'',1");
         map(&mut asm, 150, 5, "shop", "t");
-        piece(rows_step(&mut asm, 200, 5, "a"));
+        let first = piece(rows_step(&mut asm, 200, 5, "a"));
+        assert_eq!(first.changes, vec![insert(7, 200, "a")]);
+        piece(rows_step(&mut asm, 250, 5, "b"));
         ok(asm.start_event(XA_PREPARE_EVENT, 300, 0));
-        let e = match asm.xa_prepare() {
-            Err(e) => e,
-            Ok(_) => panic!("a prepared XA transaction was passed on"),
-        };
-        assert!(e.to_string().contains("shop.t"), "{e}");
+        let (txn, xa) = xa_step(asm.xa_prepare(&prepare_payload(b"a", false)).unwrap());
+        // the pieces were handed over; the prepare ends the group with the rest (none here)
+        assert_eq!(xa, XaEvent { xid: xid("a"), phase: XaPhase::Prepare });
+        assert!(txn.changes.is_empty());
+        assert_eq!(txn.end, BinlogPosition::new(FILE, 300));
+        assert_eq!(heartbeat(&mut asm), Some(BinlogPosition::new(FILE, 300)));
     }
 
     #[test]
@@ -766,7 +801,7 @@ mod tests {
         map(&mut asm, 150, 5, "shop", "t");
         rows(&mut asm, 200, 5, "a");
         assert_eq!(heartbeat(&mut asm), None);
-        committed(xid(&mut asm, 231));
+        committed(xid_event(&mut asm, 231));
         assert_eq!(heartbeat(&mut asm), Some(BinlogPosition::new(FILE, 231)));
         // an event of no interest between groups moves the position
         ok(asm.start_event(29, 260, 0));
@@ -787,7 +822,7 @@ mod tests {
         ok(asm.start_event(MYSQL_ANONYMOUS_GTID_EVENT, 500, 0));
         assert_eq!(asm.anonymous_gtid(), Step::Nothing);
         begin(&mut asm, 560);
-        let (txn, _) = committed(xid(&mut asm, 600));
+        let (txn, _) = committed(xid_event(&mut asm, 600));
         assert_eq!(txn.end, BinlogPosition::new("mysql-bin.000003", 600));
         assert_eq!(heartbeat(&mut asm), Some(BinlogPosition::new("mysql-bin.000003", 600)));
     }
@@ -800,7 +835,7 @@ mod tests {
         assert_eq!(asm.rotate(b"mysql-bin.000002", 4), Step::Nothing);
         assert_eq!(asm.at(), "mysql-bin.000002:4");
         begin(&mut asm, 120);
-        let (txn, _) = committed(xid(&mut asm, 151));
+        let (txn, _) = committed(xid_event(&mut asm, 151));
         assert_eq!(txn.file, "mysql-bin.000002");
         assert_eq!(txn.end, BinlogPosition::new("mysql-bin.000002", 151));
         // before the format description, the checksum bytes are cut (crc known: exactly 4)
@@ -851,7 +886,7 @@ mod tests {
         rows(&mut asm, 420, 5, "a");
         ok(asm.start_event(QUERY_EVENT, 500, 0));
         assert_eq!(asm.query("CREATE TABLE shop.c SELECT * FROM shop.t", "", 0), Ok(Step::Nothing));
-        let (txn, barrier) = committed(xid(&mut asm, 530));
+        let (txn, barrier) = committed(xid_event(&mut asm, 530));
         assert!(barrier);
         assert_eq!(txn.changes.len(), 2);
         assert_eq!(txn.changes[0], insert(7, 420, "a"));
@@ -879,7 +914,7 @@ mod tests {
         let g = Gtid::MySql { sid: uuid.into(), gno: 6 };
         assert_eq!(asm.mysql_gtid(Some(g)), Ok(Step::Nothing));
         begin(&mut asm, 150);
-        let (txn, _) = committed(xid(&mut asm, 180));
+        let (txn, _) = committed(xid_event(&mut asm, 180));
         assert_eq!(txn.gtid, Some(format!("{uuid}:1-6")));
         // a GTID the driver could not decode stops the reader, naming where
         ok(asm.start_event(MYSQL_GTID_EVENT, 250, 0));
@@ -923,30 +958,127 @@ mod tests {
         }
     }
 
+    fn xid(gtrid: &str) -> Xid {
+        Xid { format_id: 1, gtrid: gtrid.as_bytes().to_vec(), bqual: vec![] }
+    }
+
+    /// An XA_PREPARE_LOG_EVENT payload.
+    fn prepare_payload(gtrid: &[u8], one_phase: bool) -> Vec<u8> {
+        let mut data = vec![u8::from(one_phase)];
+        data.extend_from_slice(&1u32.to_le_bytes());
+        data.extend_from_slice(&(gtrid.len() as u32).to_le_bytes());
+        data.extend_from_slice(&0u32.to_le_bytes());
+        data.extend_from_slice(gtrid);
+        data
+    }
+
+    fn xa_start(asm: &mut Assembler<()>, log_pos: u32, xid: &str) {
+        ok(asm.start_event(QUERY_EVENT, log_pos, 100));
+        assert_eq!(asm.query(&format!("XA START {xid}"), "shop", 100), Ok(Step::Nothing));
+    }
+
+    fn xa_step(step: Step) -> (SourceTransaction, XaEvent) {
+        match step {
+            Step::Xa { txn, xa } => (txn, xa),
+            other => panic!("expected an XA event group, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn prepared_xa_transactions_with_replicated_rows_stop_the_reader() {
+    fn a_prepared_xa_transaction_is_handed_over_with_its_xid_and_its_outcome_later() {
+        let state = GtidState::parse("0-1-41").unwrap();
+        let mut asm = assembler(Some(state));
+        ok(asm.start_event(MARIADB_GTID_EVENT, 50, 0));
+        asm.mariadb_gtid(&gtid_payload(42, 0, false), 1).unwrap();
+        xa_start(&mut asm, 100, "X'61',X'',1");
+        map(&mut asm, 150, 1, "shop", "t");
+        assert!(rows(&mut asm, 200, 1, "a"));
+        ok(asm.start_event(QUERY_EVENT, 250, 0));
+        assert_eq!(asm.query("XA END X'61',X'',1", "shop", 0), Ok(Step::Nothing));
+        assert_eq!(heartbeat(&mut asm), None, "inside the group");
+        ok(asm.start_event(XA_PREPARE_EVENT, 300, 0));
+        let (txn, xa) = xa_step(asm.xa_prepare(&prepare_payload(b"a", false)).unwrap());
+        assert_eq!(xa, XaEvent { xid: xid("a"), phase: XaPhase::Prepare });
+        assert_eq!(txn.changes, vec![insert(7, 200, "a")]);
+        assert_eq!(txn.end, BinlogPosition::new(FILE, 300));
+        assert_eq!(txn.gtid.as_deref(), Some("0-1-42"), "the prepare has its own GTID");
+        // other transactions commit meanwhile
+        assert_eq!(heartbeat(&mut asm), Some(BinlogPosition::new(FILE, 300)));
+        begin(&mut asm, 350);
+        map(&mut asm, 360, 1, "shop", "t");
+        assert!(rows(&mut asm, 370, 1, "b"));
+        assert_eq!(committed(xid_event(&mut asm, 400)).0.changes, vec![insert(7, 370, "b")]);
+        // the outcome: a group of its own statement, as the servers write it
+        ok(asm.start_event(MARIADB_GTID_EVENT, 450, 0));
+        asm.mariadb_gtid(&gtid_payload(43, 0, true), 1).unwrap();
+        ok(asm.start_event(QUERY_EVENT, 500, 0));
+        let (txn, xa) = xa_step(asm.query("XA COMMIT X'61',X'',1", "shop", 0).unwrap());
+        assert_eq!(xa, XaEvent { xid: xid("a"), phase: XaPhase::Commit });
+        assert!(txn.changes.is_empty());
+        assert_eq!(txn.end, BinlogPosition::new(FILE, 500));
+        assert_eq!(txn.gtid.as_deref(), Some("0-1-43"));
+        ok(asm.start_event(QUERY_EVENT, 600, 0));
+        let (txn, xa) = xa_step(asm.query("xa  rollback 'b'", "shop", 0).unwrap());
+        assert_eq!((xa.xid, xa.phase, txn.end.pos), (xid("b"), XaPhase::Rollback, 600));
+
+        // a prepare without replicated rows is handed over too (its outcome must find it)
+        xa_start(&mut asm, 700, "'c'");
+        map(&mut asm, 750, 2, "shop", "unmapped");
+        assert!(!rows(&mut asm, 760, 2, "x"));
+        ok(asm.start_event(XA_PREPARE_EVENT, 800, 0));
+        let (txn, xa) = xa_step(asm.xa_prepare(&prepare_payload(b"c", false)).unwrap());
+        assert!(txn.changes.is_empty() && xa.xid == xid("c") && txn.end.pos == 800);
+        // an event the xid cannot be read from: the group's XA START names it; else an error
+        xa_start(&mut asm, 900, "'d'");
+        ok(asm.start_event(XA_PREPARE_EVENT, 950, 0));
+        assert_eq!(xa_step(asm.xa_prepare(&[0, 1]).unwrap()).1.xid, xid("d"));
+        begin(&mut asm, 1000);
+        ok(asm.start_event(XA_PREPARE_EVENT, 1050, 0));
+        let err = asm.xa_prepare(&[0, 1]).unwrap_err();
+        assert!(err.message().contains(&format!("{FILE}:1050")), "{err:?}");
+        // an outcome naming no xid it can read
         let mut asm = assembler(None);
-        begin(&mut asm, 100);
+        ok(asm.start_event(QUERY_EVENT, 100, 0));
+        let err = asm.query("XA COMMIT", "shop", 0).unwrap_err();
+        assert!(err.message().contains(&format!("{FILE}:100")), "{err:?}");
+    }
+
+    #[test]
+    fn one_phase_xa_commits_are_ordinary_transactions() {
+        // MySQL writes XA COMMIT ... ONE PHASE as an XA_PREPARE event with one_phase set
+        let mut asm = assembler(None);
+        xa_start(&mut asm, 100, "'a'");
         map(&mut asm, 150, 1, "shop", "t");
         assert!(rows(&mut asm, 200, 1, "a"));
         ok(asm.start_event(XA_PREPARE_EVENT, 300, 0));
-        let e = match asm.xa_prepare() {
-            Err(e) => e,
-            Ok(_) => panic!("a prepared XA transaction was passed on"),
-        };
-        assert!(e.to_string().contains("shop.t") && e.to_string().contains(&format!("{FILE}:300")), "{e}");
-        // without replicated rows the prepare ends its group, and XA COMMIT / ROLLBACK end theirs
-        let mut asm = assembler(None);
-        begin(&mut asm, 100);
-        map(&mut asm, 150, 2, "shop", "unmapped");
+        let (txn, _) = committed(asm.xa_prepare(&prepare_payload(b"a", true)).unwrap());
+        assert_eq!(txn.changes, vec![insert(7, 200, "a")]);
+        // ... or with the statement ending the group of its XA START
+        xa_start(&mut asm, 400, "'b'");
+        map(&mut asm, 450, 1, "shop", "t");
+        assert!(rows(&mut asm, 500, 1, "b"));
+        ok(asm.start_event(QUERY_EVENT, 550, 0));
+        let (txn, _) = committed(asm.query("XA COMMIT X'62',X'',1 ONE PHASE", "shop", 0).unwrap());
+        assert_eq!((txn.changes, txn.end.pos), (vec![insert(7, 500, "b")], 550));
+    }
+
+    #[test]
+    fn an_xa_transactions_rows_are_kept_whatever_the_tables_consistent_point() {
+        // they count at the XA COMMIT, which may come after the point: replay compares that
+        let mut src = source();
+        src.tables.get_mut(&("shop".to_string(), "t".to_string())).unwrap().point =
+            Some(BinlogPosition::new(FILE, 900));
+        let mut asm: Assembler<()> = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None);
+        asm.format_description();
+        xa_start(&mut asm, 100, "'a'");
+        map(&mut asm, 150, 5, "shop", "t");
+        assert!(rows(&mut asm, 200, 5, "a"));
         ok(asm.start_event(XA_PREPARE_EVENT, 300, 0));
-        let (txn, _) = committed(asm.xa_prepare().unwrap());
-        assert!(txn.changes.is_empty() && txn.end.pos == 300);
+        assert_eq!(xa_step(asm.xa_prepare(&prepare_payload(b"a", false)).unwrap()).0.changes.len(), 1);
+        // an ordinary transaction's rows at or before the point are in the table's copy
         begin(&mut asm, 400);
-        let (txn, _) = committed(asm.query("XA ROLLBACK X'61',X'',1", "shop", 0).unwrap());
-        assert_eq!(txn.end.pos, 400);
-        begin(&mut asm, 500);
-        committed(asm.query("xa  commit X'62',X'',1", "shop", 0).unwrap());
+        map(&mut asm, 450, 5, "shop", "t");
+        assert!(!rows(&mut asm, 500, 5, "b"));
     }
 
     #[test]
@@ -956,7 +1088,7 @@ mod tests {
         map(&mut asm, 150, 6, "other", "u");
         assert!(!rows(&mut asm, 200, 6, "x"), "a table that is not replicated");
         assert!(!rows(&mut asm, 230, 8, "y"), "a table id without a map");
-        let (txn, _) = committed(xid(&mut asm, 261));
+        let (txn, _) = committed(xid_event(&mut asm, 261));
         assert!(txn.changes.is_empty());
         assert_eq!(txn.end, BinlogPosition::new(FILE, 261));
     }
@@ -971,7 +1103,7 @@ mod tests {
         map(&mut asm, 150, 5, "shop", "t");
         assert!(!rows(&mut asm, 200, 5, "copied"));
         assert!(rows(&mut asm, 260, 5, "new"));
-        let (txn, _) = committed(xid(&mut asm, 291));
+        let (txn, _) = committed(xid_event(&mut asm, 291));
         assert_eq!(txn.changes, vec![insert(7, 260, "new")]);
     }
 
@@ -987,7 +1119,7 @@ mod tests {
         });
         assert_eq!(step, Ok(Step::Nothing));
         assert_eq!(heartbeat(&mut asm), None);
-        let (txn, _) = committed(xid(&mut asm, 231));
+        let (txn, _) = committed(xid_event(&mut asm, 231));
         assert_eq!(txn.discarded, vec![DiscardedRow { table_id: 7, pos: 200, raw: vec![1], reason: "bad".into() }]);
 
         begin(&mut asm, 300);

@@ -276,7 +276,7 @@ fn decode_past(name: &str, bytes: &[u8], gtid: Option<GtidState>, past: &[u64]) 
         });
         for step in steps {
             match step {
-                Step::Transaction { txn, .. } => out.txns.push(txn),
+                Step::Transaction { txn, .. } | Step::Xa { txn, .. } => out.txns.push(txn),
                 Step::Note(n) | Step::Abandon(n) => out.notes.push(n),
                 // (pieces are off here: piece_bytes is usize::MAX)
                 Step::Piece(_) | Step::Nothing | Step::Heartbeat(_) => {}

@@ -186,6 +186,11 @@ pub enum ReaderMessage {
     /// reader's position when it is between event groups (a safe place to resume), so that
     /// a rotate or events of unreplicated kinds still move the stored position.
     Heartbeat { position: Option<BinlogPosition> },
+    /// An XA event group (`core::xa`): a prepared transaction, stored and kept from replay
+    /// (after the pieces sent before it), or the XA COMMIT / XA ROLLBACK of one, which makes
+    /// its rows visible at this place in the stream or drops them; each with the position
+    /// after it.
+    Xa { txn: SourceTransaction, xa: crate::core::xa::XaEvent },
     /// Something the server log should say (an unknown event type skipped).
     Note(String),
     /// The transaction just sent holds a DDL statement that may change replicated tables:

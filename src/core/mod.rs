@@ -34,3 +34,4 @@ pub mod stored;
 pub mod types;
 pub mod value;
 pub mod verify;
+pub mod xa;

@@ -392,7 +392,7 @@ fn dispatch_at(
         })?,
         MYSQL_ANONYMOUS_GTID_EVENT => asm.anonymous_gtid(),
         XID_EVENT => asm.xid()?,
-        XA_PREPARE_EVENT => asm.xa_prepare()?,
+        XA_PREPARE_EVENT => asm.xa_prepare(event.data())?,
         // a statement or table map skipped unread could lose a DDL change or a table's rows
         QUERY_EVENT => match decoded(asm, event, "query event")? {
             EventData::QueryEvent(qe) => asm.query(&qe.query(), &qe.schema(), header.timestamp())?,
@@ -446,6 +446,7 @@ fn act(step: Step, tx: &Sender<ReaderMessage>, budget: &ByteBudget, stop: &Atomi
         Step::Note(note) => tx.send(ReaderMessage::Note(note)).is_ok(),
         Step::Abandon(what) => tx.send(ReaderMessage::Abandon(what)).is_ok(),
         Step::Piece(piece) => budget.acquire(piece.mem_size(), stop) && tx.send(ReaderMessage::Piece(piece)).is_ok(),
+        Step::Xa { txn, xa } => budget.acquire(txn.mem_size(), stop) && tx.send(ReaderMessage::Xa { txn, xa }).is_ok(),
         Step::Transaction { txn, barrier } => {
             if !budget.acquire(txn.mem_size(), stop) || tx.send(ReaderMessage::Transaction(txn)).is_err() {
                 return false;

@@ -6,7 +6,9 @@
 //! size in the reader and here, and by a byte budget of twice that in the channel. It never
 //! replays: the replay worker does, so a replay blocked on a lock shows as replay lag, not read
 //! lag (docs/internals.md, contract 4). The backlog between them is bounded by
-//! `max_backlog_events`: past it, reading pauses until replay catches up.
+//! `max_backlog_events`: past it, reading pauses until replay catches up. A prepared XA
+//! transaction is stored at its prepare and kept from replay until its XA COMMIT, which makes
+//! it visible at that place of the stream (`batch_writer::store_xa`).
 //!
 //! Reconnects with backoff after transient source errors, always from the last committed
 //! position. Stops on SIGTERM (`stop_replica`), when the source is put in `error` (by the
@@ -21,6 +23,7 @@ use crate::core::options::SourceOptions;
 use crate::core::reader::{self, ReaderConfig, ReaderTable};
 use crate::core::state::SourceStatus;
 use crate::core::types::ValueKind;
+use crate::core::xa::XaPhase;
 use crate::error::{ChameleonError, Result};
 use crate::workers::batch_writer::{self, OpenBatch, PendingBatch};
 use crate::workers::txn::{backend_sleep, in_transaction};
@@ -317,6 +320,20 @@ fn follow_storing(
                 flush(source_id, &mut pending)?;
                 let previous = open.take();
                 *open = Some(in_transaction(|| batch_writer::store_piece(source_id, previous, &piece))?);
+                continue;
+            }
+            Ok(ReaderMessage::Xa { txn, xa }) => {
+                budget.release(txn.mem_size());
+                // the whole transactions received before go first; then the XA group alone,
+                // with the position after it (a prepare takes the pieces stored before it)
+                flush(source_id, &mut pending)?;
+                let pieces = if xa.phase == XaPhase::Prepare { open.take() } else { None };
+                let visible = in_transaction(|| batch_writer::store_xa(source_id, pieces, &txn, &xa))?;
+                if visible > 0 {
+                    super::wake(replay_pid);
+                    last_check = Instant::now() - Duration::from_secs(60);
+                }
+                last_flush = Instant::now();
                 continue;
             }
             Ok(ReaderMessage::Abandon(what)) => {
