@@ -92,15 +92,16 @@ CREATE TABLE sch_chameleon.t_foreign_keys (
 );
 
 -- The copy workers of a running init_replica, one row per worker slot. The init worker
--- (coordinator) creates the rows, holds the global read lock until every worker has opened
--- its snapshot ('ready'), then publishes the snapshot's coordinates ('go'). Without the lock
+-- (coordinator) creates the rows, waits until every worker is connected ('connected'), takes
+-- the global read lock and lets them open their snapshots ('open') until each has ('ready'),
+-- then publishes the snapshot's coordinates ('go'). Without the lock
 -- privilege each worker takes a consistent point per table (b_per_table_points).
 CREATE TABLE sch_chameleon.t_copy_workers (
     i_id_source         integer NOT NULL REFERENCES sch_chameleon.t_sources ON DELETE CASCADE,
     i_slot              integer NOT NULL,
     i_pid               integer,
     enm_state           text NOT NULL DEFAULT 'starting'
-        CHECK (enm_state IN ('starting', 'ready', 'go', 'done', 'failed', 'aborted')),
+        CHECK (enm_state IN ('starting', 'connected', 'open', 'ready', 'go', 'done', 'failed', 'aborted')),
     b_per_table_points  boolean NOT NULL DEFAULT false,
     t_binlog_name       text,
     i_binlog_position   bigint,

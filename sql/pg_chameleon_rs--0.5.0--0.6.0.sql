@@ -299,3 +299,10 @@ COMMENT ON FUNCTION chameleon.stop_verification(bigint) IS 'Stops a verification
 
 -- discarded_rows holds row contents: not for every pg_monitor member (GRANT it to operators)
 REVOKE SELECT ON chameleon.discarded_rows FROM pg_monitor;
+
+-- Copy workers connect to the source before the coordinator takes the global read lock
+-- (`connected`), and open their snapshots only once it holds it (`open`): a slow connect or
+-- TLS handshake is never made under the lock.
+ALTER TABLE sch_chameleon.t_copy_workers DROP CONSTRAINT t_copy_workers_enm_state_check;
+ALTER TABLE sch_chameleon.t_copy_workers ADD CONSTRAINT t_copy_workers_enm_state_check
+    CHECK (enm_state IN ('starting', 'connected', 'open', 'ready', 'go', 'done', 'failed', 'aborted'));

@@ -132,6 +132,10 @@ fn start(source_name: &str, start_position: Option<&str>) -> Result<String> {
     catalog::set_want_running(s.id, true)?;
     catalog::set_status(s.id, SourceStatus::Running)?;
     catalog::clear_source_error(s.id)?;
+    // a sync_tables that stop_replica (or a crash) cut short copies its tables again
+    if workers::init::resume_sync(&s)? {
+        notice!("source \"{source_name}\": the interrupted copy of its pending tables resumes");
+    }
     Ok(SourceStatus::Running.to_string())
 }
 
@@ -152,6 +156,7 @@ fn stop(source_name: &str) -> Result<String> {
     // waiting: the worker's last flush writes to it.
     catalog::lock_source_control(s.id)?;
     let s = catalog::source_by_id(s.id)?;
+    stop_copies(&s)?;
     workers::stop_all(&s, Duration::from_secs(60))?;
     catalog::lock_source(s.id)?;
     let s = catalog::source_by_id(s.id)?;
@@ -164,6 +169,31 @@ fn stop(source_name: &str) -> Result<String> {
         catalog::set_status(s.id, status)?;
     }
     Ok(status.to_string())
+}
+
+/// A copy running beside replication (`sync_tables`' coordinator and its copy workers) stops
+/// with the source: all are asked at once, then waited for (each ends at once, also in the
+/// middle of a large table: `copy_worker`). The tables they were copying are `pending` again;
+/// `start_replica` (or the launcher, while the source runs) copies them again whole. An initial
+/// copy is left to its coordinator (the source's worker), which stops its own copy workers.
+fn stop_copies(s: &catalog::SourceRow) -> Result<()> {
+    if s.status == SourceStatus::Initialising {
+        return Ok(());
+    }
+    let mut pids: Vec<i32> = catalog::sync_coordinator_pid(s.id)?.into_iter().collect();
+    for slot in catalog::copy_slots(s.id)? {
+        if let Some(pid) = slot.pid.filter(|_| !slot.state.is_finished()) {
+            if workers::pid_alive(pid)? {
+                pids.push(pid);
+            }
+        }
+    }
+    if pids.is_empty() {
+        return Ok(());
+    }
+    workers::stop_workers(&pids, Duration::from_secs(60))
+        .map_err(|e| e.context(format!("stop_replica of source \"{}\": its copy", s.name)))?;
+    catalog::requeue_interrupted_copies(s.id)
 }
 
 /// Stops the replica worker. What was stored is kept; `start_replica` resumes exactly there.

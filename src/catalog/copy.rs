@@ -132,6 +132,14 @@ pub fn set_copy_slot(
     )
 }
 
+/// The coordinator, holding the global read lock: every connected worker opens its snapshot now.
+pub fn copy_slots_open(source_id: i32) -> Result<()> {
+    run(
+        "UPDATE sch_chameleon.t_copy_workers SET enm_state = $2 WHERE i_id_source = $1 AND enm_state = $3",
+        &[source_id.into(), CopySlotState::Open.as_str().into(), CopySlotState::Connected.as_str().into()],
+    )
+}
+
 /// The coordinator letting every ready worker copy: at the snapshot's coordinates, or with a
 /// consistent point per table.
 pub fn copy_slots_go(source_id: i32, point: Option<&BinlogPosition>) -> Result<()> {
@@ -168,17 +176,23 @@ pub struct ClaimedTable {
     pub pg_schema: String,
 }
 
-/// Claims the largest table still to copy (none failed in this run), for `slot`.
-pub fn claim_table(source_id: i32, slot: i32) -> Result<Option<ClaimedTable>> {
+/// Claims the largest table still to copy (none failed in this run, none in `skip`), for
+/// `slot`; its rows copied count from 0 again.
+pub fn claim_table(source_id: i32, slot: i32, skip: &[i32]) -> Result<Option<ClaimedTable>> {
     let claimed = Spi::connect_mut(|client| -> Result<Option<ClaimedTable>> {
         let t = client.update(
-            "UPDATE sch_chameleon.t_replica_tables SET enm_state = $2 WHERE i_id_table = ( \
+            "UPDATE sch_chameleon.t_replica_tables SET enm_state = $2, i_rows_copied = 0 WHERE i_id_table = ( \
                  SELECT i_id_table FROM sch_chameleon.t_replica_tables \
-                  WHERE i_id_source = $1 AND enm_state = $3 \
+                  WHERE i_id_source = $1 AND enm_state = $3 AND NOT (i_id_table = ANY($4)) \
                   ORDER BY i_rows_estimated DESC NULLS LAST, i_id_table LIMIT 1 FOR UPDATE SKIP LOCKED) \
              RETURNING i_id_table, v_mysql_schema, v_mysql_table, v_pg_schema",
             None,
-            &[source_id.into(), TableState::Copying.as_str().into(), TableState::Pending.as_str().into()],
+            &[
+                source_id.into(),
+                TableState::Copying.as_str().into(),
+                TableState::Pending.as_str().into(),
+                skip.to_vec().into(),
+            ],
         )?;
         if t.is_empty() {
             return Ok(None);
@@ -372,4 +386,87 @@ pub fn earliest_table_point(source_id: i32) -> Result<Option<BinlogPosition>> {
         }
         Ok(points.into_iter().min())
     })
+}
+
+/// The session advisory lock a `sync_tables` coordinator holds while it runs (with the source
+/// id as second key): one coordinator per source, and the launcher and `stop_replica` find it
+/// in `pg_locks`.
+const SYNC_LOCK: &str = "hashtext('pg_chameleon_rs sync')";
+
+/// Takes the source's sync lock for this session (until it exits); false if another
+/// coordinator holds it.
+pub fn try_lock_sync(source_id: i32) -> Result<bool> {
+    Spi::connect_mut(|client| {
+        let t = client.update(&format!("SELECT pg_try_advisory_lock({SYNC_LOCK}, $1)"), None, &[source_id.into()])?;
+        Ok(t.first().get_one::<bool>()?.unwrap_or(false))
+    })
+}
+
+/// The pid of the live `sync_tables` coordinator of the source (the holder of its sync lock).
+pub fn sync_coordinator_pid(source_id: i32) -> Result<Option<i32>> {
+    Ok(Spi::get_one_with_args::<i32>(
+        &format!(
+            "SELECT min(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                AND classid = ({SYNC_LOCK})::oid AND objid = $1::oid AND objsubid = 2"
+        ),
+        &[source_id.into()],
+    )?)
+}
+
+/// Tables of the source, selected for replication, whose copy is due or was under way
+/// (`pending`, `copying`): what a `sync_tables` coordinator still has to copy.
+pub fn tables_awaiting_copy(source_id: i32) -> Result<i64> {
+    Ok(Spi::get_one_with_args::<i64>(
+        &format!(
+            "SELECT count(*) FROM sch_chameleon.t_replica_tables \
+              WHERE i_id_source = $1 AND b_replica_enabled AND enm_state IN {}",
+            TableState::sql_list(TableState::AWAITING_COPY)
+        ),
+        &[source_id.into()],
+    )?
+    .unwrap_or_default())
+}
+
+/// Tables an interrupted copy left `copying` (its worker is gone: a crash, a restart,
+/// `stop_replica`) are `pending` again, to be copied again whole at the next snapshot.
+pub fn requeue_interrupted_copies(source_id: i32) -> Result<()> {
+    run(
+        &format!(
+            "UPDATE sch_chameleon.t_replica_tables SET enm_state = '{}' WHERE i_id_source = $1 AND enm_state = '{}'",
+            TableState::Pending,
+            TableState::Copying
+        ),
+        &[source_id.into()],
+    )
+}
+
+/// A `sync_tables` coordinator that failed: the tables it did not copy (`pending`,
+/// `copying`) are `failed` with its error, so that nothing resumes a copy that cannot succeed
+/// (`sync_tables` picks them again).
+pub fn fail_awaiting_copies(source_id: i32, error: &str) -> Result<()> {
+    run(
+        &format!(
+            "UPDATE sch_chameleon.t_replica_tables SET enm_state = '{}', t_last_error = $2 \
+              WHERE i_id_source = $1 AND enm_state IN {}",
+            TableState::Failed,
+            TableState::sql_list(TableState::AWAITING_COPY)
+        ),
+        &[source_id.into(), error.into()],
+    )
+}
+
+/// A DDL statement at `at` changed a table being copied (`pending` or `copying`): the copy
+/// under way is void, the table is `pending` again with the statement's position as its point
+/// (a copy must start after it; the read worker skips its rows up to there). Touches the
+/// table's row only, which a copy worker writes only at its end, holding the replay lock.
+pub fn requeue_after_ddl(table_id: i32, at: &BinlogPosition) -> Result<()> {
+    run(
+        &format!(
+            "UPDATE sch_chameleon.t_replica_tables SET enm_state = '{}', t_binlog_name = $2, i_binlog_position = $3 \
+              WHERE i_id_table = $1",
+            TableState::Pending
+        ),
+        &[table_id.into(), at.file.as_str().into(), (at.pos as i64).into()],
+    )
 }

@@ -21,11 +21,13 @@
 //! (or `Failed`, or `Disabled` if it was disabled meanwhile): replay applies its changes after
 //! that point, which is how a table copied while the source replicates catches up; once the
 //! source replicates (or the sync's catch-up is done) it is `Replicating`. `sync_tables`, `refresh_schema` and `alter_source` put tables back to
-//! `Pending`; a replay error under `on_error_replay = continue`, an untranslatable DDL statement
+//! `Pending`, as does a copy interrupted by `stop_replica` or a crash (copied again whole); a replay error under `on_error_replay = continue`, an untranslatable DDL statement
 //! or a filter that leaves it out make it `Disabled` from any state.
 //!
 //! **Copy worker slot.** The coordinator creates one slot per copy worker, `Starting`; the
-//! worker connects and says `Ready`; the coordinator takes the snapshot and says `Go` to every
+//! worker connects to the source and says `Connected`; once every worker is connected the
+//! coordinator takes the global read lock and says `Open`; the worker opens its snapshot and
+//! says `Ready`; the coordinator reads the coordinates, releases the lock and says `Go` to every
 //! ready slot at once; a worker ends `Done` or `Failed`; the coordinator marks the slots it
 //! gives up on `Aborted`.
 //!
@@ -144,6 +146,10 @@ states!(
     /// A copy worker slot's state (`t_copy_workers.enm_state`).
     CopySlotState, "copy worker state", {
         Starting = "starting",
+        /// Connected to the source, waiting for the coordinator to hold the global read lock.
+        Connected = "connected",
+        /// Set by the coordinator, holding the lock: open the snapshot now.
+        Open = "open",
         Ready = "ready",
         Go = "go",
         Done = "done",
@@ -300,13 +306,19 @@ impl CopySlotState {
     }
 
     /// The coordinator may still abort the slot.
-    pub const ABORTABLE: &'static [CopySlotState] = &[CopySlotState::Starting, CopySlotState::Ready, CopySlotState::Go];
+    pub const ABORTABLE: &'static [CopySlotState] = &[
+        CopySlotState::Starting,
+        CopySlotState::Connected,
+        CopySlotState::Open,
+        CopySlotState::Ready,
+        CopySlotState::Go,
+    ];
 
     /// Whether the machine allows `self -> next`.
     pub fn can_move_to(self, next: CopySlotState) -> bool {
         use CopySlotState::*;
         match (self, next) {
-            (Starting, Ready) | (Ready, Go) | (Go, Done) => true,
+            (Starting, Connected) | (Connected, Open) | (Open, Ready) | (Ready, Go) | (Go, Done) => true,
             (s, Failed) | (s, Aborted) => !s.is_finished(),
             _ => self == next,
         }
@@ -402,9 +414,12 @@ mod tests {
         assert_eq!(TableState::sql_list(TableState::AWAITING_COPY), "('pending', 'copying')");
 
         use CopySlotState as C;
-        assert!(C::Starting.can_move_to(C::Ready) && C::Ready.can_move_to(C::Go) && C::Go.can_move_to(C::Done));
-        assert!(C::Go.can_move_to(C::Failed) && C::Starting.can_move_to(C::Aborted));
+        assert!(C::Starting.can_move_to(C::Connected) && C::Connected.can_move_to(C::Open));
+        assert!(C::Open.can_move_to(C::Ready) && C::Ready.can_move_to(C::Go) && C::Go.can_move_to(C::Done));
+        assert!(C::Go.can_move_to(C::Failed) && C::Starting.can_move_to(C::Aborted) && C::Open.can_move_to(C::Aborted));
         assert!(!C::Done.can_move_to(C::Aborted) && !C::Starting.can_move_to(C::Go));
+        // a snapshot is opened only once the coordinator holds the lock, never on connecting
+        assert!(!C::Starting.can_move_to(C::Ready) && !C::Connected.can_move_to(C::Ready));
         assert!(C::Done.is_finished() && !C::Go.is_finished());
     }
 }

@@ -67,6 +67,13 @@ pub fn copy_table(
         Mode::Stream => copy_stream(relid, rx),
         Mode::Isolate => copy_isolating(relid, rx),
     };
+    if consumed.interrupted {
+        // not joined: the thread would read the rest of the table from MySQL before it could
+        // end (dropping a result set drains it); the worker is ending, and its exit closes
+        // the connection, which stops the query on the server
+        producer.abandon();
+        return Err(ChameleonError::state(format!("copy of {what} interrupted by shutdown")));
+    }
     let (source, produced) = producer.finish(&what)?;
     *conn = Some(source);
     consumed.outcome(produced, &what)

@@ -104,6 +104,12 @@ impl Producer {
         Producer(spawn_without_signals("copy-reader", move || produce(request, tx)))
     }
 
+    /// Leaves the producer thread to itself (the copy was interrupted by a shutdown): it ends
+    /// with the process, without being waited for.
+    pub(super) fn abandon(self) {
+        drop(self.0);
+    }
+
     /// Waits for the producer to end: the connection, and how many rows it sent as COPY lines
     /// (or why it stopped). `what` names the table in the errors.
     pub(super) fn finish(self, what: &str) -> Result<(mysql::Conn, CoreResult<u64>)> {

@@ -1,7 +1,8 @@
 //! A copy worker: one of the `copy_workers` background workers of an `init_replica`.
 //!
-//! 1. opens its consistent snapshot on the source while the coordinator holds the global read
-//!    lock, and says `ready`;
+//! 1. connects to the source and says `connected`; once the coordinator holds the global read
+//!    lock (`open`: every worker is connected by then, so no connect happens under the lock)
+//!    opens its consistent snapshot and says `ready`;
 //! 2. waits for the coordinator to publish the snapshot's coordinates (`go`), or to say that
 //!    each table takes its own consistent point (no lock privilege);
 //! 3. claims tables one at a time, largest first, and copies each in its own transaction:
@@ -17,6 +18,11 @@
 //!
 //! A table whose copy fails otherwise is marked `failed` with its error; the worker stops and
 //! the other workers go on with the other tables.
+//!
+//! A table's copy is work the worker may abandon (`txn::abandonable`): SIGTERM (`stop_replica`,
+//! `pg_terminate_backend`, a fast shutdown) ends the worker at PostgreSQL's next interrupt
+//! check, also while it waits on a lock, streams a large table or builds its indexes; the
+//! table's transaction rolls back and the table is copied again whole when the copy resumes.
 
 use crate::catalog::{self, ClaimedRange, ClaimedTable};
 use crate::core::discovery::{self, TableDefinition};
@@ -32,7 +38,7 @@ use crate::core::types::{map_column, MappedType};
 use crate::error::{ChameleonError, Result};
 use crate::workers::copy::{self, Mode};
 use crate::workers::replay::Replayer;
-use crate::workers::txn::{backend_sleep, in_transaction, shutdown_requested};
+use crate::workers::txn::{abandonable, backend_sleep, in_transaction, shutdown_requested};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::time::{Duration, Instant};
@@ -48,6 +54,24 @@ pub extern "C-unwind" fn pg_chameleon_rs_copy_main(arg: pg_sys::Datum) {
         let _ = in_transaction(|| catalog::set_copy_slot(source_id, slot, CopySlotState::Failed, None, Some(&msg)));
         log!("pg_chameleon_rs: copy worker {slot} of source id {source_id} stopped: {msg}");
     }
+}
+
+/// The error a copy ends with when a DDL statement changed its table on the source after the
+/// copy's snapshot: the copy is rolled back, and the table copied again at a later snapshot.
+const STALE_COPY: &str = "changed on the source by a DDL statement during its copy: copied again at a new snapshot";
+
+/// Whether `e` ends a copy that a DDL statement made void: `STALE_COPY`, or the source's own
+/// refusal to read a table under a snapshot older than its definition (MariaDB and MySQL
+/// error 1412, "Table definition has changed").
+fn void_copy(e: &ChameleonError) -> bool {
+    e.message().starts_with(STALE_COPY) || e.message().contains("MySQL error 1412 ")
+}
+
+/// Whether a DDL statement changed the table after `snapshot` (replay records the statement's
+/// position as the table's point and sets it pending): a copy at that snapshot would be void.
+fn changed_after(table_id: i32, snapshot: &BinlogPosition) -> Result<bool> {
+    let t = in_transaction(|| catalog::table_by_id(table_id))?;
+    Ok(t.point.as_ref().is_some_and(|d| d >= snapshot))
 }
 
 /// How this worker's tables get their consistent point.
@@ -69,25 +93,19 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
     let mut conn = mysql_source::connect(&endpoint, None)?;
     let flavor = mysql_source::check_server(&mut conn)?.flavor;
     mysql_source::prepare_copy_session(&mut conn)?;
+    in_transaction(|| catalog::set_copy_slot(source_id, slot, CopySlotState::Connected, None, None))?;
+
+    // Once every worker is connected the coordinator takes the global read lock and says
+    // open (waking this worker's latch); the snapshot opened now is the one under the lock.
+    let deadline = Instant::now() + Duration::from_secs(options.lock_timeout as u64 + 600);
+    if wait_for_slot(source_id, slot, CopySlotState::Open, deadline, Duration::from_millis(1))?.is_none() {
+        return Ok(()); // aborted, or a newer copy replaced the slots
+    }
     mysql_source::open_snapshot(&mut conn)?;
     in_transaction(|| catalog::set_copy_slot(source_id, slot, CopySlotState::Ready, None, None))?;
-
-    // The coordinator holds the lock until every worker is ready; then it says go.
-    let deadline = Instant::now() + Duration::from_secs(options.lock_timeout as u64 + 600);
-    let go = loop {
-        if shutdown_requested() {
-            return Err(ChameleonError::state("stopped before the copy started".into()));
-        }
-        let mine = in_transaction(|| catalog::copy_slots(source_id))?.into_iter().find(|s| s.slot == slot);
-        match mine {
-            Some(s) if s.state == CopySlotState::Go => break s,
-            Some(s) if matches!(s.state, CopySlotState::Ready | CopySlotState::Starting) => {}
-            _ => return Ok(()), // aborted, or a newer copy replaced the slots
-        }
-        if Instant::now() > deadline {
-            return Err(ChameleonError::state("the coordinator never released the copy".into()));
-        }
-        backend_sleep(Duration::from_millis(10));
+    // then it reads the coordinates, releases the lock and says go
+    let Some(go) = wait_for_slot(source_id, slot, CopySlotState::Go, deadline, Duration::from_millis(10))? else {
+        return Ok(());
     };
     let mut points = match (go.per_table_points, go.point) {
         (false, Some(p)) => Points::Snapshot(p),
@@ -95,6 +113,8 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
     };
 
     let mut conn = Some(conn);
+    // tables a DDL statement changed after this worker's snapshot: left to a later one
+    let mut changed: Vec<i32> = Vec::new();
     loop {
         if shutdown_requested() {
             return Err(ChameleonError::state("initial copy interrupted by shutdown".into()));
@@ -108,10 +128,18 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
                     return Err(ChameleonError::state("a key range without a shared snapshot".into()))
                 }
             };
-            (range.table.clone(), copy_range(source_id, &range, c, &point, flavor, &options))
-        } else if let Some(claimed) = in_transaction(|| catalog::claim_table(source_id, slot))? {
+            let result = abandonable(|| copy_range(source_id, &range, c, &point, flavor, &options));
+            (range.table.clone(), result)
+        } else if let Some(claimed) = in_transaction(|| catalog::claim_table(source_id, slot, &changed))? {
+            if let Points::Snapshot(p) = &points {
+                if changed_after(claimed.id, p)? {
+                    in_transaction(|| catalog::set_table_state(claimed.id, TableState::Pending))?;
+                    changed.push(claimed.id);
+                    continue;
+                }
+            }
             let c = conn.take().ok_or_else(|| ChameleonError::state("the copy connection was lost".into()))?;
-            let result = copy_claimed(source_id, &claimed, c, &mut points, &endpoint, flavor, &options);
+            let result = abandonable(|| copy_claimed(source_id, &claimed, c, &mut points, &endpoint, flavor, &options));
             (claimed, result)
         } else if others_working(source_id, slot)? {
             // another worker may still cut its table into ranges this one can help with
@@ -121,7 +149,16 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
             break;
         };
         match result {
-            Ok(c) => conn = Some(c),
+            Ok((c, true)) => conn = Some(c),
+            Ok((c, false)) => {
+                // a DDL statement made this copy void: left pending for a later snapshot
+                conn = Some(c);
+                in_transaction(|| catalog::set_table_state(table.id, TableState::Pending))?;
+                changed.push(table.id);
+            }
+            // stopped (stop_replica, a fast shutdown, pg_terminate_backend): the table's copy
+            // rolled back; it is still to copy, and is copied again whole when the copy resumes
+            Err(e) if shutdown_requested() => return Err(e),
             Err(e) => {
                 let e = e.context(format!("table {}.{}", table.mysql_schema, table.mysql_table));
                 let msg = e.to_string();
@@ -143,6 +180,32 @@ fn run(source_id: i32, slot: i32) -> Result<()> {
     in_transaction(|| catalog::set_copy_slot(source_id, slot, CopySlotState::Done, None, None))
 }
 
+/// Waits until the coordinator moves this worker's slot to `wanted` (polling every `poll`, or
+/// woken by its latch); `None` when the slot was aborted or replaced by a newer copy.
+fn wait_for_slot(
+    source_id: i32,
+    slot: i32,
+    wanted: CopySlotState,
+    deadline: Instant,
+    poll: Duration,
+) -> Result<Option<catalog::CopySlot>> {
+    loop {
+        if shutdown_requested() {
+            return Err(ChameleonError::state("stopped before the copy started".into()));
+        }
+        let mine = in_transaction(|| catalog::copy_slots(source_id))?.into_iter().find(|s| s.slot == slot);
+        match mine {
+            Some(s) if s.state == wanted => return Ok(Some(s)),
+            Some(s) if CopySlotState::ABORTABLE.contains(&s.state) && s.state != CopySlotState::Go => {}
+            _ => return Ok(None),
+        }
+        if Instant::now() > deadline {
+            return Err(ChameleonError::state("the coordinator never released the copy".into()));
+        }
+        backend_sleep(poll);
+    }
+}
+
 /// Says this worker is idle (it has nothing to claim), and whether another copy worker of
 /// this copy is alive and still copying something (idle workers do not count, so the last
 /// ones to run out of work all stop).
@@ -160,21 +223,35 @@ fn others_working(source_id: i32, slot: i32) -> Result<bool> {
 
 /// Runs `copy` (one transaction) in the fast mode; if PostgreSQL refused a row, runs it again
 /// on the same snapshot (the same consistent point), isolating the rows it refuses.
+/// Returns the connection and whether the copy stands (false: a DDL statement made it void,
+/// it was rolled back, and the table is to be copied at a later snapshot).
 fn with_isolation_fallback(
     what: &str,
     conn: mysql::Conn,
     copy: impl Fn(&mut Option<mysql::Conn>, Mode) -> Result<()>,
-) -> Result<mysql::Conn> {
+) -> Result<(mysql::Conn, bool)> {
     let mut conn = Some(conn);
+    let mut stands = true;
     match in_transaction(|| copy(&mut conn, Mode::Stream)) {
         Ok(()) => {}
+        Err(e) if void_copy(&e) && conn.is_some() => {
+            log!("pg_chameleon_rs: {what}: {e}; copied again at a later snapshot");
+            stands = false;
+        }
         Err(e) if copy::refused_data(&e) && conn.is_some() && !shutdown_requested() => {
             log!("pg_chameleon_rs: PostgreSQL refused a row of {what} ({e}); copying it again with each refused row set aside");
-            in_transaction(|| copy(&mut conn, Mode::Isolate))?;
+            match in_transaction(|| copy(&mut conn, Mode::Isolate)) {
+                Err(e) if void_copy(&e) && conn.is_some() => {
+                    log!("pg_chameleon_rs: {what}: {e}; copied again at a later snapshot");
+                    stands = false;
+                }
+                other => other?,
+            }
         }
         Err(e) => return Err(e),
     }
-    conn.ok_or_else(|| ChameleonError::state("the copy connection was lost".into()))
+    let conn = conn.ok_or_else(|| ChameleonError::state("the copy connection was lost".into()))?;
+    Ok((conn, stands))
 }
 
 /// Takes the table's consistent point (when per table), then copies it in one transaction,
@@ -189,7 +266,7 @@ fn copy_claimed(
     endpoint: &Endpoint,
     flavor: Flavor,
     options: &SourceOptions,
-) -> Result<mysql::Conn> {
+) -> Result<(mysql::Conn, bool)> {
     let point = match points {
         Points::Snapshot(p) => p.clone(),
         Points::PerTable(lock) => {
@@ -207,7 +284,7 @@ fn copy_claimed(
                 claimed.mysql_schema,
                 claimed.mysql_table
             );
-            return Ok(conn);
+            return Ok((conn, true));
         }
     }
     let what = format!("{}.{}", claimed.mysql_schema, claimed.mysql_table);
@@ -224,7 +301,8 @@ fn copy_claimed(
 /// tables), and its consistent point is the binlog position read under that lock
 /// (`mysql_source::lock_table_for_copy`): replay applies its events after that point only
 /// (docs/internals.md, contract 3). Writes to the table wait during its copy; other tables
-/// are not locked. Returns the snapshot connection, untouched.
+/// are not locked. Returns the snapshot connection, untouched, and whether the copy stands
+/// (false: a DDL statement made it void, as `with_isolation_fallback` says).
 fn copy_locked(
     source_id: i32,
     claimed: &ClaimedTable,
@@ -232,7 +310,7 @@ fn copy_locked(
     endpoint: &Endpoint,
     flavor: Flavor,
     options: &SourceOptions,
-) -> Result<mysql::Conn> {
+) -> Result<(mysql::Conn, bool)> {
     let (schema, table) = (&claimed.mysql_schema, &claimed.mysql_table);
     let engine = mysql_source::table_engine(&mut conn, schema, table)?.unwrap_or_else(|| "unknown".into());
     let mut locked = mysql_source::connect(endpoint, None)?;
@@ -246,12 +324,12 @@ fn copy_locked(
     // the definition cannot change while the table is locked
     let def = describe(&mut conn, claimed, options)?;
     let what = format!("{schema}.{table}");
-    let mut locked = with_isolation_fallback(&what, locked, |c, mode| {
+    let (mut locked, stands) = with_isolation_fallback(&what, locked, |c, mode| {
         copy_whole(source_id, claimed, &def, c, mode, &point, flavor, options)
     })?;
     mysql_source::unlock_tables(&mut locked)?;
     log!("pg_chameleon_rs: {schema}.{table} unlocked after {} ms", since.elapsed().as_millis());
-    Ok(conn)
+    Ok((conn, stands))
 }
 
 /// One whole table in the caller's transaction: (re)created, its rows copied from the
@@ -267,7 +345,7 @@ fn copy_whole(
     flavor: Flavor,
     options: &SourceOptions,
 ) -> Result<()> {
-    let Some(created) = create_table(source_id, claimed.id, def, flavor)? else { return Ok(()) };
+    let Some(created) = create_table(source_id, def, flavor)? else { return Ok(()) };
     let started = Instant::now();
     let outcome = copy::copy_table(
         conn,
@@ -317,7 +395,10 @@ fn split(
         return Ok(None);
     }
     in_transaction(|| {
-        create_table(source_id, claimed.id, def, flavor)?;
+        create_table(source_id, def, flavor)?;
+        // the ranges' workers read the definition copied from the catalogue
+        catalog::register_definition(source_id, def)?;
+        catalog::set_table_state(claimed.id, TableState::Copying)?;
         catalog::create_copy_ranges(claimed.id, column, &plan)
     })?;
     Ok(Some(plan.len()))
@@ -332,7 +413,7 @@ fn copy_range(
     point: &BinlogPosition,
     flavor: Flavor,
     options: &SourceOptions,
-) -> Result<mysql::Conn> {
+) -> Result<(mysql::Conn, bool)> {
     let t = &range.table;
     // the definition the table was created from (registered by the worker that split it)
     let registered = in_transaction(|| catalog::table_by_id(t.id))?;
@@ -341,7 +422,7 @@ fn copy_range(
     let memory = options.copy_max_memory * 1024 * 1024;
     let what = format!("{}.{} (key range {})", t.mysql_schema, t.mysql_table, range.range);
     let started = Instant::now();
-    let conn = with_isolation_fallback(&what, conn, |conn, mode| {
+    let (conn, stands) = with_isolation_fallback(&what, conn, |conn, mode| {
         let relid = relation(&qualified)?;
         let outcome = copy::copy_table(
             conn,
@@ -359,6 +440,10 @@ fn copy_range(
         }
         catalog::copy_range_done(t.id, range.range, outcome.rows as i64)
     })?;
+    if !stands {
+        // (its table is pending again, or left copying: the coordinator's next round copies it whole)
+        return Ok((conn, true));
+    }
     let copied_in = started.elapsed();
     let mut conn = conn;
     in_transaction(|| {
@@ -375,7 +460,7 @@ fn copy_range(
         let created = Created { relid: relation(&qualified)?, mapped: registered.mapped.clone(), opts, notes };
         finish_table(source_id, options, t.id, &def, created, None, point, copied_in)
     })?;
-    Ok(conn)
+    Ok((conn, true))
 }
 
 fn relation(qualified: &str) -> Result<pg_sys::Oid> {
@@ -417,19 +502,20 @@ struct Created {
     notes: Vec<String>,
 }
 
-/// Records the definition and (re)creates the PostgreSQL table with its enum types and
-/// comments, without keys or indexes (those come after the data). `None` when the table is
-/// not copied at all. Runs in the caller's transaction.
-fn create_table(source_id: i32, table_id: i32, t: &TableDefinition, flavor: Flavor) -> Result<Option<Created>> {
+/// (Re)creates the PostgreSQL table with its enum types and comments, without keys or indexes
+/// (those come after the data); `finish_table` records the definition. `None` when the table
+/// is not copied at all (its definition recorded now). Runs in the caller's transaction.
+fn create_table(source_id: i32, t: &TableDefinition, flavor: Flavor) -> Result<Option<Created>> {
     // A finished table must survive a crash even with synchronous_commit = off: resuming
     // trusts the catalogue (one WAL flush per table).
     catalog::execute("SET LOCAL synchronous_commit = on")?;
-    // the definition read now is the one copied: the catalogue follows it
-    catalog::register_definition(source_id, t)?;
     if !t.copyable() {
+        // the definition read now is the one the catalogue follows (not copied: disabled)
+        catalog::register_definition(source_id, t)?;
         return Ok(None);
     }
-    catalog::set_table_state(table_id, TableState::Copying)?;
+    // (the catalogue's row of the table is written by finish_table, at the end: a row lock
+    // held for the whole copy would stall replay, which records DDL statements there)
     let mapped = mapped_columns(t)?;
     let pg_cols: Vec<PgColumn> = t.columns.iter().zip(&mapped).map(|(c, m)| PgColumn::of(c, m)).collect();
     let qualified = sql::qualified(&t.pg_schema, &t.mysql_table);
@@ -505,17 +591,33 @@ fn finish_table(
         copied_in.as_millis(),
         started.elapsed().as_millis()
     );
-    catalog::set_table_notes(table_id, &notes)?;
-    catalog::record_foreign_keys(table_id, &t.foreign_keys)?;
-    catalog::set_table_copied(table_id, rows.map(|r| r.0), rows.map(|r| r.1), point, t.problem.is_none())?;
     // A table copied again by sync_tables (not by init_replica, which no replay runs beside
     // and whose old batches it discards): replay skipped its events while it was being
     // copied; those after its consistent point are applied here, with replay held off, so
-    // that from the next batch on replay takes the table over.
-    if catalog::source_by_id(source_id)?.status == SourceStatus::Initialising {
+    // that from the next batch on replay takes the table over. The replay lock comes before
+    // the table's catalogue row (replay writes it when a DDL statement changes the table):
+    // the other order deadlocks.
+    let syncing = catalog::source_by_id(source_id)?.status != SourceStatus::Initialising;
+    if syncing {
+        catalog::replay_lock(source_id, true)?;
+        let now = catalog::table_by_id(table_id)?;
+        if now.state != TableState::Copying || now.point.as_ref().is_some_and(|d| *d >= *point) {
+            // a DDL statement changed the table on the source after this snapshot (replay set
+            // it pending again, at the statement's position): this copy is void
+            return Err(ChameleonError::state(format!("{STALE_COPY} ({}.{})", t.mysql_schema, t.mysql_table)));
+        }
+    }
+    if rows.is_some() {
+        // the definition copied is the one the catalogue follows (a table copied in key
+        // ranges was registered when it was split, and its ranges added up its rows since)
+        catalog::register_definition(source_id, t)?;
+    }
+    catalog::set_table_notes(table_id, &notes)?;
+    catalog::record_foreign_keys(table_id, &t.foreign_keys)?;
+    catalog::set_table_copied(table_id, rows.map(|r| r.0), rows.map(|r| r.1), point, t.problem.is_none())?;
+    if !syncing {
         return Ok(());
     }
-    catalog::replay_lock(source_id, true)?;
     let mut replayer = Replayer::new(source_id, options.skip_events.clone());
     replayer.reload_tables()?;
     let caught_up = replayer.catch_up(table_id)?;

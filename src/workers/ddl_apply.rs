@@ -11,6 +11,7 @@ use crate::core::ddl::{self, DdlContext, DdlError, DdlOutcome, DdlStep, TableAct
 use crate::core::mapping::SchemaMappings;
 use crate::core::mysql_source::Flavor;
 use crate::core::position::{after_consistent_point, BinlogPosition};
+use crate::core::state::TableState;
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::in_subtransaction;
 use pgrx::prelude::*;
@@ -25,7 +26,8 @@ pub struct DdlReport {
 
 /// Tables DDL replication follows: enabled, and copied or being copied (the reader decodes
 /// their rows). Only the live ones (copied, replicating) are changed in PostgreSQL; one being
-/// copied is disabled instead, its copy no longer matching the source.
+/// copied is copied again after the statement (`requeue_copy`), or disabled when that cannot
+/// follow it (DROP, RENAME), its copy no longer matching the source.
 fn followed(t: &TableRow) -> bool {
     t.enabled && t.state.is_followed()
 }
@@ -167,6 +169,9 @@ fn apply_step(
         return Ok(true);
     }
     if let Some(t) = table.filter(|t| !live(t)) {
+        if requeue_copy(t, step, at)? {
+            return Ok(true);
+        }
         let msg = format!(
             "changed on the source by a DDL statement at {at} while it was being copied: copy it again with chameleon.sync_tables"
         );
@@ -242,6 +247,30 @@ fn apply_step(
             Ok(false)
         }
     }
+}
+
+/// A statement that changes (ALTER) or empties (TRUNCATE) a table `sync_tables` is copying:
+/// the copy under way (at a snapshot before the statement) is void. The table is `pending`
+/// again at the statement's position and takes the definition the statement makes (the reader
+/// decodes its rows after the statement with it); its coordinator copies it again at a new
+/// snapshot, after the statement, whose catch-up applies what follows. Nothing here waits on
+/// the copy (the copy worker writes the table's row only at its end, under the replay lock).
+/// False for other statements (the table is disabled, as before).
+fn requeue_copy(t: &TableRow, step: &DdlStep, at: &BinlogPosition) -> Result<bool> {
+    if !t.enabled || !matches!(t.state, TableState::Pending | TableState::Copying) {
+        return Ok(false);
+    }
+    match &step.action {
+        // (a rename is not followed: the table is disabled, as before)
+        TableAction::Alter { from, model } if *from == (model.mysql_schema.clone(), model.mysql_table.clone()) => {
+            catalog::save_table_model(t.id, model)?
+        }
+        TableAction::Truncate(_) => {}
+        _ => return Ok(false),
+    }
+    catalog::requeue_after_ddl(t.id, at)?;
+    log!("pg_chameleon_rs: DDL at {at} changed {} while it was being copied: copied again after it", t.mysql_name());
+    Ok(true)
 }
 
 fn require(table: Option<&TableRow>, step: &DdlStep) -> Result<i32> {

@@ -3,9 +3,10 @@
 //!
 //! 1. reads the mapped schemas' tables from `information_schema` and registers them; when an
 //!    earlier copy was interrupted (and `resume`), tables it finished are kept as they are;
-//! 2. takes the global read lock, starts the copy workers, waits until each has opened its
-//!    consistent snapshot, reads the binlog coordinates, releases the lock (held for that
-//!    moment only) and publishes the coordinates; a user who may not take the lock gets a
+//! 2. starts the copy workers and waits until each is connected to the source, then takes the
+//!    global read lock, lets them open their consistent snapshots, reads the binlog
+//!    coordinates, releases the lock (held for that moment only: no connect under it) and
+//!    publishes the coordinates; a user who may not take the lock gets a
 //!    consistent point per table instead;
 //! 3. waits for the workers (`copy_worker`), which copy the tables in parallel;
 //! 4. marks the source `initialised` at the earliest consistent point of its tables, where
@@ -37,8 +38,17 @@ pub extern "C-unwind" fn pg_chameleon_rs_init_main(arg: pg_sys::Datum) {
         let source_id = arg & !SYNC_FLAG;
         super::set_application_name("pg_chameleon_rs sync");
         if let Err(e) = run_sync(source_id) {
+            if shutdown_requested() {
+                // stop_replica, a fast shutdown, pg_terminate_backend: the tables stay to copy,
+                // and the copy resumes when the source runs again (resume_sync)
+                log!("pg_chameleon_rs: source id {source_id}: sync_tables interrupted ({e}); it resumes when the source runs again");
+                return;
+            }
             let msg = format!("sync_tables failed: {e}");
-            let _ = in_transaction(|| catalog::record_error(source_id, None, None, None, Some(&e.sqlstate()), &msg));
+            let _ = in_transaction(|| {
+                catalog::record_error(source_id, None, None, None, Some(&e.sqlstate()), &msg)?;
+                catalog::fail_awaiting_copies(source_id, &msg)
+            });
             log!("pg_chameleon_rs: source id {source_id}: {msg}");
         }
         return;
@@ -116,6 +126,18 @@ pub fn start_sync(s: &catalog::SourceRow) -> Result<()> {
     Ok(())
 }
 
+/// Resumes a sync that was cut short (a crash or restart of the server, `stop_replica`): when
+/// tables of the source are still to copy (`pending`, or `copying` with their worker gone) and
+/// no coordinator runs, starts one; it copies them again at a new snapshot. True if started.
+/// Called by `start_replica` and the launcher, holding the source's control lock.
+pub fn resume_sync(s: &catalog::SourceRow) -> Result<bool> {
+    if catalog::tables_awaiting_copy(s.id)? == 0 || catalog::sync_coordinator_pid(s.id)?.is_some() {
+        return Ok(false);
+    }
+    start_sync(s)?;
+    Ok(true)
+}
+
 /// `sync_tables`: copies the tables `sync_tables` set pending, under a new snapshot, while
 /// the source keeps running. The read worker must store their changes before the snapshot
 /// is taken: it acknowledges the table generation once its reader follows them. Each table
@@ -128,28 +150,30 @@ fn run_sync(source_id: i32) -> Result<()> {
         catalog::lock_source(source_id)?;
         catalog::source_by_id(source_id)
     })?;
+    // one coordinator per source (held until this worker exits): another one started meanwhile
+    // (sync_tables, and the launcher or start_replica resuming) copies every pending table
+    if !in_transaction(|| catalog::try_lock_sync(source_id))? {
+        log!(
+            "pg_chameleon_rs: source \"{}\": another sync_tables coordinator runs; it copies these tables",
+            source.name
+        );
+        return Ok(());
+    }
     let options = source.options()?;
     let endpoint = Endpoint::resolve(&source.url, &options)?;
-    describe_tables_to_copy(&source, &endpoint, &options)?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let s = in_transaction(|| catalog::source_by_id(source_id))?;
-        let reading = s.status == SourceStatus::Running && in_transaction(|| super::alive(s.worker_pid))?;
-        if !reading || s.reader_generation >= s.table_generation {
+    let mut copied = 0;
+    // A DDL statement on a table being copied makes its copy void and sets it pending again
+    // (ddl_apply): each round copies what is pending at a new snapshot, a few rounds at most.
+    for round in 1..=SYNC_ROUNDS {
+        describe_tables_to_copy(&source, &endpoint, &options)?;
+        wait_for_reader(source_id)?;
+        let mut meta = mysql_source::connect(&endpoint, None)?;
+        let info = mysql_source::check_server(&mut meta)?;
+        drop(meta);
+        let to_copy = in_transaction(|| catalog::uncopied_tables(source_id))?.len();
+        if to_copy == 0 {
             break;
         }
-        if Instant::now() > deadline || shutdown_requested() {
-            return Err(ChameleonError::state(
-                "the read worker did not take the tables to copy into its reader within 120 s".into(),
-            ));
-        }
-        backend_sleep(Duration::from_millis(200));
-    }
-    let mut meta = mysql_source::connect(&endpoint, None)?;
-    let info = mysql_source::check_server(&mut meta)?;
-    drop(meta);
-    let to_copy = in_transaction(|| catalog::uncopied_tables(source_id))?.len();
-    if to_copy > 0 {
         let db = in_transaction(catalog::current_database)?;
         let mut worker_errors = Vec::new();
         copy_in_parallel(
@@ -162,12 +186,44 @@ fn run_sync(source_id: i32) -> Result<()> {
             &mut worker_errors,
         )?;
         let left = in_transaction(|| catalog::uncopied_tables(source_id))?;
-        if !left.is_empty() {
+        copied += to_copy.saturating_sub(left.len());
+        let again = in_transaction(|| catalog::tables_awaiting_copy(source_id))?;
+        if left.is_empty() {
+            break;
+        }
+        if again == 0 || !worker_errors.is_empty() || round == SYNC_ROUNDS || shutdown_requested() {
             return Err(ChameleonError::state(not_copied(&left, &worker_errors)));
         }
+        log!(
+            "pg_chameleon_rs: source \"{}\": {again} tables changed by DDL during their copy are copied again at a new snapshot",
+            source.name
+        );
     }
-    log!("pg_chameleon_rs: source \"{}\": {to_copy} tables copied again", source.name);
+    log!("pg_chameleon_rs: source \"{}\": {copied} tables copied again", source.name);
     Ok(())
+}
+
+/// How many snapshots one `sync_tables` takes at most: tables a DDL statement changes during
+/// their copy are copied again at the next one.
+const SYNC_ROUNDS: usize = 5;
+
+/// Waits until the read worker's reader follows the tables to copy (it acknowledges the table
+/// generation), so that their changes are stored from before the snapshot.
+fn wait_for_reader(source_id: i32) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = in_transaction(|| catalog::source_by_id(source_id))?;
+        let reading = s.status == SourceStatus::Running && in_transaction(|| super::alive(s.worker_pid))?;
+        if !reading || s.reader_generation >= s.table_generation {
+            return Ok(());
+        }
+        if Instant::now() > deadline || shutdown_requested() {
+            return Err(ChameleonError::state(
+                "the read worker did not take the tables to copy into its reader within 120 s".into(),
+            ));
+        }
+        backend_sleep(Duration::from_millis(200));
+    }
 }
 
 /// Tables to copy are described again first, and registered again when their columns or key
@@ -386,17 +442,49 @@ fn copy_in_parallel(
     for pid in in_transaction(|| catalog::copy_slots(id))?.into_iter().filter_map(|s| s.pid) {
         in_transaction(|| super::stop_if_alive(pid, Duration::from_secs(60)))?;
     }
+    // what they left half copied is copied again whole
+    in_transaction(|| catalog::requeue_interrupted_copies(id))?;
     in_transaction(|| catalog::create_copy_slots(id, workers))?;
-    let lock = mysql_source::lock_global(endpoint, options.lock_timeout)?;
+    // The workers start and connect to the source first (a slow connect or TLS handshake must
+    // not happen under the lock, which stalls every write on the source); the lock is taken
+    // once all are connected, and held while they open their snapshots.
     let mut started_workers = Vec::new();
-    let started = (|| -> Result<()> {
+    let connecting = Instant::now();
+    let connected = (|| -> Result<()> {
         for slot in 0..workers as i32 {
             // outside a transaction: the handle must outlive it (it is allocated in the current context)
             started_workers.push(super::start_copy_worker(id, slot, &source.name, db)?);
         }
-        wait_until_ready(id, &started_workers, endpoint.connect_timeout + Duration::from_secs(60))
+        wait_for_slots(
+            id,
+            &started_workers,
+            CopySlotState::Connected,
+            endpoint.connect_timeout + Duration::from_secs(60),
+        )
     })();
     let pids: Vec<i32> = started_workers.iter().map(|w| w.pid).collect();
+    if let Err(e) = connected {
+        stop_copy_workers(id, &pids);
+        return Err(e);
+    }
+    log!(
+        "pg_chameleon_rs: source \"{}\": {workers} copy workers started and connected in {} ms",
+        source.name,
+        connecting.elapsed().as_millis()
+    );
+    let lock = match mysql_source::lock_global(endpoint, options.lock_timeout) {
+        Ok(lock) => lock,
+        Err(e) => {
+            stop_copy_workers(id, &pids);
+            return Err(e.into());
+        }
+    };
+    let started = in_transaction(|| catalog::copy_slots_open(id)).and_then(|_| {
+        for w in &started_workers {
+            super::wake(Some(w.pid));
+        }
+        wait_for_slots(id, &started_workers, CopySlotState::Ready, Duration::from_secs(60))
+    });
     let mut snapshot = None;
     let go = match lock {
         LockOutcome::Held(mut lock) => {
@@ -453,28 +541,30 @@ fn copy_in_parallel(
     }
 }
 
-/// Waits until every copy worker has opened its snapshot (while the lock is held).
-fn wait_until_ready(id: i32, started: &[super::StartedWorker], timeout: Duration) -> Result<()> {
+/// Waits until every copy worker is `wanted`: connected to the source (`Connected`), or with
+/// its snapshot open (`Ready`, while the coordinator holds the lock: polled every millisecond).
+fn wait_for_slots(id: i32, started: &[super::StartedWorker], wanted: CopySlotState, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
+    let what = if wanted == CopySlotState::Ready { "open its snapshot" } else { "connect to the source" };
     loop {
         let slots = in_transaction(|| catalog::copy_slots(id))?;
         if let Some(failed) = slots.iter().find(|s| s.state == CopySlotState::Failed) {
             return Err(ChameleonError::state(format!(
-                "copy worker {} could not open its snapshot: {}",
+                "copy worker {} could not {what}: {}",
                 failed.slot,
                 failed.error.clone().unwrap_or_default()
             )));
         }
-        if slots.iter().all(|s| s.state == CopySlotState::Ready) {
+        if slots.iter().all(|s| s.state == wanted) {
             return Ok(());
         }
         if let Some(w) = started.iter().find(|w| w.handle.pid().is_err()) {
-            return Err(ChameleonError::state(format!("copy worker pid {} ended before opening its snapshot", w.pid)));
+            return Err(ChameleonError::state(format!("copy worker pid {} ended before it could {what}", w.pid)));
         }
         if Instant::now() > deadline || shutdown_requested() {
-            return Err(ChameleonError::state("the copy workers did not open their snapshots in time".into()));
+            return Err(ChameleonError::state(format!("the copy workers could not {what} in time")));
         }
-        backend_sleep(Duration::from_millis(5));
+        backend_sleep(Duration::from_millis(if wanted == CopySlotState::Ready { 1 } else { 5 }));
     }
 }
 

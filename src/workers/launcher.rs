@@ -10,7 +10,7 @@
 //!   extension is not installed there; otherwise it starts the read and replay workers of every
 //!   source whose desired state is running and whose workers are not alive — after a server
 //!   start, a crash restart, or a worker that died — and resumes an initial copy whose
-//!   coordinator died.
+//!   coordinator died, and a `sync_tables` copy cut short (tables still to copy, no coordinator).
 //!
 //! Like PostgreSQL's logical replication launcher, neither replicates itself.
 //!
@@ -31,7 +31,7 @@ use pgrx::bgworkers::{
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::time::{Duration, Instant};
 
@@ -225,8 +225,9 @@ pub extern "C-unwind" fn pg_chameleon_rs_database_launcher_main(_arg: pg_sys::Da
         }
     }
     log!("pg_chameleon_rs launcher started in database \"{db}\"");
+    let mut seen = HashSet::new();
     while !shutdown_requested() {
-        match in_transaction(|| round(&db)) {
+        match in_transaction(|| round(&db, &mut seen)) {
             Ok(true) => {}
             Ok(false) => {
                 log!("pg_chameleon_rs launcher of database \"{db}\" stopping: the extension is no longer installed");
@@ -279,9 +280,37 @@ fn resume_copy(s: &catalog::SourceRow, db: &str) -> Result<()> {
     Ok(())
 }
 
+/// Resumes the `sync_tables` of a running source that was cut short (a crash, a server
+/// restart): tables still to copy and no coordinator, seen in two rounds in a row (a
+/// coordinator `sync_tables` just started may not hold its lock yet; one started twice exits).
+fn resume_sync(s: &catalog::SourceRow, seen: &mut HashSet<i32>) -> Result<()> {
+    let due = catalog::tables_awaiting_copy(s.id)? > 0 && catalog::sync_coordinator_pid(s.id)?.is_none();
+    if !due {
+        seen.remove(&s.id);
+        return Ok(());
+    }
+    if seen.insert(s.id) || !catalog::try_lock_source_control(s.id)? {
+        return Ok(());
+    }
+    let s = catalog::source_by_id(s.id)?;
+    if !s.want_running || s.status != SourceStatus::Running {
+        return Ok(());
+    }
+    match workers::init::resume_sync(&s) {
+        Ok(true) => {
+            seen.remove(&s.id);
+            log!("pg_chameleon_rs launcher: source \"{}\": resuming the interrupted copy of its pending tables", s.name)
+        }
+        Ok(false) => {}
+        Err(e) => log!("pg_chameleon_rs launcher: source \"{}\": {e}", s.name),
+    }
+    Ok(())
+}
+
 /// One check: start the worker of every source that should run and does not. False when
-/// the extension is no longer installed.
-fn round(db: &str) -> Result<bool> {
+/// the extension is no longer installed. `seen`: the sources whose sync looked interrupted
+/// in the previous round.
+fn round(db: &str, seen: &mut HashSet<i32>) -> Result<bool> {
     if !extension_installed()? {
         return Ok(false);
     }
@@ -295,6 +324,7 @@ fn round(db: &str) -> Result<bool> {
         if !s.want_running || s.status != SourceStatus::Running {
             continue;
         }
+        resume_sync(&s, seen)?;
         if workers::alive(s.worker_pid)? && workers::alive(s.replay_pid)? {
             continue;
         }

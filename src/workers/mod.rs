@@ -210,6 +210,27 @@ pub fn stop_worker(pid: i32, timeout: Duration) -> Result<bool> {
     Ok(false)
 }
 
+/// Asks every one of these workers to stop at once (SIGTERM), then waits until all are gone;
+/// Err naming the first that did not stop within `timeout`.
+pub fn stop_workers(pids: &[i32], timeout: Duration) -> Result<()> {
+    for &pid in pids {
+        Spi::get_one_with_args::<bool>("SELECT pg_terminate_backend($1)", &[pid.into()])?;
+    }
+    let started = std::time::Instant::now();
+    for &pid in pids {
+        while pid_alive(pid)? {
+            if started.elapsed() > timeout {
+                return Err(ChameleonError::state(format!(
+                    "the worker (pid {pid}) did not stop within {} s",
+                    timeout.as_secs()
+                )));
+            }
+            txn::backend_sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(())
+}
+
 /// Stops the worker if it is alive; false if it did not stop within `timeout`.
 pub fn stop_if_alive(pid: i32, timeout: Duration) -> Result<bool> {
     Ok(!pid_alive(pid)? || stop_worker(pid, timeout)?)
