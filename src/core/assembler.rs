@@ -126,6 +126,10 @@ pub enum Step {
     /// far, and the position after its prepare), or the outcome of one (no rows; the position
     /// after the XA COMMIT or XA ROLLBACK).
     Xa { txn: SourceTransaction, xa: XaEvent },
+    /// A replicated table's table map contradicts its definition (`core::tablemap`): the
+    /// table must be stopped with this error; the reader skips its rows from now on and the
+    /// source's other tables go on.
+    TableStopped { table_id: i32, error: CoreError },
 }
 
 /// What the assembler knows of the source, fixed while the reader runs.
@@ -437,9 +441,41 @@ impl<M> Assembler<M> {
     /// TABLE_MAP: remembers the map of `table_id` for the group's rows events, with the
     /// replicated table `key` (schema, table) names, if it names one.
     pub fn table_map(&mut self, table_id: u64, key: (String, String), map: M) -> Step {
-        let target = self.source.tables.get(&key).map(|t| (format!("{}.{}", key.0, key.1), t.clone()));
-        self.maps.insert(table_id, (map, target));
-        Step::Nothing
+        self.table_map_checked(table_id, key, map, |_, _, _, _| Ok(()))
+    }
+
+    /// TABLE_MAP, with `check` (given the map, the replicated table, its name and the
+    /// position) saying whether the map agrees with the table's definition. When it does not,
+    /// the table is no longer replicated by this reader (its rows are skipped) and the step
+    /// says to stop it with the error.
+    pub fn table_map_checked<C>(&mut self, table_id: u64, key: (String, String), map: M, check: C) -> Step
+    where
+        C: FnOnce(&M, &ReaderTable, &str, &str) -> CoreResult<()>,
+    {
+        let name = format!("{}.{}", key.0, key.1);
+        // a table map at or before the table's consistent point describes rows that are in its
+        // copy (maybe with the columns it had before a DDL statement): nothing to check
+        let verdict = self
+            .source
+            .tables
+            .get(&key)
+            .filter(|t| self.xa_start.is_some() || after_consistent_point(&self.file, self.pos, t.point.as_ref()))
+            .map(|t| check(&map, t, &name, &self.at()));
+        match verdict {
+            Some(Err(error)) => {
+                let stopped = self.source.tables.remove(&key).map(|t| t.id);
+                self.maps.insert(table_id, (map, None));
+                match stopped {
+                    Some(table_id) => Step::TableStopped { table_id, error },
+                    None => Step::Nothing,
+                }
+            }
+            _ => {
+                let target = self.source.tables.get(&key).map(|t| (name, t.clone()));
+                self.maps.insert(table_id, (map, target));
+                Step::Nothing
+            }
+        }
     }
 
     /// WRITE/UPDATE/DELETE_ROWS: `decode` turns the event's rows into changes and discarded
