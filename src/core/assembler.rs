@@ -129,7 +129,7 @@ pub enum Step {
     /// A replicated table's table map contradicts its definition (`core::tablemap`): the
     /// table must be stopped with this error; the reader skips its rows from now on and the
     /// source's other tables go on.
-    TableStopped { table_id: i32, error: CoreError },
+    TableStopped { table_id: i32, position: BinlogPosition, error: CoreError },
 }
 
 /// What the assembler knows of the source, fixed while the reader runs.
@@ -466,7 +466,10 @@ impl<M> Assembler<M> {
                 let stopped = self.source.tables.remove(&key).map(|t| t.id);
                 self.maps.insert(table_id, (map, None));
                 match stopped {
-                    Some(table_id) => Step::TableStopped { table_id, error },
+                    Some(table_id) => {
+                        let position = BinlogPosition::new(self.file.clone(), self.pos);
+                        Step::TableStopped { table_id, position, error }
+                    }
                     None => Step::Nothing,
                 }
             }

@@ -294,7 +294,7 @@ fn decode_as(
             match step {
                 Step::Transaction { txn, .. } | Step::Xa { txn, .. } => out.txns.push(txn),
                 Step::Note(n) | Step::Abandon(n) => out.notes.push(n),
-                Step::TableStopped { table_id, error } => out.stopped.push((table_id, error)),
+                Step::TableStopped { table_id, error, .. } => out.stopped.push((table_id, error)),
                 // (pieces are off here: piece_bytes is usize::MAX)
                 Step::Piece(_) | Step::Nothing | Step::Heartbeat(_) => {}
             }

@@ -200,7 +200,7 @@ pub enum ReaderMessage {
     /// A replicated table's table map contradicts the definition its rows are decoded with
     /// (`core::tablemap`): the reader skips its rows from here on; the worker disables it with
     /// the error (the source's other tables go on).
-    TableStopped { table_id: i32, error: CoreError },
+    TableStopped { table_id: i32, position: BinlogPosition, error: CoreError },
     /// The reader stopped; the worker decides whether to reconnect.
     Error(CoreError),
 }

@@ -448,7 +448,9 @@ fn act(step: Step, tx: &Sender<ReaderMessage>, budget: &ByteBudget, stop: &Atomi
         Step::Heartbeat(position) => tx.send(ReaderMessage::Heartbeat { position }).is_ok(),
         Step::Note(note) => tx.send(ReaderMessage::Note(note)).is_ok(),
         Step::Abandon(what) => tx.send(ReaderMessage::Abandon(what)).is_ok(),
-        Step::TableStopped { table_id, error } => tx.send(ReaderMessage::TableStopped { table_id, error }).is_ok(),
+        Step::TableStopped { table_id, position, error } => {
+            tx.send(ReaderMessage::TableStopped { table_id, position, error }).is_ok()
+        }
         Step::Piece(piece) => budget.acquire(piece.mem_size(), stop) && tx.send(ReaderMessage::Piece(piece)).is_ok(),
         Step::Xa { txn, xa } => budget.acquire(txn.mem_size(), stop) && tx.send(ReaderMessage::Xa { txn, xa }).is_ok(),
         Step::Transaction { txn, barrier } => {

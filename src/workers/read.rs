@@ -349,7 +349,9 @@ fn follow_storing(
                 }
             }
             Ok(ReaderMessage::Note(note)) => log!("pg_chameleon_rs: source id {source_id}: {note}"),
-            Ok(ReaderMessage::TableStopped { table_id, error }) => stop_table(source_id, table_id, error)?,
+            Ok(ReaderMessage::TableStopped { table_id, position, error }) => {
+                stop_table(source_id, table_id, &position, error)?
+            }
             Ok(ReaderMessage::DdlBarrier) => {
                 flush(source_id, &mut pending)?;
                 return Ok(FollowEnd::Ddl);
@@ -404,7 +406,12 @@ fn flush(source_id: i32, pending: &mut PendingBatch) -> Result<usize> {
 /// error (last_error, chameleon.errors, the server log), so that replay leaves its stored rows
 /// and the reader its new ones; the source's other tables go on. The generation it bumps makes
 /// this worker restart its reader without the table.
-fn stop_table(source_id: i32, table_id: i32, error: crate::core::error::CoreError) -> Result<()> {
+fn stop_table(
+    source_id: i32,
+    table_id: i32,
+    position: &crate::core::position::BinlogPosition,
+    error: crate::core::error::CoreError,
+) -> Result<()> {
     let e = ChameleonError::from(error);
     let text = match e.hint() {
         Some(hint) => format!("{}; {hint}", e.message()),
@@ -412,7 +419,7 @@ fn stop_table(source_id: i32, table_id: i32, error: crate::core::error::CoreErro
     };
     warning!("pg_chameleon_rs: source id {source_id}: {text}");
     in_transaction(|| {
-        catalog::record_error(source_id, Some(table_id), None, None, Some(&e.sqlstate()), &text)?;
+        catalog::record_error(source_id, Some(table_id), Some(position), None, Some(&e.sqlstate()), &text)?;
         catalog::disable_table(table_id, &text)
     })
 }
