@@ -454,11 +454,13 @@ impl<M> Assembler<M> {
     {
         let name = format!("{}.{}", key.0, key.1);
         // a table map at or before the table's consistent point describes rows that are in its
-        // copy (maybe with the columns it had before a DDL statement): nothing to check
+        // copy (maybe with the columns it had before a DDL statement), and one of a table being
+        // copied again rows that will not be applied: nothing to check
         let verdict = self
             .source
             .tables
             .get(&key)
+            .filter(|t| !t.awaiting_copy)
             .filter(|t| self.xa_start.is_some() || after_consistent_point(&self.file, self.pos, t.point.as_ref()))
             .map(|t| check(&map, t, &name, &self.at()));
         match verdict {
@@ -581,7 +583,7 @@ mod tests {
     const WRITE_ROWS_V2: u8 = 30;
 
     fn table(id: i32) -> ReaderTable {
-        ReaderTable { id, kinds: vec![], names: vec![], key: vec![], skip: vec![], point: None }
+        ReaderTable { id, kinds: vec![], names: vec![], key: vec![], skip: vec![], point: None, awaiting_copy: false }
     }
 
     fn source() -> SourceContext {
@@ -1144,6 +1146,45 @@ mod tests {
         assert!(rows(&mut asm, 260, 5, "new"));
         let (txn, _) = committed(xid_event(&mut asm, 291));
         assert_eq!(txn.changes, vec![insert(7, 260, "new")]);
+    }
+
+    /// A table map whose check always fails (the table changed outside the binlog).
+    fn contradicting_map(asm: &mut Assembler<()>, log_pos: u32, table_id: u64) -> Step {
+        ok(asm.start_event(TABLE_MAP_EVENT, log_pos, 100));
+        asm.table_map_checked(table_id, ("shop".into(), "t".into()), (), |_, t, name, at| {
+            Err(CoreError::binlog(format!("{name} (id {}) changed at {at}", t.id)))
+        })
+    }
+
+    #[test]
+    fn a_contradicting_table_map_stops_its_table_past_its_point_only() {
+        // at or before the consistent point (rows in the copy), or while being copied again:
+        // not checked, the rows go on as before
+        let mut src = source();
+        src.tables.get_mut(&("shop".to_string(), "t".to_string())).unwrap().point =
+            Some(BinlogPosition::new(FILE, 200));
+        let mut asm: Assembler<()> = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None);
+        begin(&mut asm, 100);
+        assert_eq!(contradicting_map(&mut asm, 150, 5), Step::Nothing);
+        let mut src = source();
+        src.tables.get_mut(&("shop".to_string(), "t".to_string())).unwrap().awaiting_copy = true;
+        let mut copying: Assembler<()> = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None);
+        begin(&mut copying, 100);
+        assert_eq!(contradicting_map(&mut copying, 150, 5), Step::Nothing);
+        assert!(rows(&mut copying, 180, 5, "kept"));
+        // past it: the table is stopped, with the position, and its rows are no longer decoded,
+        // in this group or later ones
+        let mut asm = assembler(None);
+        begin(&mut asm, 100);
+        let error = CoreError::binlog(format!("shop.t (id 7) changed at {FILE}:150"));
+        let position = BinlogPosition::new(FILE, 150);
+        assert_eq!(contradicting_map(&mut asm, 150, 5), Step::TableStopped { table_id: 7, position, error });
+        assert!(!rows(&mut asm, 180, 5, "wrong columns"));
+        let (txn, _) = committed(xid_event(&mut asm, 211));
+        assert!(txn.changes.is_empty());
+        begin(&mut asm, 300);
+        map(&mut asm, 350, 6, "shop", "t");
+        assert!(!rows(&mut asm, 380, 6, "wrong columns"));
     }
 
     #[test]

@@ -177,7 +177,7 @@ fn table_from_map(id: i32, tme: &TableMapEvent<'_>) -> Result<ReaderTable, std::
         // binlog_row_metadata=MINIMAL has no primary key: every fixture's first column is its key
         key = vec![0];
     }
-    Ok(ReaderTable { id, kinds, names, key, skip: vec![], point: None })
+    Ok(ReaderTable { id, kinds, names, key, skip: vec![], point: None, awaiting_copy: false })
 }
 
 /// The events of a file, with those of its compressed transactions after them.

@@ -55,6 +55,10 @@ pub struct ReaderTable {
     /// The table's consistent point: its row events at or before it are in its copy (and may
     /// have the columns it had before a DDL statement), so they are not decoded.
     pub point: Option<BinlogPosition>,
+    /// Being copied again (`sync_tables`, `refresh_schema`): its rows up to its new consistent
+    /// point are not applied and its definition is registered again by the copy, so its table
+    /// maps are not checked against the definition (`core::tablemap`) meanwhile.
+    pub awaiting_copy: bool,
 }
 
 pub struct ReaderConfig {
