@@ -126,6 +126,10 @@ pub enum Step {
     /// far, and the position after its prepare), or the outcome of one (no rows; the position
     /// after the XA COMMIT or XA ROLLBACK).
     Xa { txn: SourceTransaction, xa: XaEvent },
+    /// A replicated table's table map contradicts its definition (`core::tablemap`): the
+    /// table must be stopped with this error; the reader skips its rows from now on and the
+    /// source's other tables go on.
+    TableStopped { table_id: i32, position: BinlogPosition, error: CoreError },
 }
 
 /// What the assembler knows of the source, fixed while the reader runs.
@@ -437,9 +441,46 @@ impl<M> Assembler<M> {
     /// TABLE_MAP: remembers the map of `table_id` for the group's rows events, with the
     /// replicated table `key` (schema, table) names, if it names one.
     pub fn table_map(&mut self, table_id: u64, key: (String, String), map: M) -> Step {
-        let target = self.source.tables.get(&key).map(|t| (format!("{}.{}", key.0, key.1), t.clone()));
-        self.maps.insert(table_id, (map, target));
-        Step::Nothing
+        self.table_map_checked(table_id, key, map, |_, _, _, _| Ok(()))
+    }
+
+    /// TABLE_MAP, with `check` (given the map, the replicated table, its name and the
+    /// position) saying whether the map agrees with the table's definition. When it does not,
+    /// the table is no longer replicated by this reader (its rows are skipped) and the step
+    /// says to stop it with the error.
+    pub fn table_map_checked<C>(&mut self, table_id: u64, key: (String, String), map: M, check: C) -> Step
+    where
+        C: FnOnce(&M, &ReaderTable, &str, &str) -> CoreResult<()>,
+    {
+        let name = format!("{}.{}", key.0, key.1);
+        // a table map at or before the table's consistent point describes rows that are in its
+        // copy (maybe with the columns it had before a DDL statement), and one of a table being
+        // copied again rows that will not be applied: nothing to check
+        let verdict = self
+            .source
+            .tables
+            .get(&key)
+            .filter(|t| !t.awaiting_copy)
+            .filter(|t| self.xa_start.is_some() || after_consistent_point(&self.file, self.pos, t.point.as_ref()))
+            .map(|t| check(&map, t, &name, &self.at()));
+        match verdict {
+            Some(Err(error)) => {
+                let stopped = self.source.tables.remove(&key).map(|t| t.id);
+                self.maps.insert(table_id, (map, None));
+                match stopped {
+                    Some(table_id) => {
+                        let position = BinlogPosition::new(self.file.clone(), self.pos);
+                        Step::TableStopped { table_id, position, error }
+                    }
+                    None => Step::Nothing,
+                }
+            }
+            _ => {
+                let target = self.source.tables.get(&key).map(|t| (name, t.clone()));
+                self.maps.insert(table_id, (map, target));
+                Step::Nothing
+            }
+        }
     }
 
     /// WRITE/UPDATE/DELETE_ROWS: `decode` turns the event's rows into changes and discarded
@@ -542,7 +583,7 @@ mod tests {
     const WRITE_ROWS_V2: u8 = 30;
 
     fn table(id: i32) -> ReaderTable {
-        ReaderTable { id, kinds: vec![], names: vec![], key: vec![], skip: vec![], point: None }
+        ReaderTable { id, kinds: vec![], names: vec![], key: vec![], skip: vec![], point: None, awaiting_copy: false }
     }
 
     fn source() -> SourceContext {
@@ -1105,6 +1146,45 @@ mod tests {
         assert!(rows(&mut asm, 260, 5, "new"));
         let (txn, _) = committed(xid_event(&mut asm, 291));
         assert_eq!(txn.changes, vec![insert(7, 260, "new")]);
+    }
+
+    /// A table map whose check always fails (the table changed outside the binlog).
+    fn contradicting_map(asm: &mut Assembler<()>, log_pos: u32, table_id: u64) -> Step {
+        ok(asm.start_event(TABLE_MAP_EVENT, log_pos, 100));
+        asm.table_map_checked(table_id, ("shop".into(), "t".into()), (), |_, t, name, at| {
+            Err(CoreError::binlog(format!("{name} (id {}) changed at {at}", t.id)))
+        })
+    }
+
+    #[test]
+    fn a_contradicting_table_map_stops_its_table_past_its_point_only() {
+        // at or before the consistent point (rows in the copy), or while being copied again:
+        // not checked, the rows go on as before
+        let mut src = source();
+        src.tables.get_mut(&("shop".to_string(), "t".to_string())).unwrap().point =
+            Some(BinlogPosition::new(FILE, 200));
+        let mut asm: Assembler<()> = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None);
+        begin(&mut asm, 100);
+        assert_eq!(contradicting_map(&mut asm, 150, 5), Step::Nothing);
+        let mut src = source();
+        src.tables.get_mut(&("shop".to_string(), "t".to_string())).unwrap().awaiting_copy = true;
+        let mut copying: Assembler<()> = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None);
+        begin(&mut copying, 100);
+        assert_eq!(contradicting_map(&mut copying, 150, 5), Step::Nothing);
+        assert!(rows(&mut copying, 180, 5, "kept"));
+        // past it: the table is stopped, with the position, and its rows are no longer decoded,
+        // in this group or later ones
+        let mut asm = assembler(None);
+        begin(&mut asm, 100);
+        let error = CoreError::binlog(format!("shop.t (id 7) changed at {FILE}:150"));
+        let position = BinlogPosition::new(FILE, 150);
+        assert_eq!(contradicting_map(&mut asm, 150, 5), Step::TableStopped { table_id: 7, position, error });
+        assert!(!rows(&mut asm, 180, 5, "wrong columns"));
+        let (txn, _) = committed(xid_event(&mut asm, 211));
+        assert!(txn.changes.is_empty());
+        begin(&mut asm, 300);
+        map(&mut asm, 350, 6, "shop", "t");
+        assert!(!rows(&mut asm, 380, 6, "wrong columns"));
     }
 
     #[test]

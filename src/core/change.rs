@@ -197,6 +197,10 @@ pub enum ReaderMessage {
     /// the reader stopped after it. Rows after it are decoded with the tables as the statement
     /// leaves them, so the worker restarts the reader once replay has applied it.
     DdlBarrier,
+    /// A replicated table's table map contradicts the definition its rows are decoded with
+    /// (`core::tablemap`): the reader skips its rows from here on; the worker disables it with
+    /// the error (the source's other tables go on).
+    TableStopped { table_id: i32, position: BinlogPosition, error: CoreError },
     /// The reader stopped; the worker decides whether to reconnect.
     Error(CoreError),
 }

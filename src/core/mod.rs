@@ -31,6 +31,7 @@ pub mod source_url;
 pub mod sql;
 pub mod state;
 pub mod stored;
+pub mod tablemap;
 pub mod types;
 pub mod value;
 pub mod verify;

@@ -26,6 +26,7 @@ use crate::core::json;
 use crate::core::mysql_source::{self, Flavor};
 use crate::core::position::BinlogPosition;
 use crate::core::rowcodec;
+use crate::core::tablemap;
 use crate::core::types::ValueKind;
 use crate::core::value;
 use crossbeam_channel::Sender;
@@ -54,6 +55,10 @@ pub struct ReaderTable {
     /// The table's consistent point: its row events at or before it are in its copy (and may
     /// have the columns it had before a DDL statement), so they are not decoded.
     pub point: Option<BinlogPosition>,
+    /// Being copied again (`sync_tables`, `refresh_schema`): its rows up to its new consistent
+    /// point are not applied and its definition is registered again by the copy, so its table
+    /// maps are not checked against the definition (`core::tablemap`) meanwhile.
+    pub awaiting_copy: bool,
 }
 
 pub struct ReaderConfig {
@@ -401,7 +406,9 @@ fn dispatch_at(
         TABLE_MAP_EVENT => match decoded(asm, event, "table map event")? {
             EventData::TableMapEvent(tme) => {
                 let key = (tme.database_name().into_owned(), tme.table_name().into_owned());
-                asm.table_map(tme.table_id(), key, tme.into_owned())
+                asm.table_map_checked(tme.table_id(), key, tme.into_owned(), |map, table, name, at| {
+                    tablemap::check(&tablemap::metadata(map)?, table, name, at)
+                })
             }
             _ => Step::Nothing,
         },
@@ -445,6 +452,9 @@ fn act(step: Step, tx: &Sender<ReaderMessage>, budget: &ByteBudget, stop: &Atomi
         Step::Heartbeat(position) => tx.send(ReaderMessage::Heartbeat { position }).is_ok(),
         Step::Note(note) => tx.send(ReaderMessage::Note(note)).is_ok(),
         Step::Abandon(what) => tx.send(ReaderMessage::Abandon(what)).is_ok(),
+        Step::TableStopped { table_id, position, error } => {
+            tx.send(ReaderMessage::TableStopped { table_id, position, error }).is_ok()
+        }
         Step::Piece(piece) => budget.acquire(piece.mem_size(), stop) && tx.send(ReaderMessage::Piece(piece)).is_ok(),
         Step::Xa { txn, xa } => budget.acquire(txn.mem_size(), stop) && tx.send(ReaderMessage::Xa { txn, xa }).is_ok(),
         Step::Transaction { txn, barrier } => {

@@ -21,7 +21,7 @@ use crate::core::endpoint::Endpoint;
 use crate::core::gtid::GtidState;
 use crate::core::options::SourceOptions;
 use crate::core::reader::{self, ReaderConfig, ReaderTable};
-use crate::core::state::SourceStatus;
+use crate::core::state::{SourceStatus, TableState};
 use crate::core::types::ValueKind;
 use crate::core::xa::XaPhase;
 use crate::error::{ChameleonError, Result};
@@ -70,6 +70,7 @@ fn reader_tables(tables: &[TableRow], options: &SourceOptions) -> HashMap<(Strin
                         .filter(|op| options.skip_events.skips(*op, &t.mysql_schema, &t.mysql_table))
                         .collect(),
                     point: t.point.clone(),
+                    awaiting_copy: TableState::AWAITING_COPY.contains(&t.state),
                 },
             )
         })
@@ -174,16 +175,19 @@ fn run(source_id: i32) -> Result<()> {
 }
 
 /// One followed table as the reader decodes it: id, column names, how each column's values
-/// are decoded, key columns, skipped operations.
-type TableSignature = (i32, Vec<String>, Vec<ValueKind>, Vec<usize>, Vec<Op>);
+/// are decoded, key columns, skipped operations, whether it is awaiting a copy (its table maps
+/// are checked again once the copy is done).
+type TableSignature = (i32, Vec<String>, Vec<ValueKind>, Vec<usize>, Vec<Op>, bool);
 
 /// What the reader's table map is made of: when it changes, the reader starts again. The value
 /// kinds are part of it: a table registered again with other column types under the same
 /// names (`refresh_schema`, `sync_tables` of a table changed on the source) must be decoded
 /// with its new types from then on.
 fn signature(tables: &HashMap<(String, String), ReaderTable>) -> Vec<TableSignature> {
-    let mut sig: Vec<_> =
-        tables.values().map(|t| (t.id, t.names.clone(), t.kinds.clone(), t.key.clone(), t.skip.clone())).collect();
+    let mut sig: Vec<_> = tables
+        .values()
+        .map(|t| (t.id, t.names.clone(), t.kinds.clone(), t.key.clone(), t.skip.clone(), t.awaiting_copy))
+        .collect();
     sig.sort_by_key(|s| s.0);
     sig
 }
@@ -349,6 +353,9 @@ fn follow_storing(
                 }
             }
             Ok(ReaderMessage::Note(note)) => log!("pg_chameleon_rs: source id {source_id}: {note}"),
+            Ok(ReaderMessage::TableStopped { table_id, position, error }) => {
+                stop_table(source_id, table_id, &position, error)?
+            }
             Ok(ReaderMessage::DdlBarrier) => {
                 flush(source_id, &mut pending)?;
                 return Ok(FollowEnd::Ddl);
@@ -397,6 +404,28 @@ fn flush(source_id: i32, pending: &mut PendingBatch) -> Result<usize> {
     }
     let batch = std::mem::take(pending);
     in_transaction(|| batch_writer::store(source_id, &batch, None))
+}
+
+/// A table whose table map contradicts its definition (`core::tablemap`): disabled with the
+/// error (last_error, chameleon.errors, the server log), so that replay leaves its stored rows
+/// and the reader its new ones; the source's other tables go on. The generation it bumps makes
+/// this worker restart its reader without the table.
+fn stop_table(
+    source_id: i32,
+    table_id: i32,
+    position: &crate::core::position::BinlogPosition,
+    error: crate::core::error::CoreError,
+) -> Result<()> {
+    let e = ChameleonError::from(error);
+    let text = match e.hint() {
+        Some(hint) => format!("{}; {hint}", e.message()),
+        None => e.message().to_string(),
+    };
+    warning!("pg_chameleon_rs: source id {source_id}: {text}");
+    in_transaction(|| {
+        catalog::record_error(source_id, Some(table_id), Some(position), None, Some(&e.sqlstate()), &text)?;
+        catalog::disable_table(table_id, &text)
+    })
 }
 
 #[cfg(test)]

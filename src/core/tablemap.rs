@@ -1,0 +1,136 @@
+//! A table map's optional metadata (MySQL 8 and MariaDB 10.5+ with
+//! `binlog_row_metadata=FULL`) checked against the definition the reader decodes a table's rows
+//! with (from information_schema and the DDL statements it followed).
+//!
+//! The reader never decodes by these names: it decodes by position with its own definition. The
+//! metadata only says whether that definition still holds. When the table map names columns,
+//! their number and names (in order, compared as MySQL does, without regard to case) must be
+//! the replica's; when it gives integer signedness, each integer column's must be the replica's.
+//! Anything else means the table changed outside what the reader saw (DDL with `sql_log_bin=0`,
+//! a change while the replica was stopped): its rows would go into the wrong columns, or be
+//! read with the wrong sign, so the table is stopped with an error saying what differs. Without
+//! column names (`binlog_row_metadata=MINIMAL`, which still gives signedness; older servers and
+//! MariaDB's default NO_LOG give nothing) only the signedness, if given, is checked.
+
+use crate::core::error::{CoreError, CoreResult};
+use crate::core::reader::ReaderTable;
+use crate::core::types::ValueKind;
+use mysql::binlog::events::{OptionalMetadataField, TableMapEvent};
+use mysql::consts::ColumnType;
+
+/// What a table map says of its table's columns, where it says it.
+#[derive(Debug, Default, PartialEq)]
+pub struct MapMetadata {
+    /// Column count (always in the table map).
+    pub columns: usize,
+    /// Column names, with `binlog_row_metadata=FULL`.
+    pub names: Option<Vec<String>>,
+    /// Per column, whether it is unsigned: `Some` for the numeric columns when the table map
+    /// gives their signedness.
+    pub unsigned: Option<Vec<Option<bool>>>,
+}
+
+/// Whether a binlog column type carries a signedness bit in the table map.
+fn is_numeric(t: ColumnType) -> bool {
+    use ColumnType::*;
+    matches!(
+        t,
+        MYSQL_TYPE_TINY
+            | MYSQL_TYPE_SHORT
+            | MYSQL_TYPE_INT24
+            | MYSQL_TYPE_LONG
+            | MYSQL_TYPE_LONGLONG
+            | MYSQL_TYPE_FLOAT
+            | MYSQL_TYPE_DOUBLE
+            | MYSQL_TYPE_NEWDECIMAL
+            | MYSQL_TYPE_DECIMAL
+    )
+}
+
+/// Reads the column names and signedness of a table map's optional metadata.
+pub fn metadata(tme: &TableMapEvent<'_>) -> CoreResult<MapMetadata> {
+    let n = tme.columns_count() as usize;
+    let mut out = MapMetadata { columns: n, ..Default::default() };
+    let unreadable = |e: std::io::Error| {
+        CoreError::binlog(format!(
+            "table map of {}.{}: unreadable optional metadata: {e}",
+            tme.database_name(),
+            tme.table_name()
+        ))
+    };
+    for field in tme.iter_optional_meta() {
+        match field.map_err(unreadable)? {
+            OptionalMetadataField::ColumnName(c) => {
+                let names = c
+                    .iter_names()
+                    .map(|x| x.map(|x| x.name().into_owned()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(unreadable)?;
+                out.names = Some(names);
+            }
+            OptionalMetadataField::Signedness(bits) => {
+                let mut bits = bits.iter();
+                let unsigned = (0..n)
+                    .map(|i| match tme.get_column_type(i).ok().flatten() {
+                        Some(t) if is_numeric(t) => bits.next().map(|b| *b),
+                        _ => None,
+                    })
+                    .collect();
+                out.unsigned = Some(unsigned);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Checks what the table map says against the replicated `table` (`name` is `schema.table`,
+/// `at` the binlog position): an error saying what differs, with the advice.
+pub fn check(meta: &MapMetadata, table: &ReaderTable, name: &str, at: &str) -> CoreResult<()> {
+    let mut differences = Vec::new();
+    if let Some(names) = &meta.names {
+        let same = names.len() == table.names.len()
+            && names.iter().zip(&table.names).all(|(a, b)| a.to_lowercase() == b.to_lowercase());
+        if !same {
+            differences.push(format!(
+                "the binlog names the columns ({}) but the replica knows ({})",
+                names.join(", "),
+                table.names.join(", ")
+            ));
+        }
+    }
+    // signedness is compared only where the columns line up (without names, a column count
+    // that differs is the rows event's error, as it always was)
+    if differences.is_empty() && meta.columns == table.kinds.len() {
+        if let Some(unsigned) = &meta.unsigned {
+            for (i, (u, kind)) in unsigned.iter().zip(&table.kinds).enumerate() {
+                if let (Some(u), ValueKind::Int { unsigned: known, .. }) = (u, kind) {
+                    if u != known {
+                        let col = table.names.get(i).cloned().unwrap_or_else(|| format!("{}", i + 1));
+                        let sign = |x: bool| if x { "unsigned" } else { "signed" };
+                        differences.push(format!(
+                            "column \"{col}\" is {} in the binlog but {} for the replica",
+                            sign(*u),
+                            sign(*known)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(CoreError::binlog(format!(
+        "table {name} changed on the source outside what the replica saw (at {at}): {}",
+        differences.join("; ")
+    ))
+    .with_detail(
+        "the binlog's table map (binlog_row_metadata=FULL) describes the table otherwise than the definition \
+         its rows are decoded with: a DDL statement not in the binlog (sql_log_bin=0) or made while the replica \
+         was stopped; its rows are not applied, the source's other tables go on",
+    )
+    .with_hint(
+        "copy it again with chameleon.sync_tables (after chameleon.refresh_schema if the source's schema changed)",
+    ))
+}
