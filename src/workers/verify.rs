@@ -32,7 +32,8 @@ use crate::core::state::{SourceStatus, TableState};
 use crate::core::types::ValueKind;
 use crate::core::value;
 use crate::core::verify::{
-    decide, moved_forward_in_key_order, record_text, Change, ChunkCompare, Diff, KeyRange, Row, Tally,
+    change_keys, decide, moved_forward_in_key_order, record_text, touches, Change, ChunkCompare, Diff, KeyRange, Row,
+    Tally,
 };
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::{
@@ -344,6 +345,9 @@ struct SourceChunk {
     at: BinlogPosition,
     range: KeyRange,
     rows: Vec<Row>,
+    /// The rows' `record_text`, written on the producer thread (a chunk of a key range):
+    /// the chunk's text when no stored change touches its range.
+    text: Option<String>,
     last: bool,
 }
 
@@ -354,6 +358,8 @@ struct Overlay {
     /// Events are in batches after this id.
     fetched: i64,
     changes: Vec<Change>,
+    /// Each change's integer keys (`change_keys`; a table compared in key ranges).
+    keys: Vec<(Option<i128>, Option<i128>)>,
 }
 
 fn verify_table(ctx: &Ctx, table_id: i32) -> Result<Tally> {
@@ -412,7 +418,7 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>) -> Result<Tally> 
         };
         if overlay.as_ref().is_none_or(|o| o.at != chunk.at) {
             let after = wait_for_replay(ctx, &chunk.at)?;
-            overlay = Some(Overlay { at: chunk.at.clone(), fetched: after, changes: Vec::new() });
+            overlay = Some(Overlay { at: chunk.at.clone(), fetched: after, changes: Vec::new(), keys: Vec::new() });
         }
         let Some(ov) = overlay.as_mut() else { continue };
         let mut rows = chunk.rows;
@@ -420,7 +426,9 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>) -> Result<Tally> 
         in_transaction(|| canonicalize(plan, &mut rows))?;
         times.canonical += t0.elapsed();
         let (diffs, rs, rd) = if plan.range_key.is_some() {
-            in_repeatable_read(|| compare_range_at_replay(ctx, plan, ov, rows, &chunk.range, &mut times))?
+            // the producer's text is of the rows as read: canonical columns would change them
+            let text = chunk.text.filter(|_| plan.canonical.is_empty());
+            in_repeatable_read(|| compare_range_at_replay(ctx, plan, ov, rows, text, &chunk.range, &mut times))?
         } else {
             let cmp = whole.get_or_insert_with(|| ChunkCompare::new(plan.key.clone(), chunk.range.clone()));
             for r in rows {
@@ -485,6 +493,8 @@ struct Timings {
     events: Duration,
     apply: Duration,
     destination: Duration,
+    /// Writing the source rows' text (the fast path).
+    text: Duration,
     matching: Duration,
     decide: Duration,
     progress: Duration,
@@ -518,19 +528,26 @@ fn compare_range_at_replay(
     plan: &Plan,
     ov: &mut Overlay,
     rows: Vec<Row>,
+    text_as_read: Option<String>,
     range: &KeyRange,
     times: &mut Timings,
 ) -> Result<(Vec<Diff>, u64, u64)> {
     read_fresh_changes(ctx, plan, ov, times)?;
     let t0 = Instant::now();
     let key_pos = plan.key.first().copied().unwrap_or(0);
-    let moved = moved_forward_in_key_order(rows, key_pos, range, &ov.changes);
+    let touching = ov.changes.iter().zip(&ov.keys).filter(|(_, k)| touches(**k, range)).map(|(c, _)| c);
+    let moved = moved_forward_in_key_order(rows, key_pos, range, touching);
     times.apply += t0.elapsed();
     let mut cmp = ChunkCompare::new(plan.key.clone(), range.clone());
     match moved {
-        Ok(moved) => {
+        Ok((moved, changed)) => {
             let t0 = Instant::now();
-            let text = record_text(&moved);
+            let text = match text_as_read {
+                Some(text) if !changed => text,
+                _ => record_text(&moved),
+            };
+            times.text += t0.elapsed();
+            let t0 = Instant::now();
             let (n, dest) = destination_text(plan, range)?;
             times.destination += t0.elapsed();
             if n == moved.len() as i64 && dest.as_deref().unwrap_or("") == text {
@@ -574,6 +591,10 @@ fn read_fresh_changes(ctx: &Ctx, plan: &Plan, ov: &mut Overlay, times: &mut Timi
             fresh.push(decode_change(plan, &ev)?);
         }
         canonicalize_changes(plan, &mut fresh)?;
+        if plan.range_key.is_some() {
+            let key_pos = plan.key.first().copied().unwrap_or(0);
+            ov.keys.extend(fresh.iter().map(|c| change_keys(c, key_pos)));
+        }
         ov.changes.extend(fresh);
         ov.fetched = upto;
     }
@@ -952,13 +973,14 @@ fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
                     at: at.clone(),
                     range: KeyRange::Whole,
                     rows: std::mem::replace(&mut rows, Vec::with_capacity(CHUNK_ROWS)),
+                    text: None,
                     last: false,
                 };
                 tx.send(chunk).map_err(|_| gone())?;
             }
             Ok(())
         })?;
-        tx.send(SourceChunk { at, range: KeyRange::Whole, rows, last: true }).map_err(|_| gone())?;
+        tx.send(SourceChunk { at, range: KeyRange::Whole, rows, text: None, last: true }).map_err(|_| gone())?;
         return Ok(());
     };
     let k = quote_mysql_ident(&key);
@@ -990,7 +1012,9 @@ fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
             })?)
         };
         let last = hi.is_none();
-        tx.send(SourceChunk { at, range: KeyRange::Int { lo, hi }, rows, last }).map_err(|_| gone())?;
+        // the text is written here, while the main thread compares the chunk before
+        let text = Some(record_text(&rows));
+        tx.send(SourceChunk { at, range: KeyRange::Int { lo, hi }, rows, text, last }).map_err(|_| gone())?;
         if last {
             return Ok(());
         }
