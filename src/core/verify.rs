@@ -331,6 +331,14 @@ const QUOTED: [bool; 256] = {
 /// doubled). The destination computes the same text with
 /// `string_agg(ROW(c1::text, ...)::text, E'\n' ORDER BY key)`.
 pub fn record_text(rows: &[Row]) -> String {
+    record_text_padded(rows, &[])
+}
+
+/// `record_text` with the values of column `j` padded with spaces to `pads[j]` characters
+/// when that is `Some`, as PostgreSQL stores (and its output function writes) a
+/// `character(n)` value: the destination then writes that column without the cast to text
+/// that trims the padding.
+pub fn record_text_padded(rows: &[Row], pads: &[Option<usize>]) -> String {
     let mut out: Vec<u8> =
         Vec::with_capacity(rows.iter().map(|r| r.iter().flatten().map(|v| v.len() + 3).sum::<usize>() + 3).sum());
     for (i, row) in rows.iter().enumerate() {
@@ -343,8 +351,9 @@ pub fn record_text(rows: &[Row]) -> String {
                 out.push(b',');
             }
             let Some(v) = v else { continue };
+            let pad = pads.get(j).copied().flatten().map_or(0, |n| n.saturating_sub(v.chars().count()));
             let v = v.as_bytes();
-            if !v.is_empty() && !v.iter().any(|&b| QUOTED[b as usize]) {
+            if pad == 0 && !v.is_empty() && !v.iter().any(|&b| QUOTED[b as usize]) {
                 out.extend_from_slice(v);
                 continue;
             }
@@ -359,6 +368,7 @@ pub fn record_text(rows: &[Row]) -> String {
                 }
             }
             out.extend_from_slice(&v[from..]);
+            out.resize(out.len() + pad, b' ');
             out.push(b'"');
         }
         out.push(b')');
@@ -639,6 +649,30 @@ mod tests {
         let empty = vec![r(&[Some("1"), Some("")])];
         assert_ne!(record_text(&null), record_text(&empty));
         assert_ne!(record_text(&[r(&[Some("a,b")])]), record_text(&[r(&[Some("a"), Some("b")])]));
+    }
+
+    #[test]
+    fn a_padded_column_is_written_as_character_n_writes_it() {
+        let rows = vec![r(&[Some("1"), Some("ab"), Some("x")]), r(&[Some("2"), Some(""), Some("é€")])];
+        let pads = [None, Some(4), Some(3)];
+        assert_eq!(record_text_padded(&rows, &pads), "(1,\"ab  \",\"x  \")\n(2,\"    \",\"é€ \")");
+        // a value as long as its width (or longer) is not padded; no width: record_text
+        let full = vec![r(&[Some("1"), Some("abcd"), Some("abcdef")])];
+        assert_eq!(record_text_padded(&full, &pads), "(1,abcd,abcdef)");
+        assert_eq!(record_text_padded(&rows, &[]), record_text(&rows));
+        // one bit of a padded value changes the text
+        let base = record_text_padded(&rows, &pads);
+        for bit in 0..8 {
+            let mut b = b"ab".to_vec();
+            b[1] ^= 1 << bit;
+            let Ok(v) = String::from_utf8(b) else { continue };
+            let mut changed = rows.clone();
+            changed[0][1] = Some(v);
+            assert_ne!(record_text_padded(&changed, &pads), base, "bit {bit}");
+        }
+        // a trailing space is padding: "ab " and "ab" are the same character(4)
+        let spaced = vec![r(&[Some("1"), Some("ab "), Some("x")]), rows[1].clone()];
+        assert_eq!(record_text_padded(&spaced, &pads), base);
     }
 
     #[test]

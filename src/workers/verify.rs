@@ -32,8 +32,8 @@ use crate::core::state::{SourceStatus, TableState};
 use crate::core::types::ValueKind;
 use crate::core::value;
 use crate::core::verify::{
-    change_keys, decide, moved_forward_in_key_order, record_text, touches, Change, ChunkCompare, Diff, KeyRange, Row,
-    Tally,
+    change_keys, decide, moved_forward_in_key_order, record_text_padded, touches, Change, ChunkCompare, Diff, KeyRange,
+    Row, Tally,
 };
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::{
@@ -312,6 +312,8 @@ struct Plan {
     /// The destination's ROW list for a chunk's text (`record_columns`): the same text as
     /// `select`'s, with fewer casts.
     record: String,
+    /// The width of each `character(n)` column `record` writes padded (`record_text_padded`).
+    pads: Vec<Option<usize>>,
     from: String,
     pg_key: Option<String>,
 }
@@ -332,7 +334,7 @@ impl Plan {
         let range_key = int_key.then(|| table.columns[key[0]].name.clone());
         let pg_key = range_key.as_deref().map(quote_ident);
         let record = select.clone();
-        Plan { table, key, range_key, canonical, select, record, from, pg_key }
+        Plan { table, key, range_key, canonical, select, record, pads: Vec::new(), from, pg_key }
     }
 
     fn method(&self) -> &'static str {
@@ -372,7 +374,7 @@ fn verify_table(ctx: &Ctx, table_id: i32) -> Result<Tally> {
     let mut plan = Plan::of(table);
     in_transaction(|| {
         catalog::verify_table_started(ctx.run_id, table_id, plan.method())?;
-        plan.record = record_columns(&plan)?;
+        (plan.record, plan.pads) = record_columns(&plan)?;
         Ok(())
     })?;
     let (tx, rx) = bounded::<SourceChunk>(1);
@@ -552,7 +554,7 @@ fn compare_range_at_replay(
             let t0 = Instant::now();
             let text = match text_as_read {
                 Some(text) if !changed => text,
-                _ => record_text(&moved),
+                _ => record_text_padded(&moved, &plan.pads),
             };
             times.text += t0.elapsed();
             let t0 = Instant::now();
@@ -635,20 +637,26 @@ fn range_filter(plan: &Plan, range: &KeyRange) -> String {
 /// The ROW list of the destination's chunk text: a column whose type has no cast function to
 /// text is written by its type's output function, which is what its cast to text writes (a
 /// cast to text without a function is the output function, or binary for varchar), and saves
-/// a cast per value; the others (character(n), whose cast trims the padding, boolean, inet,
-/// domains, ...) as `column::text`.
-fn record_columns(plan: &Plan) -> Result<String> {
+/// a cast per value; a `character(n)` column by its output function too, padded to n (the
+/// source side pads it the same, `pads`); the others (boolean, inet, domains, ...) as
+/// `column::text`.
+fn record_columns(plan: &Plan) -> Result<(String, Vec<Option<usize>>)> {
     let sql = "SELECT t.typtype IN ('b', 'e') AND NOT EXISTS (SELECT 1 FROM pg_cast c \
-               WHERE c.castsource = a.atttypid AND c.casttarget = 'text'::regtype AND c.castmethod = 'f') \
+               WHERE c.castsource = a.atttypid AND c.casttarget = 'text'::regtype AND c.castmethod = 'f'), \
+               CASE WHEN a.atttypid = 'bpchar'::regtype AND a.atttypmod > 4 THEN a.atttypmod - 4 END \
                FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
                WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped";
     let mut out = Vec::with_capacity(plan.table.columns.len());
+    let mut pads = Vec::with_capacity(plan.table.columns.len());
     for c in &plan.table.columns {
-        let native = Spi::get_one_with_args::<bool>(sql, &[plan.from.as_str().into(), c.name.as_str().into()])?;
+        let (native, width) =
+            Spi::get_two_with_args::<bool, i32>(sql, &[plan.from.as_str().into(), c.name.as_str().into()])?;
         let name = quote_ident(&c.name);
-        out.push(if native == Some(true) { name } else { format!("{name}::text") });
+        let width = width.and_then(|w| usize::try_from(w).ok());
+        out.push(if native == Some(true) || width.is_some() { name } else { format!("{name}::text") });
+        pads.push(width);
     }
-    Ok(out.join(", "))
+    Ok((out.join(", "), pads))
 }
 
 /// The destination rows of a range as `core::verify::record_text` writes them, in key order,
@@ -942,6 +950,7 @@ struct ProducerArgs {
     columns: Vec<crate::core::types::MySqlColumn>,
     kinds: Vec<ValueKind>,
     range_key: Option<(String, usize)>,
+    pads: Vec<Option<usize>>,
 }
 
 impl Producer {
@@ -954,6 +963,7 @@ impl Producer {
             columns: plan.table.columns.clone(),
             kinds: plan.table.mapped.iter().map(|m| m.kind.clone()).collect(),
             range_key: plan.range_key.clone().zip(plan.key.first().copied()),
+            pads: plan.pads.clone(),
         };
         Producer(spawn_without_signals("verify-reader", move || produce(args, tx)))
     }
@@ -1040,7 +1050,7 @@ fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
         };
         let last = hi.is_none();
         // the text is written here, while the main thread compares the chunk before
-        let text = Some(record_text(&rows));
+        let text = Some(record_text_padded(&rows, &a.pads));
         tx.send(SourceChunk { at, range: KeyRange::Int { lo, hi }, rows, text, last }).map_err(|_| gone())?;
         if last {
             return Ok(());
