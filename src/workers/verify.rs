@@ -641,9 +641,11 @@ fn range_filter(plan: &Plan, range: &KeyRange) -> String {
 /// source side pads it the same, `pads`); the others (boolean, inet, domains, ...) as
 /// `column::text`.
 fn record_columns(plan: &Plan) -> Result<(String, Vec<Option<usize>>)> {
-    let sql = "SELECT t.typtype IN ('b', 'e') AND NOT EXISTS (SELECT 1 FROM pg_cast c \
-               WHERE c.castsource = a.atttypid AND c.casttarget = 'text'::regtype AND c.castmethod = 'f'), \
-               CASE WHEN a.atttypid = 'bpchar'::regtype AND a.atttypmod > 4 THEN a.atttypmod - 4 END \
+    // aggregates: one row even when the column is not there (then `::text`, and the
+    // destination's query reports the missing column as it did)
+    let sql = "SELECT bool_and(t.typtype IN ('b', 'e') AND NOT EXISTS (SELECT 1 FROM pg_cast c \
+               WHERE c.castsource = a.atttypid AND c.casttarget = 'text'::regtype AND c.castmethod = 'f')), \
+               max(CASE WHEN a.atttypid = 'bpchar'::regtype AND a.atttypmod > 4 THEN a.atttypmod - 4 END) \
                FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
                WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped";
     let mut out = Vec::with_capacity(plan.table.columns.len());
