@@ -239,26 +239,42 @@ fn int_key(v: Option<&Option<String>>) -> Option<i128> {
     v.and_then(|v| v.as_deref()).and_then(|s| s.parse::<i128>().ok())
 }
 
-/// The source rows of an integer-keyed chunk (read in key order) moved forward by the stored
-/// changes, as `ChunkCompare::apply` moves them, in key order; the rows as read (Err) when
-/// their keys are not integers in increasing order (the caller then compares by rows).
-pub fn moved_forward_in_key_order(
-    rows: Vec<Row>,
-    key: usize,
-    range: &KeyRange,
-    changes: &[Change],
-) -> Result<Vec<Row>, Vec<Row>> {
-    let in_range = |k: Option<i128>| match (k, range) {
+/// The integer keys a stored change acts on (the old key, the new row's key), parsed once
+/// when the change is kept, so that each chunk finds the changes of its range without
+/// parsing every change again (`touches`).
+pub fn change_keys(c: &Change, key: usize) -> (Option<i128>, Option<i128>) {
+    match c {
+        Change::Insert(row) => (None, int_key(row.get(key))),
+        Change::Update { old_key, row } => (int_key(old_key.first()), int_key(row.get(key))),
+        Change::Delete { old_key } => (int_key(old_key.first()), None),
+    }
+}
+
+/// Whether a change whose keys are `keys` (`change_keys`) acts on a row of `range`.
+pub fn touches(keys: (Option<i128>, Option<i128>), range: &KeyRange) -> bool {
+    in_int_range(keys.0, range) || in_int_range(keys.1, range)
+}
+
+fn in_int_range(k: Option<i128>, range: &KeyRange) -> bool {
+    match (k, range) {
         (_, KeyRange::Whole) => true,
         (Some(k), KeyRange::Int { lo, hi }) => lo.is_none_or(|lo| k > lo) && hi.is_none_or(|hi| k <= hi),
         (None, _) => false,
-    };
-    let touches = |c: &Change| match c {
-        Change::Insert(row) => in_range(int_key(row.get(key))),
-        Change::Update { old_key, row } => in_range(int_key(old_key.first())) || in_range(int_key(row.get(key))),
-        Change::Delete { old_key } => in_range(int_key(old_key.first())),
-    };
-    let mut touching = changes.iter().filter(|c| touches(c)).peekable();
+    }
+}
+
+/// The source rows of an integer-keyed chunk (read in key order) moved forward by the stored
+/// changes, as `ChunkCompare::apply` moves them, in key order; the rows as read (Err) when
+/// their keys are not integers in increasing order (the caller then compares by rows).
+/// `Ok((rows, false))`: no change touches the range, the rows are the rows as read.
+pub fn moved_forward_in_key_order<'a>(
+    rows: Vec<Row>,
+    key: usize,
+    range: &KeyRange,
+    changes: impl IntoIterator<Item = &'a Change>,
+) -> Result<(Vec<Row>, bool), Vec<Row>> {
+    let in_range = |k: Option<i128>| in_int_range(k, range);
+    let mut touching = changes.into_iter().filter(|c| touches(change_keys(c, key), range)).peekable();
     let mut previous: Option<i128> = None;
     for r in &rows {
         let Some(k) = int_key(r.get(key)) else { return Err(rows) };
@@ -268,7 +284,7 @@ pub fn moved_forward_in_key_order(
         previous = Some(k);
     }
     if touching.peek().is_none() {
-        return Ok(rows);
+        return Ok((rows, false));
     }
     let mut by_key: BTreeMap<i128, Row> = rows.into_iter().filter_map(|r| Some((int_key(r.get(key))?, r))).collect();
     for c in touching {
@@ -293,8 +309,21 @@ pub fn moved_forward_in_key_order(
             }
         }
     }
-    Ok(by_key.into_values().collect())
+    Ok((by_key.into_values().collect(), true))
 }
+
+/// The bytes `record_out` quotes a value for (besides an empty value): a quote, a backslash,
+/// a parenthesis, a comma, and white space as C's `isspace` sees it.
+const QUOTED: [bool; 256] = {
+    let mut t = [false; 256];
+    let special = *b"\"\\(), \t\n\r\x0b\x0c";
+    let mut i = 0;
+    while i < special.len() {
+        t[special[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// Rows as PostgreSQL's `record_out` writes a row of text values, one row a line (no line
 /// after the last): `(a,,"b c","")` (NULL is empty; a value that is empty or holds a quote,
@@ -302,38 +331,50 @@ pub fn moved_forward_in_key_order(
 /// doubled). The destination computes the same text with
 /// `string_agg(ROW(c1::text, ...)::text, E'\n' ORDER BY key)`.
 pub fn record_text(rows: &[Row]) -> String {
-    let mut out =
-        String::with_capacity(rows.iter().map(|r| r.iter().flatten().map(|v| v.len() + 3).sum::<usize>() + 3).sum());
+    record_text_padded(rows, &[])
+}
+
+/// `record_text` with the values of column `j` padded with spaces to `pads[j]` characters
+/// when that is `Some`, as PostgreSQL stores (and its output function writes) a
+/// `character(n)` value: the destination then writes that column without the cast to text
+/// that trims the padding.
+pub fn record_text_padded(rows: &[Row], pads: &[Option<usize>]) -> String {
+    let mut out: Vec<u8> =
+        Vec::with_capacity(rows.iter().map(|r| r.iter().flatten().map(|v| v.len() + 3).sum::<usize>() + 3).sum());
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
-            out.push('\n');
+            out.push(b'\n');
         }
-        out.push('(');
+        out.push(b'(');
         for (j, v) in row.iter().enumerate() {
             if j > 0 {
-                out.push(',');
+                out.push(b',');
             }
             let Some(v) = v else { continue };
-            let quote = v.is_empty()
-                || v.bytes().any(|b| {
-                    matches!(b, b'"' | b'\\' | b'(' | b')' | b',' | b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
-                });
-            if !quote {
-                out.push_str(v);
+            let pad = pads.get(j).copied().flatten().map_or(0, |n| n.saturating_sub(v.chars().count()));
+            let v = v.as_bytes();
+            if pad == 0 && !v.is_empty() && !v.iter().any(|&b| QUOTED[b as usize]) {
+                out.extend_from_slice(v);
                 continue;
             }
-            out.push('"');
-            for ch in v.chars() {
-                if ch == '"' || ch == '\\' {
-                    out.push(ch);
+            out.push(b'"');
+            // quotes and backslashes are ASCII: doubling them keeps the text UTF-8
+            let mut from = 0;
+            for (at, &b) in v.iter().enumerate() {
+                if b == b'"' || b == b'\\' {
+                    out.extend_from_slice(&v[from..=at]);
+                    out.push(b);
+                    from = at + 1;
                 }
-                out.push(ch);
             }
-            out.push('"');
+            out.extend_from_slice(&v[from..]);
+            out.resize(out.len() + pad, b' ');
+            out.push(b'"');
         }
-        out.push(')');
+        out.push(b')');
     }
-    out
+    // only whole UTF-8 values and ASCII bytes were written
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// `surplus` copies of a row more on the source (missing at the destination), or fewer (extra).
@@ -546,13 +587,101 @@ mod tests {
         assert_eq!(record_text(&[]), "");
     }
 
+    /// The char-by-char writer `record_text` replaced (byte-wise now): both write the same.
+    fn record_text_by_chars(rows: &[Row]) -> String {
+        let mut out = String::new();
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push('(');
+            for (j, v) in row.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                let Some(v) = v else { continue };
+                let quote = v.is_empty()
+                    || v.chars().any(|c| {
+                        matches!(c, '"' | '\\' | '(' | ')' | ',' | ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}')
+                    });
+                if !quote {
+                    out.push_str(v);
+                    continue;
+                }
+                out.push('"');
+                for ch in v.chars() {
+                    if ch == '"' || ch == '\\' {
+                        out.push(ch);
+                    }
+                    out.push(ch);
+                }
+                out.push('"');
+            }
+            out.push(')');
+        }
+        out
+    }
+
+    #[test]
+    fn record_text_changes_with_any_one_bit_of_a_value() {
+        let values = ["00000000001-abc", "a\"b\\c(d)e,f g", "é€𝄞 x", "", "t\tn\nv\u{b}f\u{c}r\r", "NULL"];
+        let rows: Vec<Row> = values.iter().map(|v| r(&[Some("1"), Some(v), None])).collect();
+        let base = record_text(&rows);
+        assert_eq!(base, record_text_by_chars(&rows));
+        for (ri, v) in values.iter().enumerate() {
+            for at in 0..v.len() {
+                for bit in 0..8 {
+                    let mut bytes = v.as_bytes().to_vec();
+                    bytes[at] ^= 1 << bit;
+                    // only values PostgreSQL could hold (valid UTF-8)
+                    let Ok(flipped) = String::from_utf8(bytes) else { continue };
+                    let mut changed = rows.clone();
+                    changed[ri][1] = Some(flipped);
+                    let text = record_text(&changed);
+                    assert_ne!(text, base, "{v:?} byte {at} bit {bit}");
+                    assert_eq!(text, record_text_by_chars(&changed));
+                }
+            }
+        }
+        // NULL, empty and the text "NULL" are three different texts; so is a value moved to
+        // the next column
+        let null = vec![r(&[Some("1"), None])];
+        let empty = vec![r(&[Some("1"), Some("")])];
+        assert_ne!(record_text(&null), record_text(&empty));
+        assert_ne!(record_text(&[r(&[Some("a,b")])]), record_text(&[r(&[Some("a"), Some("b")])]));
+    }
+
+    #[test]
+    fn a_padded_column_is_written_as_character_n_writes_it() {
+        let rows = vec![r(&[Some("1"), Some("ab"), Some("x")]), r(&[Some("2"), Some(""), Some("é€")])];
+        let pads = [None, Some(4), Some(3)];
+        assert_eq!(record_text_padded(&rows, &pads), "(1,\"ab  \",\"x  \")\n(2,\"    \",\"é€ \")");
+        // a value as long as its width (or longer) is not padded; no width: record_text
+        let full = vec![r(&[Some("1"), Some("abcd"), Some("abcdef")])];
+        assert_eq!(record_text_padded(&full, &pads), "(1,abcd,abcdef)");
+        assert_eq!(record_text_padded(&rows, &[]), record_text(&rows));
+        // one bit of a padded value changes the text
+        let base = record_text_padded(&rows, &pads);
+        for bit in 0..8 {
+            let mut b = b"ab".to_vec();
+            b[1] ^= 1 << bit;
+            let Ok(v) = String::from_utf8(b) else { continue };
+            let mut changed = rows.clone();
+            changed[0][1] = Some(v);
+            assert_ne!(record_text_padded(&changed, &pads), base, "bit {bit}");
+        }
+        // a trailing space is padding: "ab " and "ab" are the same character(4)
+        let spaced = vec![r(&[Some("1"), Some("ab "), Some("x")]), rows[1].clone()];
+        assert_eq!(record_text_padded(&spaced, &pads), base);
+    }
+
     #[test]
     fn moving_forward_in_key_order_is_what_the_row_comparison_does() {
         let range = KeyRange::Int { lo: Some(10), hi: Some(20) };
         let rows = vec![r(&[Some("11"), Some("old")]), r(&[Some("12"), Some("gone")]), r(&[Some("13"), Some("moves")])];
         // nothing touches the range: the rows as read
         let far = vec![Change::Insert(r(&[Some("99"), Some("x")]))];
-        assert_eq!(moved_forward_in_key_order(rows.clone(), 0, &range, &far), Ok(rows.clone()));
+        assert_eq!(moved_forward_in_key_order(rows.clone(), 0, &range, &far), Ok((rows.clone(), false)));
         let changes = vec![
             Change::Update { old_key: r(&[Some("11")]), row: r(&[Some("11"), Some("new")]) },
             Change::Delete { old_key: r(&[Some("12")]) },
@@ -563,7 +692,7 @@ mod tests {
         ];
         assert_eq!(
             moved_forward_in_key_order(rows.clone(), 0, &range, &changes),
-            Ok(vec![r(&[Some("11"), Some("new")]), r(&[Some("14"), Some("in")]), r(&[Some("15"), Some("a")])])
+            Ok((vec![r(&[Some("11"), Some("new")]), r(&[Some("14"), Some("in")]), r(&[Some("15"), Some("a")])], true))
         );
         // the same through ChunkCompare
         let mut c = keyed(range.clone());

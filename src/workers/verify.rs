@@ -32,7 +32,8 @@ use crate::core::state::{SourceStatus, TableState};
 use crate::core::types::ValueKind;
 use crate::core::value;
 use crate::core::verify::{
-    decide, moved_forward_in_key_order, record_text, Change, ChunkCompare, Diff, KeyRange, Row, Tally,
+    change_keys, decide, moved_forward_in_key_order, record_text_padded, touches, Change, ChunkCompare, Diff, KeyRange,
+    Row, Tally,
 };
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::{
@@ -308,6 +309,11 @@ struct Plan {
     canonical: Vec<usize>,
     /// The destination's select list (every column as text) and table.
     select: String,
+    /// The destination's ROW list for a chunk's text (`record_columns`): the same text as
+    /// `select`'s, with fewer casts.
+    record: String,
+    /// The width of each `character(n)` column `record` writes padded (`record_text_padded`).
+    pads: Vec<Option<usize>>,
     from: String,
     pg_key: Option<String>,
 }
@@ -327,7 +333,8 @@ impl Plan {
         let from = format!("{}.{}", quote_ident(&table.pg_schema), quote_ident(&table.pg_table));
         let range_key = int_key.then(|| table.columns[key[0]].name.clone());
         let pg_key = range_key.as_deref().map(quote_ident);
-        Plan { table, key, range_key, canonical, select, from, pg_key }
+        let record = select.clone();
+        Plan { table, key, range_key, canonical, select, record, pads: Vec::new(), from, pg_key }
     }
 
     fn method(&self) -> &'static str {
@@ -344,6 +351,9 @@ struct SourceChunk {
     at: BinlogPosition,
     range: KeyRange,
     rows: Vec<Row>,
+    /// The rows' `record_text`, written on the producer thread (a chunk of a key range):
+    /// the chunk's text when no stored change touches its range.
+    text: Option<String>,
     last: bool,
 }
 
@@ -354,13 +364,19 @@ struct Overlay {
     /// Events are in batches after this id.
     fetched: i64,
     changes: Vec<Change>,
+    /// Each change's integer keys (`change_keys`; a table compared in key ranges).
+    keys: Vec<(Option<i128>, Option<i128>)>,
 }
 
 fn verify_table(ctx: &Ctx, table_id: i32) -> Result<Tally> {
     let table = in_transaction(|| catalog::table_by_id(table_id))?;
     check_replicating(&table)?;
-    let plan = Plan::of(table);
-    in_transaction(|| catalog::verify_table_started(ctx.run_id, table_id, plan.method()))?;
+    let mut plan = Plan::of(table);
+    in_transaction(|| {
+        catalog::verify_table_started(ctx.run_id, table_id, plan.method())?;
+        (plan.record, plan.pads) = record_columns(&plan)?;
+        Ok(())
+    })?;
     let (tx, rx) = bounded::<SourceChunk>(1);
     let producer = Producer::start(ctx, &plan, tx);
     let result = consume(ctx, &plan, &rx);
@@ -412,7 +428,7 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>) -> Result<Tally> 
         };
         if overlay.as_ref().is_none_or(|o| o.at != chunk.at) {
             let after = wait_for_replay(ctx, &chunk.at)?;
-            overlay = Some(Overlay { at: chunk.at.clone(), fetched: after, changes: Vec::new() });
+            overlay = Some(Overlay { at: chunk.at.clone(), fetched: after, changes: Vec::new(), keys: Vec::new() });
         }
         let Some(ov) = overlay.as_mut() else { continue };
         let mut rows = chunk.rows;
@@ -420,7 +436,9 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>) -> Result<Tally> 
         in_transaction(|| canonicalize(plan, &mut rows))?;
         times.canonical += t0.elapsed();
         let (diffs, rs, rd) = if plan.range_key.is_some() {
-            in_repeatable_read(|| compare_range_at_replay(ctx, plan, ov, rows, &chunk.range, &mut times))?
+            // the producer's text is of the rows as read: canonical columns would change them
+            let text = chunk.text.filter(|_| plan.canonical.is_empty());
+            in_repeatable_read(|| compare_range_at_replay(ctx, plan, ov, rows, text, &chunk.range, &mut times))?
         } else {
             let cmp = whole.get_or_insert_with(|| ChunkCompare::new(plan.key.clone(), chunk.range.clone()));
             for r in rows {
@@ -485,6 +503,8 @@ struct Timings {
     events: Duration,
     apply: Duration,
     destination: Duration,
+    /// Writing the source rows' text (the fast path).
+    text: Duration,
     matching: Duration,
     decide: Duration,
     progress: Duration,
@@ -518,19 +538,26 @@ fn compare_range_at_replay(
     plan: &Plan,
     ov: &mut Overlay,
     rows: Vec<Row>,
+    text_as_read: Option<String>,
     range: &KeyRange,
     times: &mut Timings,
 ) -> Result<(Vec<Diff>, u64, u64)> {
     read_fresh_changes(ctx, plan, ov, times)?;
     let t0 = Instant::now();
     let key_pos = plan.key.first().copied().unwrap_or(0);
-    let moved = moved_forward_in_key_order(rows, key_pos, range, &ov.changes);
+    let touching = ov.changes.iter().zip(&ov.keys).filter(|(_, k)| touches(**k, range)).map(|(c, _)| c);
+    let moved = moved_forward_in_key_order(rows, key_pos, range, touching);
     times.apply += t0.elapsed();
     let mut cmp = ChunkCompare::new(plan.key.clone(), range.clone());
     match moved {
-        Ok(moved) => {
+        Ok((moved, changed)) => {
             let t0 = Instant::now();
-            let text = record_text(&moved);
+            let text = match text_as_read {
+                Some(text) if !changed => text,
+                _ => record_text_padded(&moved, &plan.pads),
+            };
+            times.text += t0.elapsed();
+            let t0 = Instant::now();
             let (n, dest) = destination_text(plan, range)?;
             times.destination += t0.elapsed();
             if n == moved.len() as i64 && dest.as_deref().unwrap_or("") == text {
@@ -574,6 +601,10 @@ fn read_fresh_changes(ctx: &Ctx, plan: &Plan, ov: &mut Overlay, times: &mut Timi
             fresh.push(decode_change(plan, &ev)?);
         }
         canonicalize_changes(plan, &mut fresh)?;
+        if plan.range_key.is_some() {
+            let key_pos = plan.key.first().copied().unwrap_or(0);
+            ov.keys.extend(fresh.iter().map(|c| change_keys(c, key_pos)));
+        }
         ov.changes.extend(fresh);
         ov.fetched = upto;
     }
@@ -603,13 +634,40 @@ fn range_filter(plan: &Plan, range: &KeyRange) -> String {
     }
 }
 
+/// The ROW list of the destination's chunk text: a column whose type has no cast function to
+/// text is written by its type's output function, which is what its cast to text writes (a
+/// cast to text without a function is the output function, or binary for varchar), and saves
+/// a cast per value; a `character(n)` column by its output function too, padded to n (the
+/// source side pads it the same, `pads`); the others (boolean, inet, domains, ...) as
+/// `column::text`.
+fn record_columns(plan: &Plan) -> Result<(String, Vec<Option<usize>>)> {
+    // aggregates: one row even when the column is not there (then `::text`, and the
+    // destination's query reports the missing column as it did)
+    let sql = "SELECT bool_and(t.typtype IN ('b', 'e') AND NOT EXISTS (SELECT 1 FROM pg_cast c \
+               WHERE c.castsource = a.atttypid AND c.casttarget = 'text'::regtype AND c.castmethod = 'f')), \
+               max(CASE WHEN a.atttypid = 'bpchar'::regtype AND a.atttypmod > 4 THEN a.atttypmod - 4 END) \
+               FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+               WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped";
+    let mut out = Vec::with_capacity(plan.table.columns.len());
+    let mut pads = Vec::with_capacity(plan.table.columns.len());
+    for c in &plan.table.columns {
+        let (native, width) =
+            Spi::get_two_with_args::<bool, i32>(sql, &[plan.from.as_str().into(), c.name.as_str().into()])?;
+        let name = quote_ident(&c.name);
+        let width = width.and_then(|w| usize::try_from(w).ok());
+        out.push(if native == Some(true) || width.is_some() { name } else { format!("{name}::text") });
+        pads.push(width);
+    }
+    Ok((out.join(", "), pads))
+}
+
 /// The destination rows of a range as `core::verify::record_text` writes them, in key order,
 /// and how many.
 fn destination_text(plan: &Plan, range: &KeyRange) -> Result<(i64, Option<String>)> {
     let k = plan.pg_key.as_deref().unwrap_or("NULL");
     let sql = format!(
         "SELECT count(*), string_agg(ROW({})::text, E'\\n' ORDER BY {k}) FROM {}{}",
-        plan.select,
+        plan.record,
         plan.from,
         range_filter(plan, range)
     );
@@ -894,6 +952,7 @@ struct ProducerArgs {
     columns: Vec<crate::core::types::MySqlColumn>,
     kinds: Vec<ValueKind>,
     range_key: Option<(String, usize)>,
+    pads: Vec<Option<usize>>,
 }
 
 impl Producer {
@@ -906,6 +965,7 @@ impl Producer {
             columns: plan.table.columns.clone(),
             kinds: plan.table.mapped.iter().map(|m| m.kind.clone()).collect(),
             range_key: plan.range_key.clone().zip(plan.key.first().copied()),
+            pads: plan.pads.clone(),
         };
         Producer(spawn_without_signals("verify-reader", move || produce(args, tx)))
     }
@@ -952,13 +1012,14 @@ fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
                     at: at.clone(),
                     range: KeyRange::Whole,
                     rows: std::mem::replace(&mut rows, Vec::with_capacity(CHUNK_ROWS)),
+                    text: None,
                     last: false,
                 };
                 tx.send(chunk).map_err(|_| gone())?;
             }
             Ok(())
         })?;
-        tx.send(SourceChunk { at, range: KeyRange::Whole, rows, last: true }).map_err(|_| gone())?;
+        tx.send(SourceChunk { at, range: KeyRange::Whole, rows, text: None, last: true }).map_err(|_| gone())?;
         return Ok(());
     };
     let k = quote_mysql_ident(&key);
@@ -990,7 +1051,9 @@ fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
             })?)
         };
         let last = hi.is_none();
-        tx.send(SourceChunk { at, range: KeyRange::Int { lo, hi }, rows, last }).map_err(|_| gone())?;
+        // the text is written here, while the main thread compares the chunk before
+        let text = Some(record_text_padded(&rows, &a.pads));
+        tx.send(SourceChunk { at, range: KeyRange::Int { lo, hi }, rows, text, last }).map_err(|_| gone())?;
         if last {
             return Ok(());
         }
