@@ -61,21 +61,6 @@ fn table_from_map(id: i32, tme: &TableMapEvent<'_>) -> Result<ReaderTable, std::
     let mut enums: Vec<Vec<String>> = Vec::new();
     let mut sets: Vec<Vec<String>> = Vec::new();
     let mut key: Vec<usize> = Vec::new();
-    let numeric = |t: ColumnType| {
-        use ColumnType::*;
-        matches!(
-            t,
-            MYSQL_TYPE_TINY
-                | MYSQL_TYPE_SHORT
-                | MYSQL_TYPE_INT24
-                | MYSQL_TYPE_LONG
-                | MYSQL_TYPE_LONGLONG
-                | MYSQL_TYPE_FLOAT
-                | MYSQL_TYPE_DOUBLE
-                | MYSQL_TYPE_NEWDECIMAL
-                | MYSQL_TYPE_DECIMAL
-        )
-    };
     let types: Vec<Option<ColumnType>> = (0..n).map(|i| tme.get_column_type(i).ok().flatten()).collect();
     let character = |t: Option<ColumnType>| {
         use ColumnType::*;
@@ -84,7 +69,8 @@ fn table_from_map(id: i32, tme: &TableMapEvent<'_>) -> Result<ReaderTable, std::
     for field in tme.iter_optional_meta() {
         match field? {
             OptionalMetadataField::Signedness(bits) => {
-                let numeric_cols: Vec<usize> = (0..n).filter(|&i| types[i].is_some_and(numeric)).collect();
+                let numeric_cols: Vec<usize> =
+                    (0..n).filter(|&i| types[i].is_some_and(crate::core::tablemap::is_numeric)).collect();
                 for (col, bit) in numeric_cols.iter().zip(bits.iter()) {
                     unsigned[*col] = *bit;
                 }

@@ -31,7 +31,7 @@ pub struct MapMetadata {
 }
 
 /// Whether a binlog column type carries a signedness bit in the table map.
-fn is_numeric(t: ColumnType) -> bool {
+pub(crate) fn is_numeric(t: ColumnType) -> bool {
     use ColumnType::*;
     matches!(
         t,
