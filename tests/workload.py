@@ -1,6 +1,7 @@
 """A mixed, reproducible write load on the sample schema: multi-statement transactions of
 inserts, updates (including primary key changes) and deletes, some rolled back."""
 import random
+import threading
 import time
 
 TABLES = ["customers", "orders", "Order Items"]
@@ -77,3 +78,22 @@ def run(conn, schema, transactions, seed=1, next_order=100, pause=0.0):
             if pause:
                 time.sleep(pause)
     return next_order
+
+
+class Background:
+    """A writer thread on the source while a `with` block runs: `run` until `stop` is set;
+    what went wrong is in `errors` (subclasses define `run`)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.errors = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()

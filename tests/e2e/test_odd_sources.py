@@ -6,10 +6,10 @@ sync_tables; a row too large for a PostgreSQL index arriving through the binlog.
 is compared with the source value for value."""
 import os
 import random
-import threading
 import time
 
 import oracle
+import workload
 import psycopg
 import pytest
 from test_replication import _start_with, _wait_states, init, wait_for
@@ -17,15 +17,13 @@ from test_replication import _start_with, _wait_states, init, wait_for
 ROWS = 150_000
 
 
-class _Writes:
+class _Writes(workload.Background):
     """Inserts, updates and deletes on `tables` (each `id INT PRIMARY KEY, v INT, pad`), one
     autocommitted statement at a time, while the `with` block runs."""
 
     def __init__(self, ctx, tables, first_id):
-        self.ctx, self.tables, self.next_id = ctx, tables, first_id
-        self.stop = threading.Event()
-        self.errors, self.rounds = [], 0
-        self.thread = threading.Thread(target=self.run)
+        super().__init__(ctx)
+        self.tables, self.next_id, self.rounds = tables, first_id, 0
 
     def run(self):
         rnd = random.Random(self.next_id)
@@ -44,14 +42,6 @@ class _Writes:
             conn.close()
         except Exception as e:  # reported by the test
             self.errors.append(e)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
 
 
 def _non_transactional_tables(ctx):

@@ -425,26 +425,7 @@ class _OrdersLocked:
         self.conn.close()
 
 
-class _Background:
-    """A writer thread on the source while a `with` block runs: `run` until `stop` is set;
-    what went wrong is in `errors`."""
-
-    def __init__(self, ctx):
-        self.ctx = ctx
-        self.errors = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-
-
-class _Load(_Background):
+class _Load(workload.Background):
     """Writes shop transactions (20 at a time) on the source while the block runs. While the
     server is down it tries again, with fresh order ids (a commit may have happened before
     the error); `chunks` counts the 20-transaction runs that completed."""

@@ -45,22 +45,13 @@ def make_big(ctx, rows):
         "ANALYZE TABLE big")
 
 
-class BigWriter:
+class BigWriter(workload.Background):
     """Writes on the source until the block ends: shop transactions, and updates, deletes and
     inserts of the large table (so the copy's catch-up has work). Survives a server restart."""
 
     def __init__(self, ctx, rows, seed):
-        self.ctx, self.rows, self.seed = ctx, rows, seed
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
+        super().__init__(ctx)
+        self.rows, self.seed = rows, seed
 
     def run(self):
         next_order, i = 60_000 + self.seed * 1000, 0
