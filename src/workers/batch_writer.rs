@@ -142,18 +142,31 @@ fn new_open_batch(source_id: i32, last: &BinlogPosition, timestamp: u32) -> Resu
     Ok(OpenBatch { id, slot, events: 0, pieces: 0, has_ddl: false, discarded: Vec::new() })
 }
 
+/// Appends row events (read from `file`) to the open batch, created first (at `last`) when
+/// there is none yet; in the caller's transaction.
+fn append(
+    source_id: i32,
+    open: Option<OpenBatch>,
+    file: &str,
+    changes: &[RowChange],
+    last: &BinlogPosition,
+    timestamp: u32,
+) -> Result<OpenBatch> {
+    let mut open = match open {
+        Some(o) => o,
+        None => new_open_batch(source_id, last, timestamp)?,
+    };
+    insert_events(open.id, open.slot, open.events, changes.iter().map(|c| (file, c)), changes.len())?;
+    open.events += changes.len();
+    open.has_ddl |= changes.iter().any(|c| c.op == Op::Ddl);
+    Ok(open)
+}
+
 /// Stores a piece of a source transaction into its open batch (created by the first piece),
 /// in the caller's transaction. The read position does not move.
 pub fn store_piece(source_id: i32, open: Option<OpenBatch>, piece: &TransactionPiece) -> Result<OpenBatch> {
-    let mut open = match open {
-        Some(o) => o,
-        None => new_open_batch(source_id, &piece.last, piece.timestamp)?,
-    };
-    let n = piece.changes.len();
-    insert_events(open.id, open.slot, open.events, piece.changes.iter().map(|c| (piece.file.as_str(), c)), n)?;
-    open.events += n;
+    let mut open = append(source_id, open, &piece.file, &piece.changes, &piece.last, piece.timestamp)?;
     open.pieces += 1;
-    open.has_ddl |= piece.changes.iter().any(|c| c.op == Op::Ddl);
     open.discarded.extend(piece.discarded.iter().map(|d| (piece.file.clone(), d.clone())));
     // the progress shows in chameleon.sources (pending_events) while the transaction is stored
     Spi::run_with_args(
@@ -224,17 +237,7 @@ pub fn store(source_id: i32, batch: &PendingBatch, open: Option<OpenBatch>) -> R
     };
     let earlier = open.iter().flat_map(|o| o.discarded.iter().map(|(f, d)| (f.as_str(), d)));
     let now = batch.txns.iter().flat_map(|t| t.discarded.iter().map(move |d| (t.file.as_str(), d)));
-    let mut first_discard = false;
-    for (file, d) in earlier.chain(now) {
-        let at = BinlogPosition::new(file, d.pos);
-        first_discard |= catalog::record_discarded(source_id, d.table_id, Some(&at), &d.raw, &d.reason)? == 1;
-    }
-    if first_discard {
-        // A table now knowingly lacks a row: replay must know it before it applies this
-        // batch (a later delete or update of that row finds nothing, which is then not a
-        // divergence), so its table cache is read again (the generation moves with the batch).
-        catalog::bump_table_generation(source_id)?;
-    }
+    record_discarded(source_id, earlier.chain(now))?;
     catalog::set_position(source_id, &end, gtid.as_deref())?;
     // on a heartbeat everything was received: the source time is now
     let received = if batch.heartbeat { None } else { last_time.map(|t| t as i64) };
@@ -339,13 +342,7 @@ fn store_prepared(source_id: i32, open: Option<OpenBatch>, txn: &SourceTransacti
         );
         Spi::run_with_args("DELETE FROM sch_chameleon.t_replica_batch WHERE i_id_batch = $1", &[old.into()])?;
     }
-    let mut o = match open {
-        Some(o) => o,
-        None => new_open_batch(source_id, &txn.end, txn.timestamp)?,
-    };
-    let n = txn.changes.len();
-    insert_events(o.id, o.slot, o.events, txn.changes.iter().map(|c| (txn.file.as_str(), c)), n)?;
-    o.events += n;
+    let o = append(source_id, open, &txn.file, &txn.changes, &txn.end, txn.timestamp)?;
     Spi::run_with_args(
         "UPDATE sch_chameleon.t_replica_batch SET t_xa_xid = $2, i_events = $3, t_binlog_name = $4, \
          i_binlog_position = $5, t_gtid = $6, ts_source = to_timestamp($7) WHERE i_id_batch = $1",
@@ -361,9 +358,22 @@ fn store_prepared(source_id: i32, open: Option<OpenBatch>, txn: &SourceTransacti
     )?;
     let earlier = o.discarded.iter().map(|(f, d)| (f.as_str(), d));
     let now = txn.discarded.iter().map(|d| (txn.file.as_str(), d));
-    for (file, d) in earlier.chain(now) {
+    record_discarded(source_id, earlier.chain(now))
+}
+
+/// Records the rows that could not be converted (each with the file it was read from), in the
+/// caller's transaction. A table's first one moves the table generation: the table now
+/// knowingly lacks a row, and replay must know it before it applies this batch (a later delete
+/// or update of that row finds nothing, which is then not a divergence), so its table cache is
+/// read again.
+fn record_discarded<'a>(source_id: i32, rows: impl Iterator<Item = (&'a str, &'a DiscardedRow)>) -> Result<()> {
+    let mut first_discard = false;
+    for (file, d) in rows {
         let at = BinlogPosition::new(file, d.pos);
-        catalog::record_discarded(source_id, d.table_id, Some(&at), &d.raw, &d.reason)?;
+        first_discard |= catalog::record_discarded(source_id, d.table_id, Some(&at), &d.raw, &d.reason)? == 1;
+    }
+    if first_discard {
+        catalog::bump_table_generation(source_id)?;
     }
     Ok(())
 }
