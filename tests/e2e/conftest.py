@@ -56,6 +56,24 @@ class Ctx:
             (name, url or self.servers.mariadb.url(), json.dumps({self.my_schema: self.pg_schema}), options))
         self.sources.append(name)
 
+    def start_source(self, name="src", options="{}"):
+        """add_source, init_replica (waited for) and start_replica; returns start_replica's word."""
+        self.add_source(name=name, options=options)
+        assert self.one("SELECT chameleon.init_replica(%s, wait => true)", (name,)) == "initialised"
+        return self.one("SELECT chameleon.start_replica(%s)", (name,))
+
+    def wait_for(self, timeout="120 seconds", name="src"):
+        assert self.one("SELECT chameleon.wait_for(%s, %s::interval)", (name, timeout)) is True
+
+    def wait_status(self, wanted, timeout=60, name="src"):
+        """Polls the source's status until it is `wanted` (or `timeout` s); returns (status, last_error)."""
+        import time
+        deadline = time.time() + timeout
+        q = "SELECT status, last_error FROM chameleon.sources WHERE name = %s"
+        while self.sql(q, (name,))[0][0] != wanted and time.time() < deadline:
+            time.sleep(0.2)
+        return self.sql(q, (name,))[0]
+
     def sql(self, q, params=None):
         return self.pg.execute(q, params).fetchall()
 

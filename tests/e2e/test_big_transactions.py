@@ -19,14 +19,12 @@ SMALL_PIECES = '{"batch_max_memory": 1, "replica_batch_size": 500}'
 
 
 def start(ctx, options=SMALL_PIECES):
-    ctx.add_source(options=options)
-    assert ctx.one("SELECT chameleon.init_replica('src', wait => true)") == "initialised"
-    ctx.one("SELECT chameleon.start_replica('src')")
+    ctx.start_source(options=options)
     wait_for(ctx)
 
 
 def wait_for(ctx, timeout="300 seconds"):
-    assert ctx.one("SELECT chameleon.wait_for('src', %s::interval)", (timeout,)) is True
+    ctx.wait_for(timeout)
 
 
 def big_transaction(ctx, first, rows, note_len=200):

@@ -1,7 +1,6 @@
 """End to end, sources that are not what a replica expects (issue 17): MariaDB's own column
 types (UUID, INET6, INET4) copied and replicated, also for a table created while replicating;
 MySQL's TIME range carried exactly by a type_override to interval, in the copy and the stream."""
-import time
 
 import oracle
 from test_replication import ALL, init, wait_for
@@ -92,13 +91,6 @@ def test_time_overridden_to_interval_keeps_every_mysql_time(ctx):
     assert oracle.assert_same_table(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, "t_dur") == 2 * (len(TIMES) + 1) - 1
 
 
-def _wait_status(ctx, wanted, timeout=60):
-    deadline = time.time() + timeout
-    while ctx.one("SELECT status FROM chameleon.sources") != wanted and time.time() < deadline:
-        time.sleep(0.2)
-    return ctx.sql("SELECT status, last_error FROM chameleon.sources")[0]
-
-
 def test_a_change_logged_as_a_statement_stops_the_source_instead_of_being_dropped(ctx):
     ctx.add_source()
     init(ctx)
@@ -120,7 +112,7 @@ def test_a_change_logged_as_a_statement_stops_the_source_instead_of_being_droppe
     with ctx.my.cursor() as cur:
         cur.execute("SHOW MASTER STATUS")
         file = cur.fetchone()[0]
-    status, error = _wait_status(ctx, "error")
+    status, error = ctx.wait_status("error")
     assert status == "error", error
     assert f"{ctx.my_schema}.customers" in error and "logged as a statement" in error, error
     assert "UPDATE customers SET name = 'logged as a statement' WHERE id = 3" in error, error

@@ -120,9 +120,7 @@ def sync_coordinators(ctx):
 
 
 def start(ctx, options):
-    ctx.add_source(options=options)
-    assert ctx.one("SELECT chameleon.init_replica('src', wait => true)") == "initialised"
-    assert ctx.one("SELECT chameleon.start_replica('src')") == "running"
+    assert ctx.start_source(options=options) == "running"
 
 
 @pytest.mark.launcher_db

@@ -19,14 +19,8 @@ ALL = ["customers", "orders", "Order Items", "audit_log", "suppliers", "products
 
 
 def start(ctx, options="{}"):
-    ctx.add_source(options=options)
-    assert ctx.one("SELECT chameleon.init_replica('src', wait => true)") == "initialised"
-    ctx.one("SELECT chameleon.start_replica('src')")
-    wait_for(ctx)
-
-
-def wait_for(ctx, timeout="120 seconds"):
-    assert ctx.one("SELECT chameleon.wait_for('src', %s::interval)", (timeout,)) is True
+    ctx.start_source(options=options)
+    ctx.wait_for()
 
 
 def xa_session(ctx):
@@ -73,13 +67,6 @@ def verified(ctx, run_id, timeout=60):
     raise AssertionError(f"verification run {run_id} did not finish: {ctx.sql('SELECT * FROM chameleon.verification')}")
 
 
-def wait_status(ctx, wanted, timeout=60):
-    deadline = time.time() + timeout
-    while ctx.one("SELECT status FROM chameleon.sources") != wanted and time.time() < deadline:
-        time.sleep(0.2)
-    return ctx.sql("SELECT status, last_error FROM chameleon.sources")[0]
-
-
 def test_xa_transactions_interleaved_with_ordinary_ones_apply_at_their_commit(ctx):
     start(ctx, '{"batch_retention": "1 second"}')
     xa = xa_session(ctx)
@@ -105,7 +92,7 @@ def test_xa_transactions_interleaved_with_ordinary_ones_apply_at_their_commit(ct
                     "INSERT INTO orders VALUES (7002, 2001, 1.5, 'new', '2024-05-06 07:08:09', 'ordinary')",
                     "COMMIT")
         # wait_for does not wait for the prepared ones; none of their rows is applied
-        wait_for(ctx)
+        ctx.wait_for()
         assert wait_prepared(ctx, "X'7831',X'',1")[1] == 3
         assert wait_prepared(ctx, "X'7832',X'6272616e6368',7")[1] == 2
         assert ctx.one("SELECT count(*) FROM shop.customers WHERE id IN (1001, 1003)") == 0
@@ -121,7 +108,7 @@ def test_xa_transactions_interleaved_with_ordinary_ones_apply_at_their_commit(ct
         time.sleep(1.5)
         ctx.one("SELECT chameleon.run_maintenance('src')")
         ctx.my_exec("UPDATE customers SET name = 'ordinary 2' WHERE id = 2")
-        wait_for(ctx)
+        ctx.wait_for()
         time.sleep(1.5)
         ctx.one("SELECT chameleon.run_maintenance('src')")
         assert wait_prepared(ctx, "X'7831',X'',1")[1] == 3
@@ -134,7 +121,7 @@ def test_xa_transactions_interleaved_with_ordinary_ones_apply_at_their_commit(ct
                     "DELETE FROM orders WHERE order_id = 7001")
         run(rb, "XA ROLLBACK 'x2', 'branch', 7")
         ctx.my_exec("UPDATE customers SET name = 'after rollback' WHERE id = 3")
-        wait_for(ctx)
+        ctx.wait_for()
     finally:
         xa.close()
         rb.close()
@@ -167,7 +154,7 @@ def test_a_prepared_xa_transaction_survives_kill_and_restart_and_commits_once(ct
         big_xa(xa, "big", 100_000, rows)
         xid = "X'626967',X'',1"
         ctx.my_exec("UPDATE customers SET name = 'during 1' WHERE id = 1")
-        wait_for(ctx)
+        ctx.wait_for()
         assert wait_prepared(ctx, xid)[1] == rows
 
         pid = ctx.one("SELECT worker_pid FROM chameleon.sources")
@@ -175,7 +162,7 @@ def test_a_prepared_xa_transaction_survives_kill_and_restart_and_commits_once(ct
         _reconnect(ctx)
         _wait_worker_back(ctx, pid)
         ctx.my_exec("UPDATE customers SET name = 'during 2' WHERE id = 2")
-        wait_for(ctx)
+        ctx.wait_for()
         # kept once (a prepare whose commit the crash lost is read again whole: same outcome)
         assert prepared(ctx) == [(xid, rows)]
         assert stored_rows(ctx, xid) == rows
@@ -185,7 +172,7 @@ def test_a_prepared_xa_transaction_survives_kill_and_restart_and_commits_once(ct
         assert ctx.one("SELECT chameleon.stop_replica('src')") == "stopped"
         ctx.my_exec("UPDATE customers SET name = 'while stopped' WHERE id = 3")
         ctx.one("SELECT chameleon.start_replica('src')")
-        wait_for(ctx)
+        ctx.wait_for()
         assert prepared(ctx) == [(xid, rows)]
         assert stored_rows(ctx, xid) == rows
         assert ctx.one("SELECT count(*) FROM shop.orders WHERE order_id >= 100000") == 0
@@ -193,7 +180,7 @@ def test_a_prepared_xa_transaction_survives_kill_and_restart_and_commits_once(ct
         run(xa, "XA COMMIT 'big'")
         ctx.my_exec("UPDATE orders SET status = 'after' WHERE order_id BETWEEN 100000 AND 100099",
                     "DELETE FROM orders WHERE order_id BETWEEN 100100 AND 100109")
-        wait_for(ctx)
+        ctx.wait_for()
     finally:
         xa.close()
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
@@ -225,7 +212,7 @@ def test_an_xa_commit_whose_prepare_was_not_read_stops_the_source(ctx):
         ctx.one("SELECT chameleon.start_replica('src', start_position => %s)", (f"{file}:{pos}",))
         run(rb, "XA ROLLBACK 'gone'")
         ctx.my_exec("UPDATE customers SET name = 'before the commit' WHERE id = 1")
-        wait_for(ctx)
+        ctx.wait_for()
         assert ctx.one("SELECT status FROM chameleon.sources") == "running"
         run(xa, "XA COMMIT 'early'")
         with ctx.my.cursor() as cur:
@@ -235,7 +222,7 @@ def test_an_xa_commit_whose_prepare_was_not_read_stops_the_source(ctx):
     finally:
         xa.close()
         rb.close()
-    status, error = wait_status(ctx, "error")
+    status, error = ctx.wait_status("error")
     assert status == "error", error
     assert "X'6561726c79',X'',1" in error and f"{file}:{end}" in error, error
     assert "XA PREPARE was not read" in error and "sync_tables" in error, error
@@ -252,7 +239,7 @@ def test_an_xa_commit_whose_prepare_was_not_read_stops_the_source(ctx):
                   (f"{ctx.my_schema}.customers",)) != "replicating":
         assert time.time() < deadline, ctx.sql("SELECT state, last_error FROM chameleon.tables")
         time.sleep(0.2)
-    wait_for(ctx)
+    ctx.wait_for()
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
     assert ctx.one("SELECT name FROM shop.customers WHERE id = 1005") == "early"
 
@@ -269,7 +256,7 @@ def test_an_xa_transaction_prepared_before_the_initial_copy_and_committed_after_
         run(xa, "XA COMMIT 'before copy'")
     finally:
         xa.close()
-    status, error = wait_status(ctx, "error")
+    status, error = ctx.wait_status("error")
     assert status == "error", error
     assert "X'6265666f726520636f7079',X'',1" in error and "XA PREPARE was not read" in error, error
     assert ctx.one("SELECT count(*) FROM shop.customers WHERE id = 1007") == 0
@@ -287,17 +274,17 @@ def test_a_prepare_read_again_replaces_the_one_stored(ctx):
         run(xa, "XA START 'again'", "INSERT INTO customers (id, name) VALUES (1008, 'again')",
             "UPDATE customers SET name = 'xa again' WHERE id = 4", "XA END 'again'", "XA PREPARE 'again'")
         ctx.my_exec("UPDATE customers SET name = 'ordinary' WHERE id = 1")
-        wait_for(ctx)
+        ctx.wait_for()
         xid = "X'616761696e',X'',1"
         assert prepared(ctx) == [(xid, 2)]
         assert ctx.one("SELECT chameleon.stop_replica('src')") == "stopped"
         ctx.one("SELECT chameleon.start_replica('src', start_position => %s)", (f"{file}:{pos}",))
-        wait_for(ctx)
+        ctx.wait_for()
         assert prepared(ctx) == [(xid, 2)] and stored_rows(ctx, xid) == 2
         assert ctx.one("SELECT count(*) FROM shop.customers WHERE id = 1008") == 0
         run(xa, "XA COMMIT 'again'")
         ctx.my_exec("UPDATE customers SET name = 'after' WHERE id = 1008")
-        wait_for(ctx)
+        ctx.wait_for()
     finally:
         xa.close()
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
