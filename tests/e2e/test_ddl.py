@@ -6,7 +6,8 @@ import psycopg
 import pytest
 
 import oracle
-from test_replication import ALL, _Background, _Load, _wait_states, init, wait_for
+import workload
+from test_replication import ALL, _Load, _wait_states, init, wait_for
 
 DDL_TABLES = """
 CREATE TABLE ddl_items (id int AUTO_INCREMENT PRIMARY KEY, label varchar(20) NOT NULL, qty int,
@@ -26,7 +27,7 @@ def _setup(ctx, options='{"replica_batch_size": 40}'):
     assert ctx.one("SELECT chameleon.start_replica('src')") == "running"
 
 
-class _RenamedWriter(_Background):
+class _RenamedWriter(workload.Background):
     """Writes to a table that is renamed under it: on "table doesn't exist" it moves to the
     next name."""
 
