@@ -1041,7 +1041,7 @@ def cost_rows(rows, gaps, cells, phase, ours, pgc):
         cpu_v = f"ours < pg_chameleon: {'met' if cpu_ok else 'MISSED'}"
         if not wal_ok:
             gaps.append(f"- WAL per event ({phase}): ours {o[1]:,.0f} B, pg_chameleon {p[1]:,.0f} B. Ours stores "
-                        f"each batch in sch_chameleon.t_log_replica (logged) before applying it.")
+                        f"each batch in sch_chameleon.t_log_replica (logged, in chunks of events) before applying it.")
         if not cpu_ok:
             gaps.append(f"- CPU per 1k events ({phase}): ours {o[2]}; pg_chameleon {p[2]}.")
     rows.append((f"  {phase}: WAL bytes per row event", f"{o[1]:,.0f}" if o else "-", f"{p[1]:,.0f}" if p else "-",

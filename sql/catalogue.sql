@@ -174,18 +174,20 @@ CREATE TABLE sch_chameleon.t_log_slots (
 INSERT INTO sch_chameleon.t_log_slots (i_slot, b_current, ts_opened)
 SELECT s, s = 0, CASE WHEN s = 0 THEN now() END FROM generate_series(0, 7) s;
 
--- One row change. b_key: the old replica key (update, delete); b_row: the new row (insert,
--- update); both in the compact row encoding (values in PostgreSQL text form).
+-- A chunk of consecutive row events of a batch (up to 5000), in one value: b_events holds
+-- each event's table, operation, binlog file and position, old key and new row (values in
+-- PostgreSQL text form), in the format src/core/logchunk.rs describes. i_id_event: the first
+-- event's number in the batch; i_tables: the tables its events change. t_binlog_name and
+-- i_binlog_position, when set, are the position of every event of the chunk (the commit of
+-- an XA transaction, whose rows were stored at its prepare).
 CREATE TABLE sch_chameleon.t_log_replica (
     i_id_batch          bigint NOT NULL REFERENCES sch_chameleon.t_replica_batch ON DELETE CASCADE,
     i_id_event          integer NOT NULL,
-    i_id_table          integer NOT NULL,
-    v_op                text NOT NULL CHECK (v_op IN ('I', 'U', 'D', 'Q')),   -- Q: a DDL statement (b_row: statement, schema, flavor, charsets)
-    t_binlog_name       text NOT NULL,
-    i_binlog_position   bigint NOT NULL,
-    i_event_time        bigint NOT NULL,
-    b_key               bytea,
-    b_row               bytea,
+    i_events            integer NOT NULL,
+    i_tables            integer[] NOT NULL,
+    b_events            bytea NOT NULL,
+    t_binlog_name       text,
+    i_binlog_position   bigint,
     i_log_slot          smallint NOT NULL DEFAULT 0,   -- (the default: workers of the previous version still running during ALTER EXTENSION UPDATE)
     PRIMARY KEY (i_id_batch, i_id_event, i_log_slot)
 ) PARTITION BY LIST (i_log_slot);
@@ -197,6 +199,8 @@ CREATE TABLE sch_chameleon.t_log_replica_4 PARTITION OF sch_chameleon.t_log_repl
 CREATE TABLE sch_chameleon.t_log_replica_5 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (5);
 CREATE TABLE sch_chameleon.t_log_replica_6 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (6);
 CREATE TABLE sch_chameleon.t_log_replica_7 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (7);
+-- stored as written: compressing megabytes of row text costs the read worker more than the WAL it saves
+ALTER TABLE sch_chameleon.t_log_replica ALTER COLUMN b_events SET STORAGE EXTERNAL;
 CREATE INDEX idx_replica_batch_slot ON sch_chameleon.t_replica_batch (i_log_slot);
 
 CREATE TABLE sch_chameleon.t_error_log (

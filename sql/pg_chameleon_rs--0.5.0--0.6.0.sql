@@ -306,3 +306,60 @@ REVOKE SELECT ON chameleon.discarded_rows FROM pg_monitor;
 ALTER TABLE sch_chameleon.t_copy_workers DROP CONSTRAINT t_copy_workers_enm_state_check;
 ALTER TABLE sch_chameleon.t_copy_workers ADD CONSTRAINT t_copy_workers_enm_state_check
     CHECK (enm_state IN ('starting', 'connected', 'open', 'ready', 'go', 'done', 'failed', 'aborted'));
+
+-- The change log stores chunks of up to 5000 events in one value each (src/core/logchunk.rs)
+-- instead of one row per event: the events the previous version stored (batches not replayed
+-- yet, and those kept for a running sync's catch-up) are converted, each batch's events in
+-- chunks of 5000 in their order.
+CREATE FUNCTION sch_chameleon.upgrade_varint(v bigint) RETURNS bytea LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+    out bytea := '\x'::bytea;
+BEGIN
+    WHILE v >= 128 LOOP
+        out := out || set_byte('\x00'::bytea, 0, ((v & 127) | 128)::int);
+        v := v >> 7;
+    END LOOP;
+    RETURN out || set_byte('\x00'::bytea, 0, v::int);
+END $$;
+CREATE FUNCTION sch_chameleon.upgrade_part(b bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+$$ SELECT CASE WHEN b IS NULL THEN '\x00'::bytea ELSE sch_chameleon.upgrade_varint(length(b) + 1) || b END $$;
+CREATE TABLE sch_chameleon.t_log_upgrade AS
+SELECT i_id_batch, min(i_id_event) AS i_id_event, count(*)::integer AS i_events,
+       array_agg(DISTINCT i_id_table ORDER BY i_id_table) AS i_tables,
+       '\x01'::bytea || string_agg(enc, '\x'::bytea ORDER BY i_id_event) AS b_events, i_log_slot
+  FROM (SELECT c.i_id_batch, c.i_id_event, c.i_id_table, c.i_log_slot, c.chunk,
+               sch_chameleon.upgrade_varint(c.i_id_table::bigint & 4294967295) || convert_to(c.v_op, 'UTF8')
+               || CASE WHEN lag(c.t_binlog_name) OVER w = c.t_binlog_name THEN '\x00'::bytea
+                       ELSE sch_chameleon.upgrade_part(convert_to(c.t_binlog_name, 'UTF8')) END
+               || sch_chameleon.upgrade_varint(c.i_binlog_position)
+               || sch_chameleon.upgrade_part(c.b_key) || sch_chameleon.upgrade_part(c.b_row) AS enc
+          FROM (SELECT l.*, (l.i_id_event - 1) / 5000 AS chunk FROM sch_chameleon.t_log_replica l) c
+        WINDOW w AS (PARTITION BY c.i_id_batch, c.i_log_slot, c.chunk ORDER BY c.i_id_event)) e
+ GROUP BY i_id_batch, i_log_slot, chunk;
+DROP TABLE sch_chameleon.t_log_replica;
+CREATE TABLE sch_chameleon.t_log_replica (
+    i_id_batch          bigint NOT NULL REFERENCES sch_chameleon.t_replica_batch ON DELETE CASCADE,
+    i_id_event          integer NOT NULL,
+    i_events            integer NOT NULL,
+    i_tables            integer[] NOT NULL,
+    b_events            bytea NOT NULL,
+    t_binlog_name       text,
+    i_binlog_position   bigint,
+    i_log_slot          smallint NOT NULL DEFAULT 0,   -- (the default: workers of the previous version still running during ALTER EXTENSION UPDATE)
+    PRIMARY KEY (i_id_batch, i_id_event, i_log_slot)
+) PARTITION BY LIST (i_log_slot);
+CREATE TABLE sch_chameleon.t_log_replica_0 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (0);
+CREATE TABLE sch_chameleon.t_log_replica_1 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (1);
+CREATE TABLE sch_chameleon.t_log_replica_2 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (2);
+CREATE TABLE sch_chameleon.t_log_replica_3 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (3);
+CREATE TABLE sch_chameleon.t_log_replica_4 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (4);
+CREATE TABLE sch_chameleon.t_log_replica_5 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (5);
+CREATE TABLE sch_chameleon.t_log_replica_6 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (6);
+CREATE TABLE sch_chameleon.t_log_replica_7 PARTITION OF sch_chameleon.t_log_replica FOR VALUES IN (7);
+ALTER TABLE sch_chameleon.t_log_replica ALTER COLUMN b_events SET STORAGE EXTERNAL;
+INSERT INTO sch_chameleon.t_log_replica (i_id_batch, i_id_event, i_events, i_tables, b_events, i_log_slot)
+SELECT i_id_batch, i_id_event, i_events, i_tables, b_events, i_log_slot FROM sch_chameleon.t_log_upgrade;
+DROP TABLE sch_chameleon.t_log_upgrade;
+REVOKE ALL ON ALL TABLES IN SCHEMA sch_chameleon FROM PUBLIC;   -- (as a fresh catalogue has them)
+DROP FUNCTION sch_chameleon.upgrade_part(bytea);
+DROP FUNCTION sch_chameleon.upgrade_varint(bigint);

@@ -72,11 +72,7 @@ pub fn discard_logged_row(
     position: Option<&BinlogPosition>,
     reason: &str,
 ) -> Result<()> {
-    let row = pgrx::Spi::get_one_with_args::<Vec<u8>>(
-        "SELECT coalesce(b_row, b_key) FROM sch_chameleon.t_log_replica WHERE i_id_batch = $1 AND i_id_event = $2",
-        &[batch.into(), event.into()],
-    )?
-    .unwrap_or_default();
+    let row = super::stored_event(batch, event)?.and_then(|e| e.row.or(e.key)).unwrap_or_default();
     record_discarded(source_id, table_id, position, &row, reason)?;
     super::bump_table_generation(source_id)
 }

@@ -3,9 +3,86 @@
 //! maintenance that empties a slot.
 
 use super::{execute, run};
+use crate::core::change::Op;
+use crate::core::logchunk::{self, LoggedEvent};
 use crate::core::state::TableState;
-use crate::error::Result;
+use crate::error::{ChameleonError, Result};
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
+
+/// A stored row event, read back from its log chunk.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub batch: i64,
+    /// Its number in the batch.
+    pub event: i32,
+    pub table_id: i32,
+    pub op: Op,
+    pub file: String,
+    pub pos: i64,
+    /// The old key (update, delete), in the row encoding.
+    pub key: Option<Vec<u8>>,
+    /// The new row (insert, update), or a DDL event's fields, in the row encoding.
+    pub row: Option<Vec<u8>>,
+}
+
+/// The events of the log chunks `query` selects, in its order: its columns are
+/// `i_id_batch, i_id_event, i_events, b_events, t_binlog_name, i_binlog_position` of
+/// `t_log_replica`. Only the events `keep` accepts are returned.
+pub fn read_log_chunks(
+    query: &str,
+    args: &[DatumWithOid],
+    keep: impl Fn(&LoggedEvent) -> bool,
+) -> Result<Vec<StoredEvent>> {
+    Spi::connect(|client| -> Result<Vec<StoredEvent>> {
+        let t = client.select(query, None, args)?;
+        let mut out = Vec::new();
+        for r in t {
+            let batch: i64 = r.get(1)?.unwrap_or_default();
+            let first: i32 = r.get(2)?.unwrap_or_default();
+            let count: i32 = r.get(3)?.unwrap_or_default();
+            // borrowed from the tuple: the chunk is not copied before decoding
+            let bytes: &[u8] = r.get(4)?.unwrap_or_default();
+            let moved: Option<String> = r.get(5)?;
+            let moved_pos: Option<i64> = r.get(6)?;
+            let events = logchunk::decode(bytes, count.max(0) as usize).map_err(|e| {
+                ChameleonError::from(e).context(format!("the stored events {first}.. of batch {batch}"))
+            })?;
+            for (i, e) in events.iter().enumerate() {
+                if !keep(e) {
+                    continue;
+                }
+                let (file, pos) = match (&moved, moved_pos) {
+                    (Some(f), Some(p)) => (f.clone(), p),
+                    _ => (e.file.to_string(), e.pos as i64),
+                };
+                out.push(StoredEvent {
+                    batch,
+                    event: first + i as i32,
+                    table_id: e.table_id,
+                    op: e.op,
+                    file,
+                    pos,
+                    key: e.key.map(<[u8]>::to_vec),
+                    row: e.row.map(<[u8]>::to_vec),
+                });
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// One stored event of a batch by its number.
+pub fn stored_event(batch: i64, event: i32) -> Result<Option<StoredEvent>> {
+    Ok(read_log_chunks(
+        "SELECT i_id_batch, i_id_event, i_events, b_events, t_binlog_name, i_binlog_position \
+           FROM sch_chameleon.t_log_replica WHERE i_id_batch = $1 AND i_id_event <= $2 AND i_id_event + i_events > $2",
+        &[batch.into(), event.into()],
+        |_| true,
+    )?
+    .into_iter()
+    .find(|e| e.event == event))
+}
 
 /// The slot the batch writers write into.
 pub fn current_log_slot() -> Result<i16> {

@@ -3,6 +3,7 @@
 //! has gone, the replayed events of one table after a source snapshot).
 
 use super::run;
+use crate::core::change::Op;
 use crate::core::position::BinlogPosition;
 use crate::core::verify::Tally;
 use crate::error::{ChameleonError, Result};
@@ -286,28 +287,23 @@ pub struct LoggedEvent {
 
 /// The row events of a table in the replayed batches `after` < id <= `upto`, in stream order.
 pub fn table_events(source_id: i32, table_id: i32, after: i64, upto: i64) -> Result<Vec<LoggedEvent>> {
-    Spi::connect(|c| {
-        let t = c.select(
-            "SELECT l.v_op, l.t_binlog_name, l.i_binlog_position, l.b_key, l.b_row \
-               FROM sch_chameleon.t_log_replica l \
-               JOIN sch_chameleon.t_replica_batch b ON b.i_id_batch = l.i_id_batch AND b.i_log_slot = l.i_log_slot \
-              WHERE b.i_id_source = $1 AND b.b_replayed AND l.i_id_table = $2 AND l.v_op <> 'Q' \
-                AND l.i_id_batch > $3 AND l.i_id_batch <= $4 \
-              ORDER BY l.i_id_batch, l.i_id_event",
-            None,
-            &[source_id.into(), table_id.into(), after.into(), upto.into()],
-        )?;
-        let mut out = Vec::new();
-        for r in t {
-            let f: String = r.get(2)?.unwrap_or_default();
-            let p: i64 = r.get(3)?.unwrap_or_default();
-            out.push(LoggedEvent {
-                op: r.get(1)?.unwrap_or_default(),
-                position: BinlogPosition::new(f, p as u64),
-                key: r.get(4)?,
-                row: r.get(5)?,
-            });
-        }
-        Ok(out)
-    })
+    let events = super::read_log_chunks(
+        "SELECT l.i_id_batch, l.i_id_event, l.i_events, l.b_events, l.t_binlog_name, l.i_binlog_position \
+           FROM sch_chameleon.t_log_replica l \
+           JOIN sch_chameleon.t_replica_batch b ON b.i_id_batch = l.i_id_batch AND b.i_log_slot = l.i_log_slot \
+          WHERE b.i_id_source = $1 AND b.b_replayed AND $2 = ANY (l.i_tables) \
+            AND l.i_id_batch > $3 AND l.i_id_batch <= $4 \
+          ORDER BY l.i_id_batch, l.i_id_event",
+        &[source_id.into(), table_id.into(), after.into(), upto.into()],
+        |e| e.table_id == table_id && e.op != Op::Ddl,
+    )?;
+    Ok(events
+        .into_iter()
+        .map(|e| LoggedEvent {
+            op: e.op.code().to_string(),
+            position: BinlogPosition::new(e.file, e.pos as u64),
+            key: e.key,
+            row: e.row,
+        })
+        .collect())
 }

@@ -4,7 +4,7 @@
 
 use crate::core::error::{CoreError, CoreResult};
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -12,7 +12,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn get_varint(buf: &[u8], at: &mut usize) -> CoreResult<u64> {
+pub(crate) fn get_varint(buf: &[u8], at: &mut usize) -> CoreResult<u64> {
     let mut v: u64 = 0;
     let mut shift = 0;
     loop {
@@ -32,18 +32,23 @@ fn get_varint(buf: &[u8], at: &mut usize) -> CoreResult<u64> {
 pub fn encode<S: AsRef<[u8]>>(values: &[Option<S>]) -> Vec<u8> {
     let size: usize = values.iter().map(|v| v.as_ref().map_or(1, |s| s.as_ref().len() + 3)).sum();
     let mut out = Vec::with_capacity(size + 3);
-    put_varint(&mut out, values.len() as u64);
+    encode_into(&mut out, values);
+    out
+}
+
+/// Appends the encoding of `values` to `out`.
+pub fn encode_into<S: AsRef<[u8]>>(out: &mut Vec<u8>, values: &[Option<S>]) {
+    put_varint(out, values.len() as u64);
     for v in values {
         match v {
             None => out.push(0),
             Some(s) => {
                 let s = s.as_ref();
-                put_varint(&mut out, s.len() as u64 + 1);
+                put_varint(out, s.len() as u64 + 1);
                 out.extend_from_slice(s);
             }
         }
     }
-    out
 }
 
 /// Decodes a row of text values (the form replay uses).

@@ -17,8 +17,8 @@
 
 use crate::catalog;
 use crate::core::change::{DiscardedRow, Op, RowChange, SourceTransaction, TransactionPiece};
+use crate::core::logchunk;
 use crate::core::position::BinlogPosition;
-use crate::core::rowcodec;
 use crate::core::xa::{XaEvent, XaPhase};
 use crate::error::{ChameleonError, Result};
 use pgrx::prelude::*;
@@ -71,56 +71,31 @@ pub struct OpenBatch {
     discarded: Vec<(String, DiscardedRow)>,
 }
 
-/// Inserts row events into the log for `batch_id`, numbered from `first_event + 1`.
+/// Inserts row events into the log for `batch_id`, numbered from `first_event + 1`, in
+/// chunks (`logchunk`): one log row per chunk of up to 5000 events.
 fn insert_events<'a>(
     batch_id: i64,
     slot: i16,
     first_event: usize,
     changes: impl Iterator<Item = (&'a str, &'a RowChange)>,
-    n: usize,
 ) -> Result<()> {
-    if n == 0 {
-        return Ok(());
-    }
-    let mut event_ids = Vec::with_capacity(n);
-    let mut table_ids = Vec::with_capacity(n);
-    let mut ops = Vec::with_capacity(n);
-    let mut files = Vec::with_capacity(n);
-    let mut positions = Vec::with_capacity(n);
-    let mut times = Vec::with_capacity(n);
-    let mut keys: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
-    let mut rows: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
-    for (file, c) in changes {
-        event_ids.push((first_event + event_ids.len() + 1) as i32);
-        table_ids.push(c.table_id);
-        ops.push(c.op.code());
-        files.push(file);
-        positions.push(c.pos as i64);
-        times.push(c.timestamp as i64);
-        keys.push(c.key.as_ref().map(|k| rowcodec::encode(k)));
-        rows.push(c.row.as_ref().map(|r| rowcodec::encode(r)));
-    }
-    Spi::connect_mut(|client| -> Result<()> {
-        client.update(
-            "INSERT INTO sch_chameleon.t_log_replica (i_id_batch, i_id_event, i_id_table, v_op, t_binlog_name, \
-             i_binlog_position, i_event_time, b_key, b_row, i_log_slot) \
-             SELECT $1, *, $10 FROM unnest($2::int[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bytea[], $9::bytea[])",
-            None,
+    let mut next = first_event;
+    for chunk in logchunk::chunks(changes) {
+        Spi::run_with_args(
+            "INSERT INTO sch_chameleon.t_log_replica (i_id_batch, i_id_event, i_events, i_tables, b_events, i_log_slot) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
             &[
                 batch_id.into(),
-                event_ids.into(),
-                table_ids.into(),
-                ops.into(),
-                files.into(),
-                positions.into(),
-                times.into(),
-                keys.into(),
-                rows.into(),
+                ((next + 1) as i32).into(),
+                (chunk.events as i32).into(),
+                chunk.tables.into(),
+                chunk.bytes.into(),
                 slot.into(),
             ],
         )?;
-        Ok(())
-    })
+        next += chunk.events;
+    }
+    Ok(())
 }
 
 /// Creates an open batch (kept from replay) in the current log slot.
@@ -156,7 +131,7 @@ fn append(
         Some(o) => o,
         None => new_open_batch(source_id, last, timestamp)?,
     };
-    insert_events(open.id, open.slot, open.events, changes.iter().map(|c| (file, c)), changes.len())?;
+    insert_events(open.id, open.slot, open.events, changes.iter().map(|c| (file, c)))?;
     open.events += changes.len();
     open.has_ddl |= changes.iter().any(|c| c.op == Op::Ddl);
     Ok(open)
@@ -192,7 +167,7 @@ pub fn store(source_id: i32, batch: &PendingBatch, open: Option<OpenBatch>) -> R
     let has_ddl = batch.txns.iter().any(|t| t.changes.iter().any(|c| c.op == Op::Ddl));
     let stored = match &open {
         Some(o) => {
-            insert_events(o.id, o.slot, o.events, changes(), batch.events)?;
+            insert_events(o.id, o.slot, o.events, changes())?;
             let total = o.events + batch.events;
             Spi::run_with_args(
                 "UPDATE sch_chameleon.t_replica_batch SET b_open = false, t_binlog_name = $2, i_binlog_position = $3, \
@@ -230,7 +205,7 @@ pub fn store(source_id: i32, batch: &PendingBatch, open: Option<OpenBatch>) -> R
                 ],
             )?
             .unwrap_or_default();
-            insert_events(batch_id, slot, 0, changes(), batch.events)?;
+            insert_events(batch_id, slot, 0, changes())?;
             batch.events
         }
         None => 0,
@@ -398,6 +373,7 @@ fn commit_prepared(source_id: i32, batch: i64, slot: i16, events: i32, txn: &Sou
         )?
         .unwrap_or_default();
         Spi::run_with_args(
+            // every event of the chunks is at the commit now (`t_binlog_name`, `i_binlog_position`)
             "UPDATE sch_chameleon.t_log_replica SET i_id_batch = $2, t_binlog_name = $3, i_binlog_position = $4 \
               WHERE i_id_batch = $1 AND i_log_slot = $5",
             &[batch.into(), id.into(), txn.end.file.as_str().into(), (txn.end.pos as i64).into(), slot.into()],

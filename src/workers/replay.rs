@@ -1,8 +1,8 @@
 //! Native replay: applies stored batches to the destination tables with the effect of
 //! applying their events one by one in source order, and marks each batch replayed in the
-//! same transaction (docs/internals.md, contract 1). A batch is read in chunks of
-//! `CHUNK_EVENTS` events (what bounds replay's memory, whatever the source transaction's
-//! size); a chunk is cut at DDL events into units, and a unit's events of the tables that
+//! same transaction (docs/internals.md, contract 1). A batch is read `CHUNKS_READ` log chunks
+//! at a time (`core::logchunk`, up to 5000 events each: what bounds replay's memory, whatever
+//! the source transaction's size); what is read is cut at DDL events into units, and a unit's events of the tables that
 //! can take sets are applied per table as their net change (`core::netchange`, a few
 //! statements over unnested arrays, every count checked) in a subtransaction: if a check or a
 //! statement fails, the unit is rolled back and applied one by one (one prepared plan per
@@ -61,9 +61,10 @@ struct Plan {
     stmt: OwnedPreparedStatement,
 }
 
-/// Row events read from the log and applied at a time: with the decoded values borrowed from
-/// them and the arrays of one set statement, what bounds replay's memory.
-const CHUNK_EVENTS: i64 = 10_000;
+/// Log chunks (`logchunk::MAX_EVENTS` row events each at most) read and applied at a time:
+/// with the decoded values borrowed from them and the arrays of one set statement, what
+/// bounds replay's memory.
+const CHUNKS_READ: i64 = 2;
 
 /// Tables with more columns go one by one (one array parameter per column).
 const MAX_SET_COLUMNS: usize = 1_000;
@@ -105,36 +106,13 @@ pub struct Replayer {
     set_aside: HashSet<(i64, i32)>,
 }
 
-/// A stored row event, as replay reads it.
-struct Ev {
-    batch: i64,
-    event: i32,
-    table_id: i32,
-    op: String,
-    file: String,
-    pos: i64,
-    key: Option<Vec<u8>>,
-    row: Option<Vec<u8>>,
-}
+/// A stored row event as replay applies it.
+type Ev = catalog::StoredEvent;
 
-fn load_events(query: &str, args: &[DatumWithOid]) -> Result<Vec<Ev>> {
-    Spi::connect(|client| -> Result<Vec<Ev>> {
-        let t = client.select(query, None, args)?;
-        let mut out = Vec::with_capacity(t.len());
-        for r in t {
-            out.push(Ev {
-                batch: r.get(7)?.unwrap_or_default(),
-                event: r.get(8)?.unwrap_or_default(),
-                table_id: r.get(1)?.unwrap_or_default(),
-                op: r.get(2)?.unwrap_or_default(),
-                file: r.get(3)?.unwrap_or_default(),
-                pos: r.get(4)?.unwrap_or_default(),
-                key: r.get(5)?,
-                row: r.get(6)?,
-            });
-        }
-        Ok(out)
-    })
+/// The events of the log chunks `query` selects (see `catalog::read_log_chunks`), of
+/// `table` only when given.
+fn load_events(query: &str, args: &[DatumWithOid], table: Option<i32>) -> Result<Vec<Ev>> {
+    catalog::read_log_chunks(query, args, |e| table.is_none_or(|t| e.table_id == t))
 }
 
 /// A value as a divergence error shows it: long ones (a full row's blobs) cut.
@@ -275,12 +253,11 @@ impl Replayer {
     }
 
     /// Applies events one by one in order (those of tables not live, or at or before their
-    /// table's consistent point, are skipped); returns how many were applied. `label` names
-    /// where they come from in a divergence error.
-    fn apply_events(&mut self, events: &[Ev], label: &str) -> Result<i64> {
+    /// table's consistent point, are skipped); returns how many were applied.
+    fn apply_events(&mut self, events: &[Ev]) -> Result<i64> {
         let mut applied = 0i64;
         for ev in events {
-            applied += self.apply_one(ev, label)?;
+            applied += self.apply_one(ev)?;
         }
         self.applying = None;
         Ok(applied)
@@ -302,9 +279,8 @@ impl Replayer {
 
     /// Applies one event with the table's prepared statement (a DDL event: the statement);
     /// returns 1 if applied, 0 if skipped.
-    fn apply_one(&mut self, ev: &Ev, label: &str) -> Result<i64> {
-        let op = Op::from_code(&ev.op)
-            .ok_or_else(|| ChameleonError::catalog(format!("unknown operation \"{}\" in {label}", ev.op)))?;
+    fn apply_one(&mut self, ev: &Ev) -> Result<i64> {
+        let op = ev.op;
         if op == Op::Ddl {
             self.apply_ddl(ev)?;
             return Ok(1);
@@ -419,9 +395,9 @@ impl Replayer {
         let mut applied = 0i64;
         let mut start = 0;
         for (i, ev) in events.iter().enumerate() {
-            if ev.op == Op::Ddl.code() {
+            if ev.op == Op::Ddl {
                 applied += self.apply_unit(&events[start..i], label)?;
-                applied += self.apply_events(&events[i..=i], label)?;
+                applied += self.apply_events(&events[i..=i])?;
                 start = i + 1;
             }
         }
@@ -435,13 +411,13 @@ impl Replayer {
     /// (recorded as always).
     fn apply_unit(&mut self, events: &[Ev], label: &str) -> Result<i64> {
         if events.iter().filter(|ev| self.takes_sets(ev.table_id)).take(2).count() < 2 {
-            return self.apply_events(events, label);
+            return self.apply_events(events);
         }
         match in_subtransaction(|| self.apply_unit_as_sets(events, label)) {
             Ok(n) => Ok(n),
             Err(e) => {
                 debug1!("pg_chameleon_rs: set-based replay of {label} refused ({e}): applying its events one by one");
-                self.apply_events(events, label)
+                self.apply_events(events)
             }
         }
     }
@@ -456,14 +432,13 @@ impl Replayer {
         let mut applied = 0i64;
         for (i, ev) in events.iter().enumerate() {
             if !self.takes_sets(ev.table_id) {
-                applied += self.apply_one(ev, label)?;
+                applied += self.apply_one(ev)?;
                 continue;
             }
             if !self.is_due(ev) {
                 continue;
             }
-            let op = Op::from_code(&ev.op)
-                .ok_or_else(|| ChameleonError::catalog(format!("unknown operation \"{}\" in {label}", ev.op)))?;
+            let op = ev.op;
             let at = match key_at.get(&ev.table_id) {
                 Some(at) => at,
                 None => {
@@ -585,22 +560,21 @@ impl Replayer {
         let (mut applied, mut after) = (0i64, (0i64, -1i32));
         loop {
             let events = load_events(
-                "SELECT l.i_id_table, l.v_op, l.t_binlog_name, l.i_binlog_position, l.b_key, l.b_row, l.i_id_batch, l.i_id_event \
+                "SELECT l.i_id_batch, l.i_id_event, l.i_events, l.b_events, l.t_binlog_name, l.i_binlog_position \
                    FROM sch_chameleon.t_log_replica l \
                    JOIN sch_chameleon.t_replica_batch b ON b.i_id_batch = l.i_id_batch AND b.i_log_slot = l.i_log_slot \
-                  WHERE b.i_id_source = $1 AND b.b_replayed AND l.i_id_table = $2 \
+                  WHERE b.i_id_source = $1 AND b.b_replayed AND $2 = ANY (l.i_tables) \
                     AND b.i_id_batch > coalesce((SELECT s.i_moved_after_batch FROM sch_chameleon.t_sources s \
                                                   WHERE s.i_id_source = $1), 0) \
                     AND (l.i_id_batch, l.i_id_event) > ($3, $4) \
                   ORDER BY l.i_id_batch, l.i_id_event LIMIT $5",
-                &[self.source_id.into(), table_id.into(), after.0.into(), after.1.into(), CHUNK_EVENTS.into()],
+                &[self.source_id.into(), table_id.into(), after.0.into(), after.1.into(), CHUNKS_READ.into()],
+                Some(table_id),
             )?;
+            // every chunk selected holds an event of the table: none left when nothing came
             let Some(last) = events.last() else { break };
             after = (last.batch, last.event);
             applied += self.apply_chunk(&events, "the catch-up after the table's copy")?;
-            if (events.len() as i64) < CHUNK_EVENTS {
-                break;
-            }
         }
         Ok(applied)
     }
@@ -660,17 +634,15 @@ impl Replayer {
         let (mut applied, mut after) = (0i64, -1i32);
         loop {
             let events = load_events(
-                "SELECT i_id_table, v_op, t_binlog_name, i_binlog_position, b_key, b_row, i_id_batch, i_id_event \
+                "SELECT i_id_batch, i_id_event, i_events, b_events, t_binlog_name, i_binlog_position \
                    FROM sch_chameleon.t_log_replica \
                   WHERE i_id_batch = $1 AND i_log_slot = $2 AND i_id_event > $3 ORDER BY i_id_event LIMIT $4",
-                &[batch_id.into(), slot.into(), after.into(), CHUNK_EVENTS.into()],
+                &[batch_id.into(), slot.into(), after.into(), CHUNKS_READ.into()],
+                None,
             )?;
             let Some(last) = events.last() else { break };
             after = last.event;
             applied += self.apply_chunk(&events, &label)?;
-            if (events.len() as i64) < CHUNK_EVENTS {
-                break;
-            }
         }
         if let Some(end) = &end {
             self.forget_points_passed(end)?;

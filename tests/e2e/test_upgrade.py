@@ -56,17 +56,29 @@ def test_upgrade_from_the_previous_release_under_write_load(ctx, servers):
         init(ctx)
         assert ctx.one("SELECT chameleon.start_replica('src')") == "running"
         with _Load(ctx, 40_000) as load:
-            time.sleep(3)
+            time.sleep(1)
+            # replay waits on a destination table meanwhile: batches pile up in the previous
+            # release's log format (one row per event), which the update converts to chunks
+            blocker = servers.postgres.connect(ctx.db, autocommit=False)
+            blocker.execute(f"LOCK TABLE {ctx.pg_schema}.customers IN ACCESS EXCLUSIVE MODE")
+            time.sleep(2)
             # the new library, the server restarted under the load
             _install_library(current, library)
             swapped = False
             servers.postgres.restart()
+            blocker.close()
             ctx.pg = servers.postgres.connect(ctx.db)
             time.sleep(2)
             # the launcher started the new workers: they wait for the catalogue, saying why
             assert "the worker waits for it" in servers.postgres.log_tail(200)
             assert ctx.one("SELECT extversion FROM pg_extension WHERE extname = 'pg_chameleon_rs'") == PREV_VERSION
-            ctx.pg.execute("ALTER EXTENSION pg_chameleon_rs UPDATE")
+            old_format = ctx.one("SELECT count(*) FROM sch_chameleon.t_log_replica l JOIN sch_chameleon.t_replica_batch b "
+                                 "USING (i_id_batch) WHERE NOT b.b_replayed")
+            assert old_format > 0, "no batch left to convert"
+            with ctx.pg.transaction():   # (the workers see the new catalogue at its commit)
+                ctx.pg.execute("ALTER EXTENSION pg_chameleon_rs UPDATE")
+                assert ctx.one("SELECT sum(l.i_events) FROM sch_chameleon.t_log_replica l JOIN sch_chameleon.t_replica_batch b "
+                               "USING (i_id_batch) WHERE NOT b.b_replayed") == old_format
             time.sleep(3)
         assert load.chunks > 0
         wait_for(ctx)

@@ -52,7 +52,7 @@ def wait_prepared(ctx, xid, timeout=120):
 
 
 def stored_rows(ctx, xid):
-    return ctx.one("SELECT count(*) FROM sch_chameleon.t_log_replica l JOIN sch_chameleon.t_replica_batch b "
+    return ctx.one("SELECT coalesce(sum(l.i_events), 0) FROM sch_chameleon.t_log_replica l JOIN sch_chameleon.t_replica_batch b "
                    "USING (i_id_batch, i_log_slot) WHERE b.t_xa_xid = %s", (xid,))
 
 
