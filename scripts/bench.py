@@ -35,7 +35,8 @@ Data: BENCH_DATA=sysbench (default: `sysbench prepare`) or sql (the same shape b
 Sizes from the environment: BENCH_TABLES, BENCH_ROWS, BENCH_BACKLOG, BENCH_SECONDS, BENCH_THREADS,
 BENCH_WIDE_ROWS, BENCH_COPY_ROUNDS (default 1); BENCH_ONLY or BENCH_SCENARIOS (comma-separated,
 default copy,limit,drain,keepup; drain and keepup copy first, unmeasured, when copy is not named);
-BENCH_TOOLS (default ours,pgc); BENCH_COPY_WORKERS (default 2), BENCH_SPLIT_ROWS (ours'
+BENCH_TOOLS (default ours,pgc); BENCH_OPTIONS (a JSON object of further source options of ours,
+e.g. '{"batch_delay_ms": 200}'); BENCH_COPY_WORKERS (default 2), BENCH_SPLIT_ROWS (ours'
 copy_split_rows); BENCH_BATCH_SIZE (replica_batch_size of both, default 10000);
 BENCH_BUFFERS_MB (InnoDB buffer pool and shared_buffers, default 2048); BENCH_MYSQL_PORT / BENCH_PG_PORT (default 53396 / 55492), CHAMELEON_BENCH_SCRATCH;
 BENCH_DURABLE (default 1: PostgreSQL's fsync, synchronous_commit and full_page_writes on, as
@@ -82,7 +83,8 @@ KEEPUP_CPU_TARGET = 0.0235  # CPU s per 1k row events during keep-up
 BUFFERS_MB = int(os.environ.get("BENCH_BUFFERS_MB", "2048"))
 COPY_OPTIONS = json.dumps({"copy_workers": COPY_WORKERS, "replica_batch_size": BATCH_SIZE, "sleep_loop": 1,
                            "copy_max_memory": 64,
-                           **({"copy_split_rows": int(SPLIT_ROWS)} if SPLIT_ROWS else {})})
+                           **({"copy_split_rows": int(SPLIT_ROWS)} if SPLIT_ROWS else {}),
+                           **json.loads(os.environ.get("BENCH_OPTIONS") or "{}")})
 SCENARIOS = set((os.environ.get("BENCH_ONLY") or os.environ.get("BENCH_SCENARIOS")
                  or "copy,limit,drain,keepup,types").split(","))
 TOOLS = set(os.environ.get("BENCH_TOOLS", "ours,pgc").split(","))
