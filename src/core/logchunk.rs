@@ -112,20 +112,6 @@ impl ChunkWriter {
     }
 }
 
-/// Builds the chunks of `changes` (each with the file it was read from), in order.
-pub fn chunks<'a>(changes: impl Iterator<Item = (&'a str, &'a RowChange)>) -> Vec<Chunk> {
-    let mut w = ChunkWriter::new();
-    let mut out = Vec::new();
-    for (file, c) in changes {
-        w.push_change(file, c);
-        if w.is_full() {
-            out.extend(w.take());
-        }
-    }
-    out.extend(w.take());
-    out
-}
-
 /// One event of a chunk, borrowing from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedEvent<'a> {
@@ -194,6 +180,20 @@ pub fn decode(buf: &[u8], expected: usize) -> CoreResult<Vec<LoggedEvent<'_>>> {
 mod tests {
     use super::*;
     use crate::core::rowcodec;
+
+    /// Builds the chunks of `changes` (each with the file it was read from), in order.
+    fn chunks<'a>(changes: impl Iterator<Item = (&'a str, &'a RowChange)>) -> Vec<Chunk> {
+        let mut w = ChunkWriter::new();
+        let mut out = Vec::new();
+        for (file, c) in changes {
+            w.push_change(file, c);
+            if w.is_full() {
+                out.extend(w.take());
+            }
+        }
+        out.extend(w.take());
+        out
+    }
 
     fn change(table_id: i32, op: Op, pos: u64, key: Option<&[&str]>, row: Option<&[Option<&str>]>) -> RowChange {
         RowChange {

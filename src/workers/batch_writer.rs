@@ -72,7 +72,8 @@ pub struct OpenBatch {
 }
 
 /// Inserts row events into the log for `batch_id`, numbered from `first_event + 1`, in
-/// chunks (`logchunk`): one log row per chunk of up to 5000 events.
+/// chunks (`logchunk`): one log row per chunk of up to 5000 events, each inserted once built
+/// (one chunk's bytes in memory besides the events).
 fn insert_events<'a>(
     batch_id: i64,
     slot: i16,
@@ -80,7 +81,16 @@ fn insert_events<'a>(
     changes: impl Iterator<Item = (&'a str, &'a RowChange)>,
 ) -> Result<()> {
     let mut next = first_event;
-    for chunk in logchunk::chunks(changes) {
+    let mut writer = logchunk::ChunkWriter::new();
+    let mut changes = changes.peekable();
+    while changes.peek().is_some() {
+        for (file, c) in changes.by_ref() {
+            writer.push_change(file, c);
+            if writer.is_full() {
+                break;
+            }
+        }
+        let Some(chunk) = writer.take() else { break };
         Spi::run_with_args(
             "INSERT INTO sch_chameleon.t_log_replica (i_id_batch, i_id_event, i_events, i_tables, b_events, i_log_slot) \
              VALUES ($1, $2, $3, $4, $5, $6)",
