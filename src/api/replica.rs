@@ -64,7 +64,13 @@ fn init(source_name: &str, wait: bool, resume: bool) -> Result<String> {
         Ok(after.status.to_string())
     } else {
         let error = after.last_error.unwrap_or_else(|| format!("the init worker ended with status {}", after.status));
-        Err(ChameleonError::state(format!("init_replica of source \"{source_name}\" failed: {error}")))
+        // the worker stored its error as one text: its hint goes back to PostgreSQL's HINT
+        let (message, hint) = crate::core::error::split_hint(&error);
+        let e = ChameleonError::state(format!("init_replica of source \"{source_name}\" failed: {message}"));
+        Err(match hint {
+            Some(h) => e.with_hint(h),
+            None => e,
+        })
     }
 }
 

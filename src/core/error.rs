@@ -149,6 +149,15 @@ pub fn full_text(message: &str, detail: Option<&str>, hint: Option<&str>) -> Str
     out
 }
 
+/// The message (with its detail) and the hint of a text `full_text` wrote: what a caller that
+/// reads a stored error raises again, the hint as PostgreSQL's HINT.
+pub fn split_hint(text: &str) -> (&str, Option<&str>) {
+    match text.rsplit_once(" HINT: ") {
+        Some((message, hint)) if !hint.is_empty() => (message, Some(hint)),
+        _ => (text, None),
+    }
+}
+
 /// Shows the full text, so that an error formatted into a stored or logged text keeps its
 /// detail and hint.
 impl fmt::Display for CoreError {
@@ -206,6 +215,15 @@ pub fn retry_backoff_ms(attempt: u32) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stored_error_gives_back_its_hint() {
+        let text = super::full_text("copy failed", Some("the table is gone"), Some("run refresh_schema"));
+        assert_eq!(super::split_hint(&text), ("copy failed (the table is gone)", Some("run refresh_schema")));
+        assert_eq!(super::split_hint("no hint here"), ("no hint here", None));
+        assert_eq!(super::split_hint("HINT: first"), ("HINT: first", None));
+        assert_eq!(super::split_hint("empty HINT: "), ("empty HINT: ", None));
+    }
+
     #[test]
     fn transient_sqlstates_are_the_retryable_ones() {
         for code in ["40P01", "55P03", "57014", "40001"] {

@@ -92,6 +92,9 @@ def refused(ctx, source):
     """init_replica's error (message and hint); the source stays ready with it as last_error."""
     with pytest.raises(psycopg.Error) as e:
         ctx.one("SELECT chameleon.init_replica(%s, wait => true)", (source,))
+    # the worker's hint comes back as the error's HINT, not inside its message
+    assert " HINT: " not in e.value.diag.message_primary, e.value.diag.message_primary
+    assert e.value.diag.message_hint, "every refusal here says what to do"
     text = f"{e.value.diag.message_primary} HINT: {e.value.diag.message_hint}"
     status, last = ctx.sql("SELECT status, last_error FROM chameleon.sources WHERE name = %s", (source,))[0]
     assert status == "ready" and last, (status, last)
@@ -150,7 +153,9 @@ def test_preferred_falls_back_to_plain_tcp_when_the_server_speaks_only_old_tls(c
         ctx.sources.append("strict")
         with pytest.raises(psycopg.Error) as e:
             ctx.one("SELECT chameleon.init_replica('strict', wait => true)")
+        assert " HINT: " not in e.value.diag.message_primary, e.value.diag.message_primary
         text = f"{e.value.diag.message_primary} HINT: {e.value.diag.message_hint}"
+        assert "TLS versions or ciphers" in e.value.diag.message_hint, text
         assert "TLS failed" in text and "ssl_mode required" in text and "TLS versions or ciphers" in text, text
     finally:
         m.stop()
