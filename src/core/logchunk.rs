@@ -50,10 +50,6 @@ impl ChunkWriter {
         ChunkWriter { buf: vec![FORMAT], scratch: Vec::new(), events: 0, tables: Vec::new(), last_file: String::new() }
     }
 
-    pub fn events(&self) -> usize {
-        self.events
-    }
-
     pub fn is_full(&self) -> bool {
         self.events >= MAX_EVENTS || self.buf.len() >= MAX_BYTES
     }

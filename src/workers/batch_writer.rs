@@ -81,16 +81,7 @@ fn insert_events<'a>(
     changes: impl Iterator<Item = (&'a str, &'a RowChange)>,
 ) -> Result<()> {
     let mut next = first_event;
-    let mut writer = logchunk::ChunkWriter::new();
-    let mut changes = changes.peekable();
-    while changes.peek().is_some() {
-        for (file, c) in changes.by_ref() {
-            writer.push_change(file, c);
-            if writer.is_full() {
-                break;
-            }
-        }
-        let Some(chunk) = writer.take() else { break };
+    let mut insert = |chunk: logchunk::Chunk| -> Result<()> {
         Spi::run_with_args(
             "INSERT INTO sch_chameleon.t_log_replica (i_id_batch, i_id_event, i_events, i_tables, b_events, i_log_slot) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -104,8 +95,21 @@ fn insert_events<'a>(
             ],
         )?;
         next += chunk.events;
+        Ok(())
+    };
+    let mut writer = logchunk::ChunkWriter::new();
+    for (file, c) in changes {
+        writer.push_change(file, c);
+        if writer.is_full() {
+            if let Some(chunk) = writer.take() {
+                insert(chunk)?;
+            }
+        }
     }
-    Ok(())
+    match writer.take() {
+        Some(chunk) => insert(chunk),
+        None => Ok(()),
+    }
 }
 
 /// Creates an open batch (kept from replay) in the current log slot.
