@@ -277,17 +277,9 @@ pub fn batches_before(source_id: i32, upto: i64, limit: i64) -> Result<Vec<(i64,
     })
 }
 
-/// A stored row event of a table, as verification reads it.
-pub struct LoggedEvent {
-    pub op: String,
-    pub position: BinlogPosition,
-    pub key: Option<Vec<u8>>,
-    pub row: Option<Vec<u8>>,
-}
-
 /// The row events of a table in the replayed batches `after` < id <= `upto`, in stream order.
-pub fn table_events(source_id: i32, table_id: i32, after: i64, upto: i64) -> Result<Vec<LoggedEvent>> {
-    let events = super::read_log_chunks(
+pub fn table_events(source_id: i32, table_id: i32, after: i64, upto: i64) -> Result<Vec<super::StoredEvent>> {
+    super::read_log_chunks(
         "SELECT l.i_id_batch, l.i_id_event, l.i_events, l.b_events, l.t_binlog_name, l.i_binlog_position \
            FROM sch_chameleon.t_log_replica l \
            JOIN sch_chameleon.t_replica_batch b ON b.i_id_batch = l.i_id_batch AND b.i_log_slot = l.i_log_slot \
@@ -296,14 +288,5 @@ pub fn table_events(source_id: i32, table_id: i32, after: i64, upto: i64) -> Res
           ORDER BY l.i_id_batch, l.i_id_event",
         &[source_id.into(), table_id.into(), after.into(), upto.into()],
         |e| e.table_id == table_id && e.op != Op::Ddl,
-    )?;
-    Ok(events
-        .into_iter()
-        .map(|e| LoggedEvent {
-            op: e.op.code().to_string(),
-            position: BinlogPosition::new(e.file, e.pos as u64),
-            key: e.key,
-            row: e.row,
-        })
-        .collect())
+    )
 }

@@ -22,10 +22,11 @@
 //! With `repair`, a different table is copied again by `sync_tables` and compared again.
 
 use crate::catalog::{self, TableRow};
+use crate::core::change::Op;
 use crate::core::endpoint::Endpoint;
 use crate::core::error::{CoreError, CoreResult};
 use crate::core::mysql_source::{self, Flavor};
-use crate::core::position::BinlogPosition;
+use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::core::rowcodec;
 use crate::core::sql::{quote_ident, quote_mysql_ident};
 use crate::core::state::{SourceStatus, TableState};
@@ -597,8 +598,8 @@ fn read_fresh_changes(ctx: &Ctx, plan: &Plan, ov: &mut Overlay, times: &mut Timi
     if upto > ov.fetched {
         let events = catalog::table_events(ctx.source_id, plan.table.id, ov.fetched, upto)?;
         let mut fresh = Vec::new();
-        for ev in events.into_iter().filter(|e| e.position > ov.at) {
-            fresh.push(decode_change(plan, &ev)?);
+        for ev in events.iter().filter(|e| after_consistent_point(&e.file, e.pos as u64, Some(&ov.at))) {
+            fresh.push(decode_change(plan, ev)?);
         }
         canonicalize_changes(plan, &mut fresh)?;
         if plan.range_key.is_some() {
@@ -708,7 +709,7 @@ fn compare_rows(plan: &Plan, mut cmp: ChunkCompare, times: &mut Timings) -> Resu
 
 /// A stored event of the table as a change of whole rows (values already in the converter's
 /// text form).
-fn decode_change(plan: &Plan, ev: &catalog::LoggedEvent) -> Result<Change> {
+fn decode_change(plan: &Plan, ev: &catalog::StoredEvent) -> Result<Change> {
     let owned = |b: &Option<Vec<u8>>| -> Result<Row> {
         let Some(b) = b else { return Ok(Vec::new()) };
         Ok(rowcodec::decode(b)?.into_iter().map(|v| v.map(str::to_string)).collect())
@@ -720,16 +721,16 @@ fn decode_change(plan: &Plan, ev: &catalog::LoggedEvent) -> Result<Change> {
         return Err(ChameleonError::state(format!(
             "a stored change of {} at {} has no whole old row: a table without a key cannot be moved forward",
             plan.table.mysql_name(),
-            ev.position
+            BinlogPosition::new(ev.file.clone(), ev.pos as u64)
         )));
     }
-    Ok(match ev.op.as_str() {
-        "I" => Change::Insert(row),
-        "U" => Change::Update { old_key: key, row },
-        "D" => Change::Delete { old_key: key },
-        other => {
+    Ok(match ev.op {
+        Op::Insert => Change::Insert(row),
+        Op::Update => Change::Update { old_key: key, row },
+        Op::Delete => Change::Delete { old_key: key },
+        Op::Ddl => {
             return Err(ChameleonError::catalog(format!(
-                "unknown operation \"{other}\" in the stored changes of {}",
+                "a DDL event among the stored row changes of {}",
                 plan.table.mysql_name()
             )))
         }
