@@ -562,6 +562,52 @@ fn a_table_map_with_another_signedness_stops_the_table() {
 }
 
 #[test]
+fn a_table_map_with_other_enum_or_set_labels_stops_the_table() {
+    // binlog_row_metadata=FULL gives the labels: mysql.t has f3 ENUM('var1', 'variant2', 'foo')
+    // and f4 SET('one', 'two', 'three', 'four')
+    let (name, table) = ("mysql-enum-string-set.000001", "mysql.t");
+    let bytes = read(name);
+    let whole = decode(name, &bytes, None).unwrap();
+    assert!(whole.stopped.is_empty() && !whole.changes(table).is_empty());
+    let relabel = |what: &str, edit: &dyn Fn(&mut ReaderTable)| {
+        let out = decode_as(name, &bytes, None, &[], &|t, def| {
+            if t == table {
+                edit(def)
+            }
+        })
+        .unwrap();
+        assert_eq!(out.stopped.len(), 1, "{what}: {:?}", out.stopped);
+        assert!(out.changes(table).is_empty(), "{what}");
+        out.stopped[0].1.message().to_string()
+    };
+    // a label added at the end outside the binlog: the numbers of the old ones still hold, but
+    // the replica's definition is not the source's any more
+    let msg = relabel("enum", &|def| {
+        if let ValueKind::Enum(l) = &mut def.kinds[2] {
+            l.insert(0, "new".into());
+        }
+    });
+    assert!(
+        msg.contains(
+            "column \"f3\" is ENUM('var1','variant2','foo') in the binlog but ENUM('new','var1','variant2','foo')"
+        ),
+        "{msg}"
+    );
+    let msg = relabel("set", &|def| {
+        if let ValueKind::Set(l) = &mut def.kinds[3] {
+            l.swap(0, 1);
+        }
+    });
+    assert!(
+        msg.contains("column \"f4\" is SET('one','two','three','four') in the binlog but SET('two','one',"),
+        "{msg}"
+    );
+    // an ENUM the replica has as text (a column whose type changed unseen)
+    let msg = relabel("enum count", &|def| def.kinds[2] = ValueKind::Text(crate::core::types::Charset::Utf8));
+    assert!(msg.contains("the binlog has 1 ENUM columns but the replica 0"), "{msg}");
+}
+
+#[test]
 fn without_column_names_renamed_columns_decode_as_before() {
     // binlog_row_metadata=MINIMAL: no names to check; the rows decode by position as they always did
     let name = "minimal_row_metadata.000001";

@@ -5,12 +5,24 @@
 //! The reader never decodes by these names: it decodes by position with its own definition. The
 //! metadata only says whether that definition still holds. When the table map names columns,
 //! their number and names (in order, compared as MySQL does, without regard to case) must be
-//! the replica's; when it gives integer signedness, each integer column's must be the replica's.
+//! the replica's; when it gives integer signedness, each integer column's must be the replica's;
+//! when it gives the labels of ENUM and SET columns, each one's must be the replica's, in
+//! order (a row carries an ENUM as the label's number and a SET as a bit per label).
 //! Anything else means the table changed outside what the reader saw (DDL with `sql_log_bin=0`,
-//! a change while the replica was stopped): its rows would go into the wrong columns, or be
-//! read with the wrong sign, so the table is stopped with an error saying what differs. Without
-//! column names (`binlog_row_metadata=MINIMAL`, which still gives signedness; older servers and
-//! MariaDB's default NO_LOG give nothing) only the signedness, if given, is checked.
+//! a change while the replica was stopped): its rows would go into the wrong columns or be read
+//! with the wrong sign or label, so the table is stopped with an error saying what differs. Without column names
+//! (`binlog_row_metadata=MINIMAL`, which still gives signedness; older servers and MariaDB's
+//! default NO_LOG give nothing) only the signedness, if given, is checked.
+//!
+//! Labels are bytes in the column's character set: the number of labels is always compared,
+//! a label's text only where it is ASCII (the same in every character set we decode).
+//!
+//! Not compared: column visibility (MySQL 8.0.23+; invisible columns are in the row images and
+//! in information_schema, so the replica has them like any other column); the primary key
+//! (MySQL gives a table without one its first NOT NULL unique key, which need not be the key
+//! the replica chose, and a key that differs loses nothing: rows are matched by the
+//! destination's key, whose uniqueness PostgreSQL enforces); character sets (text is decoded by
+//! the charset information_schema gave, and a changed one comes with a changed type).
 
 use crate::core::error::{CoreError, CoreResult};
 use crate::core::reader::ReaderTable;
@@ -28,6 +40,11 @@ pub struct MapMetadata {
     /// Per column, whether it is unsigned: `Some` for the numeric columns when the table map
     /// gives their signedness.
     pub unsigned: Option<Vec<Option<bool>>>,
+    /// The labels of each ENUM column, in column order, with `binlog_row_metadata=FULL`
+    /// (`None` for a label that is not ASCII).
+    pub enums: Option<Vec<Vec<Option<String>>>>,
+    /// The labels of each SET column, in column order, likewise.
+    pub sets: Option<Vec<Vec<Option<String>>>>,
 }
 
 /// Whether a binlog column type carries a signedness bit in the table map.
@@ -78,10 +95,33 @@ pub fn metadata(tme: &TableMapEvent<'_>) -> CoreResult<MapMetadata> {
                     .collect();
                 out.unsigned = Some(unsigned);
             }
+            OptionalMetadataField::EnumStrValue(e) => {
+                let enums =
+                    e.iter_values().map(|v| v.map(|v| v.values().iter().map(|l| label(l.value_raw())).collect()));
+                out.enums = Some(enums.collect::<Result<_, _>>().map_err(unreadable)?);
+            }
+            OptionalMetadataField::SetStrValue(e) => {
+                let sets =
+                    e.iter_values().map(|v| v.map(|v| v.values().iter().map(|l| label(l.value_raw())).collect()));
+                out.sets = Some(sets.collect::<Result<_, _>>().map_err(unreadable)?);
+            }
             _ => {}
         }
     }
     Ok(out)
+}
+
+/// A label of an ENUM or SET, where it is ASCII.
+fn label(raw: &[u8]) -> Option<String> {
+    raw.is_ascii().then(|| String::from_utf8_lossy(raw).into_owned())
+}
+
+fn column_name(table: &ReaderTable, i: usize) -> String {
+    table.names.get(i).cloned().unwrap_or_else(|| format!("{}", i + 1))
+}
+
+fn quoted(labels: &[String]) -> String {
+    labels.iter().map(|l| format!("'{}'", l.replace('\'', "''"))).collect::<Vec<_>>().join(",")
 }
 
 /// Checks what the table map says against the replicated `table` (`name` is `schema.table`,
@@ -106,7 +146,7 @@ pub fn check(meta: &MapMetadata, table: &ReaderTable, name: &str, at: &str) -> C
             for (i, (u, kind)) in unsigned.iter().zip(&table.kinds).enumerate() {
                 if let (Some(u), ValueKind::Int { unsigned: known, .. }) = (u, kind) {
                     if u != known {
-                        let col = table.names.get(i).cloned().unwrap_or_else(|| format!("{}", i + 1));
+                        let col = column_name(table, i);
                         let sign = |x: bool| if x { "unsigned" } else { "signed" };
                         differences.push(format!(
                             "column \"{col}\" is {} in the binlog but {} for the replica",
@@ -114,6 +154,42 @@ pub fn check(meta: &MapMetadata, table: &ReaderTable, name: &str, at: &str) -> C
                             sign(*known)
                         ));
                     }
+                }
+            }
+        }
+    }
+    if differences.is_empty() && meta.columns == table.kinds.len() {
+        let enum_columns = table.kinds.iter().enumerate().filter_map(|(i, k)| match k {
+            ValueKind::Enum(l) => Some((i, l)),
+            _ => None,
+        });
+        let set_columns = table.kinds.iter().enumerate().filter_map(|(i, k)| match k {
+            ValueKind::Set(l) => Some((i, l)),
+            _ => None,
+        });
+        for (what, given, known) in
+            [("ENUM", &meta.enums, enum_columns.collect::<Vec<_>>()), ("SET", &meta.sets, set_columns.collect())]
+        {
+            let Some(given) = given else { continue };
+            if given.len() != known.len() {
+                differences.push(format!(
+                    "the binlog has {} {what} columns but the replica {}",
+                    given.len(),
+                    known.len()
+                ));
+                continue;
+            }
+            for (labels, (i, replica)) in given.iter().zip(known) {
+                let same = labels.len() == replica.len()
+                    && labels.iter().zip(replica).all(|(l, r)| l.as_ref().is_none_or(|l| l == r));
+                if !same {
+                    let shown: Vec<String> = labels.iter().map(|l| l.clone().unwrap_or_else(|| "?".into())).collect();
+                    differences.push(format!(
+                        "column \"{}\" is {what}({}) in the binlog but {what}({}) for the replica",
+                        column_name(table, i),
+                        quoted(&shown),
+                        quoted(replica)
+                    ));
                 }
             }
         }
