@@ -158,6 +158,49 @@ PY
   fi
 }
 
+# pgvector for PostgreSQL 16, so that the mapping of MySQL 9's VECTOR to pgvector's vector(n)
+# is tested against the real extension (scripts/pg-versions, docs/testing.md): Debian 12 has no
+# pgvector package and only package registries are reachable here, so it comes from PyPI's
+# pgserver wheel (version pinned below), which ships pgvector built for PostgreSQL 16 (a
+# module's ABI is the major's: it loads in any 16.x). Copied into .cache/pg/16 only.
+PGSERVER_VERSION=0.1.4
+install_pgvector_16() {
+  local pgc="$ROOT/.cache/pg/16/bin/pg_config"
+  local lib share
+  lib=$("$pgc" --pkglibdir)
+  share=$("$pgc" --sharedir)/extension
+  [ -f "$lib/vector.so" ] && [ -f "$share/vector.control" ] && return 0
+  echo "==> pgvector (from PyPI's pgserver $PGSERVER_VERSION wheel) into .cache/pg/16"
+  local wheels="$ROOT/.cache/pg/wheels"
+  local whl
+  whl=$(ls "$wheels"/pgserver-"$PGSERVER_VERSION"-*.whl 2>/dev/null | head -1 || true)
+  if [ -z "$whl" ]; then
+    "$VENV/bin/pip" download -q --only-binary=:all: --python-version 3.12 --no-deps \
+        --platform manylinux2014_x86_64 -d "$wheels" "pgserver==$PGSERVER_VERSION"
+    whl=$(ls "$wheels"/pgserver-"$PGSERVER_VERSION"-*.whl | head -1)
+  fi
+  python3 - "$whl" "$lib" "$share" <<'PY'
+import os, shutil, sys, zipfile
+whl, lib, share = sys.argv[1:]
+with zipfile.ZipFile(whl) as z:
+    for n in z.namelist():
+        base = os.path.basename(n)
+        if n.endswith("/lib/postgresql/vector.so"):
+            dest = os.path.join(lib, base)
+        elif "/share/postgresql/extension/vector" in n:
+            dest = os.path.join(share, base)
+        else:
+            continue
+        with z.open(n) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out)
+        os.chmod(dest, 0o755 if base.endswith(".so") else 0o644)
+PY
+  [ -f "$lib/vector.so" ] && [ -f "$share/vector.control" ] || {
+    echo "error: pgvector was not found in $whl" >&2
+    exit 1
+  }
+}
+
 pgrx_config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
 for major in "$@"; do
   source=$(pg_source "$major")
@@ -167,6 +210,7 @@ for major in "$@"; do
   fi
   [ "$source" = debian ] && continue   # 15: the Debian packages above
   install_wheel_pg "$major" "$source"
+  [ "$major" = 16 ] && install_pgvector_16
   pgc="$ROOT/.cache/pg/$major/bin/pg_config"
   if ! grep -qsF "pg$major = \"$pgc\"" "$pgrx_config"; then
     # pgrx merges: the other versions' entries (the system pg15) stay as they are

@@ -24,6 +24,13 @@ What it does as MySQL 8.4 does:
   does; then heartbeats every @master_heartbeat_period while it waits for more. A set that lacks
   transactions of the file's PREVIOUS_GTIDS (purged) is refused with error 1236.
 
+A file written with gtid_mode OFF (ANONYMOUS_GTID events) is served the same way, by file and
+offset, with `gtid_mode=OFF`. `column_types` makes the server describe columns as MySQL would
+where MariaDB has no such type: information_schema.COLUMNS rows (of prepared statements, as our
+reader reads them) whose COLUMN_TYPE is one of its keys get the DATA_TYPE and COLUMN_TYPE it
+gives (MySQL 9's VECTOR(n) is a VARBINARY(4n) in the MariaDB behind, whose bytes are VECTOR's
+own: n little-endian float32s).
+
 The file's transactions become visible as the test says (`committed`): the server is "live",
 its binary log position, executed GTID set and binlog size move with them, and a dump thread
 waiting at the end sends the new ones. A trailing ROTATE of the file (to a next file the test
@@ -300,8 +307,8 @@ class BinlogFile:
         for i, (off, etype, raw) in enumerate(self.events):
             if etype == PREVIOUS_GTIDS_EVENT:
                 self.previous = self._previous_gtids(raw[HEADER_LEN:-4])
-            if etype in (GTID_EVENT, GTID_TAGGED_EVENT):
-                sid, gno = self._gtid(etype, raw[HEADER_LEN:-4])
+            if etype in (GTID_EVENT, GTID_TAGGED_EVENT, ANONYMOUS_GTID_EVENT):
+                sid, gno = self._gtid(etype, raw[HEADER_LEN:-4]) if etype != ANONYMOUS_GTID_EVENT else (None, None)
                 end = next((o for o, t, _ in self.events[i + 1:]
                             if t in (GTID_EVENT, GTID_TAGGED_EVENT, ANONYMOUS_GTID_EVENT, ROTATE_EVENT)),
                            len(self.bytes))
@@ -309,7 +316,9 @@ class BinlogFile:
         # a trailing ROTATE names a next file this server does not have: never served
         last_off, last_type, _ = self.events[-1]
         self.end = last_off if last_type == ROTATE_EVENT else len(self.bytes)
-        self.uuid = (self.transactions[0][0] if self.transactions else next(iter(self.previous))).split(":")[0]
+        sids = [t[0] for t in self.transactions if t[0]] + list(self.previous)
+        # a file without GTIDs: the server's uuid is its own
+        self.uuid = sids[0].split(":")[0] if sids else "a1b2c3d4-0000-4000-8000-00000000fa4e"
 
     @staticmethod
     def _gtid(etype, body):
@@ -356,13 +365,15 @@ class MySQL84:
     transactions are written so far."""
 
     def __init__(self, port, mariadb_port, binlog_path, binlog_name, users, tls=None, committed=0,
-                 row_metadata="FULL"):
+                 row_metadata="FULL", gtid_mode="ON", column_types=None):
         self.port = port
         self.mariadb_port = mariadb_port
         self.binlog = BinlogFile(binlog_path, binlog_name)
         self.users = dict(users)
         self.committed = committed
         self.row_metadata = row_metadata
+        self.gtid_mode = gtid_mode
+        self.column_types = dict(column_types or {})  # MariaDB's COLUMN_TYPE -> MySQL's (DATA_TYPE, COLUMN_TYPE)
         self.cache = set()  # caching_sha2_password's cache: accounts authenticated in full once
         self.auths = []  # (user, "fast" | "full over TLS" | "full with RSA" | "refused")
         self.queries = []
@@ -398,14 +409,16 @@ class MySQL84:
     def executed(self):
         gset = {sid: [list(iv) for iv in ivs] for sid, ivs in self.binlog.previous.items()}
         for sid, gno, _, _ in self.binlog.transactions[:self.committed]:
-            gtid_add(gset, sid, gno)
+            if sid is not None:
+                gtid_add(gset, sid, gno)
         return gset
 
     def variables(self):
         return {
             "version": SERVER_VERSION, "version_comment": "MySQL Community Server - GPL", "log_bin": "ON",
             "binlog_format": "ROW", "binlog_row_image": "FULL", "binlog_row_metadata": self.row_metadata,
-            "binlog_checksum": "CRC32", "gtid_mode": "ON", "enforce_gtid_consistency": "ON",
+            "binlog_checksum": "CRC32", "gtid_mode": self.gtid_mode,
+            "enforce_gtid_consistency": self.gtid_mode,
             "server_uuid": self.binlog.uuid, "server_id": str(self.binlog.server_id),
             "gtid_executed": gtid_text(self.executed()), "gtid_purged": gtid_text(self.binlog.previous),
             "binlog_transaction_compression": "OFF", "log_replica_updates": "ON",
@@ -651,6 +664,8 @@ class Session:
             if p[0] == 0x00:
                 self.status = self.ok_status(p)
             return
+        if cmd == 0x17 and self.server.column_types and p[0] not in (0x00, 0xFF, 0xFB):
+            return self.relay_rewritten(p)
         while True:  # COM_QUERY, COM_STMT_EXECUTE: result sets
             if p[0] == 0x00:
                 self.status = self.ok_status(p)
@@ -673,6 +688,83 @@ class Session:
             if not self.status & MORE_RESULTS:
                 return
             p = self.relay_one()
+
+    def relay_rewritten(self, first):
+        """The rest of a binary result set (its column count already passed on) with the rows of
+        information_schema.COLUMNS of a COLUMN_TYPE in `column_types` given MySQL's DATA_TYPE
+        and COLUMN_TYPE. Column definitions and rows are read before they are passed on."""
+        n, _ = read_lenenc(first, 0)
+        types, names = [], []
+        for _ in range(n):
+            p = self.relay_one()
+            pos = 0
+            fields = []
+            for _ in range(6):  # catalog, schema, table, org_table, name, org_name
+                ln, pos = read_lenenc(p, pos)
+                fields.append(p[pos:pos + ln])
+                pos += ln
+            _, pos = read_lenenc(p, pos)
+            types.append(p[pos + 6])
+            names.append(fields[5].decode().upper() or fields[4].decode().upper())
+        self.relay_one()  # EOF
+        while True:
+            raw, seq, r = read_frames(self.backend)
+            if r[0] == 0xFE and len(r) < 9:
+                self.client.sendall(raw)
+                self.status = struct.unpack_from("<H", r, 3)[0]
+                return
+            if r[0] == 0xFF:
+                self.client.sendall(raw)
+                return
+            row = self.binary_row(r, types)
+            columns_query = names[:1] == ["COLUMN_NAME"] and names[2:3] == ["COLUMN_TYPE"]
+            given = columns_query and row[2] is not None and self.server.column_types.get(row[2].decode())
+            if given:
+                row[1], row[2] = given[0].encode(), given[1].encode()
+                out, _ = frames(seq, self.encode_binary_row(row, types))
+                self.client.sendall(out)
+            else:
+                self.client.sendall(raw)
+
+    @staticmethod
+    def binary_row(p, types):
+        """A binary protocol row: its values as bytes (strings as they are, numbers in their
+        fixed-length little-endian form), None for NULL."""
+        n = len(types)
+        bitmap = p[1:1 + (n + 9) // 8]
+        pos = 1 + len(bitmap)
+        out = []
+        fixed = {0x01: 1, 0x02: 2, 0x0D: 2, 0x03: 4, 0x09: 4, 0x04: 4, 0x08: 8, 0x05: 8}
+        for i, t in enumerate(types):
+            if bitmap[(i + 2) // 8] & (1 << ((i + 2) % 8)):
+                out.append(None)
+            elif t in fixed:
+                out.append(p[pos:pos + fixed[t]])
+                pos += fixed[t]
+            elif t in (0x07, 0x0A, 0x0B, 0x0C):
+                ln = p[pos]
+                out.append(p[pos:pos + 1 + ln])
+                pos += 1 + ln
+            else:
+                ln, pos = read_lenenc(p, pos)
+                out.append(p[pos:pos + ln])
+                pos += ln
+        return out
+
+    @staticmethod
+    def encode_binary_row(row, types):
+        n = len(types)
+        bitmap = bytearray((n + 9) // 8)
+        body = b""
+        fixed = {0x01, 0x02, 0x0D, 0x03, 0x09, 0x04, 0x08, 0x05, 0x07, 0x0A, 0x0B, 0x0C}
+        for i, (v, t) in enumerate(zip(row, types)):
+            if v is None:
+                bitmap[(i + 2) // 8] |= 1 << ((i + 2) % 8)
+            elif t in fixed:
+                body += v
+            else:
+                body += lenenc_str(v)
+        return b"\x00" + bytes(bitmap) + body
 
     @staticmethod
     def ok_status(p):

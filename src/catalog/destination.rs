@@ -2,6 +2,7 @@
 //! exists, its columns and sequences, PostGIS, foreign keys referencing a table.
 
 use super::execute;
+use crate::core::types::Extensions;
 use crate::error::{ChameleonError, Result};
 use pgrx::prelude::*;
 
@@ -97,17 +98,82 @@ pub fn table_exists(schema: &str, table: &str) -> Result<bool> {
     .unwrap_or(false))
 }
 
-/// The schema of PostGIS's types when the extension is installed in this database.
-pub fn postgis_schema() -> Result<Option<String>> {
+/// The extensions installed in this database whose types the mapping uses (PostGIS,
+/// pgvector, whose extension is named `vector`), with the schema of each one's types.
+pub fn extensions() -> Result<Extensions> {
     Spi::connect(|client| {
         let t = client.select(
-            "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'postgis'",
+            "SELECT e.extname::text, n.nspname::text FROM pg_extension e \
+             JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname IN ('postgis', 'vector')",
             None,
             &[],
         )?;
-        if t.is_empty() {
-            return Ok(None);
+        let mut out = Extensions::default();
+        for row in t {
+            let (name, schema) = (row.get::<String>(1)?, row.get::<String>(2)?);
+            match name.as_deref() {
+                Some("postgis") => out.postgis = schema,
+                Some("vector") => out.pgvector = schema,
+                _ => {}
+            }
         }
-        Ok(t.first().get_one::<String>()?)
+        Ok(out)
     })
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::*;
+    use crate::core::types::{col, map_column};
+    use crate::core::value::from_text;
+
+    /// A VECTOR(3) value as MySQL sends it: little-endian float32s.
+    fn floats(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|f| f.to_le_bytes()).collect()
+    }
+
+    /// The column the mapping gives `v` (a VECTOR(3)) with `extensions`, created, filled with
+    /// the converter's text for [1.1, -2.5e-7, 3.4028235e38] and read back as real[].
+    fn round_trip(extensions: &Extensions) -> (String, Vec<f32>) {
+        let mut c = col("v", "vector", "vector(3)");
+        extensions.apply_to(&mut c);
+        let mapped = map_column(&c, "public", "vt").unwrap();
+        Spi::run(&format!("DROP TABLE IF EXISTS public.vt; CREATE TABLE public.vt (v {})", mapped.pg_type)).unwrap();
+        let text = from_text(&mapped.kind, &floats(&[1.1, -2.5e-7, f32::MAX])).unwrap().unwrap();
+        Spi::run(&format!(
+            "INSERT INTO public.vt VALUES ({}::{})",
+            crate::core::sql::quote_literal(&text),
+            mapped.pg_type
+        ))
+        .unwrap();
+        let back = Spi::get_one::<Vec<f32>>("SELECT v::real[] FROM public.vt").unwrap().unwrap();
+        (mapped.pg_type, back)
+    }
+
+    #[pg_test]
+    fn vector_columns_are_real_arrays_or_pgvector_exactly() {
+        // without pgvector: real[]
+        assert_eq!(extensions().unwrap(), Extensions::default());
+        let (pg_type, back) = round_trip(&extensions().unwrap());
+        assert_eq!(pg_type, "real[]");
+        assert_eq!(back, vec![1.1, -2.5e-7, f32::MAX]);
+        // with pgvector, where this PostgreSQL has it (scripts/setup.sh installs it for 16)
+        let available =
+            Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')")
+                .unwrap();
+        if available != Some(true) {
+            return;
+        }
+        Spi::run("CREATE SCHEMA ext; CREATE EXTENSION vector SCHEMA ext").unwrap();
+        let found = extensions().unwrap();
+        assert_eq!(found.pgvector.as_deref(), Some("ext"));
+        let (pg_type, back) = round_trip(&found);
+        assert_eq!(pg_type, "\"ext\".\"vector\"(3)");
+        assert_eq!(back, vec![1.1, -2.5e-7, f32::MAX]);
+        let typ = Spi::get_one::<String>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'public.vt'::regclass AND attname = 'v'")
+            .unwrap()
+            .unwrap();
+        assert_eq!(typ, "ext.vector(3)");
+    }
 }

@@ -529,6 +529,7 @@ mod tests {
             zero_dates: ZeroDates::Null,
             charset: None,
             postgis: None,
+            pgvector: None,
         }];
         let indexes = vec![IndexDef {
             name: "PRIMARY".into(),

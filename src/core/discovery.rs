@@ -8,7 +8,7 @@ use crate::core::error::CoreResult;
 use crate::core::mysql_source;
 use crate::core::options::SourceOptions;
 use crate::core::schema::{self, ColumnExtra, ForeignKeyDef, IndexDef};
-use crate::core::types::{map_column, Charset, MySqlColumn, ValueKind};
+use crate::core::types::{map_column, Charset, Extensions, MySqlColumn, ValueKind};
 use mysql::Conn;
 
 #[derive(Debug, Clone)]
@@ -68,20 +68,20 @@ pub fn has_snapshots(engine: Option<&str>) -> bool {
 }
 
 /// Reads the definition of `my_schema.table`, mapped into `pg_schema` (spatial columns as
-/// PostGIS geometry when `postgis` names the schema of its types).
+/// PostGIS geometry and VECTOR as pgvector's vector where `extensions` has them).
 pub fn describe(
     conn: &mut Conn,
     options: &SourceOptions,
     my_schema: &str,
     table: &str,
     pg_schema: &str,
-    postgis: Option<&str>,
+    extensions: &Extensions,
 ) -> CoreResult<TableDefinition> {
     let mut columns = mysql_source::table_columns(conn, my_schema, table)?;
     for c in columns.iter_mut() {
         c.pg_override = options.override_for(my_schema, table, &c.column_type);
         c.zero_dates = options.zero_dates;
-        c.postgis = postgis.map(str::to_string);
+        extensions.apply_to(c);
     }
     let estimate = mysql_source::row_estimate(conn, my_schema, table)?;
     let extras = mysql_source::column_extras(conn, my_schema, table)?;

@@ -193,6 +193,7 @@ pub fn table_columns(conn: &mut Conn, schema: &str, table: &str) -> CoreResult<V
             zero_dates: Default::default(),
             charset: row_text(r, 8),
             postgis: None,
+            pgvector: None,
         })
         .collect())
 }

@@ -32,6 +32,10 @@ struct StoredColumn {
     postgis: Option<String>,
     #[serde(default)]
     charset: Option<String>,
+    /// Since 0.6.0, written only when set (a table without a vector column is stored exactly as
+    /// before, so resuming a copy begun by 0.5.0 compares equal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pgvector: Option<String>,
     /// The PostgreSQL type the column maps to, for a DBA reading the catalogue; not read back
     /// (the mapping is recomputed from the rest).
     #[serde(default, skip_deserializing)]
@@ -69,6 +73,7 @@ impl StoredColumn {
             zero_dates: c.zero_dates,
             postgis: c.postgis.clone(),
             charset: c.charset.clone(),
+            pgvector: c.pgvector.clone(),
             pg_type: map_column(c, pg_schema, pg_table).map(|m| m.pg_type).ok(),
         }
     }
@@ -87,6 +92,7 @@ impl StoredColumn {
             zero_dates: self.zero_dates,
             charset: self.charset,
             postgis: self.postgis,
+            pgvector: self.pgvector,
         }
     }
 }
@@ -185,6 +191,7 @@ mod tests {
             zero_dates: ZeroDates::Discard,
             charset: Some("utf8mb4".into()),
             postgis: None,
+            pgvector: None,
         }
     }
 
@@ -202,13 +209,20 @@ mod tests {
             zero_dates: ZeroDates::MinusInfinity,
             charset: None,
             postgis: Some("public".into()),
+            pgvector: None,
         }
     }
 
     #[test]
     fn columns_round_trip() {
-        let cols = vec![column("name"), dated()];
-        assert_eq!(columns_from_json(&columns_to_json(&cols, "shop", "t")).unwrap(), cols);
+        let mut vector = column("v");
+        (vector.data_type, vector.column_type, vector.pgvector) =
+            ("vector".into(), "vector(3)".into(), Some("x".into()));
+        let cols = vec![column("name"), dated(), vector];
+        let json = columns_to_json(&cols, "shop", "t");
+        assert_eq!(json[2]["pgvector"], json!("x"));
+        assert_eq!(json[2]["pg_type"], json!("\"x\".\"vector\"(3)"));
+        assert_eq!(columns_from_json(&json).unwrap(), cols);
         assert_eq!(columns_from_json(&json!([])).unwrap(), vec![]);
     }
 

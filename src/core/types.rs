@@ -26,7 +26,31 @@ pub struct MySqlColumn {
     /// The schema of PostGIS's types when PostGIS was installed in the destination at copy
     /// time: spatial columns become `geometry`; without it they are bytea (EWKB).
     pub postgis: Option<String>,
+    /// The schema of pgvector's types when pgvector was installed in the destination at copy
+    /// time: VECTOR(n) columns become `vector(n)`; without it they are `real[]`.
+    pub pgvector: Option<String>,
 }
+
+/// The destination's extensions whose types the mapping uses, each with the schema of its
+/// types: read from PostgreSQL's catalog when a table is copied or a DDL statement applied,
+/// then kept with each column (`MySqlColumn::postgis`, `MySqlColumn::pgvector`), so that a
+/// table keeps the types it was created with when an extension comes or goes later.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extensions {
+    pub postgis: Option<String>,
+    pub pgvector: Option<String>,
+}
+
+impl Extensions {
+    /// Records on `col` the extensions its type may map to.
+    pub fn apply_to(&self, col: &mut MySqlColumn) {
+        col.postgis = self.postgis.clone();
+        col.pgvector = self.pgvector.clone();
+    }
+}
+
+/// pgvector's `vector` holds at most this many dimensions; a longer VECTOR stays `real[]`.
+pub const PGVECTOR_MAX_DIMENSIONS: u64 = 16_000;
 
 /// The `zero_dates` policy: what MySQL's zero dates (`0000-00-00`, or a zero month or day)
 /// become, since PostgreSQL has no such dates.
@@ -242,6 +266,17 @@ fn unsupported(col: &MySqlColumn) -> CoreError {
     ))
 }
 
+/// The n of `vector(n)` (MySQL's COLUMN_TYPE; CHARACTER_MAXIMUM_LENGTH is its byte length, 4n).
+fn vector_dimensions(col: &MySqlColumn) -> Option<u64> {
+    let t = col.column_type.trim().to_ascii_lowercase();
+    let declared = t
+        .strip_prefix("vector")
+        .and_then(|r| r.trim_start().strip_prefix('('))
+        .and_then(|r| r.split(')').next())
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    declared.or(col.char_max_len.map(|bytes| bytes / 4)).filter(|&n| n > 0)
+}
+
 fn frac(col: &MySqlColumn) -> u64 {
     col.datetime_precision.unwrap_or(0).min(6)
 }
@@ -343,8 +378,13 @@ fn map_natural(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult
         "time" => (format!("time({}) without time zone", frac(col)), ValueKind::Time),
         "year" => ("smallint".into(), ValueKind::Year),
         "json" => ("jsonb".into(), ValueKind::Json),
-        // pgvector's vector(n) is not chosen yet (the glue does not say whether it is installed)
-        "vector" => ("real[]".into(), ValueKind::Vector { pgvector: false }),
+        "vector" => match (&col.pgvector, vector_dimensions(col)) {
+            (Some(schema), Some(n)) if n <= PGVECTOR_MAX_DIMENSIONS => (
+                format!("{}({n})", crate::core::sql::qualified(schema, "vector")),
+                ValueKind::Vector { pgvector: true },
+            ),
+            _ => ("real[]".into(), ValueKind::Vector { pgvector: false }),
+        },
         "set" => ("text".into(), ValueKind::Set(parse_labels(&col.column_type)?)),
         // MariaDB's own types (10.5+, 10.7+, 10.10+)
         "uuid" => ("uuid".into(), ValueKind::Uuid),
@@ -355,7 +395,7 @@ fn map_natural(col: &MySqlColumn, pg_schema: &str, pg_table: &str) -> CoreResult
     Ok(MappedType { pg_type, kind, create_enum: None })
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "pg_test"))]
 pub(crate) fn col(name: &str, data_type: &str, column_type: &str) -> MySqlColumn {
     MySqlColumn {
         name: name.into(),
@@ -370,6 +410,7 @@ pub(crate) fn col(name: &str, data_type: &str, column_type: &str) -> MySqlColumn
         zero_dates: ZeroDates::Discard,
         charset: None,
         postgis: None,
+        pgvector: None,
     }
 }
 
@@ -390,6 +431,25 @@ mod tests {
         c.data_type = "geometry".into();
         assert_eq!(map_column(&c, "s", "t").unwrap().pg_type, "\"public\".\"geometry\"");
         assert_eq!(map_column(&c, "s", "t").unwrap().kind, ValueKind::Spatial { postgis: true });
+    }
+
+    #[test]
+    fn vectors_are_pgvector_when_installed_else_real_arrays() {
+        let mut c = col("v", "vector", "vector(3)");
+        assert_eq!(map_column(&c, "s", "t").unwrap().pg_type, "real[]");
+        assert_eq!(map_column(&c, "s", "t").unwrap().kind, ValueKind::Vector { pgvector: false });
+        c.pgvector = Some("ext".into());
+        assert_eq!(map_column(&c, "s", "t").unwrap().pg_type, "\"ext\".\"vector\"(3)");
+        assert_eq!(map_column(&c, "s", "t").unwrap().kind, ValueKind::Vector { pgvector: true });
+        // the dimension from the byte length where COLUMN_TYPE does not say it
+        c.column_type = "vector".into();
+        c.char_max_len = Some(4 * 768);
+        assert_eq!(map_column(&c, "s", "t").unwrap().pg_type, "\"ext\".\"vector\"(768)");
+        // beyond what pgvector's vector holds (MySQL allows 16383)
+        c.column_type = "vector(16383)".into();
+        assert_eq!(map_column(&c, "s", "t").unwrap().pg_type, "real[]");
+        c.column_type = "VECTOR(16000)".into();
+        assert_eq!(map_column(&c, "s", "t").unwrap().pg_type, "\"ext\".\"vector\"(16000)");
     }
 
     #[test]

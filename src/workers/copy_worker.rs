@@ -366,8 +366,8 @@ fn copy_whole(
 }
 
 fn describe(conn: &mut mysql::Conn, t: &ClaimedTable, options: &SourceOptions) -> Result<TableDefinition> {
-    let postgis = in_transaction(catalog::postgis_schema)?;
-    Ok(discovery::describe(conn, options, &t.mysql_schema, &t.mysql_table, &t.pg_schema, postgis.as_deref())?)
+    let extensions = in_transaction(catalog::extensions)?;
+    Ok(discovery::describe(conn, options, &t.mysql_schema, &t.mysql_table, &t.pg_schema, &extensions)?)
 }
 
 /// When the table qualifies (`copy_split_rows`), creates it and its key ranges in one
@@ -452,9 +452,8 @@ fn copy_range(
         }
         // the last range: keys, indexes, defaults and comments need the whole definition
         // (read here, in this transaction: `describe` would open one of its own)
-        let postgis = catalog::postgis_schema()?;
-        let def =
-            discovery::describe(&mut conn, options, &t.mysql_schema, &t.mysql_table, &t.pg_schema, postgis.as_deref())?;
+        let extensions = catalog::extensions()?;
+        let def = discovery::describe(&mut conn, options, &t.mysql_schema, &t.mysql_table, &t.pg_schema, &extensions)?;
         catalog::execute("SET LOCAL synchronous_commit = on")?;
         let (opts, notes) = column_options(&def, &registered.mapped, flavor);
         let created = Created { relid: relation(&qualified)?, mapped: registered.mapped.clone(), opts, notes };

@@ -54,13 +54,13 @@ pub fn apply(
         ids.insert(name, t);
     }
     let charsets: HashMap<String, String> = event.schema_charsets.iter().cloned().collect();
-    let postgis = catalog::postgis_schema()?;
+    let extensions = catalog::extensions()?;
     let ctx = DdlContext {
         default_schema: &event.default_schema,
         mappings: &mappings,
         options: &options,
         flavor: if event.mysql { Flavor::MySql } else { Flavor::MariaDb },
-        postgis: postgis.as_deref(),
+        extensions: &extensions,
         tables: &models,
         schema_charsets: &charsets,
     };

@@ -24,6 +24,7 @@ use crate::core::position::BinlogPosition;
 use crate::core::schema;
 use crate::core::sql::{self, quote_ident};
 use crate::core::state::{CopySlotState, SourceStatus, TableState};
+use crate::core::types::Extensions;
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::{backend_sleep, in_subtransaction, in_transaction, shutdown_requested};
 use pgrx::pg_sys;
@@ -88,12 +89,12 @@ struct Phase {
 }
 
 /// The tables of the mapped schemas that the options select, as the source defines them
-/// (`postgis`: the schema of PostGIS's types, when installed).
+/// (`extensions`: the destination's PostGIS and pgvector, where installed).
 pub fn discover(
     conn: &mut mysql::Conn,
     source: &catalog::SourceRow,
     options: &SourceOptions,
-    postgis: Option<&str>,
+    extensions: &Extensions,
 ) -> Result<Vec<TableDefinition>> {
     let mappings = source.mappings()?;
     let mut out = Vec::new();
@@ -106,7 +107,7 @@ pub fn discover(
         }
         for table in mysql_source::list_tables(conn, my_schema)? {
             if options.table_selected(my_schema, &table) {
-                out.push(discovery::describe(conn, options, my_schema, &table, pg_schema, postgis)?);
+                out.push(discovery::describe(conn, options, my_schema, &table, pg_schema, extensions)?);
             }
         }
     }
@@ -242,7 +243,7 @@ fn describe_tables_to_copy(source: &catalog::SourceRow, endpoint: &Endpoint, opt
     }
     let mut conn = mysql_source::connect(endpoint, None)?;
     mysql_source::check_server(&mut conn)?;
-    let postgis = in_transaction(catalog::postgis_schema)?;
+    let extensions = in_transaction(catalog::extensions)?;
     let mut present: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
     for t in pending {
         if !present.contains_key(&t.mysql_schema) {
@@ -257,7 +258,7 @@ fn describe_tables_to_copy(source: &catalog::SourceRow, endpoint: &Endpoint, opt
             &t.mysql_schema,
             &t.mysql_table,
             &t.pg_schema,
-            postgis.as_deref(),
+            &extensions,
         )?;
         if def.columns == t.columns && def.key == t.key {
             continue;
@@ -290,8 +291,8 @@ fn run(arg: i32, phase: &mut Phase) -> Result<()> {
     let info = mysql_source::check_server(&mut meta)?;
     // where replication starts if no table gets a point of its own (every table keyless)
     let (now, _) = mysql_source::binlog_status(&mut meta, info.flavor)?;
-    let postgis = in_transaction(catalog::postgis_schema)?;
-    let tables = discover(&mut meta, &source, &options, postgis.as_deref())?;
+    let extensions = in_transaction(catalog::extensions)?;
+    let tables = discover(&mut meta, &source, &options, &extensions)?;
     drop(meta);
 
     phase.copying = true;

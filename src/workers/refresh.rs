@@ -35,8 +35,8 @@ pub fn register(source: &SourceRow, my_schema: &str, only_new: bool) -> Result<R
     let endpoint = Endpoint::resolve(&source.url, &options)?;
     let mut conn = mysql_source::connect(&endpoint, None)?;
     mysql_source::check_server(&mut conn)?;
-    let postgis = catalog::postgis_schema()?;
-    let tables: Vec<_> = init::discover(&mut conn, source, &options, postgis.as_deref())?
+    let extensions = catalog::extensions()?;
+    let tables: Vec<_> = init::discover(&mut conn, source, &options, &extensions)?
         .into_iter()
         .filter(|t| t.mysql_schema == my_schema)
         .collect();

@@ -64,8 +64,8 @@ pub fn set(source: &SourceRow, text: &str) -> Result<usize> {
     }
     let mut adopted = 0;
     if catalog::tables_for_source_names(source.id)?.is_empty() {
-        let postgis = catalog::postgis_schema()?;
-        let tables = init::discover(&mut conn, source, &options, postgis.as_deref())?;
+        let extensions = catalog::extensions()?;
+        let tables = init::discover(&mut conn, source, &options, &extensions)?;
         let mut missing = Vec::new();
         for t in tables.iter().filter(|t| t.problem.is_none()) {
             let name = sql::qualified(&t.pg_schema, &t.mysql_table);

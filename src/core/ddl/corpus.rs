@@ -44,7 +44,7 @@ pub(super) fn fixture() -> &'static Fixture {
                 mappings: &mappings,
                 options: &options,
                 flavor: Flavor::MariaDb,
-                postgis: None,
+                extensions: &NO_EXTENSIONS,
                 tables: &empty,
                 schema_charsets: &charsets,
             };
@@ -55,6 +55,8 @@ pub(super) fn fixture() -> &'static Fixture {
     })
 }
 
+static NO_EXTENSIONS: crate::core::types::Extensions = crate::core::types::Extensions { postgis: None, pgvector: None };
+
 pub(super) fn ctx(flavor: Flavor) -> DdlContext<'static> {
     let f = fixture();
     DdlContext {
@@ -62,7 +64,7 @@ pub(super) fn ctx(flavor: Flavor) -> DdlContext<'static> {
         mappings: &f.mappings,
         options: &f.options,
         flavor,
-        postgis: None,
+        extensions: &NO_EXTENSIONS,
         tables: &f.tables,
         schema_charsets: &f.charsets,
     }

@@ -44,8 +44,8 @@ pub struct DdlContext<'a> {
     /// type_override, zero_dates, limit_tables/skip_tables (`table_selected`).
     pub options: &'a SourceOptions,
     pub flavor: Flavor,
-    /// The schema of PostGIS's types in the destination, if installed.
-    pub postgis: Option<&'a str>,
+    /// The destination's PostGIS and pgvector, where installed.
+    pub extensions: &'a crate::core::types::Extensions,
     /// The replicated tables (every table the catalogue has for the source).
     pub tables: &'a HashMap<TableName, TableModel>,
     /// Default character set of each MySQL schema, where known.

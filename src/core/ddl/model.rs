@@ -17,7 +17,7 @@ pub(crate) struct Env<'a> {
     pub table: &'a str,
     /// The character set of character columns that name none.
     pub charset: Option<String>,
-    pub postgis: Option<&'a str>,
+    pub extensions: &'a crate::core::types::Extensions,
 }
 
 /// The information_schema form of a type: (DATA_TYPE, COLUMN_TYPE, char len, precision,
@@ -285,7 +285,8 @@ pub(crate) fn column(c: &ColumnSpec, env: &Env) -> Result<(MySqlColumn, ColumnEx
         pg_override: env.options.override_for(env.schema, env.table, &info.column_type),
         zero_dates: env.options.zero_dates,
         charset,
-        postgis: env.postgis.map(str::to_string),
+        postgis: env.extensions.postgis.clone(),
+        pgvector: env.extensions.pgvector.clone(),
     };
     let mut extra_list = Vec::new();
     let default = match &c.default {
@@ -472,8 +473,14 @@ mod tests {
         let toks = lex(def);
         let spec = parse_column(&mut P::new(&toks)).unwrap();
         let options = SourceOptions::default();
-        let env =
-            Env { flavor, options: &options, schema: "s", table: "t", charset: Some("utf8mb4".into()), postgis: None };
+        let env = Env {
+            flavor,
+            options: &options,
+            schema: "s",
+            table: "t",
+            charset: Some("utf8mb4".into()),
+            extensions: &Default::default(),
+        };
         column(&spec, &env).unwrap()
     }
 

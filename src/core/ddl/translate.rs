@@ -168,7 +168,7 @@ fn replicated<'t>(ctx: &DdlContext, tables: &'t Tables, t: &TableName) -> Result
 
 fn env<'a>(ctx: &'a DdlContext, t: &'a TableName, charset: Option<String>) -> Env<'a> {
     let charset = charset.or_else(|| ctx.schema_charsets.get(&t.0).cloned());
-    Env { flavor: ctx.flavor, options: ctx.options, schema: &t.0, table: &t.1, charset, postgis: ctx.postgis }
+    Env { flavor: ctx.flavor, options: ctx.options, schema: &t.0, table: &t.1, charset, extensions: ctx.extensions }
 }
 
 fn empty_model(t: &TableName, pg: &str) -> TableModel {
@@ -937,7 +937,7 @@ fn model_default(
     nullable: bool,
 ) -> (Option<String>, bool) {
     let options = crate::core::options::SourceOptions::default();
-    let env = Env { flavor, options: &options, schema: "", table: "", charset: None, postgis: None };
+    let env = Env { flavor, options: &options, schema: "", table: "", charset: None, extensions: &Default::default() };
     let probe = parse::ColumnSpec { type_name: "int".into(), nullable: Some(nullable), ..spec.clone() };
     match model::column(&probe, &env) {
         Ok((_, x)) => {
