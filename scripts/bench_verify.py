@@ -1,15 +1,19 @@
-"""Benchmark (not a test): the rate of verify_tables, idle and under a write load, and the
-replay lag meanwhile. Uses the harness's private servers (CHAMELEON_TEST_* ports and scratch).
+"""Benchmark (not a test): the rate of verify_tables, idle and under a sysbench write load, and
+the replay lag meanwhile: issue 16's target setting. Uses the harness's private servers
+(CHAMELEON_TEST_* ports and scratch).
 
-One sysbench-shaped table (id, k, c char(120), pad char(60)) of BENCH_VERIFY_ROWS rows
-(default 500,000) is replicated; then verify_tables runs BENCH_VERIFY_ROUNDS times idle and as
-many times while a write load (updates, inserts, deletes on the same table in small
-transactions, BENCH_VERIFY_TPS per second) runs. Each run must say `equal`. Under the load a
-probe row written every 100 ms with its wall-clock time is polled for at the destination every
-10 ms: the replay lag's p50/p99/max while verifying. Prints the numbers."""
+BENCH_VERIFY_TABLES (default 4) sysbench tables of BENCH_VERIFY_ROWS rows (default 500,000),
+made by `sysbench oltp_write_only prepare`, are replicated; then verify_tables (every table of
+the source) runs BENCH_VERIFY_ROUNDS times idle and as many times while `sysbench
+oltp_write_only` (BENCH_VERIFY_THREADS threads, default 2, unthrottled: as fast as this machine
+goes) writes to the same tables. Each run must say `equal` for every table. The rate is the rows
+compared (source side, all tables) over the run's wall time. Under the load a probe row written
+every 100 ms with its wall-clock time is polled for at the destination every 10 ms: the replay
+lag's p50/p99/max with the load alone, then while verifying. Prints the numbers."""
 import os
-import random
+import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -18,69 +22,57 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from harness import Servers  # noqa: E402
 
+TABLES = int(os.environ.get("BENCH_VERIFY_TABLES", "4"))
 ROWS = int(os.environ.get("BENCH_VERIFY_ROWS", "500000"))
 ROUNDS = int(os.environ.get("BENCH_VERIFY_ROUNDS", "3"))
-TPS = int(os.environ.get("BENCH_VERIFY_TPS", "300"))
+THREADS = int(os.environ.get("BENCH_VERIFY_THREADS", "2"))
 SCRATCH = os.environ.get("CHAMELEON_TEST_SCRATCH", "/tmp/pg_chameleon_rs-bench-verify")
 MYSQL_PORT = int(os.environ.get("CHAMELEON_TEST_MYSQL_PORT", "53316"))
 PG_PORT = int(os.environ.get("CHAMELEON_TEST_PG_PORT", "55442"))
 
 
-def load(my):
+def sysbench(s, *args):
+    return ["sysbench", "oltp_write_only", "--db-driver=mysql", f"--mysql-socket={s.mariadb.socket}",
+            "--mysql-user=root", "--mysql-db=sbtest", f"--tables={TABLES}", f"--table-size={ROWS}", *args]
+
+
+def load(s, my):
     with my.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS vb")
-        cur.execute("CREATE DATABASE vb")
-        cur.execute("USE vb")
-        cur.execute("CREATE TABLE sbtest1 (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL DEFAULT 0, "
-                    "c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', KEY k_1 (k))")
-        cur.execute("CREATE TABLE probe (id INT PRIMARY KEY, at DOUBLE)")
-        cur.execute("INSERT INTO probe VALUES (1, 0)")
-        done = 0
-        while done < ROWS:
-            n = min(100_000, ROWS - done)
-            cur.execute(
-                f"INSERT INTO sbtest1 (k, c, pad) SELECT FLOOR(RAND() * {ROWS}), CONCAT(LPAD(seq, 11, '0'), '-', "
-                "MD5(RAND()), '-', MD5(RAND()), '-', SUBSTRING(MD5(RAND()), 1, 20)), "
-                f"CONCAT(LPAD(seq, 11, '0'), '-', SUBSTRING(MD5(RAND()), 1, 30)) FROM seq_1_to_{n}")
-            done += n
+        cur.execute("DROP DATABASE IF EXISTS sbtest")
+        cur.execute("CREATE DATABASE sbtest")
+    sb = subprocess.run(sysbench(s, "--threads=2", "prepare"), capture_output=True, text=True)
+    if sb.returncode != 0:
+        raise RuntimeError(f"sysbench prepare failed: {sb.stderr or sb.stdout}")
+    with my.cursor() as cur:
+        cur.execute("CREATE TABLE sbtest.probe (id INT PRIMARY KEY, at DOUBLE)")
+        cur.execute("INSERT INTO sbtest.probe VALUES (1, 0)")
         cur.execute("COMMIT")
 
 
 class Load:
-    def __init__(self, servers):
-        self.my = servers.mariadb.root("vb")
-        self.stop = threading.Event()
-        self.done = 0
-        self.error = None
-        self.thread = threading.Thread(target=self.run, daemon=True)
+    """sysbench oltp_write_only until stopped."""
 
-    def run(self):
-        rng = random.Random(1)
-        next_id = ROWS + 1_000_000
+    def __init__(self, s):
+        self.proc = subprocess.Popen(sysbench(s, f"--threads={THREADS}", "--time=0", "--report-interval=0",
+                                              "--mysql-ignore-errors=1062", "run"),
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.t0 = time.time()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
         try:
-            with self.my.cursor() as cur:
-                while not self.stop.is_set():
-                    t0 = time.time()
-                    cur.execute("START TRANSACTION")
-                    cur.execute("UPDATE sbtest1 SET k = k + 1 WHERE id = %s", (rng.randint(1, ROWS),))
-                    cur.execute("UPDATE sbtest1 SET c = %s WHERE id = %s", (f"u{rng.random()}", rng.randint(1, ROWS)))
-                    d = rng.randint(1, ROWS)
-                    cur.execute("DELETE FROM sbtest1 WHERE id = %s", (d,))
-                    cur.execute("INSERT INTO sbtest1 VALUES (%s, 1, 'c', 'pad')", (d,))
-                    cur.execute("INSERT INTO sbtest1 VALUES (%s, 2, 'new', 'pad')", (next_id,))
-                    next_id += 1
-                    cur.execute("COMMIT")
-                    self.done += 1
-                    time.sleep(max(0.0, 1.0 / TPS - (time.time() - t0)))
-        except Exception as e:
-            self.error = e
+            out, _ = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return out
 
 
 class Lag:
     """A probe row written every 100 ms with its wall-clock time, polled for every 10 ms."""
 
     def __init__(self, servers, db):
-        self.my = servers.mariadb.root("vb")
+        self.my = servers.mariadb.root("sbtest")
         self.pg = servers.postgres.connect(db)
         self.stop = threading.Event()
         self.lags = []
@@ -97,7 +89,7 @@ class Lag:
     def poll(self):
         seen = 0.0
         while not self.stop.is_set():
-            at = self.pg.execute("SELECT at FROM vb.probe WHERE id = 1").fetchone()[0]
+            at = self.pg.execute("SELECT at FROM sbtest.probe WHERE id = 1").fetchone()[0]
             if at and at > seen:
                 self.lags.append(time.time() - at)
                 seen = at
@@ -112,13 +104,20 @@ class Lag:
 
 
 def verify(pg):
-    run = pg.execute("SELECT chameleon.verify_tables('src', ARRAY['vb.sbtest1'])").fetchone()[0]
+    """One verify_tables run of every table: (states, rows compared on the source side, wall
+    seconds, notes of tables not equal)."""
+    run = pg.execute("SELECT chameleon.verify_tables('src')").fetchone()[0]
+    t0 = time.time()
     while True:
-        r = pg.execute("SELECT state, rows_source, rows_per_s, differing_rows, reason FROM chameleon.verification "
-                       "WHERE run_id = %s", (run,)).fetchone()
-        if r[0] not in ("queued", "running"):
-            return r
-        time.sleep(0.2)
+        rows = pg.execute("SELECT mysql_table, state, rows_source, differing_rows, reason FROM chameleon.verification "
+                          "WHERE run_id = %s", (run,)).fetchall()
+        if rows and all(r[1] not in ("queued", "running") for r in rows):
+            break
+        time.sleep(0.1)
+    wall = time.time() - t0
+    states = sorted({r[1] for r in rows})
+    notes = [f"{r[0]}: {r[1]} {r[3]} {r[4] or ''}" for r in rows if r[1] != "equal"]
+    return states, sum(r[2] or 0 for r in rows), wall, notes
 
 
 def main():
@@ -126,44 +125,39 @@ def main():
     try:
         my = s.mariadb.root()
         t0 = time.time()
-        load(my)
-        print(f"loaded {ROWS} rows in {time.time() - t0:.1f} s", flush=True)
+        load(s, my)
+        print(f"sysbench prepare: {TABLES} x {ROWS} rows in {time.time() - t0:.1f} s", flush=True)
         db = s.postgres.create_database("bench_verify")
         pg = s.postgres.connect(db)
-        pg.execute("SELECT chameleon.add_source('src', %s, '{\"vb\": \"vb\"}', '{}')", (s.mariadb.url(),))
+        pg.execute("SELECT chameleon.add_source('src', %s, '{\"sbtest\": \"sbtest\"}', '{}')", (s.mariadb.url(),))
         assert pg.execute("SELECT chameleon.init_replica('src', wait => true)").fetchone()[0] == "initialised"
         pg.execute("SELECT chameleon.start_replica('src')")
         assert pg.execute("SELECT chameleon.wait_for('src', '600 seconds')").fetchone()[0] is True
         for i in range(ROUNDS):
-            r = verify(pg)
-            print(f"idle {i}: {r[0]}, {r[1]} rows, {r[2]} rows/s", flush=True)
-        load_ = Load(s)
+            states, rows, wall, notes = verify(pg)
+            print(f"idle {i}: {'/'.join(states)}, {rows} rows in {wall:.2f} s: {rows / wall:,.0f} rows/s {notes or ''}",
+                  flush=True)
+        sb = Load(s)
         lag = Lag(s, db)
-        load_.thread.start()
         for t in lag.threads:
             t.start()
-        time.sleep(3)
-        t_base = time.time()
-        base_lags = len(lag.lags)
-        time.sleep(5)
-        print(f"load alone: {lag.summary()}", flush=True)
+        time.sleep(10)
+        print(f"sysbench alone ({THREADS} threads): {lag.summary()}", flush=True)
         lag.lags = []
-        t0 = time.time()
-        n0 = load_.done
+        rates = []
         for i in range(ROUNDS):
-            r = verify(pg)
-            print(f"under load {i}: {r[0]}, {r[1]} rows, {r[2]} rows/s {r[3] if r[0] != 'equal' else ''} "
-                  f"{r[4] or ''}", flush=True)
-        rate = (load_.done - n0) / (time.time() - t0)
-        print(f"while verifying: {rate:.0f} transactions/s (5 row events each), {lag.summary()}", flush=True)
-        del t_base, base_lags
-        load_.stop.set()
+            states, rows, wall, notes = verify(pg)
+            rates.append(rows / wall)
+            print(f"under load {i}: {'/'.join(states)}, {rows} rows in {wall:.2f} s: {rows / wall:,.0f} rows/s "
+                  f"{notes or ''}", flush=True)
+        print(f"while verifying: {lag.summary()}", flush=True)
         lag.stop.set()
-        load_.thread.join(10)
         for t in lag.threads:
             t.join(10)
-        if load_.error:
-            print("load error:", load_.error)
+        out = sb.stop()
+        tps = [line for line in out.splitlines() if "transactions:" in line]
+        print(f"sysbench: {tps[0].strip() if tps else out[-500:]}", flush=True)
+        print(f"under load: {min(rates):,.0f} to {max(rates):,.0f} rows/s compared", flush=True)
     finally:
         s.stop()
 
