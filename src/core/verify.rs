@@ -331,14 +331,43 @@ const QUOTED: [bool; 256] = {
 /// doubled). The destination computes the same text with
 /// `string_agg(ROW(c1::text, ...)::text, E'\n' ORDER BY key)`.
 pub fn record_text(rows: &[Row]) -> String {
-    record_text_padded(rows, &[])
+    record_text_as(rows, &[])
 }
 
-/// `record_text` with the values of column `j` padded with spaces to `pads[j]` characters
-/// when that is `Some`, as PostgreSQL stores (and its output function writes) a
-/// `character(n)` value: the destination then writes that column without the cast to text
-/// that trims the padding.
-pub fn record_text_padded(rows: &[Row], pads: &[Option<usize>]) -> String {
+/// How the fast path writes a column's source text so that it is the destination's output
+/// text of the same value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ColumnForm {
+    /// As converted.
+    #[default]
+    AsIs,
+    /// Padded with spaces to n characters, as PostgreSQL stores (and its output function
+    /// writes) a `character(n)` value: the destination then writes that column without the
+    /// cast to text that trims the padding.
+    Padded(usize),
+    /// A date-time or time whose fraction of a second loses its trailing zeros (and its point
+    /// when nothing is left), as PostgreSQL writes timestamps and times: MySQL's text protocol
+    /// writes a DATETIME(6) `10:11:12.500000`, PostgreSQL `10:11:12.5`. The same value either
+    /// way, so an equal text still means an equal value.
+    TrimmedFraction,
+}
+
+/// A date-time's or time's text with its fraction of a second as PostgreSQL writes it: the
+/// digits after the first point, up to the first non-digit (a time zone), without trailing
+/// zeros.
+pub fn trimmed_fraction(v: &str) -> std::borrow::Cow<'_, str> {
+    let Some(dot) = v.find('.') else { return v.into() };
+    let digits = v[dot + 1..].bytes().take_while(u8::is_ascii_digit).count();
+    let kept = v[dot + 1..dot + 1 + digits].trim_end_matches('0').len();
+    if kept == digits {
+        return v.into();
+    }
+    let end = if kept == 0 { dot } else { dot + 1 + kept };
+    format!("{}{}", &v[..end], &v[dot + 1 + digits..]).into()
+}
+
+/// `record_text` with each column `j` written in `forms[j]` (`AsIs` where `forms` is short).
+pub fn record_text_as(rows: &[Row], forms: &[ColumnForm]) -> String {
     let mut out: Vec<u8> =
         Vec::with_capacity(rows.iter().map(|r| r.iter().flatten().map(|v| v.len() + 3).sum::<usize>() + 3).sum());
     for (i, row) in rows.iter().enumerate() {
@@ -351,7 +380,15 @@ pub fn record_text_padded(rows: &[Row], pads: &[Option<usize>]) -> String {
                 out.push(b',');
             }
             let Some(v) = v else { continue };
-            let pad = pads.get(j).copied().flatten().map_or(0, |n| n.saturating_sub(v.chars().count()));
+            let form = forms.get(j).copied().unwrap_or_default();
+            let v = match form {
+                ColumnForm::TrimmedFraction => trimmed_fraction(v),
+                _ => std::borrow::Cow::Borrowed(v.as_str()),
+            };
+            let pad = match form {
+                ColumnForm::Padded(n) => n.saturating_sub(v.chars().count()),
+                _ => 0,
+            };
             let v = v.as_bytes();
             if pad == 0 && !v.is_empty() && !v.iter().any(|&b| QUOTED[b as usize]) {
                 out.extend_from_slice(v);
@@ -654,25 +691,48 @@ mod tests {
     #[test]
     fn a_padded_column_is_written_as_character_n_writes_it() {
         let rows = vec![r(&[Some("1"), Some("ab"), Some("x")]), r(&[Some("2"), Some(""), Some("é€")])];
-        let pads = [None, Some(4), Some(3)];
-        assert_eq!(record_text_padded(&rows, &pads), "(1,\"ab  \",\"x  \")\n(2,\"    \",\"é€ \")");
+        let pads = [ColumnForm::AsIs, ColumnForm::Padded(4), ColumnForm::Padded(3)];
+        assert_eq!(record_text_as(&rows, &pads), "(1,\"ab  \",\"x  \")\n(2,\"    \",\"é€ \")");
         // a value as long as its width (or longer) is not padded; no width: record_text
         let full = vec![r(&[Some("1"), Some("abcd"), Some("abcdef")])];
-        assert_eq!(record_text_padded(&full, &pads), "(1,abcd,abcdef)");
-        assert_eq!(record_text_padded(&rows, &[]), record_text(&rows));
+        assert_eq!(record_text_as(&full, &pads), "(1,abcd,abcdef)");
+        assert_eq!(record_text_as(&rows, &[]), record_text(&rows));
         // one bit of a padded value changes the text
-        let base = record_text_padded(&rows, &pads);
+        let base = record_text_as(&rows, &pads);
         for bit in 0..8 {
             let mut b = b"ab".to_vec();
             b[1] ^= 1 << bit;
             let Ok(v) = String::from_utf8(b) else { continue };
             let mut changed = rows.clone();
             changed[0][1] = Some(v);
-            assert_ne!(record_text_padded(&changed, &pads), base, "bit {bit}");
+            assert_ne!(record_text_as(&changed, &pads), base, "bit {bit}");
         }
         // a trailing space is padding: "ab " and "ab" are the same character(4)
         let spaced = vec![r(&[Some("1"), Some("ab "), Some("x")]), rows[1].clone()];
-        assert_eq!(record_text_padded(&spaced, &pads), base);
+        assert_eq!(record_text_as(&spaced, &pads), base);
+    }
+
+    #[test]
+    fn a_fraction_is_written_as_postgresql_writes_it() {
+        for (converted, written) in [
+            ("2024-01-05 10:11:12.500000", "2024-01-05 10:11:12.5"),
+            ("2024-01-05 10:11:12.000000", "2024-01-05 10:11:12"),
+            ("2024-01-05 10:11:12.000001", "2024-01-05 10:11:12.000001"),
+            ("2024-01-05 10:11:12.120000+00", "2024-01-05 10:11:12.12+00"),
+            ("2024-01-05 10:11:12.000000+00", "2024-01-05 10:11:12+00"),
+            ("2024-01-05 10:11:12", "2024-01-05 10:11:12"),
+            ("23:59:59.500000", "23:59:59.5"),
+            ("-infinity", "-infinity"),
+            ("2024-01-05", "2024-01-05"),
+        ] {
+            assert_eq!(trimmed_fraction(converted), written, "{converted}");
+        }
+        let forms = [ColumnForm::AsIs, ColumnForm::TrimmedFraction];
+        let rows = vec![r(&[Some("1"), Some("2024-01-05 10:11:12.500000")]), r(&[Some("2"), None])];
+        assert_eq!(record_text_as(&rows, &forms), "(1,\"2024-01-05 10:11:12.5\")\n(2,)");
+        // a microsecond more is another text
+        let later = vec![r(&[Some("1"), Some("2024-01-05 10:11:12.500001")]), r(&[Some("2"), None])];
+        assert_ne!(record_text_as(&later, &forms), record_text_as(&rows, &forms));
     }
 
     #[test]

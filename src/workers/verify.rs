@@ -33,8 +33,8 @@ use crate::core::state::{SourceStatus, TableState};
 use crate::core::types::ValueKind;
 use crate::core::value;
 use crate::core::verify::{
-    change_keys, decide, moved_forward_in_key_order, record_text_padded, touches, Change, ChunkCompare, Diff, KeyRange,
-    Row, Tally,
+    change_keys, decide, moved_forward_in_key_order, record_text_as, touches, Change, ChunkCompare, ColumnForm, Diff,
+    KeyRange, Row, Tally,
 };
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::{
@@ -313,8 +313,8 @@ struct Plan {
     /// The destination's ROW list for a chunk's text (`record_columns`): the same text as
     /// `select`'s, with fewer casts.
     record: String,
-    /// The width of each `character(n)` column `record` writes padded (`record_text_padded`).
-    pads: Vec<Option<usize>>,
+    /// How the source text of each column is written for `record`'s (`record_text_as`).
+    forms: Vec<ColumnForm>,
     from: String,
     pg_key: Option<String>,
 }
@@ -335,7 +335,7 @@ impl Plan {
         let range_key = int_key.then(|| table.columns[key[0]].name.clone());
         let pg_key = range_key.as_deref().map(quote_ident);
         let record = select.clone();
-        Plan { table, key, range_key, canonical, select, record, pads: Vec::new(), from, pg_key }
+        Plan { table, key, range_key, canonical, select, record, forms: Vec::new(), from, pg_key }
     }
 
     fn method(&self) -> &'static str {
@@ -375,7 +375,7 @@ fn verify_table(ctx: &Ctx, table_id: i32) -> Result<Tally> {
     let mut plan = Plan::of(table);
     in_transaction(|| {
         catalog::verify_table_started(ctx.run_id, table_id, plan.method())?;
-        (plan.record, plan.pads) = record_columns(&plan)?;
+        (plan.record, plan.forms) = record_columns(&plan)?;
         Ok(())
     })?;
     let (tx, rx) = bounded::<SourceChunk>(1);
@@ -555,7 +555,7 @@ fn compare_range_at_replay(
             let t0 = Instant::now();
             let text = match text_as_read {
                 Some(text) if !changed => text,
-                _ => record_text_padded(&moved, &plan.pads),
+                _ => record_text_as(&moved, &plan.forms),
             };
             times.text += t0.elapsed();
             let t0 = Instant::now();
@@ -639,27 +639,33 @@ fn range_filter(plan: &Plan, range: &KeyRange) -> String {
 /// text is written by its type's output function, which is what its cast to text writes (a
 /// cast to text without a function is the output function, or binary for varchar), and saves
 /// a cast per value; a `character(n)` column by its output function too, padded to n (the
-/// source side pads it the same, `pads`); the others (boolean, inet, domains, ...) as
-/// `column::text`.
-fn record_columns(plan: &Plan) -> Result<(String, Vec<Option<usize>>)> {
+/// source side pads it the same, `ColumnForm::Padded`); the others (boolean, inet, domains,
+/// ...) as `column::text`. A timestamp or time column's source text loses the trailing zeros of
+/// its fraction, as PostgreSQL writes it (`ColumnForm::TrimmedFraction`).
+fn record_columns(plan: &Plan) -> Result<(String, Vec<ColumnForm>)> {
     // aggregates: one row even when the column is not there (then `::text`, and the
     // destination's query reports the missing column as it did)
     let sql = "SELECT bool_and(t.typtype IN ('b', 'e') AND NOT EXISTS (SELECT 1 FROM pg_cast c \
                WHERE c.castsource = a.atttypid AND c.casttarget = 'text'::regtype AND c.castmethod = 'f')), \
-               max(CASE WHEN a.atttypid = 'bpchar'::regtype AND a.atttypmod > 4 THEN a.atttypmod - 4 END) \
+               max(CASE WHEN a.atttypid = 'bpchar'::regtype AND a.atttypmod > 4 THEN a.atttypmod - 4 END), \
+               bool_or(a.atttypid IN ('timestamp'::regtype, 'timestamptz'::regtype, 'time'::regtype)) \
                FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
                WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped";
     let mut out = Vec::with_capacity(plan.table.columns.len());
-    let mut pads = Vec::with_capacity(plan.table.columns.len());
+    let mut forms = Vec::with_capacity(plan.table.columns.len());
     for c in &plan.table.columns {
-        let (native, width) =
-            Spi::get_two_with_args::<bool, i32>(sql, &[plan.from.as_str().into(), c.name.as_str().into()])?;
+        let (native, width, time) =
+            Spi::get_three_with_args::<bool, i32, bool>(sql, &[plan.from.as_str().into(), c.name.as_str().into()])?;
         let name = quote_ident(&c.name);
         let width = width.and_then(|w| usize::try_from(w).ok());
         out.push(if native == Some(true) || width.is_some() { name } else { format!("{name}::text") });
-        pads.push(width);
+        forms.push(match (width, time) {
+            (Some(n), _) => ColumnForm::Padded(n),
+            (None, Some(true)) => ColumnForm::TrimmedFraction,
+            _ => ColumnForm::AsIs,
+        });
     }
-    Ok((out.join(", "), pads))
+    Ok((out.join(", "), forms))
 }
 
 /// The destination rows of a range as `core::verify::record_text` writes them, in key order,
@@ -953,7 +959,7 @@ struct ProducerArgs {
     columns: Vec<crate::core::types::MySqlColumn>,
     kinds: Vec<ValueKind>,
     range_key: Option<(String, usize)>,
-    pads: Vec<Option<usize>>,
+    forms: Vec<ColumnForm>,
 }
 
 impl Producer {
@@ -966,7 +972,7 @@ impl Producer {
             columns: plan.table.columns.clone(),
             kinds: plan.table.mapped.iter().map(|m| m.kind.clone()).collect(),
             range_key: plan.range_key.clone().zip(plan.key.first().copied()),
-            pads: plan.pads.clone(),
+            forms: plan.forms.clone(),
         };
         Producer(spawn_without_signals("verify-reader", move || produce(args, tx)))
     }
@@ -1053,7 +1059,7 @@ fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
         };
         let last = hi.is_none();
         // the text is written here, while the main thread compares the chunk before
-        let text = Some(record_text_padded(&rows, &a.pads));
+        let text = Some(record_text_as(&rows, &a.forms));
         tx.send(SourceChunk { at, range: KeyRange::Int { lo, hi }, rows, text, last }).map_err(|_| gone())?;
         if last {
             return Ok(());

@@ -3,21 +3,26 @@ ROW list writes a column without its cast to text where its type's output functi
 the cast writes (`record_columns`), with the cast where it is not (CHAR(n), whose cast trims
 the padding). An equal table is equal as text in every chunk (a type written
 differently on each side would send its chunks row by row); one value changed in a column
-of either kind is found, with its column."""
+of either kind is found, with its column. Date-times and times with a fraction of a second
+(MySQL's text protocol writes DATETIME(6) `.500000`, PostgreSQL `.5`) are equal as text too."""
 import time
 
 from test_verify import t, wait_run
 
 SCHEMA = """CREATE TABLE vtt (
     id INT PRIMARY KEY, flag BOOLEAN, c CHAR(10), vc VARCHAR(20), n INT, bi BIGINT, si SMALLINT,
-    dec_ DECIMAL(12,3), dt DATE, ts DATETIME, tm TIME, e ENUM('x','y z'), bl BLOB, tx TEXT)"""
+    dec_ DECIMAL(12,3), dt DATE, ts DATETIME, tm TIME, e ENUM('x','y z'), bl BLOB, tx TEXT,
+    ts6 DATETIME(6), tz3 TIMESTAMP(3) NULL, tm6 TIME(6))"""
+FRACTIONS = ["000000", "500000", "120000", "000001", "999999", "100100"]
 ROWS = 12_000  # two chunks
 
 
 def row(i):
     return (i, i % 2 == 0, f"c{i % 7}", f"v {i}" if i % 5 else "", i * 3, i * 1_000_000_007, i % 300,
             f"{i}.5", "2021-03-04", f"2022-01-02 03:04:{i % 60:02d}", "12:34:56", ["x", "y z"][i % 2],
-            bytes([i % 256, 0, 10]), None if i % 11 == 0 else f"t({i}),\"q\"")
+            bytes([i % 256, 0, 10]), None if i % 11 == 0 else f"t({i}),\"q\"",
+            f"2023-05-06 07:08:{i % 60:02d}.{FRACTIONS[i % 6]}", f"2024-02-03 04:05:06.{FRACTIONS[i % 6][:3]}",
+            f"{i % 24:02d}:30:00.{FRACTIONS[(i + 1) % 6]}")
 
 
 def test_typed_chunks_are_equal_as_text_and_a_changed_value_is_found(ctx):
@@ -25,7 +30,7 @@ def test_typed_chunks_are_equal_as_text_and_a_changed_value_is_found(ctx):
     with ctx.my.cursor() as cur:
         cur.execute(f"USE `{ctx.my_schema}`")
         for start in range(1, ROWS + 1, 3000):
-            cur.executemany("INSERT INTO vtt VALUES (" + ",".join(["%s"] * 14) + ")",
+            cur.executemany("INSERT INTO vtt VALUES (" + ",".join(["%s"] * 17) + ")",
                             [row(i) for i in range(start, min(start + 3000, ROWS + 1))])
     ctx.add_source()
     assert ctx.one("SELECT chameleon.init_replica('src', wait => true)") == "initialised"
@@ -44,9 +49,12 @@ def test_typed_chunks_are_equal_as_text_and_a_changed_value_is_found(ctx):
     ctx.pg.execute("UPDATE shop.vtt SET n = n + 1 WHERE id = 100")
     ctx.pg.execute("UPDATE shop.vtt SET c = 'c9' WHERE id = 11000")
     ctx.pg.execute("UPDATE shop.vtt SET flag = 1 - flag WHERE id = 11001")
+    # a microsecond of a DATETIME(6), a millisecond of a TIMESTAMP(3)
+    ctx.pg.execute("UPDATE shop.vtt SET ts6 = ts6 + interval '1 microsecond' WHERE id = 2")
+    ctx.pg.execute("UPDATE shop.vtt SET tz3 = tz3 - interval '1 millisecond' WHERE id = 11999")
     time.sleep(0.2)
     res = wait_run(ctx, ctx.one("SELECT chameleon.verify_tables('src', %s)", ([name],)))
     r = res[name]
     assert r[1] == "different", r
     cols = {d["key"]["id"]: d["columns"] for d in r[5] if d["kind"] == "different"}
-    assert cols == {"100": ["n"], "11000": ["c"], "11001": ["flag"]}, r[5]
+    assert cols == {"100": ["n"], "11000": ["c"], "11001": ["flag"], "2": ["ts6"], "11999": ["tz3"]}, r[5]
