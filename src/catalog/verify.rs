@@ -235,6 +235,17 @@ pub fn stored_frontier(source_id: i32) -> Result<(Option<BinlogPosition>, i64)> 
     })
 }
 
+/// How long the oldest batch of the source that replay has still to apply has waited (None:
+/// replay is caught up). Open batches and prepared XA transactions are not waiting for replay.
+pub fn replay_backlog_age(source_id: i32) -> Result<Option<std::time::Duration>> {
+    let secs = Spi::get_one_with_args::<f64>(
+        "SELECT extract(epoch FROM clock_timestamp() - min(ts_created))::float8 FROM sch_chameleon.t_replica_batch \
+          WHERE i_id_source = $1 AND NOT b_replayed AND NOT b_open AND t_xa_xid IS NULL",
+        &[source_id.into()],
+    )?;
+    Ok(secs.and_then(|s| std::time::Duration::try_from_secs_f64(s.max(0.0)).ok()))
+}
+
 /// Whether every batch of the source up to `batch_id` is replayed (open batches and prepared XA
 /// transactions are not in the stream yet: an XA COMMIT moves its rows into a new batch).
 pub fn replayed_through(source_id: i32, batch_id: i64) -> Result<bool> {

@@ -19,6 +19,10 @@
 //! is not a single integer column (or that has none) is compared whole, as one chunk (its
 //! memory grows with the table).
 //!
+//! Verification yields to replay: before each chunk it waits while the oldest batch not yet
+//! replayed is older than `REPLAY_LAG_BOUND` (at most `YIELD_MAX` a chunk), so that on a busy
+//! machine the replica's lag stays in its usual range and the verification goes slower.
+//!
 //! With `repair`, a different table is copied again by `sync_tables` and compared again.
 
 use crate::catalog::{self, TableRow};
@@ -52,6 +56,11 @@ const CHUNK_ROWS: usize = 10_000;
 const SNAPSHOT_SECONDS: u64 = 10;
 /// How long to wait for replay to pass a snapshot's position.
 const REPLAY_WAIT: Duration = Duration::from_secs(600);
+/// The replay lag (age of the oldest batch not yet replayed) above which the verification
+/// waits before its next chunk, and the longest it waits so per chunk (a replica that cannot
+/// keep up anyway still gets verified, a chunk at a time).
+const REPLAY_LAG_BOUND: Duration = Duration::from_millis(250);
+const YIELD_MAX: Duration = Duration::from_secs(10);
 /// The prefix of a source value the converter refuses (the copy discards such a row): never
 /// equal to a PostgreSQL text, which holds no NUL.
 const REFUSED: char = '\u{0}';
@@ -427,6 +436,9 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>) -> Result<Tally> 
             // the producer ended early: its error is reported by `finish`
             Err(RecvTimeoutError::Disconnected) => return Ok(tally),
         };
+        let t0 = Instant::now();
+        yield_to_replay(ctx)?;
+        times.yielded += t0.elapsed();
         if overlay.as_ref().is_none_or(|o| o.at != chunk.at) {
             let after = wait_for_replay(ctx, &chunk.at)?;
             overlay = Some(Overlay { at: chunk.at.clone(), fetched: after, changes: Vec::new(), keys: Vec::new() });
@@ -509,6 +521,8 @@ struct Timings {
     matching: Duration,
     decide: Duration,
     progress: Duration,
+    /// Waiting for replay to catch up (`yield_to_replay`).
+    yielded: Duration,
     /// Chunks found equal by their text alone.
     by_text: u64,
 }
@@ -893,6 +907,22 @@ fn sample_json(plan: &Plan, tally: &Tally) -> serde_json::Value {
 /// Waits until replay has passed `at` (the read worker stored past it, and every batch it had
 /// stored then is replayed). Returns the id of the last batch that ends at or before `at`
 /// (the events after `at` are in the batches after it; 0 when the log keeps none before it).
+/// Waits while replay is more than `REPLAY_LAG_BOUND` behind (at most `YIELD_MAX`).
+fn yield_to_replay(ctx: &Ctx) -> Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < YIELD_MAX {
+        let behind = in_transaction(|| catalog::replay_backlog_age(ctx.source_id))?;
+        if behind.is_none_or(|b| b <= REPLAY_LAG_BOUND) {
+            break;
+        }
+        if shutdown_requested() {
+            return Err(ChameleonError::state("the verification was stopped".into()));
+        }
+        backend_sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 fn wait_for_replay(ctx: &Ctx, at: &BinlogPosition) -> Result<i64> {
     let started = Instant::now();
     let frontier = loop {
