@@ -92,6 +92,8 @@ COPY_ROUNDS = int(os.environ.get("BENCH_COPY_ROUNDS", "1"))
 MYSQL_PORT = int(os.environ.get("BENCH_MYSQL_PORT", "53396"))
 PG_PORT = int(os.environ.get("BENCH_PG_PORT", "55492"))
 REPORT = os.environ.get("BENCH_REPORT", os.path.join(HERE, "..", "BENCHMARKS.md"))
+# BENCHMARKS.md from this heading on is written by hand (other scripts' figures): kept as is
+OTHER_BENCHMARKS = "## Other benchmarks (scripts run by hand)"
 PERF = set(os.environ.get("BENCH_PERF", "").split(",")) - {""}
 DURABLE = os.environ.get("BENCH_DURABLE", "1") != "0"
 FULL_SIZE = (TABLES, ROWS, BACKLOG, SECONDS, THREADS) == (4, 500_000, 1_000_000, 60, 2)
@@ -792,8 +794,16 @@ def report(rows, notes, header, gaps):
         out += ["", "## perf profiles (ours, whole machine, PostgreSQL and MariaDB processes, `perf report --sort comm,dso,sym`)", ""]
         for name, text in PROFILES.items():
             out += [f"### {name}", "", "```", text, "```", ""]
+    # the sections of the benchmarks run by hand (scripts/bench_verify.py, ...) stay as they were
+    kept = ""
+    if os.path.exists(REPORT):
+        with open(REPORT) as f:
+            old = f.read()
+        at = old.find(OTHER_BENCHMARKS)
+        if at >= 0:
+            kept = "\n" + old[at:].rstrip("\n") + "\n"
     with open(REPORT, "w") as f:
-        f.write("\n".join(out) + "\n")
+        f.write("\n".join(out) + "\n" + kept)
     print(f"\nwritten to {os.path.abspath(REPORT)}")
 
 
