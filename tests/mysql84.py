@@ -77,6 +77,11 @@ ROTATE_EVENT, FORMAT_DESCRIPTION_EVENT, HEARTBEAT_EVENT = 4, 15, 27
 GTID_EVENT, ANONYMOUS_GTID_EVENT, PREVIOUS_GTIDS_EVENT, GTID_TAGGED_EVENT = 33, 34, 35, 42
 LOG_EVENT_ARTIFICIAL_F, LOG_EVENT_BINLOG_IN_USE_F = 0x20, 0x1
 HEADER_LEN = 19
+# binary protocol values: fixed-width numbers by column type (TINY, SHORT, YEAR, LONG, INT24,
+# FLOAT, LONGLONG, DOUBLE), and dates and times (DATE, DATETIME, TIMESTAMP, TIME: a length byte,
+# then that many bytes); every other type is a length-encoded string
+BINARY_FIXED_WIDTH = {0x01: 1, 0x02: 2, 0x0D: 2, 0x03: 4, 0x09: 4, 0x04: 4, 0x08: 8, 0x05: 8}
+BINARY_DATES = {0x07, 0x0A, 0x0B, 0x0C}
 
 # MariaDB's, not MySQL's: asking for them is an error on MySQL 8.4
 MARIADB_ONLY_VARIABLES = {"gtid_binlog_pos", "gtid_current_pos", "gtid_slave_pos", "gtid_domain_id",
@@ -734,14 +739,14 @@ class Session:
         bitmap = p[1:1 + (n + 9) // 8]
         pos = 1 + len(bitmap)
         out = []
-        fixed = {0x01: 1, 0x02: 2, 0x0D: 2, 0x03: 4, 0x09: 4, 0x04: 4, 0x08: 8, 0x05: 8}
+        fixed = BINARY_FIXED_WIDTH
         for i, t in enumerate(types):
             if bitmap[(i + 2) // 8] & (1 << ((i + 2) % 8)):
                 out.append(None)
             elif t in fixed:
                 out.append(p[pos:pos + fixed[t]])
                 pos += fixed[t]
-            elif t in (0x07, 0x0A, 0x0B, 0x0C):
+            elif t in BINARY_DATES:
                 ln = p[pos]
                 out.append(p[pos:pos + 1 + ln])
                 pos += 1 + ln
@@ -756,11 +761,10 @@ class Session:
         n = len(types)
         bitmap = bytearray((n + 9) // 8)
         body = b""
-        fixed = {0x01, 0x02, 0x0D, 0x03, 0x09, 0x04, 0x08, 0x05, 0x07, 0x0A, 0x0B, 0x0C}
         for i, (v, t) in enumerate(zip(row, types)):
             if v is None:
                 bitmap[(i + 2) // 8] |= 1 << ((i + 2) % 8)
-            elif t in fixed:
+            elif t in BINARY_FIXED_WIDTH or t in BINARY_DATES:  # kept with their length byte
                 body += v
             else:
                 body += lenenc_str(v)

@@ -96,14 +96,12 @@ pub fn metadata(tme: &TableMapEvent<'_>) -> CoreResult<MapMetadata> {
                 out.unsigned = Some(unsigned);
             }
             OptionalMetadataField::EnumStrValue(e) => {
-                let enums =
-                    e.iter_values().map(|v| v.map(|v| v.values().iter().map(|l| label(l.value_raw())).collect()));
-                out.enums = Some(enums.collect::<Result<_, _>>().map_err(unreadable)?);
+                let lists = e.iter_values().map(|v| v.map(|v| labels(v.values().iter().map(|l| l.value_raw()))));
+                out.enums = Some(lists.collect::<Result<_, _>>().map_err(unreadable)?);
             }
             OptionalMetadataField::SetStrValue(e) => {
-                let sets =
-                    e.iter_values().map(|v| v.map(|v| v.values().iter().map(|l| label(l.value_raw())).collect()));
-                out.sets = Some(sets.collect::<Result<_, _>>().map_err(unreadable)?);
+                let lists = e.iter_values().map(|v| v.map(|v| labels(v.values().iter().map(|l| l.value_raw()))));
+                out.sets = Some(lists.collect::<Result<_, _>>().map_err(unreadable)?);
             }
             _ => {}
         }
@@ -111,9 +109,9 @@ pub fn metadata(tme: &TableMapEvent<'_>) -> CoreResult<MapMetadata> {
     Ok(out)
 }
 
-/// A label of an ENUM or SET, where it is ASCII.
-fn label(raw: &[u8]) -> Option<String> {
-    raw.is_ascii().then(|| String::from_utf8_lossy(raw).into_owned())
+/// An ENUM's or SET's labels as the table map gives them, each where it is ASCII.
+fn labels<'a>(raw: impl Iterator<Item = &'a [u8]>) -> Vec<Option<String>> {
+    raw.map(|l| l.is_ascii().then(|| String::from_utf8_lossy(l).into_owned())).collect()
 }
 
 fn column_name(table: &ReaderTable, i: usize) -> String {
@@ -159,18 +157,18 @@ pub fn check(meta: &MapMetadata, table: &ReaderTable, name: &str, at: &str) -> C
         }
     }
     if differences.is_empty() && meta.columns == table.kinds.len() {
-        let enum_columns = table.kinds.iter().enumerate().filter_map(|(i, k)| match k {
-            ValueKind::Enum(l) => Some((i, l)),
-            _ => None,
-        });
-        let set_columns = table.kinds.iter().enumerate().filter_map(|(i, k)| match k {
-            ValueKind::Set(l) => Some((i, l)),
-            _ => None,
-        });
-        for (what, given, known) in
-            [("ENUM", &meta.enums, enum_columns.collect::<Vec<_>>()), ("SET", &meta.sets, set_columns.collect())]
-        {
+        for (what, given) in [("ENUM", &meta.enums), ("SET", &meta.sets)] {
             let Some(given) = given else { continue };
+            // the replica's columns of that kind, in column order, with their labels
+            let known: Vec<(usize, &Vec<String>)> = table
+                .kinds
+                .iter()
+                .enumerate()
+                .filter_map(|(i, k)| match (k, what) {
+                    (ValueKind::Enum(l), "ENUM") | (ValueKind::Set(l), "SET") => Some((i, l)),
+                    _ => None,
+                })
+                .collect();
             if given.len() != known.len() {
                 differences.push(format!(
                     "the binlog has {} {what} columns but the replica {}",

@@ -273,7 +273,7 @@ pub(crate) fn column(c: &ColumnSpec, env: &Env) -> Result<(MySqlColumn, ColumnEx
     };
     let serial = c.serial || c.type_name == "serial";
     let nullable = !(c.primary_key || serial || c.nullable == Some(false));
-    let col = MySqlColumn {
+    let mut col = MySqlColumn {
         name: c.name.clone(),
         data_type: info.data_type,
         column_type: info.column_type.clone(),
@@ -285,9 +285,10 @@ pub(crate) fn column(c: &ColumnSpec, env: &Env) -> Result<(MySqlColumn, ColumnEx
         pg_override: env.options.override_for(env.schema, env.table, &info.column_type),
         zero_dates: env.options.zero_dates,
         charset,
-        postgis: env.extensions.postgis.clone(),
-        pgvector: env.extensions.pgvector.clone(),
+        postgis: None,
+        pgvector: None,
     };
+    env.extensions.apply_to(&mut col);
     let mut extra_list = Vec::new();
     let default = match &c.default {
         Some(d) => {
