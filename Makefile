@@ -91,8 +91,10 @@ smoke: $(if $(SMOKE_UPGRADE),prev) install
 
 # `make test` (what .ci/run runs) is the whole suite, every major (test-all below); with PG=NN
 # given it is every tier on that one major (lint, unit, pgtest, e2e).
+# (the unit tier is not named: `cargo pgrx test` runs every plain #[test] in the same test
+# binary as the #[pg_test]s, so `make unit` would only build that binary a second time)
 ifneq ($(filter command line environment,$(origin PG)),)
-test: lint unit pgtest e2e
+test: lint pgtest e2e
 else
 test: test-all
 endif

@@ -3,6 +3,7 @@ on failure), and per test a fresh PostgreSQL database with the extension and a f
 schema loaded from tests/fixtures/shop.sql."""
 import os
 import re
+import shutil
 import sys
 
 import pytest
@@ -17,12 +18,18 @@ PG_PORT = int(os.environ.get("CHAMELEON_TEST_PG_PORT", "55442"))
 
 
 @pytest.fixture(scope="session")
-def servers():
+def servers(request):
     s = Servers(SCRATCH, MYSQL_PORT, PG_PORT).start()
     try:
         yield s
     finally:
         s.stop()
+        # the servers' data (several GB after the whole set) goes with a passing run; a failing
+        # run keeps it for the post-mortem, as does CHAMELEON_TEST_KEEP=1
+        if request.session.testsfailed == 0 and not os.environ.get("CHAMELEON_TEST_KEEP"):
+            shutil.rmtree(SCRATCH, ignore_errors=True)
+        else:
+            print(f"\nthe servers' data is kept in {SCRATCH}")
 
 
 def load_sql(my, schema, fixture, fresh=True):
