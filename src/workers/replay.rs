@@ -69,14 +69,24 @@ const CHUNKS_READ: i64 = 2;
 /// Tables with more columns go one by one (one array parameter per column).
 const MAX_SET_COLUMNS: usize = 1_000;
 
-/// The set statements of a table (`core::setsql`), built once per table definition.
+/// The set statements of a table (`core::setsql`), prepared and kept once per table
+/// definition: parsing and planning them for every batch cost replay more than running them
+/// (issue 19's profile). Their parameters are text arrays, one per column.
 struct SetPlan {
     key_at: Vec<usize>,
     width: usize,
-    insert: String,
-    update: String,
-    delete: String,
-    count: String,
+    insert: OwnedPreparedStatement,
+    update: OwnedPreparedStatement,
+    delete: OwnedPreparedStatement,
+    count: OwnedPreparedStatement,
+}
+
+/// Prepares and keeps a set statement of `nargs` text-array parameters.
+fn prepare_set(sql: &str, nargs: usize, mutating: bool) -> Result<OwnedPreparedStatement> {
+    let types = vec![PgOid::BuiltIn(PgBuiltInOids::TEXTARRAYOID); nargs];
+    Spi::connect_mut(|client| -> Result<OwnedPreparedStatement> {
+        Ok(if mutating { client.prepare_mut(sql, &types)?.keep() } else { client.prepare(sql, &types)?.keep() })
+    })
 }
 
 /// A value list (a row, or a key) decoded from the log, borrowing its bytes.
@@ -478,12 +488,13 @@ impl Replayer {
             let cols = pg_columns(t);
             let key_at = t.key_indexes();
             let key: Vec<&PgColumn> = key_at.iter().map(|&i| &cols[i]).collect();
+            let (width, nkey) = (cols.len(), key.len());
             let plan = SetPlan {
-                insert: setsql::insert_rows(&t.pg_schema, &t.pg_table, &cols),
-                update: setsql::update_rows(&t.pg_schema, &t.pg_table, &cols, &key_at),
-                delete: setsql::delete_keys(&t.pg_schema, &t.pg_table, &key),
-                count: setsql::count_keys(&t.pg_schema, &t.pg_table, &key),
-                width: cols.len(),
+                insert: prepare_set(&setsql::insert_rows(&t.pg_schema, &t.pg_table, &cols), width, true)?,
+                update: prepare_set(&setsql::update_rows(&t.pg_schema, &t.pg_table, &cols, &key_at), width, true)?,
+                delete: prepare_set(&setsql::delete_keys(&t.pg_schema, &t.pg_table, &key), nkey, true)?,
+                count: prepare_set(&setsql::count_keys(&t.pg_schema, &t.pg_table, &key), nkey, false)?,
+                width,
                 key_at,
             };
             self.set_plans.insert(table_id, plan);
@@ -498,13 +509,13 @@ impl Replayer {
         }
         let plan = self.set_plan(table_id)?;
         let (width, nkey) = (plan.width, plan.key_at.len());
-        let checks: [(&str, Vec<&Values<'_>>, usize, usize); 4] = [
+        let checks: [(&OwnedPreparedStatement, Vec<&Values<'_>>, usize, usize); 4] = [
             (&plan.delete, net.deletes.iter().collect(), nkey, net.deletes.len()),
             (&plan.count, net.absent.iter().collect(), nkey, 0),
             (&plan.update, net.updates.iter().map(|(_, r)| r).collect(), width, net.updates.len()),
             (&plan.insert, net.inserts.iter().collect(), width, net.inserts.len()),
         ];
-        for (i, (sql, rows, w, expected)) in checks.into_iter().enumerate() {
+        for (i, (stmt, rows, w, expected)) in checks.into_iter().enumerate() {
             if rows.is_empty() {
                 continue;
             }
@@ -518,10 +529,10 @@ impl Replayer {
                 let args: Vec<DatumWithOid> =
                     (0..w).map(|c| rows.iter().map(|r| r[c]).collect::<Vec<Option<&str>>>().into()).collect();
                 if i == 1 {
-                    let n = client.select(sql, None, &args)?.first().get_one::<i64>()?.unwrap_or_default();
+                    let n = client.select(stmt, None, &args)?.first().get_one::<i64>()?.unwrap_or_default();
                     Ok(n as usize)
                 } else {
-                    Ok(client.update(sql, None, &args)?.len())
+                    Ok(client.update(stmt, None, &args)?.len())
                 }
             })?;
             if touched != expected {
