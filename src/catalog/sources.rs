@@ -12,7 +12,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SourceRow {
     pub id: i32,
     pub name: String,
@@ -37,6 +37,30 @@ pub struct SourceRow {
     /// URL of the server its stored file position belongs to (`start_replica` then needs a
     /// `start_position` on the new server).
     pub position_of: Option<String>,
+}
+
+/// Written with the redacted URL in place of the URL (which may hold a password): a row
+/// formatted into a log line or an error never shows it.
+impl std::fmt::Debug for SourceRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("url", &self.url_safe)
+            .field("mappings", &self.mappings)
+            .field("options", &self.options)
+            .field("status", &self.status)
+            .field("want_running", &self.want_running)
+            .field("position", &self.position)
+            .field("gtid", &self.gtid)
+            .field("worker_pid", &self.worker_pid)
+            .field("replay_pid", &self.replay_pid)
+            .field("last_error", &self.last_error)
+            .field("table_generation", &self.table_generation)
+            .field("reader_generation", &self.reader_generation)
+            .field("position_of", &self.position_of)
+            .finish()
+    }
 }
 
 impl SourceRow {
@@ -304,4 +328,34 @@ pub fn point_at(id: i32, url: &str, url_safe: &str, server_changed: bool, positi
          WHERE i_id_source = $1",
         &[id.into(), url.into(), url_safe.into(), server_changed.into(), position_of.into()],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_row_formatted_never_shows_the_password() {
+        let row = SourceRow {
+            id: 1,
+            name: "src".into(),
+            url: "mysql://repl:s3cret-pw@db.example:3306".into(),
+            url_safe: "mysql://repl:***@db.example:3306".into(),
+            mappings: Value::Null,
+            options: Value::Null,
+            status: SourceStatus::Stopped,
+            want_running: false,
+            position: None,
+            gtid: None,
+            worker_pid: None,
+            replay_pid: None,
+            last_error: None,
+            table_generation: 0,
+            reader_generation: 0,
+            position_of: None,
+        };
+        let shown = format!("{row:?} {row:#?}");
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+        assert!(shown.contains("mysql://repl:***@db.example:3306"), "{shown}");
+    }
 }
