@@ -90,9 +90,8 @@ smoke: $(if $(SMOKE_UPGRADE),prev) install
 	  -m "smoke$(if $(SMOKE_UPGRADE), or upgrade)"
 
 # `make test` (what .ci/run runs) is the whole suite, every major (test-all below); with PG=NN
-# given it is every tier on that one major (lint, unit, pgtest, e2e).
-# (the unit tier is not named: `cargo pgrx test` runs every plain #[test] in the same test
-# binary as the #[pg_test]s, so `make unit` would only build that binary a second time)
+# given it is every tier on that one major: lint, pgtest, e2e (not unit: `cargo pgrx test`
+# runs every plain #[test] in its own test binary, so `make unit` would build a second one)
 ifneq ($(filter command line environment,$(origin PG)),)
 test: lint pgtest e2e
 else

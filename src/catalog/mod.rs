@@ -83,3 +83,16 @@ pub fn execute(sql: &str) -> Result<()> {
 }
 
 pub const TEXT_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
+pub const TEXT_ARRAY_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::TEXTARRAYOID);
+
+/// A statement prepared once and kept for the life of the backend (`SPI_keepplan`): replay's
+/// row and set plans. `mutating`: it writes (run with `update`), else it only reads.
+pub fn kept_plan(
+    sql: &str,
+    types: &[pgrx::pg_sys::PgOid],
+    mutating: bool,
+) -> Result<pgrx::spi::OwnedPreparedStatement> {
+    Spi::connect(|client| -> Result<pgrx::spi::OwnedPreparedStatement> {
+        Ok(if mutating { client.prepare_mut(sql, types)?.keep() } else { client.prepare(sql, types)?.keep() })
+    })
+}

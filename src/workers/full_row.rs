@@ -7,7 +7,7 @@
 //! Inserts of these tables use the keyed tables' INSERT plan. Used by `workers/replay.rs`;
 //! what a change matching no row means is decided there, as for keyed tables.
 
-use crate::catalog::{TableRow, TEXT_OID};
+use crate::catalog::{self, TableRow, TEXT_OID};
 use crate::core::change::Op;
 use crate::core::sql::{self, PgColumn};
 use crate::error::{ChameleonError, Result};
@@ -82,9 +82,7 @@ impl FullRowPlans {
                 Op::Update => sql::full_row_update_statement(&t.pg_schema, &t.pg_table, &cols, &key.2),
                 _ => sql::full_row_delete_statement(&t.pg_schema, &t.pg_table, &cols, &key.2),
             };
-            let stmt = Spi::connect(|client| -> Result<OwnedPreparedStatement> {
-                Ok(client.prepare_mut(sql.as_str(), &vec![TEXT_OID; values.len()])?.keep())
-            })?;
+            let stmt = catalog::kept_plan(&sql, &vec![TEXT_OID; values.len()], true)?;
             self.plans.insert(key.clone(), Plan { sql, stmt });
         }
         let plan =

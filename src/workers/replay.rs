@@ -14,7 +14,7 @@
 //! replayer remembers which event it was applying (cheaply: ids and offsets, no copies per
 //! row) and `failure_point()` turns that into table, binlog position and statement.
 
-use crate::catalog::{self, TableRow, TEXT_OID};
+use crate::catalog::{self, TableRow, TEXT_ARRAY_OID, TEXT_OID};
 use crate::core::change::{DdlEvent, Op};
 use crate::core::error::{is_transient_sqlstate, retry_backoff_ms};
 use crate::core::netchange::{Change, NetChange, Reducer, WouldFail};
@@ -83,10 +83,7 @@ struct SetPlan {
 
 /// Prepares and keeps a set statement of `nargs` text-array parameters.
 fn prepare_set(sql: &str, nargs: usize, mutating: bool) -> Result<OwnedPreparedStatement> {
-    let types = vec![PgOid::BuiltIn(PgBuiltInOids::TEXTARRAYOID); nargs];
-    Spi::connect_mut(|client| -> Result<OwnedPreparedStatement> {
-        Ok(if mutating { client.prepare_mut(sql, &types)?.keep() } else { client.prepare(sql, &types)?.keep() })
-    })
+    catalog::kept_plan(sql, &vec![TEXT_ARRAY_OID; nargs], mutating)
 }
 
 /// A value list (a row, or a key) decoded from the log, borrowing its bytes.
@@ -239,9 +236,7 @@ impl Replayer {
                 Op::Delete => (sql::delete_statement(&t.pg_schema, &t.pg_table, &key), key.len()),
                 Op::Ddl => return Err(ChameleonError::internal("a DDL event has no row plan".into())),
             };
-            let stmt = Spi::connect(|client| -> Result<OwnedPreparedStatement> {
-                Ok(client.prepare_mut(sql.as_str(), &vec![TEXT_OID; nargs])?.keep())
-            })?;
+            let stmt = catalog::kept_plan(&sql, &vec![TEXT_OID; nargs], true)?;
             self.plans.insert((table_id, op), Plan { sql, stmt });
         }
         self.plans.get(&(table_id, op)).ok_or_else(|| ChameleonError::internal("plan cache lost a plan".into()))
