@@ -17,6 +17,7 @@ pub mod endpoint;
 pub mod error;
 pub mod gtid;
 pub mod json;
+pub mod keyset;
 pub mod logchunk;
 pub mod mapping;
 pub mod mysql_source;

@@ -18,17 +18,20 @@
 //! empty, an empty or special string is quoted); any other outcome goes through the row
 //! comparison above, so the fast path can only say `equal` where the row comparison would.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 /// A row in text form, one value per column, `None` for NULL.
 pub type Row = Vec<Option<String>>;
 
-/// The key range a chunk covers: integer keys `lo < key <= hi` (an open end is `None`), or the
-/// whole table.
+/// The key range a chunk covers: integer keys `lo < key <= hi` (an open end is `None`), a set
+/// of keys (those read in a chunk of a table read in the source's key order, whose ranges
+/// PostgreSQL cannot write), or the whole table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRange {
     Whole,
     Int { lo: Option<i128>, hi: Option<i128> },
+    Keys(Arc<HashSet<Row>>),
 }
 
 impl KeyRange {
@@ -43,6 +46,7 @@ impl KeyRange {
                 };
                 lo.is_none_or(|lo| k > lo) && hi.is_none_or(|hi| k <= hi)
             }
+            KeyRange::Keys(keys) => keys.contains(ident),
         }
     }
 }
@@ -259,7 +263,7 @@ fn in_int_range(k: Option<i128>, range: &KeyRange) -> bool {
     match (k, range) {
         (_, KeyRange::Whole) => true,
         (Some(k), KeyRange::Int { lo, hi }) => lo.is_none_or(|lo| k > lo) && hi.is_none_or(|hi| k <= hi),
-        (None, _) => false,
+        (None, _) | (_, KeyRange::Keys(_)) => false,
     }
 }
 
@@ -565,6 +569,24 @@ mod tests {
         c.apply(Change::Update { old_key: r(&[Some("9")]), row: r(&[Some("4"), Some("z")]) });
         c.add_destination(r(&[Some("4"), Some("z")]));
         assert!(c.finish().diffs.is_empty());
+    }
+
+    #[test]
+    fn a_set_of_keys_moves_forward_only_its_own_keys() {
+        let keys: HashSet<Row> = [r(&[Some("a"), Some("1")]), r(&[Some("b"), Some("1")])].into_iter().collect();
+        let mut c = ChunkCompare::new(vec![0, 1], KeyRange::Keys(Arc::new(keys)));
+        c.add_source(r(&[Some("a"), Some("1"), Some("x")]));
+        c.add_source(r(&[Some("b"), Some("1"), Some("y")]));
+        // deleted since the snapshot, on both sides now
+        c.apply(Change::Delete { old_key: r(&[Some("a"), Some("1")]) });
+        // inserted since, not in the set: the destination's row is not read for this chunk
+        c.apply(Change::Insert(r(&[Some("c"), Some("1"), Some("z")])));
+        // a key moving out of the set
+        c.apply(Change::Update { old_key: r(&[Some("b"), Some("1")]), row: r(&[Some("d"), Some("1"), Some("y")]) });
+        assert!(!c.range().contains(&r(&[Some("c"), Some("1")])));
+        let m = c.finish();
+        assert!(m.diffs.is_empty() && m.candidates.is_empty(), "{m:?}");
+        assert_eq!(m.rows_source, 0);
     }
 
     #[test]

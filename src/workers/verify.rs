@@ -1,6 +1,6 @@
 //! The verification worker (`verify_tables`): compares each table of a run with the source
-//! while replication and the application keep running, exactly (docs/internals.md,
-//! "Verification").
+//! while replication and the application keep running, exactly (README,
+//! "Verifying a replica").
 //!
 //! Per table, a pure-Rust producer thread reads the source in chunks of `CHUNK_ROWS` rows in
 //! key order (`... WHERE key > last ORDER BY key LIMIT n`), in a consistent snapshot whose
@@ -15,8 +15,16 @@
 //! full new rows and old keys), and the destination rows of the chunk's key range; it moves
 //! the source rows from P to R with those events and matches both sides
 //! (`core::verify`). Values whose text differs are decided by PostgreSQL: the source text cast
-//! to the column's type (what COPY would store) against the destination's. A table whose key
-//! is not a single integer column (or that has none) is compared whole, as one chunk (its
+//! to the column's type (what COPY would store) against the destination's.
+//!
+//! A table whose key is not a single integer column is read in the source's own key order
+//! (`core::keyset`: each chunk after the last key read, as literals the source compares under
+//! the column's collation); a chunk is compared with the destination rows of its keys, moved
+//! forward by the stored changes of those keys only. The keys compared are kept in a temporary
+//! table; at the end the destination's keys that no chunk compared (inserted since their chunk
+//! was read, or extra) are read again on the source by key, a page at a time in a new snapshot,
+//! and compared the same way. A table without a key, or whose key cannot be written as
+//! literals (a float, BIT, ENUM, SET or nullable column), is compared whole, as one chunk (its
 //! memory grows with the table).
 //!
 //! Verification yields to replay: before each chunk it waits while the oldest batch not yet
@@ -29,6 +37,7 @@ use crate::catalog::{self, TableRow};
 use crate::core::change::Op;
 use crate::core::endpoint::Endpoint;
 use crate::core::error::{CoreError, CoreResult};
+use crate::core::keyset::{self, LiteralKind};
 use crate::core::mysql_source::{self, Flavor};
 use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::core::rowcodec;
@@ -47,10 +56,14 @@ use crate::workers::txn::{
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Rows per chunk: the memory of a chunk (both sides) and the unit of progress.
 const CHUNK_ROWS: usize = 10_000;
+/// Keys per read-again of a table read in the source's key order (one `IN` list).
+const RECHECK_KEYS: usize = 1_000;
 /// How long one source snapshot serves before a new one is opened: bounds the change events
 /// kept to move the source rows forward (those of the table in that time).
 const SNAPSHOT_SECONDS: u64 = 10;
@@ -314,6 +327,9 @@ struct Plan {
     key: Vec<usize>,
     /// The integer key column (MySQL name) when the table is compared in key ranges.
     range_key: Option<String>,
+    /// How each key column is written as a literal when the table is read in the source's key
+    /// order (a key that is not a single integer column, `core::keyset`).
+    keyset: Option<Vec<LiteralKind>>,
     /// Columns whose source text is cast through PostgreSQL before rows are matched: the key
     /// columns that are not integers, every column of a keyless table.
     canonical: Vec<usize>,
@@ -344,14 +360,16 @@ impl Plan {
         let range_key = int_key.then(|| table.columns[key[0]].name.clone());
         let pg_key = range_key.as_deref().map(quote_ident);
         let record = select.clone();
-        Plan { table, key, range_key, canonical, select, record, forms: Vec::new(), from, pg_key }
+        let keyset = if int_key { None } else { keyset::key_literals(&key, &table.columns, &kinds) };
+        Plan { table, key, range_key, keyset, canonical, select, record, forms: Vec::new(), from, pg_key }
     }
 
     fn method(&self) -> &'static str {
-        match (&self.range_key, self.key.is_empty()) {
-            (Some(_), _) => "key ranges",
-            (None, true) => "whole table, as a multiset of rows",
-            (None, false) => "whole table, by key",
+        match (&self.range_key, &self.keyset, self.key.is_empty()) {
+            (Some(_), _, _) => "key ranges",
+            (None, Some(_), _) => "the source's key order",
+            (None, None, true) => "whole table, as a multiset of rows",
+            (None, None, false) => "whole table, by key",
         }
     }
 }
@@ -364,7 +382,18 @@ struct SourceChunk {
     /// The rows' `record_text`, written on the producer thread (a chunk of a key range):
     /// the chunk's text when no stored change touches its range.
     text: Option<String>,
+    /// A chunk read again by key (`recheck_uncompared`): the keys asked for, as the
+    /// destination writes them (a chunk of the source's key order: None, its keys are those
+    /// of its rows).
+    keys: Option<Vec<Row>>,
     last: bool,
+}
+
+/// Keys of the destination to read again on the source: each as the destination writes it,
+/// and as the source's literals.
+struct Recheck {
+    keys: Vec<Row>,
+    literals: Vec<Vec<String>>,
 }
 
 /// The stored changes after a snapshot's position, kept while chunks of that snapshot are
@@ -388,9 +417,12 @@ fn verify_table(ctx: &Ctx, table_id: i32) -> Result<Tally> {
         Ok(())
     })?;
     let (tx, rx) = bounded::<SourceChunk>(1);
-    let producer = Producer::start(ctx, &plan, tx);
-    let result = consume(ctx, &plan, &rx);
+    let (recheck_tx, recheck_rx) = bounded::<Recheck>(1);
+    let producer = Producer::start(ctx, &plan, tx, recheck_rx);
+    let result = consume(ctx, &plan, &rx, &recheck_tx);
+    // both channels closed, whatever the result: the producer waiting on either ends
     drop(rx);
+    drop(recheck_tx);
     let produced = producer.finish(&plan.table.mysql_name());
     let tally = result?;
     produced?;
@@ -414,96 +446,357 @@ fn check_replicating(t: &TableRow) -> Result<()> {
     .with_hint("sync_tables copies it again; verify it once it is replicating"))
 }
 
-/// The main thread's side: every chunk compared, the progress recorded after each.
-fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>) -> Result<Tally> {
-    let mut tally = Tally::default();
-    let mut overlay: Option<Overlay> = None;
+/// The main thread's side: every chunk compared, the progress recorded after each; then, for
+/// a table read in the source's key order, the destination's keys no chunk compared.
+fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>, recheck: &Sender<Recheck>) -> Result<Tally> {
+    let mut st = Compared::default();
     let mut whole: Option<ChunkCompare> = None;
-    let (mut chunks, mut rows_source, mut rows_destination) = (0i64, 0i64, 0i64);
-    let mut times = Timings::default();
+    if plan.keyset.is_some() {
+        in_transaction(|| compared_keys_table(plan))?;
+    }
     loop {
-        let t0 = Instant::now();
-        let received = rx.recv_timeout(Duration::from_millis(200));
-        times.source += t0.elapsed();
-        let chunk = match received {
-            Ok(c) => c,
-            Err(RecvTimeoutError::Timeout) => {
-                if shutdown_requested() {
-                    return Err(ChameleonError::state("the verification was stopped".into()));
+        let Some(chunk) = receive(rx, &mut st.times)? else {
+            // the producer ended early: its error is reported by `finish`
+            return Ok(st.tally);
+        };
+        let last = chunk.last;
+        if plan.range_key.is_none() && plan.keyset.is_none() {
+            // the whole table as one chunk
+            let cmp = whole.get_or_insert_with(|| ChunkCompare::new(plan.key.clone(), chunk.range.clone()));
+            if !last {
+                let mut rows = chunk.rows;
+                let t0 = Instant::now();
+                in_transaction(|| canonicalize(plan, &mut rows))?;
+                st.times.canonical += t0.elapsed();
+                for r in rows {
+                    cmp.add_source(r);
                 }
                 continue;
             }
-            // the producer ended early: its error is reported by `finish`
-            Err(RecvTimeoutError::Disconnected) => return Ok(tally),
-        };
-        let t0 = Instant::now();
-        yield_to_replay(ctx)?;
-        times.yielded += t0.elapsed();
-        if overlay.as_ref().is_none_or(|o| o.at != chunk.at) {
-            let after = wait_for_replay(ctx, &chunk.at)?;
-            overlay = Some(Overlay { at: chunk.at.clone(), fetched: after, changes: Vec::new(), keys: Vec::new() });
         }
-        let Some(ov) = overlay.as_mut() else { continue };
-        let mut rows = chunk.rows;
-        let t0 = Instant::now();
-        in_transaction(|| canonicalize(plan, &mut rows))?;
-        times.canonical += t0.elapsed();
-        let (diffs, rs, rd) = if plan.range_key.is_some() {
-            // the producer's text is of the rows as read: canonical columns would change them
-            let text = chunk.text.filter(|_| plan.canonical.is_empty());
-            in_repeatable_read(|| compare_range_at_replay(ctx, plan, ov, rows, text, &chunk.range, &mut times))?
-        } else {
-            let cmp = whole.get_or_insert_with(|| ChunkCompare::new(plan.key.clone(), chunk.range.clone()));
-            for r in rows {
-                cmp.add_source(r);
+        compare_chunk(ctx, plan, &mut st, chunk, &mut whole)?;
+        if last {
+            if plan.keyset.is_some() {
+                recheck_uncompared(ctx, plan, rx, recheck, &mut st)?;
             }
-            if !chunk.last {
-                continue;
-            }
-            let Some(cmp) = whole.take() else { continue };
-            in_repeatable_read(|| compare_at_replay(ctx, plan, ov, cmp, &mut times))?
-        };
-        chunks += 1;
-        rows_source += rs as i64;
-        rows_destination += rd as i64;
-        for d in diffs {
-            tally.add(d);
-        }
-        let sample = sample_json(plan, &tally);
-        let t0 = Instant::now();
-        in_transaction(|| {
-            catalog::verify_table_progress(
-                ctx.run_id,
-                plan.table.id,
-                &catalog::VerifyProgress {
-                    chunks,
-                    rows_source,
-                    rows_destination,
-                    position: Some(&ov.at),
-                    tally: &tally,
-                    sample: sample.clone(),
-                },
-            )
-        })?;
-        times.progress += t0.elapsed();
-        if chunk.last {
-            if plan.range_key.is_some() {
-                let method = format!(
-                    "key ranges: {} of {chunks} chunks equal as text, the others compared row by row",
-                    times.by_text
-                );
-                in_transaction(|| catalog::verify_table_method(ctx.run_id, plan.table.id, &method))?;
-            }
+            let method = match (&plan.range_key, &plan.keyset) {
+                (Some(_), _) => Some(format!(
+                    "key ranges: {} of {} chunks equal as text, the others compared row by row",
+                    st.times.by_text, st.chunks
+                )),
+                (None, Some(_)) => Some(format!(
+                    "the source's key order: {} chunks, then {} keys found only at the destination compared again",
+                    st.chunks - st.rechecks,
+                    st.rechecked
+                )),
+                _ => None,
+            };
+            in_transaction(|| {
+                if let Some(m) = &method {
+                    catalog::verify_table_method(ctx.run_id, plan.table.id, m)?;
+                }
+                if plan.keyset.is_some() {
+                    Spi::run(&format!("DROP TABLE IF EXISTS {COMPARED_KEYS}"))?;
+                }
+                Ok(())
+            })?;
             debug1!(
-                "pg_chameleon_rs: verified {} ({rows_source} rows, {chunks} chunks): {times:?}",
-                plan.table.mysql_name()
+                "pg_chameleon_rs: verified {} ({} rows, {} chunks): {:?}",
+                plan.table.mysql_name(),
+                st.rows_source,
+                st.chunks,
+                st.times
             );
-            return Ok(tally);
+            return Ok(st.tally);
         }
         if shutdown_requested() {
             return Err(ChameleonError::state("the verification was stopped".into()));
         }
     }
+}
+
+/// A table's comparison so far.
+#[derive(Default)]
+struct Compared {
+    tally: Tally,
+    overlay: Option<Overlay>,
+    chunks: i64,
+    rows_source: i64,
+    rows_destination: i64,
+    /// Chunks and keys of the destination compared again after the source's key order.
+    rechecks: i64,
+    rechecked: i64,
+    times: Timings,
+}
+
+/// The next chunk from the producer; None when it ended.
+fn receive(rx: &Receiver<SourceChunk>, times: &mut Timings) -> Result<Option<SourceChunk>> {
+    loop {
+        let t0 = Instant::now();
+        let received = rx.recv_timeout(Duration::from_millis(200));
+        times.source += t0.elapsed();
+        match received {
+            Ok(c) => return Ok(Some(c)),
+            Err(RecvTimeoutError::Timeout) => {
+                if shutdown_requested() {
+                    return Err(ChameleonError::state("the verification was stopped".into()));
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return Ok(None),
+        }
+    }
+}
+
+/// One chunk compared at the destination's replay position, and the progress recorded.
+fn compare_chunk(
+    ctx: &Ctx,
+    plan: &Plan,
+    st: &mut Compared,
+    chunk: SourceChunk,
+    whole: &mut Option<ChunkCompare>,
+) -> Result<()> {
+    let t0 = Instant::now();
+    yield_to_replay(ctx)?;
+    st.times.yielded += t0.elapsed();
+    if st.overlay.as_ref().is_none_or(|o| o.at != chunk.at) {
+        let after = wait_for_replay(ctx, &chunk.at)?;
+        st.overlay = Some(Overlay { at: chunk.at.clone(), fetched: after, changes: Vec::new(), keys: Vec::new() });
+    }
+    let Some(ov) = st.overlay.as_mut() else { return Ok(()) };
+    let times = &mut st.times;
+    let mut rows = chunk.rows;
+    let t0 = Instant::now();
+    in_transaction(|| canonicalize(plan, &mut rows))?;
+    times.canonical += t0.elapsed();
+    let (diffs, rs, rd) = if plan.range_key.is_some() {
+        // the producer's text is of the rows as read: canonical columns would change them
+        let text = chunk.text.filter(|_| plan.canonical.is_empty());
+        in_repeatable_read(|| compare_range_at_replay(ctx, plan, ov, rows, text, &chunk.range, times))?
+    } else if plan.keyset.is_some() {
+        let requested = chunk.keys.is_some();
+        let keys: HashSet<Row> = match chunk.keys {
+            Some(k) => k.into_iter().collect(),
+            None => rows.iter().map(|r| key_of(plan, r)).collect(),
+        };
+        let range = KeyRange::Keys(Arc::new(keys));
+        in_repeatable_read(|| {
+            if !requested {
+                remember_compared(plan, &range)?;
+            }
+            compare_keys_at_replay(ctx, plan, ov, rows, range.clone(), times)
+        })?
+    } else {
+        let Some(mut cmp) = whole.take() else { return Ok(()) };
+        for r in rows {
+            cmp.add_source(r);
+        }
+        in_repeatable_read(|| compare_at_replay(ctx, plan, ov, cmp, times))?
+    };
+    st.chunks += 1;
+    st.rows_source += rs as i64;
+    st.rows_destination += rd as i64;
+    for d in diffs {
+        st.tally.add(d);
+    }
+    let sample = sample_json(plan, &st.tally);
+    let t0 = Instant::now();
+    in_transaction(|| {
+        catalog::verify_table_progress(
+            ctx.run_id,
+            plan.table.id,
+            &catalog::VerifyProgress {
+                chunks: st.chunks,
+                rows_source: st.rows_source,
+                rows_destination: st.rows_destination,
+                position: Some(&ov.at),
+                tally: &st.tally,
+                sample: sample.clone(),
+            },
+        )
+    })?;
+    st.times.progress += t0.elapsed();
+    Ok(())
+}
+
+/// The keys compared so far of the table read in the source's key order, in a temporary table
+/// of the worker's session (the key columns, typed, indexed): what is at the destination and
+/// not among them at the end was inserted since its chunk was read, or is extra.
+const COMPARED_KEYS: &str = "pg_temp.chameleon_compared_keys";
+
+fn key_names(plan: &Plan) -> Vec<String> {
+    plan.key.iter().map(|&i| quote_ident(&plan.table.columns[i].name)).collect()
+}
+
+fn key_types(plan: &Plan) -> Vec<&str> {
+    plan.key.iter().map(|&i| plan.table.mapped[i].pg_type.as_str()).collect()
+}
+
+fn compared_keys_table(plan: &Plan) -> Result<()> {
+    let cols = key_names(plan).join(", ");
+    Spi::run(&format!("DROP TABLE IF EXISTS {COMPARED_KEYS}"))?;
+    Spi::run(&format!("CREATE TEMP TABLE chameleon_compared_keys AS SELECT {cols} FROM {} WITH NO DATA", plan.from))?;
+    Spi::run(&format!("CREATE INDEX ON {COMPARED_KEYS} ({cols})"))?;
+    Ok(())
+}
+
+/// `unnest` of one text array per key column, each cast to the column's type: the keys of a
+/// set as rows PostgreSQL compares with the table's (`$1` .. `$n`).
+fn unnest_keys(plan: &Plan) -> String {
+    let arrays: Vec<String> =
+        key_types(plan).iter().enumerate().map(|(i, t)| format!("${}::text[]::{t}[]", i + 1)).collect();
+    format!("SELECT * FROM unnest({})", arrays.join(", "))
+}
+
+fn key_of(plan: &Plan, row: &Row) -> Row {
+    plan.key.iter().map(|&i| row.get(i).cloned().flatten()).collect()
+}
+
+/// The keys of a set, one text array per key column (`unnest_keys`'s arguments); a key with a
+/// value the converter refused is left out (the copy stored no such row: the source's row is
+/// `missing`).
+fn key_arrays(plan: &Plan, range: &KeyRange) -> Vec<Vec<Option<String>>> {
+    let mut arrays = vec![Vec::new(); plan.key.len()];
+    if let KeyRange::Keys(keys) = range {
+        let storable = |k: &&Row| k.iter().all(|v| v.as_deref().is_some_and(|v| !v.starts_with(REFUSED)));
+        for k in keys.iter().filter(storable) {
+            for (a, v) in arrays.iter_mut().zip(k) {
+                a.push(v.clone());
+            }
+        }
+    }
+    arrays
+}
+
+fn remember_compared(plan: &Plan, range: &KeyRange) -> Result<()> {
+    let args: Vec<pgrx::datum::DatumWithOid> = key_arrays(plan, range).into_iter().map(Into::into).collect();
+    Spi::connect_mut(|c| -> Result<()> {
+        c.update(&format!("INSERT INTO {COMPARED_KEYS} {}", unnest_keys(plan)), None, &args)?;
+        Ok(())
+    })
+}
+
+/// After the source's last chunk: the destination's keys that no chunk compared (the source
+/// had no such key when the chunk around it was read: inserted since, or extra), page by page
+/// in PostgreSQL's key order, each page read again on the source by key in a new snapshot and
+/// compared like a chunk (`SourceChunk::keys`).
+fn recheck_uncompared(
+    ctx: &Ctx,
+    plan: &Plan,
+    rx: &Receiver<SourceChunk>,
+    recheck: &Sender<Recheck>,
+    st: &mut Compared,
+) -> Result<()> {
+    let Some(kinds) = &plan.keyset else { return Ok(()) };
+    let names = key_names(plan);
+    let types = key_types(plan);
+    let texts: Vec<String> = names.iter().map(|n| format!("{n}::text")).collect();
+    let literals: Vec<String> = kinds.iter().zip(&names).zip(&types).map(|((k, n), t)| k.pg_text(n, t)).collect();
+    let joined: Vec<String> = names.iter().map(|n| format!("v.{n} = d.{n}")).collect();
+    let after: Vec<String> = types.iter().enumerate().map(|(i, t)| format!("${}::text::{t}", i + 1)).collect();
+    let order: Vec<String> = names.iter().map(|n| format!("d.{n}")).collect();
+    let page_sql = |from_start: bool| {
+        format!(
+            "SELECT {}, {} FROM {} d WHERE {} NOT EXISTS (SELECT 1 FROM {COMPARED_KEYS} v WHERE {}) \
+             ORDER BY {} LIMIT {RECHECK_KEYS}",
+            texts.join(", "),
+            literals.join(", "),
+            plan.from,
+            if from_start { String::new() } else { format!("({}) > ({}) AND", order.join(", "), after.join(", ")) },
+            joined.join(" AND "),
+            order.join(", ")
+        )
+    };
+    in_transaction(|| Ok(Spi::run(&format!("ANALYZE {COMPARED_KEYS}"))?))?;
+    let n = names.len();
+    let mut last: Option<Row> = None;
+    loop {
+        let page = in_transaction(|| {
+            let args: Vec<pgrx::datum::DatumWithOid> = last.iter().flatten().map(|v| v.clone().into()).collect();
+            Spi::connect(|c| -> Result<Vec<(Row, Vec<Option<String>>)>> {
+                let t = c.select(&page_sql(last.is_none()), None, &args)?;
+                let mut out = Vec::new();
+                for r in t {
+                    let mut ident = Vec::with_capacity(n);
+                    let mut lits = Vec::with_capacity(n);
+                    for i in 1..=n {
+                        ident.push(r.get::<String>(i)?);
+                        lits.push(r.get::<String>(n + i)?);
+                    }
+                    out.push((ident, lits));
+                }
+                Ok(out)
+            })
+        })?;
+        let Some((end, _)) = page.last() else { return Ok(()) };
+        last = Some(end.clone());
+        let full = page.len() >= RECHECK_KEYS;
+        let mut keys = Vec::with_capacity(page.len());
+        let mut lits = Vec::with_capacity(page.len());
+        for (ident, texts) in page {
+            let row: Option<Vec<String>> = kinds
+                .iter()
+                .zip(&texts)
+                .map(|(k, t)| t.as_deref().and_then(|t| keyset::literal_from_pg(*k, t)))
+                .collect();
+            let Some(row) = row else {
+                return Err(ChameleonError::state(format!(
+                    "key {} of {} at the destination cannot be written as the source's literal",
+                    sample_key(&ident),
+                    plan.table.mysql_name()
+                ))
+                .with_hint("such a key cannot be compared with the source by verify_tables"));
+            };
+            keys.push(ident);
+            lits.push(row);
+        }
+        st.rechecked += keys.len() as i64;
+        // the producer gone: its error is reported by `Producer::finish`
+        if recheck.send(Recheck { literals: lits, keys }).is_err() {
+            return Ok(());
+        }
+        let Some(chunk) = receive(rx, &mut st.times)? else { return Ok(()) };
+        compare_chunk(ctx, plan, st, chunk, &mut None)?;
+        st.rechecks += 1;
+        if !full {
+            return Ok(());
+        }
+        if shutdown_requested() {
+            return Err(ChameleonError::state("the verification was stopped".into()));
+        }
+    }
+}
+
+fn sample_key(ident: &Row) -> String {
+    let v: Vec<&str> = ident.iter().map(|v| v.as_deref().unwrap_or("NULL")).collect();
+    format!("({})", v.join(", "))
+}
+
+/// A chunk of a table read in the source's key order, in the destination's snapshot: the
+/// source rows of the chunk's keys moved forward, matched with the destination rows of the
+/// same keys.
+fn compare_keys_at_replay(
+    ctx: &Ctx,
+    plan: &Plan,
+    ov: &mut Overlay,
+    rows: Vec<Row>,
+    range: KeyRange,
+    times: &mut Timings,
+) -> Result<(Vec<Diff>, u64, u64)> {
+    read_fresh_changes(ctx, plan, ov, times)?;
+    let t0 = Instant::now();
+    let mut cmp = ChunkCompare::new(plan.key.clone(), range.clone());
+    for r in rows {
+        // a key read again that the source's collation matched but is not the one asked for
+        // (`a` for `A`): it was compared in its own chunk
+        if range.contains(&key_of(plan, &r)) {
+            cmp.add_source(r);
+        }
+    }
+    for c in &ov.changes {
+        cmp.apply(c.clone());
+    }
+    times.apply += t0.elapsed();
+    compare_rows(plan, cmp, times)
 }
 
 /// In the destination's snapshot: the source rows moved from the snapshot's position to what
@@ -645,6 +938,7 @@ fn range_filter(plan: &Plan, range: &KeyRange) -> String {
                 format!(" WHERE {}", parts.join(" AND "))
             }
         }
+        KeyRange::Keys(_) => format!(" WHERE ({}) IN ({})", key_names(plan).join(", "), unnest_keys(plan)),
         KeyRange::Whole => String::new(),
     }
 }
@@ -704,9 +998,13 @@ fn destination_text(plan: &Plan, range: &KeyRange) -> Result<(i64, Option<String
 fn compare_rows(plan: &Plan, mut cmp: ChunkCompare, times: &mut Timings) -> Result<(Vec<Diff>, u64, u64)> {
     let t0 = Instant::now();
     let filter = range_filter(plan, cmp.range());
+    let args: Vec<pgrx::datum::DatumWithOid> = match cmp.range() {
+        range @ KeyRange::Keys(_) => key_arrays(plan, range).into_iter().map(Into::into).collect(),
+        _ => Vec::new(),
+    };
     let n = plan.table.columns.len();
     Spi::connect(|c| -> Result<()> {
-        let t = c.select(&format!("SELECT {} FROM {}{filter}", plan.select, plan.from), None, &[])?;
+        let t = c.select(&format!("SELECT {} FROM {}{filter}", plan.select, plan.from), None, &args)?;
         for r in t {
             let mut row: Row = Vec::with_capacity(n);
             for i in 1..=n {
@@ -989,11 +1287,15 @@ struct ProducerArgs {
     columns: Vec<crate::core::types::MySqlColumn>,
     kinds: Vec<ValueKind>,
     range_key: Option<(String, usize)>,
+    /// A table read in the source's key order: the key columns (MySQL names), their indexes,
+    /// their literal kinds.
+    keyset: Option<(Vec<String>, Vec<usize>, Vec<LiteralKind>)>,
+    recheck: Receiver<Recheck>,
     forms: Vec<ColumnForm>,
 }
 
 impl Producer {
-    fn start(ctx: &Ctx, plan: &Plan, tx: Sender<SourceChunk>) -> Producer {
+    fn start(ctx: &Ctx, plan: &Plan, tx: Sender<SourceChunk>, recheck: Receiver<Recheck>) -> Producer {
         let args = ProducerArgs {
             endpoint: ctx.endpoint.clone(),
             flavor: ctx.flavor,
@@ -1002,6 +1304,11 @@ impl Producer {
             columns: plan.table.columns.clone(),
             kinds: plan.table.mapped.iter().map(|m| m.kind.clone()).collect(),
             range_key: plan.range_key.clone().zip(plan.key.first().copied()),
+            keyset: plan.keyset.clone().map(|kinds| {
+                let names = plan.key.iter().map(|&i| plan.table.columns[i].name.clone()).collect();
+                (names, plan.key.clone(), kinds)
+            }),
+            recheck,
             forms: plan.forms.clone(),
         };
         Producer(spawn_without_signals("verify-reader", move || produce(args, tx)))
@@ -1038,6 +1345,9 @@ fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
     mysql_source::prepare_copy_session(&mut snap)?;
     let mut lock = mysql_source::connect(&a.endpoint, None)?;
     let mut opened: Option<(Instant, BinlogPosition)> = None;
+    if a.keyset.is_some() {
+        return produce_in_key_order(&a, &mut snap, &mut lock, &tx);
+    }
     let Some((key, key_pos)) = a.range_key.clone() else {
         // the whole table, in chunks of rows, on one snapshot
         let (at, _) = mysql_source::table_snapshot(&mut snap, &mut lock, a.flavor, &a.schema, &a.table)?;
@@ -1050,13 +1360,15 @@ fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
                     range: KeyRange::Whole,
                     rows: std::mem::replace(&mut rows, Vec::with_capacity(CHUNK_ROWS)),
                     text: None,
+                    keys: None,
                     last: false,
                 };
                 tx.send(chunk).map_err(|_| gone())?;
             }
             Ok(())
         })?;
-        tx.send(SourceChunk { at, range: KeyRange::Whole, rows, text: None, last: true }).map_err(|_| gone())?;
+        tx.send(SourceChunk { at, range: KeyRange::Whole, rows, text: None, keys: None, last: true })
+            .map_err(|_| gone())?;
         return Ok(());
     };
     let k = quote_mysql_ident(&key);
@@ -1090,10 +1402,88 @@ fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
         let last = hi.is_none();
         // the text is written here, while the main thread compares the chunk before
         let text = Some(record_text_as(&rows, &a.forms));
-        tx.send(SourceChunk { at, range: KeyRange::Int { lo, hi }, rows, text, last }).map_err(|_| gone())?;
+        tx.send(SourceChunk { at, range: KeyRange::Int { lo, hi }, rows, text, keys: None, last })
+            .map_err(|_| gone())?;
         if last {
             return Ok(());
         }
         lo = hi;
     }
+}
+
+/// A table read in the source's key order (`core::keyset`): chunks after the last key read,
+/// a new snapshot every `SNAPSHOT_SECONDS`; then the keys the main thread asks to read again,
+/// each page in a new snapshot, until it closes the request channel.
+fn produce_in_key_order(
+    a: &ProducerArgs,
+    snap: &mut mysql::Conn,
+    lock: &mut mysql::Conn,
+    tx: &Sender<SourceChunk>,
+) -> CoreResult<()> {
+    let gone = || CoreError::source_query("the verification stopped reading".into());
+    let Some((names, key, kinds)) = &a.keyset else { return Ok(()) };
+    let what = format!("{}.{}", a.schema, a.table);
+    let order = format!(" ORDER BY {} LIMIT {CHUNK_ROWS}", keyset::order_by(names));
+    let mut opened: Option<(Instant, BinlogPosition)> = None;
+    let mut bound: Option<Vec<String>> = None;
+    loop {
+        let at = match &opened {
+            Some((since, at)) if since.elapsed() < Duration::from_secs(SNAPSHOT_SECONDS) => at.clone(),
+            _ => {
+                let (at, _) = mysql_source::table_snapshot(snap, lock, a.flavor, &a.schema, &a.table)?;
+                opened = Some((Instant::now(), at.clone()));
+                at
+            }
+        };
+        let filter = match &bound {
+            Some(b) => format!("{}{order}", keyset::after(names, b)),
+            None => format!("1 = 1{order}"),
+        };
+        let mut rows = Vec::with_capacity(CHUNK_ROWS);
+        let mut last_key: Vec<Option<Vec<u8>>> = Vec::new();
+        mysql_source::stream_rows(snap, &a.schema, &a.table, &a.columns, Some(&filter), |raw| {
+            last_key = key.iter().map(|&i| raw.get(i).cloned().flatten()).collect();
+            rows.push(convert(raw, &a.kinds));
+            Ok(())
+        })?;
+        let last = rows.len() < CHUNK_ROWS;
+        if !last {
+            let next: Option<Vec<String>> = kinds
+                .iter()
+                .zip(&last_key)
+                .map(|(k, v)| v.as_deref().and_then(|v| keyset::mysql_literal(*k, v)))
+                .collect();
+            let Some(next) = next else {
+                return Err(CoreError::source_query(format!(
+                    "{what}: the key of the row read last cannot be written as a literal ({})",
+                    names.join(", ")
+                )));
+            };
+            if bound.as_ref() == Some(&next) {
+                return Err(CoreError::source_query(format!(
+                    "{what}: reading in the order of ({}) does not advance past {}",
+                    names.join(", "),
+                    next.join(", ")
+                )));
+            }
+            bound = Some(next);
+        }
+        tx.send(SourceChunk { at, range: KeyRange::Whole, rows, text: None, keys: None, last }).map_err(|_| gone())?;
+        if last {
+            break;
+        }
+    }
+    // the main thread's requests: keys found only at the destination
+    while let Ok(req) = a.recheck.recv() {
+        let (at, _) = mysql_source::table_snapshot(snap, lock, a.flavor, &a.schema, &a.table)?;
+        let filter = keyset::one_of(names, &req.literals);
+        let mut rows = Vec::with_capacity(req.keys.len());
+        mysql_source::stream_rows(snap, &a.schema, &a.table, &a.columns, Some(&filter), |raw| {
+            rows.push(convert(raw, &a.kinds));
+            Ok(())
+        })?;
+        let chunk = SourceChunk { at, range: KeyRange::Whole, rows, text: None, keys: Some(req.keys), last: false };
+        tx.send(chunk).map_err(|_| gone())?;
+    }
+    Ok(())
 }

@@ -18,7 +18,17 @@ SCHEMA = [
     "CREATE TABLE vt_plain (id BIGINT PRIMARY KEY, k INT NOT NULL, c CHAR(20), pad VARCHAR(60))",
     "CREATE TABLE vt_strkey (code VARCHAR(20) PRIMARY KEY, val INT, note TEXT)",
     "CREATE TABLE vt_nokey (a INT, b VARCHAR(10))",
+    # a key of three columns whose order differs between the source (a case- and
+    # accent-insensitive collation) and PostgreSQL: read in the source's key order
+    """CREATE TABLE vt_compkey (region VARCHAR(10) NOT NULL, seq INT NOT NULL, at DATETIME(6) NOT NULL, val INT,
+         note VARCHAR(20), PRIMARY KEY (region, seq, at)) COLLATE utf8mb4_general_ci""",
 ]
+REGIONS = ["alpha", "Beta", "gamma", "Delta", "\u00e9clair"]
+N_COMP = 2_600  # per region: 13,000 rows, two chunks
+
+
+def comp_at(seq):
+    return f"2024-03-0{1 + seq % 3} 10:00:00.{seq:06d}"
 
 
 def type_row(i):
@@ -40,11 +50,14 @@ def load_source(ctx):
         cur.executemany("INSERT INTO vt_strkey VALUES (%s,%s,%s)",
                         [(f"k{i}", i, f"n{i}") for i in range(1, 201)] + [(f"L{i}", i, "load") for i in range(1, 51)])
         cur.executemany("INSERT INTO vt_nokey VALUES (%s,%s)", [(1, "a"), (2, "b"), (3, "c")])
+        cur.executemany("INSERT INTO vt_compkey VALUES (%s,%s,%s,%s,%s)",
+                        [(r, i, comp_at(i), i, f"n{i}") for r in REGIONS for i in range(1, N_COMP + 1)])
 
 
 class Load:
     """Writes on the same tables as the damage, never on a damaged row: vt_types ids 1..100,
-    vt_plain ids 1..2000 and new ids from 1,000,000, vt_strkey L-rows."""
+    vt_plain ids 1..2000 and new ids from 1,000,000, vt_strkey L-rows, vt_compkey seqs 1..500 (moved
+    to seq + 100,000) and new seqs from 1,000,000 in every region (in the middle of the key order)."""
 
     runs = 0
 
@@ -77,6 +90,15 @@ class Load:
                         cur.execute("UPDATE vt_plain SET id = id + 500000 WHERE id = %s", (rng.randint(1, 2000),))
                     cur.execute("UPDATE vt_strkey SET val = val + 1, note = %s WHERE code = %s",
                                 (f"l{rng.randint(0, 999)}", f"L{rng.randint(1, 50)}"))
+                    region = rng.choice(REGIONS)
+                    cur.execute("UPDATE vt_compkey SET val = val + 1 WHERE region = %s AND seq = %s",
+                                (region, rng.randint(1, 500)))
+                    cur.execute("INSERT INTO vt_compkey VALUES (%s, %s, NOW(6), 1, 'load')", (region, next_id))
+                    if rng.random() < 0.2:
+                        cur.execute("UPDATE vt_compkey SET seq = seq + 100000 WHERE region = %s AND seq = %s",
+                                    (rng.choice(REGIONS), rng.randint(1, 500)))
+                    if rng.random() < 0.3:
+                        cur.execute("DELETE FROM vt_compkey WHERE seq = %s", (next_id - rng.randint(1, 5),))
                     next_id += 1
                     cur.execute("COMMIT")
                     self.done += 1
@@ -147,6 +169,15 @@ def damage(ctx):
         "UPDATE shop.vt_strkey SET val = val + 1 WHERE code = 'k7'",
         "UPDATE shop.vt_strkey SET code = 'k8x' WHERE code = 'k8'",
         "INSERT INTO shop.vt_nokey VALUES (1, 'a')",
+        "UPDATE shop.vt_compkey SET val = val + 1 WHERE region = 'Beta' AND seq = 2000",
+        "DELETE FROM shop.vt_compkey WHERE region = 'gamma' AND seq = 1500",
+        # extra: in the middle of the source's order; and a key the source's collation finds
+        # equal to one it has ('alpha'), which PostgreSQL does not
+        "INSERT INTO shop.vt_compkey VALUES ('alpha', 777777, '2024-03-01 10:00:00', 1, 'extra')",
+        "INSERT INTO shop.vt_compkey SELECT 'ALPHA', seq, at, val, note FROM shop.vt_compkey "
+        "WHERE region = 'alpha' AND seq = 600",
+        # a changed key: one microsecond of its third column
+        "UPDATE shop.vt_compkey SET at = at + interval '1 microsecond' WHERE region = 'Delta' AND seq = 2500",
     ]
     for s in q:
         ctx.pg.execute(s)
@@ -181,6 +212,20 @@ def assert_damage_reported(ctx, res):
     assert keys_of(strkey, "missing", "code") == ["k8"]
     assert keys_of(strkey, "extra", "code") == ["k8x"]
 
+    comp = res[t(ctx, "vt_compkey")]
+    assert comp[1] == "different", comp
+    by = lambda kind: sorted((r["key"]["region"], r["key"]["seq"], r["key"]["at"]) for r in comp[5] if r["kind"] == kind)
+    assert by("different") == [("Beta", "2000", "2024-03-03 10:00:00.002")], comp[5]
+    assert [r["columns"] for r in comp[5] if r["kind"] == "different"] == [["val"]]
+    assert by("missing") == [("Delta", "2500", "2024-03-02 10:00:00.0025"),
+                             ("gamma", "1500", "2024-03-01 10:00:00.0015")], comp[5]
+    assert by("extra") == [("ALPHA", "600", "2024-03-01 10:00:00.0006"), ("Delta", "2500", "2024-03-02 10:00:00.002501"),
+                           ("alpha", "777777", "2024-03-01 10:00:00")], comp[5]
+    assert comp[2:5] == (2, 3, 1), comp
+    method = ctx.one("SELECT method FROM chameleon.verification WHERE run_id = %s AND mysql_table = %s",
+                     (comp[12], t(ctx, "vt_compkey")))
+    assert method.startswith("the source's key order: 2 chunks"), method
+
     nokey = res[t(ctx, "vt_nokey")]
     assert nokey[1] == "different", nokey
     assert [(r["kind"], r["row"]) for r in nokey[5]] == [("extra", {"a": "1", "b": "a"})], nokey
@@ -190,7 +235,7 @@ def assert_damage_reported(ctx, res):
 def test_verify_finds_exactly_the_damage_under_load_and_repair_fixes_it(ctx):
     load_source(ctx)
     start(ctx)
-    names = [t(ctx, n) for n in ("vt_types", "vt_plain", "vt_strkey", "vt_nokey")]
+    names = [t(ctx, n) for n in ("vt_types", "vt_plain", "vt_strkey", "vt_nokey", "vt_compkey")]
     damage(ctx)
     with Load(ctx.servers, ctx.my_schema):
         run = ctx.one("SELECT chameleon.verify_tables('src', %s)", (names,))
