@@ -485,8 +485,10 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>, recheck: &Sender<
                     st.times.by_text, st.chunks
                 )),
                 (None, Some(_)) => Some(format!(
-                    "the source's key order: {} chunks, then {} keys found only at the destination compared again",
+                    "the source's key order: {} chunks ({} equal as text, the others compared row by row), \
+                     then {} keys found only at the destination compared again",
                     st.chunks - st.rechecks,
+                    st.times.by_text,
                     st.rechecked
                 )),
                 _ => None,
@@ -574,6 +576,18 @@ fn compare_chunk(
         in_repeatable_read(|| compare_range_at_replay(ctx, plan, ov, rows, text, &chunk.range, times))?
     } else if plan.keyset.is_some() {
         let requested = chunk.keys.is_some();
+        // the text of the rows as read (`compare_keys_at_replay`): the producer's when no
+        // column is cast, else written here after the casts
+        let text = match (&chunk.keys, chunk.text) {
+            (Some(_), _) => None,
+            (None, Some(t)) if plan.canonical.is_empty() => Some(t),
+            (None, _) => {
+                let t0 = Instant::now();
+                let t = record_text_as(&rows, &plan.forms);
+                times.text += t0.elapsed();
+                Some(t)
+            }
+        };
         let keys: HashSet<Row> = match chunk.keys {
             Some(k) => k.into_iter().collect(),
             None => rows.iter().map(|r| key_of(plan, r)).collect(),
@@ -583,7 +597,7 @@ fn compare_chunk(
             if !requested {
                 remember_compared(plan, &range)?;
             }
-            compare_keys_at_replay(ctx, plan, ov, rows, range.clone(), times)
+            compare_keys_at_replay(ctx, plan, ov, rows, range.clone(), text.clone(), times)
         })?
     } else {
         let Some(mut cmp) = whole.take() else { return Ok(()) };
@@ -654,21 +668,33 @@ fn key_of(plan: &Plan, row: &Row) -> Row {
 /// The keys of a set, one text array per key column (`unnest_keys`'s arguments); a key with a
 /// value the converter refused is left out (the copy stored no such row: the source's row is
 /// `missing`).
-fn key_arrays(plan: &Plan, range: &KeyRange) -> Vec<Vec<Option<String>>> {
+fn key_arrays<'a>(plan: &Plan, keys: impl IntoIterator<Item = &'a Row>) -> Vec<Vec<Option<String>>> {
     let mut arrays = vec![Vec::new(); plan.key.len()];
-    if let KeyRange::Keys(keys) = range {
-        let storable = |k: &&Row| k.iter().all(|v| v.as_deref().is_some_and(|v| !v.starts_with(REFUSED)));
-        for k in keys.iter().filter(storable) {
-            for (a, v) in arrays.iter_mut().zip(k) {
-                a.push(v.clone());
-            }
+    let storable = |k: &&Row| k.iter().all(|v| v.as_deref().is_some_and(|v| !v.starts_with(REFUSED)));
+    for k in keys.into_iter().filter(storable) {
+        for (a, v) in arrays.iter_mut().zip(k) {
+            a.push(v.clone());
         }
     }
     arrays
 }
 
+/// The keys of a set (`key_arrays`), as SPI arguments.
+fn key_args<'a>(plan: &Plan, keys: impl IntoIterator<Item = &'a Row>) -> Vec<pgrx::datum::DatumWithOid<'static>> {
+    key_arrays(plan, keys).into_iter().map(Into::into).collect()
+}
+
+fn set_of(range: &KeyRange) -> impl Iterator<Item = &Row> {
+    match range {
+        KeyRange::Keys(keys) => Some(keys.iter()),
+        _ => None,
+    }
+    .into_iter()
+    .flatten()
+}
+
 fn remember_compared(plan: &Plan, range: &KeyRange) -> Result<()> {
-    let args: Vec<pgrx::datum::DatumWithOid> = key_arrays(plan, range).into_iter().map(Into::into).collect();
+    let args = key_args(plan, set_of(range));
     Spi::connect_mut(|c| -> Result<()> {
         c.update(&format!("INSERT INTO {COMPARED_KEYS} {}", unnest_keys(plan)), None, &args)?;
         Ok(())
@@ -773,16 +799,33 @@ fn sample_key(ident: &Row) -> String {
 
 /// A chunk of a table read in the source's key order, in the destination's snapshot: the
 /// source rows of the chunk's keys moved forward, matched with the destination rows of the
-/// same keys.
+/// same keys. When no stored change touches the chunk's keys, first as one text: the source
+/// rows as read against the destination's rows of the same keys written in the same order
+/// (the keys' order in the array, `destination_text_by_keys`); equal text is an equal chunk.
 fn compare_keys_at_replay(
     ctx: &Ctx,
     plan: &Plan,
     ov: &mut Overlay,
     rows: Vec<Row>,
     range: KeyRange,
+    text_as_read: Option<String>,
     times: &mut Timings,
 ) -> Result<(Vec<Diff>, u64, u64)> {
     read_fresh_changes(ctx, plan, ov, times)?;
+    let touched = ov.changes.iter().any(|c| match c {
+        Change::Insert(row) => range.contains(&key_of(plan, row)),
+        Change::Update { old_key, row } => range.contains(old_key) || range.contains(&key_of(plan, row)),
+        Change::Delete { old_key } => range.contains(old_key),
+    });
+    if let (false, Some(text)) = (touched, text_as_read) {
+        let t0 = Instant::now();
+        let (n, dest) = destination_text_by_keys(plan, &rows)?;
+        times.destination += t0.elapsed();
+        if n == rows.len() as i64 && dest.as_deref().unwrap_or("") == text {
+            times.by_text += 1;
+            return Ok((Vec::new(), n as u64, n as u64));
+        }
+    }
     let t0 = Instant::now();
     let mut cmp = ChunkCompare::new(plan.key.clone(), range.clone());
     for r in rows {
@@ -797,6 +840,32 @@ fn compare_keys_at_replay(
     }
     times.apply += t0.elapsed();
     compare_rows(plan, cmp, times)
+}
+
+/// The destination rows of the keys of `rows`, written as `destination_text` writes them, in
+/// the order of `rows` (the source's key order), and how many.
+fn destination_text_by_keys(plan: &Plan, rows: &[Row]) -> Result<(i64, Option<String>)> {
+    let names = key_names(plan);
+    let cols: Vec<String> = (1..=names.len()).map(|i| format!("chameleon_k{i}")).collect();
+    let on: Vec<String> = names.iter().zip(&cols).map(|(n, c)| format!("d.{n} = u.{c}")).collect();
+    let arrays: Vec<String> =
+        key_types(plan).iter().enumerate().map(|(i, t)| format!("${}::text[]::{t}[]", i + 1)).collect();
+    let sql = format!(
+        "SELECT count(*), string_agg(ROW({})::text, E'\\n' ORDER BY u.chameleon_n) \
+         FROM unnest({}) WITH ORDINALITY AS u({}, chameleon_n) JOIN {} d ON {}",
+        plan.record,
+        arrays.join(", "),
+        cols.join(", "),
+        plan.from,
+        on.join(" AND ")
+    );
+    let keys: Vec<Row> = rows.iter().map(|r| key_of(plan, r)).collect();
+    let args = key_args(plan, &keys);
+    Spi::connect(|c| {
+        let t = c.select(&sql, None, &args)?;
+        let r = t.first();
+        Ok((r.get::<i64>(1)?.unwrap_or(0), r.get::<String>(2)?))
+    })
 }
 
 /// In the destination's snapshot: the source rows moved from the snapshot's position to what
@@ -998,10 +1067,7 @@ fn destination_text(plan: &Plan, range: &KeyRange) -> Result<(i64, Option<String
 fn compare_rows(plan: &Plan, mut cmp: ChunkCompare, times: &mut Timings) -> Result<(Vec<Diff>, u64, u64)> {
     let t0 = Instant::now();
     let filter = range_filter(plan, cmp.range());
-    let args: Vec<pgrx::datum::DatumWithOid> = match cmp.range() {
-        range @ KeyRange::Keys(_) => key_arrays(plan, range).into_iter().map(Into::into).collect(),
-        _ => Vec::new(),
-    };
+    let args = key_args(plan, set_of(cmp.range()));
     let n = plan.table.columns.len();
     Spi::connect(|c| -> Result<()> {
         let t = c.select(&format!("SELECT {} FROM {}{filter}", plan.select, plan.from), None, &args)?;
@@ -1292,6 +1358,8 @@ struct ProducerArgs {
     keyset: Option<(Vec<String>, Vec<usize>, Vec<LiteralKind>)>,
     recheck: Receiver<Recheck>,
     forms: Vec<ColumnForm>,
+    /// Whether the rows' text is written here (no column is cast on the main thread).
+    text_on_reader: bool,
 }
 
 impl Producer {
@@ -1310,6 +1378,7 @@ impl Producer {
             }),
             recheck,
             forms: plan.forms.clone(),
+            text_on_reader: plan.canonical.is_empty(),
         };
         Producer(spawn_without_signals("verify-reader", move || produce(args, tx)))
     }
@@ -1468,7 +1537,10 @@ fn produce_in_key_order(
             }
             bound = Some(next);
         }
-        tx.send(SourceChunk { at, range: KeyRange::Whole, rows, text: None, keys: None, last }).map_err(|_| gone())?;
+        // the text is written here, while the main thread compares the chunk before (used
+        // when no column is cast there)
+        let text = a.text_on_reader.then(|| record_text_as(&rows, &a.forms));
+        tx.send(SourceChunk { at, range: KeyRange::Whole, rows, text, keys: None, last }).map_err(|_| gone())?;
         if last {
             break;
         }
