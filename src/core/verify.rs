@@ -418,6 +418,53 @@ pub fn record_text_as(rows: &[Row], forms: &[ColumnForm]) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// One row of `record_text` read back (what `record_in` reads): an unquoted empty value is
+/// NULL; in a quoted one a doubled quote is a quote and a backslash takes the next byte as
+/// it is. None when the text is not such a row.
+pub fn parse_record_text(s: &str) -> Option<Row> {
+    let b = s.strip_prefix('(')?.strip_suffix(')')?.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        if b.get(i) == Some(&b'"') {
+            let mut v = Vec::new();
+            i += 1;
+            loop {
+                match *b.get(i)? {
+                    b'\\' => {
+                        v.push(*b.get(i + 1)?);
+                        i += 2;
+                    }
+                    b'"' if b.get(i + 1) == Some(&b'"') => {
+                        v.push(b'"');
+                        i += 2;
+                    }
+                    b'"' => {
+                        i += 1;
+                        break;
+                    }
+                    c => {
+                        v.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            out.push(Some(String::from_utf8(v).ok()?));
+        } else {
+            let start = i;
+            while i < b.len() && b[i] != b',' {
+                i += 1;
+            }
+            out.push((i > start).then(|| String::from_utf8_lossy(&b[start..i]).into_owned()));
+        }
+        match b.get(i) {
+            None => return Some(out),
+            Some(b',') => i += 1,
+            Some(_) => return None,
+        }
+    }
+}
+
 /// `surplus` copies of a row more on the source (missing at the destination), or fewer (extra).
 fn push_multiset(diffs: &mut Vec<Diff>, ident: Row, surplus: i64) {
     let kind = if surplus > 0 { DiffKind::Missing } else { DiffKind::Extra };
@@ -587,6 +634,23 @@ mod tests {
         let m = c.finish();
         assert!(m.diffs.is_empty() && m.candidates.is_empty(), "{m:?}");
         assert_eq!(m.rows_source, 0);
+    }
+
+    #[test]
+    fn record_text_reads_back_as_the_row_it_wrote() {
+        let rows = [
+            r(&[Some("1"), None, Some("")]),
+            r(&[Some("a \"quoted\" (x), y"), Some("back\\slash"), Some("é\nline")]),
+            r(&[None]),
+            r(&[Some("\"\""), Some(" "), None, Some("NULL")]),
+        ];
+        for row in &rows {
+            let text = record_text(std::slice::from_ref(row));
+            assert_eq!(parse_record_text(&text).as_ref(), Some(row), "{text}");
+        }
+        for bad in ["", "(", "(\"a)", "(\"a\"b)", "a,b"] {
+            assert_eq!(parse_record_text(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -23,9 +23,11 @@
 //! forward by the stored changes of those keys only. The keys compared are kept in a temporary
 //! table; at the end the destination's keys that no chunk compared (inserted since their chunk
 //! was read, or extra) are read again on the source by key, a page at a time in a new snapshot,
-//! and compared the same way. A table without a key, or whose key cannot be written as
-//! literals (a float, BIT, ENUM, SET or nullable column), is compared whole, as one chunk (its
-//! memory grows with the table).
+//! and compared the same way. A table without a key is compared whole, in one snapshot, as a
+//! multiset counted by PostgreSQL (`compare_multiset_at_replay`: the source's rows as text in a
+//! temporary table, one `GROUP BY` with the destination's), so that memory is one chunk. A
+//! table whose key cannot be written as literals (a float, BIT, ENUM, SET or nullable column)
+//! is compared whole, as one chunk, in memory (its memory grows with the table).
 //!
 //! Verification yields to replay: before each chunk it waits while the oldest batch not yet
 //! replayed is older than `REPLAY_LAG_BOUND` (at most `YIELD_MAX` a chunk), so that on a busy
@@ -46,8 +48,8 @@ use crate::core::state::{SourceStatus, TableState};
 use crate::core::types::ValueKind;
 use crate::core::value;
 use crate::core::verify::{
-    change_keys, decide, moved_forward_in_key_order, record_text_as, touches, Change, ChunkCompare, ColumnForm, Diff,
-    KeyRange, Row, Tally,
+    change_keys, decide, moved_forward_in_key_order, parse_record_text, record_text, record_text_as, touches, Change,
+    ChunkCompare, ColumnForm, Diff, DiffKind, KeyRange, Row, Tally, SAMPLE_ROWS,
 };
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::{
@@ -454,6 +456,11 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>, recheck: &Sender<
     if plan.keyset.is_some() {
         in_transaction(|| compared_keys_table(plan))?;
     }
+    if plan.key.is_empty() {
+        in_transaction(|| {
+            Ok(Spi::run(&format!("DROP TABLE IF EXISTS {SOURCE_ROWS}; CREATE TEMP TABLE chameleon_source_rows (r text, refused boolean, n bigint)"))?)
+        })?;
+    }
     loop {
         let Some(chunk) = receive(rx, &mut st.times)? else {
             // the producer ended early: its error is reported by `finish`
@@ -466,7 +473,15 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>, recheck: &Sender<
             if !last {
                 let mut rows = chunk.rows;
                 let t0 = Instant::now();
-                in_transaction(|| canonicalize(plan, &mut rows))?;
+                in_transaction(|| {
+                    canonicalize(plan, &mut rows)?;
+                    if plan.key.is_empty() {
+                        // counted in PostgreSQL (`compare_multiset_at_replay`)
+                        add_source_rows(rows.iter().map(|r| (r, 1)))?;
+                        rows.clear();
+                    }
+                    Ok(())
+                })?;
                 st.times.canonical += t0.elapsed();
                 for r in rows {
                     cmp.add_source(r);
@@ -499,6 +514,9 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>, recheck: &Sender<
                 }
                 if plan.keyset.is_some() {
                     Spi::run(&format!("DROP TABLE IF EXISTS {COMPARED_KEYS}"))?;
+                }
+                if plan.key.is_empty() {
+                    Spi::run(&format!("DROP TABLE IF EXISTS {SOURCE_ROWS}"))?;
                 }
                 Ok(())
             })?;
@@ -598,6 +616,12 @@ fn compare_chunk(
                 remember_compared(plan, &range)?;
             }
             compare_keys_at_replay(ctx, plan, ov, rows, range.clone(), text.clone(), times)
+        })?
+    } else if plan.key.is_empty() {
+        let tally = &mut st.tally;
+        in_repeatable_read(|| {
+            add_source_rows(rows.iter().map(|r| (r, 1)))?;
+            compare_multiset_at_replay(ctx, plan, ov, tally, times)
         })?
     } else {
         let Some(mut cmp) = whole.take() else { return Ok(()) };
@@ -887,6 +911,114 @@ struct Timings {
     yielded: Duration,
     /// Chunks found equal by their text alone.
     by_text: u64,
+}
+
+/// The source rows of a table without a key, in a temporary table of the worker's session:
+/// each row's `record_text` (its values cast as COPY stores them), whether a value was refused
+/// by the converter (such a row was never stored: it matches no destination row), and how many
+/// times it counts (1 a row read; the stored changes after the snapshot add +1 for a new row,
+/// -1 for an old one). PostgreSQL then counts both sides (`compare_multiset_at_replay`), so
+/// that memory is one chunk, not the table.
+const SOURCE_ROWS: &str = "pg_temp.chameleon_source_rows";
+
+fn add_source_rows<'a>(rows: impl Iterator<Item = (&'a Row, i64)>) -> Result<()> {
+    let (mut texts, mut refused, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+    for (row, n) in rows {
+        let was_refused = row.iter().flatten().any(|v| v.starts_with(REFUSED));
+        let text = if was_refused {
+            let stripped: Row = row.iter().map(|v| v.as_ref().map(|v| v.replace(REFUSED, ""))).collect();
+            record_text(std::slice::from_ref(&stripped))
+        } else {
+            record_text(std::slice::from_ref(row))
+        };
+        texts.push(text);
+        refused.push(was_refused);
+        counts.push(n);
+    }
+    if texts.is_empty() {
+        return Ok(());
+    }
+    Spi::connect_mut(|c| -> Result<()> {
+        c.update(
+            &format!("INSERT INTO {SOURCE_ROWS} SELECT * FROM unnest($1::text[], $2::boolean[], $3::bigint[])"),
+            None,
+            &[texts.into(), refused.into(), counts.into()],
+        )?;
+        Ok(())
+    })
+}
+
+/// A table without a key, in the destination's snapshot: the source's rows (all chunks, in
+/// `SOURCE_ROWS`) moved forward by the stored changes, counted against the destination's rows
+/// by PostgreSQL (`GROUP BY` the row's text, which spills to disk rather than grow); a row with
+/// more copies on the source is `missing` that many times, with fewer `extra`. The tally gets
+/// the counts and a sample; the rows of both sides, as counted.
+fn compare_multiset_at_replay(
+    ctx: &Ctx,
+    plan: &Plan,
+    ov: &mut Overlay,
+    tally: &mut Tally,
+    times: &mut Timings,
+) -> Result<(Vec<Diff>, u64, u64)> {
+    read_fresh_changes(ctx, plan, ov, times)?;
+    let t0 = Instant::now();
+    let mut moved: Vec<(&Row, i64)> = Vec::new();
+    for c in &ov.changes {
+        match c {
+            Change::Insert(row) => moved.push((row, 1)),
+            Change::Update { old_key, row } => {
+                moved.push((old_key, -1));
+                moved.push((row, 1));
+            }
+            Change::Delete { old_key } => moved.push((old_key, -1)),
+        }
+    }
+    for part in moved.chunks(CHUNK_ROWS) {
+        add_source_rows(part.iter().copied())?;
+    }
+    times.apply += t0.elapsed();
+    let t0 = Instant::now();
+    // the differing rows are materialized by PostgreSQL (to disk when large); only their
+    // counts and a sample come back
+    let sql = format!(
+        "WITH d AS MATERIALIZED (SELECT r, sum(n)::bigint AS s FROM (SELECT r, refused, n FROM {SOURCE_ROWS} \
+         UNION ALL SELECT ROW({})::text, false, -1 FROM {}) x GROUP BY r, refused HAVING sum(n) <> 0), \
+         sample AS (SELECT r, s FROM d ORDER BY r, s LIMIT {SAMPLE_ROWS}) \
+         SELECT (SELECT coalesce(sum(s) FILTER (WHERE s > 0), 0)::bigint FROM d), \
+         (SELECT coalesce(-sum(s) FILTER (WHERE s < 0), 0)::bigint FROM d), \
+         (SELECT array_agg(r ORDER BY r, s) FROM sample), (SELECT array_agg(s ORDER BY r, s) FROM sample), \
+         (SELECT coalesce(sum(n), 0)::bigint FROM {SOURCE_ROWS}), (SELECT count(*) FROM {})",
+        plan.select, plan.from, plan.from
+    );
+    type Counted = (i64, i64, Vec<Option<String>>, Vec<Option<i64>>, i64, i64);
+    let (missing, extra, texts, surpluses, rows_source, rows_destination) = Spi::connect(|c| -> Result<Counted> {
+        let t = c.select(&sql, None, &[])?;
+        let r = t.first();
+        Ok((
+            r.get::<i64>(1)?.unwrap_or(0),
+            r.get::<i64>(2)?.unwrap_or(0),
+            r.get::<Vec<Option<String>>>(3)?.unwrap_or_default(),
+            r.get::<Vec<Option<i64>>>(4)?.unwrap_or_default(),
+            r.get::<i64>(5)?.unwrap_or(0),
+            r.get::<i64>(6)?.unwrap_or(0),
+        ))
+    })?;
+    tally.missing += missing.max(0) as u64;
+    tally.extra += extra.max(0) as u64;
+    for (text, surplus) in texts.iter().zip(&surpluses) {
+        let (Some(text), Some(surplus)) = (text, surplus) else { continue };
+        let ident = parse_record_text(text).ok_or_else(|| {
+            ChameleonError::state(format!("a row of {} cannot be read back: {text}", plan.table.mysql_name()))
+        })?;
+        let kind = if *surplus > 0 { DiffKind::Missing } else { DiffKind::Extra };
+        for _ in 0..surplus.unsigned_abs().min(SAMPLE_ROWS as u64) {
+            if tally.sample.len() < SAMPLE_ROWS {
+                tally.sample.push(Diff { ident: ident.clone(), kind, columns: Vec::new() });
+            }
+        }
+    }
+    times.matching += t0.elapsed();
+    Ok((Vec::new(), rows_source.max(0) as u64, rows_destination.max(0) as u64))
 }
 
 fn compare_at_replay(
