@@ -150,12 +150,11 @@ pub fn verify_table_finished(run_id: i64, table_id: i32, state: &str, reason: Op
 }
 
 /// A different table being repaired: `running` again until compared after its copy.
-pub fn verify_table_repairing(run_id: i64, table_id: i32) -> Result<()> {
+pub fn verify_table_repairing(run_id: i64, table_id: i32, how: &str) -> Result<()> {
     run(
-        "UPDATE sch_chameleon.t_verify_tables SET enm_state = 'running', \
-                t_reason = 'repairing: the table is copied again (sync_tables), then compared again' \
+        "UPDATE sch_chameleon.t_verify_tables SET enm_state = 'running', t_reason = $3 \
           WHERE i_id_run = $1 AND i_id_table = $2",
-        &[run_id.into(), table_id.into()],
+        &[run_id.into(), table_id.into(), how.into()],
     )
 }
 

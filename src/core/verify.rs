@@ -202,6 +202,11 @@ impl ChunkCompare {
         }
     }
 
+    /// The source rows as moved forward (a keyed table: one per key).
+    pub fn into_source_rows(self) -> Vec<Row> {
+        self.source.into_values().filter(|(_, n)| *n > 0).map(|(r, _)| r).collect()
+    }
+
     /// Matches the two sides.
     pub fn finish(self) -> Matched {
         let mut out = Matched {
@@ -506,10 +511,15 @@ pub struct Tally {
     pub extra: u64,
     pub different: u64,
     pub sample: Vec<Diff>,
+    /// The identity of every differing row, while there are at most `REPAIR_KEYS` (what a
+    /// repair by key rewrites; beyond that the table is copied again).
+    pub idents: Vec<Row>,
 }
 
 /// How many differing rows a table's result keeps as its sample.
 pub const SAMPLE_ROWS: usize = 100;
+/// How many differing rows a repair rewrites by key at most.
+pub const REPAIR_KEYS: usize = 10_000;
 
 impl Tally {
     pub fn add(&mut self, diff: Diff) {
@@ -518,9 +528,17 @@ impl Tally {
             DiffKind::Extra => self.extra += 1,
             DiffKind::Different => self.different += 1,
         }
+        if self.idents.len() < REPAIR_KEYS {
+            self.idents.push(diff.ident.clone());
+        }
         if self.sample.len() < SAMPLE_ROWS {
             self.sample.push(diff);
         }
+    }
+
+    /// The keys of every differing row, when they were all kept (a table with a key).
+    pub fn all_keys(&self) -> Option<&[Row]> {
+        (self.idents.len() as u64 == self.total()).then_some(self.idents.as_slice())
     }
 
     pub fn total(&self) -> u64 {
@@ -865,5 +883,11 @@ mod tests {
         assert_eq!(t.total(), (SAMPLE_ROWS + 5) as u64);
         assert_eq!(t.sample.len(), SAMPLE_ROWS);
         assert_eq!((t.missing, t.extra, t.different), (35, 35, 35));
+        assert_eq!(t.all_keys().map(<[Row]>::len), Some(SAMPLE_ROWS + 5), "every key kept for a repair by key");
+        for i in 0..REPAIR_KEYS {
+            t.add(Diff { ident: r(&[Some(&i.to_string())]), kind: DiffKind::Missing, columns: vec![] });
+        }
+        assert_eq!(t.idents.len(), REPAIR_KEYS);
+        assert!(t.all_keys().is_none(), "too many to repair by key");
     }
 }

@@ -33,7 +33,8 @@
 //! replayed is older than `REPLAY_LAG_BOUND` (at most `YIELD_MAX` a chunk), so that on a busy
 //! machine the replica's lag stays in its usual range and the verification goes slower.
 //!
-//! With `repair`, a different table is copied again by `sync_tables` and compared again.
+//! With `repair`, a different table's rows are rewritten by key (`repair`), or the table is
+//! copied again by `sync_tables`, and it is compared again.
 
 use crate::catalog::{self, TableRow};
 use crate::core::change::Op;
@@ -60,6 +61,8 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::collections::HashSet;
 use std::sync::Arc;
+
+mod repair;
 use std::time::{Duration, Instant};
 
 /// Rows per chunk: the memory of a chunk (both sides) and the unit of progress.
@@ -282,17 +285,51 @@ fn verify_and_record(ctx: &Ctx, table_id: i32) -> Result<Tally> {
 /// `repair`: the table is copied again at a new consistent point (`sync_tables`), then
 /// compared again: `repaired` when it is equal then.
 fn repair(ctx: &Ctx, table_id: i32, name: &str, found: &Tally) -> Result<()> {
+    let plan = Plan::of(in_transaction(|| catalog::table_by_id(table_id))?);
+    let by_key = found.all_keys().zip(repair::literal_kinds(&plan));
+    let how = if by_key.is_some() {
+        "repairing: the differing rows are rewritten by key, then the table is compared again"
+    } else {
+        "repairing: the table is copied again (sync_tables), then compared again"
+    };
+    in_transaction(|| catalog::verify_table_repairing(ctx.run_id, table_id, how))?;
+    let done = match by_key {
+        Some((keys, kinds)) => {
+            check_replicating(&plan.table)?;
+            let written = repair::repair_by_keys(ctx, &plan, &kinds, keys)?;
+            format!("{} differing keys rewritten by key ({written} rows written)", keys.len())
+        }
+        None => {
+            copy_again(ctx, table_id, name)?;
+            "the table copied again".to_string()
+        }
+    };
+    let again = verify_table(ctx, table_id)?;
     in_transaction(|| {
-        catalog::verify_table_repairing(ctx.run_id, table_id)?;
-        crate::api::replica::sync(&ctx.source_name, Some(vec![name.to_string()])).map(|_| ())
-    })?;
+        catalog::verify_table_repaired_rows(ctx.run_id, table_id, found.total() as i64)?;
+        if again.total() == 0 {
+            catalog::verify_table_finished(ctx.run_id, table_id, "repaired", Some(&format!("repaired: {done}")))
+        } else {
+            catalog::verify_table_finished(
+                ctx.run_id,
+                table_id,
+                "different",
+                Some(&format!("still {} rows different after the repair ({done})", again.total())),
+            )
+        }
+    })
+}
+
+/// The table copied again by `sync_tables`, waited for until it replicates.
+fn copy_again(ctx: &Ctx, table_id: i32, name: &str) -> Result<()> {
+    in_transaction(|| crate::api::replica::sync(&ctx.source_name, Some(vec![name.to_string()])).map(|_| ()))?;
     let started = Instant::now();
     loop {
         let t = in_transaction(|| catalog::table_by_id(table_id))?;
         match t.state {
-            TableState::Replicating if t.enabled => break,
+            TableState::Replicating if t.enabled => return Ok(()),
             // a table without a key ends its copy disabled (copied, not replicated)
-            TableState::Disabled if t.key.is_empty() => break,
+            TableState::Disabled if t.key.is_empty() => return Ok(()),
             TableState::Failed | TableState::Disabled => {
                 return Err(ChameleonError::state(format!(
                     "the repair's copy of {name} ended {}: {}",
@@ -307,20 +344,6 @@ fn repair(ctx: &Ctx, table_id: i32, name: &str, found: &Tally) -> Result<()> {
         }
         backend_sleep(Duration::from_millis(200));
     }
-    let again = verify_table(ctx, table_id)?;
-    in_transaction(|| {
-        catalog::verify_table_repaired_rows(ctx.run_id, table_id, found.total() as i64)?;
-        if again.total() == 0 {
-            catalog::verify_table_finished(ctx.run_id, table_id, "repaired", None)
-        } else {
-            catalog::verify_table_finished(
-                ctx.run_id,
-                table_id,
-                "different",
-                Some(&format!("still {} rows different after copying the table again", again.total())),
-            )
-        }
-    })
 }
 
 /// How a table is compared.

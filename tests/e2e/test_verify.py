@@ -268,6 +268,12 @@ def test_verify_finds_exactly_the_damage_under_load_and_repair_fixes_it(ctx):
         assert res[name][1] == "repaired", res[name]
     assert ctx.one("SELECT repaired_rows FROM chameleon.verification WHERE run_id = %s AND mysql_table = %s",
                    (run, t(ctx, "vt_types"))) == 14
+    # a table with a key: its differing rows rewritten by key; the keyless one copied again
+    reasons = dict(ctx.sql("SELECT mysql_table, reason FROM chameleon.verification WHERE run_id = %s", (run,)))
+    for name in ("vt_types", "vt_plain", "vt_strkey", "vt_compkey"):
+        assert "rewritten by key" in reasons[t(ctx, name)], reasons
+    assert reasons[t(ctx, "vt_types")] == "repaired: 14 differing keys rewritten by key (12 rows written)", reasons
+    assert "copied again" in reasons[t(ctx, "vt_nokey")], reasons
 
     with Load(ctx.servers, ctx.my_schema):
         run = ctx.one("SELECT chameleon.verify_tables('src', %s)", (names,))
