@@ -13,7 +13,12 @@ lag's p50/p99/max with the load alone, then while verifying. Prints the numbers.
 
 BENCH_VERIFY_KEY=composite gives every table the primary key (k, id) (id stays unique, for
 sysbench's statements): the tables are then read in the source's key order (a key that is not
-a single integer column) instead of integer key ranges; sysbench's `k = k + 1` moves keys."""
+a single integer column) instead of integer key ranges; sysbench's `k = k + 1` moves keys.
+BENCH_VERIFY_KEY=none drops the primary key (id keeps a plain index): the tables replicate by
+full row and are compared as multisets counted by PostgreSQL.
+
+The verification worker's peak private memory (RssAnon, sampled every 50 ms; shared buffers
+are not in it) is printed with each run."""
 import os
 import signal
 import statistics
@@ -49,10 +54,12 @@ def load(s, my):
     if sb.returncode != 0:
         raise RuntimeError(f"sysbench prepare failed: {sb.stderr or sb.stdout}")
     with my.cursor() as cur:
-        if KEY == "composite":
-            for i in range(1, TABLES + 1):
+        for i in range(1, TABLES + 1):
+            if KEY == "composite":
                 cur.execute(f"ALTER TABLE sbtest.sbtest{i} DROP PRIMARY KEY, ADD PRIMARY KEY (k, id), "
                             "ADD UNIQUE KEY id_u (id)")
+            elif KEY == "none":
+                cur.execute(f"ALTER TABLE sbtest.sbtest{i} DROP PRIMARY KEY, ADD KEY id_i (id)")
         cur.execute("CREATE TABLE sbtest.probe (id INT PRIMARY KEY, at DOUBLE)")
         cur.execute("INSERT INTO sbtest.probe VALUES (1, 0)")
         cur.execute("COMMIT")
@@ -118,9 +125,42 @@ def commits(my):
         return int(cur.fetchone()[1])
 
 
+class PeakMemory:
+    """The largest RssAnon (private memory) of any verification worker while it runs."""
+
+    def __init__(self):
+        self.peak_kb = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+
+    def sample(self):
+        while not self.stop.is_set():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        if b"pg_chameleon_rs verify" not in f.read():
+                            continue
+                    with open(f"/proc/{pid}/status") as f:
+                        for line in f:
+                            if line.startswith("RssAnon:"):
+                                self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                except OSError:
+                    continue
+            time.sleep(0.05)
+
+    def done(self):
+        self.stop.set()
+        self.thread.join(5)
+        return self.peak_kb / 1024
+
+
 def verify(pg):
     """One verify_tables run of every table: (states, rows compared on the source side, wall
-    seconds, notes of tables not equal)."""
+    seconds, notes of tables not equal and the worker's peak private memory)."""
+    mem = PeakMemory()
     run = pg.execute("SELECT chameleon.verify_tables('src')").fetchone()[0]
     t0 = time.time()
     while True:
@@ -132,6 +172,7 @@ def verify(pg):
     wall = time.time() - t0
     states = sorted({r[1] for r in rows})
     notes = [f"{r[0]}: {r[1]} {r[3]} {r[4] or ''}" for r in rows if r[1] != "equal"]
+    notes.append(f"worker peak RssAnon {mem.done():.0f} MB")
     return states, sum(r[2] or 0 for r in rows), wall, notes
 
 
@@ -150,7 +191,7 @@ def main():
         assert pg.execute("SELECT chameleon.wait_for('src', '600 seconds')").fetchone()[0] is True
         for i in range(ROUNDS):
             states, rows, wall, notes = verify(pg)
-            print(f"idle {i}: {'/'.join(states)}, {rows} rows in {wall:.2f} s: {rows / wall:,.0f} rows/s {notes or ''}",
+            print(f"idle {i}: {'/'.join(states)}, {rows} rows in {wall:.2f} s: {rows / wall:,.0f} rows/s; {'; '.join(notes)}",
                   flush=True)
         sb = Load(s)
         lag = Lag(s, db)
@@ -165,7 +206,7 @@ def main():
             states, rows, wall, notes = verify(pg)
             rates.append(rows / wall)
             print(f"under load {i}: {'/'.join(states)}, {rows} rows in {wall:.2f} s: {rows / wall:,.0f} rows/s "
-                  f"{notes or ''}", flush=True)
+                  f"{'; '.join(notes)}", flush=True)
         tps = (commits(my) - commits0) / (time.time() - t_load0)
         print(f"while verifying: sysbench {tps:,.0f} transactions/s; {lag.summary()}", flush=True)
         lag.stop.set()
