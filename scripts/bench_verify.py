@@ -11,6 +11,7 @@ compared (source side, all tables) over the run's wall time. Under the load a pr
 every 100 ms with its wall-clock time is polled for at the destination every 10 ms: the replay
 lag's p50/p99/max with the load alone, then while verifying. Prints the numbers.
 
+BENCH_VERIFY_RATE (sysbench's --rate, transactions/s; default 0, unthrottled) throttles the load.
 BENCH_VERIFY_KEY=composite gives every table the primary key (k, id) (id stays unique, for
 sysbench's statements): the tables are then read in the source's key order (a key that is not
 a single integer column) instead of integer key ranges; sysbench's `k = k + 1` moves keys.
@@ -35,6 +36,7 @@ TABLES = int(os.environ.get("BENCH_VERIFY_TABLES", "4"))
 ROWS = int(os.environ.get("BENCH_VERIFY_ROWS", "500000"))
 ROUNDS = int(os.environ.get("BENCH_VERIFY_ROUNDS", "3"))
 THREADS = int(os.environ.get("BENCH_VERIFY_THREADS", "2"))
+RATE = int(os.environ.get("BENCH_VERIFY_RATE", "0"))  # sysbench --rate: 0 unthrottled
 KEY = os.environ.get("BENCH_VERIFY_KEY", "id")
 SCRATCH = os.environ.get("CHAMELEON_TEST_SCRATCH", "/tmp/pg_chameleon_rs-bench-verify")
 MYSQL_PORT = int(os.environ.get("CHAMELEON_TEST_MYSQL_PORT", "53316"))
@@ -69,7 +71,8 @@ class Load:
     """sysbench oltp_write_only until stopped."""
 
     def __init__(self, s):
-        self.proc = subprocess.Popen(sysbench(s, f"--threads={THREADS}", "--time=0", "--report-interval=0",
+        self.proc = subprocess.Popen(sysbench(s, f"--threads={THREADS}", f"--rate={RATE}", "--time=0",
+                                              "--report-interval=0",
                                               "--mysql-ignore-errors=1062", "run"),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.t0 = time.time()
@@ -198,7 +201,7 @@ def main():
         for t in lag.threads:
             t.start()
         time.sleep(10)
-        print(f"sysbench alone ({THREADS} threads): {lag.summary()}", flush=True)
+        print(f"sysbench alone ({THREADS} threads, rate {RATE or 'unthrottled'}): {lag.summary()}", flush=True)
         lag.lags = []
         rates = []
         commits0, t_load0 = commits(my), time.time()

@@ -494,14 +494,25 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>, recheck: &Sender<
             // the whole table as one chunk
             let cmp = whole.get_or_insert_with(|| ChunkCompare::new(plan.key.clone(), chunk.range.clone()));
             if !last {
-                let mut rows = chunk.rows;
                 let t0 = Instant::now();
+                yield_to_replay(ctx)?;
+                st.times.yielded += t0.elapsed();
+                let mut rows = chunk.rows;
+                if plan.key.is_empty() && st.overlay.is_none() {
+                    let after = wait_for_replay(ctx, &chunk.at)?;
+                    st.overlay =
+                        Some(Overlay { at: chunk.at.clone(), fetched: after, changes: Vec::new(), keys: Vec::new() });
+                }
+                let t0 = Instant::now();
+                let (overlay, times) = (&mut st.overlay, &mut st.times);
                 in_transaction(|| {
                     canonicalize(plan, &mut rows)?;
-                    if plan.key.is_empty() {
-                        // counted in PostgreSQL (`compare_multiset_at_replay`)
+                    if let (true, Some(ov)) = (plan.key.is_empty(), overlay.as_mut()) {
+                        // counted in PostgreSQL (`compare_multiset_at_replay`), the stored
+                        // changes replayed so far too: memory is a chunk, not the table
                         add_source_rows(rows.iter().map(|r| (r, 1)))?;
                         rows.clear();
+                        move_multiset_forward(ctx, plan, ov, times)?;
                     }
                     Ok(())
                 })?;
@@ -971,18 +982,9 @@ fn add_source_rows<'a>(rows: impl Iterator<Item = (&'a Row, i64)>) -> Result<()>
     })
 }
 
-/// A table without a key, in the destination's snapshot: the source's rows (all chunks, in
-/// `SOURCE_ROWS`) moved forward by the stored changes, counted against the destination's rows
-/// by PostgreSQL (`GROUP BY` the row's text, which spills to disk rather than grow); a row with
-/// more copies on the source is `missing` that many times, with fewer `extra`. The tally gets
-/// the counts and a sample; the rows of both sides, as counted.
-fn compare_multiset_at_replay(
-    ctx: &Ctx,
-    plan: &Plan,
-    ov: &mut Overlay,
-    tally: &mut Tally,
-    times: &mut Timings,
-) -> Result<(Vec<Diff>, u64, u64)> {
+/// The stored changes of a table without a key replayed since the last call, into
+/// `SOURCE_ROWS` (+1 a new row, -1 an old one) and out of memory.
+fn move_multiset_forward(ctx: &Ctx, plan: &Plan, ov: &mut Overlay, times: &mut Timings) -> Result<()> {
     read_fresh_changes(ctx, plan, ov, times)?;
     let t0 = Instant::now();
     let mut moved: Vec<(&Row, i64)> = Vec::new();
@@ -999,7 +1001,24 @@ fn compare_multiset_at_replay(
     for part in moved.chunks(CHUNK_ROWS) {
         add_source_rows(part.iter().copied())?;
     }
+    ov.changes.clear();
     times.apply += t0.elapsed();
+    Ok(())
+}
+
+/// A table without a key, in the destination's snapshot: the source's rows (all chunks, in
+/// `SOURCE_ROWS`) moved forward by the stored changes, counted against the destination's rows
+/// by PostgreSQL (`GROUP BY` the row's text, which spills to disk rather than grow); a row with
+/// more copies on the source is `missing` that many times, with fewer `extra`. The tally gets
+/// the counts and a sample; the rows of both sides, as counted.
+fn compare_multiset_at_replay(
+    ctx: &Ctx,
+    plan: &Plan,
+    ov: &mut Overlay,
+    tally: &mut Tally,
+    times: &mut Timings,
+) -> Result<(Vec<Diff>, u64, u64)> {
+    move_multiset_forward(ctx, plan, ov, times)?;
     let t0 = Instant::now();
     // the differing rows are materialized by PostgreSQL (to disk when large); only their
     // counts and a sample come back
