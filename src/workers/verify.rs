@@ -714,9 +714,20 @@ fn compared_keys_table(plan: &Plan) -> Result<()> {
 /// `unnest` of one text array per key column, each cast to the column's type: the keys of a
 /// set as rows PostgreSQL compares with the table's (`$1` .. `$n`).
 fn unnest_keys(plan: &Plan) -> String {
+    format!("SELECT * FROM unnest({})", key_array_params(plan))
+}
+
+/// `$1::text[]::t1[], ...`: one text array per key column (`key_args`) cast to its type.
+fn key_array_params(plan: &Plan) -> String {
     let arrays: Vec<String> =
         key_types(plan).iter().enumerate().map(|(i, t)| format!("${}::text[]::{t}[]", i + 1)).collect();
-    format!("SELECT * FROM unnest({})", arrays.join(", "))
+    arrays.join(", ")
+}
+
+/// Whether a key can be at the destination: no value the converter refused (the copy stored
+/// no such row) and no NULL.
+fn storable_key(k: &Row) -> bool {
+    k.iter().all(|v| v.as_deref().is_some_and(|v| !v.starts_with(REFUSED)))
 }
 
 fn key_of(plan: &Plan, row: &Row) -> Row {
@@ -728,8 +739,7 @@ fn key_of(plan: &Plan, row: &Row) -> Row {
 /// `missing`).
 fn key_arrays<'a>(plan: &Plan, keys: impl IntoIterator<Item = &'a Row>) -> Vec<Vec<Option<String>>> {
     let mut arrays = vec![Vec::new(); plan.key.len()];
-    let storable = |k: &&Row| k.iter().all(|v| v.as_deref().is_some_and(|v| !v.starts_with(REFUSED)));
-    for k in keys.into_iter().filter(storable) {
+    for k in keys.into_iter().filter(|k| storable_key(k)) {
         for (a, v) in arrays.iter_mut().zip(k) {
             a.push(v.clone());
         }
@@ -774,16 +784,14 @@ fn recheck_uncompared(
     let names = key_names(plan);
     let types = key_types(plan);
     let texts: Vec<String> = names.iter().map(|n| format!("{n}::text")).collect();
-    let literals: Vec<String> = kinds.iter().zip(&names).zip(&types).map(|((k, n), t)| k.pg_text(n, t)).collect();
     let joined: Vec<String> = names.iter().map(|n| format!("v.{n} = d.{n}")).collect();
     let after: Vec<String> = types.iter().enumerate().map(|(i, t)| format!("${}::text::{t}", i + 1)).collect();
     let order: Vec<String> = names.iter().map(|n| format!("d.{n}")).collect();
     let page_sql = |from_start: bool| {
         format!(
-            "SELECT {}, {} FROM {} d WHERE {} NOT EXISTS (SELECT 1 FROM {COMPARED_KEYS} v WHERE {}) \
+            "SELECT {} FROM {} d WHERE {} NOT EXISTS (SELECT 1 FROM {COMPARED_KEYS} v WHERE {}) \
              ORDER BY {} LIMIT {RECHECK_KEYS}",
             texts.join(", "),
-            literals.join(", "),
             plan.from,
             if from_start { String::new() } else { format!("({}) > ({}) AND", order.join(", "), after.join(", ")) },
             joined.join(" AND "),
@@ -794,45 +802,26 @@ fn recheck_uncompared(
     let n = names.len();
     let mut last: Option<Row> = None;
     loop {
-        let page = in_transaction(|| {
+        let (keys, lits) = in_transaction(|| {
             let args: Vec<pgrx::datum::DatumWithOid> = last.iter().flatten().map(|v| v.clone().into()).collect();
-            Spi::connect(|c| -> Result<Vec<(Row, Vec<Option<String>>)>> {
+            let keys = Spi::connect(|c| -> Result<Vec<Row>> {
                 let t = c.select(&page_sql(last.is_none()), None, &args)?;
                 let mut out = Vec::new();
                 for r in t {
                     let mut ident = Vec::with_capacity(n);
-                    let mut lits = Vec::with_capacity(n);
                     for i in 1..=n {
                         ident.push(r.get::<String>(i)?);
-                        lits.push(r.get::<String>(n + i)?);
                     }
-                    out.push((ident, lits));
+                    out.push(ident);
                 }
                 Ok(out)
-            })
+            })?;
+            let lits = repair::literals_of(plan, kinds, &keys)?;
+            Ok((keys, lits))
         })?;
-        let Some((end, _)) = page.last() else { return Ok(()) };
+        let Some(end) = keys.last() else { return Ok(()) };
         last = Some(end.clone());
-        let full = page.len() >= RECHECK_KEYS;
-        let mut keys = Vec::with_capacity(page.len());
-        let mut lits = Vec::with_capacity(page.len());
-        for (ident, texts) in page {
-            let row: Option<Vec<String>> = kinds
-                .iter()
-                .zip(&texts)
-                .map(|(k, t)| t.as_deref().and_then(|t| keyset::literal_from_pg(*k, t)))
-                .collect();
-            let Some(row) = row else {
-                return Err(ChameleonError::state(format!(
-                    "key {} of {} at the destination cannot be written as the source's literal",
-                    sample_key(&ident),
-                    plan.table.mysql_name()
-                ))
-                .with_hint("such a key cannot be compared with the source by verify_tables"));
-            };
-            keys.push(ident);
-            lits.push(row);
-        }
+        let full = keys.len() >= RECHECK_KEYS;
         st.rechecked += keys.len() as i64;
         // the producer gone: its error is reported by `Producer::finish`
         if recheck.send(Recheck { literals: lits, keys }).is_err() {
@@ -885,19 +874,26 @@ fn compare_keys_at_replay(
         }
     }
     let t0 = Instant::now();
-    let mut cmp = ChunkCompare::new(plan.key.clone(), range.clone());
+    let cmp = moved_by_keys(plan, range, rows, &ov.changes);
+    times.apply += t0.elapsed();
+    compare_rows(plan, cmp, times)
+}
+
+/// The source rows of a set of keys (`range`, `KeyRange::Keys`) moved forward by `changes`:
+/// a chunk in the source's key order, a recheck, a repair.
+fn moved_by_keys(plan: &Plan, range: KeyRange, rows: Vec<Row>, changes: &[Change]) -> ChunkCompare {
+    let mut cmp = ChunkCompare::new(plan.key.clone(), range);
     for r in rows {
         // a key read again that the source's collation matched but is not the one asked for
         // (`a` for `A`): it was compared in its own chunk
-        if range.contains(&key_of(plan, &r)) {
+        if cmp.range().contains(&key_of(plan, &r)) {
             cmp.add_source(r);
         }
     }
-    for c in &ov.changes {
+    for c in changes {
         cmp.apply(c.clone());
     }
-    times.apply += t0.elapsed();
-    compare_rows(plan, cmp, times)
+    cmp
 }
 
 /// The destination rows of the keys of `rows`, written as `destination_text` writes them, in
@@ -906,13 +902,11 @@ fn destination_text_by_keys(plan: &Plan, rows: &[Row]) -> Result<(i64, Option<St
     let names = key_names(plan);
     let cols: Vec<String> = (1..=names.len()).map(|i| format!("chameleon_k{i}")).collect();
     let on: Vec<String> = names.iter().zip(&cols).map(|(n, c)| format!("d.{n} = u.{c}")).collect();
-    let arrays: Vec<String> =
-        key_types(plan).iter().enumerate().map(|(i, t)| format!("${}::text[]::{t}[]", i + 1)).collect();
     let sql = format!(
         "SELECT count(*), string_agg(ROW({})::text, E'\\n' ORDER BY u.chameleon_n) \
          FROM unnest({}) WITH ORDINALITY AS u({}, chameleon_n) JOIN {} d ON {}",
         plan.record,
-        arrays.join(", "),
+        key_array_params(plan),
         cols.join(", "),
         plan.from,
         on.join(" AND ")
@@ -1721,15 +1715,39 @@ fn produce_in_key_order(
     }
     // the main thread's requests: keys found only at the destination
     while let Ok(req) = a.recheck.recv() {
-        let (at, _) = mysql_source::table_snapshot(snap, lock, a.flavor, &a.schema, &a.table)?;
-        let filter = keyset::one_of(names, &req.literals);
-        let mut rows = Vec::with_capacity(req.keys.len());
-        mysql_source::stream_rows(snap, &a.schema, &a.table, &a.columns, Some(&filter), |raw| {
-            rows.push(convert(raw, &a.kinds));
-            Ok(())
-        })?;
+        let source =
+            KeySource { flavor: a.flavor, schema: &a.schema, table: &a.table, columns: &a.columns, kinds: &a.kinds };
+        let (at, rows) = read_by_keys(snap, lock, &source, names, &req.literals)?;
         let chunk = SourceChunk { at, range: KeyRange::Whole, rows, text: None, keys: Some(req.keys), last: false };
         tx.send(chunk).map_err(|_| gone())?;
     }
     Ok(())
+}
+
+/// A source table read by key (`read_by_keys`).
+struct KeySource<'a> {
+    flavor: Flavor,
+    schema: &'a str,
+    table: &'a str,
+    columns: &'a [crate::core::types::MySqlColumn],
+    kinds: &'a [ValueKind],
+}
+
+/// The rows of the keys (each as the source's literals, `names` the key columns) in a new
+/// snapshot, and its position: the recheck of keys found only at the destination, and the
+/// repair.
+fn read_by_keys(
+    snap: &mut mysql::Conn,
+    lock: &mut mysql::Conn,
+    t: &KeySource,
+    names: &[String],
+    literals: &[Vec<String>],
+) -> CoreResult<(BinlogPosition, Vec<Row>)> {
+    let (at, _) = mysql_source::table_snapshot(snap, lock, t.flavor, t.schema, t.table)?;
+    let mut rows = Vec::with_capacity(literals.len());
+    mysql_source::stream_rows(snap, t.schema, t.table, t.columns, Some(&keyset::one_of(names, literals)), |raw| {
+        rows.push(convert(raw, t.kinds));
+        Ok(())
+    })?;
+    Ok((at, rows))
 }

@@ -14,8 +14,8 @@
 //! transaction only. The table is then compared again.
 
 use super::{
-    canonicalize, convert, key_args, key_names, key_of, key_types, read_fresh_changes, unnest_keys, wait_for_replay,
-    Ctx, Overlay, Plan, Timings, RECHECK_KEYS, REFUSED,
+    canonicalize, key_args, key_array_params, key_names, key_types, moved_by_keys, read_by_keys, read_fresh_changes,
+    storable_key, unnest_keys, wait_for_replay, Ctx, KeySource, Overlay, Plan, Timings, RECHECK_KEYS, REFUSED,
 };
 use crate::catalog;
 use crate::core::error::{CoreError, CoreResult};
@@ -24,7 +24,7 @@ use crate::core::mysql_source;
 use crate::core::position::BinlogPosition;
 use crate::core::sql::quote_ident;
 use crate::core::types::ValueKind;
-use crate::core::verify::{ChunkCompare, KeyRange, Row};
+use crate::core::verify::{KeyRange, Row};
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::{in_transaction, spawn_without_signals};
 use pgrx::prelude::*;
@@ -46,11 +46,7 @@ pub(super) fn literal_kinds(plan: &Plan) -> Option<Vec<LiteralKind>> {
 /// many rows it wrote (deleted keys not counted).
 pub(super) fn repair_by_keys(ctx: &Ctx, plan: &Plan, kinds: &[LiteralKind], keys: &[Row]) -> Result<u64> {
     // a key with a value the converter refused names a row the copy never stores
-    let storable: Vec<Row> = keys
-        .iter()
-        .filter(|k| k.iter().all(|v| v.as_deref().is_some_and(|v| !v.starts_with(REFUSED))))
-        .cloned()
-        .collect();
+    let storable: Vec<Row> = keys.iter().filter(|k| storable_key(k)).cloned().collect();
     let mut written = 0u64;
     for page in storable.chunks(RECHECK_KEYS) {
         let literals = in_transaction(|| literals_of(plan, kinds, page))?;
@@ -63,16 +59,15 @@ pub(super) fn repair_by_keys(ctx: &Ctx, plan: &Plan, kinds: &[LiteralKind], keys
 }
 
 /// Each key as the source's literals, written by PostgreSQL from the key's typed value
-/// (`LiteralKind::pg_text`: a timestamp with time zone in UTC, bytes in hex).
-fn literals_of(plan: &Plan, kinds: &[LiteralKind], page: &[Row]) -> Result<Vec<Vec<String>>> {
+/// (`LiteralKind::pg_text`: a timestamp with time zone in UTC, bytes in hex); the keys are
+/// storable (`storable_key`).
+pub(super) fn literals_of(plan: &Plan, kinds: &[LiteralKind], page: &[Row]) -> Result<Vec<Vec<String>>> {
     let names: Vec<String> = (1..=plan.key.len()).map(|i| format!("k.c{i}")).collect();
     let texts: Vec<String> = kinds.iter().zip(&names).zip(key_types(plan)).map(|((k, n), t)| k.pg_text(n, t)).collect();
-    let arrays: Vec<String> =
-        key_types(plan).iter().enumerate().map(|(i, t)| format!("${}::text[]::{t}[]", i + 1)).collect();
     let sql = format!(
         "SELECT {} FROM unnest({}) WITH ORDINALITY AS k({}, n) ORDER BY k.n",
         texts.join(", "),
-        arrays.join(", "),
+        key_array_params(plan),
         (1..=plan.key.len()).map(|i| format!("c{i}")).collect::<Vec<_>>().join(", ")
     );
     let args = key_args(plan, page);
@@ -85,10 +80,11 @@ fn literals_of(plan: &Plan, kinds: &[LiteralKind], page: &[Row]) -> Result<Vec<V
                 let text = r.get::<String>(i + 1)?.unwrap_or_default();
                 lits.push(keyset::literal_from_pg(*k, &text).ok_or_else(|| {
                     ChameleonError::state(format!(
-                        "key {} of {} cannot be written as the source's literal",
+                        "key {} of {} at the destination cannot be written as the source's literal",
                         super::sample_key(ident),
                         plan.table.mysql_name()
                     ))
+                    .with_hint("such a key cannot be compared with the source by verify_tables")
                 })?);
             }
             out.push(lits);
@@ -112,20 +108,8 @@ fn read_on_source(ctx: &Ctx, plan: &Plan, literals: Vec<Vec<String>>) -> Result<
         let mut snap = mysql_source::connect(&endpoint, None)?;
         mysql_source::prepare_copy_session(&mut snap)?;
         let mut lock = mysql_source::connect(&endpoint, None)?;
-        let (at, _) = mysql_source::table_snapshot(&mut snap, &mut lock, flavor, &schema, &table)?;
-        let mut rows = Vec::with_capacity(literals.len());
-        mysql_source::stream_rows(
-            &mut snap,
-            &schema,
-            &table,
-            &columns,
-            Some(&keyset::one_of(&names, &literals)),
-            |raw| {
-                rows.push(convert(raw, &kinds));
-                Ok(())
-            },
-        )?;
-        Ok((at, rows))
+        let source = KeySource { flavor, schema: &schema, table: &table, columns: &columns, kinds: &kinds };
+        read_by_keys(&mut snap, &mut lock, &source, &names, &literals)
     };
     let joined = spawn_without_signals("verify-repair", read)
         .map_err(|e| ChameleonError::state(format!("cannot start the repair's reading thread of {what}: {e}")))?
@@ -142,17 +126,7 @@ fn rewrite(ctx: &Ctx, plan: &Plan, page: &[Row], rows: Vec<Row>, at: &BinlogPosi
     let mut ov = Overlay { at: at.clone(), fetched: after, changes: Vec::new(), keys: Vec::new() };
     read_fresh_changes(ctx, plan, &mut ov, &mut Timings::default())?;
     let set: HashSet<Row> = page.iter().cloned().collect();
-    let mut cmp = ChunkCompare::new(plan.key.clone(), KeyRange::Keys(Arc::new(set)));
-    for r in rows {
-        // a row the source's collation matched for another key (`a` for `A`) is not this one
-        if cmp.range().contains(&key_of(plan, &r)) {
-            cmp.add_source(r);
-        }
-    }
-    for c in &ov.changes {
-        cmp.apply(c.clone());
-    }
-    let moved = cmp.into_source_rows();
+    let moved = moved_by_keys(plan, KeyRange::Keys(Arc::new(set)), rows, &ov.changes).into_source_rows();
     let names = key_names(plan);
     let cols: Vec<String> = plan.table.columns.iter().map(|c| quote_ident(&c.name)).collect();
     let values: Vec<String> =
