@@ -77,17 +77,23 @@ pgtest: setup
 	cargo pgrx test pg$(PG) --runas postgres --pgdata $(PGRX_TEST_DATA)
 	rm -rf $(PGRX_TEST_DATA)
 
-# Tier 3: end to end, real MariaDB and real PostgreSQL with the extension (release build).
+# Tier 3: end to end, real MariaDB and real PostgreSQL with the extension (release build), on
+# E2E_WORKERS pytest-xdist workers (a file's tests stay on one worker; each worker has its own
+# servers), then the upgrade test alone: it swaps the installed library every worker's
+# PostgreSQL loads.
+E2E_WORKERS ?= 2
+PYTEST = CHAMELEON_PREV_VERSION=$(PREV_VERSION) CHAMELEON_PREV_DIR=$(PREV_DIR) $(VENV)/bin/pytest -v
 e2e: prev install
-	CHAMELEON_PREV_VERSION=$(PREV_VERSION) CHAMELEON_PREV_DIR=$(PREV_DIR) $(VENV)/bin/pytest -v tests/e2e
+	$(PYTEST) -n $(E2E_WORKERS) --dist loadfile -m "not upgrade" tests/e2e
+	$(PYTEST) -m upgrade tests/e2e
 
 # The end-to-end smoke set (tests marked smoke: copy, change capture through kill -9 of a
 # worker and a server restart, DDL, sync_tables, detach, the catalogue upgrade scripts), and the
 # upgrade from the previous release when SMOKE_UPGRADE=1.
 SMOKE_UPGRADE ?=
 smoke: $(if $(SMOKE_UPGRADE),prev) install
-	CHAMELEON_PREV_VERSION=$(PREV_VERSION) CHAMELEON_PREV_DIR=$(PREV_DIR) $(VENV)/bin/pytest -v tests/e2e \
-	  -m "smoke$(if $(SMOKE_UPGRADE), or upgrade)"
+	$(PYTEST) -n $(E2E_WORKERS) --dist loadfile -m smoke tests/e2e
+	$(if $(SMOKE_UPGRADE),$(PYTEST) -m upgrade tests/e2e)
 
 # `make test` (what .ci/run runs) is the whole suite, every major (test-all below); with PG=NN
 # given it is every tier on that one major: lint, pgtest, e2e (not unit: `cargo pgrx test`

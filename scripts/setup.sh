@@ -67,12 +67,14 @@ if ! grep -qs "pg15" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
   cargo pgrx init --pg15 "$PG_CONFIG"
 fi
 
-# cryptography: RSA for tests/mysql84.py, the MySQL 8.4 server of the e2e tests
-if [ ! -x "$VENV/bin/pytest" ] || ! "$VENV/bin/python" -c 'import psycopg, pymysql, cryptography' 2>/dev/null; then
+# cryptography: RSA for tests/mysql84.py, the MySQL 8.4 server of the e2e tests; pytest-xdist:
+# the end-to-end set on two workers, each with its own servers (tests/e2e/conftest.py)
+if [ ! -x "$VENV/bin/pytest" ] || ! "$VENV/bin/python" -c 'import psycopg, pymysql, cryptography, xdist' 2>/dev/null; then
   echo "==> python virtualenv $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q 'pytest>=7' 'psycopg[binary]>=3.1' 'PyMySQL>=1.1' 'cryptography>=3.4'
+  "$VENV/bin/pip" install -q 'pytest>=7' 'psycopg[binary]>=3.1' 'PyMySQL>=1.1' 'cryptography>=3.4' \
+    'pytest-xdist>=3'
 fi
 # GPL-2 binlog test data (not committed): MariaDB's copy of a MySQL 8.0.40 binlog with a
 # compressed transaction and a partial JSON update, with the SQL that wrote it and its result.

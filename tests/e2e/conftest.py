@@ -12,9 +12,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from harness import LAUNCHER_DB, Servers  # noqa: E402
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
-SCRATCH = os.environ.get("CHAMELEON_TEST_SCRATCH", "/tmp/pg_chameleon_rs-e2e")
-MYSQL_PORT = int(os.environ.get("CHAMELEON_TEST_MYSQL_PORT", "53316"))
-PG_PORT = int(os.environ.get("CHAMELEON_TEST_PG_PORT", "55442"))
+# Under pytest-xdist (`make e2e` runs two workers) each worker has its own pair of servers:
+# worker N's ports are the base + 30 N for MySQL (the extra servers of some tests are the
+# session MariaDB's port + 1 to + 21) and + N for PostgreSQL, its scratch dir the base + -gwN.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_N = int(WORKER[2:]) if WORKER.startswith("gw") and WORKER[2:].isdigit() else 0
+SCRATCH = os.environ.get("CHAMELEON_TEST_SCRATCH", "/tmp/pg_chameleon_rs-e2e") + (f"-{WORKER}" if WORKER else "")
+MYSQL_PORT = int(os.environ.get("CHAMELEON_TEST_MYSQL_PORT", "53316")) + 30 * _N
+PG_PORT = int(os.environ.get("CHAMELEON_TEST_PG_PORT", "55442")) + _N
 
 
 @pytest.fixture(scope="session")

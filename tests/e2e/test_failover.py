@@ -15,11 +15,12 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import oracle  # noqa: E402
 import workload  # noqa: E402
-from conftest import load_sql  # noqa: E402
+from conftest import MYSQL_PORT, load_sql  # noqa: E402
 from harness import REPL_PASSWORD, REPL_USER, MariaDB  # noqa: E402
 
 ALL = ["customers", "orders", "Order Items", "audit_log", "suppliers", "products", "misc_types"]
-PRIMARY_PORT = int(os.environ.get("CHAMELEON_TEST_FAILOVER_PORT", "53336"))
+# the session MariaDB's port + 20 and + 21 (its own worker's under pytest-xdist)
+PRIMARY_PORT = int(os.environ.get("CHAMELEON_TEST_FAILOVER_PORT", MYSQL_PORT + 20))
 
 
 def _gtid_pos(server):
