@@ -45,9 +45,9 @@ install: setup
 # (usr/lib/postgresql/NN/lib, usr/share/postgresql/NN/extension, with the upgrade scripts) as
 # a tarball, and (make deb) as the Debian package postgresql-NN-pg-chameleon-rs.
 package: setup
-	PG_CONFIG=$(PG_CONFIG) TARGET_DIR=$(TARGET_DIR) bash scripts/package.sh tarball
+	PG_CONFIG=$(PG_CONFIG) TARGET_DIR=$(TARGET_DIR) BUILD=$(BUILD) bash scripts/package.sh tarball
 deb: setup
-	PG_CONFIG=$(PG_CONFIG) TARGET_DIR=$(TARGET_DIR) bash scripts/package.sh deb
+	PG_CONFIG=$(PG_CONFIG) TARGET_DIR=$(TARGET_DIR) BUILD=$(BUILD) bash scripts/package.sh deb
 
 # The Debian package of Debian 12's PostgreSQL 15 installed with apt-get on this machine, the
 # extension created in a private cluster, the package removed again (changes the system

@@ -17,18 +17,25 @@ target="${TARGET_DIR:-${CARGO_TARGET_DIR:-target}}"
 major=$("$pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
 version=$(sed -nE 's/^version = "([^"]+)"/\1/p' Cargo.toml | head -1)
 
-echo "==> cargo pgrx package for PostgreSQL $major ($pg_config)"
-cargo pgrx package --pg-config "$pg_config"
-built="$target/release/pg_chameleon_rs-pg$major"
+# BUILD=debug: the debug build, for the package test in the suite (scripts/test-all.sh), which
+# checks the package's layout and install, not the build's speed; a package for a host is the
+# release build
+profile=release
+if [ "${BUILD:-release}" = debug ]; then profile=debug; fi
+echo "==> cargo pgrx package ($profile) for PostgreSQL $major ($pg_config)"
+cargo pgrx package $([ "$profile" = debug ] && echo --debug) --pg-config "$pg_config"
+built="$target/$profile/pg_chameleon_rs-pg$major"
 so="$built$("$pg_config" --pkglibdir)/pg_chameleon_rs.so"
 ext="$built$("$pg_config" --sharedir)/extension"
 
-stage="$target/release/pg_chameleon_rs-$version-pg$major-$mode"
+stage="$target/$profile/pg_chameleon_rs-$version-pg$major-$mode"
 rm -rf "$stage"
 libdir="$stage/usr/lib/postgresql/$major/lib"
 extdir="$stage/usr/share/postgresql/$major/extension"
 install -d -m 755 "$libdir" "$extdir"
 install -m 644 "$so" "$libdir/"
+# the debug build's debuginfo (five times the library) is of no use to the package test
+if [ "$profile" = debug ]; then strip --strip-debug "$libdir/pg_chameleon_rs.so"; fi
 install -m 644 "$ext/pg_chameleon_rs.control" "$ext/pg_chameleon_rs--$version.sql" \
     sql/pg_chameleon_rs--*--*.sql sql/versions/*.sql "$extdir/"
 
