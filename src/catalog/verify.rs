@@ -234,15 +234,64 @@ pub fn stored_frontier(source_id: i32) -> Result<(Option<BinlogPosition>, i64)> 
     })
 }
 
+const BACKLOG_AGE: &str = "SELECT extract(epoch FROM clock_timestamp() - min(ts_created))::float8 \
+    FROM sch_chameleon.t_replica_batch WHERE i_id_source = $1 AND NOT b_replayed AND NOT b_open AND t_xa_xid IS NULL";
+
 /// How long the oldest batch of the source that replay has still to apply has waited (None:
 /// replay is caught up). Open batches and prepared XA transactions are not waiting for replay.
 pub fn replay_backlog_age(source_id: i32) -> Result<Option<std::time::Duration>> {
-    let secs = Spi::get_one_with_args::<f64>(
-        "SELECT extract(epoch FROM clock_timestamp() - min(ts_created))::float8 FROM sch_chameleon.t_replica_batch \
-          WHERE i_id_source = $1 AND NOT b_replayed AND NOT b_open AND t_xa_xid IS NULL",
-        &[source_id.into()],
-    )?;
-    Ok(secs.and_then(|s| std::time::Duration::try_from_secs_f64(s.max(0.0)).ok()))
+    let secs = Spi::get_one_with_args::<f64>(BACKLOG_AGE, &[source_id.into()])?;
+    Ok(age(secs))
+}
+
+fn age(secs: Option<f64>) -> Option<std::time::Duration> {
+    secs.and_then(|s| std::time::Duration::try_from_secs_f64(s.max(0.0)).ok())
+}
+
+/// `replay_backlog_age` read in the latest snapshot, inside a REPEATABLE READ transaction whose
+/// own snapshot would never see replay move on (a batch replayed since it was taken still
+/// looks pending): what the foreign-key checks of PostgreSQL do, `SPI_execute_snapshot`.
+pub fn replay_backlog_age_now(source_id: i32) -> Result<Option<std::time::Duration>> {
+    let sql = std::ffi::CString::new(BACKLOG_AGE).map_err(|e| ChameleonError::state(e.to_string()))?;
+    let secs = Spi::connect(|_client| -> Result<Option<f64>> {
+        // SAFETY: SPI is connected (Spi::connect) for the whole block; the plan is this
+        // block's and freed in it; the one int4 argument and its null flag outlive the call;
+        // the result is read before SPI_finish frees it. An error raised by PostgreSQL unwinds
+        // through the caller's PgTryBuilder.
+        unsafe {
+            let mut types = [pg_sys::INT4OID];
+            let plan = pg_sys::SPI_prepare(sql.as_ptr(), 1, types.as_mut_ptr());
+            if plan.is_null() {
+                let code = std::ptr::addr_of!(pg_sys::SPI_result).read();
+                return Err(ChameleonError::state(format!(
+                    "cannot prepare the replay backlog query (SPI error {code})"
+                )));
+            }
+            let mut values = [pg_sys::Datum::from(source_id)];
+            let nulls = [b' ' as std::ffi::c_char];
+            let rc = pg_sys::SPI_execute_snapshot(
+                plan,
+                values.as_mut_ptr(),
+                nulls.as_ptr(),
+                pg_sys::GetLatestSnapshot(),
+                std::ptr::null_mut(),
+                true,
+                false,
+                1,
+            );
+            let table = pg_sys::SPI_tuptable;
+            let out = if rc != pg_sys::SPI_OK_SELECT as i32 || table.is_null() || pg_sys::SPI_processed != 1 {
+                Err(ChameleonError::state(format!("the replay backlog query failed (SPI code {rc})")))
+            } else {
+                let mut isnull = false;
+                let d = pg_sys::SPI_getbinval(*(*table).vals, (*table).tupdesc, 1, &mut isnull);
+                Ok(if isnull { None } else { Some(f64::from_bits(d.value() as u64)) })
+            };
+            pg_sys::SPI_freeplan(plan);
+            out
+        }
+    })?;
+    Ok(age(secs))
 }
 
 /// Whether every batch of the source up to `batch_id` is replayed (open batches and prepared XA
@@ -299,4 +348,29 @@ pub fn table_events(source_id: i32, table_id: i32, after: i64, upto: i64) -> Res
         &[source_id.into(), table_id.into(), after.into(), upto.into()],
         |e| e.table_id == table_id && e.op != Op::Ddl,
     )
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::*;
+
+    #[pg_test]
+    fn the_backlog_age_read_now_is_the_one_read_in_the_transaction_snapshot() {
+        let id = Spi::get_one::<i32>("SELECT chameleon.add_source('age', 'mysql://u:p@h:1', '{\"shop\":\"shop\"}')")
+            .unwrap()
+            .unwrap();
+        assert_eq!(replay_backlog_age(id).unwrap(), None);
+        assert_eq!(replay_backlog_age_now(id).unwrap(), None);
+        Spi::run(&format!(
+            "INSERT INTO sch_chameleon.t_replica_batch (i_id_source, t_binlog_name, i_binlog_position, i_events, \
+             i_transactions, ts_created) VALUES ({id}, 'b.000001', 4, 1, 1, clock_timestamp() - interval '90 seconds')"
+        ))
+        .unwrap();
+        // the test's own transaction: its latest snapshot sees its own insert too
+        let in_snapshot = replay_backlog_age(id).unwrap().unwrap();
+        let now = replay_backlog_age_now(id).unwrap().unwrap();
+        assert!(in_snapshot.as_secs() >= 90 && now.as_secs() >= 90, "{in_snapshot:?} {now:?}");
+        assert!(now >= in_snapshot && now.as_secs() < 120, "{in_snapshot:?} {now:?}");
+    }
 }

@@ -480,9 +480,7 @@ fn consume(ctx: &Ctx, plan: &Plan, rx: &Receiver<SourceChunk>, recheck: &Sender<
         in_transaction(|| compared_keys_table(plan))?;
     }
     if plan.key.is_empty() {
-        in_transaction(|| {
-            Ok(Spi::run(&format!("DROP TABLE IF EXISTS {SOURCE_ROWS}; CREATE TEMP TABLE chameleon_source_rows (r text, refused boolean, n bigint)"))?)
-        })?;
+        in_transaction(|| Ok(Spi::run(&source_rows_ddl())?))?;
     }
     loop {
         let Some(chunk) = receive(rx, &mut st.times)? else {
@@ -1000,11 +998,36 @@ fn move_multiset_forward(ctx: &Ctx, plan: &Plan, ov: &mut Overlay, times: &mut T
     Ok(())
 }
 
+/// `SOURCE_ROWS` is split by the hash of the row's text into this many partitions, each
+/// counted by a statement of its own (`compare_multiset_at_replay`).
+const SOURCE_ROW_PARTS: usize = 16;
+/// The destination's rows are added to `SOURCE_ROWS` this many heap blocks (8 MB) a statement.
+const DESTINATION_PIECE_BLOCKS: i64 = 1024;
+
+fn source_rows_ddl() -> String {
+    let mut sql = format!(
+        "DROP TABLE IF EXISTS {SOURCE_ROWS}; \
+         CREATE TEMP TABLE chameleon_source_rows (r text, refused boolean, n bigint) PARTITION BY HASH (r);"
+    );
+    for i in 0..SOURCE_ROW_PARTS {
+        sql.push_str(&format!(
+            " CREATE TEMP TABLE chameleon_source_rows_{i} PARTITION OF {SOURCE_ROWS} \
+             FOR VALUES WITH (MODULUS {SOURCE_ROW_PARTS}, REMAINDER {i});"
+        ));
+    }
+    sql
+}
+
 /// A table without a key, in the destination's snapshot: the source's rows (all chunks, in
 /// `SOURCE_ROWS`) moved forward by the stored changes, counted against the destination's rows
-/// by PostgreSQL (`GROUP BY` the row's text, which spills to disk rather than grow); a row with
-/// more copies on the source is `missing` that many times, with fewer `extra`. The tally gets
-/// the counts and a sample; the rows of both sides, as counted.
+/// by PostgreSQL; a row with more copies on the source is `missing` that many times, with fewer
+/// `extra`. The tally gets the counts and a sample; the rows of both sides, as counted.
+///
+/// In pieces, so that replay is not starved by one long statement: the destination's rows are
+/// added to `SOURCE_ROWS` as -1 by ranges of heap blocks (`ctid`, a TID range scan), then each
+/// hash partition of `SOURCE_ROWS` is counted (`GROUP BY` the row's text, which spills to disk
+/// rather than grow); between pieces the worker waits while replay lags, replay's progress read
+/// in the latest snapshot (`yield_in_snapshot`), the pieces all in this transaction's one.
 fn compare_multiset_at_replay(
     ctx: &Ctx,
     plan: &Plan,
@@ -1014,35 +1037,42 @@ fn compare_multiset_at_replay(
 ) -> Result<(Vec<Diff>, u64, u64)> {
     move_multiset_forward(ctx, plan, ov, times)?;
     let t0 = Instant::now();
-    // the differing rows are materialized by PostgreSQL (to disk when large); only their
-    // counts and a sample come back
-    let sql = format!(
-        "WITH d AS MATERIALIZED (SELECT r, sum(n)::bigint AS s FROM (SELECT r, refused, n FROM {SOURCE_ROWS} \
-         UNION ALL SELECT ROW({})::text, false, -1 FROM {}) x GROUP BY r, refused HAVING sum(n) <> 0), \
-         sample AS (SELECT r, s FROM d ORDER BY r, s LIMIT {SAMPLE_ROWS}) \
-         SELECT (SELECT coalesce(sum(s) FILTER (WHERE s > 0), 0)::bigint FROM d), \
-         (SELECT coalesce(-sum(s) FILTER (WHERE s < 0), 0)::bigint FROM d), \
-         (SELECT array_agg(r ORDER BY r, s) FROM sample), (SELECT array_agg(s ORDER BY r, s) FROM sample), \
-         (SELECT coalesce(sum(n), 0)::bigint FROM {SOURCE_ROWS}), (SELECT count(*) FROM {})",
-        plan.select, plan.from, plan.from
-    );
-    type Counted = (i64, i64, Vec<Option<String>>, Vec<Option<i64>>, i64, i64);
-    let (missing, extra, texts, surpluses, rows_source, rows_destination) = Spi::connect(|c| -> Result<Counted> {
-        let t = c.select(&sql, None, &[])?;
-        let r = t.first();
-        Ok((
-            r.get::<i64>(1)?.unwrap_or(0),
-            r.get::<i64>(2)?.unwrap_or(0),
-            r.get::<Vec<Option<String>>>(3)?.unwrap_or_default(),
-            r.get::<Vec<Option<i64>>>(4)?.unwrap_or_default(),
-            r.get::<i64>(5)?.unwrap_or(0),
-            r.get::<i64>(6)?.unwrap_or(0),
-        ))
-    })?;
-    tally.missing += missing.max(0) as u64;
-    tally.extra += extra.max(0) as u64;
-    for (text, surplus) in texts.iter().zip(&surpluses) {
-        let (Some(text), Some(surplus)) = (text, surplus) else { continue };
+    let rows_source =
+        Spi::get_one::<i64>(&format!("SELECT coalesce(sum(n), 0)::bigint FROM {SOURCE_ROWS}"))?.unwrap_or(0);
+    let rows_destination = add_destination_rows(ctx, plan, times)?;
+    let mut found: Vec<(String, i64)> = Vec::new();
+    for i in 0..SOURCE_ROW_PARTS {
+        let t1 = Instant::now();
+        yield_in_snapshot(ctx)?;
+        times.yielded += t1.elapsed();
+        // the differing rows are materialized by PostgreSQL (to disk when large); only their
+        // counts and a sample come back
+        let sql = format!(
+            "WITH d AS MATERIALIZED (SELECT r, sum(n)::bigint AS s FROM pg_temp.chameleon_source_rows_{i} \
+             GROUP BY r, refused HAVING sum(n) <> 0), \
+             sample AS (SELECT r, s FROM d ORDER BY r, s LIMIT {SAMPLE_ROWS}) \
+             SELECT (SELECT coalesce(sum(s) FILTER (WHERE s > 0), 0)::bigint FROM d), \
+             (SELECT coalesce(-sum(s) FILTER (WHERE s < 0), 0)::bigint FROM d), \
+             (SELECT array_agg(r ORDER BY r, s) FROM sample), (SELECT array_agg(s ORDER BY r, s) FROM sample)"
+        );
+        type Counted = (i64, i64, Vec<Option<String>>, Vec<Option<i64>>);
+        let (missing, extra, texts, surpluses) = Spi::connect(|c| -> Result<Counted> {
+            let t = c.select(&sql, None, &[])?;
+            let r = t.first();
+            Ok((
+                r.get::<i64>(1)?.unwrap_or(0),
+                r.get::<i64>(2)?.unwrap_or(0),
+                r.get::<Vec<Option<String>>>(3)?.unwrap_or_default(),
+                r.get::<Vec<Option<i64>>>(4)?.unwrap_or_default(),
+            ))
+        })?;
+        tally.missing += missing.max(0) as u64;
+        tally.extra += extra.max(0) as u64;
+        found.extend(texts.into_iter().zip(surpluses).filter_map(|(t, s)| Some((t?, s?))));
+    }
+    // the sample: the first rows in text order, whichever partition they are in
+    found.sort();
+    for (text, surplus) in found.iter().take(SAMPLE_ROWS) {
         let ident = parse_record_text(text).ok_or_else(|| {
             ChameleonError::state(format!("a row of {} cannot be read back: {text}", plan.table.mysql_name()))
         })?;
@@ -1054,7 +1084,50 @@ fn compare_multiset_at_replay(
         }
     }
     times.matching += t0.elapsed();
-    Ok((Vec::new(), rows_source.max(0) as u64, rows_destination.max(0) as u64))
+    Ok((Vec::new(), rows_source.max(0) as u64, rows_destination))
+}
+
+/// The destination's rows into `SOURCE_ROWS`, each counted -1, by ranges of heap blocks (the
+/// last range open: rows this snapshot sees are in blocks that existed when it was taken, all
+/// below the size read after it); how many. A destination that is not a plain table (a
+/// partitioned one) is read in one statement.
+fn add_destination_rows(ctx: &Ctx, plan: &Plan, times: &mut Timings) -> Result<u64> {
+    let (plain, blocks) = Spi::get_two_with_args::<bool, i64>(
+        "SELECT c.relkind = 'r', (pg_relation_size(c.oid) / current_setting('block_size')::int)::bigint \
+         FROM pg_class c WHERE c.oid = $1::regclass",
+        &[plan.from.as_str().into()],
+    )?;
+    let pieces: Vec<String> = if plain == Some(true) {
+        let blocks = blocks.unwrap_or(0);
+        let mut out = Vec::new();
+        let mut lo = 0i64;
+        loop {
+            let hi = lo + DESTINATION_PIECE_BLOCKS;
+            if hi >= blocks {
+                out.push(format!(" WHERE ctid >= '({lo},0)'::tid"));
+                break;
+            }
+            out.push(format!(" WHERE ctid >= '({lo},0)'::tid AND ctid < '({hi},0)'::tid"));
+            lo = hi;
+        }
+        out
+    } else {
+        vec![String::new()]
+    };
+    let mut rows = 0u64;
+    for (i, filter) in pieces.iter().enumerate() {
+        if i > 0 {
+            let t0 = Instant::now();
+            yield_in_snapshot(ctx)?;
+            times.yielded += t0.elapsed();
+        }
+        let sql = format!(
+            "INSERT INTO {SOURCE_ROWS} SELECT ROW({})::text, false, -1 FROM {}{filter}",
+            plan.select, plan.from
+        );
+        rows += Spi::connect_mut(|c| -> Result<u64> { Ok(c.update(&sql, None, &[])?.len() as u64) })?;
+    }
+    Ok(rows)
 }
 
 fn compare_at_replay(
@@ -1441,9 +1514,19 @@ fn sample_json(plan: &Plan, tally: &Tally) -> serde_json::Value {
 /// (the events after `at` are in the batches after it; 0 when the log keeps none before it).
 /// Waits while replay is more than `REPLAY_LAG_BOUND` behind (at most `YIELD_MAX`).
 fn yield_to_replay(ctx: &Ctx) -> Result<()> {
+    yield_while_behind(|| in_transaction(|| catalog::replay_backlog_age(ctx.source_id)))
+}
+
+/// `yield_to_replay` inside the comparison's REPEATABLE READ transaction (between the pieces
+/// of a keyless table's count): replay's progress read in the latest snapshot.
+fn yield_in_snapshot(ctx: &Ctx) -> Result<()> {
+    yield_while_behind(|| catalog::replay_backlog_age_now(ctx.source_id))
+}
+
+fn yield_while_behind(backlog: impl Fn() -> Result<Option<Duration>>) -> Result<()> {
     let started = Instant::now();
     while started.elapsed() < YIELD_MAX {
-        let behind = in_transaction(|| catalog::replay_backlog_age(ctx.source_id))?;
+        let behind = backlog()?;
         if behind.is_none_or(|b| b <= REPLAY_LAG_BOUND) {
             break;
         }
