@@ -40,6 +40,7 @@ authentications, dump requests (command, GTID set) and the GTIDs each dump sent.
 The protocol is implemented from MySQL's documentation and source, stdlib only plus
 `cryptography` for RSA.
 """
+import errno
 import hashlib
 import os
 import re
@@ -394,7 +395,15 @@ class MySQL84:
         self.next_id = 100
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", port))
+        try:
+            self.listener.bind(("127.0.0.1", port))
+        except OSError as e:
+            # the private ports are inside Linux's ephemeral range: a client connection of
+            # the test run may hold this one; then a port the kernel picks (url() says which)
+            if e.errno != errno.EADDRINUSE:
+                raise
+            self.listener.bind(("127.0.0.1", 0))
+            self.port = self.listener.getsockname()[1]
         self.listener.listen(64)
         self.sessions = []
         self.accepter = threading.Thread(target=self._accept, daemon=True)

@@ -27,6 +27,7 @@ pub mod position;
 pub mod ranges;
 pub mod reader;
 pub mod rowcodec;
+pub mod rowimage;
 pub mod schema;
 pub mod setsql;
 pub mod source_url;

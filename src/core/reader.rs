@@ -26,12 +26,12 @@ use crate::core::json;
 use crate::core::mysql_source::{self, Flavor};
 use crate::core::position::BinlogPosition;
 use crate::core::rowcodec;
+use crate::core::rowimage::{self, Image};
 use crate::core::tablemap;
 use crate::core::types::ValueKind;
 use crate::core::value;
 use crossbeam_channel::Sender;
 use mysql::binlog::events::{Event, EventData, GtidEvent, RowsEventData, TableMapEvent};
-use mysql::binlog::row::BinlogRow;
 use mysql::binlog::value::BinlogValue;
 use mysql::prelude::Queryable;
 use mysql::BinlogRequest;
@@ -124,8 +124,7 @@ pub fn decode_rows(
     }
     let undecodable = |e: String| CoreError::binlog(format!("{table_name}: undecodable row event: {e}"));
     // the driver trusts the bytes it decodes: a mangled row must be an error, not a panic
-    let images = binlog_file::guarded("row images", || rows_event.rows(tme).collect::<Result<Vec<_>, _>>())
-        .map_err(undecodable)?;
+    let images = binlog_file::guarded("row images", || rowimage::rows(rows_event, tme)).map_err(undecodable)?;
     let before_pos = image_positions(rows_event.columns_before_image().map(|c| c.iter()), ncols);
     let after_pos = image_positions(rows_event.columns_after_image().map(|c| c.iter()), ncols);
     for (before, after) in images {
@@ -133,7 +132,7 @@ pub fn decode_rows(
         let old = |i: usize| value_at(before.as_ref(), &before_pos, i);
         // the after image of an update: a column it leaves out (binlog_row_image=MINIMAL or
         // NOBLOB) is unchanged, so its before image stands, when there is one
-        let convert = |row: &BinlogRow, after_image: bool, only: Option<&[usize]>| -> Result<Row, (String, Vec<u8>)> {
+        let convert = |row: &Image, after_image: bool, only: Option<&[usize]>| -> Result<Row, (String, Vec<u8>)> {
             let idx: Vec<usize> = match only {
                 Some(k) => k.to_vec(),
                 None => (0..table.kinds.len()).collect(),
@@ -165,7 +164,7 @@ pub fn decode_rows(
         };
         // the before image holds every column it must (a value conversion failed, not a column
         // missing from a minimal image)
-        let whole_before = |b: &BinlogRow| table.key.iter().all(|&i| value_at(Some(b), &before_pos, i).is_some());
+        let whole_before = |b: &Image| table.key.iter().all(|&i| value_at(Some(b), &before_pos, i).is_some());
         let result = match op {
             Op::Insert => after.as_ref().map(|a| convert(a, true, None).map(|r| (op, None, Some(r)))),
             Op::Delete => before.as_ref().map(|b| convert(b, false, Some(&table.key)).map(|k| (op, Some(k), None))),
@@ -199,8 +198,8 @@ pub fn decode_rows(
 }
 
 /// Column `i`'s value in a row image whose columns are at `pos`.
-fn value_at<'r>(row: Option<&'r BinlogRow>, pos: &[Option<usize>], i: usize) -> Option<&'r BinlogValue<'r>> {
-    row?.as_ref((*pos.get(i)?)?)
+fn value_at<'r, 'a>(row: Option<&'r Image<'a>>, pos: &[Option<usize>], i: usize) -> Option<&'r BinlogValue<'a>> {
+    row?.get((*pos.get(i)?)?)
 }
 
 /// Where each column's value is in a row image that holds the columns `bits` names.
@@ -226,12 +225,13 @@ fn image_positions<B: std::ops::Deref<Target = bool>>(
 }
 
 /// The exact source bytes of a row, for `discarded_rows`.
-fn raw_row(row: &BinlogRow) -> Vec<u8> {
-    let vals: Vec<Option<Vec<u8>>> = (0..row.len())
-        .map(|i| match row.as_ref(i) {
-            None | Some(BinlogValue::Value(mysql::Value::NULL)) => None,
-            Some(BinlogValue::Value(mysql::Value::Bytes(b))) => Some(b.clone()),
-            Some(other) => Some(format!("{other:?}").into_bytes()),
+fn raw_row(row: &Image) -> Vec<u8> {
+    let vals: Vec<Option<Vec<u8>>> = row
+        .iter()
+        .map(|v| match v {
+            BinlogValue::Value(mysql::Value::NULL) => None,
+            BinlogValue::Value(mysql::Value::Bytes(b)) => Some(b.clone()),
+            other => Some(format!("{other:?}").into_bytes()),
         })
         .collect();
     rowcodec::encode(&vals)
