@@ -125,11 +125,9 @@ pub fn decode_rows(
     let undecodable = |e: String| CoreError::binlog(format!("{table_name}: undecodable row event: {e}"));
     // the driver trusts the bytes it decodes: a mangled row must be an error, not a panic
     let images = binlog_file::guarded("row images", || rowimage::rows(rows_event, tme)).map_err(undecodable)?;
-    let before_pos = image_positions(rows_event.columns_before_image().map(|c| c.iter()), ncols);
-    let after_pos = image_positions(rows_event.columns_after_image().map(|c| c.iter()), ncols);
     for (before, after) in images {
-        // a row image holds only the columns its bitmap names, in column order
-        let old = |i: usize| value_at(before.as_ref(), &before_pos, i);
+        // a row image holds only the columns its bitmap names (rowimage: None for the others)
+        let old = |i: usize| value_at(before.as_ref(), i);
         // the after image of an update: a column it leaves out (binlog_row_image=MINIMAL or
         // NOBLOB) is unchanged, so its before image stands, when there is one
         let convert = |row: &Image, after_image: bool, only: Option<&[usize]>| -> Result<Row, (String, Vec<u8>)> {
@@ -139,11 +137,7 @@ pub fn decode_rows(
             };
             let mut vals = Vec::with_capacity(idx.len());
             for i in idx {
-                let v = if after_image {
-                    value_at(Some(row), &after_pos, i).or_else(|| old(i))
-                } else {
-                    value_at(Some(row), &before_pos, i)
-                };
+                let v = if after_image { value_at(Some(row), i).or_else(|| old(i)) } else { value_at(Some(row), i) };
                 let v = v.ok_or_else(|| {
                     (format!("column {} is missing from the row image: set binlog_row_image=FULL", i + 1), raw_row(row))
                 })?;
@@ -164,7 +158,7 @@ pub fn decode_rows(
         };
         // the before image holds every column it must (a value conversion failed, not a column
         // missing from a minimal image)
-        let whole_before = |b: &Image| table.key.iter().all(|&i| value_at(Some(b), &before_pos, i).is_some());
+        let whole_before = |b: &Image| table.key.iter().all(|&i| value_at(Some(b), i).is_some());
         let result = match op {
             Op::Insert => after.as_ref().map(|a| convert(a, true, None).map(|r| (op, None, Some(r)))),
             Op::Delete => before.as_ref().map(|b| convert(b, false, Some(&table.key)).map(|k| (op, Some(k), None))),
@@ -197,37 +191,16 @@ pub fn decode_rows(
     Ok(())
 }
 
-/// Column `i`'s value in a row image whose columns are at `pos`.
-fn value_at<'r, 'a>(row: Option<&'r Image<'a>>, pos: &[Option<usize>], i: usize) -> Option<&'r BinlogValue<'a>> {
-    row?.get((*pos.get(i)?)?)
-}
-
-/// Where each column's value is in a row image that holds the columns `bits` names.
-fn image_positions<B: std::ops::Deref<Target = bool>>(
-    bits: Option<impl Iterator<Item = B>>,
-    n: usize,
-) -> Vec<Option<usize>> {
-    let mut next = 0;
-    let mut out: Vec<Option<usize>> = bits
-        .map(|b| {
-            b.take(n)
-                .map(|present| {
-                    (*present).then(|| {
-                        next += 1;
-                        next - 1
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.resize(n, None);
-    out
+/// Column `i`'s value in a row image (None: the image does not hold it).
+fn value_at<'r, 'a>(row: Option<&'r Image<'a>>, i: usize) -> Option<&'r BinlogValue<'a>> {
+    row?.get(i)?.as_ref()
 }
 
 /// The exact source bytes of a row, for `discarded_rows`.
 fn raw_row(row: &Image) -> Vec<u8> {
     let vals: Vec<Option<Vec<u8>>> = row
         .iter()
+        .flatten()
         .map(|v| match v {
             BinlogValue::Value(mysql::Value::NULL) => None,
             BinlogValue::Value(mysql::Value::Bytes(b)) => Some(b.clone()),

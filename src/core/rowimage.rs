@@ -17,9 +17,9 @@ use mysql_common::io::ParseBuf;
 use mysql_common::proto::MyDeserialize;
 use std::io;
 
-/// One row image: the values of the columns its bitmap names, in column order (a NULL as
-/// `Value::NULL`).
-pub type Image<'a> = Vec<BinlogValue<'a>>;
+/// One row image, by column: `None` for a column the image does not hold (its bitmap leaves it
+/// out: binlog_row_image=MINIMAL or NOBLOB), a NULL as `Value::NULL`.
+pub type Image<'a> = Vec<Option<BinlogValue<'a>>>;
 
 /// What decoding a column takes: its type, its table-map metadata, whether it is an unsigned
 /// number.
@@ -104,7 +104,7 @@ fn image<'a>(layout: &Layout<'a>, present: &[bool], shared: bool, buf: &mut Pars
     };
     let count = present.iter().filter(|p| **p).count();
     let nulls = take(buf, count.div_ceil(8))?;
-    let mut values = Vec::with_capacity(count);
+    let mut values = Vec::with_capacity(layout.columns.len());
     let (mut at, mut json_at) = (0usize, 0usize);
     for (i, c) in layout.columns.iter().enumerate() {
         let is_json = c.ty == ColumnType::MYSQL_TYPE_JSON;
@@ -114,12 +114,13 @@ fn image<'a>(layout: &Layout<'a>, present: &[bool], shared: bool, buf: &mut Pars
             json_at += 1;
         }
         if !present.get(i).copied().unwrap_or(false) {
+            values.push(None);
             continue;
         }
         if bit(nulls, at) {
-            values.push(BinlogValue::Value(mysql::Value::NULL));
+            values.push(Some(BinlogValue::Value(mysql::Value::NULL)));
         } else {
-            values.push(BinlogValue::deserialize((c.ty, c.meta, c.unsigned, is_partial), buf)?);
+            values.push(Some(BinlogValue::deserialize((c.ty, c.meta, c.unsigned, is_partial), buf)?));
         }
         at += 1;
     }
