@@ -42,7 +42,8 @@ BENCH_BUFFERS_MB (InnoDB buffer pool and shared_buffers, default 2048); BENCH_MY
 BENCH_DURABLE (default 1: PostgreSQL's fsync, synchronous_commit and full_page_writes on, as
 production runs; 0: off, the test harness's settings, which hide the cost of every commit);
 BENCH_PERF (comma-separated scenarios: a system-wide `perf` profile of ours in those phases,
-summarised in BENCHMARKS.md).
+summarised in BENCHMARKS.md); BENCH_STATEMENTS=1 (pg_stat_statements preloaded, tracking the
+workers' SPI statements too: ours' 25 costliest statements of each drain and keep-up printed).
 """
 import contextlib
 import datetime
@@ -96,6 +97,7 @@ REPORT = os.environ.get("BENCH_REPORT", os.path.join(HERE, "..", "BENCHMARKS.md"
 OTHER_BENCHMARKS = "## Other benchmarks (scripts run by hand)"
 PERF = set(os.environ.get("BENCH_PERF", "").split(",")) - {""}
 DURABLE = os.environ.get("BENCH_DURABLE", "1") != "0"
+STATEMENTS = os.environ.get("BENCH_STATEMENTS") == "1"
 FULL_SIZE = (TABLES, ROWS, BACKLOG, SECONDS, THREADS) == (4, 500_000, 1_000_000, 60, 2)
 
 
@@ -694,6 +696,30 @@ def keepup(s, my, tool):
     return tps, events, lags, ph
 
 
+def statements_reset(tool):
+    if STATEMENTS and tool.key == "ours":
+        c = tool.connect()
+        c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        c.execute("SELECT pg_stat_statements_reset()")
+        c.close()
+
+
+def statements_print(tool, phase, events):
+    """The 25 statements of ours that took the most time in `phase` (BENCH_STATEMENTS=1)."""
+    if not (STATEMENTS and tool.key == "ours"):
+        return
+    c = tool.connect()
+    rows = c.execute(
+        "SELECT calls, total_exec_time, total_plan_time, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) "
+        "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "ORDER BY total_exec_time + total_plan_time DESC LIMIT 25").fetchall()
+    c.close()
+    print(f"\n{phase}: ours' costliest statements ({events:,} row events)")
+    print(f"{'calls':>9} {'exec ms':>10} {'plan ms':>9} {'rows':>10}  query")
+    for calls, ex, pl, n, q in rows:
+        print(f"{calls:>9,} {ex:>10,.0f} {pl:>9,.0f} {n:>10,}  {q}")
+
+
 def lag_text(lags):
     p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
     return p99, (f"lag p50 {statistics.median(lags):.3f} s, p99 {p99:.3f} s, max {lags[-1]:.3f} s "
@@ -818,6 +844,13 @@ def main():
             with s.postgres.connect() as c:
                 for setting in ("fsync = on", "synchronous_commit = on", "full_page_writes = on"):
                     c.execute(f"ALTER SYSTEM SET {setting}")
+                c.execute("SELECT pg_reload_conf()")
+        if STATEMENTS:
+            with s.postgres.connect() as c:
+                c.execute("ALTER SYSTEM SET shared_preload_libraries = pg_chameleon_rs, pg_stat_statements")
+            s.postgres.restart()
+            with s.postgres.connect() as c:
+                c.execute("ALTER SYSTEM SET pg_stat_statements.track = 'all'")
                 c.execute("SELECT pg_reload_conf()")
         my = s.mariadb.root()
         t0 = time.time()
@@ -992,7 +1025,9 @@ def main():
                 t.start()
                 t.wait(my)  # the other tool's changes, unmeasured
                 quiesce(s, [x for x in tools if x is not t])
+                statements_reset(t)
                 tps, events, lags, ph = keepup(s, my, t)
+                statements_print(t, "keep-up", events)
                 t.stop()
                 check_tool(my, t)
                 p99, txt = lag_text(lags)

@@ -158,6 +158,25 @@ pub struct RowsTarget<'a, M> {
     pub pos: u64,
 }
 
+/// A table id's last TABLE_MAP. Most transactions map the same tables with the same bytes
+/// again: a map equal to a settled entry's is taken as it is, with no check, no copy and no
+/// lookup of its table (`table_map_again`).
+struct MapEntry<M> {
+    map: M,
+    /// The replicated table it maps to and its name (None: not replicated, or stopped).
+    target: Option<(String, ReaderTable)>,
+    /// The group it was last seen in.
+    group: u64,
+    /// Checked against its table past the table's consistent point (or it maps no replicated
+    /// table): the same map needs nothing more. A table before its point, or being copied
+    /// again, is looked at again on every map, as its state moves.
+    settled: bool,
+}
+
+/// Map entries kept for table ids not seen in the current group, at most (table ids change
+/// when the source reopens a table: after DDL or FLUSH TABLES).
+const MAPS_KEPT: usize = 4096;
+
 /// The decoding state between events. `M` is the table map a rows event needs to be decoded.
 pub struct Assembler<M> {
     source: SourceContext,
@@ -176,8 +195,11 @@ pub struct Assembler<M> {
     gtid: Option<Gtid>,
     /// Latest event time of the current group.
     txn_time: u32,
-    /// Table maps of the current group: table id -> (map, replicated table and its name).
-    maps: HashMap<u64, (M, Option<(String, ReaderTable)>)>,
+    /// Table maps by table id, kept across groups (`MapEntry`): a rows event uses only one
+    /// seen in its own group.
+    maps: HashMap<u64, MapEntry<M>>,
+    /// The number of the current event group (a map entry's `group` says where it was seen).
+    group: u64,
     changes: Vec<RowChange>,
     discarded: Vec<DiscardedRow>,
     /// Estimated bytes of `changes` and `discarded`.
@@ -211,6 +233,7 @@ impl<M> Assembler<M> {
             gtid: None,
             txn_time: 0,
             maps: HashMap::new(),
+            group: 0,
             changes: Vec::new(),
             discarded: Vec::new(),
             held_bytes: 0,
@@ -289,7 +312,10 @@ impl<M> Assembler<M> {
         self.gtid = None;
         self.in_txn = false;
         self.txn_time = 0;
-        self.maps.clear();
+        self.group += 1;
+        if self.maps.len() > MAPS_KEPT {
+            self.maps.clear();
+        }
         self.held_bytes = 0;
         self.pieces = 0;
         self.touched.clear();
@@ -444,6 +470,19 @@ impl<M> Assembler<M> {
         self.table_map_checked(table_id, key, map, |_, _, _, _| Ok(()))
     }
 
+    /// TABLE_MAP seen before: when the last map of `table_id` is settled and `same` says the
+    /// new one equals it, it serves this group as it is and true is returned; else the caller
+    /// goes on with `table_map_checked`.
+    pub fn table_map_again<F: FnOnce(&M) -> bool>(&mut self, table_id: u64, same: F) -> bool {
+        match self.maps.get_mut(&table_id) {
+            Some(entry) if entry.settled && same(&entry.map) => {
+                entry.group = self.group;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// TABLE_MAP, with `check` (given the map, the replicated table, its name and the
     /// position) saying whether the map agrees with the table's definition. When it does not,
     /// the table is no longer replicated by this reader (its rows are skipped) and the step
@@ -463,10 +502,11 @@ impl<M> Assembler<M> {
             .filter(|t| !t.awaiting_copy)
             .filter(|t| self.xa_start.is_some() || after_consistent_point(&self.file, self.pos, t.point.as_ref()))
             .map(|t| check(&map, t, &name, &self.at()));
+        let group = self.group;
         match verdict {
             Some(Err(error)) => {
                 let stopped = self.source.tables.remove(&key).map(|t| t.id);
-                self.maps.insert(table_id, (map, None));
+                self.maps.insert(table_id, MapEntry { map, target: None, group, settled: true });
                 match stopped {
                     Some(table_id) => {
                         let position = BinlogPosition::new(self.file.clone(), self.pos);
@@ -475,9 +515,10 @@ impl<M> Assembler<M> {
                     None => Step::Nothing,
                 }
             }
-            _ => {
+            verdict => {
                 let target = self.source.tables.get(&key).map(|t| (name, t.clone()));
-                self.maps.insert(table_id, (map, target));
+                let settled = target.is_none() || verdict.is_some();
+                self.maps.insert(table_id, MapEntry { map, target, group, settled });
                 Step::Nothing
             }
         }
@@ -490,7 +531,9 @@ impl<M> Assembler<M> {
     where
         F: FnOnce(&RowsTarget<'_, M>, &mut Vec<RowChange>, &mut Vec<DiscardedRow>) -> CoreResult<()>,
     {
-        let Some((map, Some((name, table)))) = self.maps.get(&table_id) else {
+        let Some(MapEntry { map, target: Some((name, table)), .. }) =
+            self.maps.get(&table_id).filter(|e| e.group == self.group)
+        else {
             return Ok(Step::Nothing);
         };
         // an XA transaction's rows count at its XA COMMIT, not here: its position is the one
@@ -1185,6 +1228,49 @@ mod tests {
         begin(&mut asm, 300);
         map(&mut asm, 350, 6, "shop", "t");
         assert!(!rows(&mut asm, 380, 6, "wrong columns"));
+    }
+
+    #[test]
+    fn a_map_equal_to_a_checked_one_is_taken_without_a_check() {
+        let mut src = source();
+        src.tables.get_mut(&("shop".to_string(), "t".to_string())).unwrap().point =
+            Some(BinlogPosition::new(FILE, 200));
+        let mut asm: Assembler<()> = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None);
+        let checks = std::cell::Cell::new(0);
+        let mut checked_map = |asm: &mut Assembler<()>, log_pos: u32| {
+            ok(asm.start_event(TABLE_MAP_EVENT, log_pos, 100));
+            if asm.table_map_again(5, |_| true) {
+                return false;
+            }
+            let step = asm.table_map_checked(5, ("shop".into(), "t".into()), (), |_, _, _, _| {
+                checks.set(checks.get() + 1);
+                Ok(())
+            });
+            assert_eq!(step, Step::Nothing);
+            true
+        };
+        // before the table's point the map is not checked, and looked at again next time
+        begin(&mut asm, 100);
+        assert!(checked_map(&mut asm, 150));
+        assert_eq!(checks.get(), 0);
+        committed(xid_event(&mut asm, 180));
+        // past it: checked once; the same map in later groups is taken as it is
+        begin(&mut asm, 300);
+        assert!(checked_map(&mut asm, 350));
+        assert!(rows(&mut asm, 380, 5, "a"));
+        committed(xid_event(&mut asm, 400));
+        begin(&mut asm, 500);
+        assert!(!checked_map(&mut asm, 550), "the same map again");
+        assert!(rows(&mut asm, 580, 5, "b"));
+        committed(xid_event(&mut asm, 600));
+        assert_eq!(checks.get(), 1);
+        // a different map is checked; a group without a map of the table has no rows of it
+        begin(&mut asm, 700);
+        ok(asm.start_event(TABLE_MAP_EVENT, 750, 100));
+        assert!(!asm.table_map_again(5, |_| false));
+        committed(xid_event(&mut asm, 780));
+        begin(&mut asm, 800);
+        assert!(!rows(&mut asm, 880, 5, "no map in this group"));
     }
 
     #[test]

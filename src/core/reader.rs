@@ -377,6 +377,8 @@ fn dispatch_at(
             _ => Step::Nothing,
         },
         TABLE_MAP_EVENT => match decoded(asm, event, "table map event")? {
+            // the same map as last time (most transactions): nothing to check or copy
+            EventData::TableMapEvent(tme) if asm.table_map_again(tme.table_id(), |map| tme == *map) => Step::Nothing,
             EventData::TableMapEvent(tme) => {
                 let key = (tme.database_name().into_owned(), tme.table_name().into_owned());
                 asm.table_map_checked(tme.table_id(), key, tme.into_owned(), |map, table, name, at| {
