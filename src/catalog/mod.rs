@@ -82,6 +82,9 @@ pub fn execute(sql: &str) -> Result<()> {
     run(sql, &[])
 }
 
+pub const INT2_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::INT2OID);
+pub const INT4_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::INT4OID);
+pub const INT8_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::INT8OID);
 pub const TEXT_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
 pub const TEXT_ARRAY_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::TEXTARRAYOID);
 
@@ -95,4 +98,25 @@ pub fn kept_plan(
     Spi::connect(|client| -> Result<pgrx::spi::OwnedPreparedStatement> {
         Ok(if mutating { client.prepare_mut(sql, types)?.keep() } else { client.prepare(sql, types)?.keep() })
     })
+}
+
+thread_local! {
+    /// The catalogue statements `kept` has prepared in this backend, by their text.
+    static KEPT: std::cell::RefCell<std::collections::HashMap<&'static str, std::rc::Rc<pgrx::spi::OwnedPreparedStatement>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// A catalogue statement a worker runs per batch: parsed and planned on its first use, then
+/// kept for the life of the backend (PostgreSQL plans it again itself when a table it reads
+/// changes). `types`: its parameters' types, which the arguments must have exactly.
+pub fn kept(
+    sql: &'static str,
+    types: &[pgrx::pg_sys::PgOid],
+) -> Result<std::rc::Rc<pgrx::spi::OwnedPreparedStatement>> {
+    if let Some(stmt) = KEPT.with(|k| k.borrow().get(sql).cloned()) {
+        return Ok(stmt);
+    }
+    let stmt = std::rc::Rc::new(kept_plan(sql, types, true)?);
+    KEPT.with(|k| k.borrow_mut().insert(sql, stmt.clone()));
+    Ok(stmt)
 }

@@ -2,7 +2,7 @@
 //! position, worker pids, table generations — and the advisory locks that serialise changes
 //! of a source's state.
 
-use super::{check_catalogue_version, parse_state, point, run};
+use super::{check_catalogue_version, parse_state, point, run, INT4_OID};
 use crate::core::mapping::SchemaMappings;
 use crate::core::options::SourceOptions;
 use crate::core::position::BinlogPosition;
@@ -160,8 +160,15 @@ pub fn lock_source(id: i32) -> Result<()> {
 /// Serialises replay with a table sync's catch-up: each replayed batch holds it shared, the
 /// copy worker finishing a table of a running source holds it exclusively.
 pub fn replay_lock(id: i32, exclusive: bool) -> Result<()> {
-    let f = if exclusive { "pg_advisory_xact_lock" } else { "pg_advisory_xact_lock_shared" };
-    run(&format!("SELECT {f}(hashtext('pg_chameleon_rs replay'), $1)"), &[id.into()])
+    if exclusive {
+        return run("SELECT pg_advisory_xact_lock(hashtext('pg_chameleon_rs replay'), $1)", &[id.into()]);
+    }
+    // taken by replay for every batch
+    let stmt = super::kept("SELECT pg_advisory_xact_lock_shared(hashtext('pg_chameleon_rs replay'), $1)", &[INT4_OID])?;
+    Spi::connect_mut(|client| {
+        client.update(&*stmt, None, &[id.into()])?;
+        Ok(())
+    })
 }
 
 pub fn bump_table_generation(id: i32) -> Result<()> {
@@ -171,12 +178,14 @@ pub fn bump_table_generation(id: i32) -> Result<()> {
     )
 }
 
+/// Read by replay for every batch.
 pub fn table_generation(id: i32) -> Result<i64> {
-    Ok(Spi::get_one_with_args::<i64>(
-        "SELECT i_table_generation FROM sch_chameleon.t_sources WHERE i_id_source = $1",
-        &[id.into()],
-    )?
-    .unwrap_or_default())
+    let stmt =
+        super::kept("SELECT i_table_generation FROM sch_chameleon.t_sources WHERE i_id_source = $1", &[INT4_OID])?;
+    Spi::connect_mut(|client| {
+        let t = client.update(&*stmt, None, &[id.into()])?;
+        Ok(if t.is_empty() { 0 } else { t.first().get::<i64>(1)?.unwrap_or_default() })
+    })
 }
 
 pub fn set_reader_generation(id: i32, generation: i64) -> Result<()> {

@@ -1237,7 +1237,7 @@ mod tests {
             Some(BinlogPosition::new(FILE, 200));
         let mut asm: Assembler<()> = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None);
         let checks = std::cell::Cell::new(0);
-        let mut checked_map = |asm: &mut Assembler<()>, log_pos: u32| {
+        let checked_map = |asm: &mut Assembler<()>, log_pos: u32| {
             ok(asm.start_event(TABLE_MAP_EVENT, log_pos, 100));
             if asm.table_map_again(5, |_| true) {
                 return false;

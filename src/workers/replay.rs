@@ -14,7 +14,7 @@
 //! replayer remembers which event it was applying (cheaply: ids and offsets, no copies per
 //! row) and `failure_point()` turns that into table, binlog position and statement.
 
-use crate::catalog::{self, TableRow, TEXT_ARRAY_OID, TEXT_OID};
+use crate::catalog::{self, TableRow, INT4_OID, INT8_OID, TEXT_ARRAY_OID, TEXT_OID};
 use crate::core::change::{DdlEvent, Op};
 use crate::core::error::{is_transient_sqlstate, retry_backoff_ms};
 use crate::core::netchange::{Change, NetChange, Reducer, WouldFail};
@@ -201,13 +201,13 @@ impl Replayer {
     }
 
     pub fn pending_batches(&self, limit: i64) -> Result<Vec<PendingBatchInfo>> {
-        Spi::connect(|client| {
-            let t = client.select(
-                "SELECT i_id_batch, i_events FROM sch_chameleon.t_replica_batch \
-                 WHERE i_id_source = $1 AND NOT b_replayed AND NOT b_open ORDER BY i_id_batch LIMIT $2",
-                None,
-                &[self.source_id.into(), limit.into()],
-            )?;
+        let stmt = catalog::kept(
+            "SELECT i_id_batch, i_events FROM sch_chameleon.t_replica_batch \
+             WHERE i_id_source = $1 AND NOT b_replayed AND NOT b_open ORDER BY i_id_batch LIMIT $2",
+            &[INT4_OID, INT8_OID],
+        )?;
+        Spi::connect_mut(|client| {
+            let t = client.update(&*stmt, None, &[self.source_id.into(), limit.into()])?;
             let mut out = Vec::new();
             for row in t {
                 out.push(PendingBatchInfo {
@@ -350,16 +350,16 @@ impl Replayer {
     /// Reads which replicated tables have a foreign key (either side) or a user trigger at
     /// the destination: those go one by one (see `ordered`).
     fn read_ordered_tables(&mut self) -> Result<()> {
-        let linked: HashSet<(String, String)> = Spi::connect(|client| -> Result<HashSet<(String, String)>> {
-            let t = client.select(
-                "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
-                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                  WHERE c.oid IN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' \
-                                  UNION SELECT confrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' \
-                                  UNION SELECT tgrelid FROM pg_catalog.pg_trigger WHERE NOT tgisinternal)",
-                None,
-                &[],
-            )?;
+        let stmt = catalog::kept(
+            "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+              WHERE c.oid IN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' \
+                              UNION SELECT confrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' \
+                              UNION SELECT tgrelid FROM pg_catalog.pg_trigger WHERE NOT tgisinternal)",
+            &[],
+        )?;
+        let linked: HashSet<(String, String)> = Spi::connect_mut(|client| -> Result<HashSet<(String, String)>> {
+            let t = client.update(&*stmt, None, &[])?;
             let mut out = HashSet::new();
             for r in t {
                 out.insert((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default()));
@@ -612,8 +612,11 @@ impl Replayer {
         // and then sees it replayed, so no batch is ever applied twice.
         let (already, slot, end) = Spi::connect_mut(|client| -> Result<(Option<bool>, i16, Option<BinlogPosition>)> {
             let t = client.update(
-                "SELECT b_replayed, i_log_slot, t_binlog_name, i_binlog_position FROM sch_chameleon.t_replica_batch \
-                 WHERE i_id_batch = $1 FOR UPDATE",
+                &*catalog::kept(
+                    "SELECT b_replayed, i_log_slot, t_binlog_name, i_binlog_position FROM sch_chameleon.t_replica_batch \
+                     WHERE i_id_batch = $1 FOR UPDATE",
+                    &[INT8_OID],
+                )?,
                 None,
                 &[batch_id.into()],
             )?;
@@ -655,14 +658,23 @@ impl Replayer {
         }
         Spi::connect_mut(|client| -> Result<()> {
             client.update(
-                "UPDATE sch_chameleon.t_replica_batch SET b_replayed = true, ts_replayed = clock_timestamp() WHERE i_id_batch = $1",
+                &*catalog::kept(
+                    "UPDATE sch_chameleon.t_replica_batch SET b_replayed = true, ts_replayed = clock_timestamp() \
+                     WHERE i_id_batch = $1",
+                    &[INT8_OID],
+                )?,
                 None,
                 &[batch_id.into()],
             )?;
             client.update(
-                "INSERT INTO sch_chameleon.t_last_replayed (i_id_source, ts_last_replayed) \
-                 SELECT i_id_source, coalesce(ts_source, clock_timestamp()) FROM sch_chameleon.t_replica_batch WHERE i_id_batch = $1 \
-                 ON CONFLICT (i_id_source) DO UPDATE SET ts_last_replayed = EXCLUDED.ts_last_replayed, ts_written = clock_timestamp()",
+                &*catalog::kept(
+                    "INSERT INTO sch_chameleon.t_last_replayed (i_id_source, ts_last_replayed) \
+                     SELECT i_id_source, coalesce(ts_source, clock_timestamp()) FROM sch_chameleon.t_replica_batch \
+                      WHERE i_id_batch = $1 \
+                     ON CONFLICT (i_id_source) DO UPDATE SET ts_last_replayed = EXCLUDED.ts_last_replayed, \
+                        ts_written = clock_timestamp()",
+                    &[INT8_OID],
+                )?,
                 None,
                 &[batch_id.into()],
             )?;
