@@ -82,7 +82,6 @@ pub fn execute(sql: &str) -> Result<()> {
     run(sql, &[])
 }
 
-pub const INT2_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::INT2OID);
 pub const INT4_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::INT4OID);
 pub const INT8_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::INT8OID);
 pub const TEXT_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
@@ -101,22 +100,28 @@ pub fn kept_plan(
 }
 
 thread_local! {
-    /// The catalogue statements `kept` has prepared in this backend, by their text.
+    /// The catalogue statements `run_kept` has prepared in this backend, by their text.
     static KEPT: std::cell::RefCell<std::collections::HashMap<&'static str, std::rc::Rc<pgrx::spi::OwnedPreparedStatement>>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
-/// A catalogue statement a worker runs per batch: parsed and planned on its first use, then
-/// kept for the life of the backend (PostgreSQL plans it again itself when a table it reads
-/// changes). `types`: its parameters' types, which the arguments must have exactly.
-pub fn kept(
+/// Runs a catalogue statement a worker runs per batch and hands its rows to `read`: parsed
+/// and planned on its first use, then kept for the life of the backend (PostgreSQL plans it
+/// again itself when a table it reads changes). `types`: its parameters' types, which the
+/// arguments must have exactly.
+pub fn run_kept<R>(
     sql: &'static str,
     types: &[pgrx::pg_sys::PgOid],
-) -> Result<std::rc::Rc<pgrx::spi::OwnedPreparedStatement>> {
-    if let Some(stmt) = KEPT.with(|k| k.borrow().get(sql).cloned()) {
-        return Ok(stmt);
-    }
-    let stmt = std::rc::Rc::new(kept_plan(sql, types, true)?);
-    KEPT.with(|k| k.borrow_mut().insert(sql, stmt.clone()));
-    Ok(stmt)
+    args: &[pgrx::datum::DatumWithOid],
+    read: impl FnOnce(pgrx::spi::SpiTupleTable<'_>) -> Result<R>,
+) -> Result<R> {
+    let stmt = match KEPT.with(|k| k.borrow().get(sql).cloned()) {
+        Some(stmt) => stmt,
+        None => {
+            let stmt = std::rc::Rc::new(kept_plan(sql, types, true)?);
+            KEPT.with(|k| k.borrow_mut().insert(sql, stmt.clone()));
+            stmt
+        }
+    };
+    Spi::connect_mut(|client| read(client.update(&*stmt, None, args)?))
 }

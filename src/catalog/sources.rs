@@ -160,15 +160,12 @@ pub fn lock_source(id: i32) -> Result<()> {
 /// Serialises replay with a table sync's catch-up: each replayed batch holds it shared, the
 /// copy worker finishing a table of a running source holds it exclusively.
 pub fn replay_lock(id: i32, exclusive: bool) -> Result<()> {
-    if exclusive {
-        return run("SELECT pg_advisory_xact_lock(hashtext('pg_chameleon_rs replay'), $1)", &[id.into()]);
-    }
-    // taken by replay for every batch
-    let stmt = super::kept("SELECT pg_advisory_xact_lock_shared(hashtext('pg_chameleon_rs replay'), $1)", &[INT4_OID])?;
-    Spi::connect_mut(|client| {
-        client.update(&*stmt, None, &[id.into()])?;
-        Ok(())
-    })
+    let sql = if exclusive {
+        "SELECT pg_advisory_xact_lock(hashtext('pg_chameleon_rs replay'), $1)"
+    } else {
+        "SELECT pg_advisory_xact_lock_shared(hashtext('pg_chameleon_rs replay'), $1)"
+    };
+    super::run_kept(sql, &[INT4_OID], &[id.into()], |_| Ok(()))
 }
 
 pub fn bump_table_generation(id: i32) -> Result<()> {
@@ -180,12 +177,12 @@ pub fn bump_table_generation(id: i32) -> Result<()> {
 
 /// Read by replay for every batch.
 pub fn table_generation(id: i32) -> Result<i64> {
-    let stmt =
-        super::kept("SELECT i_table_generation FROM sch_chameleon.t_sources WHERE i_id_source = $1", &[INT4_OID])?;
-    Spi::connect_mut(|client| {
-        let t = client.update(&*stmt, None, &[id.into()])?;
-        Ok(if t.is_empty() { 0 } else { t.first().get::<i64>(1)?.unwrap_or_default() })
-    })
+    super::run_kept(
+        "SELECT i_table_generation FROM sch_chameleon.t_sources WHERE i_id_source = $1",
+        &[INT4_OID],
+        &[id.into()],
+        |t| Ok(if t.is_empty() { 0 } else { t.first().get::<i64>(1)?.unwrap_or_default() }),
+    )
 }
 
 pub fn set_reader_generation(id: i32, generation: i64) -> Result<()> {

@@ -201,22 +201,22 @@ impl Replayer {
     }
 
     pub fn pending_batches(&self, limit: i64) -> Result<Vec<PendingBatchInfo>> {
-        let stmt = catalog::kept(
+        catalog::run_kept(
             "SELECT i_id_batch, i_events FROM sch_chameleon.t_replica_batch \
              WHERE i_id_source = $1 AND NOT b_replayed AND NOT b_open ORDER BY i_id_batch LIMIT $2",
             &[INT4_OID, INT8_OID],
-        )?;
-        Spi::connect_mut(|client| {
-            let t = client.update(&*stmt, None, &[self.source_id.into(), limit.into()])?;
-            let mut out = Vec::new();
-            for row in t {
-                out.push(PendingBatchInfo {
-                    id: row.get(1)?.unwrap_or_default(),
-                    events: row.get(2)?.unwrap_or_default(),
-                });
-            }
-            Ok(out)
-        })
+            &[self.source_id.into(), limit.into()],
+            |t| {
+                let mut out = Vec::new();
+                for row in t {
+                    out.push(PendingBatchInfo {
+                        id: row.get(1)?.unwrap_or_default(),
+                        events: row.get(2)?.unwrap_or_default(),
+                    });
+                }
+                Ok(out)
+            },
+        )
     }
 
     fn plan(&mut self, table_id: i32, op: Op) -> Result<&Plan> {
@@ -350,22 +350,22 @@ impl Replayer {
     /// Reads which replicated tables have a foreign key (either side) or a user trigger at
     /// the destination: those go one by one (see `ordered`).
     fn read_ordered_tables(&mut self) -> Result<()> {
-        let stmt = catalog::kept(
+        let linked: HashSet<(String, String)> = catalog::run_kept(
             "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c \
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
               WHERE c.oid IN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' \
                               UNION SELECT confrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' \
                               UNION SELECT tgrelid FROM pg_catalog.pg_trigger WHERE NOT tgisinternal)",
             &[],
+            &[],
+            |t| {
+                let mut out = HashSet::new();
+                for r in t {
+                    out.insert((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default()));
+                }
+                Ok(out)
+            },
         )?;
-        let linked: HashSet<(String, String)> = Spi::connect_mut(|client| -> Result<HashSet<(String, String)>> {
-            let t = client.update(&*stmt, None, &[])?;
-            let mut out = HashSet::new();
-            for r in t {
-                out.insert((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default()));
-            }
-            Ok(out)
-        })?;
         self.ordered = self
             .tables
             .values()
@@ -610,26 +610,23 @@ impl Replayer {
     pub fn apply_batch(&mut self, batch_id: i64) -> Result<i64> {
         // Lock the batch: a concurrent replay (the worker and chameleon.replay()) waits here
         // and then sees it replayed, so no batch is ever applied twice.
-        let (already, slot, end) = Spi::connect_mut(|client| -> Result<(Option<bool>, i16, Option<BinlogPosition>)> {
-            let t = client.update(
-                &*catalog::kept(
-                    "SELECT b_replayed, i_log_slot, t_binlog_name, i_binlog_position FROM sch_chameleon.t_replica_batch \
-                     WHERE i_id_batch = $1 FOR UPDATE",
-                    &[INT8_OID],
-                )?,
-                None,
-                &[batch_id.into()],
-            )?;
-            if t.is_empty() {
-                return Ok((None, 0, None));
-            }
-            let row = t.first();
-            let end = match (row.get::<String>(3)?, row.get::<i64>(4)?) {
-                (Some(file), Some(pos)) => Some(BinlogPosition::new(file, pos as u64)),
-                _ => None,
-            };
-            Ok((row.get(1)?, row.get(2)?.unwrap_or_default(), end))
-        })?;
+        let (already, slot, end): (Option<bool>, i16, Option<BinlogPosition>) = catalog::run_kept(
+            "SELECT b_replayed, i_log_slot, t_binlog_name, i_binlog_position FROM sch_chameleon.t_replica_batch \
+             WHERE i_id_batch = $1 FOR UPDATE",
+            &[INT8_OID],
+            &[batch_id.into()],
+            |t| {
+                if t.is_empty() {
+                    return Ok((None, 0, None));
+                }
+                let row = t.first();
+                let end = match (row.get::<String>(3)?, row.get::<i64>(4)?) {
+                    (Some(file), Some(pos)) => Some(BinlogPosition::new(file, pos as u64)),
+                    _ => None,
+                };
+                Ok((row.get(1)?, row.get(2)?.unwrap_or_default(), end))
+            },
+        )?;
         if already != Some(false) {
             return Ok(0);
         }
@@ -656,30 +653,18 @@ impl Replayer {
         if let Some(end) = &end {
             self.forget_points_passed(end)?;
         }
-        Spi::connect_mut(|client| -> Result<()> {
-            client.update(
-                &*catalog::kept(
-                    "UPDATE sch_chameleon.t_replica_batch SET b_replayed = true, ts_replayed = clock_timestamp() \
-                     WHERE i_id_batch = $1",
-                    &[INT8_OID],
-                )?,
-                None,
-                &[batch_id.into()],
-            )?;
-            client.update(
-                &*catalog::kept(
-                    "INSERT INTO sch_chameleon.t_last_replayed (i_id_source, ts_last_replayed) \
-                     SELECT i_id_source, coalesce(ts_source, clock_timestamp()) FROM sch_chameleon.t_replica_batch \
-                      WHERE i_id_batch = $1 \
-                     ON CONFLICT (i_id_source) DO UPDATE SET ts_last_replayed = EXCLUDED.ts_last_replayed, \
-                        ts_written = clock_timestamp()",
-                    &[INT8_OID],
-                )?,
-                None,
-                &[batch_id.into()],
-            )?;
-            Ok(())
-        })?;
+        // the replayed mark and the source's last replayed time, in one statement
+        catalog::run_kept(
+            "WITH b AS (UPDATE sch_chameleon.t_replica_batch SET b_replayed = true, ts_replayed = clock_timestamp() \
+                         WHERE i_id_batch = $1 RETURNING i_id_source, ts_source) \
+             INSERT INTO sch_chameleon.t_last_replayed (i_id_source, ts_last_replayed) \
+             SELECT i_id_source, coalesce(ts_source, clock_timestamp()) FROM b \
+             ON CONFLICT (i_id_source) DO UPDATE SET ts_last_replayed = EXCLUDED.ts_last_replayed, \
+                ts_written = clock_timestamp()",
+            &[INT8_OID],
+            &[batch_id.into()],
+            |_| Ok(()),
+        )?;
         Ok(applied)
     }
 }
