@@ -649,6 +649,15 @@ mod tests {
         asm
     }
 
+    /// An assembler (no format description yet) whose table `shop.t` has its consistent point
+    /// at `point`.
+    fn assembler_with_point(point: u64) -> Assembler<()> {
+        let mut src = source();
+        src.tables.get_mut(&("shop".to_string(), "t".to_string())).unwrap().point =
+            Some(BinlogPosition::new(FILE, point));
+        Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None)
+    }
+
     fn ok(r: CoreResult<()>) {
         assert_eq!(r, Ok(()));
     }
@@ -1149,10 +1158,7 @@ mod tests {
     #[test]
     fn an_xa_transactions_rows_are_kept_whatever_the_tables_consistent_point() {
         // they count at the XA COMMIT, which may come after the point: replay compares that
-        let mut src = source();
-        src.tables.get_mut(&("shop".to_string(), "t".to_string())).unwrap().point =
-            Some(BinlogPosition::new(FILE, 900));
-        let mut asm: Assembler<()> = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None);
+        let mut asm = assembler_with_point(900);
         asm.format_description();
         xa_start(&mut asm, 100, "'a'");
         map(&mut asm, 150, 5, "shop", "t");
@@ -1179,10 +1185,7 @@ mod tests {
 
     #[test]
     fn rows_up_to_a_tables_consistent_point_are_in_its_copy() {
-        let mut src = source();
-        src.tables.get_mut(&("shop".to_string(), "t".to_string())).unwrap().point =
-            Some(BinlogPosition::new(FILE, 200));
-        let mut asm: Assembler<()> = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None);
+        let mut asm = assembler_with_point(200);
         begin(&mut asm, 100);
         map(&mut asm, 150, 5, "shop", "t");
         assert!(!rows(&mut asm, 200, 5, "copied"));
@@ -1203,10 +1206,7 @@ mod tests {
     fn a_contradicting_table_map_stops_its_table_past_its_point_only() {
         // at or before the consistent point (rows in the copy), or while being copied again:
         // not checked, the rows go on as before
-        let mut src = source();
-        src.tables.get_mut(&("shop".to_string(), "t".to_string())).unwrap().point =
-            Some(BinlogPosition::new(FILE, 200));
-        let mut asm: Assembler<()> = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None);
+        let mut asm = assembler_with_point(200);
         begin(&mut asm, 100);
         assert_eq!(contradicting_map(&mut asm, 150, 5), Step::Nothing);
         let mut src = source();
@@ -1232,10 +1232,7 @@ mod tests {
 
     #[test]
     fn a_map_equal_to_a_checked_one_is_taken_without_a_check() {
-        let mut src = source();
-        src.tables.get_mut(&("shop".to_string(), "t".to_string())).unwrap().point =
-            Some(BinlogPosition::new(FILE, 200));
-        let mut asm: Assembler<()> = Assembler::new(src, Some(&BinlogPosition::new(FILE, 4)), false, None);
+        let mut asm = assembler_with_point(200);
         let checks = std::cell::Cell::new(0);
         let checked_map = |asm: &mut Assembler<()>, log_pos: u32| {
             ok(asm.start_event(TABLE_MAP_EVENT, log_pos, 100));

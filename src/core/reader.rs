@@ -125,18 +125,16 @@ pub fn decode_rows(
     let undecodable = |e: String| CoreError::binlog(format!("{table_name}: undecodable row event: {e}"));
     // the driver trusts the bytes it decodes: a mangled row must be an error, not a panic
     let images = binlog_file::guarded("row images", || rowimage::rows(rows_event, tme)).map_err(undecodable)?;
+    let every_column: Vec<usize> = (0..table.kinds.len()).collect();
     for (before, after) in images {
         // a row image holds only the columns its bitmap names (rowimage: None for the others)
         let old = |i: usize| value_at(before.as_ref(), i);
         // the after image of an update: a column it leaves out (binlog_row_image=MINIMAL or
         // NOBLOB) is unchanged, so its before image stands, when there is one
         let convert = |row: &Image, after_image: bool, only: Option<&[usize]>| -> Result<Row, (String, Vec<u8>)> {
-            let idx: Vec<usize> = match only {
-                Some(k) => k.to_vec(),
-                None => (0..table.kinds.len()).collect(),
-            };
+            let idx = only.unwrap_or(&every_column);
             let mut vals = Vec::with_capacity(idx.len());
-            for i in idx {
+            for &i in idx {
                 let v = if after_image { value_at(Some(row), i).or_else(|| old(i)) } else { value_at(Some(row), i) };
                 let v = v.ok_or_else(|| {
                     (format!("column {} is missing from the row image: set binlog_row_image=FULL", i + 1), raw_row(row))
