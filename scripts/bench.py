@@ -38,7 +38,7 @@ default copy,limit,drain,keepup; drain and keepup copy first, unmeasured, when c
 BENCH_TOOLS (default ours,pgc); BENCH_OPTIONS (a JSON object of further source options of ours,
 e.g. '{"batch_delay_ms": 200}'); BENCH_COPY_WORKERS (default 2), BENCH_SPLIT_ROWS (ours'
 copy_split_rows); BENCH_BATCH_SIZE (replica_batch_size of both, default 10000);
-BENCH_BUFFERS_MB (InnoDB buffer pool and shared_buffers, default 2048); BENCH_MYSQL_PORT / BENCH_PG_PORT (default 53396 / 55492), CHAMELEON_BENCH_SCRATCH;
+BENCH_BUFFERS_MB (InnoDB buffer pool and shared_buffers, default 2048); BENCH_MYSQL_PORT / BENCH_PG_PORT (default 23396 / 25492), CHAMELEON_BENCH_SCRATCH;
 BENCH_DURABLE (default 1: PostgreSQL's fsync, synchronous_commit and full_page_writes on, as
 production runs; 0: off, the test harness's settings, which hide the cost of every commit);
 BENCH_PERF (comma-separated scenarios: a system-wide `perf` profile of ours in those phases,
@@ -90,8 +90,8 @@ SCENARIOS = set((os.environ.get("BENCH_ONLY") or os.environ.get("BENCH_SCENARIOS
                  or "copy,limit,drain,keepup,types").split(","))
 TOOLS = set(os.environ.get("BENCH_TOOLS", "ours,pgc").split(","))
 COPY_ROUNDS = int(os.environ.get("BENCH_COPY_ROUNDS", "1"))
-MYSQL_PORT = int(os.environ.get("BENCH_MYSQL_PORT", "53396"))
-PG_PORT = int(os.environ.get("BENCH_PG_PORT", "55492"))
+MYSQL_PORT = int(os.environ.get("BENCH_MYSQL_PORT", "23396"))
+PG_PORT = int(os.environ.get("BENCH_PG_PORT", "25492"))
 REPORT = os.environ.get("BENCH_REPORT", os.path.join(HERE, "..", "BENCHMARKS.md"))
 # BENCHMARKS.md from this heading on is written by hand (other scripts' figures): kept as is
 OTHER_BENCHMARKS = "## Other benchmarks (scripts run by hand)"

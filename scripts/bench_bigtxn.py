@@ -22,8 +22,8 @@ from harness import Servers  # noqa: E402
 
 ROWS = int(os.environ.get("BIGTXN_ROWS", "1000000"))
 OPTIONS = json.loads(os.environ.get("BIGTXN_OPTIONS", "{}"))
-MYSQL_PORT = int(os.environ.get("BENCH_MYSQL_PORT", "53396"))
-PG_PORT = int(os.environ.get("BENCH_PG_PORT", "55492"))
+MYSQL_PORT = int(os.environ.get("BENCH_MYSQL_PORT", "23396"))
+PG_PORT = int(os.environ.get("BENCH_PG_PORT", "25492"))
 SCRATCH = os.environ.get("CHAMELEON_BENCH_SCRATCH", "/tmp/pg_chameleon_rs-bench-bigtxn")
 BUFFERS_MB = int(os.environ.get("BENCH_BUFFERS_MB", "1024"))
 

@@ -15,7 +15,7 @@ polled every 10 ms, and the lag of each probe (seen at the replica minus written
 gives p50/p99/max. After the load: seconds until the replica has caught up, and the table is
 checked equal to the source (tests/oracle.py).
 
-Ports: BENCH_MYSQL_PORT / BENCH_PG_PORT (default 53397 / 55493), scratch CHAMELEON_BENCH_SCRATCH.
+Ports: BENCH_MYSQL_PORT / BENCH_PG_PORT (default 23397 / 25493), scratch CHAMELEON_BENCH_SCRATCH.
 """
 import json
 import os
@@ -32,8 +32,8 @@ from harness import Servers  # noqa: E402
 ROWS = int(os.environ.get("BENCH_KEYLESS_ROWS", "100000"))
 SECONDS = float(os.environ.get("BENCH_KEYLESS_SECONDS", "30"))
 RATE = int(os.environ.get("BENCH_KEYLESS_RATE", "1000"))
-MYSQL_PORT = int(os.environ.get("BENCH_MYSQL_PORT", "53397"))
-PG_PORT = int(os.environ.get("BENCH_PG_PORT", "55493"))
+MYSQL_PORT = int(os.environ.get("BENCH_MYSQL_PORT", "23397"))
+PG_PORT = int(os.environ.get("BENCH_PG_PORT", "25493"))
 SCRATCH = os.environ.get("CHAMELEON_BENCH_SCRATCH", "/tmp/pg_chameleon_rs-bench-keyless")
 SCHEMA = "kbench"
 

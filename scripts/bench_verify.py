@@ -39,8 +39,8 @@ THREADS = int(os.environ.get("BENCH_VERIFY_THREADS", "2"))
 RATE = int(os.environ.get("BENCH_VERIFY_RATE", "0"))  # sysbench --rate: 0 unthrottled
 KEY = os.environ.get("BENCH_VERIFY_KEY", "id")
 SCRATCH = os.environ.get("CHAMELEON_TEST_SCRATCH", "/tmp/pg_chameleon_rs-bench-verify")
-MYSQL_PORT = int(os.environ.get("CHAMELEON_TEST_MYSQL_PORT", "53316"))
-PG_PORT = int(os.environ.get("CHAMELEON_TEST_PG_PORT", "55442"))
+MYSQL_PORT = int(os.environ.get("CHAMELEON_TEST_MYSQL_PORT", "23316"))
+PG_PORT = int(os.environ.get("CHAMELEON_TEST_PG_PORT", "25442"))
 
 
 def sysbench(s, *args):

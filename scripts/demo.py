@@ -14,8 +14,8 @@ from conftest import load_sql  # noqa: E402
 from harness import PG_BIN, Servers  # noqa: E402
 
 SCRATCH = os.environ.get("CHAMELEON_DEMO_SCRATCH", "/tmp/pg_chameleon_rs-demo")
-MYSQL_PORT = int(os.environ.get("CHAMELEON_DEMO_MYSQL_PORT", "53306"))
-PG_PORT = int(os.environ.get("CHAMELEON_DEMO_PG_PORT", "55432"))
+MYSQL_PORT = int(os.environ.get("CHAMELEON_DEMO_MYSQL_PORT", "23306"))
+PG_PORT = int(os.environ.get("CHAMELEON_DEMO_PG_PORT", "25432"))
 CUSTOMERS = int(os.environ.get("CHAMELEON_DEMO_CUSTOMERS", "20000"))
 ORDERS = int(os.environ.get("CHAMELEON_DEMO_ORDERS", "100000"))
 TABLES = ["customers", "orders", "Order Items", "audit_log", "suppliers", "products", "misc_types"]

@@ -27,7 +27,7 @@ for major in $majors; do
     make debtest PG=15 BUILD=debug
     make test PG=15 BUILD=debug
   else
-    export CHAMELEON_TEST_PG_PORT=$((55100 + major)) CHAMELEON_TEST_MYSQL_PORT=$((53200 + 2 * major))
+    export CHAMELEON_TEST_PG_PORT=$((25100 + major)) CHAMELEON_TEST_MYSQL_PORT=$((23200 + 2 * major))
     export CHAMELEON_TEST_SCRATCH=/tmp/pg_chameleon_rs-e2e-pg$major
     make pgtest PG="$major"
     # debug build: the dependencies pgtest just built serve it too (a release build per major

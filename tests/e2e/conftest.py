@@ -18,8 +18,8 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 _N = int(WORKER[2:]) if WORKER.startswith("gw") and WORKER[2:].isdigit() else 0
 SCRATCH = os.environ.get("CHAMELEON_TEST_SCRATCH", "/tmp/pg_chameleon_rs-e2e") + (f"-{WORKER}" if WORKER else "")
-MYSQL_PORT = int(os.environ.get("CHAMELEON_TEST_MYSQL_PORT", "53316")) + 30 * _N
-PG_PORT = int(os.environ.get("CHAMELEON_TEST_PG_PORT", "55442")) + _N
+MYSQL_PORT = int(os.environ.get("CHAMELEON_TEST_MYSQL_PORT", "23316")) + 30 * _N
+PG_PORT = int(os.environ.get("CHAMELEON_TEST_PG_PORT", "25442")) + _N
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from harness import PG_BIN, Postgres  # noqa: E402
 
 DEB = os.environ.get("CHAMELEON_DEB", "")
 SCRATCH = os.environ.get("CHAMELEON_DEB_SCRATCH", "/tmp/pg_chameleon_rs-deb")
-PG_PORT = int(os.environ.get("CHAMELEON_DEB_PG_PORT", "55452"))
+PG_PORT = int(os.environ.get("CHAMELEON_DEB_PG_PORT", "25452"))
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 
