@@ -26,8 +26,8 @@
 //! and compared the same way. A table without a key is compared whole, in one snapshot, as a
 //! multiset counted by PostgreSQL (`compare_multiset_at_replay`: the source's rows as text in a
 //! temporary table, one `GROUP BY` with the destination's), so that memory is one chunk. A
-//! table whose key cannot be written as literals (a float, BIT, ENUM, SET or nullable column)
-//! is compared whole, as one chunk, in memory (its memory grows with the table).
+//! table whose key cannot be written as literals (a TIME mapped to interval) is compared
+//! whole, as one chunk, in memory (its memory grows with the table).
 //!
 //! Verification yields to replay: before each chunk it waits while the oldest batch not yet
 //! replayed is older than `REPLAY_LAG_BOUND` (at most `YIELD_MAX` a chunk), so that on a busy
@@ -1771,7 +1771,7 @@ fn produce_in_key_order(
             let next: Option<Vec<String>> = kinds
                 .iter()
                 .zip(&last_key)
-                .map(|(k, v)| v.as_deref().and_then(|v| keyset::mysql_literal(*k, v)))
+                .map(|(k, v)| v.as_deref().and_then(|v| keyset::mysql_literal(k, v)))
                 .collect();
             let Some(next) = next else {
                 return Err(CoreError::source_query(format!(

@@ -78,7 +78,7 @@ pub(super) fn literals_of(plan: &Plan, kinds: &[LiteralKind], page: &[Row]) -> R
             let mut lits = Vec::with_capacity(n);
             for (i, k) in kinds.iter().enumerate() {
                 let text = r.get::<String>(i + 1)?.unwrap_or_default();
-                lits.push(keyset::literal_from_pg(*k, &text).ok_or_else(|| {
+                lits.push(keyset::literal_from_pg(k, &text).ok_or_else(|| {
                     ChameleonError::state(format!(
                         "key {} of {} at the destination cannot be written as the source's literal",
                         super::sample_key(ident),
