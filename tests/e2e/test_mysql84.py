@@ -294,3 +294,72 @@ def test_tagged_gtids_over_tls_and_a_purged_position(ctx, servers):
         server.stop()
         with servers.mariadb.root() as c, c.cursor() as cur:
             cur.execute("DROP DATABASE IF EXISTS test")
+
+
+def test_verify_and_repair_through_mysqls_dialogue(ctx, servers):
+    """verify_tables against MySQL: each snapshot's position is taken under `LOCK TABLES ...
+    READ` with SHOW BINARY LOG STATUS (MySQL has no binlog_snapshot_*); a user without the
+    LOCK TABLES privilege gets a verification that fails saying so, never `equal`; with it, an
+    equal table is equal, a changed value and an extra row are found and repaired by key, each
+    key read again on the source in a snapshot of its own."""
+    server = MySQL84(port(servers, 5), servers.mariadb.port, TAG_FILE, "binlog.000004",
+                     {REPL_USER: REPL_PASSWORD}, committed=0, row_metadata="MINIMAL")
+    with servers.mariadb.root() as c, c.cursor() as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS test")
+        cur.execute("DROP TABLE IF EXISTS test.orders")
+        cur.execute("CREATE TABLE test.orders (id INT NOT NULL PRIMARY KEY, quantity INT, amount DECIMAL(10,2))")
+
+    def verify(repair=False):
+        run = ctx.one("SELECT chameleon.verify_tables('tag', repair => %s, wait => true)", (repair,))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            rows = ctx.sql("SELECT mysql_table, state, reason, rows_source, rows_destination, method "
+                           "FROM chameleon.verification WHERE run_id = %s", (run,))
+            if rows and all(r[1] not in ("queued", "running") for r in rows):
+                return rows
+            time.sleep(0.3)
+        raise AssertionError(f"verification run {run} did not end")
+
+    try:
+        ctx.pg.execute("SELECT chameleon.add_source('tag', %s, %s, %s)",
+                       (server.url(REPL_USER, REPL_PASSWORD), json.dumps({"test": "tag"}),
+                        json.dumps({"gtid_enable": True, "ssl_mode": "disabled"})))
+        ctx.sources.append("tag")
+        assert ctx.one("SELECT chameleon.init_replica('tag', wait => true)") == "initialised"
+        assert ctx.one("SELECT chameleon.start_replica('tag')") == "running"
+        server.committed = 1
+        wait_for(ctx, "tag")
+        assert ctx.sql("SELECT id, quantity, amount FROM tag.orders") == [(3, 100, decimal.Decimal("250.00"))]
+        # the source's table made what the file says (the server serves the file; the
+        # MariaDB behind it holds the rows the verification reads)
+        with servers.mariadb.root() as c, c.cursor() as cur:
+            cur.execute("INSERT INTO test.orders VALUES (3, 100, 250.00)")
+
+        [(table, state, reason, _, _, _)] = verify()
+        assert (table, state) == ("test.orders", "failed"), reason
+        assert "LOCK TABLES" in reason, reason
+
+        with servers.mariadb.root() as c, c.cursor() as cur:
+            cur.execute(f"GRANT LOCK TABLES ON test.* TO '{REPL_USER}'@'%'")
+        before = len(server.queries)
+        [(table, state, reason, rows_source, rows_destination, method)] = verify()
+        assert (table, state, rows_source, rows_destination) == ("test.orders", "equal", 1, 1), reason
+        assert method.startswith("key ranges"), method
+        asked = "\n".join(server.queries[before:])
+        assert "LOCK TABLES `test`.`orders` READ" in asked and "SHOW BINARY LOG STATUS" in asked, asked
+
+        ctx.pg.execute("UPDATE tag.orders SET amount = 250.01 WHERE id = 3")
+        ctx.pg.execute("INSERT INTO tag.orders VALUES (4, 1, 1.00)")
+        [(table, state, reason, _, _, _)] = verify(repair=True)
+        assert state == "repaired", reason
+        assert reason == "repaired: 2 differing keys rewritten by key (1 rows written)", reason
+        assert ctx.sql("SELECT id, quantity, amount FROM tag.orders") == [(3, 100, decimal.Decimal("250.00"))]
+        [(table, state, reason, _, _, _)] = verify()
+        assert state == "equal", reason
+        assert_mysql84_dialogue(server)
+    finally:
+        stop_quietly(ctx, "tag")
+        server.stop()
+        with servers.mariadb.root() as c, c.cursor() as cur:
+            cur.execute("DROP DATABASE IF EXISTS test")
+            cur.execute(f"REVOKE LOCK TABLES ON test.* FROM '{REPL_USER}'@'%'")
