@@ -19,7 +19,9 @@ BENCH_VERIFY_KEY=none drops the primary key (id keeps a plain index): the tables
 full row and are compared as multisets counted by PostgreSQL.
 
 The verification worker's peak private memory (RssAnon, sampled every 50 ms; shared buffers
-are not in it) is printed with each run."""
+are not in it) is printed with each run. BENCH_VERIFY_TIMINGS=1 also prints where each
+table's time went (the worker's own breakdown, logged at DEBUG1 in the benchmark's database:
+source, yielded to replay, events, destination, text, ...)."""
 import os
 import signal
 import statistics
@@ -38,6 +40,7 @@ ROUNDS = int(os.environ.get("BENCH_VERIFY_ROUNDS", "3"))
 THREADS = int(os.environ.get("BENCH_VERIFY_THREADS", "2"))
 RATE = int(os.environ.get("BENCH_VERIFY_RATE", "0"))  # sysbench --rate: 0 unthrottled
 KEY = os.environ.get("BENCH_VERIFY_KEY", "id")
+TIMINGS = os.environ.get("BENCH_VERIFY_TIMINGS") == "1"
 SCRATCH = os.environ.get("CHAMELEON_TEST_SCRATCH", "/tmp/pg_chameleon_rs-bench-verify")
 MYSQL_PORT = int(os.environ.get("CHAMELEON_TEST_MYSQL_PORT", "23316"))
 PG_PORT = int(os.environ.get("CHAMELEON_TEST_PG_PORT", "25442"))
@@ -187,6 +190,9 @@ def main():
         load(s, my)
         print(f"sysbench prepare: {TABLES} x {ROWS} rows, key {KEY}, in {time.time() - t0:.1f} s", flush=True)
         db = s.postgres.create_database("bench_verify")
+        if TIMINGS:
+            with s.postgres.connect() as c:
+                c.execute(f'ALTER DATABASE "{db}" SET log_min_messages = debug1')
         pg = s.postgres.connect(db)
         pg.execute("SELECT chameleon.add_source('src', %s, '{\"sbtest\": \"sbtest\"}', '{}')", (s.mariadb.url(),))
         assert pg.execute("SELECT chameleon.init_replica('src', wait => true)").fetchone()[0] == "initialised"
@@ -217,6 +223,11 @@ def main():
             t.join(10)
         sb.stop()
         print(f"under load: {min(rates):,.0f} to {max(rates):,.0f} rows/s compared", flush=True)
+        if TIMINGS:
+            with open(os.path.join(s.postgres.dir, "postgres.log")) as f:
+                for line in f:
+                    if "pg_chameleon_rs: verified" in line:
+                        print(line.rstrip().split("DEBUG:  ", 1)[-1], flush=True)
     finally:
         s.stop()
 
