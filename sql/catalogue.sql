@@ -499,7 +499,9 @@ GRANT USAGE ON SCHEMA chameleon TO pg_monitor;
 -- discarded_rows holds row contents: not for every pg_monitor member (GRANT it to operators)
 GRANT SELECT ON chameleon.sources, chameleon.tables, chameleon.errors TO pg_monitor;
 REVOKE ALL ON chameleon.sources, chameleon.tables, chameleon.errors, chameleon.discarded_rows FROM PUBLIC;
-GRANT SELECT ON chameleon.verification TO pg_monitor;
+-- differing_rows holds keys and, for a table without a key, whole rows: like discarded_rows,
+-- not for every pg_monitor member (GRANT SELECT on the view to operators); the rest is
+GRANT SELECT (run_id, source, mysql_table, pg_table, state, repair, method, chunks, rows_source, rows_destination, rows_per_s, compared_at, missing, extra, different, repaired_rows, reason, started, finished) ON chameleon.verification TO pg_monitor;
 REVOKE ALL ON chameleon.verification FROM PUBLIC;
 
 COMMENT ON VIEW chameleon.sources IS 'One row per replication source: status, lag, binlog position, backlog, worker';

@@ -229,7 +229,9 @@ SELECT r.i_id_run                                   AS run_id,
   FROM sch_chameleon.t_verify_runs r
   JOIN sch_chameleon.t_sources s USING (i_id_source)
   JOIN sch_chameleon.t_verify_tables v USING (i_id_run);
-GRANT SELECT ON chameleon.verification TO pg_monitor;
+-- differing_rows holds keys and, for a table without a key, whole rows: like discarded_rows,
+-- not for every pg_monitor member (GRANT SELECT on the view to operators); the rest is
+GRANT SELECT (run_id, source, mysql_table, pg_table, state, repair, method, chunks, rows_source, rows_destination, rows_per_s, compared_at, missing, extra, different, repaired_rows, reason, started, finished) ON chameleon.verification TO pg_monitor;
 REVOKE ALL ON chameleon.verification FROM PUBLIC;
 COMMENT ON VIEW chameleon.verification IS 'One row per verification run and table (verify_tables): state, rows compared on each side, rows/s, the position compared at, differing rows by kind with a sample';
 

@@ -94,6 +94,17 @@ mod tests {
             Spi::get_one::<bool>("SELECT has_table_privilege('pg_monitor', 'chameleon.discarded_rows', 'SELECT')")
                 .unwrap();
         assert_eq!(monitor_rows, Some(false));
+        // the verification's states and counts, but not its sample of differing rows
+        let column = |c: &str| {
+            Spi::get_one::<bool>(&format!(
+                "SELECT has_column_privilege('pg_monitor', 'chameleon.verification', '{c}', 'SELECT')"
+            ))
+            .unwrap()
+        };
+        assert_eq!(
+            (column("state"), column("reason"), column("differing_rows")),
+            (Some(true), Some(true), Some(false))
+        );
     }
 
     #[pg_test]

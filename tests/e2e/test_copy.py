@@ -249,6 +249,11 @@ def catalogue_shape(pg):
         "tables_acl": pg.execute("""SELECT c.oid::regclass::text, c.relacl::text FROM pg_class c
                                      WHERE c.relkind = 'r' AND c.relnamespace = 'sch_chameleon'::regnamespace
                                      ORDER BY 1""").fetchall(),
+        "columns_acl": pg.execute("""SELECT a.attrelid::regclass::text, a.attname, a.attacl::text
+                                       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                                      WHERE a.attacl IS NOT NULL AND c.relnamespace IN
+                                            ('sch_chameleon'::regnamespace, 'chameleon'::regnamespace)
+                                      ORDER BY 1, 2""").fetchall(),
     }
 
 

@@ -2,8 +2,8 @@
 server (option password_file, permissions checked as libpq checks .pgpass) never appears in
 SQL text, so not in pg_stat_activity nor in a statement log; a password that does appear in a
 URL is never echoed by an error, a catalogue row, a view or a log line; only superusers and
-members of pg_read_server_files may name a server file; chameleon.discarded_rows (row
-contents) is not readable by every pg_monitor member."""
+members of pg_read_server_files may name a server file; chameleon.discarded_rows and the
+verification's differing_rows (row contents) are not readable by every pg_monitor member."""
 import json
 import os
 import shutil
@@ -153,7 +153,10 @@ def test_password_never_in_errors_views_or_log(ctx, servers):
     assert WRONG_PASSWORD not in log
 
 
-def test_discarded_rows_are_for_operators_not_every_monitor(ctx):
+def test_row_contents_are_for_operators_not_every_monitor(ctx):
+    """discarded_rows, and the verification's sample of differing rows (whole rows of a table
+    without a key): refused to a pg_monitor member, who still reads the verification's states
+    and counts; readable by a role granted SELECT."""
     mon, op = "chameleon_test_monitor", "chameleon_test_reader"
     for r in (mon, op):
         ctx.pg.execute(f"DROP ROLE IF EXISTS {r}")
@@ -161,15 +164,19 @@ def test_discarded_rows_are_for_operators_not_every_monitor(ctx):
     ctx.pg.execute(f"CREATE ROLE {op}")
     try:
         ctx.pg.execute(f"GRANT USAGE ON SCHEMA chameleon TO {op}")
-        ctx.pg.execute(f"GRANT SELECT ON chameleon.discarded_rows TO {op}")
+        ctx.pg.execute(f"GRANT SELECT ON chameleon.discarded_rows, chameleon.verification TO {op}")
         ctx.pg.execute(f"SET ROLE {mon}")
         assert ctx.one("SELECT count(*) FROM chameleon.sources") == 0
         ctx.sql("SELECT * FROM chameleon.show_status()")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             ctx.one("SELECT count(*) FROM chameleon.discarded_rows")
+        assert ctx.sql("SELECT run_id, state, missing, extra, different, reason FROM chameleon.verification") == []
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            ctx.sql("SELECT differing_rows FROM chameleon.verification")
         ctx.pg.execute("RESET ROLE")
         ctx.pg.execute(f"SET ROLE {op}")
         assert ctx.one("SELECT count(*) FROM chameleon.discarded_rows") == 0
+        assert ctx.sql("SELECT differing_rows FROM chameleon.verification") == []
     finally:
         ctx.pg.execute("RESET ROLE")
         for r in (mon, op):
