@@ -6,10 +6,10 @@ same tables: an equal run says equal; then a changed value, a deleted row, an ex
 changed key on each are reported exactly, and nothing else; repair rewrites them by key and a
 last run says equal, the destination equal to the source value for value."""
 import random
-import threading
 import time
 
 import oracle
+import test_verify
 from test_verify import wait_run
 
 N = 12_000  # more than one chunk of 10,000 rows
@@ -46,20 +46,16 @@ def load_source(ctx):
     ctx.my_exec(*stmts)
 
 
-class Load:
+class Load(test_verify.Load):
     """Changes `note` of rows with v in 1..1000 and inserts rows of its own (v from 1,000,000),
     deleting some of them again, on every table; never a damaged row. Its rows' keys go on
-    from one load to the next."""
+    from one load to the next. Started, stopped and checked as test_verify's load."""
 
     next_n = 0
 
     def __init__(self, ctx):
-        self.my = ctx.servers.mariadb.root(ctx.my_schema)
-        self.stop = threading.Event()
-        self.error = None
-        self.done = 0
+        super().__init__(ctx.servers, ctx.my_schema)
         self.n = Load.next_n
-        self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self):
         rng = random.Random(11)
@@ -80,18 +76,8 @@ class Load:
                     time.sleep(0.003)
         except Exception as e:  # reported by __exit__
             self.error = e
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(30)
-        Load.next_n = self.n + 1
-        self.my.close()
-        assert self.error is None, f"the write load failed: {self.error}"
-        assert self.done > 20, f"the write load ran only {self.done} transactions"
+        finally:
+            Load.next_n = self.n + 1
 
 
 def key_text(ctx, name, v):
