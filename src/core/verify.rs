@@ -11,12 +11,12 @@
 //! float's digits, a JSON object's key order) are not a difference and any other difference
 //! is. Memory: the chunk's rows, both sides.
 //!
-//! The fast path of a chunk of an integer-keyed table (`moved_forward_in_key_order`,
-//! `record_text`): the source rows moved forward, in key order, written as PostgreSQL writes a
-//! row of text values (`record_out`), one row a line; the destination writes the same text of
-//! its rows in one aggregate. Equal text is equal rows (the encoding is injective: NULL is
-//! empty, an empty or special string is quoted); any other outcome goes through the row
-//! comparison above, so the fast path can only say `equal` where the row comparison would.
+//! The fast path of a chunk (`moved_forward_in_key_order`, `chunk_text`): the source rows
+//! moved forward, in key order, written as one text, one row a line (`N` for NULL, a number
+//! or a time bare, a string after its length); the destination writes the same text of its
+//! rows in one aggregate. Equal text is equal rows (the text has one reading); any other
+//! outcome goes through the row comparison above, so the fast path can only say `equal` where
+//! the row comparison would.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -337,10 +337,43 @@ const QUOTED: [bool; 256] = {
 /// Rows as PostgreSQL's `record_out` writes a row of text values, one row a line (no line
 /// after the last): `(a,,"b c","")` (NULL is empty; a value that is empty or holds a quote,
 /// a backslash, a parenthesis, a comma or white space is quoted, its quotes and backslashes
-/// doubled). The destination computes the same text with
-/// `string_agg(ROW(c1::text, ...)::text, E'\n' ORDER BY key)`.
+/// doubled). A table without a key counts its rows in this text (`ROW(c1::text, ...)::text`
+/// at the destination), and reads a differing row back from it (`parse_record_text`).
 pub fn record_text(rows: &[Row]) -> String {
-    record_text_as(rows, &[])
+    let mut out: Vec<u8> =
+        Vec::with_capacity(rows.iter().map(|r| r.iter().flatten().map(|v| v.len() + 3).sum::<usize>() + 3).sum());
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        out.push(b'(');
+        for (j, v) in row.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            let Some(v) = v else { continue };
+            let v = v.as_bytes();
+            if !v.is_empty() && !v.iter().any(|&b| QUOTED[b as usize]) {
+                out.extend_from_slice(v);
+                continue;
+            }
+            out.push(b'"');
+            // quotes and backslashes are ASCII: doubling them keeps the text UTF-8
+            let mut from = 0;
+            for (at, &b) in v.iter().enumerate() {
+                if b == b'"' || b == b'\\' {
+                    out.extend_from_slice(&v[from..=at]);
+                    out.push(b);
+                    from = at + 1;
+                }
+            }
+            out.extend_from_slice(&v[from..]);
+            out.push(b'"');
+        }
+        out.push(b')');
+    }
+    // only whole UTF-8 values and ASCII bytes were written
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// How the fast path writes a column's source text so that it is the destination's output
@@ -361,6 +394,24 @@ pub enum ColumnForm {
     TrimmedFraction,
 }
 
+/// How a column's value is delimited in a chunk's text (`chunk_text`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Delimit {
+    /// Its length in bytes, a comma, then the value: any text.
+    #[default]
+    Counted,
+    /// The value alone: a type whose text never holds a comma or a line break and is never
+    /// `N` (numbers, dates and times, booleans, UUIDs, hex bytea, network addresses).
+    Bare,
+}
+
+/// How a column is written in a chunk's text: its value's form and its delimiting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChunkColumn {
+    pub form: ColumnForm,
+    pub delimit: Delimit,
+}
+
 /// A date-time's or time's text with its fraction of a second as PostgreSQL writes it: the
 /// digits after the first point, up to the first non-digit (a time zone), without trailing
 /// zeros.
@@ -375,52 +426,66 @@ pub fn trimmed_fraction(v: &str) -> std::borrow::Cow<'_, str> {
     format!("{}{}", &v[..end], &v[dot + 1 + digits..]).into()
 }
 
-/// `record_text` with each column `j` written in `forms[j]` (`AsIs` where `forms` is short).
-pub fn record_text_as(rows: &[Row], forms: &[ColumnForm]) -> String {
-    let mut out: Vec<u8> =
-        Vec::with_capacity(rows.iter().map(|r| r.iter().flatten().map(|v| v.len() + 3).sum::<usize>() + 3).sum());
+/// The text of a chunk's rows, what the destination writes for its rows of the same keys in
+/// one aggregate: one row a line (no line after the last); in a row, for each column (column
+/// `j` as `cols[j]` says, `Counted` and as converted where `cols` is short), comma-separated:
+/// `N` for NULL, else the value (`Bare`), or its length in bytes, a comma and the value
+/// (`Counted`). PostgreSQL writes it with `concat_ws(',', CASE WHEN c IS NULL THEN 'N' END,
+/// octet_length(c), c, ...)` a row, as fast as it copies the values (`record_out` looks at
+/// every character).
+///
+/// Equal text is equal rows: read left to right, a bare value ends at the next comma or line
+/// break and is never `N`, a counted one is as long as its length says and its length is never
+/// `N`. None when a source value breaks that (a value of a bare column holding a comma or a
+/// line break, or `N`): such a chunk is compared row by row.
+pub fn chunk_text(rows: &[Row], cols: &[ChunkColumn]) -> Option<String> {
+    let mut out: Vec<u8> = Vec::with_capacity(
+        rows.iter().map(|r| r.iter().map(|v| v.as_ref().map_or(2, |v| v.len() + 5)).sum::<usize>()).sum(),
+    );
+    let mut pads = String::new();
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             out.push(b'\n');
         }
-        out.push(b'(');
         for (j, v) in row.iter().enumerate() {
             if j > 0 {
                 out.push(b',');
             }
-            let Some(v) = v else { continue };
-            let form = forms.get(j).copied().unwrap_or_default();
-            let v = match form {
+            let Some(v) = v else {
+                out.push(b'N');
+                continue;
+            };
+            let col = cols.get(j).copied().unwrap_or_default();
+            let v = match col.form {
                 ColumnForm::TrimmedFraction => trimmed_fraction(v),
                 _ => std::borrow::Cow::Borrowed(v.as_str()),
             };
-            let pad = match form {
+            let pad = match col.form {
                 ColumnForm::Padded(n) => n.saturating_sub(v.chars().count()),
                 _ => 0,
             };
             let v = v.as_bytes();
-            if pad == 0 && !v.is_empty() && !v.iter().any(|&b| QUOTED[b as usize]) {
-                out.extend_from_slice(v);
-                continue;
-            }
-            out.push(b'"');
-            // quotes and backslashes are ASCII: doubling them keeps the text UTF-8
-            let mut from = 0;
-            for (at, &b) in v.iter().enumerate() {
-                if b == b'"' || b == b'\\' {
-                    out.extend_from_slice(&v[from..=at]);
-                    out.push(b);
-                    from = at + 1;
+            match col.delimit {
+                Delimit::Bare => {
+                    if pad > 0 || v == b"N" || v.iter().any(|&b| b == b',' || b == b'\n') {
+                        return None;
+                    }
+                    out.extend_from_slice(v);
+                }
+                Delimit::Counted => {
+                    pads.clear();
+                    use std::fmt::Write;
+                    let _ = write!(pads, "{}", v.len() + pad);
+                    out.extend_from_slice(pads.as_bytes());
+                    out.push(b',');
+                    out.extend_from_slice(v);
+                    out.resize(out.len() + pad, b' ');
                 }
             }
-            out.extend_from_slice(&v[from..]);
-            out.resize(out.len() + pad, b' ');
-            out.push(b'"');
         }
-        out.push(b')');
     }
     // only whole UTF-8 values and ASCII bytes were written
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    String::from_utf8(out).ok()
 }
 
 /// One row of `record_text` read back (what `record_in` reads): an unquoted empty value is
@@ -792,28 +857,137 @@ mod tests {
         assert_ne!(record_text(&[r(&[Some("a,b")])]), record_text(&[r(&[Some("a"), Some("b")])]));
     }
 
+    fn col(form: ColumnForm, delimit: Delimit) -> ChunkColumn {
+        ChunkColumn { form, delimit }
+    }
+
+    /// A chunk's text read back, as the delimiting says (the test of its injectivity).
+    fn parse_chunk_text(text: &str, cols: &[ChunkColumn], ncols: usize) -> Option<Vec<Row>> {
+        let b = text.as_bytes();
+        let mut rows = Vec::new();
+        let mut at = 0;
+        if b.is_empty() {
+            return Some(rows);
+        }
+        loop {
+            let mut row = Vec::new();
+            for j in 0..ncols {
+                let delimit = cols.get(j).copied().unwrap_or_default().delimit;
+                let end = b[at..].iter().position(|&c| c == b',' || c == b'\n').map_or(b.len(), |p| at + p);
+                let first = &text[at..end];
+                if first == "N" {
+                    row.push(None);
+                    at = end;
+                } else if delimit == Delimit::Bare {
+                    row.push(Some(first.to_string()));
+                    at = end;
+                } else {
+                    let len: usize = first.parse().ok()?;
+                    if b.get(end) != Some(&b',') || end + 1 + len > b.len() {
+                        return None;
+                    }
+                    row.push(Some(text.get(end + 1..end + 1 + len)?.to_string()));
+                    at = end + 1 + len;
+                }
+                let sep = if j + 1 < ncols { b',' } else { b'\n' };
+                match b.get(at) {
+                    Some(&c) if c == sep => at += 1,
+                    None if j + 1 == ncols => {
+                        rows.push(row);
+                        return Some(rows);
+                    }
+                    _ => return None,
+                }
+            }
+            rows.push(row);
+        }
+    }
+
+    #[test]
+    fn a_chunk_text_reads_back_as_the_rows_it_wrote() {
+        let counted = ChunkColumn::default();
+        let bare = col(ColumnForm::AsIs, Delimit::Bare);
+        let cols = [bare, counted, counted, bare];
+        let values = ["", "N", "0", "12", "a,b", "x\ny", "2,ab", ",", "\n", "é€𝄞", "N,N", "3,abc,"];
+        let mut rows = Vec::new();
+        for (i, a) in values.iter().enumerate() {
+            for b in values {
+                rows.push(r(&[Some(&i.to_string()), Some(a), Some(b), Some("2024-01-05 10:11:12")]));
+                rows.push(r(&[None, None, Some(b), None]));
+                rows.push(r(&[Some("-1.5e+100"), Some(a), None, Some("\\x0aff")]));
+            }
+        }
+        let text = chunk_text(&rows, &cols).expect("every bare value is plain");
+        assert_eq!(parse_chunk_text(&text, &cols, 4), Some(rows.clone()));
+        // row by row too: no row's text is another's
+        let mut seen = HashSet::new();
+        for row in &rows {
+            let t = chunk_text(std::slice::from_ref(row), &cols).expect("plain");
+            assert_eq!(parse_chunk_text(&t, &cols, 4).as_deref(), Some(std::slice::from_ref(row)));
+            assert!(seen.insert(t.clone()) || rows.iter().filter(|x| *x == row).count() > 1, "{t}");
+        }
+        assert_eq!(chunk_text(&[], &cols).as_deref(), Some(""));
+        assert_eq!(chunk_text(&[r(&[Some("1"), Some("a,b"), None, Some("t")])], &cols).as_deref(), Some("1,3,a,b,N,t"));
+        // a bare value that could be read two ways is no text: the chunk goes row by row
+        for bad in ["1,2", "N", "1\n2"] {
+            assert_eq!(chunk_text(&[r(&[Some(bad), None, None, None])], &cols), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_chunk_text_changes_with_any_one_bit_of_a_value() {
+        let cols = [col(ColumnForm::AsIs, Delimit::Bare), ChunkColumn::default(), ChunkColumn::default()];
+        let values = ["00000000001-abc", "a\"b\\c(d)e,f g", "é€𝄞 x", "", "t\tn\nv\u{b}f\u{c}r\r", "N", "4,abcd"];
+        let rows: Vec<Row> = values.iter().map(|v| r(&[Some("1"), Some(v), None])).collect();
+        let base = chunk_text(&rows, &cols).expect("plain");
+        for (ri, v) in values.iter().enumerate() {
+            for at in 0..v.len() {
+                for bit in 0..8 {
+                    let mut bytes = v.as_bytes().to_vec();
+                    bytes[at] ^= 1 << bit;
+                    // only values PostgreSQL could hold (valid UTF-8)
+                    let Ok(flipped) = String::from_utf8(bytes) else { continue };
+                    let mut changed = rows.clone();
+                    changed[ri][1] = Some(flipped);
+                    assert_ne!(chunk_text(&changed, &cols).expect("plain"), base, "{v:?} byte {at} bit {bit}");
+                }
+            }
+        }
+        // NULL, empty and the text "N" are three different texts; so is a value moved to the
+        // next column, or to the next row
+        let one = |v: Option<&str>| chunk_text(&[r(&[Some("1"), v, None])], &cols);
+        assert_ne!(one(None), one(Some("")));
+        assert_ne!(one(None), one(Some("N")));
+        assert_ne!(one(Some("")), one(Some("N")));
+        let two = |a: &str, b: &str| chunk_text(&[r(&[Some("1"), Some(a), Some(b)])], &cols);
+        assert_ne!(two("a,b", "c"), two("a", "b,c"));
+        let lines = chunk_text(&[r(&[Some("1"), Some("a"), Some("b\n1")])], &cols);
+        assert_ne!(lines, chunk_text(&[r(&[Some("1"), Some("a"), Some("b")]), r(&[Some("1"), None, None])], &cols));
+    }
+
     #[test]
     fn a_padded_column_is_written_as_character_n_writes_it() {
         let rows = vec![r(&[Some("1"), Some("ab"), Some("x")]), r(&[Some("2"), Some(""), Some("é€")])];
-        let pads = [ColumnForm::AsIs, ColumnForm::Padded(4), ColumnForm::Padded(3)];
-        assert_eq!(record_text_as(&rows, &pads), "(1,\"ab  \",\"x  \")\n(2,\"    \",\"é€ \")");
-        // a value as long as its width (or longer) is not padded; no width: record_text
+        let bare = col(ColumnForm::AsIs, Delimit::Bare);
+        let pads = [bare, col(ColumnForm::Padded(4), Delimit::Counted), col(ColumnForm::Padded(3), Delimit::Counted)];
+        // the length is of the padded value, in bytes
+        assert_eq!(chunk_text(&rows, &pads).as_deref(), Some("1,4,ab  ,3,x  \n2,4,    ,6,é€ "));
+        // a value as long as its width (or longer) is not padded
         let full = vec![r(&[Some("1"), Some("abcd"), Some("abcdef")])];
-        assert_eq!(record_text_as(&full, &pads), "(1,abcd,abcdef)");
-        assert_eq!(record_text_as(&rows, &[]), record_text(&rows));
+        assert_eq!(chunk_text(&full, &pads).as_deref(), Some("1,4,abcd,6,abcdef"));
         // one bit of a padded value changes the text
-        let base = record_text_as(&rows, &pads);
+        let base = chunk_text(&rows, &pads);
         for bit in 0..8 {
             let mut b = b"ab".to_vec();
             b[1] ^= 1 << bit;
             let Ok(v) = String::from_utf8(b) else { continue };
             let mut changed = rows.clone();
             changed[0][1] = Some(v);
-            assert_ne!(record_text_as(&changed, &pads), base, "bit {bit}");
+            assert_ne!(chunk_text(&changed, &pads), base, "bit {bit}");
         }
         // a trailing space is padding: "ab " and "ab" are the same character(4)
         let spaced = vec![r(&[Some("1"), Some("ab "), Some("x")]), rows[1].clone()];
-        assert_eq!(record_text_as(&spaced, &pads), base);
+        assert_eq!(chunk_text(&spaced, &pads), base);
     }
 
     #[test]
@@ -831,12 +1005,13 @@ mod tests {
         ] {
             assert_eq!(trimmed_fraction(converted), written, "{converted}");
         }
-        let forms = [ColumnForm::AsIs, ColumnForm::TrimmedFraction];
+        let bare = col(ColumnForm::AsIs, Delimit::Bare);
+        let forms = [bare, col(ColumnForm::TrimmedFraction, Delimit::Bare)];
         let rows = vec![r(&[Some("1"), Some("2024-01-05 10:11:12.500000")]), r(&[Some("2"), None])];
-        assert_eq!(record_text_as(&rows, &forms), "(1,\"2024-01-05 10:11:12.5\")\n(2,)");
+        assert_eq!(chunk_text(&rows, &forms).as_deref(), Some("1,2024-01-05 10:11:12.5\n2,N"));
         // a microsecond more is another text
         let later = vec![r(&[Some("1"), Some("2024-01-05 10:11:12.500001")]), r(&[Some("2"), None])];
-        assert_ne!(record_text_as(&later, &forms), record_text_as(&rows, &forms));
+        assert_ne!(chunk_text(&later, &forms), chunk_text(&rows, &forms));
     }
 
     #[test]

@@ -49,8 +49,8 @@ use crate::core::state::{SourceStatus, TableState};
 use crate::core::types::ValueKind;
 use crate::core::value;
 use crate::core::verify::{
-    change_keys, decide, moved_forward_in_key_order, parse_record_text, record_text, record_text_as, touches, Change,
-    ChunkCompare, ColumnForm, Diff, DiffKind, KeyRange, Row, Tally, SAMPLE_ROWS,
+    change_keys, chunk_text, decide, moved_forward_in_key_order, parse_record_text, record_text, touches, Change,
+    ChunkColumn, ChunkCompare, ColumnForm, Delimit, Diff, DiffKind, KeyRange, Row, Tally, SAMPLE_ROWS,
 };
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::{
@@ -360,11 +360,11 @@ struct Plan {
     canonical: Vec<usize>,
     /// The destination's select list (every column as text) and table.
     select: String,
-    /// The destination's ROW list for a chunk's text (`record_columns`): the same text as
-    /// `select`'s, with fewer casts.
-    record: String,
-    /// How the source text of each column is written for `record`'s (`record_text_as`).
-    forms: Vec<ColumnForm>,
+    /// The destination's expression of a row of a chunk's text (`chunk_columns`): the values
+    /// as `select` writes them, with fewer casts.
+    chunk: String,
+    /// How the source text of each column is written for `chunk`'s (`chunk_text`).
+    chunk_columns: Vec<ChunkColumn>,
     from: String,
     pg_key: Option<String>,
 }
@@ -384,9 +384,19 @@ impl Plan {
         let from = format!("{}.{}", quote_ident(&table.pg_schema), quote_ident(&table.pg_table));
         let range_key = int_key.then(|| table.columns[key[0]].name.clone());
         let pg_key = range_key.as_deref().map(quote_ident);
-        let record = select.clone();
         let keyset = if int_key { None } else { keyset::key_literals(&key, &table.columns, &kinds) };
-        Plan { table, key, range_key, keyset, canonical, select, record, forms: Vec::new(), from, pg_key }
+        Plan {
+            table,
+            key,
+            range_key,
+            keyset,
+            canonical,
+            select,
+            chunk: String::new(),
+            chunk_columns: Vec::new(),
+            from,
+            pg_key,
+        }
     }
 
     fn method(&self) -> &'static str {
@@ -438,7 +448,7 @@ fn verify_table(ctx: &Ctx, table_id: i32) -> Result<Tally> {
     let mut plan = Plan::of(table);
     in_transaction(|| {
         catalog::verify_table_started(ctx.run_id, table_id, plan.method())?;
-        (plan.record, plan.forms) = record_columns(&plan)?;
+        (plan.chunk, plan.chunk_columns) = chunk_columns(&plan)?;
         Ok(())
     })?;
     let (tx, rx) = bounded::<SourceChunk>(1);
@@ -633,9 +643,9 @@ fn compare_chunk(
             (None, Some(t)) if plan.canonical.is_empty() => Some(t),
             (None, _) => {
                 let t0 = Instant::now();
-                let t = record_text_as(&rows, &plan.forms);
+                let t = chunk_text(&rows, &plan.chunk_columns);
                 times.text += t0.elapsed();
-                Some(t)
+                t
             }
         };
         let keys: HashSet<Row> = match chunk.keys {
@@ -901,9 +911,9 @@ fn destination_text_by_keys(plan: &Plan, rows: &[Row]) -> Result<(i64, Option<St
     let cols: Vec<String> = (1..=names.len()).map(|i| format!("chameleon_k{i}")).collect();
     let on: Vec<String> = names.iter().zip(&cols).map(|(n, c)| format!("d.{n} = u.{c}")).collect();
     let sql = format!(
-        "SELECT count(*), string_agg(ROW({})::text, E'\\n' ORDER BY u.chameleon_n) \
-         FROM unnest({}) WITH ORDINALITY AS u({}, chameleon_n) JOIN {} d ON {}",
-        plan.record,
+        "SELECT count(*), string_agg(chameleon_t, E'\\n') FROM (SELECT {} AS chameleon_t \
+         FROM unnest({}) WITH ORDINALITY AS u({}, chameleon_n) JOIN {} d ON {} ORDER BY u.chameleon_n) s",
+        plan.chunk,
         key_array_params(plan),
         cols.join(", "),
         plan.from,
@@ -1171,16 +1181,18 @@ fn compare_range_at_replay(
         Ok((moved, changed)) => {
             let t0 = Instant::now();
             let text = match text_as_read {
-                Some(text) if !changed => text,
-                _ => record_text_as(&moved, &plan.forms),
+                Some(text) if !changed => Some(text),
+                _ => chunk_text(&moved, &plan.chunk_columns),
             };
             times.text += t0.elapsed();
-            let t0 = Instant::now();
-            let (n, dest) = destination_text(plan, range)?;
-            times.destination += t0.elapsed();
-            if n == moved.len() as i64 && dest.as_deref().unwrap_or("") == text {
-                times.by_text += 1;
-                return Ok((Vec::new(), n as u64, n as u64));
+            if let Some(text) = text {
+                let t0 = Instant::now();
+                let (n, dest) = destination_text(plan, range)?;
+                times.destination += t0.elapsed();
+                if n == moved.len() as i64 && dest.as_deref().unwrap_or("") == text {
+                    times.by_text += 1;
+                    return Ok((Vec::new(), n as u64, n as u64));
+                }
             }
             for r in moved {
                 cmp.add_source(r);
@@ -1253,37 +1265,80 @@ fn range_filter(plan: &Plan, range: &KeyRange) -> String {
     }
 }
 
-/// The ROW list of the destination's chunk text: a column whose type has no cast function to
-/// text is written by its type's output function, which is what its cast to text writes (a
-/// cast to text without a function is the output function, or binary for varchar), and saves
-/// a cast per value; a `character(n)` column by its output function too, padded to n (the
-/// source side pads it the same, `ColumnForm::Padded`); the others (boolean, inet, domains,
-/// ...) as `column::text`. A timestamp or time column's source text loses the trailing zeros of
-/// its fraction, as PostgreSQL writes it (`ColumnForm::TrimmedFraction`).
-fn record_columns(plan: &Plan) -> Result<(String, Vec<ColumnForm>)> {
+/// Types whose output never holds a comma or a line break and is never `N`, in the session's
+/// settings (ISO dates, hex bytea): written bare in a chunk's text (`Delimit::Bare`).
+const BARE_TYPES: &str = "'int2', 'int4', 'int8', 'oid', 'numeric', 'float4', 'float8', 'bool', 'date', 'time', \
+                          'timetz', 'timestamp', 'timestamptz', 'interval', 'uuid', 'bytea', 'inet', 'cidr', \
+                          'macaddr', 'macaddr8'";
+
+/// The destination's expression of a row of a chunk's text, what `core::verify::chunk_text`
+/// writes for the source's rows, and how the source writes each column for it.
+///
+/// A value is the same text as `select`'s: a column whose type has no cast function to text
+/// is written by its type's output function, which is what its cast to text writes (a cast to
+/// text without a function is the output function, or binary for varchar), and saves a cast
+/// per value; a `character(n)` column by its output function too, padded to n (the source side
+/// pads it the same, `ColumnForm::Padded`); the others (boolean, domains, ...) as
+/// `column::text`. A timestamp or time column's source text loses the trailing zeros of its
+/// fraction, as PostgreSQL writes it (`ColumnForm::TrimmedFraction`). A value of a type in
+/// `BARE_TYPES` is written bare; any other after its length in bytes (`octet_length` of the
+/// value itself for a string type, else of its text). Each column starts with
+/// `CASE WHEN c IS NULL THEN 'N' END`, which `concat_ws` skips when the column is not NULL (as
+/// it skips the other pieces when it is). At most 30 columns go to one `concat_ws` (a function
+/// takes at most 100 arguments), those calls into another.
+fn chunk_columns(plan: &Plan) -> Result<(String, Vec<ChunkColumn>)> {
     // aggregates: one row even when the column is not there (then `::text`, and the
     // destination's query reports the missing column as it did)
-    let sql = "SELECT bool_and(t.typtype IN ('b', 'e') AND NOT EXISTS (SELECT 1 FROM pg_cast c \
-               WHERE c.castsource = a.atttypid AND c.casttarget = 'text'::regtype AND c.castmethod = 'f')), \
-               max(CASE WHEN a.atttypid = 'bpchar'::regtype AND a.atttypmod > 4 THEN a.atttypmod - 4 END), \
-               bool_or(a.atttypid IN ('timestamp'::regtype, 'timestamptz'::regtype, 'time'::regtype)) \
-               FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
-               WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped";
-    let mut out = Vec::with_capacity(plan.table.columns.len());
-    let mut forms = Vec::with_capacity(plan.table.columns.len());
+    let sql = format!(
+        "SELECT bool_and(t.typtype IN ('b', 'e') AND NOT EXISTS (SELECT 1 FROM pg_cast c \
+         WHERE c.castsource = a.atttypid AND c.casttarget = 'text'::regtype AND c.castmethod = 'f')), \
+         max(CASE WHEN a.atttypid = 'bpchar'::regtype AND a.atttypmod > 4 THEN a.atttypmod - 4 END), \
+         bool_or(a.atttypid IN ('timestamp'::regtype, 'timestamptz'::regtype, 'time'::regtype)), \
+         bool_or(t.typname IN ({BARE_TYPES}) AND t.typnamespace = 'pg_catalog'::regnamespace), \
+         bool_or(a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype)) \
+         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+         WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped"
+    );
+    let mut pieces = Vec::with_capacity(plan.table.columns.len());
+    let mut cols = Vec::with_capacity(plan.table.columns.len());
     for c in &plan.table.columns {
-        let (native, width, time) =
-            Spi::get_three_with_args::<bool, i32, bool>(sql, &[plan.from.as_str().into(), c.name.as_str().into()])?;
+        let (native, width, time, bare, string) = Spi::connect(|client| -> Result<_> {
+            let t = client.select(&sql, None, &[plan.from.as_str().into(), c.name.as_str().into()])?;
+            let r = t.first();
+            Ok((
+                r.get::<bool>(1)?,
+                r.get::<i32>(2)?.and_then(|w| usize::try_from(w).ok()),
+                r.get::<bool>(3)?,
+                r.get::<bool>(4)? == Some(true),
+                r.get::<bool>(5)? == Some(true),
+            ))
+        })?;
         let name = quote_ident(&c.name);
-        let width = width.and_then(|w| usize::try_from(w).ok());
-        out.push(if native == Some(true) || width.is_some() { name } else { format!("{name}::text") });
-        forms.push(match (width, time) {
+        let native = native == Some(true) || width.is_some();
+        let value = if native { name.clone() } else { format!("{name}::text") };
+        let form = match (width, time) {
             (Some(n), _) => ColumnForm::Padded(n),
             (None, Some(true)) => ColumnForm::TrimmedFraction,
             _ => ColumnForm::AsIs,
-        });
+        };
+        let null = format!("CASE WHEN {name} IS NULL THEN 'N' END");
+        if bare {
+            pieces.push(format!("{null}, {value}"));
+            cols.push(ChunkColumn { form, delimit: Delimit::Bare });
+        } else {
+            // a string type's length without writing it; `value` of character(n) is padded
+            let length = if native && string {
+                format!("octet_length({name})")
+            } else {
+                format!("octet_length(({value})::text)")
+            };
+            pieces.push(format!("{null}, {length}, {value}"));
+            cols.push(ChunkColumn { form, delimit: Delimit::Counted });
+        }
     }
-    Ok((out.join(", "), forms))
+    let groups: Vec<String> = pieces.chunks(30).map(|g| format!("concat_ws(',', {})", g.join(", "))).collect();
+    let expr = if groups.len() == 1 { groups.concat() } else { format!("concat_ws(',', {})", groups.join(", ")) };
+    Ok((expr, cols))
 }
 
 /// The destination rows of a range as `core::verify::record_text` writes them, in key order,
@@ -1291,8 +1346,8 @@ fn record_columns(plan: &Plan) -> Result<(String, Vec<ColumnForm>)> {
 fn destination_text(plan: &Plan, range: &KeyRange) -> Result<(i64, Option<String>)> {
     let k = plan.pg_key.as_deref().unwrap_or("NULL");
     let sql = format!(
-        "SELECT count(*), string_agg(ROW({})::text, E'\\n' ORDER BY {k}) FROM {}{}",
-        plan.record,
+        "SELECT count(*), string_agg(chameleon_t, E'\\n') FROM (SELECT {} AS chameleon_t FROM {}{} ORDER BY {k}) s",
+        plan.chunk,
         plan.from,
         range_filter(plan, range)
     );
@@ -1608,7 +1663,7 @@ struct ProducerArgs {
     /// their literal kinds.
     keyset: Option<(Vec<String>, Vec<usize>, Vec<LiteralKind>)>,
     recheck: Receiver<Recheck>,
-    forms: Vec<ColumnForm>,
+    chunk_columns: Vec<ChunkColumn>,
     /// Whether the rows' text is written here (no column is cast on the main thread).
     text_on_reader: bool,
 }
@@ -1628,7 +1683,7 @@ impl Producer {
                 (names, plan.key.clone(), kinds)
             }),
             recheck,
-            forms: plan.forms.clone(),
+            chunk_columns: plan.chunk_columns.clone(),
             text_on_reader: plan.canonical.is_empty(),
         };
         Producer(spawn_without_signals("verify-reader", move || produce(args, tx)))
@@ -1721,7 +1776,7 @@ fn produce(a: ProducerArgs, tx: Sender<SourceChunk>) -> CoreResult<()> {
         };
         let last = hi.is_none();
         // the text is written here, while the main thread compares the chunk before
-        let text = Some(record_text_as(&rows, &a.forms));
+        let text = chunk_text(&rows, &a.chunk_columns);
         tx.send(SourceChunk { at, range: KeyRange::Int { lo, hi }, rows, text, keys: None, last })
             .map_err(|_| gone())?;
         if last {
@@ -1790,7 +1845,7 @@ fn produce_in_key_order(
         }
         // the text is written here, while the main thread compares the chunk before (used
         // when no column is cast there)
-        let text = a.text_on_reader.then(|| record_text_as(&rows, &a.forms));
+        let text = a.text_on_reader.then(|| chunk_text(&rows, &a.chunk_columns)).flatten();
         tx.send(SourceChunk { at, range: KeyRange::Whole, rows, text, keys: None, last }).map_err(|_| gone())?;
         if last {
             break;
