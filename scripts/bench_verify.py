@@ -179,6 +179,14 @@ def verify(pg):
     states = sorted({r[1] for r in rows})
     notes = [f"{r[0]}: {r[1]} {r[3]} {r[4] or ''}" for r in rows if r[1] != "equal"]
     notes.append(f"worker peak RssAnon {mem.done():.0f} MB")
+    # where the wall time went: before the first table started, each table, between tables
+    spans = pg.execute("SELECT mysql_table, extract(epoch FROM started - r.ts_created), "
+                       "extract(epoch FROM finished - started) FROM chameleon.verification v "
+                       "JOIN sch_chameleon.t_verify_runs r ON r.i_id_run = v.run_id "
+                       "WHERE run_id = %s ORDER BY started", (run,)).fetchall()
+    if spans and TIMINGS:
+        notes.append("tables from the request: " + ", ".join(
+            f"{t.split('.')[-1]} at {float(a):.2f} s for {float(d):.2f} s" for t, a, d in spans if a is not None))
     return states, sum(r[2] or 0 for r in rows), wall, notes
 
 
