@@ -54,7 +54,8 @@ use crate::core::verify::{
 };
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::{
-    backend_sleep, in_repeatable_read, in_subtransaction, in_transaction, shutdown_requested, spawn_without_signals,
+    backend_sleep, in_repeatable_read, in_subtransaction, in_transaction, keep_freed_memory, shutdown_requested,
+    spawn_without_signals,
 };
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use pgrx::pg_sys;
@@ -158,6 +159,7 @@ impl Drop for TableList {
 #[no_mangle]
 pub extern "C-unwind" fn pg_chameleon_rs_verify_main(arg: pg_sys::Datum) {
     super::attach_and_connect();
+    keep_freed_memory();
     let arg = unsafe { i64::from_datum(arg, false) }.unwrap_or_default();
     let run_id = match in_transaction(|| the_run(arg)) {
         Ok(Some(id)) => id,
