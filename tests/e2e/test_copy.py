@@ -230,6 +230,35 @@ def test_foreign_keys_create_option_adds_deferred_keys_that_also_apply_innodb_ca
                       ("shop.products", "fk_supplier", True, True, "a")]
 
 
+def test_an_index_postgresql_cannot_build_costs_that_index_not_the_table(ctx):
+    """MySQL indexes values up to 3,072 bytes, a PostgreSQL btree entry holds about 2,700: a
+    row with a longer value that does not compress makes CREATE INDEX fail. The table is copied
+    and replicates without that index, its other indexes are built, and its notes say which
+    index and why."""
+    import random
+    rnd = random.Random(7)
+    long_value = "".join(chr(rnd.randint(0x21, 0x7E)) for _ in range(3000))
+    ctx.my_exec("CREATE TABLE long_keys (id INT PRIMARY KEY, v VARCHAR(3000) CHARACTER SET latin1, n INT, "
+                "KEY ix_v (v), KEY ix_n (n))")
+    with ctx.my.cursor() as cur:
+        cur.execute(f"USE `{ctx.my_schema}`")
+        cur.executemany("INSERT INTO long_keys VALUES (%s, %s, %s)", [(1, long_value, 1), (2, "short", 2)])
+    ctx.add_source()
+    init(ctx)
+    assert ctx.one("SELECT state FROM chameleon.tables WHERE mysql_table LIKE '%.long_keys'") == "copied"
+    notes = ctx.one("SELECT notes FROM chameleon.tables WHERE mysql_table LIKE '%.long_keys'")
+    assert any("ix_v" in n and "without this index" in n and "index row size" in n for n in notes), notes
+    indexes = [r[0] for r in ctx.sql("SELECT indexname FROM pg_indexes WHERE schemaname = 'shop' "
+                                     "AND tablename = 'long_keys' ORDER BY 1")]
+    assert indexes == ["long_keys_ix_n", "long_keys_pkey"], indexes
+    ctx.one("SELECT chameleon.start_replica('src')")
+    ctx.my_exec("UPDATE long_keys SET v = CONCAT(v, 'x'), n = 3 WHERE id = 2",
+                "INSERT INTO long_keys VALUES (3, REPEAT('y', 10), 4)")
+    wait_for(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ["long_keys"])
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0
+
+
 def catalogue_shape(pg):
     """Everything a DBA or the extension can see of the catalogue, to compare two installs."""
     return {
