@@ -38,7 +38,7 @@ use crate::core::types::{map_column, MappedType};
 use crate::error::{ChameleonError, Result};
 use crate::workers::copy::{self, Mode};
 use crate::workers::replay::Replayer;
-use crate::workers::txn::{abandonable, backend_sleep, in_subtransaction, in_transaction, shutdown_requested};
+use crate::workers::txn::{abandonable, backend_sleep, build_index, in_transaction, shutdown_requested};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::time::{Duration, Instant};
@@ -545,14 +545,6 @@ fn create_table(source_id: i32, t: &TableDefinition, flavor: Flavor) -> Result<O
     Ok(Some(Created { relid, mapped, opts, notes }))
 }
 
-/// Errors of `CREATE INDEX` that the copied rows cause: an entry longer than a btree page
-/// allows (a value over about 2,700 bytes that does not compress; MySQL indexes up to 3,072),
-/// two values a unique index finds equal in PostgreSQL's terms.
-fn index_not_buildable(code: pgrx::PgSqlErrorCode) -> bool {
-    use pgrx::PgSqlErrorCode::*;
-    matches!(code, ERRCODE_PROGRAM_LIMIT_EXCEEDED | ERRCODE_UNIQUE_VIOLATION)
-}
-
 /// After the rows: primary key, indexes, identity past the copied maximum, notes, foreign
 /// keys recorded, and the table's consistent point. `rows` (copied, discarded) replaces the
 /// counts; `None` keeps those the key ranges added up. Runs in the caller's transaction.
@@ -579,16 +571,9 @@ fn finish_table(
     let (index_ddl, skipped) = schema::index_statements(&t.pg_schema, &t.mysql_table, &secondary, postgis);
     notes.extend(skipped);
     for ddl in &index_ddl {
-        // an index PostgreSQL cannot build over the copied rows costs that index, not the
-        // table: replay needs only the key, and the source enforces its own unique indexes
-        match in_subtransaction(|| catalog::execute(ddl)) {
-            Ok(()) => {}
-            Err(e) if index_not_buildable(e.code()) => {
-                let note = format!("{ddl} failed, the table is copied and replicates without this index: {e}");
-                log!("pg_chameleon_rs: {}.{}: {note}", t.mysql_schema, t.mysql_table);
-                notes.push(note);
-            }
-            Err(e) => return Err(e),
+        if let Some(note) = build_index(ddl)? {
+            log!("pg_chameleon_rs: {}.{}: {note}", t.mysql_schema, t.mysql_table);
+            notes.push(note);
         }
     }
     for (c, o) in t.columns.iter().zip(&created.opts) {

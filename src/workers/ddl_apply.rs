@@ -13,7 +13,7 @@ use crate::core::mysql_source::Flavor;
 use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::core::state::TableState;
 use crate::error::{ChameleonError, Result};
-use crate::workers::txn::in_subtransaction;
+use crate::workers::txn::{build_index, in_subtransaction};
 use pgrx::prelude::*;
 use std::collections::HashMap;
 
@@ -190,9 +190,14 @@ fn apply_step(
         untranslatable(source_id, ids, mappings, &e, Some(model), event, at)?;
         return Ok(false);
     }
-    let outcome = in_subtransaction(|| -> Result<Option<i32>> {
+    let outcome = in_subtransaction(|| -> Result<Vec<String>> {
+        let mut left_out = Vec::new();
         for sql in &step.sql {
-            catalog::execute(sql)?;
+            if is_index_build(sql) {
+                left_out.extend(build_index(sql)?);
+            } else {
+                catalog::execute(sql)?;
+            }
         }
         let id = match &step.action {
             TableAction::Create { model, problem } => {
@@ -213,14 +218,19 @@ fn apply_step(
             TableAction::CreateSchema(_) | TableAction::DropSchema(_) => None,
         };
         if let Some(id) = id {
-            for note in &step.notes {
+            for note in step.notes.iter().chain(&left_out) {
                 catalog::add_table_note(id, note)?;
             }
         }
-        Ok(id)
+        Ok(left_out)
     });
     match outcome {
-        Ok(_) => Ok(true),
+        Ok(left_out) => {
+            for note in &left_out {
+                warning!("pg_chameleon_rs: at {at}: {note}");
+            }
+            Ok(true)
+        }
         Err(e) => {
             let name = step.table.as_ref().map(|(s, t)| format!("{s}.{t}")).unwrap_or_default();
             let msg = format!("DDL statement on {name} failed at the destination: {e}");
@@ -247,6 +257,13 @@ fn apply_step(
             Ok(false)
         }
     }
+}
+
+/// Whether a translated statement builds a secondary index (`schema::index_statements`): one
+/// PostgreSQL cannot build over the table's rows is left out with a note (`build_index`),
+/// rather than the table disabled.
+fn is_index_build(sql: &str) -> bool {
+    sql.starts_with("CREATE INDEX ") || sql.starts_with("CREATE UNIQUE INDEX ")
 }
 
 /// A statement that changes (ALTER) or empties (TRUNCATE) a table `sync_tables` is copying:

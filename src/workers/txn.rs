@@ -68,6 +68,23 @@ pub fn in_subtransaction<R>(body: impl FnOnce() -> Result<R>) -> Result<R> {
     }
 }
 
+/// Runs a `CREATE INDEX` statement of a table's secondary index, in a subtransaction. An index
+/// PostgreSQL cannot build over the table's rows costs that index, not the table (replay needs
+/// only the key, and the source enforces its own unique indexes): an entry longer than a btree
+/// page holds (a value over about 2,700 bytes that does not compress, where MySQL indexes up
+/// to 3,072), two values its unique index finds equal. Then `Some(note)` says which and why;
+/// any other error is returned.
+pub fn build_index(sql: &str) -> Result<Option<String>> {
+    use pgrx::PgSqlErrorCode::*;
+    match in_subtransaction(|| crate::catalog::execute(sql)) {
+        Ok(()) => Ok(None),
+        Err(e) if matches!(e.code(), ERRCODE_PROGRAM_LIMIT_EXCEEDED | ERRCODE_UNIQUE_VIOLATION) => {
+            Ok(Some(format!("{sql} failed, the table replicates without this index: {e}")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Sleeps on the process latch: wakes early on a signal, exits if the postmaster died,
 /// and honours query cancel / terminate in ordinary backends.
 pub fn backend_sleep(d: Duration) {

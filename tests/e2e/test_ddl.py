@@ -181,6 +181,41 @@ def test_untranslatable_and_failing_ddl_disable_one_table_only(ctx):
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ["ctas_copy", "ddl_swap"])
 
 
+def test_an_index_added_on_the_source_that_postgresql_cannot_build_is_left_out(ctx):
+    """ALTER TABLE ... ADD INDEX over a row whose value no btree entry holds (3,000 bytes that
+    do not compress; MySQL indexes up to 3,072): the index is left out, named in the table's
+    notes, and the table goes on replicating (before, it was disabled until copied again).
+    Renaming that index or the table later renames nothing that is not there."""
+    import random
+    rnd = random.Random(11)
+    long_value = "".join(chr(rnd.randint(0x21, 0x7E)) for _ in range(3000))
+    ctx.my_exec("CREATE TABLE long_ix (id INT PRIMARY KEY, v VARCHAR(3000) CHARACTER SET latin1, n INT)")
+    with ctx.my.cursor() as cur:
+        cur.execute(f"USE `{ctx.my_schema}`")
+        cur.executemany("INSERT INTO long_ix VALUES (%s, %s, %s)", [(1, long_value, 1), (2, "short", 2)])
+    _setup(ctx)
+    ctx.my_exec("ALTER TABLE long_ix ADD INDEX ix_v (v), ADD INDEX ix_n (n)",
+                "INSERT INTO long_ix VALUES (3, 'after the index', 3)")
+    wait_for(ctx)
+    table = f"{ctx.my_schema}.long_ix"
+    state, notes = ctx.sql("SELECT state, notes FROM chameleon.tables WHERE mysql_table = %s", (table,))[0]
+    assert state == "replicating", (state, notes)
+    assert any("long_ix_ix_v" in n and "without this index" in n and "index row size" in n for n in notes), notes
+    indexes = [r[0] for r in ctx.sql("SELECT indexname FROM pg_indexes WHERE schemaname = 'shop' "
+                                      "AND tablename = 'long_ix' ORDER BY 1")]
+    assert indexes == ["long_ix_ix_n", "long_ix_pkey"], indexes
+    ctx.my_exec("ALTER TABLE long_ix RENAME INDEX ix_v TO ix_w", "RENAME TABLE long_ix TO long_ix2",
+                "UPDATE long_ix2 SET n = 20 WHERE id = 2", "INSERT INTO long_ix2 VALUES (4, 'renamed', 4)")
+    wait_for(ctx)
+    assert ctx.one("SELECT count(*) FROM chameleon.errors") == 0, ctx.sql("SELECT message FROM chameleon.errors")
+    assert ctx.one("SELECT state FROM chameleon.tables WHERE mysql_table = %s", (f"{ctx.my_schema}.long_ix2",)) \
+        == "replicating"
+    indexes = [r[0] for r in ctx.sql("SELECT indexname FROM pg_indexes WHERE schemaname = 'shop' "
+                                      "AND tablename = 'long_ix2' ORDER BY 1")]
+    assert indexes == ["long_ix2_ix_n", "long_ix2_pkey"], indexes
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ["long_ix2"])
+
+
 def test_ddl_without_row_metadata(ctx):
     """With binlog_row_metadata=MINIMAL the binlog has no column names: rows before an ALTER
     decode with the old columns and rows after with the new, from the catalogue."""

@@ -176,7 +176,11 @@ pub(crate) fn rename_table(old: &TableModel, pg_schema: &str, table: &str) -> Ve
     for ix in pg_indexes(old).0 {
         let to = schema::index_name(table, &ix.def.name);
         if ix.pg_name != to {
-            out.push(format!("ALTER INDEX {} RENAME TO {}", qualified(pg_schema, &ix.pg_name), quote_ident(&to)));
+            out.push(format!(
+                "ALTER INDEX IF EXISTS {} RENAME TO {}",
+                qualified(pg_schema, &ix.pg_name),
+                quote_ident(&to)
+            ));
         }
     }
     let (from, to) = (pkey_name(&old.mysql_table), pkey_name(table));

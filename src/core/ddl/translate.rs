@@ -627,7 +627,7 @@ fn key_and_index_diff(
         match target {
             Some(a) if !after.iter().any(|x| x.pg_name == b.pg_name) => {
                 drops.push(format!(
-                    "ALTER INDEX {} RENAME TO {}",
+                    "ALTER INDEX IF EXISTS {} RENAME TO {}",
                     crate::core::sql::qualified(&new.pg_schema, &b.pg_name),
                     crate::core::sql::quote_ident(&a.pg_name)
                 ));
