@@ -442,7 +442,7 @@ pub fn chunk_text(rows: &[Row], cols: &[ChunkColumn]) -> Option<String> {
     let mut out: Vec<u8> = Vec::with_capacity(
         rows.iter().map(|r| r.iter().map(|v| v.as_ref().map_or(2, |v| v.len() + 5)).sum::<usize>()).sum(),
     );
-    let mut pads = String::new();
+    let mut digits = String::new();
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             out.push(b'\n');
@@ -473,10 +473,10 @@ pub fn chunk_text(rows: &[Row], cols: &[ChunkColumn]) -> Option<String> {
                     out.extend_from_slice(v);
                 }
                 Delimit::Counted => {
-                    pads.clear();
+                    digits.clear();
                     use std::fmt::Write;
-                    let _ = write!(pads, "{}", v.len() + pad);
-                    out.extend_from_slice(pads.as_bytes());
+                    let _ = write!(digits, "{}", v.len() + pad);
+                    out.extend_from_slice(digits.as_bytes());
                     out.push(b',');
                     out.extend_from_slice(v);
                     out.resize(out.len() + pad, b' ');
@@ -828,26 +828,36 @@ mod tests {
         out
     }
 
+    /// `rows` with one bit of the value in column 1 of one row flipped, for every bit of every
+    /// such value that stays valid UTF-8 (a value PostgreSQL could hold), and what was flipped.
+    fn one_bit_changes(rows: &[Row]) -> Vec<(String, Vec<Row>)> {
+        let mut out = Vec::new();
+        for (ri, row) in rows.iter().enumerate() {
+            let v = row[1].as_deref().unwrap_or_default();
+            for at in 0..v.len() {
+                for bit in 0..8 {
+                    let mut bytes = v.as_bytes().to_vec();
+                    bytes[at] ^= 1 << bit;
+                    let Ok(flipped) = String::from_utf8(bytes) else { continue };
+                    let mut changed = rows.to_vec();
+                    changed[ri][1] = Some(flipped);
+                    out.push((format!("{v:?} byte {at} bit {bit}"), changed));
+                }
+            }
+        }
+        out
+    }
+
     #[test]
     fn record_text_changes_with_any_one_bit_of_a_value() {
         let values = ["00000000001-abc", "a\"b\\c(d)e,f g", "é€𝄞 x", "", "t\tn\nv\u{b}f\u{c}r\r", "NULL"];
         let rows: Vec<Row> = values.iter().map(|v| r(&[Some("1"), Some(v), None])).collect();
         let base = record_text(&rows);
         assert_eq!(base, record_text_by_chars(&rows));
-        for (ri, v) in values.iter().enumerate() {
-            for at in 0..v.len() {
-                for bit in 0..8 {
-                    let mut bytes = v.as_bytes().to_vec();
-                    bytes[at] ^= 1 << bit;
-                    // only values PostgreSQL could hold (valid UTF-8)
-                    let Ok(flipped) = String::from_utf8(bytes) else { continue };
-                    let mut changed = rows.clone();
-                    changed[ri][1] = Some(flipped);
-                    let text = record_text(&changed);
-                    assert_ne!(text, base, "{v:?} byte {at} bit {bit}");
-                    assert_eq!(text, record_text_by_chars(&changed));
-                }
-            }
+        for (what, changed) in one_bit_changes(&rows) {
+            let text = record_text(&changed);
+            assert_ne!(text, base, "{what}");
+            assert_eq!(text, record_text_by_chars(&changed));
         }
         // NULL, empty and the text "NULL" are three different texts; so is a value moved to
         // the next column
@@ -940,18 +950,8 @@ mod tests {
         let values = ["00000000001-abc", "a\"b\\c(d)e,f g", "é€𝄞 x", "", "t\tn\nv\u{b}f\u{c}r\r", "N", "4,abcd"];
         let rows: Vec<Row> = values.iter().map(|v| r(&[Some("1"), Some(v), None])).collect();
         let base = chunk_text(&rows, &cols).expect("plain");
-        for (ri, v) in values.iter().enumerate() {
-            for at in 0..v.len() {
-                for bit in 0..8 {
-                    let mut bytes = v.as_bytes().to_vec();
-                    bytes[at] ^= 1 << bit;
-                    // only values PostgreSQL could hold (valid UTF-8)
-                    let Ok(flipped) = String::from_utf8(bytes) else { continue };
-                    let mut changed = rows.clone();
-                    changed[ri][1] = Some(flipped);
-                    assert_ne!(chunk_text(&changed, &cols).expect("plain"), base, "{v:?} byte {at} bit {bit}");
-                }
-            }
+        for (what, changed) in one_bit_changes(&rows) {
+            assert_ne!(chunk_text(&changed, &cols).expect("plain"), base, "{what}");
         }
         // NULL, empty and the text "N" are three different texts; so is a value moved to the
         // next column, or to the next row
@@ -977,13 +977,8 @@ mod tests {
         assert_eq!(chunk_text(&full, &pads).as_deref(), Some("1,4,abcd,6,abcdef"));
         // one bit of a padded value changes the text
         let base = chunk_text(&rows, &pads);
-        for bit in 0..8 {
-            let mut b = b"ab".to_vec();
-            b[1] ^= 1 << bit;
-            let Ok(v) = String::from_utf8(b) else { continue };
-            let mut changed = rows.clone();
-            changed[0][1] = Some(v);
-            assert_ne!(chunk_text(&changed, &pads), base, "bit {bit}");
+        for (what, changed) in one_bit_changes(&rows) {
+            assert_ne!(chunk_text(&changed, &pads), base, "{what}");
         }
         // a trailing space is padding: "ab " and "ab" are the same character(4)
         let spaced = vec![r(&[Some("1"), Some("ab "), Some("x")]), rows[1].clone()];

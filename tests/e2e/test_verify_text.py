@@ -33,6 +33,14 @@ def row(i):
             f"{i % 24:02d}:30:00.{FRACTIONS[(i + 1) % 6]}")
 
 
+def verified(ctx, table):
+    """One verify_tables run of `table`: its row of the verification view (`wait_run`'s) and
+    its method."""
+    r = wait_run(ctx, ctx.one("SELECT chameleon.verify_tables('src', %s)", ([table],)))[table]
+    return r, ctx.one("SELECT method FROM chameleon.verification WHERE run_id = %s AND mysql_table = %s",
+                      (r[12], table))
+
+
 def test_typed_chunks_are_equal_as_text_and_a_changed_value_is_found(ctx):
     ctx.my_exec(SCHEMA)
     ctx.my_exec(WIDE)
@@ -48,22 +56,18 @@ def test_typed_chunks_are_equal_as_text_and_a_changed_value_is_found(ctx):
     assert ctx.one("SELECT chameleon.wait_for('src', '120 seconds')") is True
     name = t(ctx, "vtt")
 
-    res = wait_run(ctx, ctx.one("SELECT chameleon.verify_tables('src', %s)", ([name],)))
-    assert res[name][1] == "equal", res[name]
-    method = ctx.one("SELECT method FROM chameleon.verification WHERE run_id = %s AND mysql_table = %s",
-                     (res[name][12], name))
+    r, method = verified(ctx, name)
+    assert r[1] == "equal", r
     assert "2 of 2 chunks equal as text" in method, method
     wide = t(ctx, "vtw")
-    res = wait_run(ctx, ctx.one("SELECT chameleon.verify_tables('src', %s)", ([wide],)))
-    assert res[wide][1] == "equal", res[wide]
-    method = ctx.one("SELECT method FROM chameleon.verification WHERE run_id = %s AND mysql_table = %s",
-                     (res[wide][12], wide))
+    r, method = verified(ctx, wide)
+    assert r[1] == "equal", r
     assert "1 of 1 chunks equal as text" in method, method
     ctx.pg.execute("UPDATE shop.vtw SET c38 = 'x' WHERE id = 7")
     time.sleep(0.2)
-    res = wait_run(ctx, ctx.one("SELECT chameleon.verify_tables('src', %s)", ([wide],)))
-    assert res[wide][1] == "different", res[wide]
-    assert [(d["key"]["id"], d["columns"]) for d in res[wide][5]] == [("7", ["c38"])], res[wide][5]
+    r, _ = verified(ctx, wide)
+    assert r[1] == "different", r
+    assert [(d["key"]["id"], d["columns"]) for d in r[5]] == [("7", ["c38"])], r[5]
 
     # one value in a column written natively (an integer), one in a cast one (CHAR), one in
     # a BOOLEAN (a smallint at the destination): each found, with its column
@@ -74,8 +78,7 @@ def test_typed_chunks_are_equal_as_text_and_a_changed_value_is_found(ctx):
     ctx.pg.execute("UPDATE shop.vtt SET ts6 = ts6 + interval '1 microsecond' WHERE id = 2")
     ctx.pg.execute("UPDATE shop.vtt SET tz3 = tz3 - interval '1 millisecond' WHERE id = 11999")
     time.sleep(0.2)
-    res = wait_run(ctx, ctx.one("SELECT chameleon.verify_tables('src', %s)", ([name],)))
-    r = res[name]
+    r, _ = verified(ctx, name)
     assert r[1] == "different", r
     cols = {d["key"]["id"]: d["columns"] for d in r[5] if d["kind"] == "different"}
     assert cols == {"100": ["n"], "11000": ["c"], "11001": ["flag"], "2": ["ts6"], "11999": ["tz3"]}, r[5]
