@@ -180,6 +180,7 @@ CREATE TABLE sch_chameleon.t_verify_tables (
     ts_started          timestamptz,
     ts_finished         timestamptz,
     t_reason            text,
+    i_worker_pid        integer,                -- the worker comparing it (a run's workers share its tables)
     PRIMARY KEY (i_id_run, i_id_table)
 );
 REVOKE ALL ON sch_chameleon.t_verify_runs, sch_chameleon.t_verify_tables FROM PUBLIC;
@@ -225,13 +226,14 @@ SELECT r.i_id_run                                   AS run_id,
             THEN 'the verification worker ended before this table was compared (server restart or crash): verify again'
             ELSE v.t_reason END                     AS reason,
        v.ts_started                                 AS started,
-       v.ts_finished                                AS finished
+       v.ts_finished                                AS finished,
+       v.i_worker_pid                               AS worker_pid
   FROM sch_chameleon.t_verify_runs r
   JOIN sch_chameleon.t_sources s USING (i_id_source)
   JOIN sch_chameleon.t_verify_tables v USING (i_id_run);
 -- differing_rows holds keys and, for a table without a key, whole rows: like discarded_rows,
 -- not for every pg_monitor member (GRANT SELECT on the view to operators); the rest is
-GRANT SELECT (run_id, source, mysql_table, pg_table, state, repair, method, chunks, rows_source, rows_destination, rows_per_s, compared_at, missing, extra, different, repaired_rows, reason, started, finished) ON chameleon.verification TO pg_monitor;
+GRANT SELECT (run_id, source, mysql_table, pg_table, state, repair, method, chunks, rows_source, rows_destination, rows_per_s, compared_at, missing, extra, different, repaired_rows, reason, started, finished, worker_pid) ON chameleon.verification TO pg_monitor;
 REVOKE ALL ON chameleon.verification FROM PUBLIC;
 COMMENT ON VIEW chameleon.verification IS 'One row per verification run and table (verify_tables): state, rows compared on each side, rows/s, the position compared at, differing rows by kind with a sample';
 

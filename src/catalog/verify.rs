@@ -16,6 +16,8 @@ pub struct VerifyRun {
     pub source_id: i32,
     pub state: String,
     pub repair: bool,
+    /// Its tables no worker has taken yet.
+    pub tables: usize,
 }
 
 /// Records a run and its tables (`(table id, mysql name, pg name)` in order); returns its id.
@@ -39,7 +41,9 @@ pub fn create_verify_run(source_id: i32, repair: bool, tables: &[(i32, String, S
 pub fn verify_run(run_id: i64) -> Result<VerifyRun> {
     Spi::connect(|c| {
         let t = c.select(
-            "SELECT i_id_source, enm_state, b_repair FROM sch_chameleon.t_verify_runs WHERE i_id_run = $1",
+            "SELECT i_id_source, enm_state, b_repair, \
+                    (SELECT count(*) FROM sch_chameleon.t_verify_tables v WHERE v.i_id_run = r.i_id_run AND v.enm_state = 'queued') \
+               FROM sch_chameleon.t_verify_runs r WHERE i_id_run = $1",
             None,
             &[run_id.into()],
         )?;
@@ -52,6 +56,7 @@ pub fn verify_run(run_id: i64) -> Result<VerifyRun> {
             source_id: r.get(1)?.unwrap_or_default(),
             state: r.get(2)?.unwrap_or_default(),
             repair: r.get(3)?.unwrap_or(false),
+            tables: r.get::<i64>(4)?.unwrap_or(0).max(0) as usize,
         })
     })
 }
@@ -66,20 +71,27 @@ pub fn set_verify_worker(run_id: i64) -> Result<()> {
     )
 }
 
-/// The tables of a run not compared yet, in order: (table id, mysql name).
-pub fn verify_queue(run_id: i64) -> Result<Vec<(i32, String)>> {
-    Spi::connect(|c| {
-        let t = c.select(
-            "SELECT i_id_table, v_mysql_table FROM sch_chameleon.t_verify_tables \
-              WHERE i_id_run = $1 AND enm_state IN ('queued', 'running') ORDER BY i_order",
+/// The next table of a run nobody compares yet, in the run's order, now `running` under this
+/// worker (its pid recorded): (table id, mysql name); None when every table is taken. The run's
+/// workers claim their tables so, each once (`FOR UPDATE SKIP LOCKED`: two claims never wait
+/// for each other nor take the same table).
+pub fn claim_verify_table(run_id: i64) -> Result<Option<(i32, String)>> {
+    Spi::connect_mut(|c| {
+        let t = c.update(
+            "UPDATE sch_chameleon.t_verify_tables v SET enm_state = 'running', i_worker_pid = pg_backend_pid() \
+              WHERE v.i_id_run = $1 AND v.i_id_table = \
+                    (SELECT q.i_id_table FROM sch_chameleon.t_verify_tables q \
+                      WHERE q.i_id_run = $1 AND q.enm_state = 'queued' \
+                      ORDER BY q.i_order LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING v.i_id_table, v.v_mysql_table",
             None,
             &[run_id.into()],
         )?;
-        let mut out = Vec::new();
-        for r in t {
-            out.push((r.get(1)?.unwrap_or_default(), r.get(2)?.unwrap_or_default()));
+        if t.is_empty() {
+            return Ok(None);
         }
-        Ok(out)
+        let r = t.first();
+        Ok(Some((r.get(1)?.unwrap_or_default(), r.get(2)?.unwrap_or_default())))
     })
 }
 
@@ -140,11 +152,15 @@ pub fn verify_table_progress(run_id: i64, table_id: i32, p: &VerifyProgress) -> 
     )
 }
 
-/// A table's result: `equal`, `different`, `repaired` or `failed` (with the reason).
+/// A table's result: `equal`, `different`, `repaired` or `failed` (with the reason). Only
+/// while the run is on: a helper that finishes a table after the run was stopped or failed
+/// leaves the table as the run's end recorded it (`failed`), never `equal`.
 pub fn verify_table_finished(run_id: i64, table_id: i32, state: &str, reason: Option<&str>) -> Result<()> {
     run(
         "UPDATE sch_chameleon.t_verify_tables SET enm_state = $3, t_reason = $4, ts_finished = clock_timestamp() \
-          WHERE i_id_run = $1 AND i_id_table = $2",
+          WHERE i_id_run = $1 AND i_id_table = $2 \
+            AND EXISTS (SELECT 1 FROM sch_chameleon.t_verify_runs r \
+                         WHERE r.i_id_run = $1 AND r.enm_state IN ('queued', 'running'))",
         &[run_id.into(), table_id.into(), state.into(), reason.into()],
     )
 }
@@ -372,5 +388,37 @@ mod tests {
         let now = replay_backlog_age_now(id).unwrap().unwrap();
         assert!(in_snapshot.as_secs() >= 90 && now.as_secs() >= 90, "{in_snapshot:?} {now:?}");
         assert!(now >= in_snapshot && now.as_secs() < 120, "{in_snapshot:?} {now:?}");
+    }
+
+    #[pg_test]
+    fn a_run_s_workers_claim_each_table_once_in_order_and_a_table_finished_after_the_run_stays_failed() {
+        let id = Spi::get_one::<i32>("SELECT chameleon.add_source('claims', 'mysql://u:p@h:1', '{\"shop\":\"shop\"}')")
+            .unwrap()
+            .unwrap();
+        let names = |n: &str| (n.to_string(), format!("shop.{n}"), format!("shop.{n}"));
+        let (a, b, c) = (names("a"), names("b"), names("c"));
+        let run = create_verify_run(id, false, &[(7, a.1, a.2), (3, b.1, b.2), (5, c.1, c.2)]).unwrap();
+        assert_eq!(verify_run(run).unwrap().tables, 3);
+        assert_eq!(claim_verify_table(run).unwrap(), Some((7, "shop.a".to_string())));
+        assert_eq!(claim_verify_table(run).unwrap(), Some((3, "shop.b".to_string())));
+        assert_eq!(verify_run(run).unwrap().tables, 1);
+        let pid = Spi::get_one_with_args::<bool>(
+            "SELECT bool_and(i_worker_pid = pg_backend_pid()) FROM sch_chameleon.t_verify_tables \
+              WHERE i_id_run = $1 AND enm_state = 'running'",
+            &[run.into()],
+        );
+        assert_eq!(pid.unwrap(), Some(true));
+        verify_table_finished(run, 7, "equal", None).unwrap();
+        // the run stopped meanwhile: the table still being compared and the one nobody took
+        // end failed, and a late result does not turn the first into `equal`
+        finish_verify_run(run, "stopped", None).unwrap();
+        verify_table_finished(run, 3, "equal", None).unwrap();
+        assert_eq!(claim_verify_table(run).unwrap(), None);
+        let states = Spi::get_one_with_args::<String>(
+            "SELECT string_agg(i_id_table || ' ' || enm_state, ', ' ORDER BY i_order) FROM sch_chameleon.t_verify_tables \
+              WHERE i_id_run = $1",
+            &[run.into()],
+        );
+        assert_eq!(states.unwrap().as_deref(), Some("7 equal, 3 failed, 5 failed"));
     }
 }

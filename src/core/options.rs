@@ -151,6 +151,9 @@ pub struct SourceOptions {
     pub type_override: Vec<TypeOverride>,
     /// Tables copied at the same time by `init_replica`, each by its own background worker.
     pub copy_workers: usize,
+    /// Tables a verification run (`verify_tables`) compares at the same time, each by its own
+    /// background worker.
+    pub verify_workers: usize,
     /// Megabytes of rows in flight between MySQL and PostgreSQL per copy worker (a single row
     /// larger than that still passes, alone).
     pub copy_max_memory: usize,
@@ -208,6 +211,7 @@ impl Default for SourceOptions {
             max_backlog_events: 1_000_000,
             type_override: vec![],
             copy_workers: 2,
+            verify_workers: 2,
             copy_max_memory: 64,
             zero_dates: ZeroDates::Discard,
             foreign_keys: ForeignKeys::Record,
@@ -240,6 +244,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "max_backlog_events",
     "type_override",
     "copy_workers",
+    "verify_workers",
     "copy_max_memory",
     "zero_dates",
     "foreign_keys",
@@ -473,6 +478,7 @@ impl SourceOptions {
                 "max_backlog_events" => o.max_backlog_events = as_uint(key, v, 1_000, 1_000_000_000)?,
                 "type_override" => o.type_override = type_overrides(v)?,
                 "copy_workers" => o.copy_workers = as_uint(key, v, 1, 64)? as usize,
+                "verify_workers" => o.verify_workers = as_uint(key, v, 1, 64)? as usize,
                 "copy_max_memory" => o.copy_max_memory = as_uint(key, v, 4, 65_536)? as usize,
                 "batch_max_memory" => o.batch_max_memory = as_uint(key, v, 1, 256)? as usize,
                 "zero_dates" => {
@@ -572,10 +578,11 @@ mod tests {
         let o = SourceOptions::from_json(&json!({
             "my_server_id": 77, "replica_batch_size": "500", "sleep_loop": 0.5,
             "on_error_replay": "continue", "limit_tables": ["shop.a"], "skip_tables": "shop.b",
-            "batch_delay_ms": 0, "batch_max_memory": "2"
+            "batch_delay_ms": 0, "batch_max_memory": "2", "verify_workers": 3
         }))
         .unwrap();
         assert_eq!(o.batch_delay_ms, 0);
+        assert_eq!(o.verify_workers, 3);
         assert_eq!(o.batch_max_bytes(), 2 << 20);
         assert_eq!(o.my_server_id, 77);
         assert_eq!(o.replica_batch_size, 500);
@@ -616,6 +623,7 @@ mod tests {
             (json!({"batch_delay_ms": 10_001}), "batch_delay_ms"),
             (json!({"batch_delay_ms": -5}), "batch_delay_ms"),
             (json!({"copy_workers": 0}), "copy_workers"),
+            (json!({"verify_workers": 0}), "verify_workers"),
             (json!({"copy_max_memory": 1}), "copy_max_memory"),
             (json!({"batch_max_memory": 0}), "batch_max_memory"),
             (json!({"batch_max_memory": 257}), "batch_max_memory"),

@@ -35,6 +35,13 @@
 //!
 //! With `repair`, a different table's rows are rewritten by key (`repair`), or the table is
 //! copied again by `sync_tables`, and it is compared again.
+//!
+//! A run's tables are compared `verify_workers` at a time: the worker `verify_tables` starts
+//! (the leader) starts helpers, each worker claims the run's next table in order
+//! (`catalog::claim_verify_table`) until none is left; the leader then waits for its helpers
+//! and ends the run. A leader stopped, terminated or failing terminates them; a table a helper
+//! finishes after its run ended keeps what the end recorded (`failed`). Repairs of a source
+//! run one at a time (a session advisory lock), since a source runs one copy at a time.
 
 use crate::catalog::{self, TableRow};
 use crate::core::change::Op;
@@ -54,8 +61,8 @@ use crate::core::verify::{
 };
 use crate::error::{ChameleonError, Result};
 use crate::workers::txn::{
-    backend_sleep, in_repeatable_read, in_subtransaction, in_transaction, keep_freed_memory, shutdown_requested,
-    spawn_without_signals,
+    abandonable, backend_sleep, in_repeatable_read, in_subtransaction, in_transaction, keep_freed_memory,
+    shutdown_requested, spawn_without_signals,
 };
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use pgrx::pg_sys;
@@ -90,6 +97,11 @@ const REFUSED: char = '\u{0}';
 /// the worker cannot see an uncommitted one).
 pub const CREATE_FLAG: i64 = 1 << 62;
 pub const REPAIR_FLAG: i64 = 1 << 61;
+const TERMINATED: &str =
+    "the verification worker was terminated (server shutdown or pg_terminate_backend): verify again";
+/// A helper of a run (the run id in the other bits): compares the run's tables alongside its
+/// leader, which starts it.
+const HELPER_FLAG: i64 = 1 << 60;
 
 pub fn worker_arg_for_run(run_id: i64) -> i64 {
     run_id
@@ -161,6 +173,16 @@ pub extern "C-unwind" fn pg_chameleon_rs_verify_main(arg: pg_sys::Datum) {
     super::attach_and_connect();
     keep_freed_memory();
     let arg = unsafe { i64::from_datum(arg, false) }.unwrap_or_default();
+    if arg & HELPER_FLAG != 0 {
+        let run_id = arg & !HELPER_FLAG;
+        super::set_application_name(&format!("pg_chameleon_rs verify {run_id} (helper)"));
+        // a helper's own failure costs only its share: the tables it took are recorded
+        // failed (`work`), the run's other workers go on and the leader ends the run
+        if let Err(e) = context(run_id).and_then(|(_, ctx)| work(&ctx)) {
+            log!("pg_chameleon_rs: a helper of verification run {run_id} stopped: {e}");
+        }
+        return;
+    }
     let run_id = match in_transaction(|| the_run(arg)) {
         Ok(Some(id)) => id,
         Ok(None) => return,
@@ -173,12 +195,7 @@ pub extern "C-unwind" fn pg_chameleon_rs_verify_main(arg: pg_sys::Datum) {
     let (state, error) = match run(run_id) {
         Ok(false) => ("done", None),
         // stopped: by stop_verification (the run says so already), or terminated otherwise
-        Ok(true) => (
-            "failed",
-            Some(
-                "the verification worker was terminated (server shutdown or pg_terminate_backend): verify again".into(),
-            ),
-        ),
+        Ok(true) => ("failed", Some(TERMINATED.into())),
         Err(e) => ("failed", Some(e.to_string())),
     };
     if let Some(e) = &error {
@@ -217,25 +234,34 @@ fn the_run(arg: i64) -> Result<Option<i64>> {
     .map(|_| arg))
 }
 
-/// Runs the run's tables in order; Ok(true) when it was stopped.
+/// The leader of a run: starts up to `verify_workers - 1` helpers, compares tables with them
+/// until none is left, then waits for them; Ok(true) when it was stopped.
 fn run(run_id: i64) -> Result<bool> {
-    let (r, source, queue) = in_transaction(|| {
-        catalog::set_verify_worker(run_id)?;
-        let r = catalog::verify_run(run_id)?;
-        let s = catalog::source_by_id(r.source_id)?;
-        let q = catalog::verify_queue(run_id)?;
-        Ok((r, s, q))
-    })?;
+    in_transaction(|| catalog::set_verify_worker(run_id))?;
+    let (r, ctx) = context(run_id)?;
     if r.state != "queued" && r.state != "running" {
         return Ok(true);
     }
-    // the text form both sides are compared in: the converter writes TIMESTAMP in UTC with an
-    // offset, ISO dates, hex bytea, shortest exact floats
-    in_transaction(|| {
+    let helpers = start_helpers(&ctx, r.tables);
+    let outcome = work(&ctx);
+    // a leader stopped, terminated or failed takes its helpers with it; else it waits for
+    // them, so that the run ends when its last table does
+    end_helpers(helpers, !matches!(outcome, Ok(false)));
+    Ok(outcome? || stopped(run_id)?)
+}
+
+/// The run, and what its tables share; the session set to write values as both sides are
+/// compared (the converter writes TIMESTAMP in UTC with an offset, ISO dates, hex bytea,
+/// shortest exact floats).
+fn context(run_id: i64) -> Result<(catalog::VerifyRun, Ctx)> {
+    let (r, source) = in_transaction(|| {
+        let r = catalog::verify_run(run_id)?;
+        let s = catalog::source_by_id(r.source_id)?;
         catalog::execute(
             "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
              SET extra_float_digits = 1; SET bytea_output = 'hex'",
-        )
+        )?;
+        Ok((r, s))
     })?;
     let options = source.options()?;
     let endpoint = Endpoint::resolve(&source.url, &options)?;
@@ -243,28 +269,100 @@ fn run(run_id: i64) -> Result<bool> {
         let mut conn = mysql_source::connect(&endpoint, None)?;
         mysql_source::check_server(&mut conn)?.flavor
     };
-    let ctx = Ctx { run_id, source_id: source.id, source_name: source.name.clone(), endpoint, flavor };
-    for (table_id, name) in queue {
-        if stopped(run_id)? {
+    let ctx = Ctx {
+        run_id,
+        source_id: source.id,
+        source_name: source.name.clone(),
+        endpoint,
+        flavor,
+        workers: options.verify_workers,
+        repair: r.repair,
+    };
+    Ok((r, ctx))
+}
+
+/// The helpers of a run (`verify_workers` - 1, at most one per table beyond the leader's
+/// first). A helper that cannot start (no background worker slot free) is left out, with a
+/// line in the server log: the run is compared by fewer workers, not refused.
+fn start_helpers(ctx: &Ctx, tables: usize) -> Vec<pgrx::bgworkers::DynamicBackgroundWorker> {
+    let wanted = ctx.workers.min(tables).saturating_sub(1);
+    let db = match in_transaction(catalog::current_database) {
+        Ok(db) => db,
+        Err(e) => {
+            log!("pg_chameleon_rs: verification run {}: no helper started: {e}", ctx.run_id);
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::with_capacity(wanted);
+    for _ in 0..wanted {
+        match super::start_verify_worker(ctx.run_id | HELPER_FLAG, &ctx.source_name, &db) {
+            Ok(w) => out.push(w.handle),
+            Err(e) => {
+                log!(
+                    "pg_chameleon_rs: verification run {}: compared by {} workers, not {}: {e}",
+                    ctx.run_id,
+                    out.len() + 1,
+                    wanted + 1
+                );
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Waits until every helper has ended; `stop`: terminates them first. A leader asked to stop
+/// while it waits terminates them then.
+fn end_helpers(helpers: Vec<pgrx::bgworkers::DynamicBackgroundWorker>, mut stop: bool) {
+    use pgrx::bgworkers::BackgroundWorkerStatus;
+    let mut running = helpers;
+    loop {
+        running.retain(|h| matches!(h.pid(), Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted)));
+        if running.is_empty() {
+            return;
+        }
+        stop = stop || shutdown_requested();
+        if stop {
+            for h in running {
+                let _ = h.terminate().wait_for_shutdown();
+            }
+            return;
+        }
+        backend_sleep(Duration::from_millis(100));
+    }
+}
+
+/// One worker's share of a run: claims the run's next table and compares it (and repairs
+/// it), until no table is left; Ok(true) when the run was stopped.
+fn work(ctx: &Ctx) -> Result<bool> {
+    loop {
+        if stopped(ctx.run_id)? {
             return Ok(true);
         }
-        let outcome = verify_and_record(&ctx, table_id);
+        let Some((table_id, name)) = in_transaction(|| catalog::claim_verify_table(ctx.run_id))? else {
+            return Ok(false);
+        };
+        let outcome = verify_and_record(ctx, table_id);
         let outcome = match outcome {
-            Ok(t) if t.total() > 0 && r.repair => repair(&ctx, table_id, &name, &t),
+            Ok(t) if t.total() > 0 && ctx.repair => repair_alone(ctx, table_id, &name, &t),
             other => other.map(|_| ()),
         };
         if let Err(e) = outcome {
+            // (a run already ended keeps what its end recorded: `verify_table_finished`)
+            let reason = if shutdown_requested() { TERMINATED.to_string() } else { e.to_string() };
+            in_transaction(|| catalog::verify_table_finished(ctx.run_id, table_id, "failed", Some(&reason)))?;
             if shutdown_requested() {
                 return Ok(true);
             }
-            in_transaction(|| catalog::verify_table_finished(run_id, table_id, "failed", Some(&e.to_string())))?;
         }
     }
-    stopped(run_id)
 }
 
+/// Whether this worker should end: asked to (SIGTERM), or the run is over (stopped by
+/// `stop_verification`, or ended by its leader).
 fn stopped(run_id: i64) -> Result<bool> {
-    Ok(shutdown_requested() || in_transaction(|| catalog::verify_run_state(run_id))? == "stopped")
+    Ok(shutdown_requested()
+        || !matches!(in_transaction(|| catalog::verify_run_state(run_id))?.as_str(), "queued" | "running"))
 }
 
 /// What every table of a run shares.
@@ -274,6 +372,9 @@ struct Ctx {
     source_name: String,
     endpoint: Endpoint,
     flavor: Flavor,
+    /// `verify_workers`: the leader and its helpers.
+    workers: usize,
+    repair: bool,
 }
 
 /// Compares one table and records the result (`equal` or `different`).
@@ -282,6 +383,17 @@ fn verify_and_record(ctx: &Ctx, table_id: i32) -> Result<Tally> {
     let state = if tally.total() == 0 { "equal" } else { "different" };
     in_transaction(|| catalog::verify_table_finished(ctx.run_id, table_id, state, None))?;
     Ok(tally)
+}
+
+/// `repair`, one table of a source at a time (a repair may copy its table again by
+/// `sync_tables`, and a source runs one copy at a time): a session lock, held across the
+/// repair's transactions, that a worker asked to stop while it waits gives up at once.
+fn repair_alone(ctx: &Ctx, table_id: i32, name: &str, found: &Tally) -> Result<()> {
+    let lock = format!("hashtext('pg_chameleon_rs verify repair'), {}", ctx.source_id);
+    in_transaction(|| abandonable(|| catalog::execute(&format!("SELECT pg_advisory_lock({lock})"))))?;
+    let out = repair(ctx, table_id, name, found);
+    let _ = in_transaction(|| catalog::execute(&format!("SELECT pg_advisory_unlock({lock})")));
+    out
 }
 
 /// `repair`: the table is copied again at a new consistent point (`sync_tables`), then

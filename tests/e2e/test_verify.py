@@ -318,10 +318,14 @@ def test_an_equal_schema_under_load_is_equal_every_time(ctx):
     load_source(ctx)
     start(ctx)
     assert "verification" not in ctx.one("SELECT detail FROM chameleon.show_status('src')")
+    workers = set()
     with Load(ctx.servers, ctx.my_schema):
         for attempt in range(3):
             run = ctx.one("SELECT chameleon.verify_tables('src', wait => true)")
             res = wait_run(ctx, run, timeout=10)
+            # verify_workers (2 by default): the leader and a helper share the run's tables
+            workers.add(ctx.one("SELECT count(DISTINCT worker_pid) FROM chameleon.verification WHERE run_id = %s",
+                                (run,)))
             # every replicating table: the shop fixture's and ours, the keyless one too (it
             # replicates by full row)
             assert t(ctx, "vt_plain") in res and t(ctx, "vt_nokey") in res, res.keys()
@@ -346,6 +350,13 @@ def test_an_equal_schema_under_load_is_equal_every_time(ctx):
         assert all(s not in ("queued", "running") for _, s in rows), rows
         states = dict(rows)
         assert states[t(ctx, "vt_types")] == "equal" and states[t(ctx, "vt_plain")] == "equal", rows
+        # one worker when asked for one (taken at the next run)
+        ctx.one("""SELECT chameleon.alter_source('src', '{"verify_workers": 1}')""")
+        run = ctx.one("SELECT chameleon.verify_tables('src', wait => true)")
+        res = wait_run(ctx, run, timeout=10)
+        assert all(r[1] == "equal" for r in res.values()), res
+        assert ctx.one("SELECT count(DISTINCT worker_pid) FROM chameleon.verification WHERE run_id = %s", (run,)) == 1
+    assert workers <= {1, 2} and 2 in workers, f"distinct workers per run: {workers}"
 
 
 def test_stop_and_a_worker_gone_never_read_as_equal(ctx):
@@ -363,8 +374,24 @@ def test_stop_and_a_worker_gone_never_read_as_equal(ctx):
         assert time.time() < deadline
         time.sleep(0.05)
     assert ctx.one("SELECT chameleon.stop_verification(%s)", (run,)) is True
-    rows = ctx.sql("SELECT state, reason FROM chameleon.verification WHERE run_id = %s", (run,))
-    assert all(s == "failed" and "stop_verification" in r for s, r in rows), rows
+    stopped_at = ctx.one("SELECT clock_timestamp()")
+
+    def results():
+        return {r[0]: r[1:] for r in ctx.sql(
+            "SELECT mysql_table, state, reason, finished FROM chameleon.verification WHERE run_id = %s", (run,))}
+
+    # the table being compared ends failed; the other (the helper's: verify_workers 2) was
+    # compared before the stop, or ends failed too
+    rows = results()
+    assert rows[t(ctx, "vt_plain")][:2] == ("failed", "stopped by stop_verification"), rows
+    other = rows[t(ctx, "vt_types")]
+    assert other[:2] == ("failed", "stopped by stop_verification") or (other[0] == "equal" and other[2] < stopped_at), rows
+    # the run's workers, the helper too, end; nothing turns equal after the stop
+    deadline = time.time() + 30
+    while ctx.one("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_chameleon_rs verify'"):
+        assert time.time() < deadline, "the verification workers did not end after stop_verification"
+        time.sleep(0.1)
+    assert results() == rows
     assert ctx.one("SELECT chameleon.stop_verification(%s)", (run,)) is False
 
     # a worker killed (as a restart would) leaves its run failed, with the reason
@@ -374,12 +401,17 @@ def test_stop_and_a_worker_gone_never_read_as_equal(ctx):
                   (run, t(ctx, "vt_plain"))) != "running":
         assert time.time() < deadline
         time.sleep(0.05)
+    killed_at = ctx.one("SELECT clock_timestamp()")
     ctx.pg.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                    "WHERE backend_type = 'pg_chameleon_rs verify'")
     time.sleep(1)
-    # (the worker's own end records the reason; the view tells the same even before)
-    rows = ctx.sql("SELECT state, reason FROM chameleon.verification WHERE run_id = %s", (run,))
-    assert all(s == "failed" and r for s, r in rows), rows
+    # (the worker's own end records the reason; the view tells the same even before); a table
+    # the helper had finished before keeps its result
+    rows = {r[0]: r[1:] for r in ctx.sql(
+        "SELECT mysql_table, state, reason, finished FROM chameleon.verification WHERE run_id = %s", (run,))}
+    assert rows[t(ctx, "vt_plain")][0] == "failed" and rows[t(ctx, "vt_plain")][1], rows
+    other = rows[t(ctx, "vt_types")]
+    assert (other[0] == "failed" and other[1]) or (other[0] == "equal" and other[2] < killed_at), rows
     assert ctx.one("SELECT chameleon.verify_tables('src', %s)", ([t(ctx, "vt_types")],)) > run
 
 
