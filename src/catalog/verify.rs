@@ -152,6 +152,17 @@ pub fn verify_table_progress(run_id: i64, table_id: i32, p: &VerifyProgress) -> 
     )
 }
 
+/// Serialises the repairs of a source's verification runs (a repair may copy its table again
+/// by `sync_tables`, and a source runs one copy at a time): a session lock, held across the
+/// repair's transactions until `unlock_verify_repairs`.
+pub fn lock_verify_repairs(source_id: i32) -> Result<()> {
+    run("SELECT pg_advisory_lock(hashtext('pg_chameleon_rs verify repair'), $1)", &[source_id.into()])
+}
+
+pub fn unlock_verify_repairs(source_id: i32) -> Result<()> {
+    run("SELECT pg_advisory_unlock(hashtext('pg_chameleon_rs verify repair'), $1)", &[source_id.into()])
+}
+
 /// A table's result: `equal`, `different`, `repaired` or `failed` (with the reason). Only
 /// while the run is on: a helper that finishes a table after the run was stopped or failed
 /// leaves the table as the run's end recorded it (`failed`), never `equal`.

@@ -385,14 +385,12 @@ fn verify_and_record(ctx: &Ctx, table_id: i32) -> Result<Tally> {
     Ok(tally)
 }
 
-/// `repair`, one table of a source at a time (a repair may copy its table again by
-/// `sync_tables`, and a source runs one copy at a time): a session lock, held across the
-/// repair's transactions, that a worker asked to stop while it waits gives up at once.
+/// `repair`, one table of a source at a time (`catalog::lock_verify_repairs`); a worker asked
+/// to stop while it waits for the lock gives up at once.
 fn repair_alone(ctx: &Ctx, table_id: i32, name: &str, found: &Tally) -> Result<()> {
-    let lock = format!("hashtext('pg_chameleon_rs verify repair'), {}", ctx.source_id);
-    in_transaction(|| abandonable(|| catalog::execute(&format!("SELECT pg_advisory_lock({lock})"))))?;
+    in_transaction(|| abandonable(|| catalog::lock_verify_repairs(ctx.source_id)))?;
     let out = repair(ctx, table_id, name, found);
-    let _ = in_transaction(|| catalog::execute(&format!("SELECT pg_advisory_unlock({lock})")));
+    let _ = in_transaction(|| catalog::unlock_verify_repairs(ctx.source_id));
     out
 }
 
