@@ -608,10 +608,21 @@ class Phase:
 PROFILES = {}
 
 
+def vacuum_all(s):
+    """VACUUM (ANALYZE) of every database: what autovacuum would otherwise do for the phases
+    before (a copy's new rows, a drain's million changes, of either tool) at its next round,
+    which may fall in the next measured phase and be charged to the tool measured then. Each
+    phase still pays for vacuuming its own changes."""
+    with s.postgres.connect() as c:
+        dbs = [r[0] for r in c.execute("SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate")]
+    for db in dbs:
+        with s.postgres.connect(db) as c:
+            c.execute("VACUUM (ANALYZE)")
+
+
 def quiesce(s, tools):
-    """Before a measured phase: every tool stopped (its processes gone) and no autovacuum worker
-    left from the previous phase (another tool's million changes are vacuumed meanwhile, which
-    would be charged to the tool measured next), then a checkpoint."""
+    """Before a measured phase: every tool stopped (its processes gone), what earlier phases
+    left to vacuum vacuumed (`vacuum_all`), no autovacuum worker running, then a checkpoint."""
     deadline = time.time() + 300
     with s.postgres.connect() as c:
         quiet = 0
@@ -619,13 +630,16 @@ def quiesce(s, tools):
             busy = c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'").fetchone()[0]
             leftovers = [p for t in tools if t.key == "pgc" for p in t.pids()]
             quiet = quiet + 1 if busy == 0 and not leftovers else 0
+            if quiet == 1 and busy == 0 and not leftovers:
+                vacuum_all(s)
             time.sleep(1)
         c.execute("CHECKPOINT")
 
 
 def settle(s, my):
     """Before a measured copy: the source's InnoDB writes out its dirty pages (the data load, a
-    previous phase) and PostgreSQL checkpoints, so that no phase pays for the one before it."""
+    previous phase) and PostgreSQL vacuums (`vacuum_all`) and checkpoints, so that no phase pays
+    for the one before it."""
     with my.cursor() as cur:
         cur.execute("SELECT @@GLOBAL.innodb_max_dirty_pages_pct")
         pct = cur.fetchone()[0]
@@ -639,6 +653,7 @@ def settle(s, my):
                 time.sleep(0.5)
         finally:
             cur.execute(f"SET GLOBAL innodb_max_dirty_pages_pct = {float(pct)}")
+    vacuum_all(s)
     with s.postgres.connect() as c:
         c.execute("CHECKPOINT")
 
@@ -806,9 +821,11 @@ def report(rows, notes, header, gaps):
             "- In-backend apply limit: the drain's row changes (per 100-event transaction 50 single-row "
             "UPDATEs by primary key setting every column, 50 single-row INSERTs) by one PL/pgSQL procedure "
             "in one backend, on tables shaped and filled like the replicated ones, with their indexes, in a database of its own.",
-            "- Each measured drain and keep-up starts quiet: the other tool's processes gone, no autovacuum worker "
-            "left from the previous phase (a tool's million changes are vacuumed afterwards, which would otherwise be "
-            "charged to the next tool), a checkpoint.",
+            "- Each measured copy, drain and keep-up starts quiet: the other tool's processes gone, every database "
+            "vacuumed (`VACUUM (ANALYZE)`: what autovacuum would otherwise do at its next round for the phases before, "
+            "a copy's new rows or a drain's million changes of either tool, falling in the next measured phase and "
+            "charged to the tool measured then; each phase still pays for vacuuming its own changes), no autovacuum "
+            "worker running, a checkpoint.",
             "- Data: the sysbench tables by `sysbench oltp_write_only prepare` (BENCH_DATA=sql: the same shape by "
             "INSERT ... SELECT); the second data set (`types`) by our generator: one table of 25 column types "
             "(integers signed and unsigned, decimal, float, double, bit, date, datetime(6), timestamp(3), time, year, "
@@ -839,6 +856,10 @@ def main():
     tools = []
     try:
         s.start()
+        with s.postgres.connect() as c:
+            # every autovacuum in the server log, to see which phase it fell in
+            c.execute("ALTER SYSTEM SET log_autovacuum_min_duration = 0")
+            c.execute("SELECT pg_reload_conf()")
         if DURABLE:
             # the harness turns them off for speed; production keeps them on
             with s.postgres.connect() as c:
