@@ -1003,6 +1003,7 @@ def main():
                 check_tool(my, t)
                 drain[t.key] = ph
                 print(f"drain {t.label}: {ph.seconds:.2f} s")
+            quiesce(s, tools)  # the limit too starts quiet
             apply_s, apply_wal = apply_limit(s)
             apply_rate = BACKLOG / apply_s
             cells, verdicts = {}, []
