@@ -1030,8 +1030,10 @@ def main():
                                 + (f"; pg_chameleon {BACKLOG / drain['pgc'].seconds:,.0f} events/s "
                                    f"({pgc.stages(drain['pgc'].t0, BACKLOG)})" if pgc else "")
                                 + f"; in-backend apply {apply_rate:,.0f} row changes/s. The slower stage bounds "
-                                f"the drain; replay applies each batch's net change per table as sets, so reading, "
-                                f"decoding and storing the events (one log row per event) is what bounds it now. "
+                                f"the drain; reading and storing run ahead, so replay bounds it: one backend applies the "
+                                f"batches in order, each whole in one transaction (contracts 1 and 2), as each "
+                                f"table's net change in set statements; `scripts/bench_set_floor.py` measures what "
+                                f"those statements alone cost one backend. "
                                 f"At reduced sizes fixed costs (worker start, pg_chameleon's 1 s sleep_loop) "
                                 f"weigh more. A `perf` profile: `BENCH_PERF=drain`.")
             rows.append((f"drain {BACKLOG:,} row events (read + store + replay)", cells.get("ours", "-"),
