@@ -371,6 +371,22 @@ def pipe_reference(s):
     return copy_s + index_s, copy_s, index_s
 
 
+def pg_sbtest(pg, schema, tables=TABLES, rows=ROWS):
+    """TABLES sysbench-shaped tables of ROWS rows in `schema` of PostgreSQL (shaped and filled
+    like the replicated ones, with their indexes), vacuumed and analysed: where the
+    references without replication (the in-backend apply limit, scripts/bench_set_floor.py)
+    apply the drain's changes."""
+    pg.execute(f"CREATE SCHEMA {schema}")
+    for t in range(1, tables + 1):
+        pg.execute(f"CREATE TABLE {schema}.sbtest{t} (id integer NOT NULL PRIMARY KEY, k integer NOT NULL DEFAULT 0,"
+                   " c character(120) NOT NULL DEFAULT '', pad character(60) NOT NULL DEFAULT '')")
+        pg.execute(f"CREATE INDEX ON {schema}.sbtest{t} (k)")
+        pg.execute(f"INSERT INTO {schema}.sbtest{t} SELECT g, (g::bigint * 7919) % {rows}, lpad(g::text, 11, '0') "
+                   f"|| '-' || repeat(substr(md5(g::text), 1, 11), 9), repeat(substr(md5((g + 1)::text), 1, 11), 5) "
+                   f"FROM generate_series(1, {rows}) g")
+    pg.execute("VACUUM ANALYZE")
+
+
 def apply_limit(s):
     """The in-backend apply limit: BACKLOG row changes as in the drain (per 100-event
     transaction 50 single-row UPDATEs by primary key setting every column and 50 single-row
@@ -379,15 +395,7 @@ def apply_limit(s):
     databases is touched or analysed). Returns (seconds, WAL bytes)."""
     s.postgres.create_database("applim")
     pg = s.postgres.connect("applim")
-    pg.execute("CREATE SCHEMA applim")
-    for t in range(1, TABLES + 1):
-        pg.execute(f"CREATE TABLE applim.sbtest{t} (id integer NOT NULL PRIMARY KEY, k integer NOT NULL DEFAULT 0,"
-                   " c character(120) NOT NULL DEFAULT '', pad character(60) NOT NULL DEFAULT '')")
-        pg.execute(f"CREATE INDEX ON applim.sbtest{t} (k)")
-        pg.execute(f"INSERT INTO applim.sbtest{t} SELECT g, (g::bigint * 7919) % {ROWS}, lpad(g::text, 11, '0') || '-' "
-                   f"|| repeat(substr(md5(g::text), 1, 11), 9), repeat(substr(md5((g + 1)::text), 1, 11), 5) "
-                   f"FROM generate_series(1, {ROWS}) g")
-    pg.execute("VACUUM ANALYZE")
+    pg_sbtest(pg, "applim")
     branches = []
     for t in range(1, TABLES + 1):
         kw = "IF" if t == 1 else "ELSIF"
@@ -621,8 +629,8 @@ def vacuum_all(s):
 
 
 def quiesce(s, tools):
-    """Before a measured phase: every tool stopped (its processes gone), what earlier phases
-    left to vacuum vacuumed (`vacuum_all`), no autovacuum worker running, then a checkpoint."""
+    """Before a measured phase: every tool stopped (its processes gone) and no autovacuum worker
+    running, then what earlier phases left to vacuum vacuumed (`vacuum_all`) and a checkpoint."""
     deadline = time.time() + 300
     with s.postgres.connect() as c:
         quiet = 0
@@ -630,9 +638,9 @@ def quiesce(s, tools):
             busy = c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'").fetchone()[0]
             leftovers = [p for t in tools if t.key == "pgc" for p in t.pids()]
             quiet = quiet + 1 if busy == 0 and not leftovers else 0
-            if quiet == 1 and busy == 0 and not leftovers:
-                vacuum_all(s)
             time.sleep(1)
+    vacuum_all(s)
+    with s.postgres.connect() as c:
         c.execute("CHECKPOINT")
 
 
@@ -861,11 +869,7 @@ def main():
             c.execute("ALTER SYSTEM SET log_autovacuum_min_duration = 0")
             c.execute("SELECT pg_reload_conf()")
         if DURABLE:
-            # the harness turns them off for speed; production keeps them on
-            with s.postgres.connect() as c:
-                for setting in ("fsync = on", "synchronous_commit = on", "full_page_writes = on"):
-                    c.execute(f"ALTER SYSTEM SET {setting}")
-                c.execute("SELECT pg_reload_conf()")
+            bench_pgc.durable(s.postgres)
         if STATEMENTS:
             with s.postgres.connect() as c:
                 c.execute("ALTER SYSTEM SET shared_preload_libraries = pg_chameleon_rs, pg_stat_statements")

@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import oracle  # noqa: E402
 from harness import Servers  # noqa: E402
+import bench_pgc  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_KEYLESS_ROWS", "100000"))
 SECONDS = float(os.environ.get("BENCH_KEYLESS_SECONDS", "30"))
@@ -168,10 +169,7 @@ def _replay_cpu(pg):
 def main():
     servers = Servers(SCRATCH, MYSQL_PORT, PG_PORT).start()
     try:
-        with servers.postgres.connect() as c:
-            for s in ["fsync = on", "synchronous_commit = on", "full_page_writes = on"]:
-                c.execute(f"ALTER SYSTEM SET {s}")
-            c.execute("SELECT pg_reload_conf()")
+        bench_pgc.durable(servers.postgres)
         results = []
         for index in (True, False):
             db = servers.postgres.create_database("kbench_index" if index else "kbench_noindex")

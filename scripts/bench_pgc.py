@@ -428,6 +428,15 @@ def process_cpu(pid):
         return 0.0
 
 
+def durable(postgres):
+    """Turns PostgreSQL's fsync, synchronous_commit and full_page_writes back on (the harness
+    turns them off for speed; production keeps them on)."""
+    with postgres.connect() as c:
+        for setting in ("fsync = on", "synchronous_commit = on", "full_page_writes = on"):
+            c.execute(f"ALTER SYSTEM SET {setting}")
+        c.execute("SELECT pg_reload_conf()")
+
+
 def wal_lsn(pg):
     return pg.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
 

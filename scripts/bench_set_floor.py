@@ -11,10 +11,10 @@ no log to read, no decoding, no net-change fold, no catalogue statements. The ba
 time per row event (from /proc) is the floor under replay's cost per event; its inverse is the
 most row events per second one backend could replay this drain at.
 
-Sizes from the environment: BENCH_TABLES (4), BENCH_ROWS (500000), BENCH_BACKLOG (1000000),
-BENCH_BATCH_SIZE (10000), BENCH_BUFFERS_MB (2048), BENCH_PG_PORT (25493),
-CHAMELEON_BENCH_SCRATCH (/tmp/pg_chameleon_rs-bench-floor). Prints numbers; asserts only that
-every statement touched the rows it names.
+Sizes and port as scripts/bench.py reads them: BENCH_TABLES (4), BENCH_ROWS (500000),
+BENCH_BACKLOG (1000000), BENCH_BATCH_SIZE (10000), BENCH_BUFFERS_MB (2048), BENCH_PG_PORT
+(25492); CHAMELEON_BENCH_SCRATCH (/tmp/pg_chameleon_rs-bench-floor). Prints numbers; asserts
+only that every statement touched the rows it names.
 """
 import os
 import shutil
@@ -23,14 +23,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+import bench  # noqa: E402
+import bench_pgc  # noqa: E402
 from harness import Postgres  # noqa: E402
 
-TABLES = int(os.environ.get("BENCH_TABLES", "4"))
-ROWS = int(os.environ.get("BENCH_ROWS", "500000"))
-BACKLOG = int(os.environ.get("BENCH_BACKLOG", "1000000"))
-BATCH = int(os.environ.get("BENCH_BATCH_SIZE", "10000"))
-BUFFERS_MB = int(os.environ.get("BENCH_BUFFERS_MB", "2048"))
-PORT = int(os.environ.get("BENCH_PG_PORT", "25493"))
+TABLES, ROWS, BACKLOG, BATCH = bench.TABLES, bench.ROWS, bench.BACKLOG, bench.BATCH_SIZE
 SCRATCH = os.environ.get("CHAMELEON_BENCH_SCRATCH", "/tmp/pg_chameleon_rs-bench-floor")
 
 COLS = [("id", "integer"), ("k", "integer"), ("c", "character(120)"), ("pad", "character(60)")]
@@ -50,30 +47,14 @@ def statements(t):
     return insert, update
 
 
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main():
-    pg = Postgres(SCRATCH, PORT, shared_buffers=f"{BUFFERS_MB}MB")
+    pg = Postgres(SCRATCH, bench.PG_PORT, shared_buffers=f"{bench.BUFFERS_MB}MB")
     try:
         pg.start()
-        with pg.connect() as c:
-            for setting in ("fsync = on", "synchronous_commit = on", "full_page_writes = on"):
-                c.execute(f"ALTER SYSTEM SET {setting}")
-            c.execute("SELECT pg_reload_conf()")
-            c.execute("CREATE DATABASE floor")
+        bench_pgc.durable(pg)
+        pg.create_database("floor")
         db = pg.connect("floor")
-        db.execute("CREATE SCHEMA sbtest")
-        for t in range(1, TABLES + 1):
-            db.execute(f"CREATE TABLE sbtest.sbtest{t} (id integer NOT NULL PRIMARY KEY, k integer NOT NULL DEFAULT 0,"
-                       " c character(120) NOT NULL DEFAULT '', pad character(60) NOT NULL DEFAULT '')")
-            db.execute(f"INSERT INTO sbtest.sbtest{t} SELECT g, (g::bigint * 7919) % {ROWS}, lpad(g::text, 11, '0') "
-                       f"|| '-' || repeat(substr(md5(g::text), 1, 11), 9), repeat(substr(md5((g + 1)::text), 1, 11), 5) "
-                       f"FROM generate_series(1, {ROWS}) g")
-            db.execute(f"CREATE INDEX k_{t} ON sbtest.sbtest{t} (k)")
-        db.execute("VACUUM ANALYZE")
+        bench.pg_sbtest(db, "sbtest")
         db.execute("CHECKPOINT")
         db.close()
         db = pg.connect("floor", autocommit=False)
@@ -83,7 +64,7 @@ def main():
         c_val, pad_val = "c" * 120, "p" * 60
         next_id = {t: ROWS * 10 for t in range(1, TABLES + 1)}
         bumps = {}
-        cpu0, t0, done, rows = cpu_seconds(pid), time.time(), 0, 0
+        cpu0, t0, done, rows = bench_pgc.process_cpu(pid), time.time(), 0, 0
         while done < BACKLOG:
             # one batch: its source transactions folded per table, as replay's net change
             updates = {t: {} for t in plans}
@@ -112,7 +93,7 @@ def main():
                     assert cur.rowcount == len(inserts[t][0])
                     rows += len(inserts[t][0])
             db.commit()
-        wall, cpu = time.time() - t0, cpu_seconds(pid) - cpu0
+        wall, cpu = time.time() - t0, bench_pgc.process_cpu(pid) - cpu0
         db.close()
         per_event = cpu / BACKLOG * 1e6
         print(f"set statements alone, one backend: {BACKLOG:,} row events ({rows:,} rows after the per-batch fold) "
