@@ -28,7 +28,17 @@ use pgrx::bgworkers::{BackgroundWorkerStatus, DynamicBackgroundWorker};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The pids of the leader's helpers, for `end_helpers` (also when the leader exits on FATAL,
+/// from its exit callback).
+static HELPER_PIDS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static EXIT_HOOK: AtomicBool = AtomicBool::new(false);
+
+/// How long a stopping leader waits for its helpers to be gone.
+const HELPERS_STOP_WAIT: Duration = Duration::from_secs(30);
 
 /// What one claim of a batch came to.
 enum Step {
@@ -76,15 +86,21 @@ fn step(replayer: &mut Replayer, passed: &[i64]) -> Step {
     }
 }
 
+/// The longest round of the leader.
+const ROUND: Duration = Duration::from_secs(1);
+
 /// How long a worker waits after an earlier batch was not ready.
 const NOT_YET_WAIT: Duration = Duration::from_millis(5);
 
-/// One round of the leader: applies batches, with its helpers, until none is free; returns
-/// the row events it applied (at least 1 per batch). A batch that failed is applied again in
-/// turn by `replay_one`, whose error (an `exit` under `on_error_replay`) is returned.
+/// One round of the leader: applies batches, with its helpers, until none is free or
+/// `ROUND` has passed (the replay worker then runs its maintenance and starts a helper that
+/// ended); returns the row events it applied (at least 1 per batch). A batch that failed is
+/// applied again in turn by `replay_one`, whose error (an `exit` under `on_error_replay`) is
+/// returned.
 pub fn leader_round(replayer: &mut Replayer, source_id: i32, options: &SourceOptions) -> Result<i64> {
     let mut total = 0;
-    while !shutdown_requested() {
+    let started = Instant::now();
+    while !shutdown_requested() && started.elapsed() < ROUND {
         match step(replayer, &[]) {
             Step::Idle => break,
             Step::Applied(n) => total += n.max(1),
@@ -137,10 +153,21 @@ impl Helpers {
             return;
         }
         self.last_start = Some(Instant::now());
+        if !EXIT_HOOK.swap(true, Ordering::SeqCst) {
+            // a leader ending in any way (stop_replica's SIGTERM ends it at once, with FATAL)
+            // ends its helpers first: none applies a batch after the source is stopped
+            unsafe { pg_sys::before_shmem_exit(Some(end_helpers_at_exit), pg_sys::Datum::from(0usize)) };
+        }
         let leader = unsafe { pg_sys::MyProcPid };
         while self.running.len() < self.wanted {
             match super::start_replay_helper(self.source_id, leader, &self.source_name, &self.database) {
-                Ok(w) => self.running.push(w.handle),
+                Ok(w) => {
+                    if let Ok(mut pids) = HELPER_PIDS.lock() {
+                        pids.retain(|&p| backend_alive(p));
+                        pids.push(w.pid);
+                    }
+                    self.running.push(w.handle);
+                }
                 Err(e) => {
                     log!(
                         "pg_chameleon_rs: source \"{}\" is replayed by {} workers, not {}: {e}",
@@ -156,10 +183,29 @@ impl Helpers {
 
     /// Terminates the helpers and waits until they are gone.
     pub fn stop(self) {
-        for h in self.running {
-            let _ = h.terminate().wait_for_shutdown();
-        }
+        end_helpers();
     }
+}
+
+/// Terminates the leader's helpers (SIGTERM: one applying a batch rolls it back) and waits
+/// until they are gone (at most `HELPERS_STOP_WAIT`).
+fn end_helpers() {
+    let pids: Vec<i32> = match HELPER_PIDS.lock() {
+        Ok(mut p) => std::mem::take(&mut *p),
+        Err(_) => return,
+    };
+    let alive: Vec<i32> = pids.into_iter().filter(|&p| backend_alive(p)).collect();
+    for &pid in &alive {
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    let since = Instant::now();
+    while alive.iter().any(|&p| backend_alive(p)) && since.elapsed() < HELPERS_STOP_WAIT {
+        unsafe { pg_sys::pg_usleep(10_000) };
+    }
+}
+
+unsafe extern "C-unwind" fn end_helpers_at_exit(_code: std::os::raw::c_int, _arg: pg_sys::Datum) {
+    end_helpers();
 }
 
 /// The argument of a helper: its source and its leader's pid.

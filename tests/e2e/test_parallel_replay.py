@@ -119,6 +119,18 @@ def test_two_workers_leave_the_destination_equal_under_overlapping_changes_and_d
     drain_watching(ctx)
     oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
     assert ctx.sql("SELECT message FROM chameleon.errors") == []
+    # stopped in the middle of a backlog: the helpers are gone when stop_replica returns
+    overlapping_load(ctx, rng, 600, 30000)
+    time.sleep(1)
+    assert helper_pids(ctx)
+    assert ctx.one("SELECT chameleon.stop_replica('src')") == "stopped"
+    assert helper_pids(ctx) == []
+    replayed = ctx.one("SELECT count(*) FROM sch_chameleon.t_replica_batch WHERE b_replayed")
+    time.sleep(0.5)
+    assert ctx.one("SELECT count(*) FROM sch_chameleon.t_replica_batch WHERE b_replayed") == replayed
+    ctx.one("SELECT chameleon.start_replica('src')")
+    drain_watching(ctx)
+    oracle.assert_same_schema(ctx.my, ctx.pg, ctx.my_schema, ctx.pg_schema, ALL)
 
 
 def test_a_failing_batch_stops_every_later_one_and_is_reported_at_its_event(ctx):
