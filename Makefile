@@ -79,13 +79,12 @@ pgtest: setup
 
 # Tier 3: end to end, real MariaDB and real PostgreSQL with the extension (release build), on
 # E2E_WORKERS pytest-xdist workers (a file's tests stay on one worker; each worker has its own
-# servers), then once more with every source replayed by two workers (`replay_workers`), then
-# the upgrade test alone: it swaps the installed library every worker's PostgreSQL loads.
+# servers), then the upgrade test alone: it swaps the installed library every worker's
+# PostgreSQL loads.
 E2E_WORKERS ?= 2
 PYTEST = CHAMELEON_PREV_VERSION=$(PREV_VERSION) CHAMELEON_PREV_DIR=$(PREV_DIR) $(VENV)/bin/pytest -v
 e2e: prev install
 	$(PYTEST) -n $(E2E_WORKERS) --dist loadfile -m "not upgrade" tests/e2e
-	CHAMELEON_TEST_REPLAY_WORKERS=2 $(PYTEST) -n $(E2E_WORKERS) --dist loadfile -m "not upgrade" tests/e2e
 	$(PYTEST) -m upgrade tests/e2e
 
 # The end-to-end smoke set (tests marked smoke: copy, change capture through kill -9 of a

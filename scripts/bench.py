@@ -37,7 +37,7 @@ BENCH_WIDE_ROWS, BENCH_COPY_ROUNDS (default 1); BENCH_ONLY or BENCH_SCENARIOS (c
 default copy,limit,drain,keepup; drain and keepup copy first, unmeasured, when copy is not named);
 BENCH_TOOLS (default ours,pgc); BENCH_OPTIONS (a JSON object of further source options of ours,
 e.g. '{"batch_delay_ms": 200}'); BENCH_COPY_WORKERS (default 2), BENCH_SPLIT_ROWS (ours'
-copy_split_rows); BENCH_BATCH_SIZE (replica_batch_size of both, default 10000); BENCH_REPLAY_WORKERS (ours' replay_workers, default 2);
+copy_split_rows); BENCH_BATCH_SIZE (replica_batch_size of both, default 10000);
 BENCH_BUFFERS_MB (InnoDB buffer pool and shared_buffers, default 2048); BENCH_MYSQL_PORT / BENCH_PG_PORT (default 23396 / 25492), CHAMELEON_BENCH_SCRATCH;
 BENCH_DURABLE (default 1: PostgreSQL's fsync, synchronous_commit and full_page_writes on, as
 production runs; 0: off, the test harness's settings, which hide the cost of every commit);
@@ -78,14 +78,12 @@ TYPES_ROWS = int(os.environ.get("BENCH_TYPES_ROWS", "200000"))
 COPY_WORKERS = int(os.environ.get("BENCH_COPY_WORKERS", "2"))
 SPLIT_ROWS = os.environ.get("BENCH_SPLIT_ROWS")
 BATCH_SIZE = int(os.environ.get("BENCH_BATCH_SIZE", "10000"))
-# ours' replay_workers: one per core of this 2-core machine (BENCH_REPLAY_WORKERS=1: one backend)
-REPLAY_WORKERS = int(os.environ.get("BENCH_REPLAY_WORKERS", "2"))
 KEEPUP_CPU_TARGET = 0.0235  # CPU s per 1k row events during keep-up
 # InnoDB buffer pool and PostgreSQL shared_buffers, each (the tests' 256 MB is smaller than the
 # data set: both servers would spend the keep-up and drain phases moving pages)
 BUFFERS_MB = int(os.environ.get("BENCH_BUFFERS_MB", "2048"))
 COPY_OPTIONS = json.dumps({"copy_workers": COPY_WORKERS, "replica_batch_size": BATCH_SIZE, "sleep_loop": 1,
-                           "copy_max_memory": 64, "replay_workers": REPLAY_WORKERS,
+                           "copy_max_memory": 64,
                            **({"copy_split_rows": int(SPLIT_ROWS)} if SPLIT_ROWS else {}),
                            **json.loads(os.environ.get("BENCH_OPTIONS") or "{}")})
 SCENARIOS = set((os.environ.get("BENCH_ONLY") or os.environ.get("BENCH_SCENARIOS")
@@ -902,8 +900,7 @@ def main():
                   f"servers: InnoDB buffer pool and PostgreSQL shared_buffers {BUFFERS_MB} MB each; PostgreSQL "
                   + ("fsync, synchronous_commit and full_page_writes on (as production runs; both tools)" if DURABLE
                      else "fsync, synchronous_commit and full_page_writes off (the test harness's settings, both tools)"),
-                  f"ours: copy_workers {COPY_WORKERS}, replica_batch_size {BATCH_SIZE}, "
-                  f"replay_workers {json.loads(COPY_OPTIONS)['replay_workers']}"]
+                  f"ours: copy_workers {COPY_WORKERS}, replica_batch_size {BATCH_SIZE}"]
         pg_any.close()
         rows_total = TABLES * ROWS
         measured = {}
@@ -1037,11 +1034,9 @@ def main():
                                 + (f"; pg_chameleon {BACKLOG / drain['pgc'].seconds:,.0f} events/s "
                                    f"({pgc.stages(drain['pgc'].t0, BACKLOG)})" if pgc else "")
                                 + f"; in-backend apply {apply_rate:,.0f} row changes/s. The slower stage bounds "
-                                f"the drain; reading and storing run ahead, so replay bounds it: "
-                                f"{json.loads(COPY_OPTIONS)['replay_workers']} backend(s) (`replay_workers`) apply the "
-                                f"batches, each whole in one transaction, committing in batch order (contracts 1 and 2), as "
-                                f"each table's net change in set statements, sharing this machine's 2 cores with the "
-                                f"read worker and MariaDB while it reads; `scripts/bench_set_floor.py` measures what "
+                                f"the drain; reading and storing run ahead, so replay bounds it: one backend applies the "
+                                f"batches in order, each whole in one transaction (contracts 1 and 2), as each "
+                                f"table's net change in set statements; `scripts/bench_set_floor.py` measures what "
                                 f"those statements alone cost one backend. "
                                 f"At reduced sizes fixed costs (worker start, pg_chameleon's 1 s sleep_loop) "
                                 f"weigh more. A `perf` profile: `BENCH_PERF=drain`.")

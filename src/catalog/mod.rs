@@ -86,7 +86,6 @@ pub const INT4_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltIn
 pub const INT8_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::INT8OID);
 pub const TEXT_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
 pub const TEXT_ARRAY_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::TEXTARRAYOID);
-pub const INT8_ARRAY_OID: pgrx::pg_sys::PgOid = pgrx::pg_sys::PgOid::BuiltIn(PgBuiltInOids::INT8ARRAYOID);
 
 /// A statement prepared once and kept for the life of the backend (`SPI_keepplan`): replay's
 /// row and set plans. `mutating`: it writes (run with `update`), else it only reads.

@@ -23,7 +23,6 @@ pub mod mapping;
 pub mod mysql_source;
 pub mod netchange;
 pub mod options;
-pub mod overlap;
 pub mod position;
 pub mod ranges;
 pub mod reader;

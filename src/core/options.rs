@@ -154,9 +154,6 @@ pub struct SourceOptions {
     /// Tables a verification run (`verify_tables`) compares at the same time, each by its own
     /// background worker.
     pub verify_workers: usize,
-    /// Replay workers of the source: its replay worker and `replay_workers - 1` helpers that
-    /// apply the next batches alongside it, committing in batch order.
-    pub replay_workers: usize,
     /// Megabytes of rows in flight between MySQL and PostgreSQL per copy worker (a single row
     /// larger than that still passes, alone).
     pub copy_max_memory: usize,
@@ -215,7 +212,6 @@ impl Default for SourceOptions {
             type_override: vec![],
             copy_workers: 2,
             verify_workers: 2,
-            replay_workers: 1,
             copy_max_memory: 64,
             zero_dates: ZeroDates::Discard,
             foreign_keys: ForeignKeys::Record,
@@ -249,7 +245,6 @@ pub const KNOWN_KEYS: &[&str] = &[
     "type_override",
     "copy_workers",
     "verify_workers",
-    "replay_workers",
     "copy_max_memory",
     "zero_dates",
     "foreign_keys",
@@ -484,7 +479,6 @@ impl SourceOptions {
                 "type_override" => o.type_override = type_overrides(v)?,
                 "copy_workers" => o.copy_workers = as_uint(key, v, 1, 64)? as usize,
                 "verify_workers" => o.verify_workers = as_uint(key, v, 1, 64)? as usize,
-                "replay_workers" => o.replay_workers = as_uint(key, v, 1, 8)? as usize,
                 "copy_max_memory" => o.copy_max_memory = as_uint(key, v, 4, 65_536)? as usize,
                 "batch_max_memory" => o.batch_max_memory = as_uint(key, v, 1, 256)? as usize,
                 "zero_dates" => {
@@ -584,12 +578,11 @@ mod tests {
         let o = SourceOptions::from_json(&json!({
             "my_server_id": 77, "replica_batch_size": "500", "sleep_loop": 0.5,
             "on_error_replay": "continue", "limit_tables": ["shop.a"], "skip_tables": "shop.b",
-            "batch_delay_ms": 0, "batch_max_memory": "2", "verify_workers": 3, "replay_workers": 2
+            "batch_delay_ms": 0, "batch_max_memory": "2", "verify_workers": 3
         }))
         .unwrap();
         assert_eq!(o.batch_delay_ms, 0);
         assert_eq!(o.verify_workers, 3);
-        assert_eq!(o.replay_workers, 2);
         assert_eq!(o.batch_max_bytes(), 2 << 20);
         assert_eq!(o.my_server_id, 77);
         assert_eq!(o.replica_batch_size, 500);
@@ -631,8 +624,6 @@ mod tests {
             (json!({"batch_delay_ms": -5}), "batch_delay_ms"),
             (json!({"copy_workers": 0}), "copy_workers"),
             (json!({"verify_workers": 0}), "verify_workers"),
-            (json!({"replay_workers": 0}), "replay_workers"),
-            (json!({"replay_workers": 9}), "replay_workers"),
             (json!({"copy_max_memory": 1}), "copy_max_memory"),
             (json!({"batch_max_memory": 0}), "batch_max_memory"),
             (json!({"batch_max_memory": 257}), "batch_max_memory"),

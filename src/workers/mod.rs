@@ -9,7 +9,6 @@
 //! - `read`: the per-source read worker: binlog reader thread + batch writer.
 //! - `batch_writer`: stores whole source transactions with the read position.
 //! - `replay`: the per-source replay worker, applying stored batches to the destination.
-//! - `replay_helpers`: replay by several workers of one source, committing in batch order.
 //! - `launcher`: with preload, restarts the workers of sources that should be running.
 //! - `txn`: transactions, error catching and sleeping in a backend.
 //! - `verify`: the verification worker of `verify_tables`.
@@ -27,7 +26,6 @@ pub mod maintenance;
 pub mod read;
 pub mod refresh;
 pub mod replay;
-pub mod replay_helpers;
 pub mod start_position;
 pub mod txn;
 pub mod verify;
@@ -44,7 +42,6 @@ pub enum WorkerRole {
     Copy,
     Read,
     Replay,
-    ReplayHelper,
     Verify,
 }
 
@@ -55,7 +52,6 @@ impl WorkerRole {
             WorkerRole::Copy => "pg_chameleon_rs_copy_main",
             WorkerRole::Read => "pg_chameleon_rs_read_main",
             WorkerRole::Replay => "pg_chameleon_rs_replay_main",
-            WorkerRole::ReplayHelper => "pg_chameleon_rs_replay_helper_main",
             WorkerRole::Verify => "pg_chameleon_rs_verify_main",
         }
     }
@@ -65,7 +61,6 @@ impl WorkerRole {
             WorkerRole::Copy => "copy",
             WorkerRole::Read => "read",
             WorkerRole::Replay => "replay",
-            WorkerRole::ReplayHelper => "replay helper",
             WorkerRole::Verify => "verify",
         }
     }
@@ -95,23 +90,6 @@ pub fn start_copy_worker(source_id: i32, slot: i32, source_name: &str, database:
         WorkerRole::Copy,
         &format!("pg_chameleon_rs copy {slot} {source_name}"),
         arg.into_datum(),
-        source_name,
-        database,
-    )
-}
-
-/// Starts a replay helper of `source_id` for its replay worker `leader_pid`
-/// (`replay_helpers`).
-pub fn start_replay_helper(
-    source_id: i32,
-    leader_pid: i32,
-    source_name: &str,
-    database: &str,
-) -> Result<StartedWorker> {
-    launch(
-        WorkerRole::ReplayHelper,
-        &format!("pg_chameleon_rs replay helper {source_name}"),
-        replay_helpers::helper_arg(source_id, leader_pid).into_datum(),
         source_name,
         database,
     )

@@ -14,12 +14,11 @@
 //! replayer remembers which event it was applying (cheaply: ids and offsets, no copies per
 //! row) and `failure_point()` turns that into table, binlog position and statement.
 
-use crate::catalog::{self, TableRow, INT4_OID, INT8_ARRAY_OID, INT8_OID, TEXT_ARRAY_OID, TEXT_OID};
+use crate::catalog::{self, TableRow, INT4_OID, INT8_OID, TEXT_ARRAY_OID, TEXT_OID};
 use crate::core::change::{DdlEvent, Op};
 use crate::core::error::{is_transient_sqlstate, retry_backoff_ms};
 use crate::core::netchange::{Change, NetChange, Reducer, WouldFail};
 use crate::core::options::{OnErrorReplay, SkipEvents, SourceOptions};
-use crate::core::overlap::{self, RowId, Touches};
 use crate::core::position::{after_consistent_point, BinlogPosition};
 use crate::core::rowcodec;
 use crate::core::setsql;
@@ -28,7 +27,6 @@ use crate::core::state::{SourceStatus, TableState};
 use crate::error::{ChameleonError, Result};
 use crate::workers::ddl_apply;
 use crate::workers::full_row::FullRowPlans;
-use crate::workers::replay_helpers::{leader_round, Helpers};
 use crate::workers::txn::{abandonable, backend_sleep, in_subtransaction, in_transaction, shutdown_requested};
 use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
@@ -610,70 +608,52 @@ impl Replayer {
     /// Applies one batch and marks it replayed, in the caller's transaction.
     /// Returns the number of row events applied (skipped ones not counted).
     pub fn apply_batch(&mut self, batch_id: i64) -> Result<i64> {
-        Ok(self.apply_batch_in_turn(batch_id, false)?.unwrap_or(0))
-    }
-
-    /// As `apply_batch`; with `after_earlier` (replay by several workers) it first waits until
-    /// every earlier batch of the source is replayed, and returns None, having applied
-    /// nothing, when one is not (its worker rolled it back): the caller rolls back and tries
-    /// again later.
-    pub fn apply_batch_in_turn(&mut self, batch_id: i64, after_earlier: bool) -> Result<Option<i64>> {
         // Lock the batch: a concurrent replay (the worker and chameleon.replay()) waits here
         // and then sees it replayed, so no batch is ever applied twice.
-        let Some((slot, end)) = self.lock_batch(batch_id)? else { return Ok(Some(0)) };
-        if after_earlier && !self.earlier_replayed(batch_id)? {
-            return Ok(None);
-        }
-        self.prepare_batch()?;
-        let label = format!("batch {batch_id}");
-        let (mut applied, mut after) = (0i64, -1i32);
-        loop {
-            let events = batch_chunk(batch_id, slot, after)?;
-            let Some(last) = events.last() else { break };
-            after = last.event;
-            applied += self.apply_chunk(&events, &label)?;
-        }
-        self.finish_batch(batch_id, end.as_ref())?;
-        Ok(Some(applied))
-    }
-
-    /// Locks a batch row (FOR UPDATE); its log slot and end position, or None when it is
-    /// gone or already replayed.
-    fn lock_batch(&self, batch_id: i64) -> Result<Option<(i16, Option<BinlogPosition>)>> {
-        catalog::run_kept(
+        let (already, slot, end): (Option<bool>, i16, Option<BinlogPosition>) = catalog::run_kept(
             "SELECT b_replayed, i_log_slot, t_binlog_name, i_binlog_position FROM sch_chameleon.t_replica_batch \
              WHERE i_id_batch = $1 FOR UPDATE",
             &[INT8_OID],
             &[batch_id.into()],
             |t| {
                 if t.is_empty() {
-                    return Ok(None);
+                    return Ok((None, 0, None));
                 }
                 let row = t.first();
-                if row.get::<bool>(1)? != Some(false) {
-                    return Ok(None);
-                }
-                Ok(Some((row.get(2)?.unwrap_or_default(), end_of(row.get(3)?, row.get(4)?))))
+                let end = match (row.get::<String>(3)?, row.get::<i64>(4)?) {
+                    (Some(file), Some(pos)) => Some(BinlogPosition::new(file, pos as u64)),
+                    _ => None,
+                };
+                Ok((row.get(1)?, row.get(2)?.unwrap_or_default(), end))
             },
-        )
-    }
-
-    /// What every batch needs before its events: the replay lock (a table sync finishing, its
-    /// catch-up, goes first), then a current table cache.
-    fn prepare_batch(&mut self) -> Result<()> {
+        )?;
+        if already != Some(false) {
+            return Ok(0);
+        }
+        // a table sync finishing (catch-up) goes first; then the table cache must be current
         catalog::replay_lock(self.source_id, false)?;
         if catalog::table_generation(self.source_id)? != self.generation {
             self.reload_tables()?;
         }
-        self.read_ordered_tables()
-    }
-
-    /// The consistent points the batch reaches are cleared, and the batch marked replayed
-    /// with the source's last replayed time, in one statement.
-    fn finish_batch(&mut self, batch_id: i64, end: Option<&BinlogPosition>) -> Result<()> {
-        if let Some(end) = end {
+        self.read_ordered_tables()?;
+        let label = format!("batch {batch_id}");
+        let (mut applied, mut after) = (0i64, -1i32);
+        loop {
+            let events = load_events(
+                "SELECT i_id_batch, i_id_event, i_events, b_events, t_binlog_name, i_binlog_position \
+                   FROM sch_chameleon.t_log_replica \
+                  WHERE i_id_batch = $1 AND i_log_slot = $2 AND i_id_event > $3 ORDER BY i_id_event LIMIT $4",
+                &[batch_id.into(), slot.into(), after.into(), CHUNKS_READ.into()],
+                None,
+            )?;
+            let Some(last) = events.last() else { break };
+            after = last.event;
+            applied += self.apply_chunk(&events, &label)?;
+        }
+        if let Some(end) = &end {
             self.forget_points_passed(end)?;
         }
+        // the replayed mark and the source's last replayed time, in one statement
         catalog::run_kept(
             "WITH b AS (UPDATE sch_chameleon.t_replica_batch SET b_replayed = true, ts_replayed = clock_timestamp() \
                          WHERE i_id_batch = $1 RETURNING i_id_source, ts_source) \
@@ -684,225 +664,9 @@ impl Replayer {
             &[INT8_OID],
             &[batch_id.into()],
             |_| Ok(()),
-        )
-    }
-
-    /// Replay by several workers: takes the source's first pending batch that no other worker
-    /// holds (FOR UPDATE SKIP LOCKED), leaving out `passed` (batches this worker gave up;
-    /// another takes them). None when there is none.
-    pub fn claim_batch(&self, passed: &[i64]) -> Result<Option<Claimed>> {
-        let claimed = catalog::run_kept(
-            "SELECT i_id_batch, i_log_slot, t_binlog_name, i_binlog_position, b_has_ddl \
-               FROM sch_chameleon.t_replica_batch \
-              WHERE i_id_source = $1 AND NOT b_replayed AND NOT b_open AND i_id_batch <> ALL ($2) \
-              ORDER BY i_id_batch LIMIT 1 FOR UPDATE SKIP LOCKED",
-            &[INT4_OID, INT8_ARRAY_OID],
-            &[self.source_id.into(), passed.to_vec().into()],
-            |t| {
-                if t.is_empty() {
-                    return Ok(None);
-                }
-                let row = t.first();
-                Ok(Some(Claimed {
-                    id: row.get(1)?.unwrap_or_default(),
-                    slot: row.get(2)?.unwrap_or_default(),
-                    end: end_of(row.get(3)?, row.get(4)?),
-                    has_ddl: row.get(5)?.unwrap_or(true),
-                    earlier: Vec::new(),
-                }))
-            },
         )?;
-        let Some(mut c) = claimed else { return Ok(None) };
-        c.earlier = catalog::run_kept(
-            "SELECT i_id_batch, i_log_slot, i_events, b_has_ddl FROM sch_chameleon.t_replica_batch \
-              WHERE i_id_source = $1 AND i_id_batch < $2 AND NOT b_replayed AND NOT b_open ORDER BY i_id_batch",
-            &[INT4_OID, INT8_OID],
-            &[self.source_id.into(), c.id.into()],
-            |t| {
-                let mut out = Vec::new();
-                for row in t {
-                    out.push(Earlier {
-                        id: row.get(1)?.unwrap_or_default(),
-                        slot: row.get(2)?.unwrap_or_default(),
-                        events: row.get(3)?.unwrap_or_default(),
-                        has_ddl: row.get(4)?.unwrap_or(true),
-                    });
-                }
-                Ok(out)
-            },
-        )?;
-        Ok(Some(c))
+        Ok(applied)
     }
-
-    /// Whether every earlier batch that is not replayed is being applied by a worker now
-    /// (its row locked); false when one waits for a worker (its worker rolled it back): this
-    /// one has to wait for it anyway.
-    pub fn earlier_all_held(&self, batch_id: i64) -> Result<bool> {
-        catalog::run_kept(
-            "SELECT count(*) FROM (SELECT 1 FROM sch_chameleon.t_replica_batch \
-              WHERE i_id_source = $1 AND i_id_batch < $2 AND NOT b_replayed AND NOT b_open FOR SHARE SKIP LOCKED) w",
-            &[INT4_OID, INT8_OID],
-            &[self.source_id.into(), batch_id.into()],
-            |t| Ok(t.first().get_one::<i64>()?.unwrap_or_default() == 0),
-        )
-    }
-
-    /// Waits until every earlier batch of the source that its worker is applying is committed
-    /// (a row lock wait, which PostgreSQL's deadlock detector sees); true when all of them are
-    /// then replayed, false when one is not (rolled back: this batch must not commit before
-    /// it). Commits in batch order are what keeps replay by several workers to contract 2.
-    fn earlier_replayed(&self, batch_id: i64) -> Result<bool> {
-        catalog::run_kept(
-            "SELECT count(*) FROM (SELECT 1 FROM sch_chameleon.t_replica_batch \
-              WHERE i_id_source = $1 AND i_id_batch < $2 AND NOT b_replayed AND NOT b_open FOR SHARE) w",
-            &[INT4_OID, INT8_OID],
-            &[self.source_id.into(), batch_id.into()],
-            |t| Ok(t.first().get_one::<i64>()?.unwrap_or_default() == 0),
-        )
-    }
-
-    /// Applies a claimed batch while the earlier ones are still being applied by other
-    /// workers (`core::overlap`): the events of each chunk that touch no row the earlier
-    /// batches touch are applied at once as sets; at the first event that must wait, the
-    /// worker waits until the earlier batches are committed and applies the rest as
-    /// `apply_batch` does. The batch is marked replayed only after them. None when an earlier
-    /// batch was rolled back (the caller rolls back too). Any error here may come from the
-    /// overlap: the caller applies the batch again in turn, where an error is the event's own.
-    /// A batch holding DDL, or after one, or after more than `MAX_OVERLAPPED_EVENTS` events
-    /// being applied, waits first.
-    pub fn apply_claimed(&mut self, c: &Claimed) -> Result<Option<i64>> {
-        let earlier_events: i64 = c.earlier.iter().map(|e| e.events as i64).sum();
-        if c.earlier.is_empty()
-            || c.has_ddl
-            || c.earlier.iter().any(|e| e.has_ddl)
-            || earlier_events > MAX_OVERLAPPED_EVENTS
-        {
-            return self.apply_batch_in_turn(c.id, !c.earlier.is_empty());
-        }
-        self.prepare_batch()?;
-        let busy = self.rows_touched(&c.earlier)?;
-        let label = format!("batch {}", c.id);
-        let (mut applied, mut after, mut waited, mut at_once) = (0i64, -1i32, false, 0usize);
-        loop {
-            let events = batch_chunk(c.id, c.slot, after)?;
-            let Some(last) = events.last() else { break };
-            after = last.event;
-            if waited {
-                applied += self.apply_chunk(&events, &label)?;
-                continue;
-            }
-            let touches: Vec<Touches> = events.iter().map(|ev| self.touches(ev)).collect();
-            let (mut now, mut later) = (Vec::new(), Vec::new());
-            for (ev, wait) in events.into_iter().zip(overlap::must_wait(&touches, &busy)) {
-                if wait {
-                    later.push(ev)
-                } else {
-                    now.push(ev)
-                }
-            }
-            if !now.is_empty() {
-                applied += self.apply_unit_as_sets(&now, &label)?;
-                at_once += now.len();
-            }
-            if !later.is_empty() {
-                if !self.earlier_replayed(c.id)? {
-                    return Ok(None);
-                }
-                waited = true;
-                applied += self.apply_chunk(&later, &label)?;
-            }
-        }
-        if !waited && !self.earlier_replayed(c.id)? {
-            return Ok(None);
-        }
-        self.finish_batch(c.id, c.end.as_ref())?;
-        debug1!(
-            "pg_chameleon_rs: {label} applied next to {} earlier batch(es): {at_once} row events at once, the rest after them",
-            c.earlier.len()
-        );
-        Ok(Some(applied))
-    }
-
-    /// The rows the events of these batches touch, in the tables that take sets (the events of
-    /// the others wait anyway: see `touches`).
-    fn rows_touched(&self, batches: &[Earlier]) -> Result<HashSet<RowId>> {
-        let mut rows = HashSet::new();
-        for b in batches {
-            let mut after = -1i32;
-            loop {
-                let events = batch_chunk(b.id, b.slot, after)?;
-                let Some(last) = events.last() else { break };
-                after = last.event;
-                for ev in &events {
-                    if let Touches::Rows(r) = self.touches(ev) {
-                        rows.extend(r);
-                    }
-                }
-            }
-        }
-        Ok(rows)
-    }
-
-    /// The rows an event touches (its old key, its new key), for `core::overlap`: Unknown for
-    /// a table that does not take sets (applied one by one, in order, after the earlier
-    /// batches), a DDL event, or an event that lacks its key or row.
-    fn touches(&self, ev: &Ev) -> Touches {
-        if ev.op == Op::Ddl || !self.takes_sets(ev.table_id) {
-            return Touches::Unknown;
-        }
-        let Some(key_at) = self.tables.get(&ev.table_id).map(TableRow::key_indexes) else {
-            return Touches::Unknown;
-        };
-        let old = ev.key.as_deref().map(rowcodec::decode).transpose().ok().flatten();
-        let row = ev.row.as_deref().map(rowcodec::decode).transpose().ok().flatten();
-        match change_of(ev.op, old, row, &key_at) {
-            Some(Change::Insert { key, .. }) => Touches::Rows(vec![overlap::row_id(ev.table_id, &key)]),
-            Some(Change::Update { old_key, key, .. }) => {
-                Touches::Rows(vec![overlap::row_id(ev.table_id, &old_key), overlap::row_id(ev.table_id, &key)])
-            }
-            Some(Change::Delete { old_key }) => Touches::Rows(vec![overlap::row_id(ev.table_id, &old_key)]),
-            None => Touches::Unknown,
-        }
-    }
-}
-
-/// The events of a batch after event `after`, `CHUNKS_READ` log chunks at a time.
-fn batch_chunk(batch_id: i64, slot: i16, after: i32) -> Result<Vec<Ev>> {
-    load_events(
-        "SELECT i_id_batch, i_id_event, i_events, b_events, t_binlog_name, i_binlog_position \
-           FROM sch_chameleon.t_log_replica \
-          WHERE i_id_batch = $1 AND i_log_slot = $2 AND i_id_event > $3 ORDER BY i_id_event LIMIT $4",
-        &[batch_id.into(), slot.into(), after.into(), CHUNKS_READ.into()],
-        None,
-    )
-}
-
-fn end_of(file: Option<String>, pos: Option<i64>) -> Option<BinlogPosition> {
-    match (file, pos) {
-        (Some(file), Some(pos)) => Some(BinlogPosition::new(file, pos as u64)),
-        _ => None,
-    }
-}
-
-/// Events of the earlier batches at most for `apply_claimed` to apply a batch next to them
-/// (their rows are held in memory): after more, it waits for them first.
-const MAX_OVERLAPPED_EVENTS: i64 = 100_000;
-
-/// A batch a replay worker took (`Replayer::claim_batch`), its row locked by the transaction.
-pub struct Claimed {
-    pub id: i64,
-    slot: i16,
-    end: Option<BinlogPosition>,
-    has_ddl: bool,
-    /// The earlier batches of the source not replayed yet (being applied by other workers).
-    pub earlier: Vec<Earlier>,
-}
-
-pub struct Earlier {
-    id: i64,
-    slot: i16,
-    events: i32,
-    has_ddl: bool,
 }
 
 /// The change one row event makes to its table's keys: the new key taken from the row (the
@@ -943,15 +707,6 @@ fn run_worker(source_id: i32) -> Result<()> {
     let source = in_transaction(|| catalog::source_by_id(source_id))?;
     crate::workers::set_application_name(&format!("pg_chameleon_rs replay {}", source.name));
     let options = source.options()?;
-    let database = in_transaction(catalog::current_database)?;
-    let mut helpers = Helpers::new(source_id, &source.name, &database, options.replay_workers - 1);
-    let outcome = replay_loop(source_id, &options, &mut helpers);
-    // a leader stopping, or failing, takes its helpers with it
-    helpers.stop();
-    outcome
-}
-
-fn replay_loop(source_id: i32, options: &SourceOptions, helpers: &mut Helpers) -> Result<()> {
     let mut replayer = Replayer::new(source_id, options.skip_events.clone());
     let idle = options.sleep_loop_duration().min(Duration::from_millis(50));
     let mut last_status_check = std::time::Instant::now();
@@ -969,12 +724,7 @@ fn replay_loop(source_id: i32, options: &SourceOptions, helpers: &mut Helpers) -
                 Err(e) => log!("pg_chameleon_rs: log maintenance failed (tried again later): {e}"),
             }
         }
-        let applied = if options.replay_workers > 1 {
-            helpers.keep();
-            leader_round(&mut replayer, source_id, options)?
-        } else {
-            replay_pending(&mut replayer, source_id, options)?
-        };
+        let applied = replay_pending(&mut replayer, source_id, &options)?;
         if applied == 0 {
             if last_status_check.elapsed() >= Duration::from_secs(1) {
                 last_status_check = std::time::Instant::now();
@@ -1001,91 +751,73 @@ pub fn replay_pending(replayer: &mut Replayer, source_id: i32, options: &SourceO
             return Ok(total);
         }
         for b in batches {
-            match replay_one(replayer, source_id, options, b.id, false)? {
-                Replayed::Applied(n) => total += n.max(1),
-                Replayed::Stopped | Replayed::NotYet => return Ok(total),
+            let mut attempt = 0u32;
+            loop {
+                match abandonable(|| in_transaction(|| replayer.apply_batch(b.id))) {
+                    Ok(n) => {
+                        total += n.max(1);
+                        break;
+                    }
+                    Err(e) => {
+                        let at = replayer.failure_point();
+                        let msg = match &at.table {
+                            Some(t) => format!("replay of {t} failed: {e}"),
+                            None => format!("replay failed: {e}"),
+                        };
+                        if let (true, Some(table_id), Some((batch, event))) =
+                            (too_large_for_postgres(&e.sqlstate()), at.table_id, at.event)
+                        {
+                            // a row PostgreSQL cannot store (a limit, not a divergence): kept
+                            // in discarded_rows as the copy keeps it, and the batch applied
+                            // again without it; the table now knowingly lacks that row
+                            let reason = format!("PostgreSQL refused the row: {e} (SQLSTATE {})", e.sqlstate());
+                            in_transaction(|| {
+                                catalog::discard_logged_row(
+                                    source_id,
+                                    table_id,
+                                    batch,
+                                    event,
+                                    at.position.as_ref(),
+                                    &reason,
+                                )
+                            })?;
+                            log!("pg_chameleon_rs: {msg}: the row is kept in discarded_rows and replay goes on");
+                            replayer.set_aside(batch, event);
+                            continue;
+                        }
+                        if is_transient_sqlstate(&e.sqlstate()) {
+                            attempt += 1;
+                            wait_before_retry(source_id, b.id, attempt, &msg, &at)?;
+                            if shutdown_requested() {
+                                return Ok(total);
+                            }
+                            continue;
+                        }
+                        in_transaction(|| {
+                            catalog::record_error(
+                                source_id,
+                                at.table_id,
+                                at.position.as_ref(),
+                                at.statement.as_deref(),
+                                Some(&e.sqlstate()),
+                                &msg,
+                            )
+                        })?;
+                        match (options.on_error_replay, at.table_id) {
+                            (OnErrorReplay::Continue, Some(tid)) => {
+                                // the generation moves: the retried batch reloads the tables
+                                in_transaction(|| catalog::disable_table(tid, &msg))?;
+                            }
+                            _ => {
+                                let pos = at.position.map(|p| format!(" at {p}")).unwrap_or_default();
+                                return Err(ChameleonError::state(format!("{msg}{pos}")));
+                            }
+                        }
+                    }
+                }
             }
             if shutdown_requested() {
                 return Ok(total);
-            }
-        }
-    }
-}
-
-/// How `replay_one` ended.
-pub enum Replayed {
-    /// Applied (this many row events), or found replayed already (0).
-    Applied(i64),
-    /// Shutdown was requested while it waited before a retry.
-    Stopped,
-    /// An earlier batch is not replayed (replay by several workers, `after_earlier`).
-    NotYet,
-}
-
-/// Replays one batch in its own transaction, retrying it until it is applied: a row
-/// PostgreSQL cannot store goes to discarded_rows, a transient error waits and retries, any
-/// other error is recorded and, with `on_error_replay = continue`, disables its table; with
-/// `exit` it is returned. `after_earlier`: as `apply_batch_in_turn`.
-pub fn replay_one(
-    replayer: &mut Replayer,
-    source_id: i32,
-    options: &SourceOptions,
-    batch_id: i64,
-    after_earlier: bool,
-) -> Result<Replayed> {
-    let mut attempt = 0u32;
-    loop {
-        match abandonable(|| in_transaction(|| replayer.apply_batch_in_turn(batch_id, after_earlier))) {
-            Ok(Some(n)) => return Ok(Replayed::Applied(n)),
-            Ok(None) => return Ok(Replayed::NotYet),
-            Err(e) => {
-                let at = replayer.failure_point();
-                let msg = match &at.table {
-                    Some(t) => format!("replay of {t} failed: {e}"),
-                    None => format!("replay failed: {e}"),
-                };
-                if let (true, Some(table_id), Some((batch, event))) =
-                    (too_large_for_postgres(&e.sqlstate()), at.table_id, at.event)
-                {
-                    // a row PostgreSQL cannot store (a limit, not a divergence): kept in
-                    // discarded_rows as the copy keeps it, and the batch applied again without
-                    // it; the table now knowingly lacks that row
-                    let reason = format!("PostgreSQL refused the row: {e} (SQLSTATE {})", e.sqlstate());
-                    in_transaction(|| {
-                        catalog::discard_logged_row(source_id, table_id, batch, event, at.position.as_ref(), &reason)
-                    })?;
-                    log!("pg_chameleon_rs: {msg}: the row is kept in discarded_rows and replay goes on");
-                    replayer.set_aside(batch, event);
-                    continue;
-                }
-                if is_transient_sqlstate(&e.sqlstate()) {
-                    attempt += 1;
-                    wait_before_retry(source_id, batch_id, attempt, &msg, &at)?;
-                    if shutdown_requested() {
-                        return Ok(Replayed::Stopped);
-                    }
-                    continue;
-                }
-                in_transaction(|| {
-                    catalog::record_error(
-                        source_id,
-                        at.table_id,
-                        at.position.as_ref(),
-                        at.statement.as_deref(),
-                        Some(&e.sqlstate()),
-                        &msg,
-                    )
-                })?;
-                match (options.on_error_replay, at.table_id) {
-                    (OnErrorReplay::Continue, Some(tid)) => {
-                        // the generation moves: the retried batch reloads the tables
-                        in_transaction(|| catalog::disable_table(tid, &msg))?;
-                    }
-                    _ => {
-                        let pos = at.position.map(|p| format!(" at {p}")).unwrap_or_default();
-                        return Err(ChameleonError::state(format!("{msg}{pos}")));
-                    }
-                }
             }
         }
     }

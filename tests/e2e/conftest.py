@@ -63,13 +63,6 @@ class Ctx:
 
     def add_source(self, name="src", options="{}", url=None):
         import json
-        # CHAMELEON_TEST_REPLAY_WORKERS: every source of the suite replayed by that many workers
-        # (`make test` runs the suite once more so on PostgreSQL 15)
-        workers = os.environ.get("CHAMELEON_TEST_REPLAY_WORKERS")
-        if workers:
-            opts = json.loads(options)
-            opts.setdefault("replay_workers", int(workers))
-            options = json.dumps(opts)
         self.pg.execute(
             "SELECT chameleon.add_source(%s, %s, %s, %s)",
             (name, url or self.servers.mariadb.url(), json.dumps({self.my_schema: self.pg_schema}), options))
