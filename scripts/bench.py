@@ -371,19 +371,19 @@ def pipe_reference(s):
     return copy_s + index_s, copy_s, index_s
 
 
-def pg_sbtest(pg, schema, tables=TABLES, rows=ROWS):
+def pg_sbtest(pg, schema):
     """TABLES sysbench-shaped tables of ROWS rows in `schema` of PostgreSQL (shaped and filled
     like the replicated ones, with their indexes), vacuumed and analysed: where the
     references without replication (the in-backend apply limit, scripts/bench_set_floor.py)
     apply the drain's changes."""
     pg.execute(f"CREATE SCHEMA {schema}")
-    for t in range(1, tables + 1):
+    for t in range(1, TABLES + 1):
         pg.execute(f"CREATE TABLE {schema}.sbtest{t} (id integer NOT NULL PRIMARY KEY, k integer NOT NULL DEFAULT 0,"
                    " c character(120) NOT NULL DEFAULT '', pad character(60) NOT NULL DEFAULT '')")
         pg.execute(f"CREATE INDEX ON {schema}.sbtest{t} (k)")
-        pg.execute(f"INSERT INTO {schema}.sbtest{t} SELECT g, (g::bigint * 7919) % {rows}, lpad(g::text, 11, '0') "
+        pg.execute(f"INSERT INTO {schema}.sbtest{t} SELECT g, (g::bigint * 7919) % {ROWS}, lpad(g::text, 11, '0') "
                    f"|| '-' || repeat(substr(md5(g::text), 1, 11), 9), repeat(substr(md5((g + 1)::text), 1, 11), 5) "
-                   f"FROM generate_series(1, {rows}) g")
+                   f"FROM generate_series(1, {ROWS}) g")
     pg.execute("VACUUM ANALYZE")
 
 
@@ -639,8 +639,7 @@ def quiesce(s, tools):
             leftovers = [p for t in tools if t.key == "pgc" for p in t.pids()]
             quiet = quiet + 1 if busy == 0 and not leftovers else 0
             time.sleep(1)
-    vacuum_all(s)
-    with s.postgres.connect() as c:
+        vacuum_all(s)
         c.execute("CHECKPOINT")
 
 
