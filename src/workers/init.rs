@@ -441,7 +441,7 @@ fn copy_in_parallel(
     let id = source.id;
     // copy workers of an earlier, interrupted coordinator must not copy alongside
     for pid in in_transaction(|| catalog::copy_slots(id))?.into_iter().filter_map(|s| s.pid) {
-        in_transaction(|| super::stop_if_alive(pid, Duration::from_secs(60)))?;
+        in_transaction(|| super::stop_worker(pid, Duration::from_secs(60)))?;
     }
     // what they left half copied is copied again whole
     in_transaction(|| catalog::requeue_interrupted_copies(id))?;
@@ -572,7 +572,7 @@ fn wait_for_slots(id: i32, started: &[super::StartedWorker], wanted: CopySlotSta
 fn stop_copy_workers(id: i32, pids: &[i32]) {
     let _ = in_transaction(|| catalog::abort_copy_slots(id));
     for &pid in pids {
-        let _ = in_transaction(|| super::stop_if_alive(pid, Duration::from_secs(60)));
+        let _ = in_transaction(|| super::stop_worker(pid, Duration::from_secs(60)));
     }
 }
 

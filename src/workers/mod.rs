@@ -146,17 +146,30 @@ fn launch(
     Ok(StartedWorker { pid: pid as i32, handle })
 }
 
-/// Whether a backend with this pid is alive: in pg_stat_activity, or a child of the
-/// postmaster that is not there yet (a worker just forked shows in pg_stat_activity only once
-/// it has connected to its database, which takes a while on a loaded server: `wait_for` right
-/// after `start_replica` took a starting worker for a dead one).
+/// Whether a worker of ours with this pid is alive: in pg_stat_activity as one of our
+/// workers (`pg_chameleon_rs ...`), or a child of the postmaster that is not there yet (a
+/// worker just forked shows in pg_stat_activity only once it has connected to its database,
+/// which takes a while on a loaded server: `wait_for` right after `start_replica` took a
+/// starting worker for a dead one). A pid pg_stat_activity shows as another process (the
+/// catalogue's pid of a worker gone with a crash, reused since by a checkpointer or a client
+/// backend) is not ours: not alive, never signalled.
 pub fn pid_alive(pid: i32) -> Result<bool> {
     // pg_stat_activity is a snapshot taken once per transaction; polling needs a fresh one.
     unsafe { pgrx::pg_sys::pgstat_clear_snapshot() };
-    let listed =
-        Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", &[pid.into()])?
-            .unwrap_or(false);
-    Ok(listed || postmaster_child_starting(pid))
+    let listed = Spi::get_one_with_args::<String>(
+        "SELECT coalesce((SELECT backend_type FROM pg_stat_activity WHERE pid = $1), '')",
+        &[pid.into()],
+    )?
+    .unwrap_or_default();
+    Ok(match listed.as_str() {
+        "" => postmaster_child_starting(pid),
+        t => is_our_worker(t),
+    })
+}
+
+/// Whether a pg_stat_activity backend_type is one of our workers' (`launch`'s `set_type`).
+fn is_our_worker(backend_type: &str) -> bool {
+    backend_type.starts_with("pg_chameleon_rs ")
 }
 
 /// A process with this pid exists, is a child of this server's postmaster, and is not a zombie.
@@ -197,43 +210,84 @@ pub fn alive(pid: Option<i32>) -> Result<bool> {
     }
 }
 
-/// Asks a worker to stop (SIGTERM) and waits until it is gone.
-pub fn stop_worker(pid: i32, timeout: Duration) -> Result<bool> {
-    Spi::get_one_with_args::<bool>("SELECT pg_terminate_backend($1)", &[pid.into()])?;
+/// Sends SIGTERM to the worker with this pid once it is a backend (in the proc array);
+/// false while it is not yet one. A worker just forked (`start_replica` returns as soon as the
+/// postmaster has forked it) is not a backend until it connects to its database, and
+/// `pg_terminate_backend` then only warns: the caller asks again until it is one.
+fn signal_stop(pid: i32) -> Result<bool> {
+    if unsafe { pgrx::pg_sys::BackendPidGetProc(pid) }.is_null() {
+        return Ok(false);
+    }
+    Ok(Spi::get_one_with_args::<bool>("SELECT pg_terminate_backend($1)", &[pid.into()])?.unwrap_or(false))
+}
+
+/// Asks these workers to stop (SIGTERM, asked again until each is a backend that took it) and
+/// waits until all are gone; the first one still alive after `timeout`, if any.
+fn stop_and_wait(pids: &[i32], timeout: Duration) -> Result<Option<i32>> {
+    let mut signalled = vec![false; pids.len()];
     let started = std::time::Instant::now();
-    while started.elapsed() < timeout {
-        if !pid_alive(pid)? {
-            return Ok(true);
+    loop {
+        let mut alive = None;
+        for (i, &pid) in pids.iter().enumerate() {
+            if !pid_alive(pid)? {
+                continue;
+            }
+            if !signalled[i] {
+                signalled[i] = signal_stop(pid)?;
+            }
+            alive.get_or_insert(pid);
+        }
+        let Some(pid) = alive else { return Ok(None) };
+        if started.elapsed() >= timeout {
+            return Ok(Some(pid));
         }
         txn::backend_sleep(Duration::from_millis(50));
     }
-    Ok(false)
+}
+
+/// What the server shows of a worker that did not stop, for the error's detail: its
+/// pg_stat_activity row (what it waits for, its statement), or that it is not a backend yet.
+fn worker_activity(pid: i32) -> String {
+    unsafe { pgrx::pg_sys::pgstat_clear_snapshot() };
+    let row = Spi::connect(|c| -> Result<Option<String>> {
+        let t = c.select(
+            "SELECT format('%s \"%s\", state %s, waiting for %s, transaction open for %s, statement: %s', \
+                    backend_type, application_name, coalesce(state, '-'), \
+                    coalesce(wait_event_type || '/' || wait_event, 'nothing'), \
+                    coalesce((clock_timestamp() - xact_start)::text, '-'), coalesce(left(query, 200), '-')) \
+               FROM pg_stat_activity WHERE pid = $1",
+            None,
+            &[pid.into()],
+        )?;
+        Ok(if t.is_empty() { None } else { t.first().get_one::<String>()? })
+    });
+    match row {
+        Ok(Some(r)) => format!("pid {pid}: {r}"),
+        Ok(None) => format!("pid {pid} is a child of the postmaster not yet connected to its database"),
+        Err(e) => format!("pid {pid}: pg_stat_activity could not be read ({e})"),
+    }
+}
+
+/// The error for a worker that did not stop in time, saying what it was doing.
+fn did_not_stop(pid: i32, whose: &str, timeout: Duration) -> ChameleonError {
+    ChameleonError::state(format!("the worker (pid {pid}){whose} did not stop within {} s", timeout.as_secs()))
+        .with_detail(worker_activity(pid))
+        .with_hint("it is asked to stop again by the next call; pg_terminate_backend or a server restart ends it")
+}
+
+/// Asks a worker to stop (SIGTERM) and waits until it is gone (at once if it is not alive);
+/// false if it did not stop within `timeout`.
+pub fn stop_worker(pid: i32, timeout: Duration) -> Result<bool> {
+    Ok(stop_and_wait(&[pid], timeout)?.is_none())
 }
 
 /// Asks every one of these workers to stop at once (SIGTERM), then waits until all are gone;
 /// Err naming the first that did not stop within `timeout`.
 pub fn stop_workers(pids: &[i32], timeout: Duration) -> Result<()> {
-    for &pid in pids {
-        Spi::get_one_with_args::<bool>("SELECT pg_terminate_backend($1)", &[pid.into()])?;
+    match stop_and_wait(pids, timeout)? {
+        None => Ok(()),
+        Some(pid) => Err(did_not_stop(pid, "", timeout)),
     }
-    let started = std::time::Instant::now();
-    for &pid in pids {
-        while pid_alive(pid)? {
-            if started.elapsed() > timeout {
-                return Err(ChameleonError::state(format!(
-                    "the worker (pid {pid}) did not stop within {} s",
-                    timeout.as_secs()
-                )));
-            }
-            txn::backend_sleep(Duration::from_millis(50));
-        }
-    }
-    Ok(())
-}
-
-/// Stops the worker if it is alive; false if it did not stop within `timeout`.
-pub fn stop_if_alive(pid: i32, timeout: Duration) -> Result<bool> {
-    Ok(!pid_alive(pid)? || stop_worker(pid, timeout)?)
 }
 
 /// Starts whichever of the read and replay workers of a running source is not alive, and
@@ -255,16 +309,11 @@ pub fn ensure_running(s: &crate::catalog::SourceRow, database: &str) -> Result<V
 
 /// Stops the read and replay workers of a source; Err if one does not stop in time.
 pub fn stop_all(s: &crate::catalog::SourceRow, timeout: Duration) -> Result<()> {
-    for pid in [s.worker_pid, s.replay_pid].into_iter().flatten() {
-        if !stop_if_alive(pid, timeout)? {
-            return Err(ChameleonError::state(format!(
-                "the worker (pid {pid}) of source \"{}\" did not stop within {} s",
-                s.name,
-                timeout.as_secs()
-            )));
-        }
+    let pids: Vec<i32> = [s.worker_pid, s.replay_pid].into_iter().flatten().collect();
+    match stop_and_wait(&pids, timeout)? {
+        None => Ok(()),
+        Some(pid) => Err(did_not_stop(pid, &format!(" of source \"{}\"", s.name), timeout)),
     }
-    Ok(())
 }
 
 /// The common start of every source worker: signal handlers, connection to the database
@@ -321,9 +370,23 @@ pub fn set_application_name(name: &str) {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
 mod tests {
-    use super::stat_parent;
+    use super::{is_our_worker, stat_parent};
+    use pgrx::prelude::*;
+
+    #[test]
+    fn only_our_workers_backend_types_are_ours() {
+        for t in ["pg_chameleon_rs read", "pg_chameleon_rs replay", "pg_chameleon_rs launcher"] {
+            assert!(is_our_worker(t), "{t}");
+        }
+        for t in
+            ["checkpointer", "client backend", "autovacuum worker", "pg_chameleon_rs", "logical replication worker"]
+        {
+            assert!(!is_our_worker(t), "{t}");
+        }
+    }
 
     #[test]
     fn the_parent_pid_is_read_after_the_last_parenthesis() {
@@ -331,5 +394,27 @@ mod tests {
         assert_eq!(stat_parent("4711 (pg_chameleon_rs (read) x) R 7 1 1"), Some(('R', 7)));
         assert_eq!(stat_parent("4711 (bgworker) Z"), None);
         assert_eq!(stat_parent("garbage"), None);
+    }
+
+    #[pg_test]
+    fn a_pid_that_is_not_one_of_our_workers_is_not_alive_and_stops_at_once() {
+        // pids the catalogue may still hold after a crash, reused since by other processes
+        let others = Spi::connect(|c| {
+            c.select(
+                "SELECT pid FROM pg_stat_activity WHERE backend_type IN ('checkpointer', 'client backend')",
+                None,
+                &[],
+            )
+            .unwrap()
+            .map(|r| r.get::<i32>(1).unwrap().unwrap())
+            .collect::<Vec<i32>>()
+        });
+        assert!(others.len() >= 2, "{others:?}");
+        for pid in others {
+            assert!(!super::pid_alive(pid).unwrap(), "pid {pid}");
+            assert!(super::stop_worker(pid, std::time::Duration::from_secs(5)).unwrap(), "pid {pid}");
+        }
+        // this backend is still here: it was never signalled
+        assert_eq!(Spi::get_one::<i32>("SELECT 1").unwrap(), Some(1));
     }
 }

@@ -404,6 +404,22 @@ def test_stopped_source_stays_stopped_across_restart(ctx):
     assert ctx.sql("SELECT status, worker_alive, auto_restart FROM chameleon.sources") == [("stopped", False, True)]
 
 
+def test_a_source_stopped_as_soon_as_it_started_stops_every_time(ctx):
+    # start_replica returns once the postmaster has forked the workers; a worker is not a
+    # backend until it connects to its database, and pg_terminate_backend does nothing to it
+    # before then: stop_replica must ask again, not wait 60 s for a worker that never heard it
+    ctx.add_source()
+    init(ctx)
+    for i in range(40):
+        ctx.one("SELECT chameleon.start_replica('src')")
+        started = time.time()
+        assert ctx.one("SELECT chameleon.stop_replica('src')") == "stopped", i
+        assert time.time() - started < 20, f"round {i}: stop_replica took {time.time() - started:.1f} s"
+        assert ctx.sql("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND backend_type IN ('pg_chameleon_rs read', 'pg_chameleon_rs replay')") == [], f"round {i}"
+    assert ctx.sql("SELECT status, worker_alive FROM chameleon.sources") == [("stopped", False)]
+
+
 def _insert_orders(ctx, first, transactions, rows_each, tag):
     for i in range(transactions):
         rows = ",".join(f"({first + i * rows_each + j}, 1, 1, '{tag}', NULL, NULL)" for j in range(rows_each))
