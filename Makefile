@@ -88,8 +88,8 @@ e2e: prev install
 	$(PYTEST) -m upgrade tests/e2e
 
 # The end-to-end smoke set (tests marked smoke: copy, change capture through kill -9 of a
-# worker and a server restart, DDL, sync_tables, detach, the catalogue upgrade scripts), and the
-# upgrade from the previous release when SMOKE_UPGRADE=1.
+# worker and a server restart, stop right after start, DDL, sync_tables, detach, the catalogue
+# upgrade scripts), and the upgrade from the previous release when SMOKE_UPGRADE=1.
 SMOKE_UPGRADE ?=
 smoke: $(if $(SMOKE_UPGRADE),prev) install
 	$(PYTEST) -n $(E2E_WORKERS) --dist loadfile -m smoke tests/e2e

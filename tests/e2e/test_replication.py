@@ -404,6 +404,7 @@ def test_stopped_source_stays_stopped_across_restart(ctx):
     assert ctx.sql("SELECT status, worker_alive, auto_restart FROM chameleon.sources") == [("stopped", False, True)]
 
 
+@pytest.mark.smoke
 def test_a_source_stopped_as_soon_as_it_started_stops_every_time(ctx):
     # start_replica returns once the postmaster has forked the workers; a worker is not a
     # backend until it connects to its database, and pg_terminate_backend does nothing to it
