@@ -69,7 +69,7 @@ pub fn init() {
         GucFlags::UNIT_MS,
     );
     BackgroundWorkerBuilder::new("pg_chameleon_rs launcher")
-        .set_type("pg_chameleon_rs launcher")
+        .set_type(&workers::worker_type("launcher"))
         .set_library("pg_chameleon_rs")
         .set_function("pg_chameleon_rs_launcher_main")
         .enable_spi_access()
@@ -157,7 +157,7 @@ impl DatabaseLauncher {
         }
         self.next_start = Instant::now() + naptime() * RECHECK_ROUNDS;
         match BackgroundWorkerBuilder::new(&format!("pg_chameleon_rs launcher {db}"))
-            .set_type("pg_chameleon_rs launcher")
+            .set_type(&workers::worker_type("launcher"))
             .set_library("pg_chameleon_rs")
             .set_function("pg_chameleon_rs_database_launcher_main")
             .set_extra(db)

@@ -120,7 +120,7 @@ fn launch(
     database: &str,
 ) -> Result<StartedWorker> {
     let handle = BackgroundWorkerBuilder::new(name)
-        .set_type(&format!("pg_chameleon_rs {}", role.label()))
+        .set_type(&worker_type(role.label()))
         .set_library("pg_chameleon_rs")
         .set_function(role.function())
         .set_argument(arg)
@@ -143,7 +143,7 @@ fn launch(
             role.label()
         ))
     })?;
-    Ok(StartedWorker { pid: pid as i32, handle })
+    Ok(StartedWorker { pid, handle })
 }
 
 /// Whether a worker of ours with this pid is alive: in pg_stat_activity as one of our
@@ -167,9 +167,18 @@ pub fn pid_alive(pid: i32) -> Result<bool> {
     })
 }
 
-/// Whether a pg_stat_activity backend_type is one of our workers' (`launch`'s `set_type`).
+/// The start of every backend type of ours (pg_stat_activity's `backend_type`).
+const WORKER_TYPE_PREFIX: &str = "pg_chameleon_rs ";
+
+/// The backend type of our workers of this role (`replay`, `launcher`, ...), as every worker
+/// is registered with it, and as `is_our_worker` recognises it.
+pub fn worker_type(role: &str) -> String {
+    format!("{WORKER_TYPE_PREFIX}{role}")
+}
+
+/// Whether a pg_stat_activity backend_type is one of our workers' (`worker_type`).
 fn is_our_worker(backend_type: &str) -> bool {
-    backend_type.starts_with("pg_chameleon_rs ")
+    backend_type.starts_with(WORKER_TYPE_PREFIX)
 }
 
 /// A process with this pid exists, is a child of this server's postmaster, and is not a zombie.
@@ -373,13 +382,16 @@ pub fn set_application_name(name: &str) {
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
-    use super::{is_our_worker, stat_parent};
+    use super::{is_our_worker, stat_parent, worker_type};
     use pgrx::prelude::*;
 
     #[test]
     fn only_our_workers_backend_types_are_ours() {
         for t in ["pg_chameleon_rs read", "pg_chameleon_rs replay", "pg_chameleon_rs launcher"] {
             assert!(is_our_worker(t), "{t}");
+        }
+        for role in ["init", "copy", "read", "replay", "verify", "launcher"] {
+            assert!(is_our_worker(&worker_type(role)), "{role}");
         }
         for t in
             ["checkpointer", "client backend", "autovacuum worker", "pg_chameleon_rs", "logical replication worker"]
