@@ -524,7 +524,10 @@ impl Replayer {
                 let args: Vec<DatumWithOid> =
                     (0..w).map(|c| rows.iter().map(|r| r[c]).collect::<Vec<Option<&str>>>().into()).collect();
                 if i == 1 {
-                    let n = client.select(stmt, None, &args)?.first().get_one::<i64>()?.unwrap_or_default();
+                    // run as a write (pgrx's `update`): a fresh snapshot that sees this
+                    // transaction's earlier statements, whether or not it has an xid yet
+                    // (`select` would read the transaction's first snapshot until it has one)
+                    let n = client.update(stmt, None, &args)?.first().get_one::<i64>()?.unwrap_or_default();
                     Ok(n as usize)
                 } else {
                     Ok(client.update(stmt, None, &args)?.len())
