@@ -48,6 +48,13 @@ fn verify_tables_now(source_name: &str, tables: Option<Vec<String>>, repair: boo
             .wait_for_shutdown()
             .map_err(|st| ChameleonError::state(format!("lost track of the verification worker: {st:?}")))?;
         drop(list);
+        if started.pid == 0 {
+            // it ended before the postmaster reported it running: its run cannot be told by pid
+            return Err(ChameleonError::state("the verification worker ended before it was seen running".into())
+                .with_hint(
+                "its run, if it recorded one, is the latest of the source in chameleon.verification; see the server log",
+            ));
+        }
         // (a statement with a snapshot of its own: the worker's run was committed after ours)
         let id = Spi::connect_mut(|c| -> Result<Option<i64>> {
             let t = c.update(

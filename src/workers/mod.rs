@@ -31,7 +31,7 @@ pub mod txn;
 pub mod verify;
 
 use crate::error::{ChameleonError, Result};
-use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
+use pgrx::bgworkers::{BackgroundWorkerBuilder, BackgroundWorkerStatus, BgWorkerStartTime};
 use pgrx::prelude::*;
 use std::time::Duration;
 
@@ -68,6 +68,7 @@ impl WorkerRole {
 
 /// A started worker: its pid and the handle to wait for its end.
 pub struct StartedWorker {
+    /// 0 when the worker had already ended by the time the postmaster reported it (`launch`).
     pub pid: i32,
     pub handle: pgrx::bgworkers::DynamicBackgroundWorker,
 }
@@ -137,12 +138,21 @@ fn launch(
                 role.label()
             ))
         })?;
-    let pid = handle.wait_for_startup().map_err(|status| {
-        ChameleonError::state(format!(
-            "the {} worker of source \"{source_name}\" did not start ({status:?})",
-            role.label()
-        ))
-    })?;
+    let pid = match handle.wait_for_startup() {
+        Ok(pid) => pid,
+        // It started and has already ended: a worker that fails at once (a source refusing the
+        // connection) can be gone before the postmaster reports it running. What it recorded
+        // (the source's last_error) says why, as for one that ran longer, so it is no start
+        // failure. (The postmaster says the same of a worker it could not fork, and logs that;
+        // pid 0 is then not alive, and the launcher starts a source's worker again.)
+        Err(BackgroundWorkerStatus::Stopped) => 0,
+        Err(status) => {
+            return Err(ChameleonError::state(format!(
+                "the {} worker of source \"{source_name}\" did not start ({status:?})",
+                role.label()
+            )))
+        }
+    };
     Ok(StartedWorker { pid, handle })
 }
 
