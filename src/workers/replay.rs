@@ -523,14 +523,14 @@ impl Replayer {
                 // the arrays live in SPI's memory, freed when this statement's connection ends
                 let args: Vec<DatumWithOid> =
                     (0..w).map(|c| rows.iter().map(|r| r[c]).collect::<Vec<Option<&str>>>().into()).collect();
+                // every one, the count too, runs as a write (pgrx's `update`): a fresh snapshot
+                // that sees this transaction's earlier statements, whether or not it has an xid
+                // yet (`select` would read the transaction's first snapshot until it has one)
+                let t = client.update(stmt, None, &args)?;
                 if i == 1 {
-                    // run as a write (pgrx's `update`): a fresh snapshot that sees this
-                    // transaction's earlier statements, whether or not it has an xid yet
-                    // (`select` would read the transaction's first snapshot until it has one)
-                    let n = client.update(stmt, None, &args)?.first().get_one::<i64>()?.unwrap_or_default();
-                    Ok(n as usize)
+                    Ok(t.first().get_one::<i64>()?.unwrap_or_default() as usize)
                 } else {
-                    Ok(client.update(stmt, None, &args)?.len())
+                    Ok(t.len())
                 }
             })?;
             if touched != expected {
