@@ -1017,14 +1017,17 @@ def main():
                 check_tool(my, t)
                 drain[t.key] = ph
                 print(f"drain {t.label}: {ph.seconds:.2f} s")
-                if t is ours or (not ours and t is tools[-1]):
+                if t is ours:
                     quiesce(s, tools)  # the limit too starts quiet
                     limits.append(apply_limit(s))
+            if not ours:  # pg_chameleon alone: once, after its drain
+                quiesce(s, tools)
+                limits.append(apply_limit(s))
             apply_rate = statistics.mean(BACKLOG / sec for sec, _ in limits)
             apply_s = BACKLOG / apply_rate
             apply_wal = statistics.mean(w for _, w in limits)
             apply_runs = ", ".join(f"{BACKLOG / sec:,.0f}/s" for sec, _ in limits)
-            print(f"in-backend PL/pgSQL apply: {apply_runs} (before and after ours' drain)")
+            print(f"in-backend PL/pgSQL apply: {apply_runs}" + (" (before and after ours' drain)" if ours else ""))
             cells, verdicts = {}, []
             for t in tools:
                 ph = drain[t.key]
